@@ -1,0 +1,34 @@
+// nernst: the command-line driver. Every capability adds one subcommand (cmd_*.hpp): a function
+// `add_<name>_command(CLI::App&)` that registers its options and callback.
+#include <CLI/CLI.hpp>
+
+#include <nernst/core/error.hpp>
+#include <nernst/core/kokkos.hpp>
+#include <nernst/version.hpp>
+
+#include <iostream>
+
+#include "cmd_info.hpp"
+
+int main(int argc, char* argv[]) {
+  CLI::App app{"nernst: Li-ion transport in solid electrolytes"};
+  app.set_version_flag("--version", "nernst " + nernst::version_long() + "\n");
+  app.require_subcommand(1);
+
+  nernst::cli::add_info_command(app);
+
+  try {
+    // Kokkos reads its own --kokkos-* options; CLI11 parses the rest.
+    nernst::KokkosSession kokkos(argc, argv);
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const nernst::Error& e) {
+    std::cerr << "nernst: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "nernst: unexpected error: " << e.what() << "\n";
+    return 3;
+  }
+  return 0;
+}

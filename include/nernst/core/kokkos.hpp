@@ -1,0 +1,91 @@
+#pragma once
+/// \file
+/// \brief Kokkos include plus a thin compatibility layer over Kokkos 3.4 (Debian) and 4.x.
+///
+/// Kokkos 3.4 keeps its math functions in Kokkos::Experimental; 4.x moved them to Kokkos::.
+/// Kernels call nernst::math::sqrt etc. and never spell either namespace. Other scalar types
+/// (e.g. a dual number) add their own overloads to nernst::math.
+
+#include <nernst/core/macros.hpp>
+
+#include <Kokkos_Core.hpp>
+
+#if KOKKOS_VERSION >= 40000
+#define NERNST_KOKKOS_MATH_NS Kokkos
+#else
+#define NERNST_KOKKOS_MATH_NS Kokkos::Experimental
+#endif
+
+NERNST_NAMESPACE_BEGIN
+namespace math {
+
+#define NERNST_MATH_UNARY(name)                                                                   \
+  KOKKOS_INLINE_FUNCTION double name(double x) { return NERNST_KOKKOS_MATH_NS::name(x); }        \
+  KOKKOS_INLINE_FUNCTION float name(float x) { return NERNST_KOKKOS_MATH_NS::name(x); }
+NERNST_MATH_UNARY(sqrt)
+NERNST_MATH_UNARY(cbrt)
+NERNST_MATH_UNARY(exp)
+NERNST_MATH_UNARY(expm1)
+NERNST_MATH_UNARY(log)
+NERNST_MATH_UNARY(log1p)
+NERNST_MATH_UNARY(sin)
+NERNST_MATH_UNARY(cos)
+NERNST_MATH_UNARY(tan)
+NERNST_MATH_UNARY(acos)
+NERNST_MATH_UNARY(asin)
+NERNST_MATH_UNARY(atan)
+NERNST_MATH_UNARY(tanh)
+NERNST_MATH_UNARY(erf)
+NERNST_MATH_UNARY(erfc)
+NERNST_MATH_UNARY(fabs)
+NERNST_MATH_UNARY(floor)
+NERNST_MATH_UNARY(ceil)
+NERNST_MATH_UNARY(nearbyint)
+#undef NERNST_MATH_UNARY
+
+KOKKOS_INLINE_FUNCTION double pow(double x, double y) { return NERNST_KOKKOS_MATH_NS::pow(x, y); }
+KOKKOS_INLINE_FUNCTION float pow(float x, float y) { return NERNST_KOKKOS_MATH_NS::pow(x, y); }
+KOKKOS_INLINE_FUNCTION double atan2(double y, double x) { return NERNST_KOKKOS_MATH_NS::atan2(y, x); }
+KOKKOS_INLINE_FUNCTION float atan2(float y, float x) { return NERNST_KOKKOS_MATH_NS::atan2(y, x); }
+
+template <class T>
+KOKKOS_INLINE_FUNCTION constexpr T min(T a, T b) { return b < a ? b : a; }
+template <class T>
+KOKKOS_INLINE_FUNCTION constexpr T max(T a, T b) { return a < b ? b : a; }
+
+}  // namespace math
+
+/// Default spaces, following Cabana/ArborX: containers take a memory space, algorithms an
+/// execution space instance.
+using DefaultExecutionSpace = Kokkos::DefaultExecutionSpace;
+using DefaultMemorySpace = Kokkos::DefaultExecutionSpace::memory_space;
+using HostSpace = Kokkos::HostSpace;
+
+/// Readable check that data living in MemorySpace can be touched by ExecutionSpace kernels.
+template <class ExecutionSpace, class MemorySpace>
+inline constexpr bool is_accessible_v =
+    Kokkos::SpaceAccessibility<ExecutionSpace, MemorySpace>::accessible;
+
+/// Kokkos lifetime for drivers and tests. Libraries never call Kokkos::initialize themselves
+/// (they may be embedded in a host code that owns Kokkos); this guard only initialises when
+/// nobody else has.
+class KokkosSession {
+ public:
+  KokkosSession() : KokkosSession(0, nullptr) {}
+  KokkosSession(int argc, char* argv[]) {
+    if (!Kokkos::is_initialized()) {
+      Kokkos::initialize(argc, argv);
+      owner_ = true;
+    }
+  }
+  KokkosSession(const KokkosSession&) = delete;
+  KokkosSession& operator=(const KokkosSession&) = delete;
+  ~KokkosSession() {
+    if (owner_ && Kokkos::is_initialized()) Kokkos::finalize();
+  }
+
+ private:
+  bool owner_ = false;
+};
+
+NERNST_NAMESPACE_END
