@@ -9,6 +9,12 @@
 #include <iostream>
 
 #include "cmd_info.hpp"
+#include "cmd_convert.hpp"
+#include "cmd_eval.hpp"
+#include "cmd_msd.hpp"
+#include "cmd_arrhenius.hpp"
+#include "cmd_enumerate.hpp"
+#include "cmd_md.hpp"
 
 int main(int argc, char* argv[]) {
   CLI::App app{"nernst: Li-ion transport in solid electrolytes"};
@@ -16,6 +22,12 @@ int main(int argc, char* argv[]) {
   app.require_subcommand(1);
 
   nernst::cli::add_info_command(app);
+  nernst::cli::add_convert_command(app);
+  nernst::cli::add_eval_command(app);
+  nernst::cli::add_msd_command(app);
+  nernst::cli::add_arrhenius_command(app);
+  nernst::cli::add_enumerate_command(app);
+  nernst::cli::add_md_command(app);
 
   try {
     // Kokkos reads its own --kokkos-* options; CLI11 parses the rest.

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <istream>
 #include <memory>
 #include <string>
@@ -43,6 +44,23 @@ class LineReader {
     return line;
   }
 
+  /// Skips one line without storing it; false at end of file.
+  bool skip() {
+    if (in_->peek() == std::char_traits<char>::eof()) return false;
+    in_->ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+    ++line_no_;
+    return true;
+  }
+  /// Byte offset of the next line (for random-access indexes).
+  std::streamoff tell() { return static_cast<std::streamoff>(in_->tellg()); }
+  /// Moves to a byte offset that starts line `line_before + 1`.
+  void seek(std::streamoff offset, std::size_t line_before) {
+    in_->clear();
+    in_->seekg(offset);
+    if (!*in_) throw IOError("cannot seek in '" + name_ + "'");
+    line_no_ = line_before;
+  }
+
   const std::string& name() const { return name_; }
   std::size_t line() const { return line_no_; }
   std::istream& stream() { return *in_; }
@@ -59,32 +77,58 @@ class LineReader {
   std::size_t line_no_ = 0;
 };
 
-/// Splits on whitespace.
-inline std::vector<std::string_view> split_ws(std::string_view s) {
-  std::vector<std::string_view> out;
+/// The whole content of a (small) text file; IOError naming it when it cannot be read.
+inline std::string read_text_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IOError("cannot open '" + path + "' for reading");
+  std::string s;
+  f.seekg(0, std::ios::end);
+  const auto size = f.tellg();
+  if (size > 0) {
+    s.resize(static_cast<std::size_t>(size));
+    f.seekg(0);
+    f.read(s.data(), size);
+  }
+  if (f.bad()) throw IOError("error reading '" + path + "'");
+  return s;
+}
+
+/// Splits on whitespace into `out` (cleared first; reuse it to avoid allocations).
+inline void split_ws_into(std::string_view s, std::vector<std::string_view>& out) {
+  out.clear();
   std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) ++i;
+  const std::size_t n = s.size();
+  while (i < n) {
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) ++i;
     std::size_t j = i;
-    while (j < s.size() && !(s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n')) ++j;
+    while (j < n && !(s[j] == ' ' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n')) ++j;
     if (j > i) out.push_back(s.substr(i, j - i));
     i = j;
   }
+}
+
+/// Splits on whitespace.
+inline std::vector<std::string_view> split_ws(std::string_view s) {
+  std::vector<std::string_view> out;
+  split_ws_into(s, out);
   return out;
 }
 // The views point into the argument: splitting a temporary would leave them dangling.
 std::vector<std::string_view> split_ws(std::string&&) = delete;
+void split_ws_into(std::string&&, std::vector<std::string_view>&) = delete;
 
 /// Parses a finite double or returns false (accepts Fortran 'D' exponents as VASP writes them).
 inline bool try_parse_double(std::string_view tok, double& out) {
+  if (!tok.empty() && tok[0] == '+') tok.remove_prefix(1);
+  if (tok.empty() || tok[0] == '+') return false;
+  auto res = std::from_chars(tok.data(), tok.data() + tok.size(), out);
+  if (res.ec == std::errc() && res.ptr == tok.data() + tok.size()) return std::isfinite(out);
+  if (tok.find_first_of("dD") == std::string_view::npos) return false;
   std::string t(tok);
   for (auto& c : t)
     if (c == 'D' || c == 'd') c = 'e';
-  if (!t.empty() && t[0] == '+') t.erase(0, 1);
-  const char* b = t.data();
-  const char* e = t.data() + t.size();
-  auto res = std::from_chars(b, e, out);
-  return res.ec == std::errc() && res.ptr == e && std::isfinite(out);
+  res = std::from_chars(t.data(), t.data() + t.size(), out);
+  return res.ec == std::errc() && res.ptr == t.data() + t.size() && std::isfinite(out);
 }
 
 inline bool try_parse_long(std::string_view tok, long& out) {

@@ -1,0 +1,112 @@
+// Neighbour-list build time: random liquid-like configurations at 0.05 atoms/Å³ with rc = 5 Å
+// (~26 neighbours per atom), 100 ... 100 000 atoms, sorted and unsorted; plus the Li3YCl6-like
+// cells that TIMINGS.md used for pymatgen's graph construction (../shared/reference/m3gnet).
+#include <benchmark/benchmark.h>
+
+#include <nernst/core/kokkos.hpp>
+#include <nernst/neighbor/neighbor_list.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+
+namespace {
+
+using Positions = Kokkos::View<double* [3], nernst::DefaultMemorySpace>;
+
+struct Config {
+  Positions x;
+  nernst::Lattice cell;
+};
+
+Config liquid(int n) {
+  const double len = std::cbrt(n / 0.05);
+  Eigen::Matrix3d m;
+  m << len, 0, 0, 0.1 * len, len, 0, 0.05 * len, -0.1 * len, len;  // mildly triclinic
+  // Rescale to exactly 0.05 atoms/Å³.
+  m *= std::cbrt(n / 0.05 / std::abs(m.determinant()));
+  Config c{Positions("x", n), nernst::Lattice(m)};
+  auto h = Kokkos::create_mirror_view(c.x);
+  std::mt19937 rng(12345);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int i = 0; i < n; ++i) {
+    const Eigen::Vector3d r = c.cell.to_cart(Eigen::Vector3d(u(rng), u(rng), u(rng)));
+    for (int d = 0; d < 3; ++d) h(i, d) = r[d];
+  }
+  Kokkos::deep_copy(c.x, h);
+  return c;
+}
+
+void run(benchmark::State& state, const Config& c, bool sort) {
+  const auto exec = nernst::DefaultExecutionSpace();
+  std::size_t pairs = 0;
+  for (auto _ : state) {
+    auto nl = nernst::build_neighbor_list(exec, c.x, c.cell, 5.0, nernst::NeighborListOptions{sort});
+    Kokkos::fence();
+    pairs = nl.num_pairs();
+    benchmark::DoNotOptimize(nl.neighbors.data());
+  }
+  state.counters["atoms"] = static_cast<double>(c.x.extent(0));
+  state.counters["pairs"] = static_cast<double>(pairs);
+  state.counters["ns_per_atom"] =
+      benchmark::Counter(static_cast<double>(c.x.extent(0)) * state.iterations(),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void BM_NeighborListLiquid(benchmark::State& state) {
+  const auto c = liquid(static_cast<int>(state.range(0)));
+  run(state, c, state.range(1) != 0);
+}
+
+std::filesystem::path shared_dir() {
+  if (const char* env = std::getenv("NERNST_SHARED_DIR"); env && *env) return env;
+  return NERNST_SHARED_DIR_DEFAULT;
+}
+
+void BM_NeighborListTimingStructures(benchmark::State& state) {
+  const auto path = shared_dir() / "reference" / "m3gnet" / "timing_structures.json";
+  std::ifstream in(path);
+  if (!in) {
+    state.SkipWithError(("missing " + path.string()).c_str());
+    return;
+  }
+  const auto js = nlohmann::json::parse(in).at("structures").at(std::to_string(state.range(0)));
+  Eigen::Matrix3d m;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) m(a, b) = js.at("lattice")[a][b].get<double>();
+  const auto& pos = js.at("positions");
+  Config c{Positions("x", pos.size()), nernst::Lattice(m)};
+  auto h = Kokkos::create_mirror_view(c.x);
+  for (std::size_t i = 0; i < pos.size(); ++i)
+    for (int d = 0; d < 3; ++d) h(i, d) = pos[i][d].get<double>();
+  Kokkos::deep_copy(c.x, h);
+  run(state, c, true);
+}
+
+}  // namespace
+
+BENCHMARK(BM_NeighborListLiquid)
+    ->ArgsProduct({{100, 1000, 10000, 100000}, {1, 0}})
+    ->ArgNames({"atoms", "sort"})
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_NeighborListTimingStructures)
+    ->Arg(20)
+    ->Arg(60)
+    ->Arg(160)
+    ->Arg(500)
+    ->ArgNames({"atoms"})
+    ->Unit(benchmark::kMillisecond);
+
+int main(int argc, char** argv) {
+  nernst::KokkosSession kokkos(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

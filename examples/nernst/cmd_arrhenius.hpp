@@ -1,0 +1,156 @@
+#pragma once
+// `nernst arrhenius RESULTS... --json FILE [--plot FILE.svg]`: Arrhenius fit of the D values in
+// `nernst msd` reports → E_A ± err, D₀, D and σ at 300 K (or --at) with a confidence interval.
+
+#include <CLI/CLI.hpp>
+
+#include <nernst/analysis/arrhenius.hpp>
+#include <nernst/analysis/diffusion.hpp>
+#include <nernst/analysis/svg_plot.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nernst::cli {
+
+inline void add_arrhenius_command(CLI::App& app) {
+  struct Options {
+    std::vector<std::string> results;
+    std::string json, plot;
+    double at = 300.0, z = 1.0;
+    std::optional<double> haven;
+    bool unweighted = false;
+  };
+  auto opt = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("arrhenius", "Arrhenius fit of `nernst msd` results: E_A, D0, σ(300 K) with confidence interval");
+  cmd->add_option("results", opt->results, "JSON reports of `nernst msd` (with --temperature and --charge)")->required();
+  cmd->add_option("--at", opt->at, "extrapolation temperature, K")->capture_default_str();
+  cmd->add_option("--z", opt->z, "interval half-width in standard errors of ln D (1 = 68 %, 1.96 = 95 %)")->capture_default_str();
+  cmd->add_option("--haven", opt->haven, "Haven ratio for σ (default: the one stored in the reports)");
+  cmd->add_flag("--unweighted", opt->unweighted, "ordinary fit of ln D (pymatgen 'linear') instead of 1/Var(ln D) weights");
+  cmd->add_option("--json", opt->json, "JSON report")->required();
+  cmd->add_option("--plot", opt->plot, "SVG Arrhenius plot");
+  cmd->callback([opt]() {
+    using namespace nernst::analysis;
+    std::vector<ArrheniusPoint> pts;
+    double n_ions = 0, charge = 0, volume = 0, haven = 1.0;
+    bool have_sigma = true;
+    for (const auto& path : opt->results) {
+      std::ifstream in(path);
+      if (!in) throw IOError("cannot open '" + path + "'");
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(in);
+      } catch (const std::exception& e) {
+        throw ParseError(path, 0, std::string("not valid JSON: ") + e.what());
+      }
+      for (const char* k : {"D_cm2_s", "D_err_cm2_s", "temperature_K"})
+        if (!j.contains(k)) throw ValueError("'" + path + "' has no '" + k + "' (run `nernst msd` with --temperature and --charge)");
+      pts.push_back({j["temperature_K"].get<double>(), j["D_cm2_s"].get<double>(), j["D_err_cm2_s"].get<double>()});
+      if (j.contains("charge") && j.contains("n_ions") && j.contains("volume_A3")) {
+        n_ions = j["n_ions"].get<double>();
+        charge = j["charge"].get<double>();
+        volume += j["volume_A3"].get<double>() / static_cast<double>(opt->results.size());
+        if (j.contains("haven_ratio")) haven = j["haven_ratio"].get<double>();
+      } else {
+        have_sigma = false;
+      }
+    }
+    if (opt->haven) haven = *opt->haven;
+    const auto fit = fit_arrhenius(pts, !opt->unweighted);
+    const double T = opt->at;
+    const double D = fit.D_at(T);
+    const auto iv = fit.D_interval(T, opt->z);
+    nlohmann::json out;
+    out["n_temperatures"] = pts.size();
+    out["weighted"] = fit.weighted;
+    out["Ea_eV"] = fit.Ea_eV;
+    out["Ea_err_eV"] = fit.Ea_err_eV;
+    out["D0_cm2_s"] = fit.D0_cm2_s;
+    out["lnD0_err"] = fit.lnD0_err;
+    out["extrapolation_T_K"] = T;
+    out["interval_z"] = opt->z;
+    out["interval_note"] = "ln D ± z·sqrt(vᵀ Cov v), v = (1/T, 1): slope–intercept covariance included";
+    out["D300K_cm2_s"] = D;
+    out["D300K_interval_cm2_s"] = {iv.first, iv.second};
+    nlohmann::json points = nlohmann::json::array();
+    for (const auto& p : pts) points.push_back({{"T_K", p.T_K}, {"D_cm2_s", p.D_cm2_s}, {"D_err_cm2_s", p.D_err_cm2_s}});
+    out["points"] = points;
+    if (have_sigma && volume > 0) {
+      auto s = [&](double d) { return nernst_einstein_mS_cm(d, n_ions, charge, volume, T, haven); };
+      out["sigma300K_mS_cm"] = s(D);
+      out["sigma300K_interval_mS_cm"] = {s(iv.first), s(iv.second)};
+      out["haven_ratio"] = haven;
+      out["n_ions"] = n_ions;
+      out["charge"] = charge;
+      out["volume_A3"] = volume;
+    }
+    std::ofstream f(opt->json);
+    if (!f) throw IOError("cannot open '" + opt->json + "' for writing");
+    f << out.dump(1) << "\n";
+    if (!opt->plot.empty()) {
+      Plot p;
+      p.title = "Arrhenius plot";
+      p.xlabel = "1000 / T (1/K)";
+      p.ylabel = "D (cm²/s)";
+      p.log_y = true;
+      PlotSeries data;
+      data.points = true;
+      data.label = "MD (He et al. error bars)";
+      for (const auto& q : pts) {
+        data.x.push_back(1000.0 / q.T_K);
+        data.y.push_back(q.D_cm2_s);
+        data.y_lo.push_back(std::max(q.D_cm2_s - q.D_err_cm2_s, q.D_cm2_s * 1e-3));
+        data.y_hi.push_back(q.D_cm2_s + q.D_err_cm2_s);
+      }
+      double xmin = 1000.0 / T, xmax = xmin;
+      for (double x : data.x) xmin = std::min(xmin, x), xmax = std::max(xmax, x);
+      PlotSeries line, lo, hi;
+      line.label = "fit, Ea = " + std::to_string(fit.Ea_eV).substr(0, 6) + " ± " + std::to_string(fit.Ea_err_eV).substr(0, 6) + " eV";
+      line.color = "#000000";
+      lo.color = hi.color = "#888888";
+      lo.dashed = hi.dashed = true;
+      lo.label = "±" + std::to_string(opt->z).substr(0, 4) + " σ interval";
+      for (int k = 0; k <= 50; ++k) {
+        const double x = xmin + (xmax - xmin) * k / 50.0;
+        const auto in = fit.D_interval(1000.0 / x, opt->z);
+        line.x.push_back(x), line.y.push_back(fit.D_at(1000.0 / x));
+        lo.x.push_back(x), lo.y.push_back(in.first);
+        hi.x.push_back(x), hi.y.push_back(in.second);
+      }
+      p.series = {data, line, lo, hi};
+      PlotSeries ex;
+      ex.points = true;
+      ex.color = "#d62728";
+      ex.label = "extrapolated " + std::to_string(static_cast<int>(T)) + " K";
+      ex.x = {1000.0 / T};
+      ex.y = {D};
+      ex.y_lo = {iv.first};
+      ex.y_hi = {iv.second};
+      p.series.push_back(ex);
+      p.markers.push_back({1000.0 / T, std::to_string(static_cast<int>(T)) + " K"});
+      char b[200];
+      if (out.contains("sigma300K_mS_cm")) {
+        std::snprintf(b, sizeof b, "σ(%g K) = %.3g mS/cm [%.3g, %.3g]", T, out["sigma300K_mS_cm"].get<double>(),
+                      out["sigma300K_interval_mS_cm"][0].get<double>(), out["sigma300K_interval_mS_cm"][1].get<double>());
+        p.notes.push_back(b);
+      }
+      std::snprintf(b, sizeof b, "D(%g K) = %.3e cm²/s", T, D);
+      p.notes.push_back(b);
+      write_text_file(opt->plot, render_svg(p));
+    }
+    std::printf("Ea = %.4f ± %.4f eV, D0 = %.3e cm²/s, D(%g K) = %.3e cm²/s [%.3e, %.3e]\n", fit.Ea_eV, fit.Ea_err_eV,
+                fit.D0_cm2_s, T, D, iv.first, iv.second);
+    if (out.contains("sigma300K_mS_cm"))
+      std::printf("sigma(%g K) = %.4g mS/cm [%.4g, %.4g]\n", T, out["sigma300K_mS_cm"].get<double>(),
+                  out["sigma300K_interval_mS_cm"][0].get<double>(), out["sigma300K_interval_mS_cm"][1].get<double>());
+  });
+}
+
+}  // namespace nernst::cli

@@ -1,0 +1,151 @@
+#pragma once
+// `nernst eval --model DIR [--precision float|double] [--repeat N] STRUCTURE`: energy, forces and
+// stress of a structure with a graph-network potential (matgl M3GNet model directory), as JSON.
+
+#include <CLI/CLI.hpp>
+
+#include <nernst/core/error.hpp>
+#include <nernst/core/system.hpp>
+#include <nernst/core/units.hpp>
+#include <nernst/io/read.hpp>
+#include <nernst/potential/graphnet/chgnet.hpp>
+#include <nernst/potential/graphnet/m3gnet.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nernst::cli {
+
+namespace detail {
+
+template <class Scalar>
+nlohmann::json eval_m3gnet(const graphnet::M3GNetModel& model, graphnet::ThreeBodyMode mode, const Structure& s,
+                           int repeat) {
+  Potential<GraphNet<M3GNet>, Scalar> pot(model, mode);
+  auto sys = System<>::from_structure(s);
+  ComputeRequest req;
+  req.forces = req.stress = true;
+  req.per_atom_energy = true;
+  ComputeResult r;
+  std::vector<double> times;
+  for (int k = 0; k < std::max(1, repeat); ++k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    r = pot.compute(sys, req);
+    Kokkos::fence();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.f);
+  nlohmann::json j;
+  const std::size_t n = sys.size();
+  j["natoms"] = n;
+  j["energy"] = r.energy;
+  j["energy_per_atom"] = n ? r.energy / double(n) : 0.0;
+  nlohmann::json f = nlohmann::json::array();
+  for (std::size_t i = 0; i < n; ++i) f.push_back({hf(i, 0), hf(i, 1), hf(i, 2)});
+  j["forces"] = f;
+  const auto v = r.voigt();
+  j["stress"] = std::vector<double>(v.begin(), v.end());
+  std::vector<double> gpa;
+  for (double x : v) gpa.push_back(x * units::eV_per_A3_in_GPa);
+  j["stress_GPa"] = gpa;
+  j["per_atom_energy"] = r.per_atom_energy;
+  j["seconds_per_eval"] = times[times.size() / 2];
+  j["n_edges"] = pot.graph().size();
+  j["n_triplets"] = pot.triplets().size();
+  return j;
+}
+
+/// CHGNet (.pth.tar checkpoint): the same JSON as for M3GNet plus "magmoms" (μ_B) and graph sizes.
+template <class Scalar>
+nlohmann::json eval_chgnet(const graphnet::CHGNetModel& model, const Structure& s, int repeat) {
+  Potential<GraphNet<CHGNet>, Scalar> pot(model);
+  auto sys = System<>::from_structure(s);
+  ComputeRequest req;
+  req.forces = req.stress = true;
+  req.per_atom_energy = true;
+  ComputeResult r;
+  std::vector<double> times;
+  for (int k = 0; k < std::max(1, repeat); ++k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    r = pot.compute(sys, req);
+    Kokkos::fence();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.f);
+  nlohmann::json j;
+  const std::size_t n = sys.size();
+  j["natoms"] = n;
+  j["energy"] = r.energy;
+  j["energy_per_atom"] = n ? r.energy / double(n) : 0.0;
+  nlohmann::json f = nlohmann::json::array();
+  for (std::size_t i = 0; i < n; ++i) f.push_back({hf(i, 0), hf(i, 1), hf(i, 2)});
+  j["forces"] = f;
+  const auto v = r.voigt();
+  j["stress"] = std::vector<double>(v.begin(), v.end());
+  std::vector<double> gpa;
+  for (double x : v) gpa.push_back(x * units::eV_per_A3_in_GPa);
+  j["stress_GPa"] = gpa;
+  j["per_atom_energy"] = r.per_atom_energy;
+  j["magmoms"] = pot.magmoms();
+  j["seconds_per_eval"] = times[times.size() / 2];
+  j["n_edges"] = pot.graph().size();
+  j["n_angles"] = pot.bond_graph().angles();
+  return j;
+}
+
+}  // namespace detail
+
+inline void add_eval_command(CLI::App& app) {
+  struct Options {
+    std::string model, structure, precision = "double", three_body = "matgl";
+    int repeat = 1;
+  };
+  auto opt = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand(
+      "eval", "Energy (eV), forces (eV/Å) and stress (eV/Å³ and GPa, ASE sign, Voigt xx yy zz yz xz xy) as JSON");
+  cmd->add_option("structure", opt->structure, "structure file (POSCAR, extended XYZ, CIF, ...)")->required();
+  cmd->add_option("--model", opt->model,
+                  "matgl M3GNet model directory (model.json + state.pt) or CHGNet checkpoint file (.pth.tar)")
+      ->required();
+  cmd->add_option("--precision", opt->precision, "float or double")
+      ->check(CLI::IsMember({"float", "double"}))
+      ->capture_default_str();
+  cmd->add_option("--repeat", opt->repeat, "evaluate N times and report the median time per evaluation")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--three-body", opt->three_body,
+                  "matgl (reproduce matgl exactly) or smooth (repaired index handling, edge-order independent)")
+      ->check(CLI::IsMember({"matgl", "smooth"}))
+      ->capture_default_str();
+  cmd->callback([opt]() {
+    const Structure s = io::read_structure(opt->structure);
+    if (!s.is_ordered()) throw ValueError("'" + opt->structure + "' has partial occupancies; eval needs an ordered structure");
+    if (!std::filesystem::is_directory(opt->model)) {  // a file: CHGNet .pth.tar checkpoint
+      const auto model = CHGNet::load(opt->model);
+      nlohmann::json j = opt->precision == "float" ? detail::eval_chgnet<float>(model, s, opt->repeat)
+                                                   : detail::eval_chgnet<double>(model, s, opt->repeat);
+      j["precision"] = opt->precision;
+      j["model"] = opt->model;
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    const auto model = M3GNet::load(opt->model);
+    const auto mode = opt->three_body == "smooth" ? graphnet::ThreeBodyMode::smooth : graphnet::ThreeBodyMode::matgl;
+    nlohmann::json j = opt->precision == "float" ? detail::eval_m3gnet<float>(model, mode, s, opt->repeat)
+                                                 : detail::eval_m3gnet<double>(model, mode, s, opt->repeat);
+    j["precision"] = opt->precision;
+    j["model"] = opt->model;
+    std::cout << j.dump(2) << "\n";
+  });
+}
+
+}  // namespace nernst::cli

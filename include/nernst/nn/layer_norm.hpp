@@ -1,0 +1,88 @@
+#pragma once
+/// \file
+/// \brief Layer normalisation over the feature dimension of a row batch, with its reverse pass.
+///
+///     y = (x − mean(x)) / sqrt(var(x) + eps) ⊙ γ + β     (var biased: divide by D)
+///
+/// PyTorch's `nn.LayerNorm(D)` (eps 1e-5 by default). The forward works in place and keeps
+/// x̂ = (x − mean) / σ and 1/σ per row, which is all the reverse pass needs:
+///
+///     dx = (1/σ) (g − mean(g) − x̂ mean(g ⊙ x̂)),   g = dy ⊙ γ.
+
+#include <nernst/core/error.hpp>
+#include <nernst/nn/matrix.hpp>
+
+#include <string>
+
+NERNST_NAMESPACE_BEGIN
+namespace nn {
+
+template <class Scalar>
+struct LayerNorm {
+  using Row = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
+  using Col = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+  Row weight;  ///< γ [D]
+  Row bias;    ///< β [D]
+  Scalar eps = Scalar(1e-5);
+
+  LayerNorm() = default;
+  LayerNorm(Row w, Row b, double epsilon = 1e-5) : weight(std::move(w)), bias(std::move(b)), eps(Scalar(epsilon)) {
+    if (weight.size() != bias.size())
+      throw ValueError("nn::LayerNorm: weight has " + std::to_string(weight.size()) + " entries, bias " +
+                       std::to_string(bias.size()));
+  }
+
+  Eigen::Index features() const { return weight.size(); }
+  bool empty() const { return weight.size() == 0; }
+
+  /// In place: X (rows of D features) becomes LN(X). `xhat` ([B, D]) and `rstd` ([B]) receive
+  /// x̂ and 1/σ for the reverse pass.
+  template <class RstdRef>
+  void forward(StridedMatRef<Scalar> X, StridedMatRef<Scalar> xhat, RstdRef&& rstd) const {
+    using math::sqrt;
+    const Eigen::Index D = X.cols();
+    const Scalar invD = Scalar(1) / Scalar(D);
+    for (Eigen::Index i = 0; i < X.rows(); ++i) {
+      const Scalar mean = X.row(i).sum() * invD;
+      xhat.row(i).array() = X.row(i).array() - mean;
+      const Scalar var = xhat.row(i).squaredNorm() * invD;
+      const Scalar r = Scalar(1) / sqrt(var + eps);
+      rstd(i) = r;
+      xhat.row(i) *= r;
+      X.row(i).array() = xhat.row(i).array() * weight.array() + bias.array();
+    }
+  }
+
+  /// In place: dY (gradient w.r.t. the output) becomes dX.
+  template <class RstdRef>
+  void backward(StridedMatRef<Scalar> dY, const ConstMatRef<Scalar>& xhat, const RstdRef& rstd) const {
+    const Eigen::Index D = dY.cols();
+    const Scalar invD = Scalar(1) / Scalar(D);
+    for (Eigen::Index i = 0; i < dY.rows(); ++i) {
+      dY.row(i).array() *= weight.array();
+      const Scalar mg = dY.row(i).sum() * invD;
+      const Scalar mgx = dY.row(i).dot(xhat.row(i)) * invD;
+      dY.row(i).array() = (dY.row(i).array() - mg - xhat.row(i).array() * mgx) * rstd(i);
+    }
+  }
+
+  template <class Other>
+  LayerNorm<Other> cast() const {
+    LayerNorm<Other> n;
+    n.weight = weight.template cast<Other>();
+    n.bias = bias.template cast<Other>();
+    n.eps = Other(eps);
+    return n;
+  }
+};
+
+/// Forward activations of one LayerNorm application.
+template <class Scalar>
+struct LayerNormCache {
+  RowMatrix<Scalar> xhat;
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> rstd;
+};
+
+}  // namespace nn
+NERNST_NAMESPACE_END

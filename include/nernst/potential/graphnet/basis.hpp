@@ -1,0 +1,145 @@
+#pragma once
+/// \file
+/// \brief Radial and angular bases of M3GNet with their derivatives: spherical Bessel radial
+/// functions (no smoothing), the real spherical harmonics Y_l^0, and the polynomial envelope.
+///
+/// All functions are templated on the scalar and use nernst::math, so they run inside kernels
+/// and with a dual-number scalar.
+
+#include <nernst/core/error.hpp>
+#include <nernst/core/kokkos.hpp>
+
+#include <array>
+#include <cmath>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+
+/// Spherical Bessel functions of the first kind j_0..j_3 in matgl's closed forms.
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION Scalar spherical_bessel_j(int l, const Scalar& x) {
+  using math::cos;
+  using math::sin;
+  const Scalar s = sin(x), c = cos(x);
+  switch (l) {
+    case 0: return s / x;
+    case 1: return s / (x * x) - c / x;
+    case 2: return (Scalar(3) / (x * x * x) - Scalar(1) / x) * s - Scalar(3) * c / (x * x);
+    default:
+      return (Scalar(15) / (x * x * x * x) - Scalar(6) / (x * x)) * s - (Scalar(15) / (x * x * x) - Scalar(1) / x) * c;
+  }
+}
+
+/// d j_l / dx for l = 0..2, from j_0' = −j_1 and j_l' = j_{l−1} − (l+1) j_l / x.
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION Scalar spherical_bessel_j_derivative(int l, const Scalar& x) {
+  if (l == 0) return -spherical_bessel_j(1, x);
+  return spherical_bessel_j(l - 1, x) - Scalar(l + 1) * spherical_bessel_j(l, x) / x;
+}
+
+/// The first `nroots` positive roots of j_l (l ≤ 3), computed by bisection in long double using
+/// the interlacing of the zeros of j_{l−1} and j_l (the zeros of j_0 are nπ). They agree with
+/// matgl's root table to the last bit or two; a test checks them against it.
+inline std::array<std::array<double, 3>, 3> spherical_bessel_roots_3x3() {
+  using LD = long double;
+  const LD pi = 3.141592653589793238462643383279502884L;
+  auto jl = [](int l, LD x) -> LD {  // same closed forms, long double
+    const LD s = std::sin(x), c = std::cos(x);
+    if (l == 0) return s / x;
+    if (l == 1) return s / (x * x) - c / x;
+    return (3.0L / (x * x * x) - 1.0L / x) * s - 3.0L * c / (x * x);
+  };
+  constexpr int kMax = 6;
+  LD roots[4][kMax];
+  for (int n = 0; n < kMax; ++n) roots[0][n] = pi * LD(n + 1);
+  for (int l = 1; l < 3; ++l) {
+    for (int n = 0; n + l < kMax; ++n) {
+      LD a = roots[l - 1][n], b = roots[l - 1][n + 1];
+      LD fa = jl(l, a);
+      for (int it = 0; it < 200; ++it) {
+        const LD m = 0.5L * (a + b);
+        const LD fm = jl(l, m);
+        if ((fm < 0) == (fa < 0)) {
+          a = m;
+          fa = fm;
+        } else {
+          b = m;
+        }
+      }
+      roots[l][n] = 0.5L * (a + b);
+    }
+  }
+  std::array<std::array<double, 3>, 3> out{};
+  for (int l = 0; l < 3; ++l)
+    for (int n = 0; n < 3; ++n) out[l][n] = static_cast<double>(roots[l][n]);
+  return out;
+}
+
+/// Spherical Bessel radial basis, 9 functions (l = 0..2 major, n = 0..2 minor):
+///   rbf_{l,n}(d) = j_l(z_{l,n} min(d, rc) / rc) · √(2/rc³) / |j_{l+1}(z_{l,n})|
+template <class Scalar>
+struct SphericalBesselBasis {
+  static constexpr int size = 9;
+  Scalar cutoff{5};
+  Scalar root[9]{};    ///< z_{l,n} at 3l+n
+  Scalar factor[9]{};  ///< normalisation at 3l+n
+
+  SphericalBesselBasis() = default;
+  explicit SphericalBesselBasis(double rc) : cutoff(Scalar(rc)) {
+    const auto z = spherical_bessel_roots_3x3();
+    const double pre = std::sqrt(2.0 / (rc * rc * rc));
+    for (int l = 0; l < 3; ++l)
+      for (int n = 0; n < 3; ++n) {
+        root[3 * l + n] = Scalar(z[l][n]);
+        factor[3 * l + n] = Scalar(pre / std::abs(spherical_bessel_j<double>(l + 1, z[l][n])));
+      }
+  }
+
+  /// Values (and, when deriv != nullptr, d/dd) at distance d (Å). Beyond the cutoff the
+  /// distance is clamped, so the derivative there is 0.
+  KOKKOS_INLINE_FUNCTION void operator()(const Scalar& d, Scalar* val, Scalar* deriv = nullptr) const {
+    const bool clamped = d > cutoff;
+    const Scalar dc = clamped ? cutoff : d;
+    for (int l = 0; l < 3; ++l)
+      for (int n = 0; n < 3; ++n) {
+        const int k = 3 * l + n;
+        const Scalar scale = root[k] / cutoff;
+        const Scalar x = dc * scale;
+        val[k] = spherical_bessel_j(l, x) * factor[k];
+        if (deriv) deriv[k] = clamped ? Scalar(0) : spherical_bessel_j_derivative(l, x) * scale * factor[k];
+      }
+  }
+};
+
+/// Real spherical harmonics Y_l^0(cos θ), l = 0..2, and their derivatives with respect to cos θ.
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION void spherical_harmonics_m0(const Scalar& c, Scalar* y, Scalar* dy = nullptr) {
+  // 1/(2√π), √(3/(4π)), √(5/(16π))
+  const Scalar c0 = Scalar(0.28209479177387814347403972578039);
+  const Scalar c1 = Scalar(0.48860251190291992158638462283835);
+  const Scalar c2 = Scalar(0.31539156525252000603089369029571);
+  y[0] = c0;
+  y[1] = c1 * c;
+  y[2] = c2 * (Scalar(3) * c * c - Scalar(1));
+  if (dy) {
+    dy[0] = Scalar(0);
+    dy[1] = c1;
+    dy[2] = c2 * Scalar(6) * c;
+  }
+}
+
+/// Polynomial envelope of exponent 3: f(d) = 1 − 10u³ + 15u⁴ − 6u⁵, u = d/rc, for d ≤ rc, else 0.
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION Scalar polynomial_envelope(const Scalar& d, const Scalar& rc, Scalar* deriv = nullptr) {
+  if (!(d <= rc)) {
+    if (deriv) *deriv = Scalar(0);
+    return Scalar(0);
+  }
+  const Scalar u = d / rc;
+  const Scalar u2 = u * u, u3 = u2 * u;
+  if (deriv) *deriv = (Scalar(-30) * u2 + Scalar(60) * u3 - Scalar(30) * u3 * u) / rc;
+  return Scalar(1) - Scalar(10) * u3 + Scalar(15) * u3 * u - Scalar(6) * u3 * u2;
+}
+
+}  // namespace graphnet
+NERNST_NAMESPACE_END

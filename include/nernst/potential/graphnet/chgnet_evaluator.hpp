@@ -1,0 +1,515 @@
+#pragma once
+/// \file
+/// \brief CHGNet forward and reverse pass on a fixed graph: energy, site energies, magnetic
+/// moments, ∂E/∂r_e, forces and the strain derivative (spec: shared/specs/chgnet.md §3–§7).
+///
+/// One forward sweep (embeddings; n_conv atom convolutions, each but the last followed by a
+/// bond convolution and an angle update; LayerNorm + MLP readout) keeps what the reverse
+/// sweep needs; one hand-written reverse sweep gives ∂E/∂r_e for every directed edge vector
+/// (through the radial bases of the bond lengths and the Fourier basis of the angles), from
+/// which F_i and ∂E/∂ε = Σ_e r_e ⊗ ∂E/∂r_e follow. The scalar type is a template parameter.
+///
+/// Layout and cost: features are row-major batches (atoms [N, A], undirected bonds [U, B],
+/// angles [T, G]); every dense layer is one GEMM. The first layer of each gated MLP is never
+/// applied to the concatenated input: its column blocks are applied once per atom / bond /
+/// bond-graph node and the per-edge (per-angle) pre-activation is a gathered sum, so the
+/// per-edge work is the second layer only. The last angle update is skipped: CHGNet computes
+/// it but never uses its output (spec §4.7).
+
+#include <nernst/core/error.hpp>
+#include <nernst/nn/activation.hpp>
+#include <nernst/nn/gated_mlp.hpp>
+#include <nernst/nn/layer_norm.hpp>
+#include <nernst/nn/mlp.hpp>
+#include <nernst/potential/graphnet/bessel_basis.hpp>
+#include <nernst/potential/graphnet/bond_graph.hpp>
+#include <nernst/potential/graphnet/chgnet_model.hpp>
+#include <nernst/potential/graphnet/fourier_basis.hpp>
+#include <nernst/potential/graphnet/graph.hpp>
+
+#include <array>
+#include <cmath>
+#include <string>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+
+/// What one evaluation returns (double regardless of the evaluation scalar).
+struct CHGNetOutput {
+  double energy = 0;                          ///< eV, model energy + AtomRef (CHGNet's e · N)
+  double model_energy = 0;                    ///< eV, readout sum only (what forces derive from)
+  std::vector<double> site_energy;            ///< eV, readout output + AtomRef of the element
+  std::vector<double> magmom;                 ///< μ_B, |site_wise(a before the last conv)|
+  std::vector<std::array<double, 3>> forces;  ///< eV/Å (when gradients were requested)
+  Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< ∂E/∂ε_ab = Σ_e r_ea g_eb (eV)
+};
+
+namespace detail {
+/// out[0..n) += a[0..n)
+template <class Scalar>
+inline void add_row(Scalar* __restrict out, const Scalar* __restrict a, Eigen::Index n) {
+  for (Eigen::Index k = 0; k < n; ++k) out[k] += a[k];
+}
+}  // namespace detail
+
+template <class Scalar>
+class CHGNetEvaluator {
+ public:
+  using Mat = nn::RowMatrix<Scalar>;
+
+  CHGNetEvaluator() = default;
+  explicit CHGNetEvaluator(const CHGNetModel& model)
+      : cfg_(model.config),
+        w_(model.weights.template cast<Scalar>()),
+        rbf_ag_(model.config.atom_graph_cutoff, model.weights.rbf_ag_freq, model.config.cutoff_coeff),
+        rbf_bg_(model.config.bond_graph_cutoff, model.weights.rbf_bg_freq, model.config.cutoff_coeff),
+        fourier_(model.weights.fourier_freq) {}
+
+  const CHGNetConfig& config() const { return cfg_; }
+
+  /// Evaluates on the graph `g` with bond graph `bg`. `x`: Cartesian positions (Å), `L`: lattice
+  /// rows, `Z`: atomic numbers (1..94). With `gradients` the forces and virial are filled.
+  void evaluate(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const std::vector<int>& Z,
+                const PeriodicGraph& g, const BondGraph& bg, bool gradients, CHGNetOutput& out) {
+    N_ = static_cast<Eigen::Index>(x.size());
+    E_ = static_cast<Eigen::Index>(g.size());
+    U_ = static_cast<Eigen::Index>(bg.bonds());
+    Ub_ = static_cast<Eigen::Index>(bg.nodes());
+    T_ = static_cast<Eigen::Index>(bg.angles());
+    if (Z.size() != x.size()) throw ValueError("CHGNet: atomic numbers and positions differ in length");
+    for (std::size_t i = 0; i < Z.size(); ++i)
+      if (Z[i] < 1 || Z[i] > 94)
+        throw ValueError("CHGNet: atom " + std::to_string(i) + " has Z = " + std::to_string(Z[i]) + " (only 1..94 are supported)");
+    geometry(x, L, g, bg, gradients);
+    forward(Z, g, bg);
+    out.site_energy.assign(x.size(), 0.0);
+    out.magmom.assign(x.size(), 0.0);
+    out.model_energy = 0;
+    out.energy = 0;
+    for (Eigen::Index i = 0; i < N_; ++i) {
+      const auto is = static_cast<std::size_t>(i);
+      const double eps = static_cast<double>(eps_(i, 0));
+      const double ref = w_.atom_ref[static_cast<std::size_t>(Z[is] - 1)];
+      out.site_energy[is] = eps + ref;
+      out.model_energy += eps;
+      out.energy += eps + ref;
+      out.magmom[is] = std::abs(static_cast<double>(mag_(i, 0)));
+    }
+    if (!gradients) return;
+    backward(g, bg);
+    forces_and_virial(g, bg, out);
+  }
+
+  /// Atom features after n_conv − 1 convolutions ([N, A]) of the last evaluation.
+  const Mat& atom_features_before_last_conv() const { return a_last_; }
+  /// ∂E/∂r_e of the last evaluation with gradients ([E, 3]).
+  const Mat& edge_gradient() const { return gvec_; }
+
+ private:
+  // --- geometry and bases -----------------------------------------------------------------
+  void geometry(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const PeriodicGraph& g,
+                const BondGraph& bg, bool grad) {
+    using math::acos;
+    using math::sqrt;
+    auto rv = nn::grow(rvec_, E_, 3);
+    len_.resize(static_cast<std::size_t>(E_));
+    for (Eigen::Index e = 0; e < E_; ++e) {
+      const auto es = static_cast<std::size_t>(e);
+      const auto s = static_cast<std::size_t>(g.src[es]);
+      const auto d = static_cast<std::size_t>(g.dst[es]);
+      const auto& n = g.image[es];
+      Scalar r2(0);
+      for (int k = 0; k < 3; ++k) {
+        const double v = x[d][static_cast<std::size_t>(k)] + (n[0] * L(0, k) + n[1] * L(1, k) + n[2] * L(2, k)) -
+                         x[s][static_cast<std::size_t>(k)];
+        rv(e, k) = Scalar(v);
+        r2 += rv(e, k) * rv(e, k);
+      }
+      len_[es] = sqrt(r2);
+    }
+    const int R = cfg_.num_radial;
+    auto pa = nn::grow(phi_ag_, U_, R);
+    auto dpa = nn::grow(dphi_ag_, grad ? U_ : 0, R);
+    for (Eigen::Index u = 0; u < U_; ++u) {
+      const Scalar r = len_[static_cast<std::size_t>(bg.bond_edge[static_cast<std::size_t>(u)])];
+      rbf_ag_(r, &pa(u, 0), grad ? &dpa(u, 0) : nullptr);
+    }
+    auto pb = nn::grow(phi_bg_, Ub_, R);
+    auto dpb = nn::grow(dphi_bg_, grad ? Ub_ : 0, R);
+    for (Eigen::Index k = 0; k < Ub_; ++k) {
+      const auto u = static_cast<std::size_t>(bg.node_bond[static_cast<std::size_t>(k)]);
+      const Scalar r = len_[static_cast<std::size_t>(bg.bond_edge[u])];
+      rbf_bg_(r, &pb(k, 0), grad ? &dpb(k, 0) : nullptr);
+    }
+    const int K = cfg_.num_angular;
+    auto ps = nn::grow(psi_, T_, K);
+    auto dps = nn::grow(dpsi_, grad ? T_ : 0, K);
+    cos_.resize(static_cast<std::size_t>(T_));
+    const Scalar shrink = Scalar(1) - Scalar(1e-6);
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const auto ts = static_cast<std::size_t>(t);
+      const auto e1 = static_cast<Eigen::Index>(bg.angle_edge1[ts]), e2 = static_cast<Eigen::Index>(bg.angle_edge2[ts]);
+      Scalar dot(0);
+      for (int k = 0; k < 3; ++k) dot += rv(e1, k) * rv(e2, k);
+      const Scalar c = dot / (len_[static_cast<std::size_t>(e1)] * len_[static_cast<std::size_t>(e2)]);
+      cos_[ts] = c;
+      const Scalar theta = acos(c * shrink);
+      fourier_(theta, &ps(t, 0), grad ? &dps(t, 0) : nullptr);
+    }
+  }
+
+  // --- forward ----------------------------------------------------------------------------
+  void forward(const std::vector<int>& Z, const PeriodicGraph& g, const BondGraph& bg) {
+    const Eigen::Index A = cfg_.atom_fea_dim;
+    const int nc = cfg_.n_conv;
+    auto a = nn::grow(a_, N_, A);
+    for (Eigen::Index i = 0; i < N_; ++i) a.row(i) = w_.atom_embedding.row(Z[static_cast<std::size_t>(i)] - 1);
+    auto b = nn::grow(b_, U_, cfg_.bond_fea_dim);
+    b.noalias() = phi_ag_.topRows(U_) * w_.bond_embedding.transpose();
+    auto wa = nn::grow(wa_, U_, A);
+    wa.noalias() = phi_ag_.topRows(U_) * w_.bond_weights_ag.transpose();
+    auto wb = nn::grow(wb_, Ub_, cfg_.bond_fea_dim);
+    wb.noalias() = phi_bg_.topRows(Ub_) * w_.bond_weights_bg.transpose();
+    auto t = nn::grow(t_, T_, cfg_.angle_fea_dim);
+    t.noalias() = psi_.topRows(T_) * w_.angle_embedding.transpose();
+
+    atom_cache_.resize(static_cast<std::size_t>(nc));
+    bond_cache_.resize(static_cast<std::size_t>(nc));
+    angle_cache_.resize(static_cast<std::size_t>(nc));
+    const bool angles = T_ > 0;
+    for (int k = 0; k < nc; ++k) {
+      if (k == nc - 1) {
+        nn::grow(a_last_, N_, A) = a;
+        auto m = nn::grow(mag_, N_, 1);
+        w_.site_wise.forward(a, m);
+      }
+      atom_conv_forward(k, g, bg);
+      if (k == nc - 1 || !angles) continue;
+      if (cfg_.update_bond) bond_conv_forward(k, bg);
+      if (cfg_.update_angle && k != nc - 2) angle_update_forward(k, bg);
+    }
+    // Readout: ã = LN(a), ε = MLP(ã).
+    auto at = nn::grow(a_read_, N_, A);
+    at = a;
+    if (!w_.readout_norm.empty()) {
+      auto xh = nn::grow(read_norm_.xhat, N_, A);
+      read_norm_.rstd.resize(N_);
+      w_.readout_norm.forward(at, xh, read_norm_.rstd);
+    }
+    auto eps = nn::grow(eps_, N_, 1);
+    w_.readout.forward(at, readout_cache_, eps);
+  }
+
+  void atom_conv_forward(int k, const PeriodicGraph& g, const BondGraph& bg) {
+    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
+    const auto& G = w_.atom_conv[static_cast<std::size_t>(k)];
+    const auto& W = G.first_layer().weight;  // [2H, 2A + B]: centre | bond | neighbour
+    const Eigen::Index h2 = W.rows();
+    auto a = a_.topRows(N_);
+    auto Pc = nn::grow(proj_c_, N_, h2);
+    auto Pn = nn::grow(proj_n_, N_, h2);
+    auto Qb = nn::grow(proj_b_, U_, h2);
+    Pc.noalias() = a * W.leftCols(A).transpose();
+    if (G.first_layer().has_bias()) Pc.rowwise() += G.first_layer().bias;
+    Pn.noalias() = a * W.rightCols(A).transpose();
+    Qb.noalias() = b_.topRows(U_) * W.middleCols(A, B).transpose();
+    auto& cache = atom_cache_[static_cast<std::size_t>(k)];
+    auto Z1 = G.first_preactivation(cache, E_);
+    for (Eigen::Index e = 0; e < E_; ++e) {
+      const auto es = static_cast<std::size_t>(e);
+      Scalar* z = &Z1(e, 0);
+      const Scalar* pc = &Pc(g.src[es], 0);
+      const Scalar* pn = &Pn(g.dst[es], 0);
+      const Scalar* qb = &Qb(bg.edge_bond[es], 0);
+      for (Eigen::Index j = 0; j < h2; ++j) z[j] = pc[j] + qb[j] + pn[j];
+    }
+    auto Y = nn::grow(msg_, E_, A);
+    G.forward_tail(cache, Y);
+    auto S = nn::grow(sum_a_, N_, A);
+    S.setZero();
+    for (Eigen::Index e = 0; e < E_; ++e) {
+      const auto es = static_cast<std::size_t>(e);
+      Scalar* s = &S(g.src[es], 0);
+      const Scalar* y = &Y(e, 0);
+      const Scalar* w = &wa_(bg.edge_bond[es], 0);
+      for (Eigen::Index j = 0; j < A; ++j) s[j] += y[j] * w[j];
+    }
+    const auto& O = w_.atom_out[static_cast<std::size_t>(k)];
+    a.noalias() += S * O.weight.transpose();
+    if (O.has_bias()) a.rowwise() += O.bias;
+  }
+
+  /// First-layer pre-activations of a bond-graph gated MLP: [b1 | b2 | t | a_c] per angle.
+  void angle_preactivation(const nn::GatedMLP<Scalar>& G, nn::GatedMLPCache<Scalar>& cache, const BondGraph& bg) {
+    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
+    const auto& W = G.first_layer().weight;  // [2H, 2B + G + A]
+    const Eigen::Index h2 = W.rows();
+    auto Bn = nn::grow(bnode_, Ub_, B);
+    for (Eigen::Index k = 0; k < Ub_; ++k) Bn.row(k) = b_.row(bg.node_bond[static_cast<std::size_t>(k)]);
+    auto Q1 = nn::grow(proj_q1_, Ub_, h2);
+    auto Q2 = nn::grow(proj_q2_, Ub_, h2);
+    auto Pa = nn::grow(proj_c_, N_, h2);
+    Q1.noalias() = Bn * W.leftCols(B).transpose();
+    if (G.first_layer().has_bias()) Q1.rowwise() += G.first_layer().bias;
+    Q2.noalias() = Bn * W.middleCols(B, B).transpose();
+    Pa.noalias() = a_.topRows(N_) * W.rightCols(A).transpose();
+    auto Z1 = G.first_preactivation(cache, T_);
+    Z1.noalias() = t_.topRows(T_) * W.middleCols(2 * B, Gd).transpose();
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const auto ts = static_cast<std::size_t>(t);
+      Scalar* z = &Z1(t, 0);
+      const Scalar* q1 = &Q1(bg.angle_node1[ts], 0);
+      const Scalar* q2 = &Q2(bg.angle_node2[ts], 0);
+      const Scalar* pa = &Pa(bg.angle_center[ts], 0);
+      for (Eigen::Index j = 0; j < h2; ++j) z[j] += q1[j] + q2[j] + pa[j];
+    }
+  }
+
+  void bond_conv_forward(int k, const BondGraph& bg) {
+    const Eigen::Index B = cfg_.bond_fea_dim;
+    const auto& G = w_.bond_conv[static_cast<std::size_t>(k)];
+    auto& cache = bond_cache_[static_cast<std::size_t>(k)];
+    angle_preactivation(G, cache, bg);
+    auto Y = nn::grow(msg_, T_, B);
+    G.forward_tail(cache, Y);
+    auto S = nn::grow(sum_b_, Ub_, B);
+    S.setZero();
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const auto ts = static_cast<std::size_t>(t);
+      Scalar* s = &S(bg.angle_node1[ts], 0);
+      const Scalar* y = &Y(t, 0);
+      const Scalar* w1 = &wb_(bg.angle_node1[ts], 0);
+      const Scalar* w2 = &wb_(bg.angle_node2[ts], 0);
+      for (Eigen::Index j = 0; j < B; ++j) s[j] += y[j] * w1[j] * w2[j];
+    }
+    const auto& O = w_.bond_out[static_cast<std::size_t>(k)];
+    auto D = nn::grow(tmp_b_, Ub_, B);
+    D.noalias() = S * O.weight.transpose();
+    for (Eigen::Index n = 0; n < Ub_; ++n) b_.row(bg.node_bond[static_cast<std::size_t>(n)]) += D.row(n);
+    if (O.has_bias()) b_.topRows(U_).rowwise() += O.bias;  // every bond, as CHGNet's mlp_out does
+  }
+
+  void angle_update_forward(int k, const BondGraph& bg) {
+    const auto& G = w_.angle_update[static_cast<std::size_t>(k)];
+    auto& cache = angle_cache_[static_cast<std::size_t>(k)];
+    angle_preactivation(G, cache, bg);
+    auto Y = nn::grow(msg_, T_, cfg_.angle_fea_dim);
+    G.forward_tail(cache, Y);
+    t_.topRows(T_) += Y;
+  }
+
+  // --- reverse ----------------------------------------------------------------------------
+  void backward(const PeriodicGraph& g, const BondGraph& bg) {
+    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
+    const int nc = cfg_.n_conv;
+    auto da = nn::grow(da_, N_, A);
+    {
+      auto deps = nn::grow(tmp_deps_, N_, 1);
+      deps.setOnes();
+      w_.readout.backward(deps, readout_cache_, da);
+      if (!w_.readout_norm.empty()) w_.readout_norm.backward(da, read_norm_.xhat.topRows(N_), read_norm_.rstd);
+    }
+    auto db = nn::grow(db_, U_, B);
+    db.setZero();
+    auto dt = nn::grow(dt_, T_, cfg_.angle_fea_dim);
+    dt.setZero();
+    auto dwa = nn::grow(dwa_, U_, A);
+    dwa.setZero();
+    auto dwb = nn::grow(dwb_, Ub_, B);
+    dwb.setZero();
+    const bool angles = T_ > 0;
+    for (int k = nc - 1; k >= 0; --k) {
+      if (k != nc - 1 && angles) {
+        if (cfg_.update_angle && k != nc - 2) angle_update_backward(k, bg);
+        if (cfg_.update_bond) bond_conv_backward(k, bg);
+      }
+      atom_conv_backward(k, g, bg);
+    }
+    // Embeddings: b0 = φag W_be^T, wa = φag W_wa^T, wb = φbg W_wb^T, t0 = ψ W_an^T.
+    auto dpa = nn::grow(gphi_ag_, U_, cfg_.num_radial);
+    dpa.noalias() = db * w_.bond_embedding;
+    dpa.noalias() += dwa * w_.bond_weights_ag;
+    auto dpb = nn::grow(gphi_bg_, Ub_, cfg_.num_radial);
+    dpb.noalias() = dwb * w_.bond_weights_bg;
+    auto dps = nn::grow(gpsi_, T_, cfg_.num_angular);
+    dps.noalias() = dt * w_.angle_embedding;
+  }
+
+  void atom_conv_backward(int k, const PeriodicGraph& g, const BondGraph& bg) {
+    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
+    const auto& G = w_.atom_conv[static_cast<std::size_t>(k)];
+    const auto& cache = atom_cache_[static_cast<std::size_t>(k)];
+    const auto& W = G.first_layer().weight;
+    const Eigen::Index h2 = W.rows();
+    auto da = da_.topRows(N_);
+    // a_out = a_in + S W_out^T, S_c = Σ_{src(e)=c} Y_e ⊙ wa_u(e).
+    auto dS = nn::grow(sum_a_, N_, A);
+    w_.atom_out[static_cast<std::size_t>(k)].backward(da, dS);
+    auto Yo = G.output(cache);
+    auto dY = nn::grow(msg_, E_, A);
+    for (Eigen::Index e = 0; e < E_; ++e) {
+      const auto es = static_cast<std::size_t>(e);
+      const Eigen::Index u = bg.edge_bond[es];
+      const Scalar* ds = &dS(g.src[es], 0);
+      const Scalar* w = &wa_(u, 0);
+      Scalar* dw = &dwa_(u, 0);
+      Scalar* dy = &dY(e, 0);
+      for (Eigen::Index j = 0; j < A; ++j) {
+        dy[j] = ds[j] * w[j];
+        dw[j] += ds[j] * Yo(e, j);
+      }
+    }
+    auto dZ1 = G.backward_tail(dY, cache, scratch_);
+    auto dPc = nn::grow(proj_c_, N_, h2);
+    auto dPn = nn::grow(proj_n_, N_, h2);
+    auto dQb = nn::grow(proj_b_, U_, h2);
+    dPc.setZero();
+    dPn.setZero();
+    dQb.setZero();
+    for (Eigen::Index e = 0; e < E_; ++e) {
+      const auto es = static_cast<std::size_t>(e);
+      const Scalar* z = &dZ1(e, 0);
+      detail::add_row(&dPc(g.src[es], 0), z, h2);
+      detail::add_row(&dPn(g.dst[es], 0), z, h2);
+      detail::add_row(&dQb(bg.edge_bond[es], 0), z, h2);
+    }
+    da.noalias() += dPc * W.leftCols(A);
+    da.noalias() += dPn * W.rightCols(A);
+    db_.topRows(U_).noalias() += dQb * W.middleCols(A, B);
+  }
+
+  /// Reverse of angle_preactivation: dZ1 ([T, 2H]) to dt, db (bond-graph nodes) and da.
+  void angle_preactivation_backward(const nn::GatedMLP<Scalar>& G, const nn::ConstMatRef<Scalar>& dZ1,
+                                    const BondGraph& bg) {
+    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
+    const auto& W = G.first_layer().weight;
+    const Eigen::Index h2 = W.rows();
+    dt_.topRows(T_).noalias() += dZ1 * W.middleCols(2 * B, Gd);
+    auto dQ1 = nn::grow(proj_q1_, Ub_, h2);
+    auto dQ2 = nn::grow(proj_q2_, Ub_, h2);
+    auto dPa = nn::grow(proj_c_, N_, h2);
+    dQ1.setZero();
+    dQ2.setZero();
+    dPa.setZero();
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const auto ts = static_cast<std::size_t>(t);
+      const Scalar* z = dZ1.data() + t * dZ1.outerStride();
+      detail::add_row(&dQ1(bg.angle_node1[ts], 0), z, h2);
+      detail::add_row(&dQ2(bg.angle_node2[ts], 0), z, h2);
+      detail::add_row(&dPa(bg.angle_center[ts], 0), z, h2);
+    }
+    auto dBn = nn::grow(tmp_b_, Ub_, B);
+    dBn.noalias() = dQ1 * W.leftCols(B);
+    dBn.noalias() += dQ2 * W.middleCols(B, B);
+    for (Eigen::Index n = 0; n < Ub_; ++n) db_.row(bg.node_bond[static_cast<std::size_t>(n)]) += dBn.row(n);
+    da_.topRows(N_).noalias() += dPa * W.rightCols(A);
+  }
+
+  void angle_update_backward(int k, const BondGraph& bg) {
+    const auto& G = w_.angle_update[static_cast<std::size_t>(k)];
+    const auto& cache = angle_cache_[static_cast<std::size_t>(k)];
+    // t_out = t_in + Y: dY = dt_out (copied: dt_ is also the accumulation target).
+    auto dY = nn::grow(msg_, T_, cfg_.angle_fea_dim);
+    dY = dt_.topRows(T_);
+    auto dZ1 = G.backward_tail(dY, cache, scratch_);
+    angle_preactivation_backward(G, dZ1, bg);
+  }
+
+  void bond_conv_backward(int k, const BondGraph& bg) {
+    const Eigen::Index B = cfg_.bond_fea_dim;
+    const auto& G = w_.bond_conv[static_cast<std::size_t>(k)];
+    const auto& cache = bond_cache_[static_cast<std::size_t>(k)];
+    // b_out[node n] = b_in + (S W_out^T)[n], S_n = Σ_{node1(τ)=n} Y_τ ⊙ wb_n1 ⊙ wb_n2.
+    auto dBo = nn::grow(bnode_, Ub_, B);
+    for (Eigen::Index n = 0; n < Ub_; ++n) dBo.row(n) = db_.row(bg.node_bond[static_cast<std::size_t>(n)]);
+    auto dS = nn::grow(sum_b_, Ub_, B);
+    w_.bond_out[static_cast<std::size_t>(k)].backward(dBo, dS);
+    auto Yo = G.output(cache);
+    auto dY = nn::grow(msg_, T_, B);
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const auto ts = static_cast<std::size_t>(t);
+      const Eigen::Index n1 = bg.angle_node1[ts], n2 = bg.angle_node2[ts];
+      const Scalar* ds = &dS(n1, 0);
+      const Scalar* w1 = &wb_(n1, 0);
+      const Scalar* w2 = &wb_(n2, 0);
+      Scalar* dw1 = &dwb_(n1, 0);
+      Scalar* dw2 = &dwb_(n2, 0);
+      Scalar* dy = &dY(t, 0);
+      for (Eigen::Index j = 0; j < B; ++j) {
+        const Scalar y = Yo(t, j);
+        dy[j] = ds[j] * w1[j] * w2[j];
+        dw1[j] += ds[j] * y * w2[j];
+        dw2[j] += ds[j] * y * w1[j];
+      }
+    }
+    auto dZ1 = G.backward_tail(dY, cache, scratch_);
+    angle_preactivation_backward(G, dZ1, bg);
+  }
+
+  void forces_and_virial(const PeriodicGraph& g, const BondGraph& bg, CHGNetOutput& out) {
+    auto Gv = nn::grow(gvec_, E_, 3);
+    Gv.setZero();
+    const int R = cfg_.num_radial, K = cfg_.num_angular;
+    // Radial: bond lengths (representative edges).
+    for (Eigen::Index u = 0; u < U_; ++u) {
+      const auto us = static_cast<std::size_t>(u);
+      const Eigen::Index e = bg.bond_edge[us];
+      Scalar dr(0);
+      for (int k = 0; k < R; ++k) dr += gphi_ag_(u, k) * dphi_ag_(u, k);
+      const int n = bg.bond_node[us];
+      if (n >= 0)
+        for (int k = 0; k < R; ++k) dr += gphi_bg_(n, k) * dphi_bg_(n, k);
+      const Scalar f = dr / len_[static_cast<std::size_t>(e)];
+      for (int c = 0; c < 3; ++c) Gv(e, c) += f * rvec_(e, c);
+    }
+    // Angular: θ = acos((û1·û2)(1 − 1e-6)).
+    using math::sqrt;
+    const Scalar shrink = Scalar(1) - Scalar(1e-6);
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const auto ts = static_cast<std::size_t>(t);
+      Scalar dth(0);
+      for (int k = 0; k < K; ++k) dth += gpsi_(t, k) * dpsi_(t, k);
+      const Scalar c = cos_[ts], cs = c * shrink;
+      const Scalar dc = -dth * shrink / sqrt(Scalar(1) - cs * cs);
+      const Eigen::Index e1 = bg.angle_edge1[ts], e2 = bg.angle_edge2[ts];
+      const Scalar l1 = len_[static_cast<std::size_t>(e1)], l2 = len_[static_cast<std::size_t>(e2)];
+      for (int k = 0; k < 3; ++k) {
+        const Scalar u1 = rvec_(e1, k) / l1, u2 = rvec_(e2, k) / l2;
+        Gv(e1, k) += dc * (u2 - c * u1) / l1;
+        Gv(e2, k) += dc * (u1 - c * u2) / l2;
+      }
+    }
+    out.forces.assign(static_cast<std::size_t>(N_), {0.0, 0.0, 0.0});
+    out.virial.setZero();
+    for (Eigen::Index e = 0; e < E_; ++e) {
+      const auto s = static_cast<std::size_t>(g.src[static_cast<std::size_t>(e)]);
+      const auto d = static_cast<std::size_t>(g.dst[static_cast<std::size_t>(e)]);
+      for (int k = 0; k < 3; ++k) {
+        const double gk = static_cast<double>(Gv(e, k));
+        out.forces[s][static_cast<std::size_t>(k)] += gk;
+        out.forces[d][static_cast<std::size_t>(k)] -= gk;
+        for (int a = 0; a < 3; ++a) out.virial(a, k) += static_cast<double>(rvec_(e, a)) * gk;
+      }
+    }
+  }
+
+  CHGNetConfig cfg_;
+  CHGNetWeights<Scalar> w_;
+  SineBesselBasis<Scalar> rbf_ag_, rbf_bg_;
+  FourierBasis<Scalar> fourier_;
+  Eigen::Index N_ = 0, E_ = 0, U_ = 0, Ub_ = 0, T_ = 0;
+
+  Mat rvec_, phi_ag_, dphi_ag_, phi_bg_, dphi_bg_, psi_, dpsi_;
+  std::vector<Scalar> len_, cos_;
+  Mat a_, b_, t_, wa_, wb_, a_last_, mag_, a_read_, eps_;
+  std::vector<nn::GatedMLPCache<Scalar>> atom_cache_, bond_cache_, angle_cache_;
+  nn::LayerNormCache<Scalar> read_norm_;
+  nn::MLPCache<Scalar> readout_cache_;
+  nn::GatedMLPScratch<Scalar> scratch_;
+  Mat proj_c_, proj_n_, proj_b_, proj_q1_, proj_q2_, bnode_, msg_, sum_a_, sum_b_, tmp_b_, tmp_deps_;
+  Mat da_, db_, dt_, dwa_, dwb_, gphi_ag_, gphi_bg_, gpsi_, gvec_;
+};
+
+}  // namespace graphnet
+NERNST_NAMESPACE_END

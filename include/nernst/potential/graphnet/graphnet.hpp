@@ -1,0 +1,19 @@
+#pragma once
+/// \file
+/// \brief Tags of the graph-network potential family: `Potential<GraphNet<Arch>>`.
+///
+/// `GraphNet<Arch>` is a policy tag only; each architecture (M3GNet, CHGNet, ...) specialises
+/// `Potential<GraphNet<Arch>, Scalar, MemorySpace>` in its own header.
+
+#include <nernst/core/macros.hpp>
+
+NERNST_NAMESPACE_BEGIN
+
+/// Policy tag: a message-passing graph-network potential of architecture `Arch`.
+template <class Arch>
+struct GraphNet;
+
+/// Architecture tag of matgl's M3GNet (defined in potential/graphnet/m3gnet.hpp).
+struct M3GNet;
+
+NERNST_NAMESPACE_END

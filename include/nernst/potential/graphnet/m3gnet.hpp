@@ -1,0 +1,129 @@
+#pragma once
+/// \file
+/// \brief `Potential<GraphNet<M3GNet>, Scalar, MemorySpace>`: matgl's M3GNet universal potential,
+/// native (energy, forces, stress from one reverse pass).
+///
+/// ```
+/// auto model = nernst::M3GNet::load("M3GNet-MP-2021.2.8-PES");     // model.json + state.pt
+/// nernst::Potential<nernst::GraphNet<nernst::M3GNet>, double> pot(model);
+/// auto res = pot.compute(sys, {.forces = true, .stress = true});      // eV, eV/Å, eV/Å³
+/// ```
+///
+/// The graph is rebuilt at every call with pymatgen's neighbour search (edge order included),
+/// so results match matgl to floating-point precision (see docs/m3gnet.md). Positions are taken
+/// as given in `System::x` (not wrapped), as matgl does. The dense network runs on the host;
+/// positions and forces are mirrored to and from the System's memory space.
+
+#include <nernst/core/error.hpp>
+#include <nernst/core/system.hpp>
+#include <nernst/potential/graphnet/graphnet.hpp>
+#include <nernst/potential/graphnet/m3gnet_evaluator.hpp>
+#include <nernst/potential/graphnet/m3gnet_model.hpp>
+#include <nernst/potential/potential.hpp>
+
+#include <nernst/io/checkpoint/torch_load.hpp>
+
+#include <filesystem>
+#include <string>
+
+NERNST_NAMESPACE_BEGIN
+
+/// Architecture tag of matgl's M3GNet; `M3GNet::load` reads a matgl model directory.
+struct M3GNet {
+  using Model = graphnet::M3GNetModel;
+
+  /// Loads `dir/model.json` (hyper-parameters, element types) and `dir/state.pt` (weights,
+  /// data_std/mean, element reference energies).
+  static Model load(const std::string& dir) {
+    namespace fs = std::filesystem;
+    const fs::path d(dir);
+    if (!fs::is_directory(d)) throw IOError("M3GNet model '" + dir + "' is not a directory (expected model.json + state.pt)");
+    Model m;
+    m.config = graphnet::read_m3gnet_model_json((d / "model.json").string());
+    const fs::path state = d / "state.pt";
+    if (!fs::exists(state)) throw IOError("M3GNet model '" + dir + "': state.pt not found");
+    graphnet::load_m3gnet_state_dict(io::load_state_dict(state.string()), m);
+    m.source = dir;
+    return m;
+  }
+};
+
+template <class Scalar, class MemorySpace>
+class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
+ public:
+  using memory_space = MemorySpace;
+  using scalar_type = Scalar;
+
+  explicit Potential(const graphnet::M3GNetModel& model, graphnet::ThreeBodyMode mode = graphnet::ThreeBodyMode::matgl)
+      : eval_(model, mode) {}
+  explicit Potential(const std::string& model_dir, graphnet::ThreeBodyMode mode = graphnet::ThreeBodyMode::matgl)
+      : Potential(M3GNet::load(model_dir), mode) {}
+
+  /// Graph cutoff (Å).
+  double cutoff() const { return eval_.config().cutoff; }
+  const graphnet::M3GNetConfig& config() const { return eval_.config(); }
+  /// The graph of the last compute() (pymatgen order).
+  const graphnet::PeriodicGraph& graph() const { return graph_; }
+  const graphnet::Triplets& triplets() const { return eval_.triplets(); }
+
+  ComputeResult compute(System<MemorySpace>& sys, const ComputeRequest& req) {
+    load_system(sys);
+    graphnet::build_pymatgen_graph(x_, sys.cell.matrix(), cutoff(), graph_);
+    return run(sys, req, graph_);
+  }
+
+  /// Same as compute() on a given graph (held fixed: no neighbour search). Used for finite
+  /// differences across positions where the pymatgen edge order would change.
+  ComputeResult compute_with_graph(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {
+    load_system(sys);
+    return run(sys, req, g);
+  }
+
+ private:
+  void load_system(const System<MemorySpace>& sys) {
+    auto hx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.x);
+    auto ht = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.type);
+    const std::size_t n = sys.size();
+    x_.resize(n);
+    types_.resize(n);
+    if (type_map_species_ != sys.species) {
+      type_map_.clear();
+      for (int z : sys.species) type_map_.push_back(eval_.config().type_of(z));
+      type_map_species_ = sys.species;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      for (int k = 0; k < 3; ++k) x_[i][static_cast<std::size_t>(k)] = hx(i, k);
+      const int t = ht(i);
+      if (t < 0 || static_cast<std::size_t>(t) >= type_map_.size())
+        throw ValueError("M3GNet: atom " + std::to_string(i) + " has type " + std::to_string(t) + " outside System::species");
+      types_[i] = type_map_[static_cast<std::size_t>(t)];
+    }
+  }
+
+  ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {
+    const bool grad = req.forces || req.stress;
+    eval_.evaluate(x_, sys.cell.matrix(), types_, g, grad, out_);
+    ComputeResult r;
+    r.energy = out_.energy;
+    if (req.per_atom_energy) r.per_atom_energy = out_.atom_energy;
+    if (req.forces) {
+      auto hf = Kokkos::create_mirror_view(sys.f);
+      for (std::size_t i = 0; i < sys.size(); ++i)
+        for (int k = 0; k < 3; ++k) hf(i, k) = out_.forces[i][static_cast<std::size_t>(k)];
+      Kokkos::deep_copy(sys.f, hf);
+    }
+    if (req.stress) {
+      r.stress = out_.virial / sys.cell.volume();
+      r.has_stress = true;
+    }
+    return r;
+  }
+
+  graphnet::M3GNetEvaluator<Scalar> eval_;
+  graphnet::PeriodicGraph graph_;
+  graphnet::M3GNetOutput out_;
+  std::vector<std::array<double, 3>> x_;
+  std::vector<int> types_, type_map_, type_map_species_;
+};
+
+NERNST_NAMESPACE_END

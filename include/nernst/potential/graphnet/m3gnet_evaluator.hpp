@@ -1,0 +1,499 @@
+#pragma once
+/// \file
+/// \brief M3GNet forward and reverse pass on a fixed graph: energy, ∂E/∂r_e, forces, virial.
+///
+/// One forward sweep (embedding, nblocks x [three-body, edge update, node update], gated
+/// readout) keeps the activations the reverse sweep needs; one reverse sweep gives ∂E/∂r_e for
+/// every bond vector, from which forces (F_i = Σ_{src=i} g_e − Σ_{dst=i} g_e) and the strain
+/// derivative ∂E/∂ε = Σ_e r_e ⊗ g_e follow. No autodiff: every layer has a hand-written
+/// reverse pass (nernst/nn). The scalar type is a template parameter.
+///
+/// Layout: per-edge and per-atom features are row-major batches, so every dense layer is one
+/// GEMM over all edges. The 192-wide input [v_src, v_dst, e] of the convolution MLPs is never
+/// formed: node features are projected once per atom (N x 128 per side) and gathered per edge.
+/// The dense work runs on the host (Eigen); the evaluator is used by
+/// `Potential<GraphNet<M3GNet>>`, which moves data between the System's memory space and here.
+
+#include <nernst/nn/activation.hpp>
+#include <nernst/nn/dual.hpp>
+#include <nernst/nn/gated_mlp.hpp>
+#include <nernst/potential/graphnet/basis.hpp>
+#include <nernst/potential/graphnet/graph.hpp>
+#include <nernst/potential/graphnet/m3gnet_model.hpp>
+#include <nernst/potential/graphnet/three_body.hpp>
+
+#include <array>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+
+/// What one evaluation returns (double regardless of the evaluation scalar).
+struct M3GNetOutput {
+  double energy = 0;                            ///< eV
+  std::vector<double> atom_energy;              ///< eV, data_std·ε_i + mean/N + ref(type_i)
+  std::vector<std::array<double, 3>> forces;    ///< eV/Å (when gradients were requested)
+  Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< ∂E/∂ε_ab = Σ_e r_ea g_eb (eV)
+};
+
+template <class Scalar>
+class M3GNetEvaluator {
+ public:
+  using Mat = nn::RowMatrix<Scalar>;
+  using Row = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
+
+  M3GNetEvaluator() = default;
+  M3GNetEvaluator(const M3GNetModel& model, ThreeBodyMode mode = ThreeBodyMode::matgl)
+      : cfg_(model.config), w_(model.weights.template cast<Scalar>()), mode_(mode), rbf_(model.config.cutoff) {}
+
+  const M3GNetConfig& config() const { return cfg_; }
+  ThreeBodyMode mode() const { return mode_; }
+  const Triplets& triplets() const { return trip_; }
+
+  /// Evaluates on the graph `g`. `x`: Cartesian positions (Å), `L`: lattice rows, `types`:
+  /// model types (M3GNetConfig::type_of). With `gradients` the forces and virial are filled.
+  void evaluate(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const std::vector<int>& types,
+                const PeriodicGraph& g, bool gradients, M3GNetOutput& out) {
+    N_ = static_cast<Eigen::Index>(x.size());
+    E_ = static_cast<Eigen::Index>(g.size());
+    if (types.size() != x.size()) throw ValueError("M3GNet: types and positions differ in length");
+    geometry(x, L, g);
+    build_triplets(g.src, g.dst, dist_, x.size(), cfg_.threebody_cutoff, mode_, trip_, pruned_);
+    T_ = static_cast<Eigen::Index>(trip_.size());
+    triplet_basis();
+    forward(types, g);
+    out.energy = 0;
+    out.atom_energy.assign(x.size(), 0.0);
+    const double mean_per_atom = N_ > 0 ? cfg_.data_mean / double(N_) : 0.0;
+    for (Eigen::Index i = 0; i < N_; ++i) {
+      const double e = cfg_.data_std * static_cast<double>(eps_(i, 0)) + mean_per_atom +
+                       cfg_.element_refs[static_cast<std::size_t>(types[static_cast<std::size_t>(i)])];
+      out.atom_energy[static_cast<std::size_t>(i)] = e;
+      out.energy += e;
+    }
+    if (N_ == 0) out.energy = cfg_.data_mean;
+    if (!gradients) return;
+    backward(g);
+    forces_and_virial(g, out);
+  }
+
+  /// Per-atom weights w_i of the energy the reverse pass differentiates: with weights set, the
+  /// forces and virial are those of Σ_i w_i e_i (e.g. w = 1 on a rank's owned atoms, 0 on its
+  /// ghosts, for an open cluster in domain decomposition). `out.energy` and `out.atom_energy`
+  /// are unaffected. An empty vector (the default) means w_i = 1 for every atom.
+  void set_energy_weights(std::vector<double> w) { energy_weights_ = std::move(w); }
+
+  /// ∂E/∂r_e of the last evaluation with gradients ([E, 3]).
+  const Mat& bond_gradient() const { return gvec_; }
+
+  // --- training (docs/training.md) --------------------------------------------------------
+
+  /// Replaces configuration (element references included) and weights, e.g. after an
+  /// optimiser step. Keeps the three-body mode.
+  void set_model(const M3GNetModel& model) {
+    cfg_ = model.config;
+    w_ = model.weights.template cast<Scalar>();
+    rbf_ = SphericalBesselBasis<Scalar>(model.config.cutoff);
+  }
+
+  /// With `keep`, evaluate() also keeps every layer's inputs, which
+  /// accumulate_parameter_gradients() needs. Off by default (inference keeps nothing extra).
+  void set_training(bool keep) { keep_inputs_ = keep; }
+
+  /// Dual scalars only: the tangent of the geometry for the next evaluate(): position
+  /// displacements δx_i (Å) and a strain δε (r → r(I + ε), rows = Cartesian vectors). Each bond
+  /// vector gets the tangent δr_e = δx_dst − δx_src + r_e δε.
+  void set_geometry_tangent(const std::vector<std::array<double, 3>>& dx, const Eigen::Matrix3d& deps) {
+    static_assert(nn::is_dual_v<Scalar>, "geometry tangents need a Dual scalar");
+    tan_dx_ = dx;
+    tan_eps_ = deps;
+    has_tangent_ = true;
+  }
+  void clear_geometry_tangent() { has_tangent_ = false; }
+
+  /// Adds ∂E/∂θ for every weight tensor of the last evaluate() (which ran with set_training(true))
+  /// to `grad` (same shapes; see zero_m3gnet_gradients). Element reference energies, data_mean
+  /// and data_std are not included. With a Dual scalar, the tangent of each gradient is the
+  /// parameter gradient of the directional derivative of E along the geometry tangent.
+  void accumulate_parameter_gradients(const PeriodicGraph& g, M3GNetWeights<Scalar>& grad) {
+    if (!keep_inputs_) throw ValueError("M3GNet: parameter gradients need set_training(true) before evaluate()");
+    backward(g, &grad);
+  }
+
+ private:
+  // --- geometry ---------------------------------------------------------------------------
+  void geometry(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const PeriodicGraph& g) {
+    nn::grow(rvec_, E_, 3);
+    dist_.resize(static_cast<std::size_t>(E_));
+    fc_.resize(static_cast<std::size_t>(E_));
+    dfc_.resize(static_cast<std::size_t>(E_));
+    auto rbf = nn::grow(rbfv_, E_, 9);
+    auto drbf = nn::grow(rbfd_, E_, 9);
+    const Scalar rc3 = Scalar(cfg_.threebody_cutoff);
+    for (Eigen::Index e = 0; e < E_; ++e) {
+      const auto s = static_cast<std::size_t>(g.src[static_cast<std::size_t>(e)]);
+      const auto d = static_cast<std::size_t>(g.dst[static_cast<std::size_t>(e)]);
+      const auto& t = g.image[static_cast<std::size_t>(e)];
+      Scalar r2(0);
+      for (int k = 0; k < 3; ++k) {
+        const double v = x[d][k] + (t[0] * L(0, k) + t[1] * L(1, k) + t[2] * L(2, k)) - x[s][k];
+        rvec_(e, k) = Scalar(v);
+        r2 += rvec_(e, k) * rvec_(e, k);
+      }
+      if constexpr (nn::is_dual_v<Scalar>) {
+        if (has_tangent_) {
+          r2 = Scalar(0);
+          double r[3];
+          for (int k = 0; k < 3; ++k) r[k] = rvec_(e, k).v;
+          for (int k = 0; k < 3; ++k) {
+            rvec_(e, k).d = tan_dx_[d][static_cast<std::size_t>(k)] - tan_dx_[s][static_cast<std::size_t>(k)] +
+                            r[0] * tan_eps_(0, k) + r[1] * tan_eps_(1, k) + r[2] * tan_eps_(2, k);
+            r2 += rvec_(e, k) * rvec_(e, k);
+          }
+        }
+      }
+      using math::sqrt;
+      const Scalar de = sqrt(r2);
+      dist_[static_cast<std::size_t>(e)] = de;
+      rbf_(de, &rbf(e, 0), &drbf(e, 0));
+      Scalar dfc;
+      fc_[static_cast<std::size_t>(e)] = polynomial_envelope(de, rc3, &dfc);
+      dfc_[static_cast<std::size_t>(e)] = dfc;
+    }
+  }
+
+  void triplet_basis() {
+    auto B = nn::grow(tb_basis_, T_, 9);
+    tb_w_.resize(static_cast<std::size_t>(T_));
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const auto ts = static_cast<std::size_t>(t);
+      Scalar cosv, rho;
+      triplet_geometry(ts, cosv, rho, nullptr, nullptr, nullptr);
+      Scalar R[9], Y[3];
+      rbf_(rho, R);
+      spherical_harmonics_m0(cosv, Y);
+      for (int l = 0; l < 3; ++l)
+        for (int n = 0; n < 3; ++n) B(t, 3 * l + n) = R[3 * l + n] * Y[l];
+      tb_w_[ts] = fc_[static_cast<std::size_t>(trip_.env_a[ts])] * fc_[static_cast<std::size_t>(trip_.env_b[ts])];
+    }
+  }
+
+  /// cos θ (clamped) and ρ = |w| of triplet t; optionally ∂cos/∂u, ∂cos/∂w (zero when clamped).
+  void triplet_geometry(std::size_t t, Scalar& cosv, Scalar& rho, Scalar* dcdu, Scalar* dcdw, bool* clamped) const {
+    const auto a = static_cast<Eigen::Index>(trip_.bond_u[t]), b = static_cast<Eigen::Index>(trip_.bond_w[t]);
+    const Scalar du = dist_[static_cast<std::size_t>(a)], dw = dist_[static_cast<std::size_t>(b)];
+    Scalar dot(0);
+    for (int k = 0; k < 3; ++k) dot += rvec_(a, k) * rvec_(b, k);
+    const Scalar inv = Scalar(1) / (du * dw);
+    const Scalar c = dot * inv;
+    const Scalar lo = Scalar(-1) + Scalar(1e-7), hi = Scalar(1) - Scalar(1e-7);
+    const bool cl = c < lo || c > hi;
+    cosv = c < lo ? lo : (c > hi ? hi : c);
+    rho = dw;
+    if (clamped) *clamped = cl;
+    if (dcdu && dcdw)
+      for (int k = 0; k < 3; ++k) {
+        dcdu[k] = cl ? Scalar(0) : rvec_(b, k) * inv - c * rvec_(a, k) / (du * du);
+        dcdw[k] = cl ? Scalar(0) : rvec_(a, k) * inv - c * rvec_(b, k) / (dw * dw);
+      }
+  }
+
+  // --- forward ----------------------------------------------------------------------------
+  void forward(const std::vector<int>& types, const PeriodicGraph& g) {
+    const int nb = cfg_.nblocks;
+    const Eigen::Index u = cfg_.units;
+    caches_.resize(static_cast<std::size_t>(nb));
+    auto V = nn::grow(v_, N_, u);
+    for (Eigen::Index i = 0; i < N_; ++i) V.row(i) = w_.node_embedding.row(types[static_cast<std::size_t>(i)]);
+    // Edge embedding: e = SiLU(rbf W^T + b).
+    auto Ecur = nn::grow(e_, E_, u);
+    auto Semb = nn::grow(emb_s_, E_, u);
+    w_.edge_embedding.forward(rbfv_.topRows(E_), Ecur);
+    nn::silu_forward<Scalar>(Ecur, Semb);
+    nn::grow(emb_a_, E_, u) = Ecur;  // kept for the reverse pass (Ecur is updated in place)
+    auto Y = nn::grow(tmp_y_, E_, u);
+    auto RW = nn::grow(tmp_rw_, E_, u);
+    if (keep_inputs_) types_ = types;
+    for (int b = 0; b < nb; ++b) {
+      auto& C = caches_[static_cast<std::size_t>(b)];
+      if (keep_inputs_) nn::grow(C.vin, N_, u) = V;
+      // Three-body update of the edges.
+      if (T_ > 0) {
+        auto s = nn::grow(C.gate, N_, 9);
+        w_.tb_atom[static_cast<std::size_t>(b)].forward(V, s);
+        nn::sigmoid_forward<Scalar>(s);
+        auto h = nn::grow(tmp_h_, E_, 9);
+        h.setZero();
+        // Rows are 9 contiguous scalars (row-major, 9 columns): plain loops, no expression overhead.
+        Scalar* hp = h.data();
+        const Scalar* sp = s.data();
+        const Scalar* bp = tb_basis_.data();
+        for (Eigen::Index t = 0; t < T_; ++t) {
+          const auto ts = static_cast<std::size_t>(t);
+          Scalar* ht = hp + 9 * trip_.target[ts];
+          const Scalar* st = sp + 9 * trip_.gate_atom[ts];
+          const Scalar* bt = bp + 9 * t;
+          const Scalar wt = tb_w_[ts];
+          for (int k = 0; k < 9; ++k) ht[k] += (bt[k] * st[k]) * wt;
+        }
+        w_.tb_bond[static_cast<std::size_t>(b)].forward(h, C.tb, Y);
+        Ecur += Y;
+        if (keep_inputs_) nn::grow(C.hin, E_, 9) = h;
+      }
+      if (keep_inputs_) nn::grow(C.e_mid, E_, u) = Ecur;
+      // Edge update: e += G_e([v_src, v_dst, e]) ⊙ (rbf W_ew^T).
+      conv_forward(w_.conv_edge[static_cast<std::size_t>(b)], C.edge, V, Ecur, g, Y);
+      RW.noalias() = rbfv_.topRows(E_) * w_.edge_weight[static_cast<std::size_t>(b)].transpose();
+      Ecur.array() += Y.array() * RW.array();
+      if (keep_inputs_) nn::grow(C.e_upd, E_, u) = Ecur;
+      // Node update: v_dst += G_n([v_src, v_dst, e']) ⊙ (rbf W_nw^T).
+      conv_forward(w_.conv_node[static_cast<std::size_t>(b)], C.node, V, Ecur, g, Y);
+      RW.noalias() = rbfv_.topRows(E_) * w_.node_weight[static_cast<std::size_t>(b)].transpose();
+      Y.array() *= RW.array();
+      for (Eigen::Index e = 0; e < E_; ++e) V.row(g.dst[static_cast<std::size_t>(e)]) += Y.row(e);
+    }
+    auto eps = nn::grow(eps_, N_, 1);
+    w_.readout.forward(V, readout_, eps);
+  }
+
+  /// First layer split: Z1 = P_src[src] + P_dst[dst] + e W_e^T + b, then the rest of the MLP.
+  void conv_forward(const nn::GatedMLP<Scalar>& G, nn::GatedMLPCache<Scalar>& cache, const nn::MatRef<Scalar>& V,
+                    const nn::MatRef<Scalar>& Ecur, const PeriodicGraph& g, nn::MatRef<Scalar> Y) {
+    const Eigen::Index u = cfg_.units;
+    const auto& W = G.first_layer().weight;  // [2h, 3u]
+    const Eigen::Index h2 = W.rows();
+    auto Ps = nn::grow(proj_src_, N_, h2);
+    auto Pd = nn::grow(proj_dst_, N_, h2);
+    Ps.noalias() = V * W.leftCols(u).transpose();
+    Pd.noalias() = V * W.middleCols(u, u).transpose();
+    if (G.first_layer().has_bias()) Ps.rowwise() += G.first_layer().bias;
+    auto Z1 = G.first_preactivation(cache, E_);
+    Z1.noalias() = Ecur * W.rightCols(u).transpose();
+    for (Eigen::Index e = 0; e < E_; ++e)
+      Z1.row(e) += Ps.row(g.src[static_cast<std::size_t>(e)]) + Pd.row(g.dst[static_cast<std::size_t>(e)]);
+    G.forward_tail(cache, Y);
+  }
+
+  // --- reverse ----------------------------------------------------------------------------
+  /// With `pg`, also accumulates the parameter gradients (training; needs keep_inputs_).
+  void backward(const PeriodicGraph& g, M3GNetWeights<Scalar>* pg = nullptr) {
+    const int nb = cfg_.nblocks;
+    const Eigen::Index u = cfg_.units;
+    auto dV = nn::grow(dv_, N_, u);
+    {
+      auto deps = nn::grow(tmp_deps_, N_, 1);
+      deps.setConstant(Scalar(cfg_.data_std));
+      if (!energy_weights_.empty()) {
+        if (energy_weights_.size() != static_cast<std::size_t>(N_))
+          throw ValueError("M3GNet: energy weights and atoms differ in length");
+        for (Eigen::Index i = 0; i < N_; ++i) deps(i, 0) *= Scalar(energy_weights_[static_cast<std::size_t>(i)]);
+      }
+      w_.readout.backward(deps, readout_, scratch_, dV);
+      if (pg) w_.readout.accumulate_parameter_gradients(v_.topRows(N_), readout_, scratch_, pg->readout);
+    }
+    auto dE = nn::grow(de_, E_, u);
+    dE.setZero();
+    auto dR = nn::grow(drbf_acc_, E_, 9);
+    dR.setZero();
+    auto dB = nn::grow(dtb_basis_, T_, 9);
+    dB.setZero();
+    dtb_w_.assign(static_cast<std::size_t>(T_), Scalar(0));
+    auto dY = nn::grow(tmp_y_, E_, u);
+    auto RW = nn::grow(tmp_rw_, E_, u);
+    auto dM = nn::grow(tmp_dm_, E_, u);
+    for (int b = nb - 1; b >= 0; --b) {
+      const auto bs = static_cast<std::size_t>(b);
+      auto& C = caches_[bs];
+      // Node update: v_new = v + Σ_{dst} m_e, m = Y_n ⊙ (rbf W_nw^T).
+      for (Eigen::Index e = 0; e < E_; ++e) dM.row(e) = dV.row(g.dst[static_cast<std::size_t>(e)]);
+      RW.noalias() = rbfv_.topRows(E_) * w_.node_weight[bs].transpose();
+      {
+        const auto& G = w_.conv_node[bs];
+        auto Yn = G.output(C.node);
+        dY = dM.cwiseProduct(RW);
+        dM.array() *= Yn.array();  // now d(rbf W^T)
+        dR.noalias() += dM * w_.node_weight[bs];
+        if (pg) pg->node_weight[bs].noalias() += dM.transpose() * rbfv_.topRows(E_);
+        conv_backward(G, C.node, dY, dV, dE, g, pg ? &pg->conv_node[bs] : nullptr, &C.vin, &C.e_upd);
+      }
+      // Edge update: e' = e + Y_e ⊙ (rbf W_ew^T); dE holds ∂/∂e'.
+      RW.noalias() = rbfv_.topRows(E_) * w_.edge_weight[bs].transpose();
+      {
+        const auto& G = w_.conv_edge[bs];
+        auto Ye = G.output(C.edge);
+        dY = dE.cwiseProduct(RW);
+        dM = dE.cwiseProduct(Ye);
+        dR.noalias() += dM * w_.edge_weight[bs];
+        if (pg) pg->edge_weight[bs].noalias() += dM.transpose() * rbfv_.topRows(E_);
+        conv_backward(G, C.edge, dY, dV, dE, g, pg ? &pg->conv_edge[bs] : nullptr, &C.vin, &C.e_mid);
+      }
+      // Three-body: e_mid = e + G_tb(h), h_e = Σ_t B_t ⊙ s_gate · w_t.
+      if (T_ > 0) {
+        auto dh = nn::grow(tmp_h_, E_, 9);
+        w_.tb_bond[bs].backward(dE, C.tb, scratch_, dh);
+        if (pg) w_.tb_bond[bs].accumulate_parameter_gradients(C.hin.topRows(E_), C.tb, scratch_, pg->tb_bond[bs]);
+        auto s = C.gate.topRows(N_);
+        auto ds = nn::grow(tmp_ds_, N_, 9);
+        ds.setZero();
+        const Scalar* dhp = dh.data();
+        const Scalar* sp = s.data();
+        const Scalar* bp = tb_basis_.data();
+        Scalar* dbp = dB.data();
+        Scalar* dsp = ds.data();
+        for (Eigen::Index t = 0; t < T_; ++t) {
+          const auto ts = static_cast<std::size_t>(t);
+          const Scalar* dc = dhp + 9 * trip_.target[ts];
+          const Scalar* sg = sp + 9 * trip_.gate_atom[ts];
+          Scalar* dsg = dsp + 9 * trip_.gate_atom[ts];
+          const Scalar* bt = bp + 9 * t;
+          Scalar* dbt = dbp + 9 * t;
+          const Scalar wt = tb_w_[ts];
+          Scalar dw(0);
+          for (int k = 0; k < 9; ++k) {
+            dbt[k] += dc[k] * sg[k] * wt;
+            dsg[k] += dc[k] * bt[k] * wt;
+            dw += dc[k] * bt[k] * sg[k];
+          }
+          dtb_w_[ts] += dw;
+        }
+        nn::sigmoid_backward<Scalar>(ds, s);
+        if (pg)
+          w_.tb_atom[bs].accumulate_parameter_gradients(C.vin.topRows(N_), ds, pg->tb_atom[bs].weight,
+                                                        pg->tb_atom[bs].bias);
+        w_.tb_atom[bs].backward(ds, dV, /*accumulate=*/true);
+      }
+    }
+    // Edge embedding: e0 = SiLU(rbf W^T + b).
+    nn::silu_backward<Scalar>(dE, emb_a_.topRows(E_), emb_s_.topRows(E_));
+    dR.noalias() += dE * w_.edge_embedding.weight;
+    if (pg) {
+      w_.edge_embedding.accumulate_parameter_gradients(rbfv_.topRows(E_), dE, pg->edge_embedding.weight,
+                                                       pg->edge_embedding.bias);
+      for (Eigen::Index i = 0; i < N_; ++i) pg->node_embedding.row(types_[static_cast<std::size_t>(i)]) += dV.row(i);
+    }
+  }
+
+  /// Reverse of conv_forward: adds ∂/∂V (through both node projections) and ∂/∂e.
+  void conv_backward(const nn::GatedMLP<Scalar>& G, const nn::GatedMLPCache<Scalar>& cache,
+                     const nn::MatRef<Scalar>& dY, nn::MatRef<Scalar> dV, nn::MatRef<Scalar> dE,
+                     const PeriodicGraph& g, nn::GatedMLP<Scalar>* gr = nullptr, const Mat* Vin = nullptr,
+                     const Mat* Ein = nullptr) {
+    const Eigen::Index u = cfg_.units;
+    const auto& W = G.first_layer().weight;
+    const Eigen::Index h2 = W.rows();
+    auto dZ1 = G.backward_tail(dY, cache, scratch_);
+    dE.noalias() += dZ1 * W.rightCols(u);
+    auto dPs = nn::grow(proj_src_, N_, h2);
+    auto dPd = nn::grow(proj_dst_, N_, h2);
+    dPs.setZero();
+    dPd.setZero();
+    for (Eigen::Index e = 0; e < E_; ++e) {
+      dPs.row(g.src[static_cast<std::size_t>(e)]) += dZ1.row(e);
+      dPd.row(g.dst[static_cast<std::size_t>(e)]) += dZ1.row(e);
+    }
+    dV.noalias() += dPs * W.leftCols(u);
+    dV.noalias() += dPd * W.middleCols(u, u);
+    if (gr) {
+      // First layer split as in conv_forward: Z1 = V_src W_sᵀ + V_dst W_dᵀ + e W_eᵀ + b.
+      G.accumulate_tail_gradients(cache, scratch_, *gr);
+      auto& F = gr->mutable_first_layer();
+      const auto V0 = Vin->topRows(N_);
+      F.weight.leftCols(u).noalias() += dPs.transpose() * V0;
+      F.weight.middleCols(u, u).noalias() += dPd.transpose() * V0;
+      F.weight.rightCols(u).noalias() += dZ1.transpose() * Ein->topRows(E_);
+      if (F.has_bias()) F.bias += dZ1.colwise().sum();
+    }
+  }
+
+  void forces_and_virial(const PeriodicGraph& g, M3GNetOutput& out) {
+    auto G = nn::grow(gvec_, E_, 3);
+    G.setZero();
+    // Envelope weights of the triplets.
+    std::vector<Scalar> dfc_acc(static_cast<std::size_t>(E_), Scalar(0));
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const auto ts = static_cast<std::size_t>(t);
+      const auto a = static_cast<std::size_t>(trip_.env_a[ts]), b = static_cast<std::size_t>(trip_.env_b[ts]);
+      dfc_acc[a] += dtb_w_[ts] * fc_[b];
+      dfc_acc[b] += dtb_w_[ts] * fc_[a];
+    }
+    // Radial terms per edge.
+    for (Eigen::Index e = 0; e < E_; ++e) {
+      const auto es = static_cast<std::size_t>(e);
+      Scalar dd = dfc_acc[es] * dfc_[es];
+      for (int k = 0; k < 9; ++k) dd += drbf_acc_(e, k) * rbfd_(e, k);
+      const Scalar f = dd / dist_[es];
+      for (int k = 0; k < 3; ++k) G(e, k) += f * rvec_(e, k);
+    }
+    // Angular/radial terms of the triplet basis.
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const auto ts = static_cast<std::size_t>(t);
+      Scalar cosv, rho, dcdu[3], dcdw[3];
+      triplet_geometry(ts, cosv, rho, dcdu, dcdw, nullptr);
+      Scalar R[9], dRr[9], Y[3], dYc[3];
+      rbf_(rho, R, dRr);
+      spherical_harmonics_m0(cosv, Y, dYc);
+      Scalar drho(0), dcos(0);
+      for (int l = 0; l < 3; ++l)
+        for (int n = 0; n < 3; ++n) {
+          const Scalar gb = dtb_basis_(t, 3 * l + n);
+          drho += gb * dRr[3 * l + n] * Y[l];
+          dcos += gb * R[3 * l + n] * dYc[l];
+        }
+      const auto a = static_cast<Eigen::Index>(trip_.bond_u[ts]), b = static_cast<Eigen::Index>(trip_.bond_w[ts]);
+      const Scalar fr = drho / rho;
+      for (int k = 0; k < 3; ++k) {
+        G(a, k) += dcos * dcdu[k];
+        G(b, k) += dcos * dcdw[k] + fr * rvec_(b, k);
+      }
+    }
+    out.forces.assign(static_cast<std::size_t>(N_), {0.0, 0.0, 0.0});
+    out.virial.setZero();
+    for (Eigen::Index e = 0; e < E_; ++e) {
+      const auto s = static_cast<std::size_t>(g.src[static_cast<std::size_t>(e)]);
+      const auto d = static_cast<std::size_t>(g.dst[static_cast<std::size_t>(e)]);
+      for (int k = 0; k < 3; ++k) {
+        const double gk = static_cast<double>(G(e, k));
+        out.forces[s][static_cast<std::size_t>(k)] += gk;
+        out.forces[d][static_cast<std::size_t>(k)] -= gk;
+        for (int a = 0; a < 3; ++a) out.virial(a, k) += static_cast<double>(rvec_(e, a)) * gk;
+      }
+    }
+  }
+
+  struct BlockCache {
+    Mat gate;                          // [N, 9] three-body atom gates σ(v W^T + b)
+    Mat vin, hin, e_mid, e_upd;        // training only: block input V, three-body h, edge inputs of both convs
+    nn::GatedMLPCache<Scalar> tb, edge, node;
+  };
+
+  M3GNetConfig cfg_;
+  M3GNetWeights<Scalar> w_;
+  ThreeBodyMode mode_ = ThreeBodyMode::matgl;
+  SphericalBesselBasis<Scalar> rbf_;
+  Eigen::Index N_ = 0, E_ = 0, T_ = 0;
+
+  Mat rvec_, rbfv_, rbfd_;
+  std::vector<Scalar> dist_, fc_, dfc_;
+  Triplets trip_;
+  std::vector<int> pruned_;
+  Mat tb_basis_;
+  std::vector<Scalar> tb_w_;
+
+  std::vector<BlockCache> caches_;
+  nn::GatedMLPCache<Scalar> readout_;
+  nn::GatedMLPScratch<Scalar> scratch_;
+  Mat v_, e_, emb_s_, emb_a_, eps_;
+  Mat tmp_y_, tmp_rw_, tmp_h_, tmp_dm_, tmp_ds_, tmp_deps_, proj_src_, proj_dst_;
+  Mat dv_, de_, drbf_acc_, dtb_basis_, gvec_;
+  std::vector<Scalar> dtb_w_;
+
+  bool keep_inputs_ = false;
+  std::vector<double> energy_weights_;
+  std::vector<int> types_;
+  bool has_tangent_ = false;
+  std::vector<std::array<double, 3>> tan_dx_;
+  Eigen::Matrix3d tan_eps_ = Eigen::Matrix3d::Zero();
+};
+
+}  // namespace graphnet
+NERNST_NAMESPACE_END

@@ -1,0 +1,86 @@
+#pragma once
+// Helpers for the CHGNet tests: checkpoints and reference files from ../shared.
+
+#include "../test_support.hpp"
+
+#include <nernst/core/elements.hpp>
+#include <nernst/core/system.hpp>
+#include <nernst/potential/graphnet/chgnet.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace chgnet_test {
+
+inline const char* kCheckpoints[] = {"chgnet_0.3.0_random_seed0", "chgnet_small_random_seed1"};
+inline const char* kStructures[] = {"licl_rocksalt_prim",       "licl_conv8_rattled",
+                                    "libr_prim_strained",       "liycl_triclinic_random10",
+                                    "li_single_atom_small_cell", "li3ycl6_like_ordered20",
+                                    "li3ycl6_like_2x2x2_rattled160", "cutoff_pairs_cluster"};
+
+inline std::filesystem::path checkpoint_path(const std::string& name) {
+  return nernst_test::shared_dir() / "models" / "chgnet-random" / (name + ".pth.tar");
+}
+inline std::filesystem::path ref_path(const std::string& ckpt, const std::string& structure) {
+  return nernst_test::shared_dir() / "reference" / "chgnet" / ckpt / (structure + ".json");
+}
+
+inline nlohmann::json read_json(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  REQUIRE_MESSAGE(in.good(), "cannot open " << p);
+  return nlohmann::json::parse(in);
+}
+
+/// A System with the Cartesian positions exactly as stored (frac · lattice in float64, not wrapped).
+inline nernst::System<> system_from(const nlohmann::json& s) {
+  const auto& pos = s.at("cart_coords_A");
+  const auto& sp = s.at("species");
+  const std::size_t n = pos.size();
+  nernst::System<> sys(n);
+  Eigen::Matrix3d L;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) L(i, j) = s.at("lattice_A")[i][j].get<double>();
+  sys.cell = nernst::Lattice(L);
+  auto hx = Kokkos::create_mirror_view(sys.x);
+  auto ht = Kokkos::create_mirror_view(sys.type);
+  auto hm = Kokkos::create_mirror_view(sys.mass);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int z = nernst::atomic_number(sp[i].get<std::string>());
+    int t = -1;
+    for (std::size_t k = 0; k < sys.species.size(); ++k)
+      if (sys.species[k] == z) t = static_cast<int>(k);
+    if (t < 0) {
+      t = static_cast<int>(sys.species.size());
+      sys.species.push_back(z);
+    }
+    ht(i) = t;
+    hm(i) = nernst::atomic_mass(z);
+    for (int k = 0; k < 3; ++k) hx(i, k) = pos[i][k].get<double>();
+  }
+  Kokkos::deep_copy(sys.x, hx);
+  Kokkos::deep_copy(sys.type, ht);
+  Kokkos::deep_copy(sys.mass, hm);
+  return sys;
+}
+
+/// Each checkpoint, loaded once per test binary.
+inline const nernst::graphnet::CHGNetModel& model(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<nernst::graphnet::CHGNetModel>> cache;
+  auto& m = cache[name];
+  if (!m) m = std::make_unique<nernst::graphnet::CHGNetModel>(nernst::CHGNet::load(checkpoint_path(name).string()));
+  return *m;
+}
+
+inline std::vector<std::array<double, 3>> host_forces(const nernst::System<>& sys) {
+  auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.f);
+  std::vector<std::array<double, 3>> f(sys.size());
+  for (std::size_t i = 0; i < sys.size(); ++i)
+    for (int k = 0; k < 3; ++k) f[i][static_cast<std::size_t>(k)] = hf(i, k);
+  return f;
+}
+
+}  // namespace chgnet_test

@@ -1,0 +1,131 @@
+// Parameter gradients of energy + force + stress losses (forward-over-reverse with Dual<double>)
+// against finite differences of the loss computed by the plain double evaluator.
+
+#include "train_test_util.hpp"
+
+#include <nernst/nn/dual.hpp>
+#include <nernst/train/trainer.hpp>
+
+#include <cmath>
+#include <iostream>
+
+using namespace nernst;
+
+TEST_CASE("Dual numbers: arithmetic and math against analytic derivatives") {
+  using D = nn::Dual<double>;
+  const D x(0.7, 1.0);
+  const D y = math::exp(x) * math::sin(x) / (D(1) + x * x) + math::sqrt(x) - 3.0 * x;
+  const double v = 0.7;
+  const double f = std::exp(v) * std::sin(v) / (1 + v * v) + std::sqrt(v) - 3 * v;
+  const double df = (std::exp(v) * std::sin(v) + std::exp(v) * std::cos(v)) / (1 + v * v) -
+                    std::exp(v) * std::sin(v) * 2 * v / ((1 + v * v) * (1 + v * v)) + 0.5 / std::sqrt(v) - 3;
+  CHECK(y.v == doctest::Approx(f).epsilon(1e-15));
+  CHECK(y.d == doctest::Approx(df).epsilon(1e-14));
+  // Eigen products with the dual scalar: (A + εA')(B + εB') tangent = A'B + AB'.
+  nn::RowMatrix<D> A(2, 3), B(3, 2);
+  for (int i = 0; i < 6; ++i) {
+    A.data()[i] = D(0.1 * i + 0.3, 0.2 * i - 0.5);
+    B.data()[i] = D(-0.3 * i + 0.1, 0.05 * i);
+  }
+  nn::RowMatrix<D> C = A * B;
+  Eigen::MatrixXd Av(2, 3), Ad(2, 3), Bv(3, 2), Bd(3, 2);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j) Av(i, j) = A(i, j).v, Ad(i, j) = A(i, j).d, Bv(j, i) = B(j, i).v, Bd(j, i) = B(j, i).d;
+  const Eigen::MatrixXd Cv = Av * Bv, Cd = Ad * Bv + Av * Bd;
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      CHECK(C(i, j).v == doctest::Approx(Cv(i, j)).epsilon(1e-14));
+      CHECK(C(i, j).d == doctest::Approx(Cd(i, j)).epsilon(1e-14));
+    }
+}
+
+namespace {
+
+struct GradCheck {
+  double max_rel_dir = 0, max_rel_entry = 0;
+  std::size_t tensors = 0, entries = 0;
+};
+
+// Fourth-order central difference of L along direction r (|r| = 1) in flat parameter space.
+template <class F>
+double fd_along(F&& loss, const std::vector<double>& theta, const std::vector<double>& r, double h) {
+  auto at = [&](double s) {
+    std::vector<double> t = theta;
+    for (std::size_t i = 0; i < t.size(); ++i)
+      if (r[i] != 0) t[i] += s * r[i];
+    return loss(t);
+  };
+  return (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h);
+}
+
+GradCheck check_all_parameters(train::M3GNetTrainable& m, const train::Dataset& d, const train::Loss& loss,
+                               const train::LossWeights& w) {
+  const std::vector<std::size_t> idx = [&] {
+    std::vector<std::size_t> v;
+    for (std::size_t i = 0; i < d.size(); ++i) v.push_back(i);
+    return v;
+  }();
+  const std::vector<double> theta0 = m.get_parameters();
+  std::vector<double> grad(theta0.size(), 0.0);
+  train::loss_and_gradient(m, d, idx, loss, w, &grad);
+  auto L = [&](const std::vector<double>& t) {
+    m.set_parameters(t);
+    return train::loss_and_gradient(m, d, idx, loss, w, nullptr);
+  };
+  GradCheck out;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(-1, 1);
+  for (const auto& p : m.parameters()) {
+    // Random direction over the whole tensor: checks every entry at once.
+    std::vector<double> r(theta0.size(), 0.0);
+    double nrm = 0;
+    for (std::size_t k = 0; k < p.size; ++k) nrm += (r[p.offset + k] = u(rng)) * r[p.offset + k];
+    nrm = std::sqrt(nrm);
+    double an = 0;
+    for (std::size_t k = 0; k < p.size; ++k) an += grad[p.offset + k] * (r[p.offset + k] /= nrm);
+    const double fd = fd_along(L, theta0, r, 1e-3);
+    const double rel = std::abs(an - fd) / std::max(std::abs(fd), 1e-9);
+    if (rel > 1e-6) MESSAGE(p.name << ": direction analytic " << an << " fd " << fd << " rel " << rel);
+    CHECK(rel <= 1e-6);
+    out.max_rel_dir = std::max(out.max_rel_dir, rel);
+    ++out.tensors;
+    // The entry with the largest gradient, alone.
+    std::size_t kmax = 0;
+    for (std::size_t k = 1; k < p.size; ++k)
+      if (std::abs(grad[p.offset + k]) > std::abs(grad[p.offset + kmax])) kmax = k;
+    if (std::abs(grad[p.offset + kmax]) > 1e-8) {
+      std::vector<double> e(theta0.size(), 0.0);
+      e[p.offset + kmax] = 1.0;
+      const double fde = fd_along(L, theta0, e, 1e-3);
+      const double rele = std::abs(grad[p.offset + kmax] - fde) / std::abs(fde);
+      if (rele > 1e-6) MESSAGE(p.name << "[" << kmax << "]: analytic " << grad[p.offset + kmax] << " fd " << fde);
+      CHECK(rele <= 1e-6);
+      out.max_rel_entry = std::max(out.max_rel_entry, rele);
+      ++out.entries;
+    }
+  }
+  m.set_parameters(theta0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("M3GNet: every parameter gradient of an E+F+S loss matches finite differences") {
+  NERNST_REQUIRE_SHARED_DATA();
+  train::M3GNetTrainable m(train_test::model());
+  train::Dataset d;
+  d.samples.push_back(train_test::reference_sample("li_y_cl_triclinic_rattled"));
+  d.samples.push_back(train_test::reference_sample("licl_rocksalt_prim"));
+  for (std::size_t i = 0; i < d.size(); ++i) train_test::label_with_offsets(d.samples[i], m.predict(d.samples[i]), 11 + unsigned(i));
+  d.samples[1].weight = 0.5;
+  SUBCASE("MSE, weights 1 : 1.5 : 0.15") {
+    const auto r = check_all_parameters(m, d, train::Loss{}, {1.0, 1.5, 0.15});
+    MESSAGE("MSE: " << r.tensors << " tensors, max rel err (random direction) " << r.max_rel_dir << ", "
+                    << r.entries << " single entries, max rel err " << r.max_rel_entry);
+    CHECK(r.tensors == m.parameters().size());
+  }
+  SUBCASE("Huber (delta 0.1): forces alone") {
+    const auto r = check_all_parameters(m, d, train::Loss{train::LossKind::huber, 0.1}, {0.0, 1.0, 0.0});
+    MESSAGE("Huber forces: max rel err (random direction) " << r.max_rel_dir << ", single entries " << r.max_rel_entry);
+  }
+}

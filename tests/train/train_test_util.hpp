@@ -1,0 +1,57 @@
+#pragma once
+// Helpers for the training tests: the shared M3GNet model and reference structures as Samples.
+
+#include "../test_support.hpp"
+
+#include <nernst/core/elements.hpp>
+#include <nernst/potential/graphnet/m3gnet.hpp>
+#include <nernst/train/dataset.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <memory>
+#include <random>
+
+namespace train_test {
+
+inline std::filesystem::path model_dir() { return nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes"; }
+
+inline const nernst::graphnet::M3GNetModel& model() {
+  static std::unique_ptr<nernst::graphnet::M3GNetModel> m;
+  if (!m) m = std::make_unique<nernst::graphnet::M3GNetModel>(nernst::M3GNet::load(model_dir().string()));
+  return *m;
+}
+
+/// A reference structure of reference/m3gnet (no labels).
+inline nernst::train::Sample reference_sample(const std::string& name) {
+  std::ifstream in(nernst_test::shared_dir() / "reference" / "m3gnet" / (name + ".json"));
+  REQUIRE_MESSAGE(in.good(), "cannot open reference " << name);
+  const auto j = nlohmann::json::parse(in).at("structure");
+  nernst::train::Sample s;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) s.lattice(a, b) = j.at("lattice")[a][b].get<double>();
+  for (std::size_t i = 0; i < j.at("positions").size(); ++i) {
+    s.x.push_back({j["positions"][i][0].get<double>(), j["positions"][i][1].get<double>(), j["positions"][i][2].get<double>()});
+    s.z.push_back(nernst::atomic_number(j["species"][i].get<std::string>()));
+  }
+  s.origin = name;
+  return s;
+}
+
+/// Labels = given prediction plus random offsets (so every residual is non-zero).
+template <class P>
+void label_with_offsets(nernst::train::Sample& s, const P& p, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-1, 1);
+  s.energy = p.energy + 0.05 * double(s.size()) * u(rng);
+  s.forces = p.forces;
+  for (auto& f : s.forces)
+    for (auto& c : f) c += 0.3 * u(rng);
+  Eigen::Matrix3d st = p.stress;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) st(a, b) += 0.003 * u(rng);
+  s.stress = st;
+}
+
+}  // namespace train_test
