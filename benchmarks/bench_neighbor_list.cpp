@@ -42,11 +42,14 @@ Config liquid(int n) {
   return c;
 }
 
-void run(benchmark::State& state, const Config& c, bool sort) {
+void run(benchmark::State& state, const Config& c, bool sort, double cutoff = 5.0, bool half = false) {
   const auto exec = nernst::DefaultExecutionSpace();
   std::size_t pairs = 0;
   for (auto _ : state) {
-    auto nl = nernst::build_neighbor_list(exec, c.x, c.cell, 5.0, nernst::NeighborListOptions{sort});
+    nernst::NeighborListOptions opt;
+    opt.sort = sort;
+    opt.half = half;
+    auto nl = nernst::build_neighbor_list(exec, c.x, c.cell, cutoff, opt);
     Kokkos::fence();
     pairs = nl.num_pairs();
     benchmark::DoNotOptimize(nl.neighbors.data());
@@ -61,6 +64,22 @@ void run(benchmark::State& state, const Config& c, bool sort) {
 void BM_NeighborListLiquid(benchmark::State& state) {
   const auto c = liquid(static_cast<int>(state.range(0)));
   run(state, c, state.range(1) != 0);
+}
+
+// The MD benchmark's list (bench_md.cpp): 4000 atoms at 0.8 σ⁻³ in a 58.215 Å cube, r_c + skin
+// = 10.5 Å (~98 neighbours per atom), sorted; full and half (what Potential<LennardJones> uses
+// on one thread).
+void BM_NeighborListLJ4000(benchmark::State& state) {
+  const int n = 4000;
+  const double len = 58.215;
+  Config c{Positions("x", n), nernst::Lattice(Eigen::Matrix3d::Identity() * len)};
+  auto h = Kokkos::create_mirror_view(c.x);
+  std::mt19937 rng(4928);
+  std::uniform_real_distribution<double> u(0.0, len);
+  for (int i = 0; i < n; ++i)
+    for (int d = 0; d < 3; ++d) h(i, d) = u(rng);
+  Kokkos::deep_copy(c.x, h);
+  run(state, c, true, 10.5, state.range(0) != 0);
 }
 
 std::filesystem::path shared_dir() {
@@ -94,6 +113,7 @@ BENCHMARK(BM_NeighborListLiquid)
     ->ArgsProduct({{100, 1000, 10000, 100000}, {1, 0}})
     ->ArgNames({"atoms", "sort"})
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_NeighborListLJ4000)->Arg(0)->Arg(1)->ArgNames({"half"})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_NeighborListTimingStructures)
     ->Arg(20)
     ->Arg(60)

@@ -6,7 +6,6 @@
 
 #include <nernst/core/elements.hpp>
 #include <nernst/core/structure.hpp>
-#include <nernst/io/cif.hpp>
 #include <nernst/io/read.hpp>
 #include <nernst/neighbor/neighbor_statistics.hpp>
 #include <nernst/symmetry/symmetry_dataset.hpp>
@@ -24,14 +23,6 @@
 namespace nernst::cli {
 
 namespace detail {
-
-inline Structure read_any_structure(const std::string& path) {
-  // read_structure does not know CIF yet; dispatch it here until it does.
-  std::string ext = std::filesystem::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (ext == ".cif") return io::read_cif(path);
-  return io::read_structure(path);
-}
 
 inline std::string species_string(const Site& s) {
   std::string out;
@@ -130,7 +121,7 @@ inline void add_info_command(CLI::App& app) {
       ->check(detail::positive)
       ->capture_default_str();
   cmd->callback([opt]() {
-    const Structure s = detail::read_any_structure(opt->path);
+    const Structure s = io::read_structure(opt->path);
     const auto& L = s.lattice();
     const auto len = L.lengths();
     const auto ang = L.angles();

@@ -15,6 +15,8 @@
 #include "cmd_arrhenius.hpp"
 #include "cmd_enumerate.hpp"
 #include "cmd_md.hpp"
+#include "cmd_relax.hpp"
+#include "cmd_pipeline.hpp"
 
 int main(int argc, char* argv[]) {
   CLI::App app{"nernst: Li-ion transport in solid electrolytes"};
@@ -28,6 +30,8 @@ int main(int argc, char* argv[]) {
   nernst::cli::add_arrhenius_command(app);
   nernst::cli::add_enumerate_command(app);
   nernst::cli::add_md_command(app);
+  nernst::cli::add_relax_command(app);
+  nernst::cli::add_pipeline_command(app);
 
   try {
     // Kokkos reads its own --kokkos-* options; CLI11 parses the rest.

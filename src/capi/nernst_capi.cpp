@@ -243,8 +243,12 @@ struct M3GNetImpl final : Impl {
   const char* kind() const override { return "m3gnet"; }
   double cutoff() const override { return pot.cutoff(); }
   double ghost_cutoff() const override {
+    // Each block passes information one graph edge (cutoff) further; the three-body terms stay
+    // within the three-body cutoff of the receiving atom. Checked in tests/capi (slow suite): with
+    // ghosts to 15 Å an owned atom's energy equals its periodic one to 2e-13 eV, at 13.5 Å it is
+    // off by 2.5e-7 eV.
     const auto& c = pot.config();
-    return double(c.nblocks) * std::max(c.cutoff, 2.0 * c.threebody_cutoff);
+    return double(c.nblocks) * std::max(c.cutoff, c.threebody_cutoff);
   }
   bool supports(int z) const override {
     try {

@@ -92,6 +92,14 @@ inline void fuzz_vasprun(std::string_view data) {
     (void)nernst::io::parse_vasprun(in, "fuzz.xml", o);
   } catch (const nernst::Error&) {
   }
+  try {  // OUTCAR shares the target: same producer, same kind of damage
+    std::istringstream in{std::string(data)};
+    nernst::io::detail::LineReader r(in, "fuzz.OUTCAR");
+    nernst::io::VaspReadOptions o;
+    o.allow_truncated = true;
+    (void)nernst::io::parse_outcar(r, o);
+  } catch (const nernst::Error&) {
+  }
 }
 
 }  // namespace nernst_fuzz

@@ -72,7 +72,7 @@ TEST_CASE("CHGNet forces are minus the finite-difference gradient of the energy 
       }
     set_positions(sys, x0);
     CHECK(worst <= 2e-6);
-    MESSAGE(c.ckpt << " " << c.structure << ": max |F - F_fd| = " << worst << " eV/A");
+    MESSAGE(ck << " " << st << ": max |F - F_fd| = " << worst << " eV/A");
   }
 }
 
@@ -114,7 +114,7 @@ TEST_CASE("CHGNet stress is the finite-difference strain derivative of the energ
         worst = std::max(worst, std::abs(fd - r0.stress(a, b)));
       }
     CHECK(worst <= 1e-7);
-    MESSAGE(c.ckpt << " " << c.structure << ": max |sigma - sigma_fd| = " << worst << " eV/A^3");
+    MESSAGE(ck << " " << st << ": max |sigma - sigma_fd| = " << worst << " eV/A^3");
   }
 }
 

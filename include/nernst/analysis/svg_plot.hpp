@@ -124,7 +124,8 @@ inline std::string render_svg(const Plot& p) {
     const double a = std::max(X(b.x0), L), e = std::min(X(b.x1), L + W);
     o << "<rect x=\"" << a << "\" y=\"" << T << "\" width=\"" << std::max(0.0, e - a) << "\" height=\"" << H
       << "\" fill=\"" << b.color << "\" fill-opacity=\"0.45\"/>\n";
-    o << "<text x=\"" << (a + e) / 2 << "\" y=\"" << T + 14 << "\" text-anchor=\"middle\" fill=\"#806000\">" << esc(b.label) << "</text>\n";
+    // Label at the bottom edge: the top-left corner holds the annotation text.
+    o << "<text x=\"" << (a + e) / 2 << "\" y=\"" << T + H - 8 << "\" text-anchor=\"middle\" fill=\"#806000\">" << esc(b.label) << "</text>\n";
   }
   // Axes, grid and ticks.
   o << "<rect x=\"" << L << "\" y=\"" << T << "\" width=\"" << W << "\" height=\"" << H << "\" fill=\"none\" stroke=\"black\"/>\n";

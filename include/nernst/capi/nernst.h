@@ -83,7 +83,7 @@ NERNST_CAPI_EXPORT const char* nernst_potential_kind(const nernst_potential* pot
 NERNST_CAPI_EXPORT double nernst_potential_cutoff(const nernst_potential* pot);
 /** Range of influence, Å: the energy of an atom depends on atoms up to this distance. A host that
  *  evaluates owned atoms with nernst_compute_local must supply ghosts to at least this distance
- *  (M3GNet: nblocks x max(cutoff, 2 x threebody_cutoff) = 24 Å for the MP-2021 model). 0 when
+ *  (M3GNet: nblocks x cutoff = 15 Å for the MP-2021 model). 0 when
  *  the potential cannot be evaluated locally. */
 NERNST_CAPI_EXPORT double nernst_potential_ghost_cutoff(const nernst_potential* pot);
 /** 1 if the atomic number is supported by the model, else 0. */

@@ -8,6 +8,8 @@
 #include <nernst/io/detail/cif_syntax.hpp>
 #include <nernst/io/detail/symop.hpp>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <iomanip>
@@ -102,6 +104,68 @@ inline double periodic_distance(const Lattice& lat, const Eigen::Vector3d& a, co
   for (int k = 0; k < 3; ++k) d[k] -= std::round(d[k]);
   return lat.minimum_image(lat.to_cart(d)).norm();
 }
+
+/// Whether two fractional points are closer than `tol` Å. Exact for tol below half the
+/// smallest perpendicular width (then the nearest image is the rounded one); cheap rejection
+/// per axis first, since |Δf_a| · width_a bounds the distance from below.
+struct CloseTest {
+  explicit CloseTest(const Lattice& l) : lat(l), widths(l.perpendicular_widths()) {}
+  bool operator()(const Eigen::Vector3d& a, const Eigen::Vector3d& b, double tol) const {
+    Eigen::Vector3d d = a - b;
+    for (int k = 0; k < 3; ++k) {
+      d[k] -= std::round(d[k]);
+      if (std::abs(d[k]) * widths[static_cast<std::size_t>(k)] >= tol) return false;
+    }
+    if (2 * tol >= std::min({widths[0], widths[1], widths[2]})) return periodic_distance(lat, a, b) < tol;
+    return lat.to_cart(d).squaredNorm() < tol * tol;
+  }
+  const Lattice& lat;
+  std::array<double, 3> widths;
+};
+
+/// Sites binned on a periodic fractional grid whose bins are at least `width` Å thick, so that
+/// every site within `width` of a point lies in the 27 bins around it (linear-time merging and
+/// clash checks for large cells).
+class PeriodicBins {
+ public:
+  PeriodicBins(const Lattice& lat, double width) {
+    const auto w = lat.perpendicular_widths();
+    for (int a = 0; a < 3; ++a)
+      n_[a] = std::max(1, std::min(48, static_cast<int>(std::floor(w[static_cast<std::size_t>(a)] / std::max(width, 1e-6)))));
+    bins_.resize(static_cast<std::size_t>(n_[0] * n_[1] * n_[2]));
+  }
+  void insert(std::size_t idx, const Eigen::Vector3d& f) { bins_[flat(cell(f))].push_back(idx); }
+  /// Calls fn(index) for every stored site in the bins around f (each once).
+  template <class Fn>
+  void visit(const Eigen::Vector3d& f, Fn&& fn) const {
+    const auto c = cell(f);
+    std::vector<std::size_t> seen;
+    for (int i = -1; i <= 1; ++i)
+      for (int j = -1; j <= 1; ++j)
+        for (int k = -1; k <= 1; ++k) {
+          const std::size_t b = flat({c[0] + i, c[1] + j, c[2] + k});
+          if (std::find(seen.begin(), seen.end(), b) != seen.end()) continue;
+          seen.push_back(b);
+          for (std::size_t idx : bins_[b]) fn(idx);
+        }
+  }
+
+ private:
+  std::array<int, 3> cell(const Eigen::Vector3d& f) const {
+    std::array<int, 3> c{};
+    for (int a = 0; a < 3; ++a) {
+      const double x = f[a] - std::floor(f[a]);
+      c[static_cast<std::size_t>(a)] = std::min(n_[a] - 1, static_cast<int>(x * n_[a]));
+    }
+    return c;
+  }
+  std::size_t flat(std::array<int, 3> c) const {
+    for (int a = 0; a < 3; ++a) c[static_cast<std::size_t>(a)] = ((c[static_cast<std::size_t>(a)] % n_[a]) + n_[a]) % n_[a];
+    return static_cast<std::size_t>((c[0] * n_[1] + c[1]) * n_[2] + c[2]);
+  }
+  int n_[3] = {1, 1, 1};
+  std::vector<std::vector<std::size_t>> bins_;
+};
 
 }  // namespace detail
 
@@ -300,13 +364,15 @@ inline CifData parse_cif(std::string_view text, const std::string& file, const C
     std::size_t line;
   };
   std::vector<Placed> placed;
+  PeriodicBins bins(lat, std::max(opt.merge_tolerance, opt.clash_distance));
+  const CloseTest close(lat);
   for (const auto& row : rows) {
     std::vector<Eigen::Vector3d> orbit;
     for (const auto& op : out.operations) {
       const Eigen::Vector3d f = Lattice::wrap_frac(op.apply(row.frac));
       bool dup = false;
       for (const auto& g : orbit)
-        if (periodic_distance(lat, f, g) < opt.merge_tolerance) {
+        if (close(f, g, opt.merge_tolerance)) {
           dup = true;
           break;
         }
@@ -318,11 +384,11 @@ inline CifData parse_cif(std::string_view text, const std::string& file, const C
                              std::to_string(mult) + " after expansion, the file says " + std::to_string(row.file_mult));
     for (const auto& f : orbit) {
       Placed* host = nullptr;
-      for (auto& p : placed)
-        if (periodic_distance(lat, f, p.site.frac) < opt.merge_tolerance) {
-          host = &p;
-          break;
-        }
+      std::size_t best = placed.size();
+      bins.visit(f, [&](std::size_t k) {
+        if (k < best && close(f, placed[k].site.frac, opt.merge_tolerance)) best = k;
+      });
+      if (best < placed.size()) host = &placed[best];
       if (host) {
         Site& s = host->site;
         if (s.total_occupancy() + row.sp.occupancy > 1.0 + opt.occupancy_tolerance)
@@ -347,6 +413,7 @@ inline CifData parse_cif(std::string_view text, const std::string& file, const C
       s.wyckoff = row.wyckoff.empty() ? std::string() : (std::isdigit(static_cast<unsigned char>(row.wyckoff[0]))
                                                              ? row.wyckoff
                                                              : std::to_string(mult) + row.wyckoff);
+      bins.insert(placed.size(), f);
       placed.push_back({std::move(s), row.line});
     }
   }
@@ -358,17 +425,19 @@ inline CifData parse_cif(std::string_view text, const std::string& file, const C
   }
   // Full atoms on top of each other (beyond the merge tolerance but unphysically close).
   for (std::size_t i = 0; i < placed.size(); ++i)
-    for (std::size_t j = i + 1; j < placed.size(); ++j) {
+    bins.visit(placed[i].site.frac, [&](std::size_t j) {
+      if (j <= i) return;
       const double occ = placed[i].site.total_occupancy() + placed[j].site.total_occupancy();
-      if (occ <= 1.0 + opt.occupancy_tolerance) continue;
+      if (occ <= 1.0 + opt.occupancy_tolerance) return;
+      if (!close(placed[i].site.frac, placed[j].site.frac, opt.clash_distance)) return;
       const double d = periodic_distance(lat, placed[i].site.frac, placed[j].site.frac);
-      if (d < opt.clash_distance) {
+      {
         std::ostringstream os;
         os << "atoms " << placed[i].site.label << " and " << placed[j].site.label << " coincide after symmetry expansion ("
            << d << " Å apart, occupancies sum to " << occ << ")";
         ctx.fail(placed[j].line, os.str());
       }
-    }
+    });
 
   out.structure = Structure(lat);
   for (auto& p : placed) {

@@ -403,7 +403,7 @@ inline bool read_lammps_dump_frame(detail::LineReader& r, Frame& f, const Lammps
   const Eigen::Vector3d origin(xlo, ylo, b[2][0]);
   const std::string aline = r.require("ITEM: ATOMS");
   expect_item(aline, "ATOMS");
-  const auto cols = split_ws(std::string_view(aline).substr(12));
+  const auto cols = split_ws(std::string_view(aline).substr(aline.find("ATOMS") + 5));
   auto find = [&](std::initializer_list<const char*> names) -> int {
     for (const char* nm : names)
       for (std::size_t k = 0; k < cols.size(); ++k)

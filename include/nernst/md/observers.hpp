@@ -131,7 +131,8 @@ class TrajectoryWriter : public Observer<MS> {
     os << std::setprecision(o_.precision) << "\" Properties=species:S:1:pos:R:3";
     if (o_.velocities) os << ":velocities:R:3";
     if (o_.forces) os << ":forces:R:3";
-    os << " Time=" << std::setprecision(15) << t.time << " Step=" << t.step << " energy=" << std::setprecision(15)
+    // Time= is in ps, as in LAMMPS-derived trajectories and what `nernst msd` reads.
+    os << " Time=" << std::setprecision(15) << t.time * 1e-3 << " Step=" << t.step << " energy=" << std::setprecision(15)
        << t.potential << std::setprecision(o_.precision) << " pbc=\"T T T\"\n";
     for (std::size_t i = 0; i < sys.size(); ++i) {
       os << element_symbol(z_[i]);

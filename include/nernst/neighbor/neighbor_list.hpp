@@ -62,6 +62,7 @@ struct NeighborList {
   double cutoff = 0.0;                        ///< r_c in Å
   int max_neighbors = 0;                      ///< largest per-atom neighbour count
   bool sorted = false;                        ///< each atom's pairs sorted by (j, S) lexicographically
+  bool half = false;                          ///< only pairs with (j, S) after (i, 0) (see NeighborListOptions)
   std::array<int, 3> bins{{0, 0, 0}};         ///< bin grid used (diagnostic)
   std::array<int, 3> search_range{{0, 0, 0}}; ///< bins scanned either way per axis (diagnostic)
 
@@ -93,6 +94,10 @@ struct NeighborListOptions {
   /// (otherwise the order within an atom's list depends on atomic bin filling on parallel
   /// backends). Costs O(k log k) per atom.
   bool sort = true;
+  /// Half list: keep only the pairs with (j, S) after (i, 0) in lexicographic (index, image)
+  /// order, so every unordered pair (and every self-image pair, once per ±S) appears once,
+  /// for pair potentials that use Newton's third law. Default: the full list.
+  bool half = false;
 };
 
 namespace detail {
@@ -127,17 +132,22 @@ struct NeighborSearch {
     const int oi0 = origin(i, 0), oi1 = origin(i, 1), oi2 = origin(i, 2);
     const Vec3<double> xwi = image_vector(Vec3<double>(), xi, -oi0, -oi1, -oi2, cell);
     const int b0 = ibin(i, 0), b1 = ibin(i, 1), b2 = ibin(i, 2);
+    const int e2lo = b2 - r2, e2hi = b2 + r2;
     for (int e0 = b0 - r0; e0 <= b0 + r0; ++e0) {
       const int n0 = floor_div(e0, nb0), w0 = e0 - n0 * nb0;
       for (int e1 = b1 - r1; e1 <= b1 + r1; ++e1) {
         const int n1 = floor_div(e1, nb1), w1 = e1 - n1 * nb1;
-        for (int e2 = b2 - r2; e2 <= b2 + r2; ++e2) {
+        const int row = (w0 * nb1 + w1) * nb2;
+        // Along axis 2 the bins of one image are contiguous in bin order: one stretch of atoms
+        // per image instead of one loop per bin (same visiting order).
+        for (int e2 = e2lo; e2 <= e2hi;) {
           const int n2 = floor_div(e2, nb2), w2 = e2 - n2 * nb2;
-          const int b = (w0 * nb1 + w1) * nb2 + w2;
-          const int kend = bin_start(b + 1);
+          const int last = (n2 + 1) * nb2 - 1 < e2hi ? (n2 + 1) * nb2 - 1 : e2hi;  // same image
+          const int kbeg = bin_start(row + w2), kend = bin_start(row + w2 + (last - e2) + 1);
+          e2 = last + 1;
           const bool home = n0 == 0 && n1 == 0 && n2 == 0;
           const Vec3<double> t = image_vector(xwi, Vec3<double>(), n0, n1, n2, cell);  // n·L − xw_i
-          for (int k = bin_start(b); k < kend; ++k) {
+          for (int k = kbeg; k < kend; ++k) {
             const Vec3<double> r(bin_xw(k, 0) + t.x, bin_xw(k, 1) + t.y, bin_xw(k, 2) + t.z);
             if (!(norm2(r) < rc2_loose)) continue;
             const int j = bin_atoms(k);
@@ -219,6 +229,24 @@ KOKKOS_INLINE_FUNCTION void heap_sort_pairs(const NV& nb, const SV& sh, int lo, 
   }
 }
 
+/// (j, S) after (i, 0) in lexicographic (index, image) order: the pairs a half list keeps.
+KOKKOS_INLINE_FUNCTION bool pair_after(int i, int j, int s0, int s1, int s2) {
+  return j > i || (j == i && (s0 > 0 || (s0 == 0 && (s1 > 0 || (s1 == 0 && s2 > 0)))));
+}
+
+/// Sorts a row [lo, hi) that is already ordered by j: only the runs of equal j (several images
+/// of one atom, small cells) need ordering by S.
+template <class NV, class SV>
+KOKKOS_INLINE_FUNCTION void sort_equal_j_runs(const NV& nb, const SV& sh, int lo, int hi) {
+  int a = lo;
+  while (a < hi) {
+    int b = a + 1;
+    while (b < hi && nb(b) == nb(a)) ++b;
+    if (b - a > 1) heap_sort_pairs(nb, sh, a, b);
+    a = b;
+  }
+}
+
 /// Bin grid and search range for a cell (host). Exposed for the docs and tests.
 struct BinGeometry {
   std::array<int, 3> nb{{1, 1, 1}};
@@ -233,7 +261,8 @@ inline BinGeometry bin_geometry(const Lattice& cell, double cutoff, std::size_t 
   // and rounding puts a pair at d ≈ r_c one bin further than exact arithmetic would.
   const double rcb = cutoff * (1.0 + 1e-9);
   for (int k = 0; k < 3; ++k) {
-    const double q = std::floor(w[k] / rcb);
+    // Bins at least r_c / 2 wide: 5³ bins of r_c / 2 cover ~2.3x less volume than 3³ of r_c.
+    const double q = std::floor(2.0 * w[k] / rcb);
     g.nb[k] = static_cast<int>(std::max(1.0, std::min(q, 1024.0)));
   }
   // Sparse or huge cells: at most ~2 bins per atom (coarser bins stay correct: R_k adapts).
@@ -409,16 +438,81 @@ NeighborList<typename PositionView::memory_space> build_neighbor_list(const Exec
         });
   }
 
-  // 3. Count, scan, fill.
+  // 3. Count, scan, fill. counts(i): pairs kept in row i; lower(i): pairs with (j, S) before
+  // (i, 0) (the half of the row a half list drops).
+  const bool half = options.half;
+  const bool sort = options.sort;
+  list.half = half;
   Kokkos::View<int*, MS> counts(
       Kokkos::view_alloc(std::string("nernst::NeighborList::counts"), Kokkos::WithoutInitializing), n);
-  Kokkos::parallel_for(
-      "nernst::NeighborList::count", Policy(exec, 0, n), KOKKOS_LAMBDA(const int k) {
-        const int i = s.bin_atoms(k);  // walk atoms in bin order: neighbouring bins stay in cache
-        int c = 0;
-        s.visit(i, [&](int, int, int, int) { ++c; });
-        counts(i) = c;
-      });
+  Kokkos::View<int*, MS> lower(
+      Kokkos::view_alloc(std::string("nernst::NeighborList::lower"), Kokkos::WithoutInitializing), n);
+  // One thread and a sorted list: the mirror rows U (see below) are written during the counting
+  // visit itself, in bin order, into a buffer sized from the mean density (a second visit only
+  // when that guess was too small).
+  const bool transpose = sort && exec.concurrency() == 1;
+  Kokkos::View<int*, MS> ubeg, unb;
+  Kokkos::View<int* [3], MS> ush;
+  if (transpose) {
+    ubeg = Kokkos::View<int*, MS>(
+        Kokkos::view_alloc(std::string("nernst::NeighborList::ubeg"), Kokkos::WithoutInitializing), n);
+    std::int64_t cap = static_cast<std::int64_t>((half ? 0.6 : 1.15) * expected) + 64 * std::int64_t(n) + 1024;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      cap = std::min<std::int64_t>(cap, INT_MAX - 1);
+      unb = Kokkos::View<int*, MS>(
+          Kokkos::view_alloc(std::string("nernst::NeighborList::unb"), Kokkos::WithoutInitializing), cap);
+      ush = Kokkos::View<int* [3], MS>(
+          Kokkos::view_alloc(std::string("nernst::NeighborList::ush"), Kokkos::WithoutInitializing), cap);
+      const auto ub = ubeg;
+      const auto un = unb;
+      const auto us = ush;
+      const std::int64_t capacity = cap;
+      std::int64_t used = 0;
+      Kokkos::parallel_reduce(
+          "nernst::NeighborList::count_fill_mirror", Policy(exec, 0, 1),
+          KOKKOS_LAMBDA(const int, std::int64_t& u) {
+            std::int64_t q = 0;
+            for (int k = 0; k < n; ++k) {
+              const int i = s.bin_atoms(k);
+              ub(i) = q < capacity ? static_cast<int>(q) : 0;
+              int c = 0, up = 0;
+              s.visit(i, [&](int j, int s0, int s1, int s2) {
+                ++c;
+                const bool after = detail::pair_after(i, j, s0, s1, s2);
+                if (after) ++up;
+                if (half && after) return;
+                if (q < capacity) {
+                  un(q) = j;
+                  us(q, 0) = s0;
+                  us(q, 1) = s1;
+                  us(q, 2) = s2;
+                }
+                ++q;
+              });
+              counts(i) = half ? up : c;
+              lower(i) = c - up;
+            }
+            u += q;
+          },
+          used);
+      if (used <= cap) break;
+      if (used >= static_cast<std::int64_t>(INT_MAX))
+        throw ValueError("neighbour list: " + std::to_string(used) + " pairs do not fit in a 32-bit list");
+      cap = used;
+    }
+  } else {
+    Kokkos::parallel_for(
+        "nernst::NeighborList::count", Policy(exec, 0, n), KOKKOS_LAMBDA(const int k) {
+          const int i = s.bin_atoms(k);  // walk atoms in bin order: neighbouring bins stay in cache
+          int c = 0, up = 0;
+          s.visit(i, [&](int j, int s0, int s1, int s2) {
+            ++c;
+            if (detail::pair_after(i, j, s0, s1, s2)) ++up;
+          });
+          counts(i) = half ? up : c;
+          lower(i) = c - up;
+        });
+  }
   std::int64_t total = 0;
   int maxn = 0;
   Kokkos::parallel_reduce(
@@ -452,20 +546,48 @@ NeighborList<typename PositionView::memory_space> build_neighbor_list(const Exec
       Kokkos::view_alloc(std::string("nernst::NeighborList::shifts"), Kokkos::WithoutInitializing), npairs);
   const auto nbr = list.neighbors;
   const auto sh = list.shifts;
-  const bool sort = options.sort;
-  Kokkos::parallel_for(
-      "nernst::NeighborList::fill", Policy(exec, 0, n), KOKKOS_LAMBDA(const int k) {
-        const int i = s.bin_atoms(k);
-        int p = offsets(i);
-        s.visit(i, [&](int j, int s0, int s1, int s2) {
-          nbr(p) = j;
-          sh(p, 0) = s0;
-          sh(p, 1) = s1;
-          sh(p, 2) = s2;
-          ++p;
+
+  if (transpose) {
+    // Sorted without comparison sorts (one thread): fill the mirror rows U, then transpose.
+    // Row j of U holds the (i, S) that row i of the result receives as (j, −S) (the list is
+    // symmetric: image_vector is exactly antisymmetric); scattering the rows of U in increasing
+    // j leaves every result row ordered by j, and only runs of equal j (several images of one
+    // atom) still need ordering by S. Full list: U = the full rows; half list: U = the lower
+    // halves, since (i, S) before (j, 0) ⟺ (j, −S) after (i, 0). U was filled above.
+    const auto ucount = half ? lower : counts;
+    Kokkos::View<int*, MS> cursor(
+        Kokkos::view_alloc(std::string("nernst::NeighborList::cursor"), Kokkos::WithoutInitializing), n);
+    Kokkos::deep_copy(exec, cursor, Kokkos::subview(offsets, Kokkos::make_pair(0, n)));
+    Kokkos::parallel_for(
+        "nernst::NeighborList::transpose", Policy(exec, 0, 1), KOKKOS_LAMBDA(const int) {
+          for (int j = 0; j < n; ++j)
+            for (int q = ubeg(j); q < ubeg(j) + ucount(j); ++q) {
+              const int p = cursor(unb(q))++;
+              nbr(p) = j;
+              sh(p, 0) = -ush(q, 0);
+              sh(p, 1) = -ush(q, 1);
+              sh(p, 2) = -ush(q, 2);
+            }
         });
-        if (sort) detail::heap_sort_pairs(nbr, sh, offsets(i), p);
-      });
+    Kokkos::parallel_for(
+        "nernst::NeighborList::sort_runs", Policy(exec, 0, n),
+        KOKKOS_LAMBDA(const int i) { detail::sort_equal_j_runs(nbr, sh, offsets(i), offsets(i + 1)); });
+  } else {
+    Kokkos::parallel_for(
+        "nernst::NeighborList::fill", Policy(exec, 0, n), KOKKOS_LAMBDA(const int k) {
+          const int i = s.bin_atoms(k);
+          int p = offsets(i);
+          s.visit(i, [&](int j, int s0, int s1, int s2) {
+            if (half && !detail::pair_after(i, j, s0, s1, s2)) return;
+            nbr(p) = j;
+            sh(p, 0) = s0;
+            sh(p, 1) = s1;
+            sh(p, 2) = s2;
+            ++p;
+          });
+          if (sort) detail::heap_sort_pairs(nbr, sh, offsets(i), p);
+        });
+  }
   exec.fence();
   return list;
 }

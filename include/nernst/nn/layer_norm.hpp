@@ -43,14 +43,26 @@ struct LayerNorm {
     using math::sqrt;
     const Eigen::Index D = X.cols();
     const Scalar invD = Scalar(1) / Scalar(D);
+    const Scalar* g = weight.data();
+    const Scalar* be = bias.data();
     for (Eigen::Index i = 0; i < X.rows(); ++i) {
-      const Scalar mean = X.row(i).sum() * invD;
-      xhat.row(i).array() = X.row(i).array() - mean;
-      const Scalar var = xhat.row(i).squaredNorm() * invD;
-      const Scalar r = Scalar(1) / sqrt(var + eps);
+      Scalar* x = X.row(i).data();  // rows are contiguous (inner stride 1)
+      Scalar* xh = xhat.row(i).data();
+      Scalar sum(0);
+      for (Eigen::Index k = 0; k < D; ++k) sum += x[k];
+      const Scalar mean = sum * invD;
+      Scalar sq(0);
+      for (Eigen::Index k = 0; k < D; ++k) {
+        const Scalar c = x[k] - mean;
+        xh[k] = c;
+        sq += c * c;
+      }
+      const Scalar r = Scalar(1) / sqrt(sq * invD + eps);
       rstd(i) = r;
-      xhat.row(i) *= r;
-      X.row(i).array() = xhat.row(i).array() * weight.array() + bias.array();
+      for (Eigen::Index k = 0; k < D; ++k) {
+        xh[k] *= r;
+        x[k] = xh[k] * g[k] + be[k];
+      }
     }
   }
 
@@ -59,11 +71,20 @@ struct LayerNorm {
   void backward(StridedMatRef<Scalar> dY, const ConstMatRef<Scalar>& xhat, const RstdRef& rstd) const {
     const Eigen::Index D = dY.cols();
     const Scalar invD = Scalar(1) / Scalar(D);
+    const Scalar* g = weight.data();
     for (Eigen::Index i = 0; i < dY.rows(); ++i) {
-      dY.row(i).array() *= weight.array();
-      const Scalar mg = dY.row(i).sum() * invD;
-      const Scalar mgx = dY.row(i).dot(xhat.row(i)) * invD;
-      dY.row(i).array() = (dY.row(i).array() - mg - xhat.row(i).array() * mgx) * rstd(i);
+      Scalar* d = dY.row(i).data();
+      const Scalar* xh = xhat.row(i).data();
+      Scalar mg(0), mgx(0);
+      for (Eigen::Index k = 0; k < D; ++k) {
+        d[k] *= g[k];
+        mg += d[k];
+        mgx += d[k] * xh[k];
+      }
+      mg *= invD;
+      mgx *= invD;
+      const Scalar r = rstd(i);
+      for (Eigen::Index k = 0; k < D; ++k) d[k] = (d[k] - mg - xh[k] * mgx) * r;
     }
   }
 

@@ -66,60 +66,88 @@ template <class ES>
 inline constexpr bool lj_use_half = false;
 #endif
 
-/// Pair kernel. Half = true: each (i, j, S) with (j, S) "after" (i, 0) is evaluated once and the
-/// force added to both atoms (serial only). Half = false: every atom sums its full row.
-template <class MS, bool Half>
+/// Pair kernel. Half = true: the list is a half list (each (i, j, S) with (j, S) after (i, 0)),
+/// every pair is evaluated once and the force added to both atoms (serial only: the order of
+/// the additions to f(j) is then fixed). Half = false: every atom sums its full row.
+/// Virial = false skips the six virial sums (no stress requested). Ortho = true: the cell is
+/// diagonal, so S·L needs three products; the result is bit-identical to the general formula
+/// (the skipped terms are exact zeros).
+template <class MS, bool Half, bool Virial, bool Ortho>
 struct LJKernel {
-  Kokkos::View<double* [3], MS> x, f;
-  Kokkos::View<int* [3], MS> image, image_ref;
-  Kokkos::View<double*, MS> pe;  // per-atom energy, extent 0 when not wanted
-  NeighborList<MS> list;
-  Kokkos::View<int*, MS> half_begin;  // first pair of row i with (j, S) after (i, 0) (sorted rows)
+  Kokkos::View<const double* [3], MS> x;
+  Kokkos::View<double* [3], MS> f;
+  Kokkos::View<const int* [4], MS> dimg;  // image − image_ref per atom (4th column: padding)
+  Kokkos::View<double*, MS> pe;           // per-atom energy, extent 0 when not wanted
+  Kokkos::View<const int*, MS> offsets, neighbors;
+  Kokkos::View<const int* [3], MS> shifts;
   Mat3<double> cell;
-  double eps4, sig2, rc2, eshift;
+  double eps4, c12, c6, sig2, rc2, eshift;
 
   KOKKOS_INLINE_FUNCTION void operator()(const int i, LJAccum& acc) const {
-    const Vec3<double> xi(x(i, 0), x(i, 1), x(i, 2));
-    const int di0 = image(i, 0) - image_ref(i, 0), di1 = image(i, 1) - image_ref(i, 1),
-              di2 = image(i, 2) - image_ref(i, 2);
-    double fx = 0, fy = 0, fz = 0;
+    const double xi0 = x(i, 0), xi1 = x(i, 1), xi2 = x(i, 2);
+    const int di0 = dimg(i, 0), di1 = dimg(i, 1), di2 = dimg(i, 2);
+    double fx = 0, fy = 0, fz = 0, esum = 0;
+    double w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0;
     const bool want_pe = pe.extent(0) > 0;
-    // sorted rows: the pairs with (j, S) > (i, 0) form a suffix of the row
-    for (int p = Half ? half_begin(i) : list.begin(i); p < list.end(i); ++p) {
-      const int j = list.neighbors(p);
-      const int s0 = list.shifts(p, 0), s1 = list.shifts(p, 1), s2 = list.shifts(p, 2);
-      // image at build time expressed for the current wrapping of i and j
-      const int e0 = s0 + (image(j, 0) - image_ref(j, 0)) - di0;
-      const int e1 = s1 + (image(j, 1) - image_ref(j, 1)) - di1;
-      const int e2 = s2 + (image(j, 2) - image_ref(j, 2)) - di2;
-      const Vec3<double> xj(x(j, 0), x(j, 1), x(j, 2));
-      const Vec3<double> r = image_vector(xi, xj, e0, e1, e2, cell);
-      const double r2 = norm2(r);
+    const int pend = offsets(i + 1);
+    // Half: the list holds only the pairs with (j, S) after (i, 0), each row sorted by (j, S)
+    for (int p = offsets(i); p < pend; ++p) {
+      const int j = neighbors(p);
+      // image at build time expressed for the current wrapping of i and j: an exact integer,
+      // so r (and the force sums) do not depend on when the list was built
+      const double e0 = static_cast<double>(shifts(p, 0) + dimg(j, 0) - di0);
+      const double e1 = static_cast<double>(shifts(p, 1) + dimg(j, 1) - di1);
+      const double e2 = static_cast<double>(shifts(p, 2) + dimg(j, 2) - di2);
+      double rx, ry, rz;
+      if (Ortho) {
+        rx = (x(j, 0) - xi0) + e0 * cell(0, 0);
+        ry = (x(j, 1) - xi1) + e1 * cell(1, 1);
+        rz = (x(j, 2) - xi2) + e2 * cell(2, 2);
+      } else {
+        rx = (x(j, 0) - xi0) + (e0 * cell(0, 0) + e1 * cell(1, 0) + e2 * cell(2, 0));
+        ry = (x(j, 1) - xi1) + (e0 * cell(0, 1) + e1 * cell(1, 1) + e2 * cell(2, 1));
+        rz = (x(j, 2) - xi2) + (e0 * cell(0, 2) + e1 * cell(1, 2) + e2 * cell(2, 2));
+      }
+      const double r2 = rx * rx + ry * ry + rz * rz;
       if (r2 >= rc2) continue;
-      const double s2r = sig2 / r2;
+      const double r2inv = 1.0 / r2;
+      const double s2r = sig2 * r2inv;
       const double s6 = s2r * s2r * s2r;
-      const double s12 = s6 * s6;
-      const double fpair = eps4 * (12.0 * s12 - 6.0 * s6) / r2;  // force on j = fpair * r
-      const double e = eps4 * (s12 - s6) - eshift;
-      const double scale = Half ? 1.0 : 0.5;
-      acc.e += scale * e;
-      acc.w[0] -= scale * fpair * r.x * r.x;
-      acc.w[1] -= scale * fpair * r.y * r.y;
-      acc.w[2] -= scale * fpair * r.z * r.z;
-      acc.w[3] -= scale * fpair * r.y * r.z;
-      acc.w[4] -= scale * fpair * r.x * r.z;
-      acc.w[5] -= scale * fpair * r.x * r.y;
-      fx -= fpair * r.x;
-      fy -= fpair * r.y;
-      fz -= fpair * r.z;
+      const double fpair = s6 * (c12 * s6 - c6) * r2inv;  // force on j = fpair * r
+      const double e = eps4 * (s6 * s6 - s6) - eshift;
+      esum += e;
+      if (Virial) {
+        w0 += fpair * rx * rx;
+        w1 += fpair * ry * ry;
+        w2 += fpair * rz * rz;
+        w3 += fpair * ry * rz;
+        w4 += fpair * rx * rz;
+        w5 += fpair * rx * ry;
+      }
+      fx -= fpair * rx;
+      fy -= fpair * ry;
+      fz -= fpair * rz;
       if (Half) {
-        f(j, 0) += fpair * r.x;
-        f(j, 1) += fpair * r.y;
-        f(j, 2) += fpair * r.z;
-        if (want_pe) { pe(i) += 0.5 * e; pe(j) += 0.5 * e; }
+        f(j, 0) += fpair * rx;
+        f(j, 1) += fpair * ry;
+        f(j, 2) += fpair * rz;
+        if (want_pe) {
+          pe(i) += 0.5 * e;
+          pe(j) += 0.5 * e;
+        }
       } else if (want_pe) {
         pe(i) += 0.5 * e;
       }
+    }
+    const double scale = Half ? 1.0 : 0.5;
+    acc.e += scale * esum;
+    if (Virial) {
+      acc.w[0] -= scale * w0;
+      acc.w[1] -= scale * w1;
+      acc.w[2] -= scale * w2;
+      acc.w[3] -= scale * w3;
+      acc.w[4] -= scale * w4;
+      acc.w[5] -= scale * w5;
     }
     f(i, 0) += fx;
     f(i, 1) += fy;
@@ -168,21 +196,29 @@ class Potential<LennardJones, Scalar, MemorySpace> {
     const int n = static_cast<int>(sys.size());
     ensure_list(sys);
     Kokkos::deep_copy(sys.f, 0.0);
-    detail::LJKernel<MemorySpace, detail::lj_use_half<execution_space>> k;
-    k.x = sys.x;
-    k.f = sys.f;
-    k.image = sys.image;
-    k.image_ref = image_ref_;
-    if (req.per_atom_energy) k.pe = Kokkos::View<double*, MemorySpace>("nernst::LJ::pe", n);
-    k.list = list_;
-    k.half_begin = half_begin_;
-    k.cell = sys.cell.to_mat3();
-    k.eps4 = 4.0 * p_.epsilon;
-    k.sig2 = p_.sigma * p_.sigma;
-    k.rc2 = p_.cutoff * p_.cutoff;
-    k.eshift = shift_energy();
+    // image − image_ref once per atom: the pair loop then reads one small row per neighbour
+    {
+      auto img = sys.image;
+      auto ref = image_ref_;
+      auto di = dimg_;
+      Kokkos::parallel_for(
+          "nernst::LJ::dimg", Kokkos::RangePolicy<execution_space>(0, n), KOKKOS_LAMBDA(const int i) {
+            for (int d = 0; d < 3; ++d) di(i, d) = img(i, d) - ref(i, d);
+            di(i, 3) = 0;
+          });
+    }
+    Kokkos::View<double*, MemorySpace> pe;
+    if (req.per_atom_energy) pe = Kokkos::View<double*, MemorySpace>("nernst::LJ::pe", n);
+    const Eigen::Matrix3d& hc = sys.cell.matrix();
+    const bool ortho = hc(0, 1) == 0 && hc(0, 2) == 0 && hc(1, 0) == 0 && hc(1, 2) == 0 && hc(2, 0) == 0 && hc(2, 1) == 0;
     detail::LJAccum acc;
-    Kokkos::parallel_reduce("nernst::LJ::compute", Kokkos::RangePolicy<execution_space>(0, n), k, acc);
+    if (req.stress) {
+      if (ortho) run_kernel<true, true>(sys, pe, acc);
+      else run_kernel<true, false>(sys, pe, acc);
+    } else {
+      if (ortho) run_kernel<false, true>(sys, pe, acc);
+      else run_kernel<false, false>(sys, pe, acc);
+    }
 
     ComputeResult res;
     const double V = sys.cell.volume();
@@ -190,17 +226,17 @@ class Potential<LennardJones, Scalar, MemorySpace> {
     Eigen::Matrix3d w;
     w << acc.w[0], acc.w[5], acc.w[4], acc.w[5], acc.w[1], acc.w[3], acc.w[4], acc.w[3], acc.w[2];
     res.stress = w / V;
-    res.has_stress = true;
+    res.has_stress = req.stress;
     if (p_.tail && n > 0) {
       const double rho = n / V;
       const double sr3 = std::pow(p_.sigma / p_.cutoff, 3), sr9 = sr3 * sr3 * sr3;
       const double s3 = p_.sigma * p_.sigma * p_.sigma;
       res.energy += 8.0 / 3.0 * M_PI * n * rho * p_.epsilon * s3 * (sr9 / 3.0 - sr3);
       const double ptail = 16.0 / 3.0 * M_PI * rho * rho * p_.epsilon * s3 * (2.0 / 3.0 * sr9 - sr3);
-      res.stress -= ptail * Eigen::Matrix3d::Identity();
+      if (req.stress) res.stress -= ptail * Eigen::Matrix3d::Identity();
     }
     if (req.per_atom_energy) {
-      auto h = Kokkos::create_mirror_view_and_copy(HostSpace(), k.pe);
+      auto h = Kokkos::create_mirror_view_and_copy(HostSpace(), pe);
       res.per_atom_energy.assign(h.data(), h.data() + n);
       if (p_.tail && n > 0) {
         const double et = (res.energy - acc.e) / n;
@@ -211,6 +247,28 @@ class Potential<LennardJones, Scalar, MemorySpace> {
   }
 
  private:
+  template <bool Virial, bool Ortho>
+  void run_kernel(const System<MemorySpace>& sys, const Kokkos::View<double*, MemorySpace>& pe,
+                  detail::LJAccum& acc) const {
+    detail::LJKernel<MemorySpace, detail::lj_use_half<execution_space>, Virial, Ortho> k;
+    k.x = sys.x;
+    k.f = sys.f;
+    k.dimg = dimg_;
+    k.pe = pe;
+    k.offsets = list_.offsets;
+    k.neighbors = list_.neighbors;
+    k.shifts = list_.shifts;
+    k.cell = sys.cell.to_mat3();
+    k.eps4 = 4.0 * p_.epsilon;
+    k.c12 = 12.0 * k.eps4;
+    k.c6 = 6.0 * k.eps4;
+    k.sig2 = p_.sigma * p_.sigma;
+    k.rc2 = p_.cutoff * p_.cutoff;
+    k.eshift = shift_energy();
+    Kokkos::parallel_reduce("nernst::LJ::compute", Kokkos::RangePolicy<execution_space>(0, static_cast<int>(sys.size())),
+                            k, acc);
+  }
+
   struct MaxReducer {
     Kokkos::View<double* [3], MemorySpace> x, xref;
     Kokkos::View<int* [3], MemorySpace> image, image_ref;
@@ -240,10 +298,12 @@ class Potential<LennardJones, Scalar, MemorySpace> {
     }
     NeighborListOptions opt;
     opt.sort = true;  // (j, S) order: force sums independent of the build history
+    opt.half = detail::lj_use_half<execution_space>;  // Newton's third law on one thread
     list_ = build_neighbor_list(execution_space(), sys.x, sys.cell, p_.cutoff + p_.skin, opt);
     if (static_cast<int>(x_ref_.extent(0)) != n) {
       x_ref_ = Kokkos::View<double* [3], MemorySpace>("nernst::LJ::x_ref", n);
       image_ref_ = Kokkos::View<int* [3], MemorySpace>("nernst::LJ::image_ref", n);
+      dimg_ = Kokkos::View<int* [4], MemorySpace>("nernst::LJ::dimg", n);
     }
     Kokkos::deep_copy(x_ref_, sys.x);
     Kokkos::deep_copy(image_ref_, sys.image);
@@ -260,20 +320,6 @@ class Potential<LennardJones, Scalar, MemorySpace> {
         },
         Kokkos::Max<int>(smax));
     smax_ = smax;
-    if (static_cast<int>(half_begin_.extent(0)) != n) half_begin_ = Kokkos::View<int*, MemorySpace>("nernst::LJ::half_begin", n);
-    auto hb = half_begin_;
-    auto lst = list_;
-    Kokkos::parallel_for(
-        "nernst::LJ::half_begin", Kokkos::RangePolicy<execution_space>(0, n), KOKKOS_LAMBDA(const int i) {
-          int p = lst.begin(i);
-          while (p < lst.end(i)) {
-            const int j = lst.neighbors(p);
-            const int s0 = lst.shifts(p, 0), s1 = lst.shifts(p, 1), s2 = lst.shifts(p, 2);
-            if (j > i || (j == i && (s0 > 0 || (s0 == 0 && (s1 > 0 || (s1 == 0 && s2 > 0)))))) break;
-            ++p;
-          }
-          hb(i) = p;
-        });
     valid_ = true;
     ++builds_;
   }
@@ -282,7 +328,7 @@ class Potential<LennardJones, Scalar, MemorySpace> {
   NeighborList<MemorySpace> list_;
   Kokkos::View<double* [3], MemorySpace> x_ref_;
   Kokkos::View<int* [3], MemorySpace> image_ref_;
-  Kokkos::View<int*, MemorySpace> half_begin_;
+  Kokkos::View<int* [4], MemorySpace> dimg_;
   Eigen::Matrix3d cell_ref_ = Eigen::Matrix3d::Zero();
   double smax_ = 0.0;
   bool valid_ = false;

@@ -346,18 +346,21 @@ class CHGNetEvaluator {
     // a_out = a_in + S W_out^T, S_c = Σ_{src(e)=c} Y_e ⊙ wa_u(e).
     auto dS = nn::grow(sum_a_, N_, A);
     w_.atom_out[static_cast<std::size_t>(k)].backward(da, dS);
-    auto Yo = G.output(cache);
+    // Gated output Y = core ⊙ gate from the last layer's activations (both halves of one row).
+    const auto& Alast = cache.A[G.depth() - 1];
     auto dY = nn::grow(msg_, E_, A);
     for (Eigen::Index e = 0; e < E_; ++e) {
       const auto es = static_cast<std::size_t>(e);
       const Eigen::Index u = bg.edge_bond[es];
       const Scalar* ds = &dS(g.src[es], 0);
       const Scalar* w = &wa_(u, 0);
+      const Scalar* yc = Alast.data() + e * Alast.cols();
+      const Scalar* yg = yc + A;
       Scalar* dw = &dwa_(u, 0);
       Scalar* dy = &dY(e, 0);
       for (Eigen::Index j = 0; j < A; ++j) {
         dy[j] = ds[j] * w[j];
-        dw[j] += ds[j] * Yo(e, j);
+        dw[j] += ds[j] * yc[j] * yg[j];
       }
     }
     auto dZ1 = G.backward_tail(dY, cache, scratch_);
@@ -425,7 +428,7 @@ class CHGNetEvaluator {
     for (Eigen::Index n = 0; n < Ub_; ++n) dBo.row(n) = db_.row(bg.node_bond[static_cast<std::size_t>(n)]);
     auto dS = nn::grow(sum_b_, Ub_, B);
     w_.bond_out[static_cast<std::size_t>(k)].backward(dBo, dS);
-    auto Yo = G.output(cache);
+    const auto& Alast = cache.A[G.depth() - 1];
     auto dY = nn::grow(msg_, T_, B);
     for (Eigen::Index t = 0; t < T_; ++t) {
       const auto ts = static_cast<std::size_t>(t);
@@ -433,11 +436,13 @@ class CHGNetEvaluator {
       const Scalar* ds = &dS(n1, 0);
       const Scalar* w1 = &wb_(n1, 0);
       const Scalar* w2 = &wb_(n2, 0);
+      const Scalar* yc = Alast.data() + t * Alast.cols();
+      const Scalar* yg = yc + B;
       Scalar* dw1 = &dwb_(n1, 0);
       Scalar* dw2 = &dwb_(n2, 0);
       Scalar* dy = &dY(t, 0);
       for (Eigen::Index j = 0; j < B; ++j) {
-        const Scalar y = Yo(t, j);
+        const Scalar y = yc[j] * yg[j];
         dy[j] = ds[j] * w1[j] * w2[j];
         dw1[j] += ds[j] * y * w2[j];
         dw2[j] += ds[j] * y * w1[j];

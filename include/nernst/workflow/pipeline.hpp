@@ -1,0 +1,604 @@
+#pragma once
+/// \file
+/// \brief The end-to-end pipeline, from a disordered CIF to σ(300 K), as resumable stages
+/// (workflow/stage.hpp) in one run directory:
+///
+///   enumerate      orderings of a fixed supercell (Hart–Forcade), Ewald-ranked, top K kept
+///   relax          FIRE (positions + cell, fmax) of the top K with the potential; ranked; top M
+///   equilibrate_T  the published protocol (md::Protocol: 100 K → T heating, NVT, NpT, mean cell)
+///   production_T   NVT Nosé–Hoover at T, extended-XYZ trajectory, checkpoints (resumes part-way)
+///   msd_T          windowed MSD of Li, D (He et al. error), per-axis D, σ(T), density map
+///   arrhenius      E_A, D(300 K), σ(300 K) (Nernst–Einstein, Haven ratio 1)
+///   report         report.md, report.json, SVG figures
+///
+/// Every stage's parameters include the results it depends on, so changing an option reruns
+/// exactly the stages it affects. MD restarts are bit-identical (md::Simulation checkpoints), so
+/// a killed and restarted run writes the same report as an uninterrupted one.
+///
+/// MD runs on the best M relaxed orderings (M = 1 by default) at every temperature.
+/// σ(300 K) uses the Arrhenius-extrapolated D(300 K), the number of Li in the cell and the
+/// volume of the relaxed (0 K) cell of that ordering: σ = N e² D / (V k_B T).
+
+#include <nernst/analysis/arrhenius.hpp>
+#include <nernst/analysis/density_map.hpp>
+#include <nernst/analysis/diffusion.hpp>
+#include <nernst/analysis/msd.hpp>
+#include <nernst/analysis/svg_plot.hpp>
+#include <nernst/enumerate/ewald_ranker.hpp>
+#include <nernst/enumerate/occupancy.hpp>
+#include <nernst/io/extxyz.hpp>
+#include <nernst/io/read.hpp>
+#include <nernst/md/md.hpp>
+#include <nernst/optimize/fire.hpp>
+#include <nernst/symmetry/symmetry_dataset.hpp>
+#include <nernst/workflow/stage.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <functional>
+#include <iomanip>
+#include <sstream>
+#include <string>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace workflow {
+
+struct PipelineOptions {
+  std::string structure;                         ///< disordered (or ordered) CIF/POSCAR
+  Eigen::Matrix3i supercell = Eigen::Matrix3i::Identity();  ///< rows = new vectors in parent units
+  std::vector<double> temperatures{500, 600, 700, 800};     ///< K
+  std::string out = "nernst_run";
+  std::string potential_name = "rigid-ion";      ///< recorded in the report (and stage parameters)
+  // enumeration
+  std::string occupancy_mode = "per-orbit";
+  std::string rounding = "balanced";
+  std::size_t top_k = 20;                        ///< kept after the Ewald ranking
+  double max_orderings = 5e6;                    ///< refuse to enumerate more
+  std::map<int, double> charges;                 ///< formal charges for the Ewald ranking (defaults if empty)
+  // relaxation
+  std::size_t top_m = 1;                         ///< relaxed orderings sent to MD
+  double fmax = 0.01;                            ///< eV/Å
+  long relax_steps = 1000;
+  // MD (fs unless stated)
+  double timestep = 1.0;
+  double heating = 2000, nvt = 50000, npt = 140000, average_last = 112000;
+  double production_ps = 1000;
+  long sample_every = 100;                       ///< steps between trajectory frames
+  long checkpoint_every = 5000;                  ///< production steps between checkpoints
+  std::uint64_t seed = 1;
+  // analysis
+  std::string mobile = "Li";
+  double min_fit_start_ps = 1.0;                 ///< earliest MSD fit start
+  double density_interval = 0.5;                 ///< Å
+  // testing: stop the process after this many production steps (simulates a kill); 0 = never
+  long interrupt_after_steps = 0;
+  bool quiet = false;
+};
+
+/// Thrown by the pipeline when `interrupt_after_steps` is reached (tests of resumability).
+class Interrupted : public Error {
+ public:
+  explicit Interrupted(const std::string& m) : Error(m) {}
+};
+
+namespace detail {
+
+inline std::map<int, double> default_charges() {
+  return {{1, 1},  {3, 1},  {11, 1}, {19, 1}, {37, 1}, {55, 1}, {12, 2}, {20, 2}, {38, 2}, {56, 2}, {13, 3},
+          {21, 3}, {31, 3}, {39, 3}, {49, 3}, {57, 3}, {40, 4}, {72, 4}, {9, -1}, {17, -1}, {35, -1}, {53, -1},
+          {8, -2}, {16, -2}, {34, -2}, {7, -3}};
+}
+
+inline std::string temp_tag(double T) {
+  std::ostringstream os;
+  os << std::llround(T) << "K";
+  return os.str();
+}
+
+inline nlohmann::json matrix_json(const Eigen::Matrix3d& m) {
+  return {{m(0, 0), m(0, 1), m(0, 2)}, {m(1, 0), m(1, 1), m(1, 2)}, {m(2, 0), m(2, 1), m(2, 2)}};
+}
+
+template <class MS>
+void set_velocities(System<MS>& sys, const std::vector<double>& v) {
+  auto hv = Kokkos::create_mirror_view(sys.v);
+  for (std::size_t i = 0; i < sys.size(); ++i)
+    for (int d = 0; d < 3; ++d) hv(i, d) = v[3 * i + static_cast<std::size_t>(d)];
+  Kokkos::deep_copy(sys.v, hv);
+}
+template <class MS>
+std::vector<double> get_velocities(const System<MS>& sys) {
+  auto hv = Kokkos::create_mirror_view_and_copy(HostSpace(), sys.v);
+  std::vector<double> v(3 * sys.size());
+  for (std::size_t i = 0; i < sys.size(); ++i)
+    for (int d = 0; d < 3; ++d) v[3 * i + static_cast<std::size_t>(d)] = hv(i, d);
+  return v;
+}
+
+/// Observer forwarding the production progress to the ProgressLog.
+template <class MS>
+class ProgressForward : public md::Observer<MS> {
+ public:
+  ProgressForward(ProgressLog* log, long total, long every) : log_(log), total_(total), every_(every) {}
+  long every() const override { return every_; }
+  void observe(const md::ThermoSample& t, const System<MS>&) override {
+    if (log_ && total_ > 0) log_->update(std::min(1.0, static_cast<double>(t.step) / total_));
+  }
+
+ private:
+  ProgressLog* log_;
+  long total_, every_;
+};
+
+}  // namespace detail
+
+/// Stages run and skipped by one call of run_pipeline.
+struct StageCounts {
+  long executed = 0, skipped = 0;
+};
+
+/// Runs (or resumes) the pipeline; `make_potential()` returns a fresh potential each call.
+/// Returns the report JSON (also written to OUT/report.json).
+template <class Factory>
+nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, StageCounts* counts = nullptr) {
+  using Pot = decltype(make_potential());
+  using MS = typename Pot::memory_space;
+  namespace fs = std::filesystem;
+  if (o.temperatures.empty()) throw ValueError("pipeline: give at least one temperature");
+  for (double T : o.temperatures)
+    if (!(T > 0)) throw ValueError("pipeline: temperatures must be positive (K)");
+  if (!(o.production_ps > 0) || !(o.timestep > 0) || o.sample_every < 1 || o.checkpoint_every < 1)
+    throw ValueError("pipeline: production length, time step, sample and checkpoint intervals must be positive");
+  if (o.top_k < 1 || o.top_m < 1) throw ValueError("pipeline: --top-k and --top-m must be >= 1");
+  const fs::path out(o.out);
+  ProgressLog log(o.quiet ? nullptr : &std::cerr);
+  StageRunner runner(out, &log);
+  long interrupted_budget = 0;  // production steps run by this call (for interrupt_after_steps)
+  const Structure parent = io::read_structure(o.structure);
+  const long prod_steps = std::llround(o.production_ps * 1000.0 / o.timestep);
+  const long eq_steps = std::llround((o.heating + o.nvt + o.npt) / o.timestep);
+  // Cost model for the ETA: atom-steps (relaxation ~ 300 evaluations per ordering).
+  const double n_est = static_cast<double>(parent.size()) * std::abs(o.supercell.cast<double>().determinant());
+  const double nT = static_cast<double>(o.temperatures.size() * o.top_m);
+  log.set_plan(n_est * (1000 + 300.0 * o.top_k + nT * (eq_steps + prod_steps) + nT * 50));
+
+  // ---------------------------------------------------------------- enumerate + Ewald ranking
+  nlohmann::json p_enum{{"structure", fs::absolute(o.structure).string()},
+                        {"supercell", {{o.supercell(0, 0), o.supercell(0, 1), o.supercell(0, 2)},
+                                       {o.supercell(1, 0), o.supercell(1, 1), o.supercell(1, 2)},
+                                       {o.supercell(2, 0), o.supercell(2, 1), o.supercell(2, 2)}}},
+                        {"occupancy_mode", o.occupancy_mode}, {"rounding", o.rounding}, {"top_k", o.top_k}};
+  const nlohmann::json enum_res = runner.run("enumerate", p_enum, n_est * 1000, [&](const fs::path& dir) {
+    using namespace enumerate;
+    nlohmann::json r;
+    r["parent_formula"] = parent.formula();
+    std::map<int, double> charges = o.charges.empty() ? detail::default_charges() : o.charges;
+    for (const auto& site : parent.sites())
+      for (const auto& sp : site.species)
+        if (sp.oxidation && o.charges.empty()) charges[sp.z] = *sp.oxidation;
+    nlohmann::json files = nlohmann::json::array();
+    if (parent.is_ordered()) {
+      // Nothing to enumerate: the supercell itself is the only ordering.
+      Structure s(Lattice(o.supercell.cast<double>() * parent.lattice().matrix()));
+      const Eigen::Matrix3d inv = o.supercell.cast<double>().inverse();
+      const int m = static_cast<int>(std::llround(std::abs(o.supercell.cast<double>().determinant())));
+      // all lattice points of the supercell: brute force over a box
+      for (int a = -m; a <= m; ++a)
+        for (int b = -m; b <= m; ++b)
+          for (int c = -m; c <= m; ++c)
+            for (const auto& site : parent.sites()) {
+              Eigen::Vector3d f = inv.transpose() * (site.frac + Eigen::Vector3d(a, b, c));
+              if ((f.array() < -1e-9).any() || (f.array() >= 1 - 1e-9).any()) continue;
+              s.add_site(site.z(), f, site.label);
+            }
+      io::write_structure((dir / "top0.vasp").string(), s, io::Format::Poscar);
+      files.push_back({{"rank", 0}, {"file", "top0.vasp"}, {"ewald_eV_per_atom", nullptr}, {"degeneracy", 1}});
+      r["count"] = 1;
+      r["top"] = files;
+      return r;
+    }
+    OrderingOptions oo;
+    oo.mode = parse_occupancy_mode(o.occupancy_mode);
+    oo.rounding = parse_rounding(o.rounding);
+    const OrderingModel model(parent, oo);
+    const Enumerator<HNF> e(model.multilattice(), model.derivative_options(false));
+    IMat3 m = IMat3::Zero();
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) m(j, i) = o.supercell(i, j);  // rows -> columns
+    const IMat3 hnf = hermite_normal_form(m);
+    const auto ag = e.active_group(hnf);
+    const long n = ag.group.n;
+    const LabelingProblem prob = e.problem(n, model.label_counts(n));
+    const std::uint64_t bc = burnside_count(prob, ag.perms);
+    r["burnside_count"] = bc;
+    if (static_cast<double>(bc) > o.max_orderings)
+      throw ValueError("pipeline: " + std::to_string(bc) + " orderings in this supercell, above the limit " +
+                       std::to_string(static_cast<std::uint64_t>(o.max_orderings)));
+    nlohmann::json counts = nlohmann::json::array();
+    for (const auto& it : model.items(n)) counts.push_back({{"item", it.name}, {"exact", it.exact}, {"used", it.used}, {"how", it.how}});
+    r["counts"] = counts;
+    EwaldParameters ep;
+    ep.accuracy = 1e-8;
+    EwaldRanker ranker(e, ag.group, ag.active, model.label_charges(charges), ep);
+    struct Kept {
+      std::vector<Label> labels;
+      std::uint64_t orbit;
+      int atoms;
+    };
+    TopK<Kept> top(o.top_k);
+    std::uint64_t count = 0;
+    e.run_supercell(hnf, [&](const Derivative& d) {
+      ++count;
+      const double en = ranker.energy(d.labels);
+      const int atoms = ranker.atoms(d.labels);
+      const double key = en / atoms;
+      if (top.admits(key)) top.push(key, Kept{std::vector<Label>(d.labels, d.labels + d.active->size()), d.info.orbit_size, atoms});
+    });
+    r["count"] = count;
+    std::size_t k = 0;
+    for (const auto& [key, kept] : top.sorted()) {
+      Derivative d;
+      d.index = n;
+      d.group = &ag.group;
+      d.active = &ag.active;
+      d.labels = kept.labels.data();
+      const std::string name = "top" + std::to_string(k) + ".vasp";
+      io::write_structure((dir / name).string(), e.to_structure(d), io::Format::Poscar);
+      files.push_back({{"rank", k}, {"file", name}, {"ewald_eV_per_atom", key}, {"degeneracy", kept.orbit}, {"atoms", kept.atoms}});
+      ++k;
+    }
+    r["top"] = files;
+    return r;
+  });
+
+  // ---------------------------------------------------------------- relax + rank
+  nlohmann::json p_relax{{"enumerate", enum_res}, {"potential", o.potential_name}, {"fmax", o.fmax}, {"max_steps", o.relax_steps}};
+  const nlohmann::json relax_res = runner.run("relax", p_relax, n_est * 300.0 * enum_res["top"].size(), [&](const fs::path& dir) {
+    nlohmann::json list = nlohmann::json::array();
+    std::size_t i = 0;
+    for (const auto& t : enum_res["top"]) {
+      const std::string name = t["file"].get<std::string>();
+      const fs::path done = dir / (name + ".json");
+      if (fs::exists(done)) {  // finished before an interruption
+        list.push_back(read_json(done));
+        ++i;
+        continue;
+      }
+      const Structure s = io::read_structure((out / "enumerate" / name).string());
+      auto sys = System<MS>::from_structure(s);
+      auto pot = make_potential();
+      RelaxOptions ro;
+      ro.fmax = o.fmax;
+      ro.max_steps = o.relax_steps;
+      ro.cell = CellFilter{};
+      const auto rr = Optimizer<FIRE>().run(sys, pot, ro);
+      const Structure relaxed = sys.to_structure();
+      io::write_structure((dir / name).string(), relaxed, io::Format::Poscar);
+      const auto sg = symmetry::space_group(relaxed, 0.1);
+      nlohmann::json j{{"file", name},        {"ewald_rank", t["rank"]},   {"ewald_eV_per_atom", t["ewald_eV_per_atom"]},
+                       {"energy_eV", rr.energy}, {"energy_eV_per_atom", rr.energy / sys.size()}, {"atoms", sys.size()},
+                       {"converged", rr.converged}, {"steps", rr.steps},  {"fmax", rr.fmax},
+                       {"volume_A3", rr.volume}, {"space_group", sg.second}, {"space_group_number", sg.first},
+                       {"cell", detail::matrix_json(relaxed.lattice().matrix())}};
+      write_file_atomic(done, j.dump(1));
+      list.push_back(j);
+      log.update(static_cast<double>(++i) / enum_res["top"].size());
+    }
+    std::stable_sort(list.begin(), list.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+      return a["energy_eV_per_atom"].get<double>() < b["energy_eV_per_atom"].get<double>();
+    });
+    for (std::size_t r = 0; r < list.size(); ++r) list[r]["rank"] = r;
+    return nlohmann::json{{"ranked", list}};
+  });
+
+  // ---------------------------------------------------------------- MD per ordering and T
+  nlohmann::json orderings = nlohmann::json::array();
+  const std::size_t n_md = std::min<std::size_t>(o.top_m, relax_res["ranked"].size());
+  for (std::size_t mi = 0; mi < n_md; ++mi) {
+    const nlohmann::json best = relax_res["ranked"][mi];
+    const std::string tag = "m" + std::to_string(mi);
+    nlohmann::json per_T = nlohmann::json::array();
+    for (double T : o.temperatures) {
+      const std::string tt = tag + "_" + detail::temp_tag(T);
+      // equilibrate
+      nlohmann::json p_eq{{"ordering", best}, {"potential", o.potential_name}, {"T", T}, {"dt", o.timestep},
+                          {"heating", o.heating}, {"nvt", o.nvt}, {"npt", o.npt}, {"average_last", o.average_last}, {"seed", o.seed}};
+      const nlohmann::json eq = runner.run("equilibrate_" + tt, p_eq, n_est * eq_steps, [&](const fs::path& dir) {
+        const Structure s = io::read_structure((out / "relax" / best["file"].get<std::string>()).string());
+        auto sys = System<MS>::from_structure(s);
+        auto pot = make_potential();
+        md::ProtocolParameters pp;
+        pp.temperature = T;
+        pp.timestep = o.timestep;
+        pp.heating = o.heating;
+        pp.nvt = o.nvt;
+        pp.npt = o.npt;
+        pp.average_last = o.average_last;
+        pp.seed = o.seed;
+        pp.sample_every = std::max<long>(1, std::min<long>(10, std::llround(o.average_last / o.timestep) / 4));
+        const auto pr = md::Protocol(pp).run(sys, pot);
+        io::write_structure((dir / "equilibrated.vasp").string(), sys.to_structure(), io::Format::Poscar);
+        nlohmann::json j{{"mean_cell", detail::matrix_json(pr.mean_cell)}, {"mean_volume_A3", pr.mean_volume},
+                         {"volume_std_A3", pr.volume_std}, {"npt_temperature_K", pr.npt_temperature}, {"steps", pr.steps},
+                         {"velocities", detail::get_velocities(sys)}};
+        return j;
+      });
+      // production
+      nlohmann::json p_prod{{"equilibrate", p_eq}, {"production_ps", o.production_ps}, {"sample_every", o.sample_every},
+                            {"checkpoint_every", o.checkpoint_every}};
+      const nlohmann::json prod = runner.run("production_" + tt, p_prod, n_est * prod_steps, [&](const fs::path& dir) {
+        const Structure s = io::read_structure((out / ("equilibrate_" + tt) / "equilibrated.vasp").string());
+        auto sys = System<MS>::from_structure(s);
+        detail::set_velocities(sys, eq["velocities"].get<std::vector<double>>());
+        auto pot = make_potential();
+        md::SimulationOptions so;
+        so.timestep = o.timestep;
+        so.seed = o.seed;
+        so.checkpoint = (dir / "checkpoint.bin").string();
+        so.checkpoint_every = 0;  // written at the end of every chunk below
+        md::Ensemble<md::NVT, md::NoseHoover> ens({T, 100.0, 3});
+        md::Simulation<md::Ensemble<md::NVT, md::NoseHoover>, Pot> sim(sys, pot, ens, so);
+        sim.add_observer(std::make_shared<md::TrajectoryWriter<MS>>((dir / "trajectory.extxyz").string(), o.sample_every));
+        sim.add_observer(std::make_shared<md::ThermoLog<MS>>((dir / "thermo.csv").string(), o.sample_every));
+        sim.add_observer(std::make_shared<detail::ProgressForward<MS>>(&log, prod_steps, o.sample_every));
+        if (fs::exists(so.checkpoint)) sim.restore(so.checkpoint);
+        while (sim.step() < prod_steps) {
+          const long chunk = std::min(o.checkpoint_every - sim.step() % o.checkpoint_every, prod_steps - sim.step());
+          sim.run(chunk);
+          interrupted_budget += chunk;
+          if (o.interrupt_after_steps > 0 && interrupted_budget >= o.interrupt_after_steps && sim.step() < prod_steps) {
+            interrupted_budget = 0;
+            throw Interrupted("pipeline interrupted (test) at production step " + std::to_string(sim.step()));
+          }
+        }
+        return nlohmann::json{{"steps", prod_steps}, {"frames", prod_steps / o.sample_every + 1},
+                              {"trajectory", "trajectory.extxyz"}};
+      });
+      // MSD / D
+      nlohmann::json p_msd{{"production", p_prod}, {"mobile", o.mobile}, {"min_fit_start_ps", o.min_fit_start_ps},
+                           {"density_interval", o.density_interval}};
+      const nlohmann::json msd = runner.run("msd_" + tt, p_msd, n_est * 50, [&](const fs::path& dir) {
+        using namespace analysis;
+        const int mz = atomic_number(o.mobile);
+        io::detail::LineReader reader((out / ("production_" + tt) / "trajectory.extxyz").string());
+        io::Frame frame;
+        std::unique_ptr<Estimator<WindowedMSD<FFTCorrelation>>> est;
+        std::unique_ptr<Estimator<DensityMap>> dens;
+        std::vector<int> z;
+        std::vector<std::size_t> mobile;
+        std::vector<double> xyz;
+        const double dt_ps = o.sample_every * o.timestep / 1000.0;
+        while (io::read_extxyz_frame(reader, frame)) {
+          if (!est) {
+            z = frame.structure.atomic_numbers();
+            MSDOptions mo;
+            mo.dt_ps = dt_ps;
+            for (std::size_t i = 0; i < z.size(); ++i) (z[i] == mz ? mobile : mo.drift_atoms).push_back(i);
+            if (mobile.empty()) throw ValueError("pipeline: no " + o.mobile + " atoms in the trajectory");
+            est = std::make_unique<Estimator<WindowedMSD<FFTCorrelation>>>(z.size(), std::vector<AtomGroup>{{o.mobile, mobile}}, mo);
+            DensityMapOptions dmo;
+            dmo.interval_A = o.density_interval;
+            dens = std::make_unique<Estimator<DensityMap>>(mobile, frame.structure.lattice().matrix(), dmo);
+          }
+          xyz.resize(3 * z.size());
+          for (std::size_t i = 0; i < z.size(); ++i) {
+            const auto r = frame.structure.cart(i);
+            for (int k = 0; k < 3; ++k) xyz[3 * i + static_cast<std::size_t>(k)] = r[k];
+          }
+          est->push(xyz.data(), frame.structure.lattice().matrix());
+          dens->push(xyz.data(), frame.structure.lattice().matrix());
+        }
+        if (!est || est->n_frames() < 4) throw ValueError("pipeline: production trajectory has fewer than 4 frames");
+        const MSDResult res = est->result();
+        const auto& g = res.groups.front();
+        const auto lag = res.lag_ps();
+        DiffusionOptions d;
+        d.min_start_ps = std::min(o.min_fit_start_ps, 0.2 * lag.back());
+        // Short (demonstration) runs: fall back to the middle of the window when no diffusive regime is found.
+        DiffusionFit fit;
+        try {
+          fit = fit_diffusion(lag, g.tensor.xyz(), g.n_atoms, d);
+        } catch (const ValueError&) {
+          d.fit_start_ps = 0.2 * lag.back();
+          fit = fit_diffusion(lag, g.tensor.xyz(), g.n_atoms, d);
+        }
+        std::vector<double> Daxes;
+        for (int a = 0; a < 3; ++a) {
+          DiffusionOptions d1 = d;
+          d1.dim = 1;
+          d1.fit_start_ps = fit.t_start_ps;
+          d1.fit_end_ps = fit.t_end_ps;
+          Daxes.push_back(fit_diffusion(lag, g.tensor.axis(a), g.n_atoms, d1).D_cm2_s);
+        }
+        const double sigma = fit.D_cm2_s > 0 ? nernst_einstein_mS_cm(fit.D_cm2_s, static_cast<double>(g.n_atoms), 1.0, res.mean_volume, T) : 0.0;
+        // figures
+        Plot p;
+        p.title = o.mobile + " MSD at " + detail::temp_tag(T);
+        p.xlabel = "lag time (ps)";
+        p.ylabel = "MSD (Å²)";
+        p.bands.push_back({fit.t_start_ps, fit.t_end_ps, "fit window"});
+        p.series.push_back({lag, g.tensor.xyz(), {}, {}, "total (xyz)", "#1f77b4"});
+        const char* cols[3] = {"#d62728", "#2ca02c", "#9467bd"};
+        const char* names[3] = {"x", "y", "z"};
+        for (int a = 0; a < 3; ++a) p.series.push_back({lag, g.tensor.axis(a), {}, {}, names[a], cols[a]});
+        PlotSeries line{{0.0, lag.back()}, {fit.line.intercept, fit.line.at(lag.back())}, {}, {}, "linear fit", "#000000"};
+        line.dashed = true;
+        p.series.push_back(line);
+        char b[160];
+        std::snprintf(b, sizeof b, "D = %.3e ± %.1e cm²/s", fit.D_cm2_s, fit.D_err_cm2_s);
+        p.notes.push_back(b);
+        write_text_file((dir / "msd.svg").string(), render_svg(p));
+        write_text_file((dir / "density_ab.svg").string(),
+                        render_heatmap_svg(dens->projection(2), o.mobile + " density at " + detail::temp_tag(T) + ", ab plane", "b", "a", "Å⁻³"));
+        return nlohmann::json{{"T_K", T},
+                              {"D_cm2_s", fit.D_cm2_s},
+                              {"D_err_cm2_s", fit.D_err_cm2_s},
+                              {"D_axes_cm2_s", Daxes},
+                              {"fit_start_ps", fit.t_start_ps},
+                              {"fit_end_ps", fit.t_end_ps},
+                              {"n_mobile", g.n_atoms},
+                              {"frames", res.n_frames},
+                              {"mean_volume_A3", res.mean_volume},
+                              {"sigma_mS_cm", sigma},
+                              {"figures", {"msd_" + tt + "/msd.svg", "msd_" + tt + "/density_ab.svg"}}};
+      });
+      per_T.push_back(msd);
+    }
+    // ---------------------------------------------------------------- Arrhenius, σ(300 K)
+    nlohmann::json p_arr{{"msd", per_T}, {"volume_A3", best["volume_A3"]}};
+    const nlohmann::json arr = runner.run("arrhenius_" + tag, p_arr, n_est * 10, [&](const fs::path& dir) {
+      using namespace analysis;
+      std::vector<ArrheniusPoint> pts;
+      bool all_err = true;
+      for (const auto& m : per_T)
+        if (m["D_cm2_s"].get<double>() > 0) {
+          pts.push_back({m["T_K"].get<double>(), m["D_cm2_s"].get<double>(), m["D_err_cm2_s"].get<double>()});
+          all_err = all_err && m["D_err_cm2_s"].get<double>() > 0;
+        }
+      nlohmann::json j;
+      if (pts.size() < 2) {
+        j["available"] = false;
+        j["reason"] = "fewer than two temperatures with a positive D (" + std::to_string(pts.size()) + ")";
+        return j;
+      }
+      const ArrheniusFit f = fit_arrhenius(pts, all_err);
+      const double V = best["volume_A3"].get<double>();
+      const double nli = per_T[0]["n_mobile"].get<double>();
+      const double D300 = f.D_at(300.0);
+      const auto iv = f.D_interval(300.0);
+      j["available"] = true;
+      j["weighted"] = all_err;
+      j["Ea_eV"] = f.Ea_eV;
+      j["Ea_err_eV"] = f.Ea_err_eV;
+      j["D0_cm2_s"] = f.D0_cm2_s;
+      j["D300K_cm2_s"] = D300;
+      j["D300K_interval_cm2_s"] = {iv.first, iv.second};
+      j["volume_A3"] = V;
+      j["n_mobile"] = nli;
+      j["sigma300K_mS_cm"] = nernst_einstein_mS_cm(D300, nli, 1.0, V, 300.0);
+      j["sigma300K_interval_mS_cm"] = {nernst_einstein_mS_cm(iv.first, nli, 1.0, V, 300.0),
+                                       nernst_einstein_mS_cm(iv.second, nli, 1.0, V, 300.0)};
+      Plot p;
+      p.title = "Arrhenius plot (" + o.mobile + ")";
+      p.xlabel = "1000/T (1/K)";
+      p.ylabel = "D (cm²/s)";
+      p.log_y = true;
+      PlotSeries pts_s;
+      pts_s.points = true;
+      pts_s.label = "MD";
+      for (const auto& q : pts) {
+        pts_s.x.push_back(1000.0 / q.T_K);
+        pts_s.y.push_back(q.D_cm2_s);
+        pts_s.y_lo.push_back(std::max(q.D_cm2_s - q.D_err_cm2_s, q.D_cm2_s * 0.05));
+        pts_s.y_hi.push_back(q.D_cm2_s + q.D_err_cm2_s);
+      }
+      p.series.push_back(pts_s);
+      PlotSeries fl;
+      fl.label = "fit";
+      fl.color = "#000000";
+      fl.dashed = true;
+      for (double x = 1000.0 / (pts.back().T_K > pts.front().T_K ? pts.back().T_K : pts.front().T_K); x <= 1000.0 / 300.0 + 1e-9;
+           x += (1000.0 / 300.0 - 1000.0 / std::max(pts.back().T_K, pts.front().T_K)) / 40) {
+        fl.x.push_back(x);
+        fl.y.push_back(f.D_at(1000.0 / x));
+      }
+      p.series.push_back(fl);
+      PlotSeries p300;
+      p300.points = true;
+      p300.color = "#d62728";
+      p300.label = "300 K (extrapolated)";
+      p300.x = {1000.0 / 300.0};
+      p300.y = {D300};
+      p300.y_lo = {iv.first};
+      p300.y_hi = {iv.second};
+      p.series.push_back(p300);
+      char b[160];
+      std::snprintf(b, sizeof b, "E_A = %.3f ± %.3f eV, σ(300 K) = %.3g mS/cm", f.Ea_eV, f.Ea_err_eV, j["sigma300K_mS_cm"].get<double>());
+      p.notes.push_back(b);
+      write_text_file((dir / "arrhenius.svg").string(), render_svg(p));
+      j["figure"] = "arrhenius_" + tag + "/arrhenius.svg";
+      return j;
+    });
+    orderings.push_back({{"ordering", best}, {"temperatures", per_T}, {"arrhenius", arr}});
+  }
+
+  // ---------------------------------------------------------------- report
+  nlohmann::json p_rep{{"enumerate", enum_res}, {"relax", relax_res}, {"md", orderings}, {"options", {
+      {"structure", o.structure}, {"potential", o.potential_name}, {"temperatures", o.temperatures},
+      {"production_ps", o.production_ps}, {"timestep_fs", o.timestep}, {"heating_fs", o.heating}, {"nvt_fs", o.nvt},
+      {"npt_fs", o.npt}, {"average_last_fs", o.average_last}, {"top_k", o.top_k}, {"top_m", o.top_m}, {"fmax", o.fmax}}}};
+  const nlohmann::json rep = runner.run("report", p_rep, n_est, [&](const fs::path&) {
+    using namespace analysis;
+    nlohmann::json j = p_rep;
+    j["format"] = "nernst pipeline report 1";
+    // energy ranking figure
+    Plot p;
+    p.title = "Energy ranking of the orderings";
+    p.xlabel = "Ewald rank";
+    p.ylabel = "relaxed energy − lowest (meV/atom)";
+    PlotSeries s;
+    s.points = true;
+    s.label = o.potential_name;
+    const double e0 = relax_res["ranked"][0]["energy_eV_per_atom"].get<double>();
+    for (const auto& r : relax_res["ranked"]) {
+      s.x.push_back(r["ewald_rank"].get<double>());
+      s.y.push_back(1000 * (r["energy_eV_per_atom"].get<double>() - e0));
+    }
+    p.series.push_back(s);
+    write_text_file((out / "ranking.svg").string(), render_svg(p));
+    std::ostringstream md;
+    md << std::setprecision(4);
+    md << "# nernst pipeline report\n\n";
+    md << "* structure: `" << o.structure << "` (" << enum_res["parent_formula"].get<std::string>() << ")\n";
+    md << "* supercell: " << p_enum["supercell"].dump() << ", potential: **" << o.potential_name << "**\n";
+    md << "* orderings: " << enum_res["count"] << " symmetry-distinct; Ewald top " << enum_res["top"].size()
+       << " relaxed (FIRE, positions + cell, fmax " << o.fmax << " eV/Å)\n";
+    md << "* MD: time step " << o.timestep << " fs; equilibration " << o.heating / 1000 << " ps heating from 100 K, "
+       << o.nvt / 1000 << " ps NVT, " << o.npt / 1000 << " ps NpT (cell averaged over the last " << o.average_last / 1000
+       << " ps); production " << o.production_ps << " ps NVT per temperature\n\n";
+    md << "## Orderings (relaxed, ranked)\n\n| rank | Ewald rank | E (eV/atom) | ΔE (meV/atom) | space group | V (Å³) | converged |\n|---|---|---|---|---|---|---|\n";
+    for (const auto& r : relax_res["ranked"])
+      md << "| " << r["rank"] << " | " << r["ewald_rank"] << " | " << std::setprecision(8) << r["energy_eV_per_atom"].get<double>()
+         << std::setprecision(4) << " | " << 1000 * (r["energy_eV_per_atom"].get<double>() - e0) << " | "
+         << r["space_group"].get<std::string>() << " (" << r["space_group_number"] << ") | " << r["volume_A3"].get<double>()
+         << " | " << (r["converged"].get<bool>() ? "yes" : "no") << " |\n";
+    md << "\n![ranking](ranking.svg)\n\n";
+    for (const auto& m : orderings) {
+      md << "## Transport: ordering " << m["ordering"]["file"].get<std::string>() << " ("
+         << m["ordering"]["space_group"].get<std::string>() << ")\n\n";
+      md << "| T (K) | D (cm²/s) | ± (He et al.) | D_x | D_y | D_z | σ(T) (mS/cm) | fit (ps) |\n|---|---|---|---|---|---|---|---|\n";
+      for (const auto& t : m["temperatures"]) {
+        md << "| " << t["T_K"].get<double>() << " | " << t["D_cm2_s"].get<double>() << " | " << t["D_err_cm2_s"].get<double>();
+        for (int a = 0; a < 3; ++a) md << " | " << t["D_axes_cm2_s"][a].get<double>();
+        md << " | " << t["sigma_mS_cm"].get<double>() << " | " << t["fit_start_ps"].get<double>() << "–" << t["fit_end_ps"].get<double>() << " |\n";
+      }
+      const auto& a = m["arrhenius"];
+      if (a["available"].get<bool>()) {
+        md << "\n**E_A = " << a["Ea_eV"].get<double>() << " ± " << a["Ea_err_eV"].get<double>() << " eV, σ(300 K) = "
+           << a["sigma300K_mS_cm"].get<double>() << " mS/cm** (interval " << a["sigma300K_interval_mS_cm"][0].get<double>()
+           << "–" << a["sigma300K_interval_mS_cm"][1].get<double>() << " mS/cm; Nernst–Einstein, Haven ratio 1, V = "
+           << a["volume_A3"].get<double>() << " Å³, " << a["n_mobile"].get<double>() << " " << o.mobile << ")\n\n";
+        md << "![Arrhenius](" << a["figure"].get<std::string>() << ")\n\n";
+      } else {
+        md << "\nArrhenius fit not available: " << a["reason"].get<std::string>() << "\n\n";
+      }
+      for (const auto& t : m["temperatures"])
+        for (const auto& f : t["figures"]) md << "![" << f.get<std::string>() << "](" << f.get<std::string>() << ")\n";
+      md << "\n";
+    }
+    if (o.production_ps < 100)
+      md << "> **Demonstration run**: production trajectories of " << o.production_ps
+         << " ps are far too short for converged diffusion coefficients (use ≥ 1 ns per temperature).\n";
+    write_file_atomic(out / "report.md", md.str());
+    write_file_atomic(out / "report.json", j.dump(1));
+    return nlohmann::json{{"report_md", "report.md"}, {"report_json", "report.json"}};
+  });
+  (void)rep;
+  if (counts) *counts = {runner.executed(), runner.skipped()};
+  return read_json(out / "report.json");
+}
+
+}  // namespace workflow
+NERNST_NAMESPACE_END

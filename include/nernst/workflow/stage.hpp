@@ -1,0 +1,145 @@
+#pragma once
+/// \file
+/// \brief Resumable workflow stages: each stage writes its outputs under the run directory and
+/// finishes by atomically writing `<dir>/<stage>/done.json` = {parameters, result}. A rerun with
+/// the same parameters skips the stage and returns the stored result; a run killed inside a
+/// stage has no done.json, so the stage runs again (stages that can resume part-way, such as MD
+/// production, pick up their own checkpoints). Changed parameters rerun the stage and every
+/// stage after it (the parameters of a stage include the results it depends on).
+
+#include <nernst/core/error.hpp>
+#include <nernst/core/macros.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <string>
+
+NERNST_NAMESPACE_BEGIN
+namespace workflow {
+
+/// Writes `text` to `path` through a temporary file and a rename (never a torn file).
+inline void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
+  std::filesystem::create_directories(path.parent_path());
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw IOError("cannot write '" + tmp + "'");
+    out << text;
+    out.flush();
+    if (!out) throw IOError("writing '" + tmp + "' failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+inline nlohmann::json read_json(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw IOError("cannot read '" + path.string() + "'");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw ParseError(path.string(), 0, std::string("invalid JSON: ") + e.what());
+  }
+}
+
+/// Progress lines (stage k/N, elapsed, ETA of the whole run from the stage cost estimates).
+class ProgressLog {
+ public:
+  explicit ProgressLog(std::ostream* os = &std::cerr) : os_(os) {}
+  void set_plan(double total_cost) { total_ = total_cost; }
+  void begin(const std::string& name, double cost) {
+    name_ = name;
+    cost_ = cost;
+    t0_ = clock::now();
+    if (os_) *os_ << "[" << fmt_time(elapsed()) << "] " << name << " ..." << std::flush;
+  }
+  void end(bool skipped) {
+    const double dt = std::chrono::duration<double>(clock::now() - t0_).count();
+    done_ += cost_;
+    if (!skipped) {
+      spent_ += dt;
+      done_run_ += cost_;
+    }
+    if (!os_) return;
+    *os_ << (skipped ? " done earlier (skipped)" : " done in " + fmt_time(dt));
+    if (done_run_ > 0 && total_ > done_) *os_ << ", ETA " << fmt_time(spent_ / done_run_ * (total_ - done_));
+    *os_ << "\n" << std::flush;
+  }
+  /// A fractional progress line inside a long stage (fraction in [0, 1]).
+  void update(double fraction) {
+    if (!os_ || !(fraction > 0)) return;
+    const double dt = std::chrono::duration<double>(clock::now() - t0_).count();
+    const double eta = dt / fraction * (1 - fraction);
+    char b[96];
+    std::snprintf(b, sizeof b, "\r  %-28s %5.1f%%  stage ETA %s   ", name_.c_str(), 100 * fraction, fmt_time(eta).c_str());
+    *os_ << b << std::flush;
+    if (fraction >= 1) *os_ << "\n";
+  }
+  static std::string fmt_time(double s) {
+    char b[32];
+    const long t = static_cast<long>(s + 0.5);
+    std::snprintf(b, sizeof b, "%02ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    return b;
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  double elapsed() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
+  std::ostream* os_;
+  clock::time_point start_ = clock::now(), t0_;
+  std::string name_;
+  double total_ = 0, cost_ = 0, done_ = 0, done_run_ = 0, spent_ = 0;
+};
+
+/// The run directory: `run(stage, parameters, cost, body)` executes `body(stage_dir)` unless the
+/// stage finished earlier with identical parameters; returns the stage's result JSON.
+class StageRunner {
+ public:
+  StageRunner(std::filesystem::path dir, ProgressLog* log = nullptr) : dir_(std::move(dir)), log_(log) {
+    std::filesystem::create_directories(dir_);
+  }
+  const std::filesystem::path& dir() const { return dir_; }
+  long executed() const { return executed_; }
+  long skipped() const { return skipped_; }
+
+  nlohmann::json run(const std::string& stage, const nlohmann::json& parameters, double cost,
+                     const std::function<nlohmann::json(const std::filesystem::path&)>& body) {
+    const auto sdir = dir_ / stage;
+    const auto done = sdir / "done.json";
+    if (log_) log_->begin(stage, cost);
+    if (std::filesystem::exists(done)) {
+      const auto j = read_json(done);
+      if (j.value("parameters", nlohmann::json()) == parameters) {
+        ++skipped_;
+        if (log_) log_->end(true);
+        return j.at("result");
+      }
+      std::filesystem::remove(done);  // parameters changed: redo
+    }
+    // Partial outputs of an interrupted run are reused by the stage only when they were made
+    // with the same parameters; otherwise the stage directory starts empty.
+    const auto pfile = sdir / "parameters.json";
+    if (std::filesystem::exists(sdir) && (!std::filesystem::exists(pfile) || read_json(pfile) != parameters))
+      std::filesystem::remove_all(sdir);
+    std::filesystem::create_directories(sdir);
+    if (!std::filesystem::exists(pfile)) write_file_atomic(pfile, parameters.dump(1));
+    nlohmann::json result = body(sdir);
+    write_file_atomic(done, nlohmann::json{{"stage", stage}, {"parameters", parameters}, {"result", result}}.dump(1));
+    ++executed_;
+    if (log_) log_->end(false);
+    return result;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  ProgressLog* log_;
+  long executed_ = 0, skipped_ = 0;
+};
+
+}  // namespace workflow
+NERNST_NAMESPACE_END

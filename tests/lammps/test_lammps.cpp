@@ -1,0 +1,255 @@
+// pair_style nernst in LAMMPS (lmp_nernst) against the library itself (C API), LAMMPS' own
+// lj/cut, finite differences of the energy, energy conservation and 1 vs 2 MPI ranks.
+// Built and registered only when LAMMPS is found (examples/lammps/CMakeLists.txt).
+#include "../test_support.hpp"
+
+#include <nernst/capi/nernst.hpp>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double nktv2p = 1.6021765e6;  // LAMMPS metal: eV/Å³ -> bar
+
+struct Cell {
+  std::vector<int> z;
+  std::vector<double> x;
+  std::array<double, 9> L{};  // rows, lower-triangular (LAMMPS restricted triclinic)
+  int n() const { return static_cast<int>(z.size()); }
+  double volume() const { return L[0] * L[4] * L[8]; }
+};
+
+Cell li3ycl6_40() {
+  const auto ref = nlohmann::json::parse(std::ifstream(nernst_test::shared_dir() / "reference" / "m3gnet" / "li3ycl6_ordered_40.json"));
+  const auto& s = ref["structure"];
+  Cell c;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) c.L[static_cast<std::size_t>(3 * a + b)] = s["lattice"][a][b].get<double>();
+  for (const auto& el : s["species"]) c.z.push_back(el == "Li" ? 3 : el == "Y" ? 39 : 17);
+  for (const auto& p : s["positions"])
+    for (int k = 0; k < 3; ++k) c.x.push_back(p[k].get<double>());
+  // Small deterministic rattle so that every force and virial component is non-trivial.
+  for (std::size_t k = 0; k < c.x.size(); ++k) c.x[k] += 0.05 * std::sin(1.7 * double(k) + 0.3);
+  return c;
+}
+
+/// x_a += h x_b on positions and cell (a <= b keeps the cell lower-triangular).
+Cell strained(const Cell& c, int a, int b, double h) {
+  Cell s = c;
+  for (int i = 0; i < c.n(); ++i) s.x[3 * static_cast<std::size_t>(i) + static_cast<std::size_t>(a)] += h * c.x[3 * static_cast<std::size_t>(i) + static_cast<std::size_t>(b)];
+  for (int r = 0; r < 3; ++r) s.L[static_cast<std::size_t>(3 * r + a)] += h * c.L[static_cast<std::size_t>(3 * r + b)];
+  return s;
+}
+
+int type_of(int z) { return z == 3 ? 1 : z == 39 ? 2 : 3; }
+
+void write_data(const Cell& c, const fs::path& p) {
+  std::ofstream o(p);
+  o.precision(17);
+  o << "nernst test cell\n\n" << c.n() << " atoms\n3 atom types\n\n";
+  o << "0 " << c.L[0] << " xlo xhi\n0 " << c.L[4] << " ylo yhi\n0 " << c.L[8] << " zlo zhi\n";
+  o << c.L[3] << " " << c.L[6] << " " << c.L[7] << " xy xz yz\n\nMasses\n\n1 6.94\n2 88.906\n3 35.45\n\nAtoms # atomic\n\n";
+  for (int i = 0; i < c.n(); ++i)
+    o << i + 1 << " " << type_of(c.z[static_cast<std::size_t>(i)]) << " " << c.x[3 * static_cast<std::size_t>(i)] << " "
+      << c.x[3 * static_cast<std::size_t>(i) + 1] << " " << c.x[3 * static_cast<std::size_t>(i) + 2] << "\n";
+}
+
+struct LmpResult {
+  std::map<std::string, double> v;  // pe, pxx, ..., etotal series below
+  std::vector<double> f;            // 3n by atom id
+  std::vector<double> etotal;       // NVE series
+};
+
+fs::path workdir() {
+  const fs::path d = fs::path(NERNST_LAMMPS_WORKDIR);
+  fs::create_directories(d);
+  return d;
+}
+
+/// Runs lmp_nernst on `script` (data file "data.lmp" in the work dir) with np ranks.
+LmpResult run_lammps(const std::string& name, const std::string& script, int np = 1) {
+  const fs::path d = workdir();
+  const fs::path in = d / (name + ".in"), log = d / (name + ".log");
+  std::ofstream(in) << script;
+  std::string cmd;
+  if (np > 1) {
+    cmd = std::string(NERNST_MPIEXEC) + (geteuid() == 0 ? " --allow-run-as-root" : "") + " --oversubscribe -np " + std::to_string(np) + " ";
+  }
+  cmd += std::string(NERNST_LMP_NERNST) + " -in " + in.string() + " -screen none -log " + log.string() + " > " + (d / (name + ".out")).string() + " 2>&1";
+  const int rc = std::system(("cd " + d.string() + " && " + cmd).c_str());
+  std::ifstream lg(log);
+  std::stringstream all;
+  all << lg.rdbuf();
+  const std::string text = all.str();
+  INFO("LAMMPS log of " << name << ":\n" << text.substr(text.size() > 3000 ? text.size() - 3000 : 0));
+  REQUIRE(rc == 0);
+  LmpResult r;
+  std::istringstream ls(text);
+  std::string line;
+  while (std::getline(ls, line)) {
+    if (line.rfind("RESULT ", 0) == 0) {
+      std::istringstream q(line.substr(7));
+      std::string key;
+      double val;
+      while (q >> key >> val) r.v[key] = val;
+    } else if (line.rfind("ETOTAL ", 0) == 0) {
+      r.etotal.push_back(std::stod(line.substr(7)));
+    }
+  }
+  const fs::path dump = d / (name + ".forces");
+  if (fs::exists(dump)) {
+    std::ifstream df(dump);
+    std::string l;
+    std::vector<std::array<double, 4>> rows;
+    bool atoms = false;
+    while (std::getline(df, l)) {
+      if (l.rfind("ITEM: ATOMS", 0) == 0) { atoms = true; continue; }
+      if (l.rfind("ITEM:", 0) == 0) { atoms = false; continue; }
+      if (!atoms) continue;
+      std::istringstream q(l);
+      std::array<double, 4> a{};
+      q >> a[0] >> a[1] >> a[2] >> a[3];
+      rows.push_back(a);
+    }
+    r.f.assign(3 * rows.size(), 0.0);
+    for (const auto& a : rows)
+      for (int k = 0; k < 3; ++k) r.f[3 * (static_cast<std::size_t>(a[0]) - 1) + static_cast<std::size_t>(k)] = a[static_cast<std::size_t>(k) + 1];
+  }
+  return r;
+}
+
+/// ${key} prints thermo keyword `key` with 17 digits (LAMMPS' format-style variables).
+std::string formatted(std::initializer_list<const char*> keys) {
+  std::string s;
+  for (const char* k : keys) s += std::string("variable q_") + k + " equal " + k + "\nvariable " + k + " format q_" + k + " %.17g\n";
+  return s;
+}
+
+std::string header(const std::string& pair) {
+  return "units metal\natom_style atomic\nboundary p p p\nbox tilt large\natom_modify sort 0 0.0\nread_data data.lmp\nnewton on\n" + pair +
+         "\nthermo_style custom step pe pxx pyy pzz pxy pxz pyz\n"
+         + formatted({"pe", "pxx", "pyy", "pzz", "pxy", "pxz", "pyz"});
+}
+
+std::string run0(const std::string& name) {
+  return "run 0\nprint \"RESULT pe ${pe} pxx ${pxx} pyy ${pyy} pzz ${pzz} pxy ${pxy} pxz ${pxz} pyz ${pyz}\"\n"
+         "write_dump all custom " + name + ".forces id fx fy fz modify sort id format float %.17g\n";
+}
+
+std::string m3gnet_pair(const std::string& opts, const std::string& ghost = "gather") {
+  return "pair_style nernst " + (nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes").string() +
+         (opts.empty() ? "" : " options " + opts) + " ghost " + ghost + "\npair_coeff * * Li Y Cl";
+}
+
+double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) m = std::max(m, std::abs(a[k] - b[k]));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("lammps: M3GNet through pair_style nernst (run 0) equals the library to 1e-8 eV and eV/Å") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const Cell c = li3ycl6_40();
+  write_data(c, workdir() / "data.lmp");
+  nernst::capi::Potential pot((nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes").string());
+  const auto ref = pot.compute(c.z, c.x, c.L);
+  const auto r = run_lammps("m3gnet_run0", header(m3gnet_pair("")) + run0("m3gnet_run0"));
+  const double dE = std::abs(r.v.at("pe") - ref.energy), dF = max_abs_diff(r.f, ref.forces);
+  MESSAGE("LAMMPS vs library: |ΔE| = " << dE << " eV, max |ΔF| = " << dF << " eV/Å");
+  CHECK(dE < 1e-8);
+  CHECK(dF < 1e-8);
+  // LAMMPS pressure (no velocities: virial only) = W / V in bar, order xx yy zz xy xz yz.
+  const double V = c.volume();
+  const std::pair<const char*, int> comp[6] = {{"pxx", 0}, {"pyy", 4}, {"pzz", 8}, {"pxy", 1}, {"pxz", 2}, {"pyz", 5}};
+  for (const auto& [key, k] : comp) {
+    CAPTURE(key);
+    CHECK(std::abs(r.v.at(key) * V / nktv2p - ref.virial[static_cast<std::size_t>(k)]) < 1e-7);
+  }
+}
+
+TEST_CASE("lammps: pair_style nernst virial sign and Voigt order pinned by finite differences of E") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const Cell c = li3ycl6_40();
+  write_data(c, workdir() / "data.lmp");
+  const auto r = run_lammps("fd_center", header(m3gnet_pair("threebody=smooth")) + run0("fd_center"));
+  const double V = c.volume(), h = 1e-4;
+  // LAMMPS W_ab = −∂E/∂ε_ab; strain x_a += h x_b with a <= b.
+  const std::tuple<const char*, int, int> comp[6] = {{"pxx", 0, 0}, {"pyy", 1, 1}, {"pzz", 2, 2}, {"pxy", 0, 1}, {"pxz", 0, 2}, {"pyz", 1, 2}};
+  for (const auto& [key, a, b] : comp) {
+    double e[2];
+    for (int s = 0; s < 2; ++s) {
+      write_data(strained(c, a, b, s == 0 ? h : -h), workdir() / "data.lmp");
+      e[s] = run_lammps("fd_strain", header(m3gnet_pair("threebody=smooth")) + "run 0\nprint \"RESULT pe ${pe}\"\n").v.at("pe");
+    }
+    const double W_fd = -(e[0] - e[1]) / (2 * h), W = r.v.at(key) * V / nktv2p;
+    CAPTURE(key);
+    MESSAGE(key << ": LAMMPS W = " << W << " eV, −dE/dε = " << W_fd << " eV");
+    CHECK(std::abs(W - W_fd) < 2e-5 * std::max(1.0, std::abs(W)));
+  }
+}
+
+TEST_CASE("lammps: NVE with the M3GNet pair style conserves energy; 2 MPI ranks give the 1-rank trajectory") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const Cell c = li3ycl6_40();
+  write_data(c, workdir() / "data.lmp");
+  const std::string md =
+      "velocity all create 300 4928459 loop geom\nfix 1 all nve\ntimestep 0.001\nvariable q_et equal etotal\nvariable et format q_et %.17g\n"
+      "thermo 10\nfix p all print 10 \"ETOTAL ${et}\" screen no\nrun 200\n";
+  const auto one = run_lammps("nve_np1", header(m3gnet_pair("threebody=smooth")) + md + run0("nve_np1"));
+  REQUIRE(one.etotal.size() == 20);
+  double drift = 0;
+  for (double e : one.etotal) drift = std::max(drift, std::abs(e - one.etotal.front()));
+  MESSAGE("NVE 200 x 1 fs, 40 atoms, 300 K: max |E_tot(t) − E_tot(0)| = " << drift << " eV");
+  CHECK(drift < 2e-3);  // 0.05 meV/atom
+
+  if (std::string(NERNST_MPIEXEC).empty()) return;
+  const auto two = run_lammps("nve_np2", header(m3gnet_pair("threebody=smooth")) + md + run0("nve_np2"), 2);
+  const double dE = std::abs(two.v.at("pe") - one.v.at("pe")), dF = max_abs_diff(two.f, one.f);
+  MESSAGE("after 200 steps, 2 ranks vs 1: |ΔE| = " << dE << " eV, max |ΔF| = " << dF << " eV/Å");
+  CHECK(dE < 1e-8);
+  CHECK(dF < 1e-8);
+}
+
+TEST_CASE("lammps: ghost shell on 1 and 2 ranks equals LAMMPS' own lj/cut (pe, pressure, forces)") {
+  const std::string lattice =
+      "units metal\natom_style atomic\nboundary p p p\nlattice fcc 5.3\nregion box block 0 3 0 3 0 3\ncreate_box 2 box\n"
+      "create_atoms 1 box\nset type 1 type/fraction 2 0.5 12345\nmass * 35.0\ndisplace_atoms all random 0.1 0.1 0.1 777 units box\n"
+      "newton on\natom_modify sort 0 0.0\n";
+  const std::string tail =
+      "\n" + formatted({"pe", "pxy"}) + "velocity all create 300 4928459 loop geom\nfix 1 all nve\nrun 50\n"
+      "print \"RESULT pe ${pe} pxy ${pxy}\"\n";
+  const auto ref = run_lammps("lj_ref", lattice + "pair_style lj/cut 8.0\npair_coeff * * 0.0103 3.4\npair_modify shift yes" + tail +
+                                            "write_dump all custom lj_ref.forces id fx fy fz modify sort id format float %.17g\n");
+  for (int np : {1, 2})
+    for (const char* ghost : {"gather", "shell"}) {
+      if (np == 2 && std::string(NERNST_MPIEXEC).empty()) continue;
+      const std::string name = std::string("lj_") + ghost + std::to_string(np);
+      const auto r = run_lammps(name, lattice + "pair_style nernst lj:epsilon=0.0103,sigma=3.4,cutoff=8.0 ghost " + ghost +
+                                          "\npair_coeff * * Ar Ar" + tail + "write_dump all custom " + name +
+                                          ".forces id fx fy fz modify sort id format float %.17g\n",
+                                np);
+      CAPTURE(name);
+      CHECK(std::abs(r.v.at("pe") - ref.v.at("pe")) < 1e-8);
+      CHECK(std::abs(r.v.at("pxy") - ref.v.at("pxy")) < 1e-4);  // bar
+      CHECK(max_abs_diff(r.f, ref.f) < 1e-8);
+    }
+}

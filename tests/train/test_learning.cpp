@@ -1,0 +1,80 @@
+// Fine-tuning that learns: M3GNet-MP-2021.2.8-PES fine-tuned on frames labelled by a classical
+// Ewald + Born–Mayer potential (learning_demo.hpp). The full run is in the slow suite; the
+// default suite checks the label potential itself against finite differences.
+
+#include "learning_demo.hpp"
+
+#include <nernst/train/trainer.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+using namespace nernst;
+
+TEST_CASE("Demo label potential: forces and stress match finite differences") {
+  NERNST_REQUIRE_SHARED_DATA();
+  auto s = train_test::demo_frames(1, 5).samples[0];
+  const auto F = s.forces;
+  const Eigen::Matrix3d S = *s.stress;
+  const double h = 1e-5;
+  for (std::size_t i : {0u, 17u, 59u})
+    for (std::size_t k = 0; k < 3; ++k) {
+      auto p = s, m = s;
+      p.x[i][k] += h, m.x[i][k] -= h;
+      train_test::classical_labels(p), train_test::classical_labels(m);
+      CHECK(F[i][k] == doctest::Approx(-(*p.energy - *m.energy) / (2 * h)).epsilon(1e-6));
+    }
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) {
+      auto strained = [&](double e) {
+        auto t = s;
+        Eigen::Matrix3d D = Eigen::Matrix3d::Identity();
+        D(a, b) += e;
+        t.lattice = s.lattice * D;
+        for (auto& x : t.x) {
+          Eigen::RowVector3d v(x[0], x[1], x[2]);
+          v = v * D;
+          x = {v[0], v[1], v[2]};
+        }
+        train_test::classical_labels(t);
+        return *t.energy;
+      };
+      const double fd = (strained(h) - strained(-h)) / (2 * h) / s.volume();
+      CHECK(S(a, b) == doctest::Approx(fd).epsilon(1e-6).scale(1e-6));
+    }
+}
+
+TEST_SUITE("slow") {
+TEST_CASE("Fine-tuning M3GNet on classical labels halves the validation force MAE") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const char* nf = std::getenv("NERNST_TRAIN_FRAMES");
+  const char* ne = std::getenv("NERNST_TRAIN_EPOCHS");
+  const std::size_t frames = nf ? std::size_t(std::atol(nf)) : 300;
+  const int epochs = ne ? std::atoi(ne) : 6;
+  const auto all = train_test::demo_frames(frames, 2024);
+  const auto parts = train::split(all, 0.2, 0.0, 1);
+  train::M3GNetTrainable m(train_test::model());
+  train::TrainOptions o;
+  o.epochs = epochs;
+  o.batch_size = 4;
+  o.adam.lr = 2e-3;
+  o.lr_min = 1e-4;
+  o.weights = {1.0, 1.5, 0.15};
+  o.refit_atomref = true;
+  o.clip_norm = 10.0;
+  o.progress = true;
+  const char* out = std::getenv("NERNST_TRAIN_DEMO_OUT");
+  const std::string prefix = out ? out : "train_demo";
+  o.log_csv = prefix + ".csv";
+  o.log_json = prefix + ".json";
+  train::Trainer<train::M3GNetTrainable> tr(m, o);
+  const auto r = tr.fit(parts.train, parts.valid);
+  MESSAGE("train " << parts.train.size() << " / valid " << parts.valid.size() << " frames, " << r.history.size()
+                   << " epochs, " << r.seconds_per_epoch << " s/epoch");
+  MESSAGE("valid MAE before: E " << r.initial_valid.e_mae << " eV/atom, F " << r.initial_valid.f_mae << " eV/A, S "
+                                 << r.initial_valid.s_mae << " eV/A^3");
+  MESSAGE("valid MAE after:  E " << r.final_valid.e_mae << " eV/atom, F " << r.final_valid.f_mae << " eV/A, S "
+                                 << r.final_valid.s_mae << " eV/A^3");
+  CHECK(r.final_valid.f_mae <= 0.5 * r.initial_valid.f_mae);
+}
+}

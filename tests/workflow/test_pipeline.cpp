@@ -1,0 +1,128 @@
+// End-to-end pipeline on a tiny disordered chloride with the bundled rigid-ion potential and
+// short runs: every stage's outputs exist and are consistent (σ(300 K) in the report equals σ
+// recomputed from the stored D values), a rerun skips everything, and a killed + restarted run
+// writes the same report as an uninterrupted one.
+
+#include "../test_support.hpp"
+
+#include <nernst/potential/rigid_ion.hpp>
+#include <nernst/workflow/pipeline.hpp>
+
+#include <filesystem>
+
+using namespace nernst;
+namespace fs = std::filesystem;
+
+namespace {
+workflow::PipelineOptions tiny_options(const fs::path& out) {
+  workflow::PipelineOptions o;
+  o.structure = (nernst_test::data_dir() / "workflow" / "tiny_LiYCl4.cif").string();
+  o.supercell = Eigen::Matrix3i::Identity();
+  o.supercell(2, 2) = 2;
+  o.occupancy_mode = "per-element";
+  o.temperatures = {1500, 2500};
+  o.out = out.string();
+  o.top_k = 3;
+  o.top_m = 1;
+  o.fmax = 0.05;
+  o.relax_steps = 300;
+  o.heating = 100;
+  o.nvt = 100;
+  o.npt = 200;
+  o.average_last = 100;
+  o.production_ps = 2.0;
+  o.sample_every = 10;
+  o.checkpoint_every = 200;
+  o.quiet = true;
+  return o;
+}
+auto factory = []() { return make_rigid_ion<>(li_y_cl_rigid_ion(1e-5, 7.0)); };
+}  // namespace
+
+TEST_CASE("pipeline end to end: outputs, consistency, skip on rerun, kill + resume gives the same report") {
+  const fs::path base = fs::temp_directory_path() / ("nernst_pipeline_test_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  const auto a_dir = base / "a", b_dir = base / "b";
+  workflow::StageCounts c;
+  const auto rep = workflow::run_pipeline(tiny_options(a_dir), factory, &c);
+  CHECK(c.skipped == 0);
+  CHECK(c.executed == 1 + 1 + 2 * 3 + 1 + 1);  // enumerate, relax, (eq, prod, msd) x 2 T, arrhenius, report
+
+  // outputs of every stage
+  for (const char* f : {"enumerate/done.json", "enumerate/top0.vasp", "relax/done.json", "relax/top0.vasp",
+                        "equilibrate_m0_1500K/equilibrated.vasp", "production_m0_1500K/trajectory.extxyz",
+                        "production_m0_2500K/thermo.csv", "msd_m0_1500K/msd.svg", "msd_m0_2500K/density_ab.svg",
+                        "report.md", "report.json", "ranking.svg"})
+    CHECK_MESSAGE(fs::exists(a_dir / f), f);
+  CHECK(rep["enumerate"]["count"].get<int>() >= 3);
+  CHECK(rep["relax"]["ranked"].size() == 3);
+  double prev = -1e300;
+  for (const auto& r : rep["relax"]["ranked"]) {
+    CHECK(r["energy_eV_per_atom"].get<double>() >= prev);
+    prev = r["energy_eV_per_atom"].get<double>();
+  }
+  // trajectory frames = steps / sample_every + 1
+  const auto& md = rep["md"][0];
+  for (const auto& t : md["temperatures"]) CHECK(t["frames"].get<int>() == 201);
+
+  // σ(300 K) recomputed from the stored D values (msd stage outputs on disk)
+  std::vector<analysis::ArrheniusPoint> pts;
+  bool weighted = true;
+  for (const char* s : {"msd_m0_1500K", "msd_m0_2500K"}) {
+    const auto j = workflow::read_json(a_dir / s / "done.json")["result"];
+    if (j["D_cm2_s"].get<double>() > 0) pts.push_back({j["T_K"].get<double>(), j["D_cm2_s"].get<double>(), j["D_err_cm2_s"].get<double>()});
+    weighted = weighted && j["D_err_cm2_s"].get<double>() > 0;
+    // σ(T) = Nernst–Einstein of the stored D and volume
+    CHECK(j["sigma_mS_cm"].get<double>() ==
+          doctest::Approx(j["D_cm2_s"].get<double>() > 0
+                              ? analysis::nernst_einstein_mS_cm(j["D_cm2_s"].get<double>(), j["n_mobile"].get<double>(), 1,
+                                                                j["mean_volume_A3"].get<double>(), j["T_K"].get<double>())
+                              : 0.0)
+              .epsilon(1e-12));
+  }
+  const auto& arr = md["arrhenius"];
+  MESSAGE("tiny case: D = " << md["temperatures"][0]["D_cm2_s"] << ", " << md["temperatures"][1]["D_cm2_s"]
+                            << " cm2/s; arrhenius: " << arr.dump());
+  REQUIRE(pts.size() == 2);  // both temperatures diffuse in this (hot) tiny case
+  {
+    REQUIRE(arr["available"].get<bool>());
+    const auto f = analysis::fit_arrhenius(pts, weighted);
+    const double V = rep["relax"]["ranked"][0]["volume_A3"].get<double>();
+    const double sig = analysis::nernst_einstein_mS_cm(f.D_at(300), arr["n_mobile"].get<double>(), 1, V, 300);
+    CHECK(arr["sigma300K_mS_cm"].get<double>() == doctest::Approx(sig).epsilon(1e-12));
+    CHECK(arr["Ea_eV"].get<double>() == doctest::Approx(f.Ea_eV).epsilon(1e-12));
+  }
+
+  // rerun: everything is skipped, same report
+  const auto rep2 = workflow::run_pipeline(tiny_options(a_dir), factory, &c);
+  CHECK(c.executed == 0);
+  CHECK(rep2 == rep);
+
+  // killed during production (after 300 production steps), then restarted
+  auto ob = tiny_options(b_dir);
+  ob.interrupt_after_steps = 300;
+  CHECK_THROWS_AS(workflow::run_pipeline(ob, factory), workflow::Interrupted);
+  CHECK(fs::exists(b_dir / "production_m0_1500K" / "checkpoint.bin"));
+  CHECK_FALSE(fs::exists(b_dir / "production_m0_1500K" / "done.json"));
+  ob.interrupt_after_steps = 0;
+  auto repb = workflow::run_pipeline(ob, factory, &c);
+  CHECK(c.skipped == 3);  // enumerate, relax, equilibrate_1500K
+  // identical apart from the output directory named in nothing: compare everything
+  CHECK(repb["md"] == rep["md"]);
+  CHECK(repb["relax"] == rep["relax"]);
+  CHECK(repb == rep);
+  // same trajectory file byte for byte
+  auto slurp = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  CHECK(slurp(a_dir / "production_m0_1500K" / "trajectory.extxyz") == slurp(b_dir / "production_m0_1500K" / "trajectory.extxyz"));
+
+  // a changed option reruns only the affected stages
+  auto oc = tiny_options(a_dir);
+  oc.density_interval = 0.4;
+  workflow::run_pipeline(oc, factory, &c);
+  CHECK(c.executed == 2);  // msd x 2; D is unchanged, so arrhenius and report are skipped too
+  CHECK(c.skipped == 8);
+  fs::remove_all(base);
+}
