@@ -1,7 +1,10 @@
 // MD throughput: 4000-atom LJ argon liquid (fcc 10x10x10 start at 0.8 σ⁻³, r_c 8.5 Å shifted,
 // skin 2 Å — the setup of ../shared/reference/transport/lammps/pot_lj.in), one core.
-// Compare with LAMMPS on the same machine: `lmp -in <the input printed by --lammps-input>`;
-// the ratio (nernst steps/s ÷ LAMMPS steps/s) is what docs/md.md reports.
+// Compare with LAMMPS on the same machine at the same time, CPU time of both (the machine is
+// shared): an input with `lattice fcc 5.8215`, `region box block 0 10 0 10 0 10`, `mass 1 39.948`,
+// `include pot_lj.in`, `timestep 0.002`, `velocity all create 300.0 4928 ...`, `fix 1 all nve`,
+// `run 200` then `run 3000`, timed with `/usr/bin/time -v lmp -in ...` (user time / steps).
+// The ratio (nernst steps/s ÷ LAMMPS steps/s) is what docs/md.md reports.
 #include <benchmark/benchmark.h>
 
 #include <nernst/md/md.hpp>

@@ -1,6 +1,7 @@
 #pragma once
-// `nernst eval --model DIR [--precision float|double] [--repeat N] STRUCTURE`: energy, forces and
-// stress of a structure with a graph-network potential (matgl M3GNet model directory), as JSON.
+// `nernst eval --model PATH [--precision float|double] [--repeat N] STRUCTURE`: energy, forces and
+// stress of a structure with a graph-network potential (matgl M3GNet model directory or CHGNet
+// .pth.tar checkpoint), as JSON.
 
 #include <CLI/CLI.hpp>
 
@@ -25,10 +26,10 @@ namespace nernst::cli {
 
 namespace detail {
 
-template <class Scalar>
-nlohmann::json eval_m3gnet(const graphnet::M3GNetModel& model, graphnet::ThreeBodyMode mode, const Structure& s,
-                           int repeat) {
-  Potential<GraphNet<M3GNet>, Scalar> pot(model, mode);
+/// Evaluates any Potential on a structure (median time over `repeat` calls) and returns the JSON
+/// common to all graph networks: energies, forces, stress (eV/Å³ and GPa), per-atom energies.
+template <class Pot>
+nlohmann::json eval_potential(Pot& pot, const Structure& s, int repeat) {
   auto sys = System<>::from_structure(s);
   ComputeRequest req;
   req.forces = req.stress = true;
@@ -59,6 +60,14 @@ nlohmann::json eval_m3gnet(const graphnet::M3GNetModel& model, graphnet::ThreeBo
   j["per_atom_energy"] = r.per_atom_energy;
   j["seconds_per_eval"] = times[times.size() / 2];
   j["n_edges"] = pot.graph().size();
+  return j;
+}
+
+template <class Scalar>
+nlohmann::json eval_m3gnet(const graphnet::M3GNetModel& model, graphnet::ThreeBodyMode mode, const Structure& s,
+                           int repeat) {
+  Potential<GraphNet<M3GNet>, Scalar> pot(model, mode);
+  nlohmann::json j = eval_potential(pot, s, repeat);
   j["n_triplets"] = pot.triplets().size();
   return j;
 }
@@ -67,37 +76,8 @@ nlohmann::json eval_m3gnet(const graphnet::M3GNetModel& model, graphnet::ThreeBo
 template <class Scalar>
 nlohmann::json eval_chgnet(const graphnet::CHGNetModel& model, const Structure& s, int repeat) {
   Potential<GraphNet<CHGNet>, Scalar> pot(model);
-  auto sys = System<>::from_structure(s);
-  ComputeRequest req;
-  req.forces = req.stress = true;
-  req.per_atom_energy = true;
-  ComputeResult r;
-  std::vector<double> times;
-  for (int k = 0; k < std::max(1, repeat); ++k) {
-    const auto t0 = std::chrono::steady_clock::now();
-    r = pot.compute(sys, req);
-    Kokkos::fence();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(times.begin(), times.end());
-  auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.f);
-  nlohmann::json j;
-  const std::size_t n = sys.size();
-  j["natoms"] = n;
-  j["energy"] = r.energy;
-  j["energy_per_atom"] = n ? r.energy / double(n) : 0.0;
-  nlohmann::json f = nlohmann::json::array();
-  for (std::size_t i = 0; i < n; ++i) f.push_back({hf(i, 0), hf(i, 1), hf(i, 2)});
-  j["forces"] = f;
-  const auto v = r.voigt();
-  j["stress"] = std::vector<double>(v.begin(), v.end());
-  std::vector<double> gpa;
-  for (double x : v) gpa.push_back(x * units::eV_per_A3_in_GPa);
-  j["stress_GPa"] = gpa;
-  j["per_atom_energy"] = r.per_atom_energy;
+  nlohmann::json j = eval_potential(pot, s, repeat);
   j["magmoms"] = pot.magmoms();
-  j["seconds_per_eval"] = times[times.size() / 2];
-  j["n_edges"] = pot.graph().size();
   j["n_angles"] = pot.bond_graph().angles();
   return j;
 }

@@ -11,6 +11,7 @@
 #include "cmd_info.hpp"
 #include "cmd_convert.hpp"
 #include "cmd_eval.hpp"
+#include "cmd_finetune.hpp"
 #include "cmd_msd.hpp"
 #include "cmd_arrhenius.hpp"
 #include "cmd_enumerate.hpp"
@@ -26,6 +27,7 @@ int main(int argc, char* argv[]) {
   nernst::cli::add_info_command(app);
   nernst::cli::add_convert_command(app);
   nernst::cli::add_eval_command(app);
+  nernst::cli::add_finetune_command(app);
   nernst::cli::add_msd_command(app);
   nernst::cli::add_arrhenius_command(app);
   nernst::cli::add_enumerate_command(app);

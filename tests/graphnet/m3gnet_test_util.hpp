@@ -1,6 +1,7 @@
 #pragma once
 // Helpers for the M3GNet tests: reference files from ../shared as Systems.
 
+#include "../json_support.hpp"
 #include "../test_support.hpp"
 
 #include <nernst/core/elements.hpp>
@@ -24,42 +25,11 @@ inline const char* kReferences[] = {"licl_rocksalt_prim",        "licl_conv8_rat
 inline std::filesystem::path model_dir() { return nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes"; }
 inline std::filesystem::path ref_dir() { return nernst_test::shared_dir() / "reference" / "m3gnet"; }
 
-inline nlohmann::json read_json(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  REQUIRE_MESSAGE(in.good(), "cannot open " << p);
-  return nlohmann::json::parse(in);
-}
+using nernst_test::read_json;
 
 /// A System with the Cartesian positions exactly as stored (not wrapped, no round trip).
 inline nernst::System<> system_from(const nlohmann::json& s) {
-  const auto& pos = s.at("positions");
-  const auto& sp = s.at("species");
-  const std::size_t n = pos.size();
-  nernst::System<> sys(n);
-  Eigen::Matrix3d L;
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) L(i, j) = s.at("lattice")[i][j].get<double>();
-  sys.cell = nernst::Lattice(L);
-  auto hx = Kokkos::create_mirror_view(sys.x);
-  auto ht = Kokkos::create_mirror_view(sys.type);
-  auto hm = Kokkos::create_mirror_view(sys.mass);
-  for (std::size_t i = 0; i < n; ++i) {
-    const int z = nernst::atomic_number(sp[i].get<std::string>());
-    int t = -1;
-    for (std::size_t k = 0; k < sys.species.size(); ++k)
-      if (sys.species[k] == z) t = static_cast<int>(k);
-    if (t < 0) {
-      t = static_cast<int>(sys.species.size());
-      sys.species.push_back(z);
-    }
-    ht(i) = t;
-    hm(i) = nernst::atomic_mass(z);
-    for (int k = 0; k < 3; ++k) hx(i, k) = pos[i][k].get<double>();
-  }
-  Kokkos::deep_copy(sys.x, hx);
-  Kokkos::deep_copy(sys.type, ht);
-  Kokkos::deep_copy(sys.mass, hm);
-  return sys;
+  return nernst_test::system_from_json(s.at("lattice"), s.at("species"), s.at("positions"));
 }
 
 /// The model, loaded once per test binary.

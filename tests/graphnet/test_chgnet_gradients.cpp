@@ -185,6 +185,31 @@ TEST_CASE("CHGNet is invariant under permutation, translation and rotation") {
   CHECK(df <= 1e-10);
 }
 
+TEST_CASE("CHGNet gives the same crystal the same stress in a left-handed cell") {
+  NERNST_REQUIRE_SHARED_DATA();
+  // Swapping two lattice vectors describes the same crystal with det(L) < 0. CHGNet itself
+  // divides by the signed volume (its stress flips sign); nernst uses |V| (docs/chgnet.md).
+  const std::string ckpt = "chgnet_0.3.0_random_seed0";
+  auto sys = system_from(read_json(ref_path(ckpt, "liycl_triclinic_random10")).at("structure"));
+  Potential<GraphNet<CHGNet>, double> pot(model(ckpt));
+  nernst::ComputeRequest req;
+  req.forces = req.stress = true;
+  const auto r0 = pot.compute(sys, req);
+  const auto f0 = host_forces(sys);
+  Eigen::Matrix3d L = sys.cell.matrix();
+  L.row(0).swap(L.row(1));
+  sys.cell = nernst::Lattice(L);
+  REQUIRE(L.determinant() < 0);
+  const auto r1 = pot.compute(sys, req);
+  const auto f1 = host_forces(sys);
+  CHECK(std::abs(r1.energy - r0.energy) <= 1e-10);
+  CHECK((r1.stress - r0.stress).cwiseAbs().maxCoeff() <= 1e-11);
+  double df = 0;
+  for (std::size_t i = 0; i < sys.size(); ++i)
+    for (int k = 0; k < 3; ++k) df = std::max(df, std::abs(f1[i][static_cast<std::size_t>(k)] - f0[i][static_cast<std::size_t>(k)]));
+  CHECK(df <= 1e-10);
+}
+
 TEST_CASE("CHGNet refuses isolated atoms") {
   NERNST_REQUIRE_SHARED_DATA();
   nernst::System<> sys(2);

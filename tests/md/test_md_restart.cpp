@@ -146,7 +146,7 @@ TEST_CASE("trajectory frames hold unwrapped positions, the cell, Time and Step; 
   double maxjump = 0;
   while (io::read_extxyz_frame(r, f)) {
     CHECK(std::stol(f.info.at("Step")) == 50 * frames);
-    CHECK(std::stod(f.info.at("Time")) == doctest::Approx(250.0 * frames));
+    CHECK(std::stod(f.info.at("Time")) == doctest::Approx(0.25 * frames));  // ps
     CHECK(f.velocities.size() == s.size());
     if (frames > 0)
       for (std::size_t i = 0; i < s.size(); ++i)

@@ -6,8 +6,10 @@
 #include <nernst/nn/dual.hpp>
 #include <nernst/train/trainer.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <random>
 
 using namespace nernst;
 
@@ -21,22 +23,31 @@ TEST_CASE("Dual numbers: arithmetic and math against analytic derivatives") {
                     std::exp(v) * std::sin(v) * 2 * v / ((1 + v * v) * (1 + v * v)) + 0.5 / std::sqrt(v) - 3;
   CHECK(y.v == doctest::Approx(f).epsilon(1e-15));
   CHECK(y.d == doctest::Approx(df).epsilon(1e-14));
-  // Eigen products with the dual scalar: (A + εA')(B + εB') tangent = A'B + AB'.
-  nn::RowMatrix<D> A(2, 3), B(3, 2);
-  for (int i = 0; i < 6; ++i) {
-    A.data()[i] = D(0.1 * i + 0.3, 0.2 * i - 0.5);
-    B.data()[i] = D(-0.3 * i + 0.1, 0.05 * i);
+  // Eigen products with the dual scalar: (A + εA')(B + εB') tangent = A'B + AB'. Small sizes use
+  // Eigen's coefficient-wise product, large ones the split GEMM of dual.hpp; blocks, transposes
+  // and accumulation as the layers use them.
+  for (int n : {3, 37}) {
+    nn::RowMatrix<D> A(n + 2, n), B(n + 1, n);
+    Eigen::MatrixXd Av(n + 2, n), Ad(n + 2, n), Bv(n + 1, n), Bd(n + 1, n);
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<double> u(-1, 1);
+    for (int i = 0; i < A.rows(); ++i)
+      for (int j = 0; j < n; ++j) A(i, j) = D(Av(i, j) = u(rng), Ad(i, j) = u(rng));
+    for (int i = 0; i < B.rows(); ++i)
+      for (int j = 0; j < n; ++j) B(i, j) = D(Bv(i, j) = u(rng), Bd(i, j) = u(rng));
+    nn::RowMatrix<D> C = nn::RowMatrix<D>::Constant(n + 2, n + 1, D(1.0, 2.0));
+    C.noalias() += A * B.transpose();
+    nn::RowMatrix<D> G = A.topRows(n).transpose() * B.topRows(n);
+    const Eigen::MatrixXd Cv = (Av * Bv.transpose()).array() + 1.0, Cd = (Ad * Bv.transpose() + Av * Bd.transpose()).array() + 2.0;
+    const Eigen::MatrixXd Gv = Av.topRows(n).transpose() * Bv.topRows(n);
+    const Eigen::MatrixXd Gd = Ad.topRows(n).transpose() * Bv.topRows(n) + Av.topRows(n).transpose() * Bd.topRows(n);
+    double err = 0;
+    for (int i = 0; i < C.rows(); ++i)
+      for (int j = 0; j < C.cols(); ++j) err = std::max({err, std::abs(C(i, j).v - Cv(i, j)), std::abs(C(i, j).d - Cd(i, j))});
+    for (int i = 0; i < G.rows(); ++i)
+      for (int j = 0; j < G.cols(); ++j) err = std::max({err, std::abs(G(i, j).v - Gv(i, j)), std::abs(G(i, j).d - Gd(i, j))});
+    CHECK(err < 1e-12);
   }
-  nn::RowMatrix<D> C = A * B;
-  Eigen::MatrixXd Av(2, 3), Ad(2, 3), Bv(3, 2), Bd(3, 2);
-  for (int i = 0; i < 2; ++i)
-    for (int j = 0; j < 3; ++j) Av(i, j) = A(i, j).v, Ad(i, j) = A(i, j).d, Bv(j, i) = B(j, i).v, Bd(j, i) = B(j, i).d;
-  const Eigen::MatrixXd Cv = Av * Bv, Cd = Ad * Bv + Av * Bd;
-  for (int i = 0; i < 2; ++i)
-    for (int j = 0; j < 2; ++j) {
-      CHECK(C(i, j).v == doctest::Approx(Cv(i, j)).epsilon(1e-14));
-      CHECK(C(i, j).d == doctest::Approx(Cd(i, j)).epsilon(1e-14));
-    }
 }
 
 namespace {

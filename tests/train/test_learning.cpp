@@ -4,7 +4,10 @@
 
 #include "learning_demo.hpp"
 
+#include <nernst/io/extxyz.hpp>
 #include <nernst/train/trainer.hpp>
+
+#include <fstream>
 
 #include <cstdlib>
 #include <iostream>
@@ -53,11 +56,28 @@ TEST_CASE("Fine-tuning M3GNet on classical labels halves the validation force MA
   const int epochs = ne ? std::atoi(ne) : 6;
   const auto all = train_test::demo_frames(frames, 2024);
   const auto parts = train::split(all, 0.2, 0.0, 1);
+  if (const char* xyz = std::getenv("NERNST_TRAIN_XYZ")) {  // the same frames for `nernst finetune`
+    for (const auto* part : {&parts.train, &parts.valid}) {
+      const std::string path = std::string(xyz) + (part == &parts.train ? "_train.extxyz" : "_valid.extxyz");
+      std::ofstream out(path);
+      for (const auto& s : part->samples) {
+        io::Frame f;
+        f.structure = Structure(Lattice(s.lattice));
+        for (std::size_t i = 0; i < s.size(); ++i)
+          f.structure.add_site_cart(s.z[i], Eigen::Vector3d(s.x[i][0], s.x[i][1], s.x[i][2]));
+        f.energy = s.energy;
+        f.stress = s.stress;
+        for (const auto& v : s.forces) f.forces.emplace_back(v[0], v[1], v[2]);
+        io::write_extxyz_frame(out, f);
+      }
+    }
+  }
   train::M3GNetTrainable m(train_test::model());
   train::TrainOptions o;
   o.epochs = epochs;
   o.batch_size = 4;
-  o.adam.lr = 2e-3;
+  const char* lr = std::getenv("NERNST_TRAIN_LR");
+  o.adam.lr = lr ? std::atof(lr) : 1e-3;
   o.lr_min = 1e-4;
   o.weights = {1.0, 1.5, 0.15};
   o.refit_atomref = true;

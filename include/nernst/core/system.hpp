@@ -43,9 +43,19 @@ struct System {
 
   /// Builds a System from an ordered structure; species are numbered in order of first appearance.
   static System from_structure(const Structure& s) {
-    const auto z = s.atomic_numbers();
+    std::vector<Eigen::Vector3d> cart(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) cart[i] = s.cart(i);
+    return from_cartesian(s.lattice(), s.atomic_numbers(), cart);
+  }
+
+  /// Builds a System from Cartesian positions (Å) taken exactly as given (not wrapped, no
+  /// round trip through fractional coordinates); species are numbered in order of first appearance.
+  static System from_cartesian(const Lattice& cell, const std::vector<int>& z, const std::vector<Eigen::Vector3d>& cart) {
+    if (z.size() != cart.size())
+      throw ValueError("System::from_cartesian: " + std::to_string(z.size()) + " atomic numbers but " +
+                       std::to_string(cart.size()) + " positions");
     System sys(z.size());
-    sys.cell = s.lattice();
+    sys.cell = cell;
     auto hx = Kokkos::create_mirror_view(sys.x);
     auto hm = Kokkos::create_mirror_view(sys.mass);
     auto ht = Kokkos::create_mirror_view(sys.type);
@@ -57,8 +67,7 @@ struct System {
         t = static_cast<int>(sys.species.size());
         sys.species.push_back(z[i]);
       }
-      const Eigen::Vector3d r = s.cart(i);
-      for (int d = 0; d < 3; ++d) hx(i, d) = r[d];
+      for (int d = 0; d < 3; ++d) hx(i, d) = cart[i][d];
       hm(i) = atomic_mass(z[i]);
       ht(i) = t;
     }

@@ -4,19 +4,21 @@
 ///
 /// Cutoff rule (see docs/conventions.md): j (in image S) is a neighbour of i iff
 /// |r_ij|² < r_c², with r_ij = x_j + S · L − x_i computed by `image_vector` below, and
-/// (j, S) ≠ (i, 0). The list is *full*: both (i, j, S) and (j, i, −S) are stored. Cells thinner
+/// (j, S) ≠ (i, 0). The list is *full* by default: both (i, j, S) and (j, i, −S) are stored
+/// (`NeighborListOptions::half` keeps only (j, S) after (i, 0)). Cells thinner
 /// than the cutoff are handled: every periodic image within r_c is listed, including images of i
 /// itself (a one-atom cell gives each of its images as a neighbour).
 ///
 /// Algorithm: wrap the fractional coordinates into [0, 1) internally (the input positions are
 /// not changed and need not be wrapped: the shifts refer to the positions as given); bin the
 /// atoms on an nb_0 × nb_1 × nb_2 grid along the lattice directions with
-/// nb_k = max(1, ⌊w_k / r_c⌋), w_k the perpendicular width of the cell along k (capped so that
+/// nb_k = max(1, ⌊2 w_k / r_c⌋), w_k the perpendicular width of the cell along k (capped so that
 /// there are at most ~2 bins per atom); then each atom scans R_k = ⌈r_c nb_k / w_k⌉ bins either
 /// way along each axis, *without* wrapping the bin index: an unwrapped bin e maps to the stored
 /// bin e mod nb_k in image ⌊e / nb_k⌋, so tiny cells loop over as many images as needed and each
 /// (j, S) is visited exactly once. Two passes (count, exclusive scan, fill), linear in the atom
-/// count at fixed density.
+/// count at fixed density; on one thread a sorted list is built in one visit plus a transpose
+/// (see build_neighbor_list).
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>

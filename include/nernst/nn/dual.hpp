@@ -209,4 +209,39 @@ struct NumTraits<nernst::nn::Dual<T>> : GenericNumTraits<nernst::nn::Dual<T>> {
   static inline Real lowest() { return Real(std::numeric_limits<T>::lowest()); }
   static inline int digits10() { return NumTraits<T>::digits10(); }
 };
+
+namespace internal {
+/// Large products of Dual matrices (Eigen's GEMM path, column-major result; row-major results
+/// are forwarded here transposed by Eigen): split into value and tangent parts and use the
+/// vectorised GEMM of T three times, (A + εA')(B + εB') = AB + ε(A'B + AB'). Eigen's generic
+/// kernel on the dual type is several times slower.
+template <typename Index, typename T, int LhsStorageOrder, bool ConjugateLhs, int RhsStorageOrder, bool ConjugateRhs,
+          int ResInnerStride>
+struct general_matrix_matrix_product<Index, nernst::nn::Dual<T>, LhsStorageOrder, ConjugateLhs, nernst::nn::Dual<T>,
+                                     RhsStorageOrder, ConjugateRhs, ColMajor, ResInnerStride> {
+  using D = nernst::nn::Dual<T>;
+  using M = Matrix<T, Dynamic, Dynamic, ColMajor>;
+  static void run(Index rows, Index cols, Index depth, const D* lhs, Index lhsStride, const D* rhs, Index rhsStride,
+                  D* res, Index resIncr, Index resStride, D alpha, level3_blocking<D, D>& /*blocking*/,
+                  GemmParallelInfo<Index>* /*info*/ = 0) {
+    thread_local M Lv, Ld, Rv, Rd, Pv, Pd;
+    Lv.resize(rows, depth), Ld.resize(rows, depth), Rv.resize(depth, cols), Rd.resize(depth, cols);
+    for (Index k = 0; k < depth; ++k)
+      for (Index i = 0; i < rows; ++i) {
+        const D& x = LhsStorageOrder == ColMajor ? lhs[i + k * lhsStride] : lhs[i * lhsStride + k];
+        Lv(i, k) = x.v, Ld(i, k) = x.d;
+      }
+    for (Index j = 0; j < cols; ++j)
+      for (Index k = 0; k < depth; ++k) {
+        const D& x = RhsStorageOrder == ColMajor ? rhs[k + j * rhsStride] : rhs[k * rhsStride + j];
+        Rv(k, j) = x.v, Rd(k, j) = x.d;
+      }
+    Pv.noalias() = Lv * Rv;
+    Pd.noalias() = Ld * Rv;
+    Pd.noalias() += Lv * Rd;
+    for (Index j = 0; j < cols; ++j)
+      for (Index i = 0; i < rows; ++i) res[i * resIncr + j * resStride] += alpha * D(Pv(i, j), Pd(i, j));
+  }
+};
+}  // namespace internal
 }  // namespace Eigen

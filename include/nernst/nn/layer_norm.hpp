@@ -10,6 +10,7 @@
 ///     dx = (1/σ) (g − mean(g) − x̂ mean(g ⊙ x̂)),   g = dy ⊙ γ.
 
 #include <nernst/core/error.hpp>
+#include <nernst/core/kokkos.hpp>
 #include <nernst/nn/matrix.hpp>
 
 #include <string>

@@ -33,6 +33,8 @@
 
 #include <Eigen/Dense>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
 #include <limits>

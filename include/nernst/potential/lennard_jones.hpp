@@ -15,8 +15,10 @@
 /// be re-wrapped between builds: the pair image is corrected with the change of the image
 /// counters. Because the list is sorted by (j, S), the force on every atom is summed in an order
 /// that does not depend on when the list was built, which makes restarts bit-identical.
-/// On Kokkos::Serial each pair is evaluated once (Newton's third law); on parallel backends
-/// every atom sums its own full row (no atomics, deterministic).
+/// On Kokkos::Serial the list is a sorted half list and each pair is evaluated once (Newton's
+/// third law); on parallel backends every atom sums its own full row (no atomics,
+/// deterministic). The virial is summed only when `ComputeRequest::stress` is set
+/// (`has_stress` reports it).
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>

@@ -14,9 +14,10 @@
 ///   c_LiLi = 2, c_ClCl = 0.75, c_YCl = 1.25, c_YY = 1.75, c_LiY = 1.875;
 /// * dispersion C (Mayer 1933, as tabulated by Tosi & Fumi for LiCl, 10⁻⁶⁰ erg cm⁶ = 0.62415 eV Å⁶):
 ///   C_LiLi = 0.073, C_LiCl = 2.0, C_ClCl = 111; the r⁻⁸ terms are omitted; no dispersion for Y pairs;
-/// * Y³⁺ is not in Tosi–Fumi: its basic radius σ_Y = 1.03 Å is *our* one-parameter choice, set so
-///   that the relaxed ordered Li3YCl6 (1x1x2 cell) has a volume within a few percent of the
-///   experimental cell (11.21 Å × 6.05 Å, P-3m1) — see docs/pipeline.md for the measured values.
+/// * Y³⁺ is not in Tosi–Fumi: its basic radius σ_Y = 1.37 Å is *our* one-parameter fit: the
+///   FIRE-relaxed (positions + cell) lowest-Ewald ordering of Li3YCl6 in the 1x1x2 cell then has
+///   V = 1313.8 Å³ against 1316.8 Å³ of the experimental cell (a = 11.21 Å, c = 6.05 Å, P-3m1);
+///   σ_Y = 1.03, 1.20, 1.50 Å give 1145, 1232, 1383 Å³ (docs/pipeline.md).
 /// Ewald split: automatic (potential/ewald.hpp) at relative accuracy 1e-5 by default, cut-off of
 /// the short-range part 8 Å.
 
@@ -44,7 +45,7 @@ inline BuckinghamPair tosi_fumi_pair(double sigma_i, double sigma_j, double rho,
 }
 
 /// The bundled Li–Y–Cl rigid-ion parameters (see the file comment for the sources).
-inline RigidIonParameters li_y_cl_rigid_ion(double ewald_accuracy = 1e-5, double cutoff = 8.0, double sigma_Y = 1.03) {
+inline RigidIonParameters li_y_cl_rigid_ion(double ewald_accuracy = 1e-5, double cutoff = 8.0, double sigma_Y = 1.37) {
   constexpr int Li = 3, Cl = 17, Y = 39;
   constexpr double rho = 0.342, sLi = 0.816, sCl = 1.585;
   constexpr double mayer = 0.62415;  // 1e-60 erg cm^6 in eV Å^6

@@ -5,6 +5,7 @@
 
 #include <nernst/potential/potential.hpp>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 

@@ -7,6 +7,7 @@
 #include <nernst/core/error.hpp>
 #include <nernst/core/units.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>

@@ -115,8 +115,9 @@ class Potential<GraphNet<CHGNet>, Scalar, MemorySpace> {
       Kokkos::deep_copy(sys.f, hf);
     }
     if (req.stress) {
-      // CHGNet divides by the signed volume a1·(a2×a3); equal to |V| for right-handed cells.
-      r.stress = out_.virial / sys.cell.matrix().determinant();
+      // |V|, as the potential concept defines it. CHGNet divides by the signed a1·(a2×a3),
+      // which flips the sign of its stress for left-handed cells; identical for right-handed ones.
+      r.stress = out_.virial / sys.cell.volume();
       r.has_stress = true;
     }
     return r;
