@@ -188,8 +188,12 @@ class M3GNetTrainable {
         for (auto& v : t.values) v = static_cast<double>(static_cast<float>(v));
     }
     fs::create_directories(dir);
-    if (fs::weakly_canonical(src) != fs::weakly_canonical(fs::path(dir)))
-      fs::copy_file(src / "model.json", fs::path(dir) / "model.json", fs::copy_options::overwrite_existing);
+    if (fs::weakly_canonical(src) != fs::weakly_canonical(fs::path(dir))) {
+      const fs::path dst = fs::path(dir) / "model.json";
+      fs::remove(dst);  // a previous copy may be read-only (copy_file keeps the source's mode)
+      fs::copy_file(src / "model.json", dst);
+      fs::permissions(dst, fs::perms::owner_write, fs::perm_options::add);
+    }
     io::save_state_dict((fs::path(dir) / "state.pt").string(), sd);
   }
 
