@@ -22,6 +22,7 @@
 #include <nernst/potential/graphnet/bond_graph.hpp>
 #include <nernst/potential/graphnet/chgnet_evaluator.hpp>
 #include <nernst/potential/graphnet/chgnet_model.hpp>
+#include <nernst/potential/graphnet/compute_result.hpp>
 #include <nernst/potential/graphnet/graph.hpp>
 #include <nernst/potential/graphnet/graphnet.hpp>
 #include <nernst/potential/potential.hpp>
@@ -105,22 +106,7 @@ class Potential<GraphNet<CHGNet>, Scalar, MemorySpace> {
   ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req) {
     const bool grad = req.forces || req.stress;
     eval_.evaluate(x_, sys.cell.matrix(), z_, graph_, bond_graph_, grad, out_);
-    ComputeResult r;
-    r.energy = out_.energy;
-    if (req.per_atom_energy) r.per_atom_energy = out_.site_energy;
-    if (req.forces) {
-      auto hf = Kokkos::create_mirror_view(sys.f);
-      for (std::size_t i = 0; i < sys.size(); ++i)
-        for (int k = 0; k < 3; ++k) hf(i, k) = out_.forces[i][static_cast<std::size_t>(k)];
-      Kokkos::deep_copy(sys.f, hf);
-    }
-    if (req.stress) {
-      // |V|, as the potential concept defines it. CHGNet divides by the signed a1·(a2×a3),
-      // which flips the sign of its stress for left-handed cells; identical for right-handed ones.
-      r.stress = out_.virial / sys.cell.volume();
-      r.has_stress = true;
-    }
-    return r;
+    return graphnet::make_compute_result(sys, req, out_.energy, out_.site_energy, out_.forces, out_.virial);
   }
 
   graphnet::CHGNetEvaluator<Scalar> eval_;

@@ -16,6 +16,7 @@
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/system.hpp>
+#include <nernst/potential/graphnet/compute_result.hpp>
 #include <nernst/potential/graphnet/graphnet.hpp>
 #include <nernst/potential/graphnet/m3gnet_evaluator.hpp>
 #include <nernst/potential/graphnet/m3gnet_model.hpp>
@@ -103,20 +104,7 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {
     const bool grad = req.forces || req.stress;
     eval_.evaluate(x_, sys.cell.matrix(), types_, g, grad, out_);
-    ComputeResult r;
-    r.energy = out_.energy;
-    if (req.per_atom_energy) r.per_atom_energy = out_.atom_energy;
-    if (req.forces) {
-      auto hf = Kokkos::create_mirror_view(sys.f);
-      for (std::size_t i = 0; i < sys.size(); ++i)
-        for (int k = 0; k < 3; ++k) hf(i, k) = out_.forces[i][static_cast<std::size_t>(k)];
-      Kokkos::deep_copy(sys.f, hf);
-    }
-    if (req.stress) {
-      r.stress = out_.virial / sys.cell.volume();
-      r.has_stress = true;
-    }
-    return r;
+    return graphnet::make_compute_result(sys, req, out_.energy, out_.atom_energy, out_.forces, out_.virial);
   }
 
   graphnet::M3GNetEvaluator<Scalar> eval_;

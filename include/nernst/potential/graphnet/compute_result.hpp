@@ -1,0 +1,38 @@
+#pragma once
+/// \file
+/// \brief Turns a graph-network evaluation (host arrays) into the Potential concept's result:
+/// forces copied into System::f, stress = virial / |V| (eV/Å³, ASE sign), per-atom energies.
+
+#include <nernst/core/system.hpp>
+#include <nernst/potential/potential.hpp>
+
+#include <array>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+
+template <class MemorySpace>
+ComputeResult make_compute_result(System<MemorySpace>& sys, const ComputeRequest& req, double energy,
+                                  const std::vector<double>& atom_energy,
+                                  const std::vector<std::array<double, 3>>& forces, const Eigen::Matrix3d& virial) {
+  ComputeResult r;
+  r.energy = energy;
+  if (req.per_atom_energy) r.per_atom_energy = atom_energy;
+  if (req.forces) {
+    auto hf = Kokkos::create_mirror_view(sys.f);
+    for (std::size_t i = 0; i < sys.size(); ++i)
+      for (int k = 0; k < 3; ++k) hf(i, k) = forces[i][static_cast<std::size_t>(k)];
+    Kokkos::deep_copy(sys.f, hf);
+  }
+  if (req.stress) {
+    // |V|, as the potential concept defines it. CHGNet divides by the signed a1·(a2×a3), which
+    // flips the sign of its stress for left-handed cells; identical for right-handed ones.
+    r.stress = virial / sys.cell.volume();
+    r.has_stress = true;
+  }
+  return r;
+}
+
+}  // namespace graphnet
+NERNST_NAMESPACE_END
