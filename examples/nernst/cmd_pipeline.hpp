@@ -61,7 +61,7 @@ inline std::vector<double> parse_list(const std::string& s, const char* what) {
 
 inline void add_pipeline_command(CLI::App& app) {
   struct Opt {
-    std::string structure, supercell = "1 1 1", temps = "500,600,700,800", model, out = "nernst_run";
+    std::string structure, supercell = "1 1 1", temps = "500,600,700,800", model, out = "nernst_run", precision = "double";
     workflow::PipelineOptions p;
     double heating_ps = 2, nvt_ps = 50, npt_ps = 140, average_ps = 112;
     bool demo = false;
@@ -72,6 +72,9 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--supercell", o->supercell, "fixed supercell: \"1 1 2\" or 9 integers (rows)")->capture_default_str();
   cmd->add_option("--temperatures", o->temps, "MD temperatures in K, comma separated")->capture_default_str();
   cmd->add_option("--model", o->model, "M3GNet model directory (model.json + state.pt); default: the bundled rigid-ion potential");
+  cmd->add_option("--precision", o->precision, "graph-network arithmetic: float or double")
+      ->check(CLI::IsMember({"float", "double"}))
+      ->capture_default_str();
   cmd->add_option("--out", o->out, "run directory (rerun with the same directory to resume)")->capture_default_str();
   cmd->add_option("--production-ps", o->p.production_ps, "NVT production per temperature (ps)")->capture_default_str();
   cmd->add_option("--heating-ps", o->heating_ps, "equilibration: heating from 100 K (ps)")->capture_default_str();
@@ -114,8 +117,12 @@ inline void add_pipeline_command(CLI::App& app) {
       rep = workflow::run_pipeline(p, []() { return make_rigid_ion<>(); });
     } else {
       const auto model = M3GNet::load(o->model);
-      p.potential_name = "M3GNet " + o->model;
-      rep = workflow::run_pipeline(p, [&]() { return Potential<GraphNet<M3GNet>>(model, graphnet::ThreeBodyMode::matgl); });
+      p.potential_name = "M3GNet " + o->model + " (" + o->precision + ")";
+      if (o->precision == "float")
+        rep = workflow::run_pipeline(
+            p, [&]() { return Potential<GraphNet<M3GNet>, float>(model, graphnet::ThreeBodyMode::matgl); });
+      else
+        rep = workflow::run_pipeline(p, [&]() { return Potential<GraphNet<M3GNet>>(model, graphnet::ThreeBodyMode::matgl); });
     }
     std::cout << "report: " << (std::filesystem::path(p.out) / "report.md").string() << "\n";
     for (const auto& m : rep["md"]) {
