@@ -20,32 +20,19 @@ inline md::SimulationOptions opts(double dt) {
 
 inline LennardJones argon() { return LennardJones{0.010323, 3.405, 8.5, true, false, 2.0}; }
 
-/// fcc argon, n×n×n conventional cells of edge a (Å), optionally with a tilted c vector.
-inline System<> fcc(int n, double a, double tilt_xy = 0.0) {
-  const double basis[4][3] = {{0, 0, 0}, {0.5, 0.5, 0}, {0.5, 0, 0.5}, {0, 0.5, 0.5}};
-  Eigen::Matrix3d h = Eigen::Matrix3d::Identity() * (n * a);
-  h(1, 0) = tilt_xy;
-  System<> s(static_cast<std::size_t>(4 * n * n * n));
-  s.cell = Lattice(h);
-  s.species = {18};
-  auto x = Kokkos::create_mirror_view(s.x);
-  auto m = Kokkos::create_mirror_view(s.mass);
-  int k = 0;
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j)
-      for (int l = 0; l < n; ++l)
-        for (const auto& b : basis) {
-          const Eigen::Vector3d f((i + b[0]) / n, (j + b[1]) / n, (l + b[2]) / n);
-          const Eigen::Vector3d r = s.cell.to_cart(f);
-          for (int d = 0; d < 3; ++d) x(k, d) = r[d];
-          m(k) = 39.948;
-          ++k;
-        }
-  Kokkos::deep_copy(s.x, x);
-  Kokkos::deep_copy(s.mass, m);
-  Kokkos::deep_copy(s.type, 0);
-  Kokkos::deep_copy(s.image, 0);
-  return s;
+/// fcc argon, n×n×n conventional cells of edge a (Å), optionally with a tilted b vector.
+inline System<> fcc(int n, double a, double tilt_xy = 0.0) { return md::fcc_crystal(n, a, 18, 39.948, tilt_xy); }
+
+/// MTK NpT parameters (T K, P bar, damping fs; chains of 3 as the LAMMPS references).
+inline md::Ensemble<md::NpT, md::NoseHoover>::Parameters mtk(double T, double P, double tdamp, double pdamp,
+                                                             md::Coupling c = md::Coupling::Isotropic) {
+  md::Ensemble<md::NpT, md::NoseHoover>::Parameters p;
+  p.temperature = T;
+  p.pressure = P;
+  p.tdamp = tdamp;
+  p.pdamp = pdamp;
+  p.coupling = c;
+  return p;
 }
 
 /// A deep copy (Systems share views on copy).

@@ -108,12 +108,7 @@ TEST_CASE("NVT Berendsen: T mean and suppressed fluctuations like LAMMPS") {
 TEST_CASE("NpT MTK (iso): volume, pressure, conserved quantity vs LAMMPS") {
   NERNST_REQUIRE_SHARED_DATA();
   const auto ref = thermo_reference()["runs"]["ar_npt_nh"];
-  md::Ensemble<md::NpT, md::NoseHoover>::Parameters p;
-  p.temperature = 120;
-  p.pressure = 700;
-  p.tdamp = 200;
-  p.pdamp = 2000;
-  auto st = run_stats(md::Ensemble<md::NpT, md::NoseHoover>(p), 2.0, 2500, 15000, 10);
+  auto st = run_stats(md::Ensemble<md::NpT, md::NoseHoover>(mtk(120, 700, 200, 2000)), 2.0, 2500, 15000, 10);
   const double run_ps = 30;
   const double V = md::Statistics<>::mean(st->V), rV = ref["V_A3"]["mean"];
   const double Verr = sem(double(ref["V_A3"]["std"]), double(ref["V_A3"]["statistical_inefficiency_g"]), run_ps);
@@ -152,24 +147,27 @@ TEST_CASE("NpT Berendsen: mean pressure and volume vs LAMMPS") {
   CHECK(std::abs(P - 700) < 4 * Perr + 10);
 }
 
+namespace {
+/// Solid fcc argon at 40 K and 1 bar (the LAMMPS solid_fcc_npt references): MB velocities at
+/// 80 K, `steps` of equilibration, then statistics over `steps` more (2 fs).
+std::shared_ptr<md::Statistics<>> solid_npt(System<>& s, md::Coupling c, std::uint64_t seed, long steps) {
+  md::maxwell_boltzmann(s, 80.0, seed);
+  Potential<LennardJones> lj(argon());
+  using E = md::Ensemble<md::NpT, md::NoseHoover>;
+  md::Simulation<E, Potential<LennardJones>> sim(s, lj, E(mtk(40, 1, 200, 2000, c)), opts(2.0));
+  sim.run(steps);
+  auto st = std::make_shared<md::Statistics<>>(10, sim.step());
+  sim.add_observer(st);
+  sim.run(steps);
+  return st;
+}
+}  // namespace
+
 TEST_CASE("NpT MTK triclinic on a sheared fcc cell keeps the cell physical and relaxes the shear") {
   NERNST_REQUIRE_SHARED_DATA();
   const auto ref = thermo_reference()["solid_fcc_npt"]["fcc_npt_tri"];
   System<> s = fcc(5, 5.30, 1.0);  // b tilted by 1 Å along x
-  md::maxwell_boltzmann(s, 80.0, 4242);
-  Potential<LennardJones> lj(argon());
-  md::Ensemble<md::NpT, md::NoseHoover>::Parameters p;
-  p.temperature = 40;
-  p.pressure = 1;
-  p.tdamp = 200;
-  p.pdamp = 2000;
-  p.coupling = md::Coupling::Triclinic;
-  using E = md::Ensemble<md::NpT, md::NoseHoover>;
-  md::Simulation<E, Potential<LennardJones>> sim(s, lj, E(p), opts(2.0));
-  sim.run(5000);
-  auto st = std::make_shared<md::Statistics<>>(10, sim.step());
-  sim.add_observer(st);
-  sim.run(5000);
+  auto st = solid_npt(s, md::Coupling::Triclinic, 4242, 5000);
   const double V = md::Statistics<>::mean(st->V), rV = ref["V_A3"]["mean"];
   const double Verr = sem(double(ref["V_A3"]["std"]), double(ref["V_A3"]["statistical_inefficiency_g"]), 10.0);
   const auto ang = s.cell.angles();
@@ -185,20 +183,7 @@ TEST_CASE("NpT MTK anisotropic fcc: per-axis lengths vs LAMMPS aniso, cell stays
   NERNST_REQUIRE_SHARED_DATA();
   const auto ref = thermo_reference()["solid_fcc_npt"]["fcc_npt_aniso"];
   System<> s = fcc(5, 5.30);
-  md::maxwell_boltzmann(s, 80.0, 99);
-  Potential<LennardJones> lj(argon());
-  md::Ensemble<md::NpT, md::NoseHoover>::Parameters p;
-  p.temperature = 40;
-  p.pressure = 1;
-  p.tdamp = 200;
-  p.pdamp = 2000;
-  p.coupling = md::Coupling::Anisotropic;
-  using E = md::Ensemble<md::NpT, md::NoseHoover>;
-  md::Simulation<E, Potential<LennardJones>> sim(s, lj, E(p), opts(2.0));
-  sim.run(4000);
-  auto st = std::make_shared<md::Statistics<>>(10, sim.step());
-  sim.add_observer(st);
-  sim.run(4000);
+  auto st = solid_npt(s, md::Coupling::Anisotropic, 99, 4000);
   const auto& h = s.cell.matrix();
   CHECK(std::abs(h(0, 1)) + std::abs(h(0, 2)) + std::abs(h(1, 2)) < 1e-12);  // stays orthogonal
   const Eigen::Matrix3d mc = st->mean_cell();
@@ -217,12 +202,7 @@ TEST_SUITE("slow") {
     const auto ref = thermo_reference()["runs"];
     auto st = run_stats(md::Ensemble<md::NVT, md::NoseHoover>({120.0, 200.0, 3}), 2.0, 5000, 100000, 10);
     compare_T(*st, ref["ar_nvt_nh"]["T_K"], 200.0, 0.04);
-    md::Ensemble<md::NpT, md::NoseHoover>::Parameters p;
-    p.temperature = 120;
-    p.pressure = 700;
-    p.tdamp = 200;
-    p.pdamp = 2000;
-    auto sp = run_stats(md::Ensemble<md::NpT, md::NoseHoover>(p), 2.0, 5000, 100000, 10);
+    auto sp = run_stats(md::Ensemble<md::NpT, md::NoseHoover>(mtk(120, 700, 200, 2000)), 2.0, 5000, 100000, 10);
     const auto& rv = ref["ar_npt_nh"]["V_A3"];
     const double V = md::Statistics<>::mean(sp->V), sd = md::Statistics<>::stddev(sp->V);
     const double err = sem(double(rv["std"]), double(rv["statistical_inefficiency_g"]), 200.0);

@@ -113,13 +113,7 @@ TEST_CASE("restart is bit-identical: Langevin (counter-based noise)") {
   check_restart(md::Ensemble<md::NVT, md::Langevin>({120.0, 200.0, true}), "lang");
 }
 TEST_CASE("restart is bit-identical: NpT MTK triclinic") {
-  md::Ensemble<md::NpT, md::NoseHoover>::Parameters p;
-  p.temperature = 120;
-  p.pressure = 700;
-  p.tdamp = 200;
-  p.pdamp = 500;
-  p.coupling = md::Coupling::Triclinic;
-  check_restart(md::Ensemble<md::NpT, md::NoseHoover>(p), "npt");
+  check_restart(md::Ensemble<md::NpT, md::NoseHoover>(mtk(120, 700, 200, 500, md::Coupling::Triclinic)), "npt");
 }
 TEST_CASE("restart is bit-identical: NpT Berendsen and NVT Berendsen") {
   md::Ensemble<md::NpT, md::Berendsen>::Parameters p;

@@ -121,6 +121,25 @@ class NHChain {
   std::vector<double> xi_, vxi_, Q_;
 };
 
+namespace detail {
+/// State of a thermostat that only books the energy it exchanged with its bath (Berendsen,
+/// Langevin): extended energy = −exchanged, checkpointed as one number.
+class BathExchange {
+ public:
+  template <class MS>
+  double extended_energy(const MDState<MS>&) const { return -exchanged_; }
+  std::vector<double> state() const { return {exchanged_}; }
+  template <class MS>
+  void set_state(const std::vector<double>& v, const MDState<MS>&) {
+    if (v.size() != 1) throw ValueError("checkpoint: the thermostat state has the wrong size (expected 1 value)");
+    exchanged_ = v[0];
+  }
+
+ protected:
+  double exchanged_ = 0;  ///< eV added to the system by the bath
+};
+}  // namespace detail
+
 // ---------------------------------------------------------------------------------------------
 
 /// Microcanonical velocity Verlet. Conserved: E_pot + E_kin.
@@ -134,10 +153,7 @@ class Ensemble<NVE, void> {
   void setup(MDState<MS>&) {}
   template <class MS, class F>
   void step(MDState<MS>& s, F&& force) {
-    detail::kick(*s.sys, 0.5 * s.dt);
-    detail::drift(*s.sys, s.dt);
-    force(s, false);
-    detail::kick(*s.sys, 0.5 * s.dt);
+    detail::velocity_verlet(s, force);
   }
   template <class MS>
   double extended_energy(const MDState<MS>&) const { return 0.0; }

@@ -1,6 +1,7 @@
 #pragma once
 /// \file
 /// \brief Molecular dynamics: ensembles, integrator loop, observers, checkpoints, protocol.
+#include <nernst/md/crystal.hpp>
 #include <nernst/md/ensemble.hpp>
 #include <nernst/md/npt.hpp>
 #include <nernst/md/nvt.hpp>

@@ -67,7 +67,7 @@ class Ensemble<NVT, NoseHoover> {
 /// velocity-Verlet step v ← λ v, λ² = 1 + (dt/τ)(T₀/T − 1). Not canonical (suppresses kinetic
 /// energy fluctuations). Conserved: E_pot + E_kin − (energy the rescaling added).
 template <>
-class Ensemble<NVT, Berendsen> {
+class Ensemble<NVT, Berendsen> : public detail::BathExchange {
  public:
   static constexpr bool needs_stress = false;
   static constexpr const char* name = "nvt-berendsen";
@@ -83,30 +83,17 @@ class Ensemble<NVT, Berendsen> {
   void setup(MDState<MS>&) {}
   template <class MS, class F>
   void step(MDState<MS>& s, F&& force) {
-    detail::kick(*s.sys, 0.5 * s.dt);
-    detail::drift(*s.sys, s.dt);
-    force(s, false);
-    detail::kick(*s.sys, 0.5 * s.dt);
+    detail::velocity_verlet(s, force);
     const double ke = s.kinetic_energy();
     const double T = s.temperature();
     if (T > 0) {
       const double l2 = std::max(0.0, 1.0 + s.dt / p_.tdamp * (p_.temperature / T - 1.0));
       detail::scale_velocities(*s.sys, std::sqrt(l2));
-      added_ += ke * (l2 - 1.0);
+      exchanged_ += ke * (l2 - 1.0);
     }
   }
-  template <class MS>
-  double extended_energy(const MDState<MS>&) const { return -added_; }
-  std::vector<double> state() const { return {added_}; }
-  template <class MS>
-  void set_state(const std::vector<double>& v, const MDState<MS>&) {
-    if (v.size() != 1) throw ValueError("checkpoint: Berendsen state has the wrong size");
-    added_ = v[0];
-  }
-
  private:
   Parameters p_;
-  double added_ = 0;
 };
 
 /// BAOAB Langevin dynamics (Leimkuhler & Matthews 2013): kick(dt/2) · drift(dt/2) ·
@@ -115,7 +102,7 @@ class Ensemble<NVT, Berendsen> {
 /// With `zero_momentum` the net momentum the noise adds is removed (LAMMPS `zero yes`).
 /// Conserved (shadow) quantity: E_pot + E_kin − (heat exchanged with the bath).
 template <>
-class Ensemble<NVT, Langevin> {
+class Ensemble<NVT, Langevin> : public detail::BathExchange {
  public:
   static constexpr bool needs_stress = false;
   static constexpr const char* name = "nvt-langevin";
@@ -150,23 +137,13 @@ class Ensemble<NVT, Langevin> {
             v(i, d) = c * v(i, d) + w * detail::counter_normal(seed, step, static_cast<std::uint64_t>(i), d);
         });
     if (p_.zero_momentum && sys.size() > 1) remove_com_momentum(sys);
-    heat_ += s.kinetic_energy() - ke0;
+    exchanged_ += s.kinetic_energy() - ke0;
     detail::drift(sys, 0.5 * s.dt);
     force(s, false);
     detail::kick(sys, 0.5 * s.dt);
   }
-  template <class MS>
-  double extended_energy(const MDState<MS>&) const { return -heat_; }
-  std::vector<double> state() const { return {heat_}; }
-  template <class MS>
-  void set_state(const std::vector<double>& v, const MDState<MS>&) {
-    if (v.size() != 1) throw ValueError("checkpoint: Langevin state has the wrong size");
-    heat_ = v[0];
-  }
-
  private:
   Parameters p_;
-  double heat_ = 0;
 };
 
 }  // namespace md

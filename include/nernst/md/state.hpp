@@ -166,6 +166,16 @@ void drift(System<MS>& sys, double dt) {
   wrap(sys);
 }
 
+/// One velocity-Verlet step: kick(dt/2) · drift(dt) · force · kick(dt/2) (`force(s, false)`:
+/// no stress needed by the integrator).
+template <class MS, class F>
+void velocity_verlet(MDState<MS>& s, F&& force) {
+  kick(*s.sys, 0.5 * s.dt);
+  drift(*s.sys, s.dt);
+  force(s, false);
+  kick(*s.sys, 0.5 * s.dt);
+}
+
 template <class MS>
 void scale_velocities(System<MS>& sys, double s) {
   using ES = typename MS::execution_space;

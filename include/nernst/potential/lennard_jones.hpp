@@ -9,16 +9,20 @@
 /// E_tail = (8/3)π N ρ ε σ³ [(σ/r_c)⁹/3 − (σ/r_c)³] and P_tail = (16/3)π ρ² ε σ³ [2(σ/r_c)⁹/3 − (σ/r_c)³]
 /// are added (stress −P_tail on the diagonal), as LAMMPS `pair_modify tail yes`.
 ///
-/// Neighbours come from the shared `build_neighbor_list` (sorted full list) with a Verlet skin:
+/// Neighbours come from the shared `build_neighbor_list` (sorted list) with a Verlet skin:
 /// the list is kept while 2·max|Δx| + s_max·Σ_k|Δa_k| < skin (Δa_k: change of lattice vector k,
 /// s_max: largest image index in the list), so it stays valid under NpT cell changes. Atoms may
 /// be re-wrapped between builds: the pair image is corrected with the change of the image
-/// counters. Because the list is sorted by (j, S), the force on every atom is summed in an order
-/// that does not depend on when the list was built, which makes restarts bit-identical.
+/// counters (exact integers, packed with the list image into one int per pair; e·L comes from a
+/// small table filled from the current cell), and an image counter that moved by more than one
+/// cell triggers a rebuild. Because the list is sorted by (j, S) and r is computed from exact
+/// integer images, the force on every atom is summed in an order and with roundings that do not
+/// depend on when the list was built, which makes restarts bit-identical.
 /// On Kokkos::Serial the list is a sorted half list and each pair is evaluated once (Newton's
 /// third law); on parallel backends every atom sums its own full row (no atomics,
-/// deterministic). The virial is summed only when `ComputeRequest::stress` is set
-/// (`has_stress` reports it).
+/// deterministic). The pair loop is branch-free (pairs in the skin shell get a zero weight: with
+/// a 2 Å skin about half the list lies beyond r_c, so a branch would mispredict constantly).
+/// The virial is summed only when `ComputeRequest::stress` is set (`has_stress` reports it).
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
@@ -71,53 +75,47 @@ inline constexpr bool lj_use_half = false;
 /// Pair kernel. Half = true: the list is a half list (each (i, j, S) with (j, S) after (i, 0)),
 /// every pair is evaluated once and the force added to both atoms (serial only: the order of
 /// the additions to f(j) is then fixed). Half = false: every atom sums its full row.
-/// Virial = false skips the six virial sums (no stress requested). Ortho = true: the cell is
-/// diagonal, so S·L needs three products; the result is bit-identical to the general formula
-/// (the skipped terms are exact zeros).
-template <class MS, bool Half, bool Virial, bool Ortho>
+/// Virial = false skips the six virial sums (no stress requested).
+///
+/// The image of a pair for the current wrapping of i and j is the exact integer vector
+/// e = S + (image − image_ref)(j) − (image − image_ref)(i). All three are packed linearly into
+/// one int (base B, signed digits), so e costs one integer add per pair, and e·L is read from a
+/// table filled from the current cell with the same expression the unpacked form would use:
+/// r and the force sums do not depend on when the list was built (bit-identical restarts).
+template <class MS, bool Half, bool Virial>
 struct LJKernel {
   Kokkos::View<const double* [3], MS> x;
   Kokkos::View<double* [3], MS> f;
-  Kokkos::View<const int* [4], MS> dimg;  // image − image_ref per atom (4th column: padding)
-  Kokkos::View<double*, MS> pe;           // per-atom energy, extent 0 when not wanted
-  Kokkos::View<const int*, MS> offsets, neighbors;
-  Kokkos::View<const int* [3], MS> shifts;
-  Mat3<double> cell;
+  Kokkos::View<const int*, MS> dcode;      // packed image − image_ref per atom
+  Kokkos::View<double*, MS> pe;            // per-atom energy, extent 0 when not wanted
+  Kokkos::View<const int*, MS> offsets, neighbors, scode;  // scode: packed S + bias per pair
+  Kokkos::View<const double* [3], MS> table;               // e·L for every packed e
   double eps4, c12, c6, sig2, rc2, eshift;
 
   KOKKOS_INLINE_FUNCTION void operator()(const int i, LJAccum& acc) const {
+    // constants in locals: stores to f must not force reloads of members
+    const double l_eps4 = eps4, l_c12 = c12, l_c6 = c6, l_sig2 = sig2, l_rc2 = rc2, l_eshift = eshift;
     const double xi0 = x(i, 0), xi1 = x(i, 1), xi2 = x(i, 2);
-    const int di0 = dimg(i, 0), di1 = dimg(i, 1), di2 = dimg(i, 2);
+    const int di = dcode(i);
     double fx = 0, fy = 0, fz = 0, esum = 0;
     double w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0;
     const bool want_pe = pe.extent(0) > 0;
     const int pend = offsets(i + 1);
-    // Half: the list holds only the pairs with (j, S) after (i, 0), each row sorted by (j, S)
     for (int p = offsets(i); p < pend; ++p) {
       const int j = neighbors(p);
-      // image at build time expressed for the current wrapping of i and j: an exact integer,
-      // so r (and the force sums) do not depend on when the list was built
-      const double e0 = static_cast<double>(shifts(p, 0) + dimg(j, 0) - di0);
-      const double e1 = static_cast<double>(shifts(p, 1) + dimg(j, 1) - di1);
-      const double e2 = static_cast<double>(shifts(p, 2) + dimg(j, 2) - di2);
-      double rx, ry, rz;
-      if (Ortho) {
-        rx = (x(j, 0) - xi0) + e0 * cell(0, 0);
-        ry = (x(j, 1) - xi1) + e1 * cell(1, 1);
-        rz = (x(j, 2) - xi2) + e2 * cell(2, 2);
-      } else {
-        rx = (x(j, 0) - xi0) + (e0 * cell(0, 0) + e1 * cell(1, 0) + e2 * cell(2, 0));
-        ry = (x(j, 1) - xi1) + (e0 * cell(0, 1) + e1 * cell(1, 1) + e2 * cell(2, 1));
-        rz = (x(j, 2) - xi2) + (e0 * cell(0, 2) + e1 * cell(1, 2) + e2 * cell(2, 2));
-      }
+      const int e = scode(p) + dcode(j) - di;
+      const double rx = (x(j, 0) - xi0) + table(e, 0);
+      const double ry = (x(j, 1) - xi1) + table(e, 1);
+      const double rz = (x(j, 2) - xi2) + table(e, 2);
       const double r2 = rx * rx + ry * ry + rz * rz;
-      if (r2 >= rc2) continue;
+      // branch-free: about half of the skin list lies beyond r_c, an unpredictable branch
+      const double in = static_cast<double>(r2 < l_rc2);  // 1 or 0
       const double r2inv = 1.0 / r2;
-      const double s2r = sig2 * r2inv;
+      const double s2r = l_sig2 * r2inv;
       const double s6 = s2r * s2r * s2r;
-      const double fpair = s6 * (c12 * s6 - c6) * r2inv;  // force on j = fpair * r
-      const double e = eps4 * (s6 * s6 - s6) - eshift;
-      esum += e;
+      const double fpair = in * (s6 * (l_c12 * s6 - l_c6) * r2inv);  // force on j = fpair * r
+      const double en = in * (l_eps4 * (s6 * s6 - s6) - l_eshift);
+      esum += en;
       if (Virial) {
         w0 += fpair * rx * rx;
         w1 += fpair * ry * ry;
@@ -134,11 +132,11 @@ struct LJKernel {
         f(j, 1) += fpair * ry;
         f(j, 2) += fpair * rz;
         if (want_pe) {
-          pe(i) += 0.5 * e;
-          pe(j) += 0.5 * e;
+          pe(i) += 0.5 * en;
+          pe(j) += 0.5 * en;
         }
       } else if (want_pe) {
-        pe(i) += 0.5 * e;
+        pe(i) += 0.5 * en;
       }
     }
     const double scale = Half ? 1.0 : 0.5;
@@ -198,29 +196,23 @@ class Potential<LennardJones, Scalar, MemorySpace> {
     const int n = static_cast<int>(sys.size());
     ensure_list(sys);
     Kokkos::deep_copy(sys.f, 0.0);
-    // image − image_ref once per atom: the pair loop then reads one small row per neighbour
+    // packed image − image_ref once per atom (|digits| <= 1: ensure_list rebuilds otherwise)
     {
       auto img = sys.image;
       auto ref = image_ref_;
-      auto di = dimg_;
+      auto dc = dcode_;
+      const int B = base_;
       Kokkos::parallel_for(
-          "nernst::LJ::dimg", Kokkos::RangePolicy<execution_space>(0, n), KOKKOS_LAMBDA(const int i) {
-            for (int d = 0; d < 3; ++d) di(i, d) = img(i, d) - ref(i, d);
-            di(i, 3) = 0;
+          "nernst::LJ::dcode", Kokkos::RangePolicy<execution_space>(0, n), KOKKOS_LAMBDA(const int i) {
+            dc(i) = ((img(i, 0) - ref(i, 0)) * B + (img(i, 1) - ref(i, 1))) * B + (img(i, 2) - ref(i, 2));
           });
     }
+    fill_table(sys.cell.matrix());
     Kokkos::View<double*, MemorySpace> pe;
     if (req.per_atom_energy) pe = Kokkos::View<double*, MemorySpace>("nernst::LJ::pe", n);
-    const Eigen::Matrix3d& hc = sys.cell.matrix();
-    const bool ortho = hc(0, 1) == 0 && hc(0, 2) == 0 && hc(1, 0) == 0 && hc(1, 2) == 0 && hc(2, 0) == 0 && hc(2, 1) == 0;
     detail::LJAccum acc;
-    if (req.stress) {
-      if (ortho) run_kernel<true, true>(sys, pe, acc);
-      else run_kernel<true, false>(sys, pe, acc);
-    } else {
-      if (ortho) run_kernel<false, true>(sys, pe, acc);
-      else run_kernel<false, false>(sys, pe, acc);
-    }
+    if (req.stress) run_kernel<true>(sys, pe, acc);
+    else run_kernel<false>(sys, pe, acc);
 
     ComputeResult res;
     const double V = sys.cell.volume();
@@ -249,18 +241,18 @@ class Potential<LennardJones, Scalar, MemorySpace> {
   }
 
  private:
-  template <bool Virial, bool Ortho>
+  template <bool Virial>
   void run_kernel(const System<MemorySpace>& sys, const Kokkos::View<double*, MemorySpace>& pe,
                   detail::LJAccum& acc) const {
-    detail::LJKernel<MemorySpace, detail::lj_use_half<execution_space>, Virial, Ortho> k;
+    detail::LJKernel<MemorySpace, detail::lj_use_half<execution_space>, Virial> k;
     k.x = sys.x;
     k.f = sys.f;
-    k.dimg = dimg_;
+    k.dcode = dcode_;
     k.pe = pe;
     k.offsets = list_.offsets;
     k.neighbors = list_.neighbors;
-    k.shifts = list_.shifts;
-    k.cell = sys.cell.to_mat3();
+    k.scode = scode_;
+    k.table = table_;
     k.eps4 = 4.0 * p_.epsilon;
     k.c12 = 12.0 * k.eps4;
     k.c6 = 6.0 * k.eps4;
@@ -271,6 +263,21 @@ class Potential<LennardJones, Scalar, MemorySpace> {
                             k, acc);
   }
 
+  /// table(bias + packed e) = e·L for every e with |e_d| <= (B − 1)/2, computed as
+  /// e0·L0 + e1·L1 + e2·L2 in that order (the diagonal-cell terms that vanish are exact zeros).
+  void fill_table(const Eigen::Matrix3d& L) {
+    const int B = base_, h = (B - 1) / 2;
+    for (int a = -h; a <= h; ++a)
+      for (int b = -h; b <= h; ++b)
+        for (int c = -h; c <= h; ++c) {
+          const int k = ((a + h) * B + (b + h)) * B + (c + h);
+          for (int d = 0; d < 3; ++d)
+            table_host_(k, d) = (static_cast<double>(a) * L(0, d) + static_cast<double>(b) * L(1, d) +
+                                 static_cast<double>(c) * L(2, d));
+        }
+    Kokkos::deep_copy(table_, table_host_);
+  }
+
   struct MaxReducer {
     Kokkos::View<double* [3], MemorySpace> x, xref;
     Kokkos::View<int* [3], MemorySpace> image, image_ref;
@@ -278,6 +285,8 @@ class Potential<LennardJones, Scalar, MemorySpace> {
     KOKKOS_INLINE_FUNCTION void operator()(const int i, double& m) const {
       double d2 = 0;
       for (int d = 0; d < 3; ++d) {
+        const int di = image(i, d) - image_ref(i, d);
+        if (di > 1 || di < -1) d2 = 1e300;  // outside the packed-image table: rebuild
         const double u = x(i, d) + (image(i, 0) - image_ref(i, 0)) * cell(0, d) +
                          (image(i, 1) - image_ref(i, 1)) * cell(1, d) + (image(i, 2) - image_ref(i, 2)) * cell(2, d) -
                          xref(i, d);
@@ -305,15 +314,16 @@ class Potential<LennardJones, Scalar, MemorySpace> {
     if (static_cast<int>(x_ref_.extent(0)) != n) {
       x_ref_ = Kokkos::View<double* [3], MemorySpace>("nernst::LJ::x_ref", n);
       image_ref_ = Kokkos::View<int* [3], MemorySpace>("nernst::LJ::image_ref", n);
-      dimg_ = Kokkos::View<int* [4], MemorySpace>("nernst::LJ::dimg", n);
+      dcode_ = Kokkos::View<int*, MemorySpace>("nernst::LJ::dcode", n);
     }
     Kokkos::deep_copy(x_ref_, sys.x);
     Kokkos::deep_copy(image_ref_, sys.image);
     cell_ref_ = sys.cell.matrix();
     int smax = 0;
     auto sh = list_.shifts;
+    const int npairs = static_cast<int>(list_.num_pairs());
     Kokkos::parallel_reduce(
-        "nernst::LJ::smax", Kokkos::RangePolicy<execution_space>(0, static_cast<int>(list_.num_pairs())),
+        "nernst::LJ::smax", Kokkos::RangePolicy<execution_space>(0, npairs),
         KOKKOS_LAMBDA(const int p, int& m) {
           for (int d = 0; d < 3; ++d) {
             const int a = sh(p, d) < 0 ? -sh(p, d) : sh(p, d);
@@ -322,6 +332,27 @@ class Potential<LennardJones, Scalar, MemorySpace> {
         },
         Kokkos::Max<int>(smax));
     smax_ = smax;
+    // e = S + Δimage(j) − Δimage(i) has |e_d| <= smax + 2
+    const int h = smax + 2, B = 2 * h + 1;
+    if (static_cast<double>(B) * B * B > 2.0e7)
+      throw ValueError("LennardJones: cutoff + skin spans too many periodic images of this cell (" +
+                       std::to_string(smax) + " per direction)");
+    if (B != base_ || static_cast<int>(table_.extent(0)) != B * B * B) {
+      base_ = B;
+      table_ = Kokkos::View<double* [3], MemorySpace>("nernst::LJ::image_table", B * B * B);
+      table_host_ = Kokkos::create_mirror_view(table_);
+    }
+    if (static_cast<int>(scode_.extent(0)) < npairs)
+      scode_ = Kokkos::View<int*, MemorySpace>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "nernst::LJ::scode"),
+                                               npairs + npairs / 8);
+    {
+      auto sc = scode_;
+      const int bias = (h * B + h) * B + h;
+      Kokkos::parallel_for(
+          "nernst::LJ::scode", Kokkos::RangePolicy<execution_space>(0, npairs), KOKKOS_LAMBDA(const int p) {
+            sc(p) = (sh(p, 0) * B + sh(p, 1)) * B + sh(p, 2) + bias;
+          });
+    }
     valid_ = true;
     ++builds_;
   }
@@ -330,7 +361,11 @@ class Potential<LennardJones, Scalar, MemorySpace> {
   NeighborList<MemorySpace> list_;
   Kokkos::View<double* [3], MemorySpace> x_ref_;
   Kokkos::View<int* [3], MemorySpace> image_ref_;
-  Kokkos::View<int* [4], MemorySpace> dimg_;
+  Kokkos::View<int*, MemorySpace> dcode_;   // packed image − image_ref per atom
+  Kokkos::View<int*, MemorySpace> scode_;   // packed S + bias per pair (capacity >= pairs)
+  Kokkos::View<double* [3], MemorySpace> table_;  // e·L, indexed by bias + packed e
+  typename Kokkos::View<double* [3], MemorySpace>::HostMirror table_host_;
+  int base_ = 0;                            // B of the packing
   Eigen::Matrix3d cell_ref_ = Eigen::Matrix3d::Zero();
   double smax_ = 0.0;
   bool valid_ = false;
