@@ -5,6 +5,9 @@
 
 #include <nernst/enumerate/enumerator.hpp>
 
+#include "../tests/enumerate/enumlib_reference.hpp"
+#include "bench_support.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -16,31 +19,13 @@ using namespace nernst;
 using namespace nernst::enumerate;
 
 namespace {
-std::filesystem::path shared() {
-  if (const char* e = std::getenv("NERNST_SHARED_DIR"); e && *e) return e;
-  return NERNST_SHARED_DIR_DEFAULT;
-}
 nlohmann::json load(const char* name) {
-  std::ifstream in(shared() / "reference" / "enumeration" / name);
+  std::ifstream in(nernst_bench::shared_dir() / "reference" / "enumeration" / name);
   if (!in) return {};
   return nlohmann::json::parse(in);
 }
 Multilattice lattice(const std::string& name, int k) {
-  const auto ref = load("derivative_structure_counts.json");
-  const auto& lat = ref["lattices"][name];
-  Eigen::Matrix3d rows;
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) rows(i, j) = lat["vectors_rows"][i][j].get<double>();
-  Multilattice m;
-  m.lattice = Lattice(rows);
-  for (const auto& b : lat["basis_cartesian"]) {
-    m.frac.push_back(m.lattice.to_frac(Eigen::Vector3d(b[0].get<double>(), b[1].get<double>(), b[2].get<double>())));
-    std::vector<int> all(static_cast<std::size_t>(k));
-    std::iota(all.begin(), all.end(), 0);
-    m.allowed.push_back(all);
-  }
-  m.n_labels = k;
-  return m;
+  return nernst_test::lattice_from_ref(load("derivative_structure_counts.json")["lattices"][name], k);
 }
 
 void run_case(benchmark::State& state, const std::string& lat, int k, long nmax, const std::string& timing_key) {

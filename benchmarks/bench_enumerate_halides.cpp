@@ -7,6 +7,8 @@
 #include <nernst/enumerate/occupancy.hpp>
 #include <nernst/io/cif.hpp>
 
+#include "bench_support.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -16,12 +18,9 @@ using namespace nernst;
 using namespace nernst::enumerate;
 
 namespace {
-std::filesystem::path shared() {
-  if (const char* e = std::getenv("NERNST_SHARED_DIR"); e && *e) return e;
-  return NERNST_SHARED_DIR_DEFAULT;
-}
+using nernst_bench::shared_dir;
 double reference(const std::string& prefix) {
-  std::ifstream in(shared() / "reference" / "enumeration" / "timings.json");
+  std::ifstream in(shared_dir() / "reference" / "enumeration" / "timings.json");
   if (!in) return 0;
   const auto t = nlohmann::json::parse(in)["halide_fixed_supercell"]["supercell_program_-m_-q_-n_l100_wall_s"];
   for (const auto& [k, v] : t.items())
@@ -30,7 +29,7 @@ double reference(const std::string& prefix) {
 }
 
 void run(benchmark::State& state, const char* cif, std::map<std::string, long> counts, const char* ref, bool rank) {
-  const auto path = shared() / "structures" / cif;
+  const auto path = shared_dir() / "structures" / cif;
   if (!std::filesystem::exists(path)) {
     state.SkipWithError("shared structures not found");
     return;

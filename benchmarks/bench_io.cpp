@@ -7,6 +7,8 @@
 #include <nernst/io/cif.hpp>
 #include <nernst/io/extxyz.hpp>
 
+#include "bench_support.hpp"
+
 #include <sys/resource.h>
 
 #include <cstdlib>
@@ -19,11 +21,14 @@ namespace {
 namespace fs = std::filesystem;
 using namespace nernst;
 
-fs::path shared() {
-  if (const char* e = std::getenv("NERNST_SHARED_DIR"); e && *e) return e;
-  return NERNST_SHARED_DIR_DEFAULT;
+using nernst_bench::shared_dir;
+fs::path trajectory() { return shared_dir() / "reference/transport/lj_binary_nvt120.extxyz"; }
+/// False (and the benchmark marked skipped) when the shared trajectory is missing.
+bool have_trajectory(benchmark::State& state) {
+  if (fs::exists(trajectory())) return true;
+  state.SkipWithError("shared trajectory not found");
+  return false;
 }
-fs::path trajectory() { return shared() / "reference/transport/lj_binary_nvt120.extxyz"; }
 
 double peak_rss_mb() {
   rusage u{};
@@ -52,19 +57,13 @@ void stream_file(benchmark::State& state, const std::string& path) {
 }
 
 void BM_ExtXYZStreamRead(benchmark::State& state) {
-  if (!fs::exists(trajectory())) {
-    state.SkipWithError("shared trajectory not found");
-    return;
-  }
+  if (!have_trajectory(state)) return;
   stream_file(state, trajectory().string());
 }
 BENCHMARK(BM_ExtXYZStreamRead)->Unit(benchmark::kMillisecond);
 
 void BM_ExtXYZIndexBuild(benchmark::State& state) {
-  if (!fs::exists(trajectory())) {
-    state.SkipWithError("shared trajectory not found");
-    return;
-  }
+  if (!have_trajectory(state)) return;
   const auto bytes = static_cast<std::int64_t>(fs::file_size(trajectory()));
   for (auto _ : state) {
     io::ExtXYZReader r(trajectory().string());
@@ -75,10 +74,7 @@ void BM_ExtXYZIndexBuild(benchmark::State& state) {
 BENCHMARK(BM_ExtXYZIndexBuild)->Unit(benchmark::kMillisecond);
 
 void BM_ExtXYZRandomAccess(benchmark::State& state) {
-  if (!fs::exists(trajectory())) {
-    state.SkipWithError("shared trajectory not found");
-    return;
-  }
+  if (!have_trajectory(state)) return;
   io::ExtXYZReader r(trajectory().string());
   const std::size_t n = r.frame_count();
   std::size_t i = 0;
@@ -91,10 +87,7 @@ void BM_ExtXYZRandomAccess(benchmark::State& state) {
 BENCHMARK(BM_ExtXYZRandomAccess)->Unit(benchmark::kMicrosecond);
 
 void BM_ExtXYZWrite(benchmark::State& state) {
-  if (!fs::exists(trajectory())) {
-    state.SkipWithError("shared trajectory not found");
-    return;
-  }
+  if (!have_trajectory(state)) return;
   io::ExtXYZReader r(trajectory().string());
   io::Frame f;
   r.next(f);
@@ -110,7 +103,7 @@ void BM_ExtXYZWrite(benchmark::State& state) {
 BENCHMARK(BM_ExtXYZWrite)->Unit(benchmark::kMicrosecond);
 
 void BM_CifRead(benchmark::State& state) {
-  const fs::path dir = shared() / "structures";
+  const fs::path dir = shared_dir() / "structures";
   if (!fs::exists(dir)) {
     state.SkipWithError("shared structures not found");
     return;

@@ -3,9 +3,14 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <random>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 
 namespace nernst_test {
 
@@ -29,6 +34,39 @@ inline bool have_shared() {
 
 /// Small committed test inputs under tests/data.
 inline std::filesystem::path data_dir() { return NERNST_TEST_DATA_DIR; }
+
+/// A fresh, uniquely named directory under the system temp directory for a test's scratch files,
+/// removed with everything in it when the object goes out of scope (keep one per test case, or a
+/// function-local static for a whole test executable).
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "nernst_test") {
+    std::mt19937_64 rng(std::random_device{}() ^
+                        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
+    const auto base = std::filesystem::temp_directory_path();
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      auto p = base / (prefix + "_" + std::to_string(rng() % 1000000000ULL));
+      if (std::filesystem::create_directory(p)) {  // false: the name is taken, draw again
+        path_ = std::move(p);
+        return;
+      }
+    }
+    throw std::runtime_error("TempDir: cannot create a unique directory under " + base.string());
+  }
+  ~TempDir() {
+    std::error_code ec;  // never throw from a destructor; a leftover directory is harmless
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  /// Path of a file `name` inside the directory, as a string.
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
 
 }  // namespace nernst_test
 

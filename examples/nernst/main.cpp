@@ -7,6 +7,8 @@
 #include <nernst/version.hpp>
 
 #include <iostream>
+#include <string_view>
+#include <vector>
 
 #include "cmd_info.hpp"
 #include "cmd_convert.hpp"
@@ -35,10 +37,14 @@ int main(int argc, char* argv[]) {
   nernst::cli::add_relax_command(app);
   nernst::cli::add_pipeline_command(app);
 
+  // Kokkos sees only its own --kokkos-* options (given --help it would print its long help text
+  // before ours, and it cannot hand back the shortened argc); CLI11 parses the rest.
+  std::vector<char*> kokkos_argv{argv[0]}, cli_argv{argv[0]};
+  for (int i = 1; i < argc; ++i)
+    (std::string_view(argv[i]).rfind("--kokkos-", 0) == 0 ? kokkos_argv : cli_argv).push_back(argv[i]);
   try {
-    // Kokkos reads its own --kokkos-* options; CLI11 parses the rest.
-    nernst::KokkosSession kokkos(argc, argv);
-    app.parse(argc, argv);
+    nernst::KokkosSession kokkos(static_cast<int>(kokkos_argv.size()), kokkos_argv.data());
+    app.parse(static_cast<int>(cli_argv.size()), cli_argv.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const nernst::Error& e) {

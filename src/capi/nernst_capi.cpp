@@ -459,6 +459,16 @@ std::unique_ptr<Impl> make_impl(const std::string& spec, const std::string& opti
 
 thread_local std::string create_error;
 
+/// Status code of an exception (most specific class first).
+nernst_status status_of(const std::exception& e) {
+  if (dynamic_cast<const ParseError*>(&e)) return NERNST_ERROR_PARSE;
+  if (dynamic_cast<const IOError*>(&e)) return NERNST_ERROR_IO;
+  if (dynamic_cast<const NotSupported*>(&e) || dynamic_cast<const CapiNotSupported*>(&e))
+    return NERNST_ERROR_NOT_SUPPORTED;
+  if (dynamic_cast<const ValueError*>(&e)) return NERNST_ERROR_INVALID_ARGUMENT;
+  return NERNST_ERROR_RUNTIME;
+}
+
 /// Runs f, mapping exceptions to status codes and a message.
 template <class F>
 nernst_status guarded(std::string& msg, F&& f) {
@@ -466,24 +476,9 @@ nernst_status guarded(std::string& msg, F&& f) {
     f();
     msg.clear();
     return NERNST_OK;
-  } catch (const ParseError& e) {
-    msg = e.what();
-    return NERNST_ERROR_PARSE;
-  } catch (const IOError& e) {
-    msg = e.what();
-    return NERNST_ERROR_IO;
-  } catch (const NotSupported& e) {
-    msg = e.what();
-    return NERNST_ERROR_NOT_SUPPORTED;
-  } catch (const CapiNotSupported& e) {
-    msg = e.what();
-    return NERNST_ERROR_NOT_SUPPORTED;
-  } catch (const ValueError& e) {
-    msg = e.what();
-    return NERNST_ERROR_INVALID_ARGUMENT;
   } catch (const std::exception& e) {
     msg = e.what();
-    return NERNST_ERROR_RUNTIME;
+    return status_of(e);
   } catch (...) {
     msg = "unknown exception";
     return NERNST_ERROR_RUNTIME;

@@ -49,6 +49,21 @@ Outcome run(const Structure& s, OrderingOptions opt, const IMat3& sc) {
   return o;
 }
 const IMat3 diag112 = (IMat3() << 1, 0, 0, 0, 1, 0, 0, 0, 2).finished();
+
+/// Burnside count of the per-element (pymatgen/enumlib convention) orderings of `s` in the
+/// 1x1x2 supercell, and the order of the supercell's group.
+struct PerElementCount {
+  std::uint64_t orderings = 0;
+  std::size_t group = 0;
+};
+PerElementCount per_element_count_112(const Structure& s) {
+  OrderingOptions opt;
+  opt.mode = OccupancyMode::PerElement;
+  const OrderingModel model(s, opt);
+  const Enumerator<HNF> e(model.multilattice(), model.derivative_options(false));
+  const auto ag = e.active_group(diag112);
+  return {burnside_count(e.problem(2, model.label_counts(2)), ag.perms), ag.perms.size()};
+}
 }  // namespace
 
 TEST_CASE("halides: Li3YCl6 1x1x2 per orbit equals the supercell program (both roundings of 10.5/7.5)") {
@@ -94,18 +109,13 @@ TEST_CASE("halides: Li3YBr6 1x1x2 per orbit equals the supercell program (C2/m c
 
 TEST_CASE("halides: per-element counting (pymatgen/enumlib convention)") {
   NERNST_REQUIRE_SHARED_DATA();
-  OrderingOptions opt;
-  opt.mode = OccupancyMode::PerElement;
-  const auto s = cif("Li3YBr6_C2m_Schlem2021_obelix-elz.cif");
-  const OrderingModel model(s, opt);
-  const Enumerator<HNF> e(model.multilattice(), model.derivative_options(false));
-  const auto ag = e.active_group(diag112);
-  const auto p = e.problem(2, model.label_counts(2));
-  const auto bc = burnside_count(p, ag.perms);
-  MESSAGE("Li3YBr6 1x1x2 per element: " << bc << " orderings (group " << ag.perms.size() << ")");
-  CHECK(bc > 1000000);  // Li 12 on 36 sites, Y 4 on 12: far more than per orbit
+  const auto bc = per_element_count_112(cif("Li3YBr6_C2m_Schlem2021_obelix-elz.cif"));
+  MESSAGE("Li3YBr6 1x1x2 per element: " << bc.orderings << " orderings (group " << bc.group << ")");
+  CHECK(bc.orderings > 1000000);  // Li 12 on 36 sites, Y 4 on 12: far more than per orbit
   // LYC 1x1x1 per element: enum.x reports 124 (timings.json); superperiodic ones cannot occur
   // in the primitive cell and enumlib removes none there.
+  OrderingOptions opt;
+  opt.mode = OccupancyMode::PerElement;
   const auto lyc = cif("Li3YCl6_P-3m1_Schlem2021_obelix-ei3.cif");
   const auto one = run(lyc, opt, IMat3::Identity());
   CHECK(one.burnside == 124);
@@ -164,12 +174,6 @@ TEST_CASE("halides: Li3InCl6 1x1x2 (balanced rounding) and Li3YCl3Br3 1x1x1 equa
 
 TEST_CASE("halides: Li3YCl6 1x1x2 per element equals enum.x's species-level count") {
   NERNST_REQUIRE_SHARED_DATA();
-  OrderingOptions opt;
-  opt.mode = OccupancyMode::PerElement;
-  const auto s = cif("Li3YCl6_P-3m1_Schlem2021_obelix-ei3.cif");
-  const OrderingModel model(s, opt);
-  const Enumerator<HNF> e(model.multilattice(), model.derivative_options(false));
-  const auto ag = e.active_group(diag112);
   // timings.json: "LYC_1x1x2 species-level (395596)" (enum.x ran out of memory after counting).
-  CHECK(burnside_count(e.problem(2, model.label_counts(2)), ag.perms) == 395596);
+  CHECK(per_element_count_112(cif("Li3YCl6_P-3m1_Schlem2021_obelix-ei3.cif")).orderings == 395596);
 }

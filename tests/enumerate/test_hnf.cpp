@@ -1,5 +1,6 @@
 // HNF / SNF machinery and derivative-structure counts against the shared enumlib/OEIS references.
 #include "../test_support.hpp"
+#include "enumlib_reference.hpp"
 
 #include <nernst/enumerate/enumerator.hpp>
 
@@ -17,22 +18,7 @@ nlohmann::json load_ref(const char* name) {
   return nlohmann::json::parse(in);
 }
 
-Multilattice lattice_from_ref(const nlohmann::json& lat, int n_labels) {
-  Eigen::Matrix3d rows;
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) rows(i, j) = lat["vectors_rows"][i][j].get<double>();
-  Multilattice m;
-  m.lattice = Lattice(rows);
-  for (const auto& b : lat["basis_cartesian"]) {
-    const Eigen::Vector3d c(b[0].get<double>(), b[1].get<double>(), b[2].get<double>());
-    m.frac.push_back(m.lattice.to_frac(c));
-    std::vector<int> all(static_cast<std::size_t>(n_labels));
-    std::iota(all.begin(), all.end(), 0);
-    m.allowed.push_back(all);
-  }
-  m.n_labels = n_labels;
-  return m;
-}
+using nernst_test::lattice_from_ref;
 }  // namespace
 
 TEST_CASE("hnf: counts equal OEIS A001001 and every HNF is in normal form") {

@@ -9,7 +9,6 @@
 #include <fstream>
 #include <random>
 #include <string>
-#include <unistd.h>
 
 using namespace std::string_literals;  // "...\0..."s keeps embedded NULs
 
@@ -18,10 +17,10 @@ namespace {
 using nernst::io::PickleValue;
 using nernst::io::detail::ZipEntry;
 
+/// Scratch file in a directory removed when the test executable exits.
 std::string temp_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("nernst_ckpt_bad_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  static const nernst_test::TempDir dir("nernst_ckpt_bad");
+  return dir.file(name);
 }
 
 void write_file(const std::string& path, const std::string& bytes) {

@@ -10,7 +10,6 @@
 #include <fstream>
 #include <limits>
 #include <string>
-#include <unistd.h>
 
 namespace {
 
@@ -18,10 +17,10 @@ using nernst::io::DType;
 using nernst::io::PickleValue;
 using nernst::io::Tensor;
 
+/// Scratch file in a directory removed when the test executable exits.
 std::string temp_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("nernst_ckpt_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  static const nernst_test::TempDir dir("nernst_ckpt_test");
+  return dir.file(name);
 }
 
 std::string slurp(const std::string& path) {

@@ -1,4 +1,4 @@
-#include "../test_support.hpp"
+#include "io_test_support.hpp"
 
 #include <nernst/io/cif.hpp>
 
@@ -259,11 +259,7 @@ TEST_CASE("cif: malformed input names file, line and problem") {
       "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n";  // lines 1-7
   const std::string loop_head =
       "loop_\n_atom_site_label\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n_atom_site_occupancy\n";
-  struct Case {
-    std::string text;
-    std::size_t line;
-    std::string needle;
-  };
+  using Case = nernst_test::MalformedCase;
   const std::vector<Case> cases = {
       {cell + loop_head + "Li1 0 0 0 0.7\nLi2 0 0 0 0.6\n", 15, "occupancy sum"},
       {cell + loop_head + "Xx1 0 0 0 1\n", 14, "unknown element"},
@@ -281,17 +277,7 @@ TEST_CASE("cif: malformed input names file, line and problem") {
       {cell + "loop_\n_atom_site_label\n_atom_site_fract_y\nLi 0\n", 8, "no _atom_site_fract_x"},
       {"", 0, "no data_ block"},
   };
-  for (const auto& c : cases) {
-    INFO(c.text);
-    try {
-      io::parse_cif(c.text, "bad.cif");
-      FAIL("no error");
-    } catch (const ParseError& e) {
-      CHECK(e.file() == "bad.cif");
-      CHECK(e.line() == c.line);
-      CHECK(std::string(e.what()).find(c.needle) != std::string::npos);
-    }
-  }
+  nernst_test::check_malformed(cases, "bad.cif", [](const std::string& text, const std::string& file) { io::parse_cif(text, file); });
 }
 
 TEST_CASE("cif: a large expansion stays fast (binned merging, no quadratic search)") {

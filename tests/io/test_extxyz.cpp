@@ -1,4 +1,4 @@
-#include "../test_support.hpp"
+#include "io_test_support.hpp"
 
 #include <nernst/io/extxyz.hpp>
 
@@ -132,11 +132,7 @@ TEST_CASE("extxyz: streaming reader, lazy index and random access on the transpo
 
 TEST_CASE("extxyz: malformed input names file, line and problem") {
   const std::string head = "2\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:3:forces:R:3 pbc=\"T T T\"\n";
-  struct Case {
-    std::string text;
-    std::size_t line;
-    std::string needle;
-  };
+  using Case = nernst_test::MalformedCase;
   const std::vector<Case> cases = {
       {head + "Li 0 0 0 0 0 0\n", 4, "truncated"},
       {head + "Li 0 0 0 0 0 0\nCl 1 1 1 0 0\n", 4, "expected 7 columns"},
@@ -153,20 +149,12 @@ TEST_CASE("extxyz: malformed input names file, line and problem") {
       {"-3\nLattice=\"4 0 0 0 4 0 0 0 4\"\n", 1, "negative"},
       {"2\n", 2, "comment line"},
   };
-  for (const auto& c : cases) {
-    INFO(c.text);
-    std::istringstream in(c.text);
-    io::detail::LineReader lr(in, "bad.xyz");
+  nernst_test::check_malformed(cases, "bad.xyz", [](const std::string& text, const std::string& file) {
+    std::istringstream in(text);
+    io::detail::LineReader lr(in, file);
     io::Frame f;
-    try {
-      io::read_extxyz_frame(lr, f);
-      FAIL("no error");
-    } catch (const ParseError& e) {
-      CHECK(e.file() == "bad.xyz");
-      CHECK(e.line() == c.line);
-      CHECK(std::string(e.what()).find(c.needle) != std::string::npos);
-    }
-  }
+    io::read_extxyz_frame(lr, f);
+  });
   // A truncated last frame is reported when counting frames too.
   std::istringstream in(head + "Li 0 0 0 0 0 0\nCl 1 1 1 0 0 0\n" + head + "Li 0 0 0 0 0 0\n");
   io::ExtXYZReader r(in, "trunc.xyz");

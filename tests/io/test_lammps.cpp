@@ -1,4 +1,4 @@
-#include "../test_support.hpp"
+#include "io_test_support.hpp"
 
 #include <nernst/io/lammps.hpp>
 
@@ -96,11 +96,7 @@ TEST_CASE("lammps dump: triclinic bounds, unsorted ids, unwrapped coordinates, s
 }
 
 TEST_CASE("lammps: malformed data and dump files name file, line and problem") {
-  struct Case {
-    std::string text;
-    std::size_t line;
-    std::string needle;
-  };
+  using Case = nernst_test::MalformedCase;
   const std::string head = "ITEM: TIMESTEP\n5\nITEM: NUMBER OF ATOMS\n2\nITEM: BOX BOUNDS pp pp pp\n0 4\n0 4\n0 4\n";
   const std::vector<Case> cases = {
       {head + "ITEM: ATOMS id element x y z\n1 Li 0 0 0\n", 11, "truncated"},
@@ -112,20 +108,12 @@ TEST_CASE("lammps: malformed data and dump files name file, line and problem") {
       {"ITEM: TIMESTEP\nx\n", 2, "expected an integer"},
       {"ITEM: TIMESTAMP\n", 1, "TIMESTEP"},
   };
-  for (const auto& c : cases) {
-    INFO(c.text);
-    std::istringstream in(c.text);
-    io::detail::LineReader lr(in, "bad.dump");
+  nernst_test::check_malformed(cases, "bad.dump", [](const std::string& text, const std::string& file) {
+    std::istringstream in(text);
+    io::detail::LineReader lr(in, file);
     io::Frame f;
-    try {
-      io::read_lammps_dump_frame(lr, f);
-      FAIL("no error");
-    } catch (const ParseError& e) {
-      CHECK(e.file() == "bad.dump");
-      CHECK(e.line() == c.line);
-      CHECK(std::string(e.what()).find(c.needle) != std::string::npos);
-    }
-  }
+    io::read_lammps_dump_frame(lr, f);
+  });
   const std::string data = "t\n\n2 atoms\n1 atom types\n0 4 xlo xhi\n0 4 ylo yhi\n0 4 zlo zhi\n\nMasses\n\n1 6.94\n\nAtoms # atomic\n\n";
   const std::vector<Case> dcases = {
       {data + "1 1 0 0 0\n", 16, "truncated"},
@@ -136,18 +124,11 @@ TEST_CASE("lammps: malformed data and dump files name file, line and problem") {
       {"t\n\n2 atoms\n1 atom types\n0 4 xlo xhi\n0 0 ylo yhi\n0 4 zlo zhi\n\nAtoms\n\n", 6, "singular cell"},
       {"t\n\n2 atoms\n1 atom types\n0 4 xlo xhi\n0 4 ylo yhi\n0 4 zlo zhi\n\nAtoms # full\n\n", 9, "not supported"},
   };
-  for (const auto& c : dcases) {
-    INFO(c.text);
-    std::istringstream in(c.text);
-    io::detail::LineReader lr(in, "bad.data");
-    try {
-      io::read_lammps_data(lr);
-      FAIL("no error");
-    } catch (const ParseError& e) {
-      CHECK(e.line() == c.line);
-      CHECK(std::string(e.what()).find(c.needle) != std::string::npos);
-    }
-  }
+  nernst_test::check_malformed(dcases, "bad.data", [](const std::string& text, const std::string& file) {
+    std::istringstream in(text);
+    io::detail::LineReader lr(in, file);
+    io::read_lammps_data(lr);
+  });
   // Masses identify elements; ids are sorted.
   std::istringstream in(data + "2 1 1 1 1\n1 1 0 0 0\n");
   io::detail::LineReader lr(in, "ok.data");

@@ -1,4 +1,4 @@
-#include "../test_support.hpp"
+#include "io_test_support.hpp"
 
 #include <nernst/io/poscar.hpp>
 
@@ -91,11 +91,7 @@ TEST_CASE("poscar: scale factors, CONTCAR velocities and round trip") {
 }
 
 TEST_CASE("poscar: malformed input names file, line and problem") {
-  struct Case {
-    std::string text;
-    std::size_t line;
-    std::string needle;
-  };
+  using Case = nernst_test::MalformedCase;
   const std::string cell = "c\n1.0\n4 0 0\n0 4 0\n0 0 4\n";
   const std::vector<Case> cases = {
       {"c\n", 2, "scale factor"},
@@ -113,15 +109,5 @@ TEST_CASE("poscar: malformed input names file, line and problem") {
       {cell + "Li\n-1\nDirect\n", 7, "negative atom count"},
       {cell + "Li\n1\nDirect\n0 0 0\n\n1 2\n", 11, "velocity needs 3"},
   };
-  for (const auto& c : cases) {
-    INFO(c.text);
-    try {
-      parse(c.text, "bad.vasp");
-      FAIL("no error");
-    } catch (const ParseError& e) {
-      CHECK(e.file() == "bad.vasp");
-      CHECK(e.line() == c.line);
-      CHECK(std::string(e.what()).find(c.needle) != std::string::npos);
-    }
-  }
+  nernst_test::check_malformed(cases, "bad.vasp", [](const std::string& text, const std::string& file) { parse(text, file); });
 }

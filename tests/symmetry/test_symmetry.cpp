@@ -212,8 +212,7 @@ TEST_CASE("symmetry: experimental Li3YCl6 (OBELiX ei3, disordered) is P-3m1 (164
   const auto d = get_symmetry_dataset(s, 2e-3);
   const auto db = operations_from_space_group(164);
   REQUIRE(cif.operations.size() == 12);
-  for (const auto& op : cif.operations) {
-    SymmetryOperation o{op.rotation, op.translation};
+  for (const SymmetryOperation& o : cif.operations) {  // io::SymOp is SymmetryOperation
     int in_db = 0, in_ds = 0;
     for (const auto& x : db) in_db += x.equivalent(o);
     for (const auto& x : d.operations) in_ds += x.equivalent(o, 1e-4);
@@ -230,6 +229,31 @@ TEST_CASE("symmetry: experimental Li3YCl6 (OBELiX ei3, disordered) is P-3m1 (164
     CHECK(conv.composition().at(z) == doctest::Approx(n).epsilon(1e-9));
     CHECK(prim.composition().at(z) == doctest::Approx(n).epsilon(1e-9));
   }
+}
+
+TEST_CASE("symmetry: operations of a cell given as arrays equal the dataset's") {
+  for (const Structure& s : {rock_salt(), wurtzite()}) {
+    const auto d = get_symmetry_dataset(s);
+    std::vector<Eigen::Vector3d> frac;
+    std::vector<int> types;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      frac.push_back(s[i].frac);
+      types.push_back(s[i].z());
+    }
+    const auto ops = get_symmetry_operations(s.lattice(), frac, types);
+    REQUIRE(ops.size() == d.operations.size());  // 192 (Fm-3m, conventional cell), 12 (P6_3mc)
+    CHECK(ops[0].rotation == Eigen::Matrix3i::Identity());
+    CHECK(ops[0].translation.norm() < 1e-12);
+    for (const auto& o : ops) {
+      int matches = 0;
+      for (const auto& x : d.operations) matches += x.equivalent(o, 1e-6);
+      CHECK(matches == 1);
+    }
+    CHECK(is_group(ops));
+  }
+  const std::vector<Eigen::Vector3d> one{Eigen::Vector3d::Zero()};
+  CHECK_THROWS_AS(get_symmetry_operations(Lattice(Eigen::Matrix3d::Identity()), {}, {}), ValueError);
+  CHECK_THROWS_AS(get_symmetry_operations(Lattice(Eigen::Matrix3d::Identity()), one, {1, 2}), ValueError);
 }
 
 TEST_CASE("symmetry: errors") {

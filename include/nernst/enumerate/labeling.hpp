@@ -36,6 +36,31 @@ struct LabelingProblem {
   }
 };
 
+namespace detail {
+
+/// Union-find over sites: sites that allow a common constrained label (count >= 0) end up with
+/// the same root. Returns the root of every site; the roots are the blocks of the ranker and of
+/// burnside_count.
+inline std::vector<int> constraint_roots(const LabelingProblem& p) {
+  const int N = p.n_sites();
+  std::vector<int> parent(static_cast<std::size_t>(N));
+  std::iota(parent.begin(), parent.end(), 0);
+  std::function<int(int)> find = [&](int i) { return parent[static_cast<std::size_t>(i)] == i ? i : parent[static_cast<std::size_t>(i)] = find(parent[static_cast<std::size_t>(i)]); };
+  std::vector<int> first_with(static_cast<std::size_t>(p.n_labels), -1);
+  for (int i = 0; i < N; ++i)
+    for (int x : p.allowed[static_cast<std::size_t>(i)])
+      if (p.counts[static_cast<std::size_t>(x)] >= 0) {
+        int& f = first_with[static_cast<std::size_t>(x)];
+        if (f < 0) f = i;
+        else parent[static_cast<std::size_t>(find(i))] = find(f);
+      }
+  std::vector<int> root(static_cast<std::size_t>(N));
+  for (int i = 0; i < N; ++i) root[static_cast<std::size_t>(i)] = find(i);
+  return root;
+}
+
+}  // namespace detail
+
 /// Bijective ranking of the admissible labelings of a LabelingProblem.
 class LabelingRanker {
  public:
@@ -50,20 +75,10 @@ class LabelingRanker {
         if (x < 0 || x >= p.n_labels) throw ValueError("labeling: label out of range");
     }
     // Union sites sharing a constrained label into blocks.
-    std::vector<int> parent(static_cast<std::size_t>(N));
-    std::iota(parent.begin(), parent.end(), 0);
-    std::function<int(int)> find = [&](int i) { return parent[static_cast<std::size_t>(i)] == i ? i : parent[static_cast<std::size_t>(i)] = find(parent[static_cast<std::size_t>(i)]); };
-    std::vector<int> first_with(static_cast<std::size_t>(p.n_labels), -1);
-    for (int i = 0; i < N; ++i)
-      for (int x : p.allowed[static_cast<std::size_t>(i)])
-        if (p.counts[static_cast<std::size_t>(x)] >= 0) {
-          int& f = first_with[static_cast<std::size_t>(x)];
-          if (f < 0) f = i;
-          else parent[static_cast<std::size_t>(find(i))] = find(f);
-        }
+    const std::vector<int> root = detail::constraint_roots(p);
     block_of_.assign(static_cast<std::size_t>(N), -1);
     for (int i = 0; i < N; ++i) {
-      const int r = find(i);
+      const int r = root[static_cast<std::size_t>(i)];
       if (block_of_[static_cast<std::size_t>(r)] < 0) {
         block_of_[static_cast<std::size_t>(r)] = static_cast<int>(blocks_.size());
         blocks_.emplace_back();
@@ -368,23 +383,13 @@ inline std::uint64_t burnside_count(const LabelingProblem& p, const std::vector<
   std::vector<int> block(static_cast<std::size_t>(N), -1);
   int n_blocks = 0;
   {
-    std::vector<int> parent(static_cast<std::size_t>(N));
-    std::iota(parent.begin(), parent.end(), 0);
-    std::function<int(int)> find = [&](int i) { return parent[static_cast<std::size_t>(i)] == i ? i : parent[static_cast<std::size_t>(i)] = find(parent[static_cast<std::size_t>(i)]); };
-    std::vector<int> first_with(static_cast<std::size_t>(p.n_labels), -1);
-    for (int i = 0; i < N; ++i)
-      for (int x : p.allowed[static_cast<std::size_t>(i)])
-        if (p.counts[static_cast<std::size_t>(x)] >= 0) {
-          int& f = first_with[static_cast<std::size_t>(x)];
-          if (f < 0) f = i;
-          else parent[static_cast<std::size_t>(find(i))] = find(f);
-        }
+    const std::vector<int> root = detail::constraint_roots(p);
     std::vector<int> id(static_cast<std::size_t>(N), -1);
     for (int i = 0; i < N; ++i) {
       bool tracked = false;
       for (int x : p.allowed[static_cast<std::size_t>(i)]) tracked = tracked || p.counts[static_cast<std::size_t>(x)] >= 0;
       if (!tracked) continue;
-      const int r = find(i);
+      const int r = root[static_cast<std::size_t>(i)];
       if (id[static_cast<std::size_t>(r)] < 0) id[static_cast<std::size_t>(r)] = n_blocks++;
       block[static_cast<std::size_t>(i)] = id[static_cast<std::size_t>(r)];
     }

@@ -7,8 +7,7 @@
 
 #include <nernst/core/lattice.hpp>
 #include <nernst/enumerate/hnf.hpp>
-
-#include <spglib.h>
+#include <nernst/symmetry/symmetry_dataset.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -18,11 +17,9 @@
 NERNST_NAMESPACE_BEGIN
 namespace enumerate {
 
-/// A space-group operation in the parent's fractional basis: x' = R x + t.
-struct SymOp {
-  IMat3 R = IMat3::Identity();
-  Eigen::Vector3d t = Eigen::Vector3d::Zero();
-};
+/// A space-group operation in the parent's fractional basis: x' = R x + t (the symmetry
+/// module's type).
+using SymOp = symmetry::SymmetryOperation;
 
 /// A parent cell: lattice (rows, Å), sites (fractional) and a type per site. Sites of equal type
 /// may be exchanged by symmetry; give different types to sites with different allowed species.
@@ -32,42 +29,20 @@ struct ParentCell {
   std::vector<int> type;
 };
 
-/// Space-group operations of the parent from spglib (lattice vectors passed as columns).
+/// Space-group operations of the parent (spglib through the symmetry module), identity first.
 inline std::vector<SymOp> space_group_operations(const ParentCell& p, double symprec = 1e-3) {
-  const int n = static_cast<int>(p.frac.size());
-  if (n == 0) throw ValueError("space_group_operations: the cell has no sites");
+  if (p.frac.empty()) throw ValueError("space_group_operations: the cell has no sites");
   if (p.type.size() != p.frac.size()) throw ValueError("space_group_operations: one type per site is needed");
-  double lat[3][3];
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) lat[i][j] = p.lattice.matrix()(j, i);
-  std::vector<double> pos(3 * static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i)
-    for (int k = 0; k < 3; ++k) pos[3 * static_cast<std::size_t>(i) + static_cast<std::size_t>(k)] = p.frac[static_cast<std::size_t>(i)][k];
-  const int max_ops = 48 * n;
-  std::vector<int> rot(9 * static_cast<std::size_t>(max_ops));
-  std::vector<double> tr(3 * static_cast<std::size_t>(max_ops));
-  const int nops = spg_get_symmetry(reinterpret_cast<int(*)[3][3]>(rot.data()), reinterpret_cast<double(*)[3]>(tr.data()),
-                                    max_ops, lat, reinterpret_cast<double(*)[3]>(pos.data()), p.type.data(), n, symprec);
-  if (nops <= 0) throw ValueError("spglib found no symmetry operations (symprec " + std::to_string(symprec) + ")");
-  std::vector<SymOp> ops(static_cast<std::size_t>(nops));
-  for (int k = 0; k < nops; ++k) {
-    for (int i = 0; i < 3; ++i) {
-      for (int j = 0; j < 3; ++j) ops[static_cast<std::size_t>(k)].R(i, j) = rot[9 * static_cast<std::size_t>(k) + 3 * static_cast<std::size_t>(i) + static_cast<std::size_t>(j)];
-      ops[static_cast<std::size_t>(k)].t[i] = tr[3 * static_cast<std::size_t>(k) + static_cast<std::size_t>(i)];
-    }
-  }
-  // Identity first (spglib already does this; make it a guarantee).
-  std::stable_partition(ops.begin(), ops.end(), [](const SymOp& o) {
-    return o.R == IMat3::Identity() && o.t.cwiseAbs().maxCoeff() < 1e-9;
-  });
-  return ops;
+  return symmetry::get_symmetry_operations(p.lattice, p.frac, p.type, symprec);
 }
 
 /// Distinct point parts of a list of operations.
 inline std::vector<IMat3> point_group(const std::vector<SymOp>& ops) {
   std::vector<IMat3> out;
-  for (const auto& o : ops)
-    if (std::find(out.begin(), out.end(), o.R) == out.end()) out.push_back(o.R);
+  for (const auto& o : ops) {
+    const IMat3 R = o.rotation.cast<long>();
+    if (std::find(out.begin(), out.end(), R) == out.end()) out.push_back(R);
+  }
   return out;
 }
 
@@ -136,12 +111,13 @@ inline SupercellGroup make_supercell_group(const ParentCell& p, const std::vecto
   };
   std::vector<Entry> all;
   for (const auto& op : ops) {
-    if (!stabilizes(op.R, hnf)) continue;
+    const IMat3 R = op.rotation.cast<long>();
+    if (!stabilizes(R, hnf)) continue;
     // Image of every parent site: R p_d + t = p_d' + v.
     std::vector<int> dmap(static_cast<std::size_t>(nd), -1);
     std::vector<IVec3> vshift(static_cast<std::size_t>(nd));
     for (int d = 0; d < nd; ++d) {
-      const Eigen::Vector3d x = op.R.cast<double>() * p.frac[static_cast<std::size_t>(d)] + op.t;
+      const Eigen::Vector3d x = op.rotation.cast<double>() * p.frac[static_cast<std::size_t>(d)] + op.translation;
       for (int e = 0; e < nd; ++e) {
         const Eigen::Vector3d diff = x - p.frac[static_cast<std::size_t>(e)];
         const Eigen::Vector3d r = diff.array().round().matrix();
@@ -157,10 +133,10 @@ inline SupercellGroup make_supercell_group(const ParentCell& p, const std::vecto
     std::vector<int> perm(static_cast<std::size_t>(N));
     for (int d = 0; d < nd; ++d)
       for (long g = 0; g < n; ++g) {
-        const IVec3 t = vshift[static_cast<std::size_t>(d)] + op.R * sg.cell_offset[static_cast<std::size_t>(g)];
+        const IVec3 t = vshift[static_cast<std::size_t>(d)] + R * sg.cell_offset[static_cast<std::size_t>(g)];
         perm[static_cast<std::size_t>(d * n + g)] = static_cast<int>(dmap[static_cast<std::size_t>(d)] * n + sg.flat(t));
       }
-    const bool is_t = op.R == IMat3::Identity();
+    const bool is_t = R == IMat3::Identity();
     for (long gt = 0; gt < n; ++gt) {
       Entry e{std::vector<int>(static_cast<std::size_t>(N)), is_t};
       for (int s = 0; s < N; ++s) e.perm[static_cast<std::size_t>(s)] = trans[static_cast<std::size_t>(gt)][static_cast<std::size_t>(perm[static_cast<std::size_t>(s)])];

@@ -6,6 +6,7 @@
 /// random access through a byte-offset index that is built lazily.
 
 #include <nernst/core/units.hpp>
+#include <nernst/io/detail/indexed_reader.hpp>
 #include <nernst/io/detail/line_reader.hpp>
 #include <nernst/io/frame.hpp>
 
@@ -128,6 +129,19 @@ inline void set_stress(const LineReader& r, const std::string& v, std::optional<
   out = m;
 }
 
+/// Reads the atom-count line that starts a frame (blank lines before it are skipped); false at a
+/// clean end of file.
+inline bool read_xyz_atom_count(LineReader& r, long& n) {
+  std::string line;
+  std::vector<std::string_view> tok;
+  if (!next_nonblank(r, line, tok)) return false;
+  if (tok.size() != 1) r.fail("expected the atom count alone on the line, found '" + line.substr(0, 60) + "'");
+  n = parse_long(r, tok[0], "the atom count");
+  if (n < 0) r.fail("negative atom count");
+  if (n > 2000000000L) r.fail("atom count " + std::to_string(n) + " is implausibly large");
+  return true;
+}
+
 }  // namespace detail
 
 /// Reads one frame from an open reader; returns false at a clean end of file (blank lines
@@ -136,14 +150,8 @@ inline bool read_extxyz_frame(detail::LineReader& r, Frame& frame) {
   using namespace detail;
   std::string line;
   std::vector<std::string_view> tok;
-  do {
-    if (!r.next(line)) return false;
-    split_ws_into(line, tok);
-  } while (tok.empty());
-  if (tok.size() != 1) r.fail("expected the atom count alone on the line, found '" + line.substr(0, 60) + "'");
-  const long n = parse_long(r, tok[0], "the atom count");
-  if (n < 0) r.fail("negative atom count");
-  if (n > 2000000000L) r.fail("atom count " + std::to_string(n) + " is implausibly large");
+  long n = 0;
+  if (!read_xyz_atom_count(r, n)) return false;
   const std::string comment = r.require("the comment line");
   const auto kv = parse_xyz_comment(r, comment);
 
@@ -280,126 +288,25 @@ inline Frame read_extxyz(const std::string& path) {
 
 /// Streaming reader of a multi-frame file: `next` reads frame after frame in bounded memory;
 /// `frame_count`, `seek` and `read` use a byte-offset index that grows as frames are read or
-/// skipped (one pass over the file at most, never more than needed).
-class ExtXYZReader {
+/// skipped (one pass over the file at most, never more than needed; see IndexedFrameReader).
+class ExtXYZReader : public detail::IndexedFrameReader<ExtXYZReader> {
  public:
-  explicit ExtXYZReader(const std::string& path) : r_(path) {}
+  explicit ExtXYZReader(const std::string& path) : IndexedFrameReader(path) {}
   /// Reads from a caller-owned stream (must be seekable for seek/frame_count).
-  ExtXYZReader(std::istream& in, std::string name) : r_(in, std::move(name)) {}
-
-  /// Reads the next frame; false at the end of the file.
-  bool next(Frame& f) {
-    const Entry here{r_.tell(), r_.line()};
-    mark_position(here);
-    if (!read_extxyz_frame(r_, f)) {
-      complete_ = true;
-      end_ = here;
-      if (index_.size() > cursor_) index_.resize(cursor_);  // a trailing blank region is no frame
-      return false;
-    }
-    ++cursor_;
-    return true;
-  }
-
-  /// Number of frames (scans the rest of the file once, without parsing atoms).
-  std::size_t frame_count() {
-    if (!complete_) {
-      const std::size_t keep = cursor_;
-      index_to(std::numeric_limits<std::size_t>::max());
-      seek(std::min(keep, index_.size()));
-    }
-    return index_.size();
-  }
-
-  /// Positions the reader so that `next` returns frame i (0-based). Throws ValueError past the end.
-  void seek(std::size_t i) {
-    index_to(i);
-    if (i > index_.size() || (i == index_.size() && !complete_))
-      throw ValueError("frame " + std::to_string(i) + " is past the end of '" + r_.name() + "' (" +
-                       std::to_string(index_.size()) + " frames)");
-    if (i == index_.size()) {
-      r_.seek(end_.offset, end_.line);
-    } else {
-      r_.seek(index_[i].offset, index_[i].line);
-    }
-    cursor_ = i;
-  }
-
-  /// Frame i (random access).
-  Frame read(std::size_t i) {
-    seek(i);
-    Frame f;
-    if (!next(f)) throw ValueError("frame " + std::to_string(i) + " is past the end of '" + r_.name() + "'");
-    return f;
-  }
-
-  /// Index of the frame `next` returns.
-  std::size_t position() const { return cursor_; }
-  const std::string& name() const { return r_.name(); }
+  ExtXYZReader(std::istream& in, std::string name) : IndexedFrameReader(in, std::move(name)) {}
 
  private:
-  struct Entry {
-    std::streamoff offset;
-    std::size_t line;  ///< lines before the frame
-  };
+  friend class detail::IndexedFrameReader<ExtXYZReader>;
 
-  void mark_position(const Entry& here) {
-    if (cursor_ == index_.size() && !complete_) index_.push_back(here);
-  }
+  bool read_one(Frame& f) { return read_extxyz_frame(r_, f); }
 
-  /// Extends the index until it holds frame i or the file ends (cheap scan: count lines).
-  void index_to(std::size_t i) {
-    if (complete_ || i < index_.size()) return;
-    // Continue from the last indexed frame.
-    if (index_.empty()) {
-      r_.seek(0, 0);
-    } else {
-      const Entry e = index_.back();
-      r_.seek(e.offset, e.line);
-      skip_frame();  // the last indexed frame
-    }
-    while (index_.size() <= i) {
-      std::string line;
-      std::streamoff off = r_.tell();
-      std::size_t ln = r_.line();
-      std::vector<std::string_view> tok;
-      do {
-        off = r_.tell();
-        ln = r_.line();
-        if (!r_.next(line)) {
-          complete_ = true;
-          end_ = {off, ln};
-          return;
-        }
-        detail::split_ws_into(line, tok);
-      } while (tok.empty());
-      index_.push_back({off, ln});
-      r_.seek(off, ln);
-      skip_frame();
-    }
-  }
-
-  void skip_frame() {
-    std::string line;
-    std::vector<std::string_view> tok;
-    do {
-      if (!r_.next(line)) r_.fail("unexpected end of file while indexing");
-      detail::split_ws_into(line, tok);
-    } while (tok.empty());
-    if (tok.size() != 1) r_.fail("expected the atom count alone on the line, found '" + line.substr(0, 60) + "'");
-    const long n = detail::parse_long(r_, tok[0], "the atom count");
-    if (n < 0) r_.fail("negative atom count");
-    if (n > 2000000000L) r_.fail("atom count " + std::to_string(n) + " is implausibly large");
+  void skip_one() {
+    long n = 0;
+    if (!detail::read_xyz_atom_count(r_, n)) r_.fail("unexpected end of file while indexing");
     for (long k = 0; k < n + 1; ++k)
       if (!r_.skip())
         r_.fail_at(r_.line() + 1, "unexpected end of file: frame declares " + std::to_string(n) + " atoms (truncated frame)");
   }
-
-  detail::LineReader r_;
-  std::vector<Entry> index_;
-  Entry end_{0, 0};
-  std::size_t cursor_ = 0;
-  bool complete_ = false;
 };
 
 /// All frames of a (small) file. For long trajectories use ExtXYZReader.

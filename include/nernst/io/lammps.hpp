@@ -5,6 +5,7 @@
 /// type, element, x/xu/xs/xsu, ix iy iz, vx…, fx…, q; triclinic bounds) read as a stream.
 /// LAMMPS "metal" units are assumed: Å, eV, velocities in Å/ps (converted to nernst's Å/fs).
 
+#include <nernst/io/detail/indexed_reader.hpp>
 #include <nernst/io/detail/line_reader.hpp>
 #include <nernst/io/frame.hpp>
 
@@ -349,10 +350,7 @@ inline bool read_lammps_dump_frame(detail::LineReader& r, Frame& f, const Lammps
   using namespace detail;
   std::string line;
   std::vector<std::string_view> tok;
-  do {
-    if (!r.next(line)) return false;
-    split_ws_into(line, tok);
-  } while (tok.empty());
+  if (!next_nonblank(r, line, tok)) return false;
   auto expect_item = [&](const std::string& l, const char* what) {
     if (l.compare(0, 6, "ITEM: ") != 0 || l.find(what) == std::string::npos)
       r.fail(std::string("expected 'ITEM: ") + what + "', found '" + l.substr(0, 60) + "'");
@@ -493,84 +491,24 @@ inline bool read_lammps_dump_frame(detail::LineReader& r, Frame& f, const Lammps
   return true;
 }
 
-/// Streaming dump reader with a lazily built frame index (like ExtXYZReader).
-class LammpsDumpReader {
+/// Streaming dump reader with a lazily built frame index (like ExtXYZReader; see
+/// IndexedFrameReader for next / frame_count / seek / read).
+class LammpsDumpReader : public detail::IndexedFrameReader<LammpsDumpReader> {
  public:
-  explicit LammpsDumpReader(const std::string& path, LammpsOptions opt = {}) : r_(path), opt_(std::move(opt)) {}
-  LammpsDumpReader(std::istream& in, std::string name, LammpsOptions opt = {}) : r_(in, std::move(name)), opt_(std::move(opt)) {}
-
-  bool next(Frame& f) {
-    const Entry here{r_.tell(), r_.line()};
-    if (cursor_ == index_.size() && !complete_) index_.push_back(here);
-    if (!read_lammps_dump_frame(r_, f, opt_)) {
-      complete_ = true;
-      end_ = here;
-      if (index_.size() > cursor_) index_.resize(cursor_);
-      return false;
-    }
-    ++cursor_;
-    return true;
-  }
-  std::size_t frame_count() {
-    if (!complete_) {
-      const std::size_t keep = cursor_;
-      index_to(std::numeric_limits<std::size_t>::max());
-      seek(std::min(keep, index_.size()));
-    }
-    return index_.size();
-  }
-  void seek(std::size_t i) {
-    index_to(i);
-    if (i > index_.size() || (i == index_.size() && !complete_))
-      throw ValueError("frame " + std::to_string(i) + " is past the end of '" + r_.name() + "'");
-    const Entry e = i == index_.size() ? end_ : index_[i];
-    r_.seek(e.offset, e.line);
-    cursor_ = i;
-  }
-  Frame read(std::size_t i) {
-    seek(i);
-    Frame f;
-    if (!next(f)) throw ValueError("frame " + std::to_string(i) + " is past the end of '" + r_.name() + "'");
-    return f;
-  }
-  std::size_t position() const { return cursor_; }
+  explicit LammpsDumpReader(const std::string& path, LammpsOptions opt = {})
+      : IndexedFrameReader(path), opt_(std::move(opt)) {}
+  LammpsDumpReader(std::istream& in, std::string name, LammpsOptions opt = {})
+      : IndexedFrameReader(in, std::move(name)), opt_(std::move(opt)) {}
 
  private:
-  struct Entry {
-    std::streamoff offset;
-    std::size_t line;
-  };
-  void index_to(std::size_t i) {
-    if (complete_ || i < index_.size()) return;
-    if (index_.empty()) {
-      r_.seek(0, 0);
-    } else {
-      r_.seek(index_.back().offset, index_.back().line);
-      skip_frame();
-    }
+  friend class detail::IndexedFrameReader<LammpsDumpReader>;
+
+  bool read_one(Frame& f) { return read_lammps_dump_frame(r_, f, opt_); }
+
+  void skip_one() {
     std::string line;
-    while (index_.size() <= i) {
-      Entry e{r_.tell(), r_.line()};
-      bool blank = true;
-      while (blank) {
-        e = {r_.tell(), r_.line()};
-        if (!r_.next(line)) {
-          complete_ = true;
-          end_ = e;
-          return;
-        }
-        blank = detail::split_ws(line).empty();
-      }
-      index_.push_back(e);
-      r_.seek(e.offset, e.line);
-      skip_frame();
-    }
-  }
-  void skip_frame() {
-    std::string line;
-    do {
-      if (!r_.next(line)) r_.fail("unexpected end of file while indexing");
-    } while (detail::split_ws(line).empty());
+    std::vector<std::string_view> tok;
+    if (!detail::next_nonblank(r_, line, tok)) r_.fail("unexpected end of file while indexing");
     if (line.compare(0, 14, "ITEM: TIMESTEP") != 0) r_.fail("expected 'ITEM: TIMESTEP'");
     r_.require("the timestep");
     r_.require("ITEM: NUMBER OF ATOMS");
@@ -584,12 +522,7 @@ class LammpsDumpReader {
       if (!r_.skip()) r_.fail_at(r_.line() + 1, "unexpected end of file (truncated frame)");
   }
 
-  detail::LineReader r_;
   LammpsOptions opt_;
-  std::vector<Entry> index_;
-  Entry end_{0, 0};
-  std::size_t cursor_ = 0;
-  bool complete_ = false;
 };
 
 }  // namespace io

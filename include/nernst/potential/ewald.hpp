@@ -65,6 +65,16 @@ inline std::array<int, 3> image_range(const Lattice& cell, double r) {
   const auto w = cell.perpendicular_widths();
   return {static_cast<int>(std::ceil(r / w[0])), static_cast<int>(std::ceil(r / w[1])), static_cast<int>(std::ceil(r / w[2]))};
 }
+/// Cartesian lattice translations (Å) of every image within the integer ranges for radius r.
+inline std::vector<Eigen::Vector3d> image_shifts(const Lattice& cell, double r) {
+  const auto nr = image_range(cell, r);
+  const Eigen::Matrix3d L = cell.matrix();
+  std::vector<Eigen::Vector3d> shifts;
+  for (int i = -nr[0]; i <= nr[0]; ++i)
+    for (int j = -nr[1]; j <= nr[1]; ++j)
+      for (int k = -nr[2]; k <= nr[2]; ++k) shifts.push_back(i * L.row(0).transpose() + j * L.row(1).transpose() + k * L.row(2).transpose());
+  return shifts;
+}
 inline std::vector<Eigen::Vector3d> kvectors(const Lattice& cell, double kcut) {
   const Eigen::Matrix3d B = 2.0 * M_PI * cell.reciprocal();  // rows b_i
   // k = Σ m_i b_i has m_i = k · a_i / 2π, so |k| <= kcut needs |m_i| <= kcut |a_i| / 2π.
@@ -105,12 +115,7 @@ inline EwaldResult ewald_sum(const Lattice& cell, const std::vector<Eigen::Vecto
   if (forces) out.forces.assign(N, Eigen::Vector3d::Zero());
   Eigen::Matrix3d W = Eigen::Matrix3d::Zero();  // Σ ∂E/∂ε (virial-like), eV
   // Real space.
-  const auto nr = detail::image_range(cell, rc);
-  const Eigen::Matrix3d L = cell.matrix();
-  std::vector<Eigen::Vector3d> shifts;
-  for (int i = -nr[0]; i <= nr[0]; ++i)
-    for (int j = -nr[1]; j <= nr[1]; ++j)
-      for (int k = -nr[2]; k <= nr[2]; ++k) shifts.push_back(i * L.row(0).transpose() + j * L.row(1).transpose() + k * L.row(2).transpose());
+  const std::vector<Eigen::Vector3d> shifts = detail::image_shifts(cell, rc);
   double er = 0;
   for (std::size_t i = 0; i < N; ++i) {
     if (q[i] == 0) continue;
@@ -173,12 +178,7 @@ inline Eigen::MatrixXd ewald_matrix(const Lattice& cell, const std::vector<Eigen
   const EwaldSplit sp = ewald_split(p, cell, n_charged_hint ? n_charged_hint : N);
   const double a = sp.alpha, rc = sp.r_cut, V = cell.volume();
   Eigen::MatrixXd phi = Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(N), static_cast<Eigen::Index>(N));
-  const auto nr = detail::image_range(cell, rc);
-  const Eigen::Matrix3d L = cell.matrix();
-  std::vector<Eigen::Vector3d> shifts;
-  for (int i = -nr[0]; i <= nr[0]; ++i)
-    for (int j = -nr[1]; j <= nr[1]; ++j)
-      for (int k = -nr[2]; k <= nr[2]; ++k) shifts.push_back(i * L.row(0).transpose() + j * L.row(1).transpose() + k * L.row(2).transpose());
+  const std::vector<Eigen::Vector3d> shifts = detail::image_shifts(cell, rc);
   for (std::size_t i = 0; i < N; ++i)
     for (std::size_t j = i; j < N; ++j) {
       double s = 0;

@@ -15,6 +15,8 @@
 
 #include <spglib.h>
 
+#include <algorithm>
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -127,6 +129,42 @@ inline SymmetryDataset get_symmetry_dataset(const Structure& s, double symprec =
     r.std_mapping_to_primitive.push_back(ds->std_mapping_to_primitive[k]);
   }
   return r;
+}
+
+/// Space-group operations of a cell given as arrays: lattice (rows, Å), fractional positions and
+/// one integer type per site (sites of equal type may be exchanged). spglib's get_symmetry with
+/// tolerance `symprec` (Å); the identity comes first. Throws ValueError when spglib finds none.
+inline std::vector<SymmetryOperation> get_symmetry_operations(const Lattice& lattice,
+                                                              const std::vector<Eigen::Vector3d>& frac,
+                                                              const std::vector<int>& types,
+                                                              double symprec = default_symprec) {
+  if (!(symprec > 0)) throw ValueError("symmetry: symprec must be positive");
+  if (frac.empty()) throw ValueError("symmetry: the cell has no sites");
+  if (types.size() != frac.size()) throw ValueError("symmetry: one type per site is needed");
+  const int n = static_cast<int>(frac.size());
+  double lat[3][3];
+  detail::to_columns(lattice, lat);
+  std::vector<std::array<double, 3>> pos(frac.size());
+  for (std::size_t i = 0; i < frac.size(); ++i) pos[i] = {frac[i][0], frac[i][1], frac[i][2]};
+  const int max_ops = 48 * n;  // at most 48 point operations times n pure translations
+  std::vector<int> rot(9 * static_cast<std::size_t>(max_ops));
+  std::vector<double> tr(3 * static_cast<std::size_t>(max_ops));
+  const int nops = spg_get_symmetry(reinterpret_cast<int(*)[3][3]>(rot.data()), reinterpret_cast<double(*)[3]>(tr.data()),
+                                    max_ops, lat, reinterpret_cast<double(*)[3]>(pos.data()), types.data(), n, symprec);
+  if (nops <= 0)
+    throw ValueError("spglib found no symmetry operations (symprec " + std::to_string(symprec) + " Å): " +
+                     detail::spglib_error());
+  std::vector<SymmetryOperation> ops(static_cast<std::size_t>(nops));
+  for (std::size_t k = 0; k < ops.size(); ++k)
+    for (std::size_t a = 0; a < 3; ++a) {
+      for (std::size_t b = 0; b < 3; ++b) ops[k].rotation(a, b) = rot[9 * k + 3 * a + b];
+      ops[k].translation[a] = tr[3 * k + a];
+    }
+  // Identity first (spglib already does this; make it a guarantee).
+  std::stable_partition(ops.begin(), ops.end(), [](const SymmetryOperation& o) {
+    return o.rotation == Eigen::Matrix3i::Identity() && o.translation.cwiseAbs().maxCoeff() < 1e-9;
+  });
+  return ops;
 }
 
 /// Space-group number and short symbol only (cheaper to call than keeping a dataset around).

@@ -12,10 +12,11 @@ NERNST_NAMESPACE_BEGIN
 namespace symmetry {
 
 /// A space-group operation in the basis of the cell it was found for (spglib's convention):
-/// fractional column vectors map as f' = rotation · f + translation.
+/// fractional column vectors map as f' = rotation · f + translation. The one operation type of
+/// nernst: spglib results, CIF operations (io::SymOp) and the enumerator (enumerate::SymOp).
 struct SymmetryOperation {
   Eigen::Matrix3i rotation = Eigen::Matrix3i::Identity();
-  Eigen::Vector3d translation = Eigen::Vector3d::Zero();  ///< fractional, in [0, 1) from spglib
+  Eigen::Vector3d translation = Eigen::Vector3d::Zero();  ///< fractional; in [0, 1) from spglib, as written in a CIF
 
   Eigen::Vector3d apply(const Eigen::Vector3d& f) const { return rotation.cast<double>() * f + translation; }
 

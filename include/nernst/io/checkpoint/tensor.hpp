@@ -143,6 +143,18 @@ using StateDict = std::map<std::string, Tensor>;
 
 namespace detail {
 
+/// The bits of a float, and the float with given bits (std::bit_cast before C++20).
+inline std::uint32_t float_bits(float f) noexcept {
+  std::uint32_t x;
+  std::memcpy(&x, &f, 4);
+  return x;
+}
+inline float float_from_bits(std::uint32_t x) noexcept {
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
 /// IEEE binary16 bits -> float (exact).
 inline float half_to_float(std::uint16_t h) noexcept {
   const std::uint32_t sign = (h >> 15) & 1u, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
@@ -160,15 +172,12 @@ inline float half_to_float(std::uint16_t h) noexcept {
   } else {
     bits = (sign << 31) | ((exp + 127 - 15) << 23) | (man << 13);
   }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+  return float_from_bits(bits);
 }
 
 /// float -> IEEE binary16 bits, round to nearest even (overflow to inf, NaN kept quiet).
 inline std::uint16_t float_to_half(float f) noexcept {
-  std::uint32_t x;
-  std::memcpy(&x, &f, 4);
+  const std::uint32_t x = float_bits(f);
   const std::uint32_t sign = (x >> 16) & 0x8000u;
   const std::uint32_t absx = x & 0x7fffffffu;
   if (absx >= 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0u));
@@ -194,15 +203,12 @@ inline std::uint16_t float_to_half(float f) noexcept {
 /// bfloat16 bits -> float (exact).
 inline float bf16_to_float(std::uint16_t h) noexcept {
   const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+  return float_from_bits(bits);
 }
 
 /// float -> bfloat16 bits, round to nearest even (NaN kept quiet).
 inline std::uint16_t float_to_bf16(float f) noexcept {
-  std::uint32_t x;
-  std::memcpy(&x, &f, 4);
+  std::uint32_t x = float_bits(f);
   if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((x >> 16) | 0x40u);
   x += 0x7fffu + ((x >> 16) & 1u);
   return static_cast<std::uint16_t>(x >> 16);

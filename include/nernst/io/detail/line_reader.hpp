@@ -113,6 +113,15 @@ inline std::vector<std::string_view> split_ws(std::string_view s) {
   split_ws_into(s, out);
   return out;
 }
+/// Reads the next non-blank line into `line` and its tokens into `tok`; false at end of file.
+inline bool next_nonblank(LineReader& r, std::string& line, std::vector<std::string_view>& tok) {
+  do {
+    if (!r.next(line)) return false;
+    split_ws_into(line, tok);
+  } while (tok.empty());
+  return true;
+}
+
 // The views point into the argument: splitting a temporary would leave them dangling.
 std::vector<std::string_view> split_ws(std::string&&) = delete;
 void split_ws_into(std::string&&, std::vector<std::string_view>&) = delete;

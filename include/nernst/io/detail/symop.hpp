@@ -1,11 +1,12 @@
 #pragma once
 /// \file
 /// \brief Symmetry operations as crystallographers write them ("-x+1/2, y, z"), and the
-/// space-group lookup (symbol, Hall symbol or number -> operations) via spglib's database.
+/// space-group lookup (symbol, Hall symbol or number -> operations) via the symmetry module's
+/// view of spglib's database.
 
 #include <nernst/core/error.hpp>
-
-#include <spglib.h>
+#include <nernst/symmetry/space_group.hpp>
+#include <nernst/symmetry/symmetry_operation.hpp>
 
 #include <Eigen/Core>
 
@@ -19,13 +20,9 @@
 NERNST_NAMESPACE_BEGIN
 namespace io {
 
-/// x' = R x + t in fractional coordinates.
-struct SymOp {
-  Eigen::Matrix3i rotation = Eigen::Matrix3i::Identity();
-  Eigen::Vector3d translation = Eigen::Vector3d::Zero();
-
-  Eigen::Vector3d apply(const Eigen::Vector3d& f) const { return rotation.cast<double>() * f + translation; }
-};
+/// x' = R x + t in fractional coordinates: the symmetry module's operation type (one type for
+/// CIF operations, spglib results and the enumerator).
+using SymOp = symmetry::SymmetryOperation;
 
 namespace detail {
 
@@ -130,20 +127,7 @@ inline std::string squeeze_symbol(std::string_view s) {
 }
 
 /// Operations of one Hall setting (1…530) from spglib's database.
-inline std::vector<SymOp> symops_from_hall(int hall) {
-  static thread_local int rot[192][3][3];
-  static thread_local double tr[192][3];
-  const int n = spg_get_symmetry_from_database(rot, tr, hall);
-  if (n <= 0) throw ValueError("spglib has no space group with Hall number " + std::to_string(hall));
-  std::vector<SymOp> ops(static_cast<std::size_t>(n));
-  for (int k = 0; k < n; ++k) {
-    for (int a = 0; a < 3; ++a) {
-      for (int b = 0; b < 3; ++b) ops[static_cast<std::size_t>(k)].rotation(a, b) = rot[k][a][b];
-      ops[static_cast<std::size_t>(k)].translation[a] = tr[k][a];
-    }
-  }
-  return ops;
-}
+inline std::vector<SymOp> symops_from_hall(int hall) { return symmetry::operations_from_database(hall); }
 
 /// Hall number for a Hermann–Mauguin symbol (short or full, any spacing; an optional ":1",
 /// ":2", ":H", ":R" setting suffix), or 0. Without a suffix the ITA standard setting is chosen,
@@ -159,7 +143,7 @@ inline int hall_from_hm(std::string_view symbol, bool rhombohedral_cell = false)
   if (want.empty()) return 0;
   int first = 0, preferred = 0;
   for (int h = 1; h <= 530; ++h) {
-    const SpglibSpacegroupType t = spg_get_spacegroup_type(h);
+    const symmetry::SpaceGroupType t = symmetry::space_group_type(h);
     if (squeeze_symbol(t.international_short) != want && squeeze_symbol(t.international_full) != want &&
         squeeze_symbol(t.international) != want)
       continue;
@@ -180,7 +164,7 @@ inline int hall_from_number(int number, bool rhombohedral_cell = false) {
   if (number < 1 || number > 230) return 0;
   int first = 0;
   for (int h = 1; h <= 530; ++h) {
-    const SpglibSpacegroupType t = spg_get_spacegroup_type(h);
+    const symmetry::SpaceGroupType t = symmetry::space_group_type(h);
     if (t.number != number) continue;
     if (!first) first = h;
     const std::string ch = squeeze_symbol(t.choice);
@@ -196,7 +180,7 @@ inline int hall_from_number(int number, bool rhombohedral_cell = false) {
 inline int hall_from_hall_symbol(std::string_view symbol) {
   const std::string want = squeeze_symbol(symbol);
   for (int h = 1; h <= 530; ++h)
-    if (squeeze_symbol(spg_get_spacegroup_type(h).hall_symbol) == want) return h;
+    if (squeeze_symbol(symmetry::space_group_type(h).hall_symbol) == want) return h;
   return 0;
 }
 

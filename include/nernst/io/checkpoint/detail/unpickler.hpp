@@ -242,20 +242,8 @@ class Unpickler {
         case 0x85: tuple_of(1); break;
         case 0x86: tuple_of(2); break;
         case 0x87: tuple_of(3); break;
-        case 't': {
-          auto items = pop_mark();
-          NodePtr t = container(Node::Tuple);
-          t->items = std::move(items);
-          push(t);
-          break;
-        }
-        case 'l': {
-          auto items = pop_mark();
-          NodePtr l = container(Node::List);
-          l->items = std::move(items);
-          push(l);
-          break;
-        }
+        case 't': push(container(Node::Tuple, pop_mark())); break;
+        case 'l': push(container(Node::List, pop_mark())); break;
         case 'd': {
           auto items = pop_mark();
           if (items.size() % 2) fail(op_pos_, "DICT with an odd number of items");
@@ -486,6 +474,12 @@ class Unpickler {
     auto p = std::make_shared<Node>();
     p->kind = k;
     containers_.push_back(p);
+    return p;
+  }
+  /// A container holding `items` (the objects above a MARK).
+  NodePtr container(Node::Kind k, std::vector<NodePtr> items) {
+    NodePtr p = container(k);
+    p->items = std::move(items);
     return p;
   }
   NodePtr global(std::string module, std::string name) {
