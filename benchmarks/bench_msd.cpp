@@ -1,8 +1,13 @@
 // Windowed MSD throughput against MDAnalysis EinsteinMSD (timings in
 // ../shared/reference/transport/timings_msd.json): the reference LJ trajectory (1001 frames ×
-// 500 atoms) and a synthetic Gaussian random walk of 200 particles (1e3 … 1e5 frames).
-// Counters: ratio_vs_mda_fft = MDAnalysis FFT wall time / ours (> 1 means faster),
-// mem_MB = trajectory storage held by the estimator; positions_MB = N·T·3 doubles.
+// 500 atoms, all atoms and Li only) and a synthetic Gaussian random walk of 200 particles
+// (1e3 … 1e5 frames), with the default FFT backend (FFTW when found) and with kissfft.
+// Counters: cpu_s = process CPU time of one MSD (push of every frame + result(), like
+// MDAnalysis run()), mda_fft_cpu_s = MDAnalysis FFT CPU time (min over its repeats),
+// speedup_cpu = mda_fft_cpu_s / cpu_s (the target: ≥ 5); store_MB = trajectory held by the
+// estimator, scratch_MB = what result() allocates on top, positions_MB = N·T·3 doubles;
+// peak_rss_MB / rss_before_MB = process high-water mark after / resident size before the run
+// (run one benchmark alone for a clean peak: --benchmark_filter='walk<.*FFTW.*>/100000').
 #include <benchmark/benchmark.h>
 
 #include <nernst/analysis/msd.hpp>
@@ -10,6 +15,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/resource.h>
+#include <time.h>
+
+#include <unistd.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -23,15 +34,46 @@ std::filesystem::path shared() {
   return NERNST_SHARED_DIR_DEFAULT;
 }
 
-/// MDAnalysis wall time (min over repeats) for a row of timings_msd.json, or 0 when absent.
-double mda_seconds(const std::string& kind, std::size_t frames, std::size_t particles, bool fft) {
+/// MDAnalysis time (min over repeats; "run_cpu_s_min" or "run_wall_s_min") for a row of
+/// timings_msd.json, or 0 when absent.
+double mda_seconds(const std::string& kind, std::size_t frames, std::size_t particles, bool fft,
+                   const char* key = "run_cpu_s_min") {
   std::ifstream in(shared() / "reference/transport/timings_msd.json");
   if (!in) return 0.0;
   const auto j = nlohmann::json::parse(in);
   for (const auto& r : j["mdanalysis"])
     if (r["kind"] == kind && r["n_frames"] == frames && r["n_particles"] == particles && r["fft"] == fft)
-      return r["run_wall_s_min"].get<double>();
+      return r[key].get<double>();
   return 0.0;
+}
+
+double cpu_now() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+double peak_rss_MB() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+double rss_MB() {
+  std::ifstream in("/proc/self/statm");
+  double pages = 0, resident = 0;
+  in >> pages >> resident;
+  return resident * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1048576.0;
+}
+
+/// Median of the per-iteration CPU times, and the speed-up counters.
+void set_speed_counters(benchmark::State& state, std::vector<double> cpu, double mda_cpu, double mda_wall) {
+  std::sort(cpu.begin(), cpu.end());
+  const double med = cpu.empty() ? 0.0 : cpu[cpu.size() / 2];
+  state.counters["cpu_s"] = med;
+  if (mda_cpu > 0 && med > 0) {
+    state.counters["mda_fft_cpu_s"] = mda_cpu;
+    state.counters["mda_fft_wall_s"] = mda_wall;
+    state.counters["speedup_cpu"] = mda_cpu / med;
+  }
 }
 
 struct Walk {
@@ -61,26 +103,36 @@ void BM_random_walk(benchmark::State& state) {
   analysis::MSDOptions o;
   o.unwrap = analysis::Unwrap::None;
   const Eigen::Matrix3d cell = Eigen::Matrix3d::Identity() * 1e6;
-  std::size_t mem = 0;
+  std::size_t mem = 0, scratch = 0;
   double last = 0;
+  const double rss_before = rss_MB();
+  std::vector<double> cpu;
   for (auto _ : state) {
+    const double c0 = cpu_now();
     analysis::Estimator<analysis::WindowedMSD<Alg>> est(w.n, groups, o);
     for (std::size_t f = 0; f < frames; ++f) est.push(w.pos.data() + f * 600, cell);
     const auto r = est.result();
-    mem = est.memory_bytes();
     last = r.groups[0].tensor.xyz().back();
+    cpu.push_back(cpu_now() - c0);
+    mem = est.memory_bytes();
+    scratch = est.scratch_bytes();
     benchmark::DoNotOptimize(last);
   }
-  const bool fft = std::is_same_v<Alg, analysis::FFTCorrelation>;
-  const double ref_fft = mda_seconds("random_walk", frames, 200, true);
-  const double ref_same = mda_seconds("random_walk", frames, 200, fft);
-  state.counters["seconds"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-  if (ref_fft > 0) state.counters["mda_fft_s"] = ref_fft;
-  if (ref_same > 0 && !fft) state.counters["mda_windowed_s"] = ref_same;
-  state.counters["mem_MB"] = static_cast<double>(mem) / 1048576.0;
+  constexpr bool fft = analysis::detail::is_fft_correlation<Alg>::value;
+  set_speed_counters(state, cpu, mda_seconds("random_walk", frames, 200, true),
+                     mda_seconds("random_walk", frames, 200, true, "run_wall_s_min"));
+  if (!fft) {
+    const double ref_same = mda_seconds("random_walk", frames, 200, false);
+    if (ref_same > 0) state.counters["mda_windowed_cpu_s"] = ref_same;
+  }
+  state.counters["store_MB"] = static_cast<double>(mem) / 1048576.0;
+  state.counters["scratch_MB"] = static_cast<double>(scratch) / 1048576.0;
   state.counters["positions_MB"] = static_cast<double>(frames * w.n * 3 * sizeof(double)) / 1048576.0;
+  state.counters["rss_before_MB"] = rss_before;
+  state.counters["peak_rss_MB"] = peak_rss_MB();
 }
 
+template <class Alg>
 void BM_reference_trajectory(benchmark::State& state) {
   const bool li_only = state.range(0) == 1;
   static std::vector<std::vector<double>> pos;
@@ -107,20 +159,27 @@ void BM_reference_trajectory(benchmark::State& state) {
     if (!li_only || z[i] == 3) groups[0].atoms.push_back(i);
   analysis::MSDOptions o;
   o.dt_ps = 0.2;
+  std::vector<double> cpu;
   for (auto _ : state) {
-    analysis::Estimator<analysis::WindowedMSD<>> est(z.size(), groups, o);
+    const double c0 = cpu_now();
+    analysis::Estimator<analysis::WindowedMSD<Alg>> est(z.size(), groups, o);
     for (const auto& p : pos) est.push(p.data(), cell);
     auto res = est.result();
+    cpu.push_back(cpu_now() - c0);
     benchmark::DoNotOptimize(res.groups[0].tensor.c[0].back());
   }
-  const double ref = mda_seconds("trajectory", pos.size(), groups[0].atoms.size(), true);
-  state.counters["seconds"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-  if (ref > 0) state.counters["mda_fft_s"] = ref;
+  set_speed_counters(state, cpu, mda_seconds("trajectory", pos.size(), groups[0].atoms.size(), true),
+                     mda_seconds("trajectory", pos.size(), groups[0].atoms.size(), true, "run_wall_s_min"));
 }
 
 }  // namespace
 
-BENCHMARK(BM_reference_trajectory)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_random_walk, analysis::FFTCorrelation)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
-BENCHMARK_TEMPLATE(BM_random_walk, analysis::DirectSum)->Arg(1000)->Arg(2000)->Unit(benchmark::kMillisecond)->Iterations(1);
+using analysis::DirectSum;
+using analysis::FFTCorrelation;  // default backend (FFTW when found)
+using Kiss = analysis::FFTCorrelationWith<analysis::KissFFT>;
+BENCHMARK_TEMPLATE(BM_reference_trajectory, FFTCorrelation)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_reference_trajectory, Kiss)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_random_walk, FFTCorrelation)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_TEMPLATE(BM_random_walk, Kiss)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK_TEMPLATE(BM_random_walk, DirectSum)->Arg(1000)->Arg(2000)->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK_MAIN();

@@ -58,3 +58,28 @@ if(NOT TARGET nernst::libzip)
   add_library(nernst::libzip INTERFACE IMPORTED GLOBAL)
   target_link_libraries(nernst::libzip INTERFACE PkgConfig::NERNST_LIBZIP)
 endif()
+
+# --- Optional: FFTW 3 (faster FFT backend of the MSD estimator; kissfft otherwise) -----------------
+# Set NERNST_WITH_FFTW=OFF to force Eigen's built-in kissfft.
+option(NERNST_WITH_FFTW "Use FFTW 3 (Debian libfftw3-dev) as the FFT backend when found" ON)
+if(NERNST_WITH_FFTW AND NOT TARGET nernst::fftw)
+  pkg_check_modules(NERNST_FFTW QUIET IMPORTED_TARGET GLOBAL fftw3)
+  if(NERNST_FFTW_FOUND)
+    add_library(nernst::fftw INTERFACE IMPORTED GLOBAL)
+    target_link_libraries(nernst::fftw INTERFACE PkgConfig::NERNST_FFTW)
+    target_compile_definitions(nernst::fftw INTERFACE NERNST_HAVE_FFTW=1)
+    message(STATUS "nernst: FFTW ${NERNST_FFTW_VERSION} found: FFT backend of the MSD estimator")
+  endif()
+endif()
+
+# --- Optional: librsvg (PNG copies of the SVG plots) ------------------------------------------------
+option(NERNST_WITH_RSVG "Render PNG copies of plots with librsvg (Debian librsvg2-dev) when found" ON)
+if(NERNST_WITH_RSVG AND NOT TARGET nernst::rsvg)
+  pkg_check_modules(NERNST_RSVG QUIET IMPORTED_TARGET GLOBAL librsvg-2.0 cairo-png)
+  if(NERNST_RSVG_FOUND)
+    add_library(nernst::rsvg INTERFACE IMPORTED GLOBAL)
+    target_link_libraries(nernst::rsvg INTERFACE PkgConfig::NERNST_RSVG)
+    target_compile_definitions(nernst::rsvg INTERFACE NERNST_HAVE_RSVG=1)
+    message(STATUS "nernst: librsvg found: PNG plots")
+  endif()
+endif()

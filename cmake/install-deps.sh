@@ -6,6 +6,7 @@ pkgs=(
   libtrilinos-kokkos-dev   # Kokkos 3.4.1 (Serial); a user's own Kokkos is preferred when found
   libeigen3-dev xtensor-dev libsymspg-dev nlohmann-json3-dev libzip-dev libcli11-dev
   doctest-dev libbenchmark-dev
+  libfftw3-dev librsvg2-dev   # optional: FFTW backend of the MSD estimator, PNG plots
   liblammps-dev lammps openmpi-bin   # optional: pair_style nernst and its tests (examples/lammps)
 )
 missing=()

@@ -6,7 +6,9 @@
 
 #include <nernst/analysis/arrhenius.hpp>
 #include <nernst/analysis/diffusion.hpp>
+#include <nernst/analysis/png.hpp>
 #include <nernst/analysis/svg_plot.hpp>
+#include <nernst/analysis/transport_plots.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -35,7 +37,7 @@ inline void add_arrhenius_command(CLI::App& app) {
   cmd->add_option("--haven", opt->haven, "Haven ratio for σ (default: the one stored in the reports)");
   cmd->add_flag("--unweighted", opt->unweighted, "ordinary fit of ln D (pymatgen 'linear') instead of 1/Var(ln D) weights");
   cmd->add_option("--json", opt->json, "JSON report")->required();
-  cmd->add_option("--plot", opt->plot, "SVG Arrhenius plot");
+  cmd->add_option("--plot", opt->plot, "SVG Arrhenius plot (+ a PNG copy when built with librsvg)");
   cmd->callback([opt]() {
     using namespace nernst::analysis;
     std::vector<ArrheniusPoint> pts;
@@ -95,55 +97,14 @@ inline void add_arrhenius_command(CLI::App& app) {
     if (!f) throw IOError("cannot open '" + opt->json + "' for writing");
     f << out.dump(1) << "\n";
     if (!opt->plot.empty()) {
-      Plot p;
-      p.title = "Arrhenius plot";
-      p.xlabel = "1000 / T (1/K)";
-      p.ylabel = "D (cm²/s)";
-      p.log_y = true;
-      PlotSeries data;
-      data.points = true;
-      data.label = "MD (He et al. error bars)";
-      for (const auto& q : pts) {
-        data.x.push_back(1000.0 / q.T_K);
-        data.y.push_back(q.D_cm2_s);
-        data.y_lo.push_back(std::max(q.D_cm2_s - q.D_err_cm2_s, q.D_cm2_s * 1e-3));
-        data.y_hi.push_back(q.D_cm2_s + q.D_err_cm2_s);
-      }
-      double xmin = 1000.0 / T, xmax = xmin;
-      for (double x : data.x) xmin = std::min(xmin, x), xmax = std::max(xmax, x);
-      PlotSeries line, lo, hi;
-      line.label = "fit, Ea = " + std::to_string(fit.Ea_eV).substr(0, 6) + " ± " + std::to_string(fit.Ea_err_eV).substr(0, 6) + " eV";
-      line.color = "#000000";
-      lo.color = hi.color = "#888888";
-      lo.dashed = hi.dashed = true;
-      lo.label = "±" + std::to_string(opt->z).substr(0, 4) + " σ interval";
-      for (int k = 0; k <= 50; ++k) {
-        const double x = xmin + (xmax - xmin) * k / 50.0;
-        const auto in = fit.D_interval(1000.0 / x, opt->z);
-        line.x.push_back(x), line.y.push_back(fit.D_at(1000.0 / x));
-        lo.x.push_back(x), lo.y.push_back(in.first);
-        hi.x.push_back(x), hi.y.push_back(in.second);
-      }
-      p.series = {data, line, lo, hi};
-      PlotSeries ex;
-      ex.points = true;
-      ex.color = "#d62728";
-      ex.label = "extrapolated " + std::to_string(static_cast<int>(T)) + " K";
-      ex.x = {1000.0 / T};
-      ex.y = {D};
-      ex.y_lo = {iv.first};
-      ex.y_hi = {iv.second};
-      p.series.push_back(ex);
-      p.markers.push_back({1000.0 / T, std::to_string(static_cast<int>(T)) + " K"});
-      char b[200];
+      std::vector<std::string> notes;
       if (out.contains("sigma300K_mS_cm")) {
+        char b[200];
         std::snprintf(b, sizeof b, "σ(%g K) = %.3g mS/cm [%.3g, %.3g]", T, out["sigma300K_mS_cm"].get<double>(),
                       out["sigma300K_interval_mS_cm"][0].get<double>(), out["sigma300K_interval_mS_cm"][1].get<double>());
-        p.notes.push_back(b);
+        notes.push_back(b);
       }
-      std::snprintf(b, sizeof b, "D(%g K) = %.3e cm²/s", T, D);
-      p.notes.push_back(b);
-      write_text_file(opt->plot, render_svg(p));
+      write_svg_and_png(render_svg(arrhenius_plot("Arrhenius plot", pts, fit, T, opt->z, notes)), opt->plot);
     }
     std::printf("Ea = %.4f ± %.4f eV, D0 = %.3e cm²/s, D(%g K) = %.3e cm²/s [%.3e, %.3e]\n", fit.Ea_eV, fit.Ea_err_eV,
                 fit.D0_cm2_s, T, D, iv.first, iv.second);

@@ -1,20 +1,24 @@
 #pragma once
 // `nernst msd TRAJ --species Li ...`: windowed MSD, D with He et al. and block error bars,
 // per-axis / per-lattice-direction D, collective (charge) D and Haven ratio, Nernst–Einstein σ,
-// optional density map, JSON report and SVG plot.
+// seeded bootstrap of D over ions and over trajectory blocks, optional density map, JSON report
+// and SVG plots with PNG copies (when built with librsvg).
 
 #include <CLI/CLI.hpp>
 
 #include <nernst/analysis/density_map.hpp>
 #include <nernst/analysis/diffusion.hpp>
 #include <nernst/analysis/msd.hpp>
+#include <nernst/analysis/png.hpp>
 #include <nernst/analysis/svg_plot.hpp>
+#include <nernst/analysis/transport_plots.hpp>
 #include <nernst/core/elements.hpp>
 #include <nernst/io/extxyz.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -28,7 +32,8 @@ inline void add_msd_command(CLI::App& app) {
     std::string traj, species = "Li", json, plot, fit = "ols", drift = "none", density;
     std::optional<double> dt_fs, fit_start, fit_end, temperature, charge;
     double skip_ps = 0.0, haven = 1.0, site_distance = 3.0, density_interval = 0.5;
-    std::size_t blocks = 5, direct_window = 0;
+    std::size_t blocks = 5, direct_window = 0, bootstrap = 2000;
+    std::uint64_t seed = 20180201;
   };
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("msd", "Windowed MSD, diffusion coefficient with error bars and Nernst–Einstein conductivity");
@@ -46,11 +51,13 @@ inline void add_msd_command(CLI::App& app) {
       ->check(CLI::IsMember({"none", "framework", "system"}))->capture_default_str();
   cmd->add_option("--site-distance", opt->site_distance, "He et al. a: mean distance between mobile-ion sites, Å")->capture_default_str();
   cmd->add_option("--blocks", opt->blocks, "number of trajectory blocks for the block estimate of D (0 = off)")->capture_default_str();
+  cmd->add_option("--bootstrap", opt->bootstrap, "bootstrap resamples for the error of D over ions and over blocks (0 = off)")->capture_default_str();
+  cmd->add_option("--seed", opt->seed, "bootstrap random seed")->capture_default_str();
   cmd->add_option("--direct-window", opt->direct_window, "use the streaming direct algorithm with this lag window in frames (0 = FFT, all lags)")->capture_default_str();
   cmd->add_option("--density", opt->density, "write the species' probability density as STEM.npy (+ _ab/_ac/_bc .npy and .svg)");
   cmd->add_option("--density-interval", opt->density_interval, "density grid spacing, Å")->capture_default_str();
   cmd->add_option("--json", opt->json, "JSON report")->required();
-  cmd->add_option("--plot", opt->plot, "SVG plot of the MSD with the fit window");
+  cmd->add_option("--plot", opt->plot, "SVG plot of the MSD with the fit window (+ a PNG copy when built with librsvg)");
   cmd->callback([opt]() {
     using namespace nernst::analysis;
     if (opt->temperature.has_value() != opt->charge.has_value())
@@ -81,6 +88,7 @@ inline void add_msd_command(CLI::App& app) {
       MSDOptions mo;
       mo.dt_ps = dt_ps;
       mo.collective = true;
+      mo.per_atom = opt->bootstrap > 0;  // per-ion MSD curves for the bootstrap
       std::vector<AtomGroup> groups{{opt->species, mobile}};
       if (opt->drift == "system")
         for (std::size_t i = 0; i < z.size(); ++i) mo.drift_atoms.push_back(i);
@@ -179,10 +187,32 @@ inline void add_msd_command(CLI::App& app) {
     j["n_eff"] = fit.n_eff;
     j["site_distance_A"] = opt->site_distance;
     j["D_ols_stderr_cm2_s"] = fit.D_ols_err_cm2_s;
-    if (!fit.D_blocks_cm2_s.empty())
+    auto boot_json = [](const DiffusionBootstrap& b) {
+      return nlohmann::json{{"n_units", b.n_units}, {"resamples", b.resamples}, {"seed", b.seed},
+                            {"D_cm2_s", b.D_cm2_s}, {"std_cm2_s", b.std_cm2_s},
+                            {"interval68_cm2_s", {b.p16_cm2_s, b.p84_cm2_s}}, {"interval95_cm2_s", {b.p2_5_cm2_s, b.p97_5_cm2_s}}};
+    };
+    if (!fit.D_blocks_cm2_s.empty()) {
       j["D_block"] = {{"n_blocks", fit.D_blocks_cm2_s.size()}, {"frames_per_block", res.block_frames},
                       {"D_blocks_cm2_s", fit.D_blocks_cm2_s}, {"mean_cm2_s", fit.D_block_mean_cm2_s},
                       {"std_cm2_s", fit.D_block_std_cm2_s}, {"sem_cm2_s", fit.D_block_sem_cm2_s}};
+      if (opt->bootstrap && fit.D_blocks_cm2_s.size() >= 2) {
+        j["D_block"]["bootstrap"] = boot_json(bootstrap_diffusion(fit.D_blocks_cm2_s, opt->bootstrap, opt->seed));
+        j["D_block"]["bootstrap"]["method"] = "trajectory blocks (time origins grouped into contiguous segments) resampled with replacement";
+      }
+    }
+    if (opt->bootstrap) {
+      // Each ion's MSD over all time origins is one unit: resampling ions keeps the strongly
+      // correlated overlapping origins of one ion together (resampling single origins would not).
+      std::vector<std::vector<double>> ions(g.n_atoms);
+      for (std::size_t i = 0; i < g.n_atoms; ++i)
+        for (std::size_t m = 0; m < lag.size(); ++m) ions[i].push_back(g.per_atom(i, m));
+      if (g.n_atoms >= 2) {
+        const auto b = bootstrap_diffusion(unit_diffusion(lag, ions, fit.t_start_ps, fit.t_end_ps, d), opt->bootstrap, opt->seed);
+        j["D_bootstrap"] = boot_json(b);
+        j["D_bootstrap"]["method"] = "ions resampled with replacement, each with its MSD over all time origins, same fit window";
+      }
+    }
     j["fit"] = {{"start_ps", fit.t_start_ps}, {"end_ps", fit.t_end_ps}, {"n_points", fit.n_points},
                 {"slope_A2_per_ps", fit.line.slope}, {"intercept_A2", fit.line.intercept}, {"r2", fit.line.r2},
                 {"weighting", opt->fit}};
@@ -224,9 +254,9 @@ inline void add_msd_command(CLI::App& app) {
       const char* axes[3][2] = {{"b (fractional)", "c (fractional)"}, {"a (fractional)", "c (fractional)"}, {"a (fractional)", "b (fractional)"}};
       for (int ax = 0; ax < 3; ++ax) {
         // Rows of the projection run along the first remaining axis; draw it vertically.
-        write_text_file(opt->density + "_" + planes[ax] + ".svg",
-                        render_heatmap_svg(density->projection(ax), opt->species + " density, " + planes[ax] + " plane",
-                                           axes[ax][1], axes[ax][0], "Å⁻³"));
+        write_svg_and_png(render_heatmap_svg(density->projection(ax), opt->species + " density, " + planes[ax] + " plane",
+                                           axes[ax][1], axes[ax][0], "Å⁻³"),
+                          opt->density + "_" + planes[ax] + ".svg");
       }
       j["density"] = {{"npy", opt->density + ".npy"}, {"shape", density->shape()}, {"interval_A", opt->density_interval}};
     }
@@ -234,24 +264,9 @@ inline void add_msd_command(CLI::App& app) {
     if (!out) throw IOError("cannot open '" + opt->json + "' for writing");
     out << j.dump(1) << "\n";
     if (!opt->plot.empty()) {
-      Plot p;
-      p.title = opt->species + " MSD (" + std::to_string(g.n_atoms) + " ions, " + opt->traj.substr(opt->traj.find_last_of('/') + 1) + ")";
-      p.xlabel = "lag time (ps)";
-      p.ylabel = "MSD (Å²)";
-      p.bands.push_back({fit.t_start_ps, fit.t_end_ps, "fit window"});
-      p.series.push_back({lag, g.tensor.xyz(), {}, {}, "total (xyz)", "#1f77b4"});
-      const char* cols[3] = {"#d62728", "#2ca02c", "#9467bd"};
-      const char* names[3] = {"x", "y", "z"};
-      for (int a = 0; a < 3; ++a) p.series.push_back({lag, g.tensor.axis(a), {}, {}, names[a], cols[a]});
-      PlotSeries line{{0.0, lag.back()}, {fit.line.intercept, fit.line.at(lag.back())}, {}, {}, "linear fit", "#000000"};
-      line.dashed = true;
-      p.series.push_back(line);
-      char b[160];
-      std::snprintf(b, sizeof b, "D = %.3e ± %.1e cm²/s (He et al., N_eff = %.0f)", fit.D_cm2_s, fit.D_err_cm2_s, fit.n_eff);
-      p.notes.push_back(b);
-      std::snprintf(b, sizeof b, "fit %.3g–%.3g ps, %zu points", fit.t_start_ps, fit.t_end_ps, fit.n_points);
-      p.notes.push_back(b);
-      write_text_file(opt->plot, render_svg(p));
+      const std::string name = opt->traj.substr(opt->traj.find_last_of('/') + 1);
+      const Plot p = msd_plot(opt->species + " MSD (" + std::to_string(g.n_atoms) + " ions, " + name + ")", lag, g.tensor, fit);
+      write_svg_and_png(render_svg(p), opt->plot);
     }
     std::printf("%s: D = %.4e ± %.1e cm²/s  (fit %.3g–%.3g ps, N_eff = %.0f)\n", opt->species.c_str(), fit.D_cm2_s,
                 fit.D_err_cm2_s, fit.t_start_ps, fit.t_end_ps, fit.n_eff);

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <utility>
 
 using namespace nernst;
 using nlohmann::json;
@@ -54,6 +55,16 @@ analysis::MSDResult run(const Traj& t, analysis::MSDOptions o) {
   analysis::Estimator<analysis::WindowedMSD<Alg>> est(t.z.size(), analysis::species_groups(t.z), o);
   for (std::size_t f = 0; f < t.pos.size(); ++f) est.push(t.pos[f], t.cell[f]);
   return est.result();
+}
+
+/// NAME_reference.json and the FFT MSD of NAME.extxyz at the reference's frame spacing.
+std::pair<json, analysis::MSDResult> reference_msd(const std::string& name, std::size_t block_frames = 0) {
+  const Traj& t = load(name + ".extxyz");
+  json ref = load_json(name + "_reference.json");
+  analysis::MSDOptions o;
+  o.dt_ps = ref["dt_frame_ps"].get<double>();
+  o.block_frames = block_frames;
+  return {std::move(ref), run<analysis::FFTCorrelation>(t, o)};
 }
 
 double max_rel(const std::vector<double>& a, const std::vector<double>& ref, std::size_t from = 1) {
@@ -104,12 +115,7 @@ TEST_CASE("WindowedMSD matches the double-precision reference MSD of the NVT LJ 
 
 TEST_CASE("Einstein fits, He et al. error, block D and Nernst-Einstein match the NVT reference") {
   NERNST_REQUIRE_SHARED_DATA();
-  const Traj& t = load("lj_binary_nvt120.extxyz");
-  const json ref = load_json("lj_binary_nvt120_reference.json");
-  analysis::MSDOptions o;
-  o.dt_ps = ref["dt_frame_ps"].get<double>();
-  o.block_frames = 250;
-  const auto res = run<analysis::FFTCorrelation>(t, o);
+  const auto [ref, res] = reference_msd("lj_binary_nvt120", 250);
   const auto lag = res.lag_ps();
   for (const char* sp : {"Li", "Ar", "all"}) {
     const auto& g = res.group(sp);
@@ -173,11 +179,7 @@ TEST_CASE("Einstein fits, He et al. error, block D and Nernst-Einstein match the
 
 TEST_CASE("NpT trajectory: minimum-image unwrapping in the new cell reproduces the TOR reference") {
   NERNST_REQUIRE_SHARED_DATA();
-  const Traj& t = load("lj_binary_npt120.extxyz");
-  const json ref = load_json("lj_binary_npt120_reference.json");
-  analysis::MSDOptions o;
-  o.dt_ps = ref["dt_frame_ps"].get<double>();
-  const auto res = run<analysis::FFTCorrelation>(t, o);
+  const auto [ref, res] = reference_msd("lj_binary_npt120");
   for (const char* sp : {"Li", "Ar", "all"}) {
     const auto& r = ref["msd_A2"]["TOR_min_image_increments"][sp];
     const auto& g = res.group(sp);

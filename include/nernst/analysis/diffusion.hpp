@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
+#include <random>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -151,6 +153,71 @@ inline DiffusionFit fit_diffusion(const std::vector<double>& lag_ps, const std::
     }
   }
   return f;
+}
+
+/// Bootstrap distribution of D over resampling units.
+struct DiffusionBootstrap {
+  std::size_t n_units = 0;       ///< units resampled (ions, or trajectory blocks)
+  std::size_t resamples = 0;
+  std::uint64_t seed = 0;
+  double D_cm2_s = 0;            ///< D of the full sample (mean of the unit D's)
+  double mean_cm2_s = 0;         ///< mean of the bootstrap replicates
+  double std_cm2_s = 0;          ///< bootstrap standard error of D
+  double p16_cm2_s = 0, p84_cm2_s = 0;    ///< 68 % percentile interval
+  double p2_5_cm2_s = 0, p97_5_cm2_s = 0; ///< 95 % percentile interval
+  std::vector<double> unit_D_cm2_s;       ///< D of each unit
+};
+
+/// D of each unit's MSD curve (e.g. one ion's MSD over all time origins) fitted on the window
+/// [t_lo, t_hi] of `fit` with the same weighting and dimension. The least-squares slope is
+/// linear in the MSD, so the D of any (re)sample of units is the mean of their D's: the
+/// bootstrap below resamples those numbers instead of refitting curves.
+inline std::vector<double> unit_diffusion(const std::vector<double>& lag_ps, const std::vector<std::vector<double>>& unit_msd,
+                                          double t_lo, double t_hi, const DiffusionOptions& o = {}) {
+  std::vector<double> D;
+  for (const auto& u : unit_msd) {
+    if (u.size() != lag_ps.size()) throw ValueError("unit_diffusion: an MSD curve's length differs from the lags'");
+    std::size_t n = 0;
+    const auto lf = detail::fit_msd_window(lag_ps, u, t_lo, t_hi, o.weighting, n);
+    D.push_back(lf.slope / (2.0 * o.dim) * A2_per_ps_to_cm2_per_s);
+  }
+  return D;
+}
+
+/// Seeded non-parametric bootstrap of the mean of `unit_D` (n units drawn with replacement,
+/// `resamples` times, std::mt19937_64(seed)): standard error and percentile intervals.
+inline DiffusionBootstrap bootstrap_diffusion(std::vector<double> unit_D, std::size_t resamples = 2000,
+                                              std::uint64_t seed = 20180201) {
+  if (unit_D.size() < 2) throw ValueError("bootstrap of D needs at least 2 units, have " + std::to_string(unit_D.size()));
+  if (resamples < 10) throw ValueError("bootstrap of D needs at least 10 resamples");
+  DiffusionBootstrap b;
+  b.n_units = unit_D.size();
+  b.resamples = resamples;
+  b.seed = seed;
+  const double n = static_cast<double>(unit_D.size());
+  for (double d : unit_D) b.D_cm2_s += d / n;
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<std::size_t> pick(0, unit_D.size() - 1);
+  std::vector<double> rep(resamples);
+  double s = 0, s2 = 0;
+  for (auto& r : rep) {
+    double m = 0;
+    for (std::size_t i = 0; i < unit_D.size(); ++i) m += unit_D[pick(rng)];
+    r = m / n;
+    s += r;
+  }
+  b.mean_cm2_s = s / static_cast<double>(resamples);
+  for (double r : rep) s2 += (r - b.mean_cm2_s) * (r - b.mean_cm2_s);
+  b.std_cm2_s = std::sqrt(s2 / static_cast<double>(resamples - 1));
+  std::sort(rep.begin(), rep.end());
+  auto q = [&](double p) {  // linear interpolation between order statistics
+    const double h = p * static_cast<double>(resamples - 1);
+    const auto i = static_cast<std::size_t>(h);
+    return i + 1 < resamples ? rep[i] + (h - static_cast<double>(i)) * (rep[i + 1] - rep[i]) : rep[i];
+  };
+  b.p16_cm2_s = q(0.15865), b.p84_cm2_s = q(0.84135), b.p2_5_cm2_s = q(0.025), b.p97_5_cm2_s = q(0.975);
+  b.unit_D_cm2_s = std::move(unit_D);
+  return b;
 }
 
 /// Nernst–Einstein conductivity σ = n q² e² D / (V k_B T) / H_R in mS/cm, for n ions of charge

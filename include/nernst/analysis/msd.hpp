@@ -35,19 +35,57 @@
 #include <unsupported/Eigen/FFT>
 #include <xtensor/xtensor.hpp>
 
+// Eigen's FFT module includes only its default backend's implementation; make both kissfft
+// (always available, the fallback) and FFTW (when NERNST_HAVE_FFTW, set by CMake when libfftw3
+// is found) available so that the backend is a template choice and both can be tested.
+#if defined(EIGEN_FFTW_DEFAULT)
+#include <unsupported/Eigen/src/FFT/ei_kissfft_impl.h>
+#ifndef NERNST_HAVE_FFTW
+#define NERNST_HAVE_FFTW 1
+#endif
+#elif defined(NERNST_HAVE_FFTW) && NERNST_HAVE_FFTW
+#include <fftw3.h>
+#include <unsupported/Eigen/src/FFT/ei_fftw_impl.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <complex>
 #include <cstddef>
+#include <cstdlib>
 #include <map>
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
 namespace analysis {
 
-/// MSD algorithm policy: FFT-based fast correlation over all lags (stores the trajectory).
-struct FFTCorrelation {};
+/// FFT backend of Eigen's FFT module: kissfft (built into Eigen; always available).
+struct KissFFT {
+  using impl = Eigen::internal::kissfft_impl<double>;
+  static constexpr const char* name = "kissfft";
+};
+#if defined(NERNST_HAVE_FFTW) && NERNST_HAVE_FFTW
+/// FFT backend of Eigen's FFT module: FFTW 3 (optional dependency, ~4x faster than kissfft).
+struct FFTW {
+  using impl = Eigen::internal::fftw_impl<double>;
+  static constexpr const char* name = "fftw";
+};
+using DefaultFFTBackend = FFTW;
+#else
+using DefaultFFTBackend = KissFFT;
+#endif
+
+/// MSD algorithm policy: FFT-based fast correlation over all lags (stores the trajectory),
+/// with an explicit FFT backend (KissFFT or, when available, FFTW).
+template <class Backend = DefaultFFTBackend>
+struct FFTCorrelationWith {
+  using backend = Backend;
+};
+/// MSD algorithm policy: FFT-based fast correlation with the best available FFT backend.
+using FFTCorrelation = FFTCorrelationWith<>;
 /// MSD algorithm policy: direct sum over lags ≤ W with a ring buffer (streams, O(N·W) memory).
 struct DirectSum {};
 
@@ -213,17 +251,37 @@ inline TrackMap make_track_map(std::size_t n_atoms, const std::vector<AtomGroup>
   return t;
 }
 
-/// Smallest n ≥ lo with only factors 2, 3, 5 and divisible by 4 (Eigen's kissfft then uses its
-/// fast radix-4/2/3/5 butterflies and the half-length real-input path).
-inline std::size_t fft_size(std::size_t lo) {
+/// FFT length for a zero-padded correlation of ≥ lo points. kissfft: only factors 2, 3, 5 and
+/// divisible by 4 (its fast radix-4/2/3/5 butterflies and half-length real-input path); FFTW:
+/// even with factors 2, 3, 5, 7 (its codelets), which pads less.
+inline std::size_t fft_size(std::size_t lo, bool fftw = false) {
   for (std::size_t n = std::max<std::size_t>(lo, 4);; ++n) {
-    if (n % 4) continue;
+    if (n % (fftw ? 2 : 4)) continue;
     std::size_t k = n;
-    for (std::size_t p : {2u, 3u, 5u})
-      while (k % p == 0) k /= p;
+    for (std::size_t p : {2u, 3u, 5u, 7u})
+      if (p != 7 || fftw)
+        while (k % p == 0) k /= p;
     if (k == 1) return n;
   }
 }
+
+template <class A>
+struct is_fft_correlation : std::false_type {};
+template <class B>
+struct is_fft_correlation<FFTCorrelationWith<B>> : std::true_type {};
+
+/// 64-byte aligned scratch (FFTW plans made on one buffer run on any other of the same alignment).
+struct AlignedBuffer {
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<double, Free> p;
+  explicit AlignedBuffer(std::size_t n_doubles)
+      : p(static_cast<double*>(std::aligned_alloc(64, ((n_doubles * sizeof(double) + 63) / 64) * 64))) {
+    if (!p) throw Error("WindowedMSD: out of memory for FFT scratch");
+  }
+  double* get() const { return p.get(); }
+};
 
 /// Shared accumulator layout: sums over tracks of a group, per lag, 6 tensor components.
 struct GroupSums {
@@ -237,10 +295,14 @@ struct GroupSums {
 /// Windowed MSD estimator; see the file comment. `Algorithm` is FFTCorrelation or DirectSum.
 template <class Algorithm>
 class Estimator<WindowedMSD<Algorithm>> {
-  static_assert(std::is_same_v<Algorithm, FFTCorrelation> || std::is_same_v<Algorithm, DirectSum>,
-                "WindowedMSD<Algorithm>: Algorithm must be analysis::FFTCorrelation or analysis::DirectSum");
-  static constexpr bool is_fft = std::is_same_v<Algorithm, FFTCorrelation>;
+  static constexpr bool is_fft = detail::is_fft_correlation<Algorithm>::value;
+  static_assert(is_fft || std::is_same_v<Algorithm, DirectSum>,
+                "WindowedMSD<Algorithm>: Algorithm must be analysis::FFTCorrelation(With<Backend>) or analysis::DirectSum");
   static constexpr std::size_t block_len = 2048;  ///< frames per storage block (FFT)
+  /// Series stride in a block: one cache line more than block_len, so that the 3·N series
+  /// written at each push do not all map to the same cache sets (a 16 KiB power-of-two stride
+  /// made every push miss the cache).
+  static constexpr std::size_t block_stride = block_len + 8;
 
  public:
   /// `n_atoms` atoms per frame; groups index into them.
@@ -251,7 +313,18 @@ class Estimator<WindowedMSD<Algorithm>> {
     for (auto a : opt_.drift_atoms)
       if (a >= n_atoms_) throw ValueError("WindowedMSD: drift atom index out of range");
     map_ = detail::make_track_map(n_atoms_, groups_, opt_.collective);
-    u_.resize(3 * n_atoms_);
+    // Only the analysed and drift atoms are unwrapped (e.g. Li out of a large framework).
+    std::vector<char> need(n_atoms_, 0);
+    for (auto a : map_.atom_of_track) need[a] = 1;
+    for (auto a : opt_.drift_atoms) need[a] = 1;
+    std::vector<std::size_t> local(n_atoms_, 0);
+    for (std::size_t a = 0; a < n_atoms_; ++a)
+      if (need[a]) local[a] = sel_.size(), sel_.push_back(a);
+    for (auto a : map_.atom_of_track) local_of_track_.push_back(local[a]);
+    for (auto a : opt_.drift_atoms) drift_local_.push_back(local[a]);
+    unwrapper_ = Unwrapper(sel_.size());
+    u_.resize(3 * sel_.size());
+    if (sel_.size() != n_atoms_) wsel_.resize(3 * sel_.size());
     track_.resize(3 * map_.n_tracks);
     if constexpr (!is_fft) {
       window_ = opt_.max_lag;  // 0 = unbounded
@@ -282,18 +355,24 @@ class Estimator<WindowedMSD<Algorithm>> {
   void push(const double* xyz, const Eigen::Matrix3d& cell) {
     if (frames_ == 0) cell0_ = cell;
     volume_sum_ += std::abs(cell.determinant());
-    if (opt_.unwrap == Unwrap::MinimumImage) unwrapper_.push(xyz, cell, u_.data());
-    else std::copy(xyz, xyz + 3 * n_atoms_, u_.begin());
+    const double* w = xyz;
+    if (!wsel_.empty()) {
+      for (std::size_t j = 0; j < sel_.size(); ++j)
+        for (int k = 0; k < 3; ++k) wsel_[3 * j + k] = xyz[3 * sel_[j] + k];
+      w = wsel_.data();
+    }
+    if (opt_.unwrap == Unwrap::MinimumImage) unwrapper_.push(w, cell, u_.data());
+    else std::copy(w, w + u_.size(), u_.begin());
     if (frames_ == 0) origin_ = u_;
     // Displacement from the first frame, drift-corrected.
     double drift[3] = {0, 0, 0};
-    if (!opt_.drift_atoms.empty()) {
-      for (auto a : opt_.drift_atoms)
+    if (!drift_local_.empty()) {
+      for (auto a : drift_local_)
         for (int k = 0; k < 3; ++k) drift[k] += u_[3 * a + k] - origin_[3 * a + k];
-      for (double& d : drift) d /= static_cast<double>(opt_.drift_atoms.size());
+      for (double& d : drift) d /= static_cast<double>(drift_local_.size());
     }
     for (std::size_t t = 0; t < map_.n_atom_tracks; ++t) {
-      const std::size_t a = map_.atom_of_track[t];
+      const std::size_t a = local_of_track_[t];
       for (int k = 0; k < 3; ++k) track_[3 * t + k] = u_[3 * a + k] - origin_[3 * a + k] - drift[k];
     }
     for (std::size_t g = 0; g < groups_.size(); ++g) {
@@ -337,9 +416,26 @@ class Estimator<WindowedMSD<Algorithm>> {
   /// Bytes held by the estimator for trajectory data (stored blocks or ring buffer).
   std::size_t memory_bytes() const {
     std::size_t b = 0;
-    for (const auto& blk : store_) b += blk.capacity() * sizeof(double);
+    b += store_.size() * 3 * map_.n_tracks * block_stride * sizeof(double);
     b += ring_.capacity() * sizeof(double);
     return b;
+  }
+
+  /// Peak bytes of scratch that result() allocates on top of memory_bytes() (FFT: O(frames);
+  /// direct: the accumulators, O(lags)).
+  std::size_t scratch_bytes() const {
+    if constexpr (is_fft) {
+      const std::size_t T = frames_, L = opt_.max_lag ? std::min(opt_.max_lag + 1, frames_) : frames_;
+      const std::size_t M = detail::fft_size(T + L - 1, !std::is_same_v<typename Algorithm::backend, KissFFT>);
+      const std::size_t H = M / 2 + 1;
+      // x (3M), X (6H), inverse (M), spectrum (2H), P (6H), S (6T), collective/per-atom (H + 2T),
+      // and the result curves (6 L per group).
+      return (4 * M + 15 * H + 8 * T + 6 * L * groups_.size()) * sizeof(double);
+    } else {
+      std::size_t b = 0;
+      for (const auto& s : sums_) b += (6 * s.t[0].size() + s.coll.size() + s.per_track.size()) * sizeof(double);
+      return b;
+    }
   }
 
   /// Computes (FFT) or collects (direct) the MSD of every group.
@@ -410,114 +506,139 @@ class Estimator<WindowedMSD<Algorithm>> {
   void store_frame() {
     const std::size_t nt = map_.n_tracks;
     const std::size_t slot = frames_ % block_len;
-    if (slot == 0) store_.emplace_back(nt * 3 * block_len);
-    double* blk = store_.back().data();
+    // Uninitialised (no memset; untouched pages of a short last block never become resident).
+    if (slot == 0) store_.emplace_back(new double[nt * 3 * block_stride]);
+    double* blk = store_.back().get();
     for (std::size_t t = 0; t < nt; ++t)
-      for (int k = 0; k < 3; ++k) blk[(t * 3 + k) * block_len + slot] = track_[3 * t + k];
+      for (int k = 0; k < 3; ++k) blk[(t * 3 + k) * block_stride + slot] = track_[3 * t + k];
   }
-  /// Copies frames [t0, t1) of track `t`, component `k` into `out`.
-  void gather(std::size_t t, int k, std::size_t t0, std::size_t t1, double* out) const {
+  /// Copies frames [t0, t1) of track `t`, component `k` into `out`; returns their sum.
+  double gather(std::size_t t, int k, std::size_t t0, std::size_t t1, double* out) const {
     std::size_t f = t0;
+    double sum = 0.0;
     while (f < t1) {
       const std::size_t b = f / block_len, s = f % block_len;
       const std::size_t n = std::min(block_len - s, t1 - f);
-      const double* src = store_[b].data() + (t * 3 + static_cast<std::size_t>(k)) * block_len + s;
-      std::copy(src, src + n, out + (f - t0));
+      const double* src = store_[b].get() + (t * 3 + static_cast<std::size_t>(k)) * block_stride + s;
+      double* dst = out + (f - t0);
+      for (std::size_t i = 0; i < n; ++i) sum += (dst[i] = src[i]);
       f += n;
     }
+    return sum;
   }
 
+  /// Group sums over frames [t0, t1) for lags < L. Per track: gather the three components,
+  /// subtract their means while accumulating the per-frame products x_a·x_b of the group (the
+  /// S1 term is linear in them, so its O(T) recursion runs once per group), 3 real FFTs, and
+  /// one fused pass adding the six (cross-)power spectra. Per group and component: one inverse
+  /// FFT. Scratch: O(T) doubles, buffers reused across tracks (FFTW plans are made once).
   std::vector<detail::GroupSums> fft_range(std::size_t t0, std::size_t t1, std::size_t L, bool per_atom) const {
     using Complex = std::complex<double>;
+    using Backend = typename Algorithm::backend;
+    constexpr bool fftw = !std::is_same_v<Backend, KissFFT>;
     const std::size_t T = t1 - t0;
-    const std::size_t M = detail::fft_size(2 * T);
+    // Linear (not circular) correlation up to lag L−1 needs M ≥ T + L − 1.
+    const std::size_t M = detail::fft_size(T + L - 1, fftw);
     const std::size_t H = M / 2 + 1;
-    Eigen::FFT<double> fft;
-    fft.SetFlag(Eigen::FFT<double>::HalfSpectrum);
-    std::vector<double> x[3];
-    std::vector<Complex> X[3];
-    for (auto& v : x) v.assign(M, 0.0);
-    std::vector<double> inv_out;
-    std::vector<Complex> spec(H);
+    const std::size_t Mp = (M + 7) / 8 * 8, Hp = (H + 3) / 4 * 4;  // keep every buffer 64-byte aligned
+    Eigen::FFT<double, typename Backend::impl> fft;
+    fft.SetFlag(Eigen::FFT<double, typename Backend::impl>::HalfSpectrum);
+    detail::AlignedBuffer xbuf(3 * Mp), Xbuf(3 * 2 * Hp), ibuf(Mp), sbuf(2 * Hp);
+    std::fill(xbuf.get(), xbuf.get() + 3 * Mp, 0.0);  // zero padding, never overwritten
+    double* x[3];
+    Complex* X[3];
+    for (int k = 0; k < 3; ++k) {
+      x[k] = xbuf.get() + static_cast<std::size_t>(k) * Mp;
+      X[k] = reinterpret_cast<Complex*>(Xbuf.get() + static_cast<std::size_t>(k) * 2 * Hp);
+    }
+    double* inv = ibuf.get();
+    Complex* spec = reinterpret_cast<Complex*>(sbuf.get());
+    const auto M_idx = static_cast<Eigen::Index>(M);
+    // S1(m) = Q(0) − Σ_{f<m} [p(f) + p(T−1−f)], Q(0) = 2 Σ p; result = S1 − IFFT(spectrum).
+    auto finish = [&](auto spectrum_at, auto p_at, double* dst) {
+      for (std::size_t h = 0; h < H; ++h) spec[h] = Complex(2.0 * spectrum_at(h), 0.0);
+      fft.inv(inv, spec, M_idx);
+      double q = 0;
+      for (std::size_t f = 0; f < T; ++f) q += p_at(f);
+      q *= 2.0;
+      dst[0] = q - inv[0];
+      for (std::size_t m = 1; m < L; ++m) {
+        q -= p_at(m - 1) + p_at(T - m);
+        dst[m] = q - inv[m];
+      }
+    };
 
     std::vector<detail::GroupSums> sums(groups_.size());
+    std::vector<double> P, S, Pc, Sc, p1;
     for (std::size_t g = 0; g < groups_.size(); ++g) {
-      // Spectrum accumulators (real: 2 Re(conj(Xa) Xb)) and S1 recursion accumulators.
-      std::array<std::vector<double>, 6> P, Q;
-      for (int c = 0; c < 6; ++c) {
-        P[c].assign(H, 0.0);
-        Q[c].assign(L, 0.0);
-      }
-      std::vector<double> Pc(map_.group_collective[g] >= 0 ? H : 0, 0.0), Qc(Pc.empty() ? 0 : L, 0.0);
+      const bool coll = map_.group_collective[g] >= 0;
+      P.assign(6 * H, 0.0);  // Σ_tracks (cross-)power spectra, [h][component]
+      S.assign(6 * T, 0.0);  // Σ_tracks x_a(f) x_b(f), [f][component]
+      Pc.assign(coll ? H : 0, 0.0);
+      Sc.assign(coll ? T : 0, 0.0);
       auto& out = sums[g];
       if (per_atom) out.per_track.assign(map_.group_tracks[g].size() * L, 0.0);
 
       auto process = [&](std::size_t track, bool collective, std::size_t index_in_group) {
-        for (int k = 0; k < 3; ++k) {
-          gather(track, k, t0, t1, x[k].data());
-          double mean = 0;
-          for (std::size_t f = 0; f < T; ++f) mean += x[k][f];
-          mean /= static_cast<double>(T);
-          for (std::size_t f = 0; f < T; ++f) x[k][f] -= mean;
-          fft.fwd(X[k], x[k]);
+        double mean[3];
+        for (int k = 0; k < 3; ++k) mean[k] = gather(track, k, t0, t1, x[k]) / static_cast<double>(T);
+        double* x0 = x[0];
+        double* x1 = x[1];
+        double* x2 = x[2];
+        if (collective || per_atom) {
+          if (per_atom) p1.assign(T, 0.0);
+          double* acc = collective ? Sc.data() : p1.data();
+          for (std::size_t f = 0; f < T; ++f) {
+            const double a = (x0[f] -= mean[0]), b = (x1[f] -= mean[1]), c = (x2[f] -= mean[2]);
+            acc[f] += a * a + b * b + c * c;
+          }
         }
-        // S1 recursion: Q(0) = 2 Σ p, Q(m) = Q(m−1) − p(m−1) − p(T−m), p = x_a x_b.
-        auto s1 = [&](int a, int b, std::vector<double>& acc) {
-          const double* xa = x[a].data();
-          const double* xb = x[b].data();
-          double q = 0;
-          for (std::size_t f = 0; f < T; ++f) q += xa[f] * xb[f];
-          q *= 2.0;
-          acc[0] += q;
-          for (std::size_t m = 1; m < L; ++m) {
-            q -= xa[m - 1] * xb[m - 1] + xa[T - m] * xb[T - m];
-            acc[m] += q;
+        if (!collective) {
+          double* s = S.data();
+          if (per_atom) {  // already centred above
+            for (std::size_t f = 0; f < T; ++f, s += 6) {
+              const double a = x0[f], b = x1[f], c = x2[f];
+              s[0] += a * a, s[1] += b * b, s[2] += c * c, s[3] += b * c, s[4] += a * c, s[5] += a * b;
+            }
+          } else {
+            for (std::size_t f = 0; f < T; ++f, s += 6) {
+              const double a = (x0[f] -= mean[0]), b = (x1[f] -= mean[1]), c = (x2[f] -= mean[2]);
+              s[0] += a * a, s[1] += b * b, s[2] += c * c, s[3] += b * c, s[4] += a * c, s[5] += a * b;
+            }
           }
-        };
+        }
+        for (int k = 0; k < 3; ++k) fft.fwd(X[k], x[k], M_idx);
+        const Complex* A = X[0];
+        const Complex* B = X[1];
+        const Complex* C = X[2];
         if (collective) {
-          for (int k = 0; k < 3; ++k) {
-            s1(k, k, Qc);
-            for (std::size_t h = 0; h < H; ++h) Pc[h] += 2.0 * std::norm(X[k][h]);
-          }
+          for (std::size_t h = 0; h < H; ++h) Pc[h] += std::norm(A[h]) + std::norm(B[h]) + std::norm(C[h]);
           return;
         }
-        for (int c = 0; c < 6; ++c) {
-          const int a = voigt_a[c], b = voigt_b[c];
-          s1(a, b, Q[c]);
-          const Complex* Xa = X[a].data();
-          const Complex* Xb = X[b].data();
-          double* p = P[c].data();
-          if (a == b)
-            for (std::size_t h = 0; h < H; ++h) p[h] += 2.0 * std::norm(Xa[h]);
-          else
-            for (std::size_t h = 0; h < H; ++h) p[h] += 2.0 * (Xa[h].real() * Xb[h].real() + Xa[h].imag() * Xb[h].imag());
+        double* p = P.data();
+        for (std::size_t h = 0; h < H; ++h, p += 6) {
+          const double ar = A[h].real(), ai = A[h].imag(), br = B[h].real(), bi = B[h].imag(), cr = C[h].real(),
+                       ci = C[h].imag();
+          p[0] += ar * ar + ai * ai, p[1] += br * br + bi * bi, p[2] += cr * cr + ci * ci;
+          p[3] += br * cr + bi * ci, p[4] += ar * cr + ai * ci, p[5] += ar * br + ai * bi;
         }
         if (per_atom) {
-          // Per-atom xyz MSD sum: Q_xyz(m) − inverse(Σ_k 2|X_k|²)(m).
-          for (std::size_t h = 0; h < H; ++h)
-            spec[h] = 2.0 * (std::norm(X[0][h]) + std::norm(X[1][h]) + std::norm(X[2][h]));
-          fft.inv(inv_out, spec, static_cast<Eigen::Index>(M));
-          std::vector<double> q(L, 0.0);
-          for (int k = 0; k < 3; ++k) s1(k, k, q);
-          double* dst = out.per_track.data() + index_in_group * L;
-          for (std::size_t m = 0; m < L; ++m) dst[m] = q[m] - inv_out[m];
+          finish([&](std::size_t h) { return std::norm(A[h]) + std::norm(B[h]) + std::norm(C[h]); },
+                 [&](std::size_t f) { return p1[f]; }, out.per_track.data() + index_in_group * L);
         }
       };
       const auto& tracks = map_.group_tracks[g];
       for (std::size_t i = 0; i < tracks.size(); ++i) process(tracks[i], false, i);
-      if (map_.group_collective[g] >= 0) process(static_cast<std::size_t>(map_.group_collective[g]), true, 0);
+      if (coll) process(static_cast<std::size_t>(map_.group_collective[g]), true, 0);
 
       for (int c = 0; c < 6; ++c) {
-        for (std::size_t h = 0; h < H; ++h) spec[h] = Complex(P[c][h], 0.0);
-        fft.inv(inv_out, spec, static_cast<Eigen::Index>(M));
         out.t[c].assign(L, 0.0);
-        for (std::size_t m = 0; m < L; ++m) out.t[c][m] = Q[c][m] - inv_out[m];
+        finish([&](std::size_t h) { return P[6 * h + static_cast<std::size_t>(c)]; },
+               [&](std::size_t f) { return S[6 * f + static_cast<std::size_t>(c)]; }, out.t[c].data());
       }
-      if (!Pc.empty()) {
-        for (std::size_t h = 0; h < H; ++h) spec[h] = Complex(Pc[h], 0.0);
-        fft.inv(inv_out, spec, static_cast<Eigen::Index>(M));
+      if (coll) {
         out.coll.assign(L, 0.0);
-        for (std::size_t m = 0; m < L; ++m) out.coll[m] = Qc[m] - inv_out[m];
+        finish([&](std::size_t h) { return Pc[h]; }, [&](std::size_t f) { return Sc[f]; }, out.coll.data());
       }
     }
     return sums;
@@ -621,9 +742,10 @@ class Estimator<WindowedMSD<Algorithm>> {
   std::size_t frames_ = 0;
   Eigen::Matrix3d cell0_ = Eigen::Matrix3d::Identity();
   double volume_sum_ = 0.0;
-  std::vector<double> u_, origin_, track_, buf_;
+  std::vector<double> u_, origin_, track_, buf_, wsel_;
+  std::vector<std::size_t> sel_, local_of_track_, drift_local_;  ///< unwrapped atoms; local indices
   // FFT storage: blocks of block_len frames, layout [track][component][frame-in-block].
-  std::vector<std::vector<double>> store_;
+  std::vector<std::unique_ptr<double[]>> store_;
   // Direct: ring buffer [slot][track][3] and accumulators.
   std::size_t window_ = 0, block_window_ = 0;
   std::vector<double> ring_;

@@ -44,7 +44,8 @@ struct Plot {
   std::vector<PlotSeries> series;
   std::vector<PlotBand> bands;
   std::vector<PlotMarker> markers;
-  std::vector<std::string> notes;  ///< text lines printed in the upper left of the plot area
+  std::vector<std::string> notes;  ///< text lines printed in the upper (or lower) left of the plot area
+  bool notes_bottom = false;       ///< notes in the lower left corner (e.g. Arrhenius: the upper left holds the extrapolation)
   double width = 720, height = 480;
 };
 
@@ -133,12 +134,23 @@ inline std::string render_svg(const Plot& p) {
     o << "<line x1=\"" << X(t) << "\" x2=\"" << X(t) << "\" y1=\"" << T << "\" y2=\"" << T + H
       << "\" stroke=\"#ddd\"/><text x=\"" << X(t) << "\" y=\"" << T + H + 18 << "\" text-anchor=\"middle\">" << fmt_num(t) << "</text>\n";
   if (p.log_y) {
-    for (double e = std::floor(y0); e <= y1; e += 1.0) {
-      if (e < y0) continue;
-      const double yy = T + H - (e - y0) / (y1 - y0) * H;
-      o << "<line x1=\"" << L << "\" x2=\"" << L + W << "\" y1=\"" << yy << "\" y2=\"" << yy << "\" stroke=\"#ddd\"/><text x=\""
-        << L - 6 << "\" y=\"" << yy + 4 << "\" text-anchor=\"end\">1e" << static_cast<int>(e) << "</text>\n";
-    }
+    // Decades; within a narrow range (< 2 decades) also 2× and 5× (< 1 decade: 1…9×) so that
+    // the axis always carries several labelled values.
+    const double span = y1 - y0;
+    std::vector<double> mant{1.0};
+    if (span < 1.0) mant = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    else if (span < 2.0) mant = {1, 2, 5};
+    for (double e = std::floor(y0); e <= y1; e += 1.0)
+      for (double mt : mant) {
+        const double v = e + std::log10(mt);
+        if (v < y0 || v > y1) continue;
+        const double yy = T + H - (v - y0) / (y1 - y0) * H;
+        char lab[32];
+        std::snprintf(lab, sizeof lab, "%.0fe%d", mt, static_cast<int>(e));
+        o << "<line x1=\"" << L << "\" x2=\"" << L + W << "\" y1=\"" << yy << "\" y2=\"" << yy << "\" stroke=\""
+          << (mt == 1.0 ? "#ccc" : "#eee") << "\"/><text x=\"" << L - 6 << "\" y=\"" << yy + 4 << "\" text-anchor=\"end\">" << lab
+          << "</text>\n";
+      }
   } else {
     for (double t : ticks(y0, y1)) {
       const double yy = T + H - (t - y0) / (y1 - y0) * H;
@@ -150,11 +162,19 @@ inline std::string render_svg(const Plot& p) {
   o << "<text transform=\"translate(20," << T + H / 2 << ") rotate(-90)\" text-anchor=\"middle\">" << esc(p.ylabel) << "</text>\n";
   for (const auto& m : p.markers)
     o << "<line x1=\"" << X(m.x) << "\" x2=\"" << X(m.x) << "\" y1=\"" << T << "\" y2=\"" << T + H
-      << "\" stroke=\"#c00\" stroke-dasharray=\"3,3\"/><text x=\"" << X(m.x) + 4 << "\" y=\"" << T + H - 8 << "\" fill=\"#c00\">"
+      << "\" stroke=\"#c00\" stroke-dasharray=\"3,3\"/><text x=\"" << X(m.x) + 4 << "\" y=\"" << T + 14 << "\" fill=\"#c00\">"
       << esc(m.label) << "</text>\n";
   // Series.
   o << "<g clip-path=\"none\">\n";
   double ly = T + 20;
+  std::ostringstream legend;  // drawn last, on a white box, so that curves never run through it
+  std::size_t longest = 0;    // legend width from the longest label (≈ 7 px per character)
+  for (const auto& s : p.series) {
+    std::size_t n = 0;
+    for (unsigned char c : s.label) n += (c & 0xC0) != 0x80;  // UTF-8 code points
+    longest = std::max(longest, n);
+  }
+  const double lw = 44.0 + 7.0 * static_cast<double>(longest), lx = L + W - lw;
   for (const auto& s : p.series) {
     if (s.points) {
       for (std::size_t i = 0; i < s.x.size(); ++i) {
@@ -172,14 +192,34 @@ inline std::string render_svg(const Plot& p) {
       o << "\"/>\n";
     }
     if (!s.label.empty()) {
-      o << "<line x1=\"" << L + W - 190 << "\" x2=\"" << L + W - 165 << "\" y1=\"" << ly << "\" y2=\"" << ly << "\" stroke=\""
-        << s.color << "\" stroke-width=\"3\"" << (s.dashed ? " stroke-dasharray=\"6,4\"" : "") << "/><text x=\"" << L + W - 158
+      if (s.points)
+        legend << "<line x1=\"" << lx + 16 << "\" x2=\"" << lx + 16 << "\" y1=\"" << ly - 7 << "\" y2=\"" << ly + 7 << "\" stroke=\""
+               << s.color << "\" stroke-width=\"1.5\"/><circle cx=\"" << lx + 16 << "\" cy=\"" << ly << "\" r=\"4\" fill=\"" << s.color
+               << "\"/>";
+      else
+        legend << "<line x1=\"" << lx + 4 << "\" x2=\"" << lx + 29 << "\" y1=\"" << ly << "\" y2=\"" << ly << "\" stroke=\""
+               << s.color << "\" stroke-width=\"3\"" << (s.dashed ? " stroke-dasharray=\"6,4\"" : "") << "/>";
+      legend << "<text x=\"" << lx + 36
         << "\" y=\"" << ly + 4 << "\">" << esc(s.label) << "</text>\n";
       ly += 18;
     }
   }
   o << "</g>\n";
-  double ny = T + 20;
+  if (ly > T + 20)
+    o << "<rect x=\"" << lx - 4 << "\" y=\"" << T + 6 << "\" width=\"" << lw << "\" height=\"" << ly - T - 10
+      << "\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n";
+  o << legend.str();
+  double ny = p.notes_bottom ? T + H - 12 - 17.0 * (static_cast<double>(p.notes.size()) - 1) : T + 20;
+  if (!p.notes.empty()) {  // white box behind the notes, sized like the legend's
+    std::size_t longest_note = 0;
+    for (const auto& n : p.notes) {
+      std::size_t k = 0;
+      for (unsigned char c : n) k += (c & 0xC0) != 0x80;
+      longest_note = std::max(longest_note, k);
+    }
+    o << "<rect x=\"" << L + 4 << "\" y=\"" << ny - 15 << "\" width=\"" << 14.0 + 7.0 * static_cast<double>(longest_note)
+      << "\" height=\"" << 17.0 * static_cast<double>(p.notes.size()) + 6 << "\" fill=\"white\" fill-opacity=\"0.85\"/>\n";
+  }
   for (const auto& n : p.notes) {
     o << "<text x=\"" << L + 10 << "\" y=\"" << ny << "\">" << esc(n) << "</text>\n";
     ny += 17;

@@ -40,17 +40,23 @@ class Unwrapper {
       prev_.assign(w, w + n3);
       cur_.assign(w, w + n3);
     } else {
+      // Row-vector convention: frac = cart · h⁻¹, cart = frac · h. Plain scalars (no Eigen
+      // temporaries) and floor(s + ½) (one instruction with SSE4.1, unlike nearbyint).
       const Eigen::Matrix3d inv = cell.inverse();
+      const double i00 = inv(0, 0), i01 = inv(0, 1), i02 = inv(0, 2), i10 = inv(1, 0), i11 = inv(1, 1), i12 = inv(1, 2),
+                   i20 = inv(2, 0), i21 = inv(2, 1), i22 = inv(2, 2);
       for (std::size_t i = 0; i < n_; ++i) {
-        Eigen::Vector3d d(w[3 * i] - prev_[3 * i], w[3 * i + 1] - prev_[3 * i + 1], w[3 * i + 2] - prev_[3 * i + 2]);
-        // Row-vector convention: frac = cart · h⁻¹, cart = frac · h.
-        const Eigen::Vector3d s = inv.transpose() * d;
-        const Eigen::Vector3d n(std::nearbyint(s[0]), std::nearbyint(s[1]), std::nearbyint(s[2]));
-        if (n[0] != 0.0 || n[1] != 0.0 || n[2] != 0.0) d -= cell.transpose() * n;
-        for (int a = 0; a < 3; ++a) {
-          cur_[3 * i + a] += d[a];
-          prev_[3 * i + a] = w[3 * i + a];
+        double d0 = w[3 * i] - prev_[3 * i], d1 = w[3 * i + 1] - prev_[3 * i + 1], d2 = w[3 * i + 2] - prev_[3 * i + 2];
+        const double n0 = std::floor(d0 * i00 + d1 * i10 + d2 * i20 + 0.5);
+        const double n1 = std::floor(d0 * i01 + d1 * i11 + d2 * i21 + 0.5);
+        const double n2 = std::floor(d0 * i02 + d1 * i12 + d2 * i22 + 0.5);
+        if (n0 != 0.0 || n1 != 0.0 || n2 != 0.0) {
+          d0 -= n0 * cell(0, 0) + n1 * cell(1, 0) + n2 * cell(2, 0);
+          d1 -= n0 * cell(0, 1) + n1 * cell(1, 1) + n2 * cell(2, 1);
+          d2 -= n0 * cell(0, 2) + n1 * cell(1, 2) + n2 * cell(2, 2);
         }
+        cur_[3 * i] += d0, cur_[3 * i + 1] += d1, cur_[3 * i + 2] += d2;
+        prev_[3 * i] = w[3 * i], prev_[3 * i + 1] = w[3 * i + 1], prev_[3 * i + 2] = w[3 * i + 2];
       }
     }
     for (std::size_t k = 0; k < n3; ++k) u[k] = cur_[k];
