@@ -1,17 +1,20 @@
 #pragma once
-// `nernst finetune --model DIR --train DATA [--valid DATA] [--epochs N] [--lr X] [--weights e,f,s]
-//  [--freeze PATTERN...] [--refit-atomref] --out DIR [--summary-json FILE]`: fine-tunes an M3GNet
-// model directory on labelled structures (extxyz with ASE energy/forces/stress, or vasprun.xml)
-// and writes a matgl model directory (model.json + state.pt) that `nernst eval --model` loads.
+// `nernst finetune --model PATH --train DATA [--valid DATA] [--epochs N] [--lr X] [--weights e,f,s]
+//  [--freeze PATTERN...] [--refit-atomref] --out PATH [--summary-json FILE]`: fine-tunes an M3GNet
+// model directory or a CHGNet .pth.tar checkpoint on labelled structures (extxyz with ASE
+// energy/forces/stress, or vasprun.xml) and writes the same format (matgl directory
+// model.json + state.pt, or CHGNet .pth.tar) that `nernst eval --model` and matgl/CHGNet load.
 
 #include <CLI/CLI.hpp>
 
 #include <nernst/core/error.hpp>
+#include <nernst/potential/graphnet/chgnet.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/train/trainer.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -32,12 +35,12 @@ inline void add_finetune_command(CLI::App& app) {
     std::string log_csv, log_json;
   };
   auto o = std::make_shared<Opts>();
-  auto* sub = app.add_subcommand("finetune", "Fine-tune an M3GNet potential on labelled structures");
-  sub->add_option("--model", o->model, "matgl M3GNet model directory (model.json + state.pt)")->required();
+  auto* sub = app.add_subcommand("finetune", "Fine-tune an M3GNet or CHGNet potential on labelled structures");
+  sub->add_option("--model", o->model, "matgl M3GNet model directory (model.json + state.pt) or CHGNet .pth.tar file")->required();
   sub->add_option("--train", o->train, "training data: extxyz (ASE energy/forces/stress) or vasprun.xml")->required();
   sub->add_option("--valid", o->valid, "validation data (default: --val-fraction of --train)");
   sub->add_option("--val-fraction", o->val_fraction, "validation share split off --train when --valid is absent");
-  sub->add_option("--out", o->out, "output model directory")->required();
+  sub->add_option("--out", o->out, "output: model directory (M3GNet) or .pth.tar file (CHGNet)")->required();
   sub->add_option("--epochs", o->epochs, "epochs");
   sub->add_option("--batch-size", o->batch, "structures per optimiser step");
   sub->add_option("--lr", o->lr, "initial learning rate");
@@ -103,10 +106,21 @@ inline void add_finetune_command(CLI::App& app) {
       trainset = std::move(s.train);
       valid = std::move(s.valid);
     }
-    train::M3GNetTrainable model(M3GNet::load(o->model), mode);
-    train::Trainer<train::M3GNetTrainable> trainer(model, t);
-    const auto res = trainer.fit(trainset, valid);
-    model.save(o->out, o->float64);
+    auto fit = [&](auto& model) {
+      train::Trainer<std::decay_t<decltype(model)>> trainer(model, t);
+      auto r = trainer.fit(trainset, valid);
+      model.save(o->out, o->float64);
+      return r;
+    };
+    const bool chgnet = std::filesystem::is_regular_file(o->model);  // matgl models are directories
+    train::TrainResult res;
+    if (chgnet) {
+      train::CHGNetTrainable model(CHGNet::load(o->model));
+      res = fit(model);
+    } else {
+      train::M3GNetTrainable model(M3GNet::load(o->model), mode);
+      res = fit(model);
+    }
     nlohmann::json j;
     auto efs = [](const train::Metrics& m) { return nlohmann::json{{"e", m.e_mae}, {"f", m.f_mae}, {"s", m.s_mae}}; };
     j["initial_val_mae"] = efs(res.initial_valid);
@@ -123,6 +137,7 @@ inline void add_finetune_command(CLI::App& app) {
     j["trainable_parameters"] = res.trainable;
     j["frozen_parameters"] = res.frozen;
     j["out"] = o->out;
+    j["architecture"] = chgnet ? "CHGNet" : "M3GNet";
     if (o->refit) j["atomref_refit_rms_eV_per_atom"] = res.atomref_rms_after_refit;
     const std::string text = j.dump(2);
     if (!o->summary.empty()) {

@@ -2,14 +2,20 @@
 // `nernst pipeline STRUCTURE.cif --supercell "1 1 2" --temperatures 500,600,700,800 [--model DIR]
 //  [--production-ps PS] [--out DIR] ...`: the whole workflow (enumerate → Ewald top K → relax top
 // → equilibrate → NVT production per T → MSD/D → Arrhenius/σ(300 K) → report), resumable: rerun
-// the same command after an interruption and finished stages are skipped.
+// the same command after an interruption and finished stages are skipped. `--model` takes an
+// M3GNet model directory or a CHGNet .pth.tar checkpoint; `--active-learning R` fine-tunes the
+// M3GNet model before the MD (workflow/active_learning.hpp), labels from a potential or from DFT.
 
 #include <CLI/CLI.hpp>
 
+#include <nernst/potential/graphnet/chgnet.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/potential/rigid_ion.hpp>
+#include <nernst/workflow/active_learning.hpp>
 #include <nernst/workflow/pipeline.hpp>
 
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -57,6 +63,34 @@ inline std::vector<double> parse_list(const std::string& s, const char* what) {
   }
   return out;
 }
+
+/// The oracle of --al-label-with: "dft-export", "rigid-ion", an M3GNet directory or a CHGNet file.
+inline workflow::AnyLabeler make_labeler(const std::string& spec) {
+  if (spec == "dft-export") return workflow::AnyLabeler(workflow::DftExportLabeler());
+  if (spec == "rigid-ion")
+    return workflow::AnyLabeler(workflow::make_potential_labeler([] { return make_rigid_ion<>(); }, "rigid-ion (bundled)"));
+  if (!std::filesystem::exists(spec))
+    throw ValueError("--al-label-with: '" + spec + "' is not dft-export, rigid-ion or an existing model path");
+  if (std::filesystem::is_directory(spec)) {
+    auto m = std::make_shared<graphnet::M3GNetModel>(M3GNet::load(spec));
+    return workflow::AnyLabeler(workflow::make_potential_labeler(
+        [m] { return Potential<GraphNet<M3GNet>>(*m, graphnet::ThreeBodyMode::matgl); }, "M3GNet " + spec));
+  }
+  auto m = std::make_shared<graphnet::CHGNetModel>(CHGNet::load(spec));
+  return workflow::AnyLabeler(workflow::make_potential_labeler([m] { return Potential<GraphNet<CHGNet>>(*m); }, "CHGNet " + spec));
+}
+
+/// Runs the pipeline with an M3GNet model (optionally fine-tuned by active learning first).
+template <class Scalar>
+nlohmann::json run_m3gnet(workflow::PipelineOptions p, const std::string& dir, const workflow::ActiveLearningOptions& al,
+                          const std::string& label_with) {
+  auto model = std::make_shared<graphnet::M3GNetModel>(M3GNet::load(dir));
+  auto make = [](const graphnet::M3GNetModel& m) { return Potential<GraphNet<M3GNet>, Scalar>(m, graphnet::ThreeBodyMode::matgl); };
+  if (al.rounds > 0)  // the MD after it uses the fine-tuned model
+    p.after_relax = workflow::active_learning_stage(al, dir, make, std::make_shared<workflow::AnyLabeler>(make_labeler(label_with)),
+                                                    model, p.on_checkpoint);
+  return workflow::run_pipeline(p, [model, make]() { return make(*model); });
+}
 }  // namespace detail_pipeline
 
 inline void add_pipeline_command(CLI::App& app) {
@@ -65,13 +99,18 @@ inline void add_pipeline_command(CLI::App& app) {
     workflow::PipelineOptions p;
     double heating_ps = 2, nvt_ps = 50, npt_ps = 140, average_ps = 112;
     bool demo = false;
+    workflow::ActiveLearningOptions al;
+    std::string al_label_with = "rigid-ion";
+    double al_T_start = 0;
   };
   auto o = std::make_shared<Opt>();
   auto* cmd = app.add_subcommand("pipeline", "Disordered CIF -> orderings -> relaxation -> MD -> D, E_A, sigma(300 K) report (resumable)");
   cmd->add_option("structure", o->structure, "disordered structure (CIF with occupancies) or an ordered one")->required();
   cmd->add_option("--supercell", o->supercell, "fixed supercell: \"1 1 2\" or 9 integers (rows)")->capture_default_str();
   cmd->add_option("--temperatures", o->temps, "MD temperatures in K, comma separated")->capture_default_str();
-  cmd->add_option("--model", o->model, "M3GNet model directory (model.json + state.pt); default: the bundled rigid-ion potential");
+  cmd->add_option("--model", o->model,
+                  "M3GNet model directory (model.json + state.pt) or CHGNet checkpoint (.pth.tar); default: the bundled "
+                  "rigid-ion potential");
   cmd->add_option("--precision", o->precision, "graph-network arithmetic: float or double")
       ->check(CLI::IsMember({"float", "double"}))
       ->capture_default_str();
@@ -83,7 +122,7 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--average-ps", o->average_ps, "equilibration: cell averaged over the last ... ps of NpT")->capture_default_str();
   cmd->add_option("--timestep", o->p.timestep, "MD time step (fs)")->capture_default_str();
   cmd->add_option("--sample-every", o->p.sample_every, "steps between trajectory frames")->capture_default_str();
-  cmd->add_option("--checkpoint-every", o->p.checkpoint_every, "production steps between checkpoints")->capture_default_str();
+  cmd->add_option("--checkpoint-every", o->p.checkpoint_every, "MD steps between checkpoints (equilibration and production)")->capture_default_str();
   cmd->add_option("--top-k", o->p.top_k, "orderings kept after the Ewald ranking (relaxed)")->capture_default_str();
   cmd->add_option("--top-m", o->p.top_m, "relaxed orderings sent to MD")->capture_default_str();
   cmd->add_option("--fmax", o->p.fmax, "relaxation force criterion (eV/Å)")->capture_default_str();
@@ -92,9 +131,27 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--rounding", o->p.rounding, "non-integral counts: error, nearest, floor, ceil, balanced")->capture_default_str();
   cmd->add_option("--seed", o->p.seed, "MD random seed")->capture_default_str();
   cmd->add_option("--mobile", o->p.mobile, "mobile species")->capture_default_str();
+  cmd->add_option("--framework-msd-limit", o->p.framework_msd_limit_A2,
+                  "framework MSD (Å²) above which a temperature counts as molten and is left out of the Arrhenius fit")
+      ->capture_default_str();
   cmd->add_flag("--demo", o->demo, "demonstration lengths: 0.5+1+2 ps equilibration (1 ps averaged), 10 ps production, "
                                    "--top-k 5, fmax 0.05 (not converged science)");
   cmd->add_flag("--quiet", o->p.quiet, "no progress output");
+  cmd->add_option("--active-learning", o->al.rounds,
+                  "active-learning rounds before the MD (M3GNet --model only): MD, furthest-point sampling, labels, "
+                  "fine-tuning")
+      ->capture_default_str();
+  cmd->add_option("--al-frames", o->al.frames, "frames labelled per round")->capture_default_str();
+  cmd->add_option("--al-label-with", o->al_label_with,
+                  "labels from: rigid-ion, an M3GNet directory or CHGNet .pth.tar (a potential as oracle), or dft-export "
+                  "(POSCAR folders; rerun once each holds a vasprun.xml)")
+      ->capture_default_str();
+  cmd->add_option("--al-T-start", o->al_T_start, "temperature of the first round (K; default: the lowest --temperatures)");
+  cmd->add_option("--al-delta-T", o->al.delta_T, "temperature increase per round (K)")->capture_default_str();
+  cmd->add_option("--al-md-ps", o->al.md_ps, "MD per round (ps)")->capture_default_str();
+  cmd->add_option("--al-sample-every", o->al.sample_every, "steps between the frames sampling chooses from")->capture_default_str();
+  cmd->add_option("--al-epochs", o->al.epochs, "fine-tuning epochs per round")->capture_default_str();
+  cmd->add_option("--al-lr", o->al.lr, "fine-tuning learning rate")->capture_default_str();
   cmd->callback([o]() {
     auto p = o->p;
     p.structure = o->structure;
@@ -111,18 +168,35 @@ inline void add_pipeline_command(CLI::App& app) {
       p.top_k = 5;
       p.fmax = 0.05;
     }
+    auto al = o->al;
+    if (o->al_T_start > 0) al.T_start = o->al_T_start;
+    else if (!p.temperatures.empty()) al.T_start = *std::min_element(p.temperatures.begin(), p.temperatures.end());
+    al.timestep = p.timestep;
+    al.seed = p.seed;
+    const bool chgnet = !o->model.empty() && !std::filesystem::is_directory(o->model);
+    if (al.rounds > 0 && (o->model.empty() || chgnet))
+      throw ValueError("--active-learning fine-tunes an M3GNet model: give --model with an M3GNet directory");
     nlohmann::json rep;
-    if (o->model.empty()) {
-      p.potential_name = "rigid-ion (Tosi-Fumi Li-Cl + formal charges, bundled)";
-      rep = workflow::run_pipeline(p, []() { return make_rigid_ion<>(); });
-    } else {
-      const auto model = M3GNet::load(o->model);
-      p.potential_name = "M3GNet " + o->model + " (" + o->precision + ")";
-      if (o->precision == "float")
-        rep = workflow::run_pipeline(
-            p, [&]() { return Potential<GraphNet<M3GNet>, float>(model, graphnet::ThreeBodyMode::matgl); });
-      else
-        rep = workflow::run_pipeline(p, [&]() { return Potential<GraphNet<M3GNet>>(model, graphnet::ThreeBodyMode::matgl); });
+    try {
+      if (o->model.empty()) {
+        p.potential_name = "rigid-ion (Tosi-Fumi Li-Cl + formal charges, bundled)";
+        rep = workflow::run_pipeline(p, []() { return make_rigid_ion<>(); });
+      } else if (chgnet) {  // a file: CHGNet .pth.tar checkpoint
+        const auto model = std::make_shared<graphnet::CHGNetModel>(CHGNet::load(o->model));
+        p.potential_name = "CHGNet " + o->model + " (" + o->precision + ")";
+        if (o->precision == "float")
+          rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<CHGNet>, float>(*model); });
+        else
+          rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<CHGNet>>(*model); });
+      } else {
+        p.potential_name = "M3GNet " + o->model + " (" + o->precision + ")";
+        rep = o->precision == "float" ? detail_pipeline::run_m3gnet<float>(p, o->model, al, o->al_label_with)
+                                      : detail_pipeline::run_m3gnet<double>(p, o->model, al, o->al_label_with);
+      }
+    } catch (const workflow::LabelsPending& e) {
+      // not a failure: the run continues from here once the external labels exist
+      std::cout << e.what() << "\n";
+      return;
     }
     std::cout << "report: " << (std::filesystem::path(p.out) / "report.md").string() << "\n";
     for (const auto& m : rep["md"]) {

@@ -1,8 +1,7 @@
 #pragma once
 // Helpers for the CHGNet tests: checkpoints and reference files from ../shared.
 
-#include "../json_support.hpp"
-#include "../test_support.hpp"
+#include "graphnet_test_util.hpp"
 
 #include <nernst/core/elements.hpp>
 #include <nernst/core/system.hpp>
@@ -30,7 +29,7 @@ inline std::filesystem::path ref_path(const std::string& ckpt, const std::string
   return nernst_test::shared_dir() / "reference" / "chgnet" / ckpt / (structure + ".json");
 }
 
-using nernst_test::read_json;
+using graphnet_test::read_json;
 
 /// A System with the Cartesian positions exactly as stored (frac · lattice in float64, not wrapped).
 inline nernst::System<> system_from(const nlohmann::json& s) {
@@ -45,12 +44,6 @@ inline const nernst::graphnet::CHGNetModel& model(const std::string& name) {
   return *m;
 }
 
-inline std::vector<std::array<double, 3>> host_forces(const nernst::System<>& sys) {
-  auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.f);
-  std::vector<std::array<double, 3>> f(sys.size());
-  for (std::size_t i = 0; i < sys.size(); ++i)
-    for (int k = 0; k < 3; ++k) f[i][static_cast<std::size_t>(k)] = hf(i, k);
-  return f;
-}
+using graphnet_test::host_forces;
 
 }  // namespace chgnet_test

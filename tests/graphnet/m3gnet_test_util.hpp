@@ -1,8 +1,7 @@
 #pragma once
 // Helpers for the M3GNet tests: reference files from ../shared as Systems.
 
-#include "../json_support.hpp"
-#include "../test_support.hpp"
+#include "graphnet_test_util.hpp"
 
 #include <nernst/core/elements.hpp>
 #include <nernst/core/system.hpp>
@@ -25,7 +24,7 @@ inline const char* kReferences[] = {"licl_rocksalt_prim",        "licl_conv8_rat
 inline std::filesystem::path model_dir() { return nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes"; }
 inline std::filesystem::path ref_dir() { return nernst_test::shared_dir() / "reference" / "m3gnet"; }
 
-using nernst_test::read_json;
+using graphnet_test::read_json;
 
 /// A System with the Cartesian positions exactly as stored (not wrapped, no round trip).
 inline nernst::System<> system_from(const nlohmann::json& s) {
@@ -39,12 +38,6 @@ inline const nernst::graphnet::M3GNetModel& model() {
   return *m;
 }
 
-inline std::vector<std::array<double, 3>> host_forces(const nernst::System<>& sys) {
-  auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.f);
-  std::vector<std::array<double, 3>> f(sys.size());
-  for (std::size_t i = 0; i < sys.size(); ++i)
-    for (int k = 0; k < 3; ++k) f[i][static_cast<std::size_t>(k)] = hf(i, k);
-  return f;
-}
+using graphnet_test::host_forces;
 
 }  // namespace m3gnet_test

@@ -75,15 +75,7 @@ inline void classical_labels(nernst::train::Sample& s) {
 inline nernst::train::Sample li3ycl6_60() {
   std::ifstream in(nernst_test::shared_dir() / "reference" / "m3gnet" / "timing_structures.json");
   REQUIRE(in.good());
-  const auto j = nlohmann::json::parse(in).at("structures").at("60");
-  nernst::train::Sample s;
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) s.lattice(a, b) = j.at("lattice")[a][b].get<double>();
-  for (std::size_t i = 0; i < j.at("positions").size(); ++i) {
-    s.x.push_back({j["positions"][i][0].get<double>(), j["positions"][i][1].get<double>(), j["positions"][i][2].get<double>()});
-    s.z.push_back(nernst::atomic_number(j["species"][i].get<std::string>()));
-  }
-  return s;
+  return nernst::train::sample_from_json(nlohmann::json::parse(in).at("structures").at("60"), "li3ycl6_60");
 }
 
 /// `count` strained and rattled frames with classical labels.

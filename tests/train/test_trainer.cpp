@@ -1,6 +1,7 @@
 // Trainer pieces: Adam and schedules against hand computations, atomref refit, freezing
 // (bit-identical frozen tensors), save -> reload (identical outputs), dataset split/batches.
 
+#include "save_check.hpp"
 #include "train_test_util.hpp"
 
 #include <nernst/train/trainer.hpp>
@@ -122,40 +123,17 @@ TEST_CASE("Freezing keeps tensors bit-identical; save -> reload gives identical 
   CHECK(res.history.size() == 2);
   CHECK(res.frozen > 0);
   CHECK(res.trainable > 0);
-  const std::vector<double> after = m.get_parameters();
-  std::size_t frozen_same = 0, trained_changed = 0, n_frozen = 0, n_trained = 0;
-  const auto mask = train::trainable_mask(m, o);
-  for (const auto& p : m.parameters()) {
-    const bool frozen = !mask[p.offset];
-    const bool same = std::memcmp(before.data() + p.offset, after.data() + p.offset, p.size * sizeof(double)) == 0;
-    if (frozen) ++n_frozen, frozen_same += same;
-    else ++n_trained, trained_changed += !same;
-  }
-  MESSAGE(n_frozen << " frozen tensors, " << n_trained << " trained");
-  CHECK(n_frozen > 10);
-  CHECK(frozen_same == n_frozen);
-  CHECK(trained_changed == n_trained);
+  const auto c = train_test::count_frozen(m, before, m.get_parameters(), o);
+  MESSAGE(c.frozen << " frozen tensors, " << c.trained << " trained");
+  CHECK(c.frozen > 10);
+  CHECK(c.frozen_same == c.frozen);
+  CHECK(c.trained_changed == c.trained);
   // The training loss went down on this tiny set.
   CHECK(res.final_train.loss < res.initial_train.loss);
 
   const auto dir64 = std::filesystem::temp_directory_path() / "nernst_train_save64";
   const auto dir32 = std::filesystem::temp_directory_path() / "nernst_train_save32";
-  m.save(dir64.string(), /*float64=*/true);
-  m.save(dir32.string(), /*float64=*/false);
-  train::M3GNetTrainable r64(M3GNet::load(dir64.string()));
-  for (const auto& s : d.samples) {
-    const auto a = m.predict(s), b = r64.predict(s);
-    CHECK(a.energy == b.energy);
-    for (std::size_t i = 0; i < s.size(); ++i)
-      for (std::size_t k = 0; k < 3; ++k) CHECK(a.forces[i][k] == b.forces[i][k]);
-    CHECK((a.stress - b.stress).cwiseAbs().maxCoeff() == 0.0);
-  }
-  // float32 (matgl's dtype): identical to the in-memory model with its weights rounded to float.
-  auto rounded = m.get_parameters();
-  for (auto& v : rounded) v = double(float(v));
-  m.set_parameters(rounded);
-  train::M3GNetTrainable r32(M3GNet::load(dir32.string()));
-  for (const auto& s : d.samples) CHECK(m.predict(s).energy == r32.predict(s).energy);
+  train_test::check_save_reload(m, d, dir64.string(), dir32.string(), [](const std::string& p) { return M3GNet::load(p); });
   // The Potential front loads the saved directory too.
   Potential<GraphNet<M3GNet>, double> pot(dir64.string());
   CHECK(pot.cutoff() == m.cutoff());

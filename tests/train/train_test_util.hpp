@@ -27,16 +27,7 @@ inline const nernst::graphnet::M3GNetModel& model() {
 inline nernst::train::Sample reference_sample(const std::string& name) {
   std::ifstream in(nernst_test::shared_dir() / "reference" / "m3gnet" / (name + ".json"));
   REQUIRE_MESSAGE(in.good(), "cannot open reference " << name);
-  const auto j = nlohmann::json::parse(in).at("structure");
-  nernst::train::Sample s;
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) s.lattice(a, b) = j.at("lattice")[a][b].get<double>();
-  for (std::size_t i = 0; i < j.at("positions").size(); ++i) {
-    s.x.push_back({j["positions"][i][0].get<double>(), j["positions"][i][1].get<double>(), j["positions"][i][2].get<double>()});
-    s.z.push_back(nernst::atomic_number(j["species"][i].get<std::string>()));
-  }
-  s.origin = name;
-  return s;
+  return nernst::train::sample_from_json(nlohmann::json::parse(in).at("structure"), name);
 }
 
 /// Labels = given prediction plus random offsets (so every residual is non-zero).

@@ -34,6 +34,7 @@ workflow::PipelineOptions tiny_options(const fs::path& out) {
   o.sample_every = 10;
   o.checkpoint_every = 200;
   o.quiet = true;
+  o.framework_msd_limit_A2 = 1e9;  // this made-up cell is hot enough to melt; the check is tested below
   return o;
 }
 // sigma_Y = 1.03 Å: this hot, tiny made-up cell then diffuses clearly at both temperatures, so the
@@ -120,11 +121,55 @@ TEST_CASE("pipeline end to end: outputs, consistency, skip on rerun, kill + resu
   };
   CHECK(slurp(a_dir / "production_m0_1500K" / "trajectory.extxyz") == slurp(b_dir / "production_m0_1500K" / "trajectory.extxyz"));
 
+  // killed after the first relaxed ordering, then inside the NpT part of the 2500 K equilibration
+  // (checkpoints every 50 steps here: chunking does not change the trajectories): finished
+  // orderings are not relaxed again, equilibration resumes from its checkpoint, same report
+  {
+    struct Kill {};
+    auto oc = tiny_options(base / "c");
+    oc.checkpoint_every = 50;
+    int relaxed = 0, npt100 = 0;
+    oc.on_checkpoint = [&](const std::string& w, long) {
+      if (w.rfind("relax", 0) == 0 && ++relaxed == 1) throw Kill{};
+    };
+    CHECK_THROWS_AS(workflow::run_pipeline(oc, factory), Kill);
+    CHECK(fs::exists(base / "c" / "relax" / "top0.vasp.json"));
+    relaxed = 0;
+    oc.on_checkpoint = [&](const std::string& w, long step) {
+      if (w.rfind("relax", 0) == 0) ++relaxed;
+      if (w == "equilibrate NpT" && step == 100 && ++npt100 == 2) throw Kill{};
+    };
+    CHECK_THROWS_AS(workflow::run_pipeline(oc, factory), Kill);
+    CHECK(relaxed == 2);  // only the two orderings not finished before the first kill
+    CHECK(fs::exists(base / "c" / "equilibrate_m0_2500K" / "eq_npt.chk"));
+    CHECK_FALSE(fs::exists(base / "c" / "equilibrate_m0_2500K" / "done.json"));
+    long eq_after_resume = 0;
+    oc.on_checkpoint = [&](const std::string& w, long) { eq_after_resume += w.rfind("equilibrate", 0) == 0; };
+    const auto repc = workflow::run_pipeline(oc, factory, &c);
+    CHECK(c.skipped == 5);            // enumerate, relax, equilibrate/production/msd at 1500 K
+    CHECK(eq_after_resume == 2);      // NpT chunks ending at steps 150 and 200 only
+    CHECK(repc == rep);
+  }
+
   // a changed option reruns only the affected stages
   auto oc = tiny_options(a_dir);
   oc.density_interval = 0.4;
   workflow::run_pipeline(oc, factory, &c);
   CHECK(c.executed == 2);  // msd x 2; D is unchanged, so arrhenius and report are skipped too
   CHECK(c.skipped == 8);
+
+  // framework check: with a zero limit every temperature counts as molten and leaves the fit
+  oc.framework_msd_limit_A2 = 0.0;
+  const auto repf = workflow::run_pipeline(oc, factory, &c);
+  CHECK(c.executed == 4);  // msd x 2, arrhenius, report
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& t = repf["md"][0]["temperatures"][i];
+    CHECK(t["framework_msd_A2"].get<double>() > 0);
+    CHECK(t["framework_mobile"].get<bool>());
+    CHECK(t["D_cm2_s"] == rep["md"][0]["temperatures"][i]["D_cm2_s"]);  // the Li result itself is unchanged
+  }
+  CHECK_FALSE(repf["md"][0]["arrhenius"]["available"].get<bool>());
+  CHECK(repf["md"][0]["arrhenius"]["excluded_framework_mobile_K"] == nlohmann::json::array({1500.0, 2500.0}));
+  CHECK(slurp(a_dir / "report.md").find("framework diffuses") != std::string::npos);
   fs::remove_all(base);
 }

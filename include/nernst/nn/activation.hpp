@@ -40,6 +40,22 @@ KOKKOS_INLINE_FUNCTION Scalar silu_derivative(const Scalar& x) {
 namespace detail {
 template <class Scalar>
 inline constexpr bool eigen_fast_exp_v = std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>;
+
+/// True when a batch block is one contiguous run of rows·cols scalars (full-width row blocks).
+template <class M>
+bool contiguous(const M& m) {
+  return m.outerStride() == m.cols() || m.rows() <= 1;
+}
+
+/// The contiguous block as a flat array (only when `contiguous(m)`).
+template <class Scalar, class M>
+auto flat(M& m) {
+  return Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>(m.data(), m.rows() * m.cols());
+}
+template <class Scalar, class M>
+auto flat_const(const M& m) {
+  return Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(m.data(), m.rows() * m.cols());
+}
 }  // namespace detail
 
 /// In place: on entry `A` holds pre-activations Z; on exit A = σ(Z). Nothing else is needed for
@@ -47,6 +63,11 @@ inline constexpr bool eigen_fast_exp_v = std::is_same_v<Scalar, float> || std::i
 template <class Scalar>
 void sigmoid_forward(StridedMatRef<Scalar> A) {
   if constexpr (detail::eigen_fast_exp_v<Scalar>) {
+    if (detail::contiguous(A)) {
+      auto a = detail::flat<Scalar>(A);
+      a = (Scalar(1) + (-a).exp()).inverse();
+      return;
+    }
     for (Eigen::Index i = 0; i < A.rows(); ++i)
       A.row(i).array() = (Scalar(1) + (-A.row(i).array()).exp()).inverse();
   } else {
@@ -54,10 +75,18 @@ void sigmoid_forward(StridedMatRef<Scalar> A) {
   }
 }
 
-/// In place: on entry `A` holds Z; on exit A = SiLU(Z) and S = σ(Z).
+/// In place: on entry `A` holds Z; on exit A = SiLU(Z) and S = σ(Z). Full-width blocks (the
+/// common case: both branches of an inner gated-MLP layer at once) run as one flat vector loop.
 template <class Scalar>
 void silu_forward(StridedMatRef<Scalar> A, StridedMatRef<Scalar> S) {
   if constexpr (detail::eigen_fast_exp_v<Scalar>) {
+    if (detail::contiguous(A) && detail::contiguous(S)) {
+      auto a = detail::flat<Scalar>(A);
+      auto s = detail::flat<Scalar>(S);
+      s = (Scalar(1) + (-a).exp()).inverse();
+      a *= s;
+      return;
+    }
     for (Eigen::Index i = 0; i < A.rows(); ++i) {
       S.row(i).array() = (Scalar(1) + (-A.row(i).array()).exp()).inverse();
       A.row(i).array() *= S.row(i).array();
@@ -71,6 +100,13 @@ void silu_forward(StridedMatRef<Scalar> A, StridedMatRef<Scalar> S) {
 /// In place: dA (gradient w.r.t. the SiLU output) becomes dZ.
 template <class Scalar>
 void silu_backward(StridedMatRef<Scalar> dA, const ConstMatRef<Scalar>& A, const ConstMatRef<Scalar>& S) {
+  if (detail::contiguous(dA) && detail::contiguous(A) && detail::contiguous(S)) {
+    auto d = detail::flat<Scalar>(dA);
+    const auto a = detail::flat_const<Scalar>(A);
+    const auto s = detail::flat_const<Scalar>(S);
+    d *= s + a * (Scalar(1) - s);
+    return;
+  }
   for (Eigen::Index i = 0; i < dA.rows(); ++i)
     dA.row(i).array() *= S.row(i).array() + A.row(i).array() * (Scalar(1) - S.row(i).array());
 }
@@ -78,6 +114,12 @@ void silu_backward(StridedMatRef<Scalar> dA, const ConstMatRef<Scalar>& A, const
 /// In place: dA (gradient w.r.t. the sigmoid output A) becomes dZ.
 template <class Scalar>
 void sigmoid_backward(StridedMatRef<Scalar> dA, const ConstMatRef<Scalar>& A) {
+  if (detail::contiguous(dA) && detail::contiguous(A)) {
+    auto d = detail::flat<Scalar>(dA);
+    const auto a = detail::flat_const<Scalar>(A);
+    d *= a * (Scalar(1) - a);
+    return;
+  }
   for (Eigen::Index i = 0; i < dA.rows(); ++i)
     dA.row(i).array() *= A.row(i).array() * (Scalar(1) - A.row(i).array());
 }

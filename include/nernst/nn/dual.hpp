@@ -145,6 +145,10 @@ KOKKOS_INLINE_FUNCTION Dual<T> cos(const Dual<T>& x) {
   return {math::cos(x.v), -math::sin(x.v) * x.d};
 }
 template <class T>
+KOKKOS_INLINE_FUNCTION Dual<T> acos(const Dual<T>& x) {
+  return {math::acos(x.v), -x.d / math::sqrt(T(1) - x.v * x.v)};
+}
+template <class T>
 KOKKOS_INLINE_FUNCTION Dual<T> tanh(const Dual<T>& x) {
   const T t = math::tanh(x.v);
   return {t, (T(1) - t * t) * x.d};
@@ -179,6 +183,7 @@ using nn::exp;
 using nn::log;
 using nn::sin;
 using nn::cos;
+using nn::acos;
 using nn::tanh;
 using nn::fabs;
 using nn::pow;

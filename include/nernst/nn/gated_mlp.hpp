@@ -145,11 +145,12 @@ class GatedMLP {
         norm_core_.forward(A.leftCols(h), xh.leftCols(h), rs.col(0));
         norm_gate_.forward(A.rightCols(h), xh.rightCols(h), rs.col(1));
       }
-      if (!last || activate_last_) silu_forward<Scalar>(A.leftCols(h), S.leftCols(h));
-      if (last)
+      if (!last) {
+        silu_forward<Scalar>(A, S);  // both branches in one flat pass
+      } else {
+        if (activate_last_) silu_forward<Scalar>(A.leftCols(h), S.leftCols(h));
         sigmoid_forward<Scalar>(A.rightCols(h));
-      else
-        silu_forward<Scalar>(A.rightCols(h), S.rightCols(h));
+      }
     }
     const Eigen::Index h = width(L - 1);
     auto A = c.A[L - 1].topRows(B);
@@ -183,11 +184,12 @@ class GatedMLP {
       auto S = c.S[l].topRows(B);
       auto dA = s.dA[l].topRows(B);
       const bool last = l + 1 == L;
-      if (!last || activate_last_) silu_backward<Scalar>(dA.leftCols(h), A.leftCols(h), S.leftCols(h));
-      if (last)
+      if (!last) {
+        silu_backward<Scalar>(dA, A, S);  // both branches in one flat pass
+      } else {
+        if (activate_last_) silu_backward<Scalar>(dA.leftCols(h), A.leftCols(h), S.leftCols(h));
         sigmoid_backward<Scalar>(dA.rightCols(h), A.rightCols(h));
-      else
-        silu_backward<Scalar>(dA.rightCols(h), A.rightCols(h), S.rightCols(h));
+      }
       if (last && has_output_norms()) {
         auto xh = c.xhat.topRows(B);
         auto rs = c.rstd.topRows(B);
@@ -222,7 +224,38 @@ class GatedMLP {
   /// a GatedMLP of the same shapes holding the running sums.
   void accumulate_tail_gradients(const GatedMLPCache<Scalar>& c, const GatedMLPScratch<Scalar>& s,
                                  GatedMLP& grad) const {
-    if (has_output_norms()) throw NotSupported("nn::GatedMLP: parameter gradients with output norms");
+    if (has_output_norms())
+      throw NotSupported("nn::GatedMLP: parameter gradients with output norms need dY (the overload taking it)");
+    accumulate_linear_tail_gradients(c, s, grad);
+  }
+
+  /// Same, for gated MLPs with or without output norms: `dY` is the output gradient the last
+  /// `backward_tail` received. The norms' γ and β need ∂/∂(norm output), which backward_tail
+  /// overwrites in place; it is recomputed here from dY and the cached activations.
+  void accumulate_tail_gradients(const ConstMatRef<Scalar>& dY, const GatedMLPCache<Scalar>& c,
+                                 const GatedMLPScratch<Scalar>& s, GatedMLP& grad) const {
+    accumulate_linear_tail_gradients(c, s, grad);
+    if (!has_output_norms()) return;
+    const Eigen::Index B = c.batch, h = out_features();
+    auto A = c.A[depth() - 1].topRows(B);
+    auto S = c.S[depth() - 1].topRows(B);
+    RowMatrix<Scalar> dN(B, 2 * h);  // ∂/∂(norm outputs), both branches
+    dN.leftCols(h) = dY.cwiseProduct(A.rightCols(h));
+    dN.rightCols(h) = dY.cwiseProduct(A.leftCols(h));
+    if (activate_last_) silu_backward<Scalar>(dN.leftCols(h), A.leftCols(h), S.leftCols(h));
+    sigmoid_backward<Scalar>(dN.rightCols(h), A.rightCols(h));
+    auto xh = c.xhat.topRows(B);
+    norm_core_.accumulate_parameter_gradients(dN.leftCols(h), xh.leftCols(h), grad.norm_core_);
+    norm_gate_.accumulate_parameter_gradients(dN.rightCols(h), xh.rightCols(h), grad.norm_gate_);
+  }
+
+  /// Mutable output norms (training: visiting and writing γ, β).
+  LayerNorm<Scalar>& mutable_norm_core() { return norm_core_; }
+  LayerNorm<Scalar>& mutable_norm_gate() { return norm_gate_; }
+
+ private:
+  void accumulate_linear_tail_gradients(const GatedMLPCache<Scalar>& c, const GatedMLPScratch<Scalar>& s,
+                                        GatedMLP& grad) const {
     const Eigen::Index B = c.batch;
     for (std::size_t l = 1; l < depth(); ++l) {
       const Eigen::Index h = width(l), hp = width(l - 1);
@@ -235,6 +268,7 @@ class GatedMLP {
     }
   }
 
+ public:
   /// All parameter gradients for the input X of the last forward (after `backward` or
   /// `backward_tail` with scratch `s`). The first layer's go to grad's stacked first layer.
   void accumulate_parameter_gradients(const ConstMatRef<Scalar>& X, const GatedMLPCache<Scalar>& c,
@@ -248,25 +282,37 @@ class GatedMLP {
   /// stacked first layer (the copy inference uses). `data` is row-major and contiguous.
   template <class F>
   void visit_parameters(F&& f) {
-    if (has_output_norms()) throw NotSupported("nn::GatedMLP: visiting parameters with output norms");
+    visit_parameters(std::forward<F>(f), [](int branch, std::size_t l) {
+      static const char* const names[4] = {"layers.", "gates.", "norm_core", "norm_gate"};
+      return branch < 2 ? names[branch] + std::to_string(2 * l) : std::string(names[branch]);
+    });
+  }
+
+  /// Same with other names: `prefix(branch, l)` names layer l of branch 0 (core) or 1 (gate),
+  /// or the output norm of branch 2 (core) or 3 (gate); ".weight"/".bias" are appended.
+  template <class F, class Namer>
+  void visit_parameters(F&& f, Namer&& prefix) {
     for (std::size_t l = 0; l < depth(); ++l) {
-      const std::string i = std::to_string(2 * l);
+      const std::string pc = prefix(0, l), pg = prefix(1, l);
       const std::int64_t h = width(l), in = layers_[l].in_features();
-      if (l == 0) {
-        f("layers." + i + ".weight", first_.weight.data(), std::vector<std::int64_t>{h, in});
-        f("gates." + i + ".weight", first_.weight.data() + h * in, std::vector<std::int64_t>{h, in});
-        if (first_.has_bias()) {
-          f("layers." + i + ".bias", first_.bias.data(), std::vector<std::int64_t>{h});
-          f("gates." + i + ".bias", first_.bias.data() + h, std::vector<std::int64_t>{h});
-        }
-      } else {
-        f("layers." + i + ".weight", layers_[l].weight.data(), std::vector<std::int64_t>{h, in});
-        f("gates." + i + ".weight", gates_[l].weight.data(), std::vector<std::int64_t>{h, in});
-        if (layers_[l].has_bias()) {
-          f("layers." + i + ".bias", layers_[l].bias.data(), std::vector<std::int64_t>{h});
-          f("gates." + i + ".bias", gates_[l].bias.data(), std::vector<std::int64_t>{h});
-        }
+      Scalar* wc = l == 0 ? first_.weight.data() : layers_[l].weight.data();
+      Scalar* wg = l == 0 ? first_.weight.data() + h * in : gates_[l].weight.data();
+      f(pc + ".weight", wc, std::vector<std::int64_t>{h, in});
+      f(pg + ".weight", wg, std::vector<std::int64_t>{h, in});
+      if (layers_[l].has_bias()) {
+        Scalar* bc = l == 0 ? first_.bias.data() : layers_[l].bias.data();
+        Scalar* bg = l == 0 ? first_.bias.data() + h : gates_[l].bias.data();
+        f(pc + ".bias", bc, std::vector<std::int64_t>{h});
+        f(pg + ".bias", bg, std::vector<std::int64_t>{h});
       }
+    }
+    if (has_output_norms()) {
+      const std::int64_t h = out_features();
+      const std::string nc = prefix(2, 0), ng = prefix(3, 0);
+      f(nc + ".weight", norm_core_.weight.data(), std::vector<std::int64_t>{h});
+      f(nc + ".bias", norm_core_.bias.data(), std::vector<std::int64_t>{h});
+      f(ng + ".weight", norm_gate_.weight.data(), std::vector<std::int64_t>{h});
+      f(ng + ".bias", norm_gate_.bias.data(), std::vector<std::int64_t>{h});
     }
   }
 

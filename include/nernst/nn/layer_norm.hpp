@@ -89,6 +89,14 @@ struct LayerNorm {
     }
   }
 
+  /// Training: dγ += Σ_rows dY ⊙ x̂, dβ += Σ_rows dY, with dY the gradient w.r.t. the output
+  /// (call before backward(), which overwrites it).
+  void accumulate_parameter_gradients(const ConstMatRef<Scalar>& dY, const ConstMatRef<Scalar>& xhat,
+                                      LayerNorm& grad) const {
+    grad.weight += dY.cwiseProduct(xhat).colwise().sum();
+    grad.bias += dY.colwise().sum();
+  }
+
   template <class Other>
   LayerNorm<Other> cast() const {
     LayerNorm<Other> n;

@@ -37,6 +37,8 @@ class MLP {
   Eigen::Index in_features() const { return layers_.front().in_features(); }
   Eigen::Index out_features() const { return layers_.back().out_features(); }
   const Linear<Scalar>& layer(std::size_t l) const { return layers_[l]; }
+  /// Training only: optimisers write the weights in place.
+  Linear<Scalar>& mutable_layer(std::size_t l) { return layers_[l]; }
 
   /// Y = MLP(X) for a batch X [B, in]; Y is [B, out].
   void forward(const ConstMatRef<Scalar>& X, MLPCache<Scalar>& c, StridedMatRef<Scalar> Y) const {

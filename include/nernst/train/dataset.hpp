@@ -8,12 +8,14 @@
 /// without stress contributes no stress term). Per-structure weights come from the extxyz info
 /// key `weight` (or `config_weight`) when present, else 1.
 
+#include <nernst/core/elements.hpp>
 #include <nernst/core/error.hpp>
 #include <nernst/io/extxyz.hpp>
 #include <nernst/io/frame.hpp>
 #include <nernst/io/vasp_output.hpp>
 
 #include <Eigen/Core>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
@@ -41,6 +43,27 @@ struct Sample {
   std::size_t size() const { return x.size(); }
   double volume() const { return std::abs(lattice.determinant()); }
 };
+
+/// An unlabelled Sample from a JSON structure {"lattice": 3×3 rows (Å), "positions": [[x, y,
+/// z], ...] Cartesian (Å), "species": ["Li", ...]} (the layout of the reference files).
+inline Sample sample_from_json(const nlohmann::json& j, const std::string& origin = {}) {
+  Sample s;
+  s.origin = origin;
+  try {
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) s.lattice(a, b) = j.at("lattice").at(a).at(b).get<double>();
+    const auto& pos = j.at("positions");
+    const auto& sp = j.at("species");
+    if (pos.size() != sp.size()) throw ValueError("positions and species differ in length");
+    for (std::size_t i = 0; i < pos.size(); ++i) {
+      s.x.push_back({pos[i].at(0).get<double>(), pos[i].at(1).get<double>(), pos[i].at(2).get<double>()});
+      s.z.push_back(atomic_number(sp[i].get<std::string>()));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw ValueError("structure " + origin + ": " + e.what());
+  }
+  return s;
+}
 
 /// A Sample from an io::Frame (energy: `energy`, else `free_energy`).
 inline Sample sample_from_frame(const io::Frame& f, const std::string& origin = {}) {

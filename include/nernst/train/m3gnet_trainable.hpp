@@ -23,6 +23,7 @@
 #include <nernst/potential/graphnet/m3gnet_evaluator.hpp>
 #include <nernst/potential/graphnet/m3gnet_model.hpp>
 #include <nernst/train/dataset.hpp>
+#include <nernst/train/trainable.hpp>
 
 #include <array>
 #include <cstdint>
@@ -34,21 +35,13 @@
 NERNST_NAMESPACE_BEGIN
 namespace train {
 
-/// Model outputs for one structure (eV, eV/Å, eV/Å³ ASE sign).
-struct Prediction {
-  double energy = 0;
-  std::vector<std::array<double, 3>> forces;
-  Eigen::Matrix3d stress = Eigen::Matrix3d::Zero();
-};
-
-/// One learnable tensor in the flat parameter vector.
-struct ParameterInfo {
-  std::string name;                  ///< state_dict key
-  std::vector<std::int64_t> shape;
-  std::size_t offset = 0, size = 0;  ///< position in the flat vector
-};
-
 class M3GNetTrainable {
+  // The walk over the learned tensors of weights (or a gradient holder) `w`.
+  template <class S>
+  static auto visitor(graphnet::M3GNetWeights<S>& w) {
+    return [&w](auto&& f) { graphnet::visit_m3gnet_parameters(w, f); };
+  }
+
  public:
   using Dual = nn::Dual<double>;
   static constexpr const char* atomref_name = "element_refs.property_offset";
@@ -56,50 +49,26 @@ class M3GNetTrainable {
   explicit M3GNetTrainable(graphnet::M3GNetModel model, graphnet::ThreeBodyMode mode = graphnet::ThreeBodyMode::matgl)
       : model_(std::move(model)), eval_(model_, mode), deval_(model_, mode) {
     deval_.set_training(true);
-    std::size_t off = 0;
-    graphnet::visit_m3gnet_parameters(model_.weights, [&](const std::string& n, double*, std::vector<std::int64_t> shape) {
-      std::size_t sz = 1;
-      for (auto s : shape) sz *= static_cast<std::size_t>(s);
-      params_.push_back({n, std::move(shape), off, sz});
-      off += sz;
-    });
-    const std::size_t nt = model_.config.element_types.size();
-    params_.push_back({atomref_name, {static_cast<std::int64_t>(nt)}, off, nt});
-    nparams_ = off + nt;
+    table_.build(visitor(model_.weights), atomref_name,
+                 {static_cast<std::int64_t>(model_.config.element_types.size())});
     gradD_ = graphnet::zero_m3gnet_gradients<Dual>(model_.weights);
   }
 
   const graphnet::M3GNetModel& model() const { return model_; }
-  const std::vector<ParameterInfo>& parameters() const { return params_; }
-  std::size_t num_parameters() const { return nparams_; }
+  const std::vector<ParameterInfo>& parameters() const { return table_.list(); }
+  std::size_t num_parameters() const { return table_.size(); }
   double cutoff() const { return model_.config.cutoff; }
 
   /// All parameters as one flat vector (the order of parameters()).
   std::vector<double> get_parameters() {
-    std::vector<double> p(nparams_);
-    std::size_t k = 0;
-    graphnet::visit_m3gnet_parameters(model_.weights, [&](const std::string&, double* d, const std::vector<std::int64_t>&) {
-      const auto& info = params_[k++];
-      std::copy(d, d + info.size, p.begin() + static_cast<std::ptrdiff_t>(info.offset));
-    });
-    std::copy(model_.config.element_refs.begin(), model_.config.element_refs.end(),
-              p.begin() + static_cast<std::ptrdiff_t>(params_.back().offset));
-    return p;
+    return table_.gather(visitor(model_.weights), model_.config.element_refs.data());
   }
 
   /// Writes the flat vector into the model and both evaluators.
   void set_parameters(const std::vector<double>& p) {
-    if (p.size() != nparams_) throw ValueError("M3GNetTrainable: parameter vector of the wrong length");
-    std::size_t k = 0;
-    graphnet::visit_m3gnet_parameters(model_.weights, [&](const std::string&, double* d, const std::vector<std::int64_t>&) {
-      const auto& info = params_[k++];
-      std::copy(p.begin() + static_cast<std::ptrdiff_t>(info.offset),
-                p.begin() + static_cast<std::ptrdiff_t>(info.offset + info.size), d);
-    });
+    model_.config.element_refs.resize(table_.atomref().size);
+    table_.scatter(visitor(model_.weights), p, model_.config.element_refs.data());
     graphnet::sync_m3gnet_weights(model_.weights);
-    const auto& ar = params_.back();
-    model_.config.element_refs.assign(p.begin() + static_cast<std::ptrdiff_t>(ar.offset),
-                                      p.begin() + static_cast<std::ptrdiff_t>(ar.offset + ar.size));
     eval_.set_model(model_);
     deval_.set_model(model_);
   }
@@ -126,28 +95,13 @@ class M3GNetTrainable {
   /// are dLdE (per eV), dLdF (per eV/Å, may be empty) and dLdS (per eV/Å³).
   void accumulate_gradient(const Sample& s, double dLdE, const std::vector<std::array<double, 3>>& dLdF,
                            const Eigen::Matrix3d& dLdS, std::vector<double>& grad) {
-    if (grad.size() != nparams_) throw ValueError("M3GNetTrainable: gradient vector of the wrong length");
     const auto& g = graph_of(s);
     const auto types = types_of(s);
-    std::vector<std::array<double, 3>> dx(s.size(), {0.0, 0.0, 0.0});
-    for (std::size_t i = 0; i < dLdF.size(); ++i)
-      for (int k = 0; k < 3; ++k) dx[i][static_cast<std::size_t>(k)] = -dLdF[i][static_cast<std::size_t>(k)];
-    deval_.set_geometry_tangent(dx, dLdS / s.volume());
+    deval_.set_geometry_tangent(force_tangent(s, dLdF), dLdS / s.volume());
     deval_.evaluate(s.x, s.lattice, types, g, false, out_);
-    graphnet::visit_m3gnet_parameters(gradD_, [](const std::string&, Dual* d, const std::vector<std::int64_t>& shape) {
-      std::int64_t n = 1;
-      for (auto v : shape) n *= v;
-      std::fill(d, d + n, Dual(0));
-    });
+    zero_visited(visitor(gradD_));
     deval_.accumulate_parameter_gradients(g, gradD_);
-    std::size_t k = 0;
-    graphnet::visit_m3gnet_parameters(gradD_, [&](const std::string&, Dual* d, const std::vector<std::int64_t>&) {
-      const auto& info = params_[k++];
-      double* gp = grad.data() + info.offset;
-      for (std::size_t j = 0; j < info.size; ++j) gp[j] += dLdE * d[j].v + d[j].d;
-    });
-    double* gr = grad.data() + params_.back().offset;
-    for (int t : types) gr[t] += dLdE;  // ∂E/∂ref_t = number of atoms of type t
+    table_.add_dual_gradient(visitor(gradD_), dLdE, types, grad);
   }
 
   /// Drops cached graphs (call when samples move in memory or change).
@@ -168,25 +122,17 @@ class M3GNetTrainable {
     if (model.source.empty() || !fs::exists(src / "state.pt") || !fs::exists(src / "model.json"))
       throw IOError("M3GNet save: the source model directory '" + model.source + "' (model.json, state.pt) is needed");
     io::StateDict sd = io::load_state_dict((src / "state.pt").string());
-    auto put = [&](const std::string& name, const double* d, std::size_t n) {
+    auto find = [&](const std::string& name) -> io::Tensor* {
       auto it = sd.find(name);
-      if (it == sd.end()) throw ValueError("M3GNet save: source state_dict lacks '" + name + "'");
-      if (it->second.numel() != n) throw ValueError("M3GNet save: '" + name + "' changed size");
-      it->second.values.assign(d, d + n);
+      return it == sd.end() ? nullptr : &it->second;
     };
     graphnet::visit_m3gnet_parameters(model.weights, [&](const std::string& n, double* d, const std::vector<std::int64_t>& shape) {
       std::size_t sz = 1;
       for (auto s : shape) sz *= static_cast<std::size_t>(s);
-      put(n, d, sz);
+      put_tensor(find, n, d, sz, "M3GNet");
     });
-    put(atomref_name, model.config.element_refs.data(), model.config.element_refs.size());
-    for (auto& kv : sd) {
-      auto& t = kv.second;
-      if (!t.is_floating()) continue;
-      if (float64) t.dtype = io::DType::Float64;
-      else if (t.dtype == io::DType::Float32)
-        for (auto& v : t.values) v = static_cast<double>(static_cast<float>(v));
-    }
+    put_tensor(find, atomref_name, model.config.element_refs.data(), model.config.element_refs.size(), "M3GNet");
+    for (auto& kv : sd) set_saved_precision(kv.second, float64);
     fs::create_directories(dir);
     if (fs::weakly_canonical(src) != fs::weakly_canonical(fs::path(dir))) {
       const fs::path dst = fs::path(dir) / "model.json";
@@ -199,12 +145,9 @@ class M3GNetTrainable {
 
  private:
   const graphnet::PeriodicGraph& graph_of(const Sample& s) {
-    auto it = graphs_.find(&s);
-    if (it != graphs_.end() && it->second.first == s.x.size()) return it->second.second;
-    auto& slot = graphs_[&s];
-    slot.first = s.x.size();
-    graphnet::build_pymatgen_graph(s.x, s.lattice, model_.config.cutoff, slot.second);
-    return slot.second;
+    return graphs_.get(s, [&](const Sample& x, graphnet::PeriodicGraph& g) {
+      graphnet::build_pymatgen_graph(x.x, x.lattice, model_.config.cutoff, g);
+    });
   }
 
   graphnet::M3GNetModel model_;
@@ -212,9 +155,8 @@ class M3GNetTrainable {
   graphnet::M3GNetEvaluator<Dual> deval_;
   graphnet::M3GNetWeights<Dual> gradD_;
   graphnet::M3GNetOutput out_;
-  std::vector<ParameterInfo> params_;
-  std::size_t nparams_ = 0;
-  std::unordered_map<const Sample*, std::pair<std::size_t, graphnet::PeriodicGraph>> graphs_;
+  ParameterTable table_;
+  GraphCache<graphnet::PeriodicGraph> graphs_;
 };
 
 }  // namespace train

@@ -16,6 +16,7 @@
 #include <nernst/nn/optimizer.hpp>
 #include <nernst/train/dataset.hpp>
 #include <nernst/train/loss.hpp>
+#include <nernst/train/chgnet_trainable.hpp>
 #include <nernst/train/m3gnet_trainable.hpp>
 
 #include <Eigen/Dense>

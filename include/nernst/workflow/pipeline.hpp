@@ -24,6 +24,7 @@
 #include <nernst/analysis/diffusion.hpp>
 #include <nernst/analysis/msd.hpp>
 #include <nernst/analysis/svg_plot.hpp>
+#include <nernst/analysis/transport_plots.hpp>
 #include <nernst/enumerate/ewald_ranker.hpp>
 #include <nernst/enumerate/occupancy.hpp>
 #include <nernst/io/extxyz.hpp>
@@ -31,6 +32,7 @@
 #include <nernst/md/md.hpp>
 #include <nernst/optimize/fire.hpp>
 #include <nernst/symmetry/symmetry_dataset.hpp>
+#include <nernst/workflow/equilibration.hpp>
 #include <nernst/workflow/stage.hpp>
 
 #include <nlohmann/json.hpp>
@@ -70,10 +72,22 @@ struct PipelineOptions {
   std::uint64_t seed = 1;
   // analysis
   std::string mobile = "Li";
+  /// Framework MSD (Å², at the end of the D fit window) above which a temperature counts as
+  /// molten/decomposed and is left out of the Arrhenius fit.
+  double framework_msd_limit_A2 = 4.0;
   double min_fit_start_ps = 1.0;                 ///< earliest MSD fit start
   double density_interval = 0.5;                 ///< Å
   // testing: stop the process after this many production steps (simulates a kill); 0 = never
   long interrupt_after_steps = 0;
+  /// Called after every checkpoint (relaxed ordering saved, equilibration/production chunk,
+  /// active-learning stage): tests throw from it to simulate a kill at that point.
+  CheckpointHook on_checkpoint;
+  /// Optional stage(s) after `relax` that change the potential (active learning,
+  /// workflow/active_learning.hpp): called with the runner and the best relaxed ordering's file
+  /// (relative to the run directory); returns a JSON identifying the potential now in use (it
+  /// joins the parameters of every later stage and the report). Must leave `make_potential()`
+  /// returning that potential, also when its stages are skipped on a rerun.
+  std::function<nlohmann::json(StageRunner&, const std::string&)> after_relax;
   bool quiet = false;
 };
 
@@ -285,6 +299,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       write_file_atomic(done, j.dump(1));
       list.push_back(j);
       log.update(static_cast<double>(++i) / enum_res["top"].size());
+      if (o.on_checkpoint) o.on_checkpoint("relax " + name, static_cast<long>(i));
     }
     std::stable_sort(list.begin(), list.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
       return a["energy_eV_per_atom"].get<double>() < b["energy_eV_per_atom"].get<double>();
@@ -292,6 +307,16 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
     for (std::size_t r = 0; r < list.size(); ++r) list[r]["rank"] = r;
     return nlohmann::json{{"ranked", list}};
   });
+
+  // ---------------------------------------------------------------- optional: active learning
+  // The potential's identity in the parameters of the MD stages: the name alone (as in runs
+  // without active learning), or the name with the active-learning result.
+  nlohmann::json potential_id = o.potential_name;
+  nlohmann::json al_res;
+  if (o.after_relax) {
+    al_res = o.after_relax(runner, "relax/" + relax_res["ranked"][0]["file"].get<std::string>());
+    potential_id = nlohmann::json{{"name", o.potential_name}, {"active_learning", al_res}};
+  }
 
   // ---------------------------------------------------------------- MD per ordering and T
   nlohmann::json orderings = nlohmann::json::array();
@@ -303,7 +328,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
     for (double T : o.temperatures) {
       const std::string tt = tag + "_" + detail::temp_tag(T);
       // equilibrate
-      nlohmann::json p_eq{{"ordering", best}, {"potential", o.potential_name}, {"T", T}, {"dt", o.timestep},
+      nlohmann::json p_eq{{"ordering", best}, {"potential", potential_id}, {"T", T}, {"dt", o.timestep},
                           {"heating", o.heating}, {"nvt", o.nvt}, {"npt", o.npt}, {"average_last", o.average_last}, {"seed", o.seed}};
       const nlohmann::json eq = runner.run("equilibrate_" + tt, p_eq, n_est * eq_steps, [&](const fs::path& dir) {
         const Structure s = io::read_structure((out / "relax" / best["file"].get<std::string>()).string());
@@ -318,7 +343,9 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
         pp.average_last = o.average_last;
         pp.seed = o.seed;
         pp.sample_every = std::max<long>(1, std::min<long>(10, std::llround(o.average_last / o.timestep) / 4));
-        const auto pr = md::Protocol(pp).run(sys, pot);
+        // checkpoints inside heating/NVT/NpT: a killed run resumes there, bit-identically
+        const auto pr = run_resumable_protocol(sys, pot, pp, dir, o.checkpoint_every, o.on_checkpoint,
+                                               [&](double f) { log.update(f); });
         io::write_structure((dir / "equilibrated.vasp").string(), sys.to_structure(), io::Format::Poscar);
         nlohmann::json j{{"mean_cell", detail::matrix_json(pr.mean_cell)}, {"mean_volume_A3", pr.mean_volume},
                          {"volume_std_A3", pr.volume_std}, {"npt_temperature_K", pr.npt_temperature}, {"steps", pr.steps},
@@ -347,6 +374,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
         while (sim.step() < prod_steps) {
           const long chunk = std::min(o.checkpoint_every - sim.step() % o.checkpoint_every, prod_steps - sim.step());
           sim.run(chunk);
+          if (o.on_checkpoint) o.on_checkpoint("production " + tt, sim.step());
           interrupted_budget += chunk;
           if (o.interrupt_after_steps > 0 && interrupted_budget >= o.interrupt_after_steps && sim.step() < prod_steps) {
             interrupted_budget = 0;
@@ -358,7 +386,8 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       });
       // MSD / D
       nlohmann::json p_msd{{"production", p_prod}, {"mobile", o.mobile}, {"min_fit_start_ps", o.min_fit_start_ps},
-                           {"density_interval", o.density_interval}};
+                           {"density_interval", o.density_interval},
+                           {"framework_msd_limit_A2", o.framework_msd_limit_A2}};
       const nlohmann::json msd = runner.run("msd_" + tt, p_msd, n_est * 50, [&](const fs::path& dir) {
         using namespace analysis;
         const int mz = atomic_number(o.mobile);
@@ -377,7 +406,11 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
             mo.dt_ps = dt_ps;
             for (std::size_t i = 0; i < z.size(); ++i) (z[i] == mz ? mobile : mo.drift_atoms).push_back(i);
             if (mobile.empty()) throw ValueError("pipeline: no " + o.mobile + " atoms in the trajectory");
-            est = std::make_unique<Estimator<WindowedMSD<FFTCorrelation>>>(z.size(), std::vector<AtomGroup>{{o.mobile, mobile}}, mo);
+            // The framework (every other species) is analysed too: if it diffuses, the cell has
+            // melted or decomposed and the mobile-ion D is not a solid-state diffusivity.
+            std::vector<AtomGroup> groups{{o.mobile, mobile}};
+            if (!mo.drift_atoms.empty()) groups.push_back({"framework", mo.drift_atoms});
+            est = std::make_unique<Estimator<WindowedMSD<FFTCorrelation>>>(z.size(), groups, mo);
             DensityMapOptions dmo;
             dmo.interval_A = o.density_interval;
             dens = std::make_unique<Estimator<DensityMap>>(mobile, frame.structure.lattice().matrix(), dmo);
@@ -412,23 +445,24 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
           d1.fit_end_ps = fit.t_end_ps;
           Daxes.push_back(fit_diffusion(lag, g.tensor.axis(a), g.n_atoms, d1).D_cm2_s);
         }
+        // Framework MSD at the end of the fit window; a solid's framework stays near its thermal
+        // vibration amplitude (≲ 1 Å² for halides at 800 K), a melt's grows without bound.
+        double fw_msd = 0, fw_D = 0;
+        if (res.groups.size() > 1) {
+          const auto& fw = res.groups[1];
+          const auto xyz = fw.tensor.xyz();
+          std::size_t k = 0;
+          while (k + 1 < lag.size() && lag[k + 1] <= fit.t_end_ps) ++k;
+          fw_msd = xyz[k];
+          DiffusionOptions dfw = d;
+          dfw.fit_start_ps = fit.t_start_ps;
+          dfw.fit_end_ps = fit.t_end_ps;
+          fw_D = fit_diffusion(lag, xyz, fw.n_atoms, dfw).D_cm2_s;
+        }
+        const bool framework_mobile = fw_msd > o.framework_msd_limit_A2;
         const double sigma = fit.D_cm2_s > 0 ? nernst_einstein_mS_cm(fit.D_cm2_s, static_cast<double>(g.n_atoms), 1.0, res.mean_volume, T) : 0.0;
         // figures
-        Plot p;
-        p.title = o.mobile + " MSD at " + detail::temp_tag(T);
-        p.xlabel = "lag time (ps)";
-        p.ylabel = "MSD (Å²)";
-        p.bands.push_back({fit.t_start_ps, fit.t_end_ps, "fit window"});
-        p.series.push_back({lag, g.tensor.xyz(), {}, {}, "total (xyz)", "#1f77b4"});
-        const char* cols[3] = {"#d62728", "#2ca02c", "#9467bd"};
-        const char* names[3] = {"x", "y", "z"};
-        for (int a = 0; a < 3; ++a) p.series.push_back({lag, g.tensor.axis(a), {}, {}, names[a], cols[a]});
-        PlotSeries line{{0.0, lag.back()}, {fit.line.intercept, fit.line.at(lag.back())}, {}, {}, "linear fit", "#000000"};
-        line.dashed = true;
-        p.series.push_back(line);
-        char b[160];
-        std::snprintf(b, sizeof b, "D = %.3e ± %.1e cm²/s", fit.D_cm2_s, fit.D_err_cm2_s);
-        p.notes.push_back(b);
+        const Plot p = msd_plot(o.mobile + " MSD at " + detail::temp_tag(T), lag, g.tensor, fit);
         write_text_file((dir / "msd.svg").string(), render_svg(p));
         write_text_file((dir / "density_ab.svg").string(),
                         render_heatmap_svg(dens->projection(2), o.mobile + " density at " + detail::temp_tag(T) + ", ab plane", "b", "a", "Å⁻³"));
@@ -442,6 +476,9 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
                               {"frames", res.n_frames},
                               {"mean_volume_A3", res.mean_volume},
                               {"sigma_mS_cm", sigma},
+                              {"framework_msd_A2", fw_msd},
+                              {"framework_D_cm2_s", fw_D},
+                              {"framework_mobile", framework_mobile},
                               {"figures", {"msd_" + tt + "/msd.svg", "msd_" + tt + "/density_ab.svg"}}};
       });
       per_T.push_back(msd);
@@ -452,15 +489,19 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       using namespace analysis;
       std::vector<ArrheniusPoint> pts;
       bool all_err = true;
+      std::vector<double> excluded;
       for (const auto& m : per_T)
-        if (m["D_cm2_s"].get<double>() > 0) {
+        if (m.value("framework_mobile", false)) {
+          excluded.push_back(m["T_K"].get<double>());
+        } else if (m["D_cm2_s"].get<double>() > 0) {
           pts.push_back({m["T_K"].get<double>(), m["D_cm2_s"].get<double>(), m["D_err_cm2_s"].get<double>()});
           all_err = all_err && m["D_err_cm2_s"].get<double>() > 0;
         }
       nlohmann::json j;
+      j["excluded_framework_mobile_K"] = excluded;
       if (pts.size() < 2) {
         j["available"] = false;
-        j["reason"] = "fewer than two temperatures with a positive D (" + std::to_string(pts.size()) + ")";
+        j["reason"] = "fewer than two temperatures with a positive D and an immobile framework (" + std::to_string(pts.size()) + ")";
         return j;
       }
       const ArrheniusFit f = fit_arrhenius(pts, all_err);
@@ -485,16 +526,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       p.xlabel = "1000/T (1/K)";
       p.ylabel = "D (cm²/s)";
       p.log_y = true;
-      PlotSeries pts_s;
-      pts_s.points = true;
-      pts_s.label = "MD";
-      for (const auto& q : pts) {
-        pts_s.x.push_back(1000.0 / q.T_K);
-        pts_s.y.push_back(q.D_cm2_s);
-        pts_s.y_lo.push_back(std::max(q.D_cm2_s - q.D_err_cm2_s, q.D_cm2_s * 0.05));
-        pts_s.y_hi.push_back(q.D_cm2_s + q.D_err_cm2_s);
-      }
-      p.series.push_back(pts_s);
+      p.series.push_back(arrhenius_data_series(pts, "MD"));
       PlotSeries fl;
       fl.label = "fit";
       fl.color = "#000000";
@@ -529,6 +561,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       {"structure", o.structure}, {"potential", o.potential_name}, {"temperatures", o.temperatures},
       {"production_ps", o.production_ps}, {"timestep_fs", o.timestep}, {"heating_fs", o.heating}, {"nvt_fs", o.nvt},
       {"npt_fs", o.npt}, {"average_last_fs", o.average_last}, {"top_k", o.top_k}, {"top_m", o.top_m}, {"fmax", o.fmax}}}};
+  if (!al_res.is_null()) p_rep["active_learning"] = al_res;
   const nlohmann::json rep = runner.run("report", p_rep, n_est, [&](const fs::path&) {
     using namespace analysis;
     nlohmann::json j = p_rep;
@@ -558,6 +591,16 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
     md << "* MD: time step " << o.timestep << " fs; equilibration " << o.heating / 1000 << " ps heating from 100 K, "
        << o.nvt / 1000 << " ps NVT, " << o.npt / 1000 << " ps NpT (cell averaged over the last " << o.average_last / 1000
        << " ps); production " << o.production_ps << " ps NVT per temperature\n\n";
+    if (!al_res.is_null() && !al_res["rounds"].empty()) {
+      md << "## Active learning (the equilibration and production MD below use the fine-tuned model `" << al_res["model"].get<std::string>() << "`)\n\n"
+         << "| round | T (K) | frames labelled | training set | E MAE before → after (meV/atom) | F MAE before → after (eV/Å) |\n"
+         << "|---|---|---|---|---|---|\n";
+      for (const auto& r : al_res["rounds"])
+        md << "| " << r["round"] << " | " << r["T_K"].get<double>() << " | " << r["label"]["n"] << " | " << r["train"]["n_train"]
+           << " | " << 1000 * r["train"]["initial"]["e"].get<double>() << " → " << 1000 * r["train"]["final"]["e"].get<double>()
+           << " | " << r["train"]["initial"]["f"].get<double>() << " → " << r["train"]["final"]["f"].get<double>() << " |\n";
+      md << "\n";
+    }
     md << "## Orderings (relaxed, ranked)\n\n| rank | Ewald rank | E (eV/atom) | ΔE (meV/atom) | space group | V (Å³) | converged |\n|---|---|---|---|---|---|---|\n";
     for (const auto& r : relax_res["ranked"])
       md << "| " << r["rank"] << " | " << r["ewald_rank"] << " | " << std::setprecision(8) << r["energy_eV_per_atom"].get<double>()
@@ -568,12 +611,17 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
     for (const auto& m : orderings) {
       md << "## Transport: ordering " << m["ordering"]["file"].get<std::string>() << " ("
          << m["ordering"]["space_group"].get<std::string>() << ")\n\n";
-      md << "| T (K) | D (cm²/s) | ± (He et al.) | D_x | D_y | D_z | σ(T) (mS/cm) | fit (ps) |\n|---|---|---|---|---|---|---|---|\n";
+      md << "| T (K) | D (cm²/s) | ± (He et al.) | D_x | D_y | D_z | σ(T) (mS/cm) | fit (ps) | framework MSD (Å²) |\n|---|---|---|---|---|---|---|---|---|\n";
       for (const auto& t : m["temperatures"]) {
         md << "| " << t["T_K"].get<double>() << " | " << t["D_cm2_s"].get<double>() << " | " << t["D_err_cm2_s"].get<double>();
         for (int a = 0; a < 3; ++a) md << " | " << t["D_axes_cm2_s"][a].get<double>();
-        md << " | " << t["sigma_mS_cm"].get<double>() << " | " << t["fit_start_ps"].get<double>() << "–" << t["fit_end_ps"].get<double>() << " |\n";
+        md << " | " << t["sigma_mS_cm"].get<double>() << " | " << t["fit_start_ps"].get<double>() << "–" << t["fit_end_ps"].get<double>()
+           << " | " << t.value("framework_msd_A2", 0.0) << (t.value("framework_mobile", false) ? " **(framework diffuses: molten or decomposed)**" : "")
+           << " |\n";
       }
+      if (!m["arrhenius"].value("excluded_framework_mobile_K", nlohmann::json::array()).empty())
+        md << "\n> Temperatures where the framework diffuses (MSD > " << o.framework_msd_limit_A2
+           << " Å² at the end of the fit window) are left out of the Arrhenius fit: " << m["arrhenius"]["excluded_framework_mobile_K"].dump() << " K.\n";
       const auto& a = m["arrhenius"];
       if (a["available"].get<bool>()) {
         md << "\n**E_A = " << a["Ea_eV"].get<double>() << " ± " << a["Ea_err_eV"].get<double>() << " eV, σ(300 K) = "

@@ -23,6 +23,10 @@
 NERNST_NAMESPACE_BEGIN
 namespace workflow {
 
+/// Called after every checkpoint a resumable stage writes: (what, step). Tests throw from it to
+/// simulate a kill; drivers may use it for logging.
+using CheckpointHook = std::function<void(const std::string& what, long step)>;
+
 /// Writes `text` to `path` through a temporary file and a rename (never a torn file).
 inline void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
   std::filesystem::create_directories(path.parent_path());

@@ -8,6 +8,7 @@
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
+#include <nernst/potential/graphnet/bessel_basis.hpp>
 
 #include <array>
 #include <cmath>
@@ -128,17 +129,14 @@ KOKKOS_INLINE_FUNCTION void spherical_harmonics_m0(const Scalar& c, Scalar* y, S
   }
 }
 
-/// Polynomial envelope of exponent 3: f(d) = 1 − 10u³ + 15u⁴ − 6u⁵, u = d/rc, for d ≤ rc, else 0.
+/// Polynomial envelope of exponent 3: f(d) = 1 − 10u³ + 15u⁴ − 6u⁵, u = d/rc, for d < rc, else 0:
+/// the p = 3 case of GemNet's envelope (one implementation, gemnet_envelope). `deriv` gets df/dd.
 template <class Scalar>
 KOKKOS_INLINE_FUNCTION Scalar polynomial_envelope(const Scalar& d, const Scalar& rc, Scalar* deriv = nullptr) {
-  if (!(d <= rc)) {
-    if (deriv) *deriv = Scalar(0);
-    return Scalar(0);
-  }
-  const Scalar u = d / rc;
-  const Scalar u2 = u * u, u3 = u2 * u;
-  if (deriv) *deriv = (Scalar(-30) * u2 + Scalar(60) * u3 - Scalar(30) * u3 * u) / rc;
-  return Scalar(1) - Scalar(10) * u3 + Scalar(15) * u3 * u - Scalar(6) * u3 * u2;
+  Scalar ds(0);
+  const Scalar f = gemnet_envelope(d / rc, 3, deriv ? &ds : nullptr);
+  if (deriv) *deriv = ds / rc;
+  return f;
 }
 
 }  // namespace graphnet

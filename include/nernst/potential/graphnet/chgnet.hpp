@@ -79,18 +79,8 @@ class Potential<GraphNet<CHGNet>, Scalar, MemorySpace> {
 
  private:
   void load_system(const System<MemorySpace>& sys) {
-    auto hx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.x);
-    auto ht = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.type);
-    const std::size_t n = sys.size();
-    x_.resize(n);
-    z_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      for (int k = 0; k < 3; ++k) x_[i][static_cast<std::size_t>(k)] = hx(i, k);
-      const int t = ht(i);
-      if (t < 0 || static_cast<std::size_t>(t) >= sys.species.size())
-        throw ValueError("CHGNet: atom " + std::to_string(i) + " has type " + std::to_string(t) + " outside System::species");
-      z_[i] = sys.species[static_cast<std::size_t>(t)];
-    }
+    z_.resize(sys.size());
+    graphnet::load_host_atoms(sys, "CHGNet", x_, [&](std::size_t i, std::size_t t) { z_[i] = sys.species[t]; });
   }
 
   /// CHGNet's converter refuses structures with an atom that has no neighbour within r_a.

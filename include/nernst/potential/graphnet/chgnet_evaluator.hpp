@@ -18,6 +18,7 @@
 
 #include <nernst/core/error.hpp>
 #include <nernst/nn/activation.hpp>
+#include <nernst/nn/dual.hpp>
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/nn/layer_norm.hpp>
 #include <nernst/nn/mlp.hpp>
@@ -25,6 +26,7 @@
 #include <nernst/potential/graphnet/bond_graph.hpp>
 #include <nernst/potential/graphnet/chgnet_model.hpp>
 #include <nernst/potential/graphnet/fourier_basis.hpp>
+#include <nernst/potential/graphnet/gather_scatter.hpp>
 #include <nernst/potential/graphnet/graph.hpp>
 
 #include <array>
@@ -106,6 +108,41 @@ class CHGNetEvaluator {
   /// ∂E/∂r_e of the last evaluation with gradients ([E, 3]).
   const Mat& edge_gradient() const { return gvec_; }
 
+  // --- training (docs/training.md) --------------------------------------------------------
+
+  /// Replaces configuration and weights (AtomRef and basis frequencies included).
+  void set_model(const CHGNetModel& model) {
+    cfg_ = model.config;
+    w_ = model.weights.template cast<Scalar>();
+    rbf_ag_ = SineBesselBasis<Scalar>(cfg_.atom_graph_cutoff, model.weights.rbf_ag_freq, cfg_.cutoff_coeff);
+    rbf_bg_ = SineBesselBasis<Scalar>(cfg_.bond_graph_cutoff, model.weights.rbf_bg_freq, cfg_.cutoff_coeff);
+    fourier_ = FourierBasis<Scalar>(model.weights.fourier_freq);
+  }
+
+  /// With `keep`, evaluate() also keeps the layer inputs that accumulate_parameter_gradients()
+  /// needs. Off by default (inference keeps nothing extra).
+  void set_training(bool keep) { keep_inputs_ = keep; }
+
+  /// Dual scalars only: geometry tangent for the next evaluate(): displacements δx_i (Å) and
+  /// strain δε; each edge vector gets the tangent δr_e = δx_dst − δx_src + r_e δε.
+  void set_geometry_tangent(const std::vector<std::array<double, 3>>& dx, const Eigen::Matrix3d& deps) {
+    static_assert(nn::is_dual_v<Scalar>, "geometry tangents need a Dual scalar");
+    tan_dx_ = dx;
+    tan_eps_ = deps;
+    has_tangent_ = true;
+  }
+  void clear_geometry_tangent() { has_tangent_ = false; }
+
+  /// Adds ∂E_model/∂θ for every learned tensor of the last evaluate() (run with
+  /// set_training(true)) to `grad`: weights, LayerNorms, embeddings and the basis frequencies
+  /// (AtomRef is linear in E and left to the caller; site_wise does not enter E). With a Dual
+  /// scalar each gradient's tangent is ∂(D_t E)/∂θ along the geometry tangent.
+  void accumulate_parameter_gradients(const PeriodicGraph& g, const BondGraph& bg, CHGNetGradients<Scalar>& grad) {
+    if (!keep_inputs_) throw ValueError("CHGNet: parameter gradients need set_training(true) before evaluate()");
+    backward(g, bg, &grad);
+    embedding_gradients(bg, grad);
+  }
+
  private:
   // --- geometry and bases -----------------------------------------------------------------
   void geometry(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const PeriodicGraph& g,
@@ -126,6 +163,7 @@ class CHGNetEvaluator {
         rv(e, k) = Scalar(v);
         r2 += rv(e, k) * rv(e, k);
       }
+      if constexpr (nn::is_dual_v<Scalar>) seed_tangent(e, s, d, r2);
       len_[es] = sqrt(r2);
     }
     const int R = cfg_.num_radial;
@@ -178,7 +216,9 @@ class CHGNetEvaluator {
     bond_cache_.resize(static_cast<std::size_t>(nc));
     angle_cache_.resize(static_cast<std::size_t>(nc));
     const bool angles = T_ > 0;
+    if (keep_inputs_) z_ = Z;
     for (int k = 0; k < nc; ++k) {
+      if (keep_inputs_) keep_block_inputs(k);
       if (k == nc - 1) {
         nn::grow(a_last_, N_, A) = a;
         auto m = nn::grow(mag_, N_, 1);
@@ -300,7 +340,8 @@ class CHGNetEvaluator {
   }
 
   // --- reverse ----------------------------------------------------------------------------
-  void backward(const PeriodicGraph& g, const BondGraph& bg) {
+  /// With `pg`, also accumulates the parameter gradients (training; needs keep_inputs_).
+  void backward(const PeriodicGraph& g, const BondGraph& bg, CHGNetGradients<Scalar>* pg = nullptr) {
     const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
     const int nc = cfg_.n_conv;
     auto da = nn::grow(da_, N_, A);
@@ -308,6 +349,7 @@ class CHGNetEvaluator {
       auto deps = nn::grow(tmp_deps_, N_, 1);
       deps.setOnes();
       w_.readout.backward(deps, readout_cache_, da);
+      if (pg) readout_gradients(deps, da, *pg);
       if (!w_.readout_norm.empty()) w_.readout_norm.backward(da, read_norm_.xhat.topRows(N_), read_norm_.rstd);
     }
     auto db = nn::grow(db_, U_, B);
@@ -321,10 +363,10 @@ class CHGNetEvaluator {
     const bool angles = T_ > 0;
     for (int k = nc - 1; k >= 0; --k) {
       if (k != nc - 1 && angles) {
-        if (cfg_.update_angle && k != nc - 2) angle_update_backward(k, bg);
-        if (cfg_.update_bond) bond_conv_backward(k, bg);
+        if (cfg_.update_angle && k != nc - 2) angle_update_backward(k, bg, pg);
+        if (cfg_.update_bond) bond_conv_backward(k, bg, pg);
       }
-      atom_conv_backward(k, g, bg);
+      atom_conv_backward(k, g, bg, pg);
     }
     // Embeddings: b0 = φag W_be^T, wa = φag W_wa^T, wb = φbg W_wb^T, t0 = ψ W_an^T.
     auto dpa = nn::grow(gphi_ag_, U_, cfg_.num_radial);
@@ -336,7 +378,7 @@ class CHGNetEvaluator {
     dps.noalias() = dt * w_.angle_embedding;
   }
 
-  void atom_conv_backward(int k, const PeriodicGraph& g, const BondGraph& bg) {
+  void atom_conv_backward(int k, const PeriodicGraph& g, const BondGraph& bg, CHGNetGradients<Scalar>* pg = nullptr) {
     const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
     const auto& G = w_.atom_conv[static_cast<std::size_t>(k)];
     const auto& cache = atom_cache_[static_cast<std::size_t>(k)];
@@ -344,6 +386,7 @@ class CHGNetEvaluator {
     const Eigen::Index h2 = W.rows();
     auto da = da_.topRows(N_);
     // a_out = a_in + S W_out^T, S_c = Σ_{src(e)=c} Y_e ⊙ wa_u(e).
+    if (pg) atom_out_gradients(k, g, bg, da, *pg);
     auto dS = nn::grow(sum_a_, N_, A);
     w_.atom_out[static_cast<std::size_t>(k)].backward(da, dS);
     // Gated output Y = core ⊙ gate from the last layer's activations (both halves of one row).
@@ -377,6 +420,7 @@ class CHGNetEvaluator {
       detail::add_row(&dPn(g.dst[es], 0), z, h2);
       detail::add_row(&dQb(bg.edge_bond[es], 0), z, h2);
     }
+    if (pg) atom_conv_gradients(k, dY, dZ1, *pg);
     da.noalias() += dPc * W.leftCols(A);
     da.noalias() += dPn * W.rightCols(A);
     db_.topRows(U_).noalias() += dQb * W.middleCols(A, B);
@@ -384,7 +428,7 @@ class CHGNetEvaluator {
 
   /// Reverse of angle_preactivation: dZ1 ([T, 2H]) to dt, db (bond-graph nodes) and da.
   void angle_preactivation_backward(const nn::GatedMLP<Scalar>& G, const nn::ConstMatRef<Scalar>& dZ1,
-                                    const BondGraph& bg) {
+                                    const BondGraph& bg, nn::GatedMLP<Scalar>* gG = nullptr, int k = 0, int kb = 0) {
     const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
     const auto& W = G.first_layer().weight;
     const Eigen::Index h2 = W.rows();
@@ -402,6 +446,7 @@ class CHGNetEvaluator {
       detail::add_row(&dQ2(bg.angle_node2[ts], 0), z, h2);
       detail::add_row(&dPa(bg.angle_center[ts], 0), z, h2);
     }
+    if (gG) angle_first_gradients(dZ1, bg, k, kb, *gG);
     auto dBn = nn::grow(tmp_b_, Ub_, B);
     dBn.noalias() = dQ1 * W.leftCols(B);
     dBn.noalias() += dQ2 * W.middleCols(B, B);
@@ -409,23 +454,26 @@ class CHGNetEvaluator {
     da_.topRows(N_).noalias() += dPa * W.rightCols(A);
   }
 
-  void angle_update_backward(int k, const BondGraph& bg) {
+  void angle_update_backward(int k, const BondGraph& bg, CHGNetGradients<Scalar>* pg = nullptr) {
     const auto& G = w_.angle_update[static_cast<std::size_t>(k)];
     const auto& cache = angle_cache_[static_cast<std::size_t>(k)];
     // t_out = t_in + Y: dY = dt_out (copied: dt_ is also the accumulation target).
     auto dY = nn::grow(msg_, T_, cfg_.angle_fea_dim);
     dY = dt_.topRows(T_);
     auto dZ1 = G.backward_tail(dY, cache, scratch_);
-    angle_preactivation_backward(G, dZ1, bg);
+    nn::GatedMLP<Scalar>* gG = pg ? &pg->w.angle_update[static_cast<std::size_t>(k)] : nullptr;
+    if (gG) G.accumulate_tail_gradients(dY, cache, scratch_, *gG);
+    angle_preactivation_backward(G, dZ1, bg, gG, k, k + 1);
   }
 
-  void bond_conv_backward(int k, const BondGraph& bg) {
+  void bond_conv_backward(int k, const BondGraph& bg, CHGNetGradients<Scalar>* pg = nullptr) {
     const Eigen::Index B = cfg_.bond_fea_dim;
     const auto& G = w_.bond_conv[static_cast<std::size_t>(k)];
     const auto& cache = bond_cache_[static_cast<std::size_t>(k)];
     // b_out[node n] = b_in + (S W_out^T)[n], S_n = Σ_{node1(τ)=n} Y_τ ⊙ wb_n1 ⊙ wb_n2.
     auto dBo = nn::grow(bnode_, Ub_, B);
     for (Eigen::Index n = 0; n < Ub_; ++n) dBo.row(n) = db_.row(bg.node_bond[static_cast<std::size_t>(n)]);
+    if (pg) bond_out_gradients(k, bg, dBo, *pg);
     auto dS = nn::grow(sum_b_, Ub_, B);
     w_.bond_out[static_cast<std::size_t>(k)].backward(dBo, dS);
     const auto& Alast = cache.A[G.depth() - 1];
@@ -449,7 +497,9 @@ class CHGNetEvaluator {
       }
     }
     auto dZ1 = G.backward_tail(dY, cache, scratch_);
-    angle_preactivation_backward(G, dZ1, bg);
+    nn::GatedMLP<Scalar>* gG = pg ? &pg->w.bond_conv[static_cast<std::size_t>(k)] : nullptr;
+    if (gG) G.accumulate_tail_gradients(dY, cache, scratch_, *gG);
+    angle_preactivation_backward(G, dZ1, bg, gG, k, k);
   }
 
   void forces_and_virial(const PeriodicGraph& g, const BondGraph& bg, CHGNetOutput& out) {
@@ -485,16 +535,154 @@ class CHGNetEvaluator {
         Gv(e2, k) += dc * (u1 - c * u2) / l2;
       }
     }
-    out.forces.assign(static_cast<std::size_t>(N_), {0.0, 0.0, 0.0});
-    out.virial.setZero();
+    edge_gradients_to_forces(g, Gv, rvec_, static_cast<std::size_t>(N_), out.forces, out.virial);
+  }
+
+  // --- training helpers (used only with keep_inputs_ / a gradient holder) --------------------
+
+  void seed_tangent(Eigen::Index e, std::size_t s, std::size_t d, Scalar& r2) {
+    if (!has_tangent_) return;
+    r2 = Scalar(0);
+    double r[3];
+    for (int k = 0; k < 3; ++k) r[k] = nn::value_of(rvec_(e, k));
+    for (int k = 0; k < 3; ++k) {
+      rvec_(e, k).d = tan_dx_[d][static_cast<std::size_t>(k)] - tan_dx_[s][static_cast<std::size_t>(k)] +
+                      r[0] * tan_eps_(0, k) + r[1] * tan_eps_(1, k) + r[2] * tan_eps_(2, k);
+      r2 += rvec_(e, k) * rvec_(e, k);
+    }
+  }
+
+  /// Before block k: a, b (all bonds) and t as they enter atom conv k.
+  void keep_block_inputs(int k) {
+    const auto ks = static_cast<std::size_t>(k);
+    a_in_.resize(static_cast<std::size_t>(cfg_.n_conv));
+    b_in_.resize(a_in_.size());
+    t_in_.resize(a_in_.size());
+    nn::grow(a_in_[ks], N_, cfg_.atom_fea_dim) = a_.topRows(N_);
+    nn::grow(b_in_[ks], U_, cfg_.bond_fea_dim) = b_.topRows(U_);
+    nn::grow(t_in_[ks], T_, cfg_.angle_fea_dim) = t_.topRows(T_);
+  }
+
+  void readout_gradients(const nn::ConstMatRef<Scalar>& deps, const nn::ConstMatRef<Scalar>& da, CHGNetGradients<Scalar>& pg) {
+    const auto& R = w_.readout;
+    const std::size_t L = R.depth();
+    for (std::size_t l = 0; l < L; ++l) {
+      auto& gl = pg.w.readout.mutable_layer(l);
+      const nn::ConstMatRef<Scalar> X = l == 0 ? nn::ConstMatRef<Scalar>(a_read_.topRows(N_))
+                                               : nn::ConstMatRef<Scalar>(readout_cache_.A[l - 1].topRows(N_));
+      const nn::ConstMatRef<Scalar> dZ = l + 1 == L ? deps : nn::ConstMatRef<Scalar>(readout_cache_.dA[l].topRows(N_));
+      R.layer(l).accumulate_parameter_gradients(X, dZ, gl.weight, gl.bias);
+    }
+    if (!w_.readout_norm.empty())
+      w_.readout_norm.accumulate_parameter_gradients(da, read_norm_.xhat.topRows(N_), pg.w.readout_norm);
+  }
+
+  void atom_out_gradients(int k, const PeriodicGraph& g, const BondGraph& bg, const nn::ConstMatRef<Scalar>& da,
+                          CHGNetGradients<Scalar>& pg) {
+    const Eigen::Index A = cfg_.atom_fea_dim;
+    const auto& G = w_.atom_conv[static_cast<std::size_t>(k)];
+    const auto& cache = atom_cache_[static_cast<std::size_t>(k)];
+    const auto& Alast = cache.A[G.depth() - 1];
+    Mat S = Mat::Zero(N_, A);  // S_c = Σ_{src(e)=c} Y_e ⊙ wa_u(e), recomputed from the cache
     for (Eigen::Index e = 0; e < E_; ++e) {
-      const auto s = static_cast<std::size_t>(g.src[static_cast<std::size_t>(e)]);
-      const auto d = static_cast<std::size_t>(g.dst[static_cast<std::size_t>(e)]);
-      for (int k = 0; k < 3; ++k) {
-        const double gk = static_cast<double>(Gv(e, k));
-        out.forces[s][static_cast<std::size_t>(k)] += gk;
-        out.forces[d][static_cast<std::size_t>(k)] -= gk;
-        for (int a = 0; a < 3; ++a) out.virial(a, k) += static_cast<double>(rvec_(e, a)) * gk;
+      const auto es = static_cast<std::size_t>(e);
+      const Scalar* yc = Alast.data() + e * Alast.cols();
+      const Scalar* w = &wa_(bg.edge_bond[es], 0);
+      Scalar* s = &S(g.src[es], 0);
+      for (Eigen::Index j = 0; j < A; ++j) s[j] += yc[j] * yc[A + j] * w[j];
+    }
+    auto& O = pg.w.atom_out[static_cast<std::size_t>(k)];
+    w_.atom_out[static_cast<std::size_t>(k)].accumulate_parameter_gradients(S, da, O.weight, O.bias);
+  }
+
+  void atom_conv_gradients(int k, const nn::ConstMatRef<Scalar>& dY, const nn::ConstMatRef<Scalar>& dZ1,
+                           CHGNetGradients<Scalar>& pg) {
+    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
+    const auto ks = static_cast<std::size_t>(k);
+    const auto& G = w_.atom_conv[ks];
+    auto& gG = pg.w.atom_conv[ks];
+    G.accumulate_tail_gradients(dY, atom_cache_[ks], scratch_, gG);
+    auto& gW = gG.mutable_first_layer().weight;
+    const auto ain = a_in_[ks].topRows(N_);
+    gW.leftCols(A).noalias() += proj_c_.topRows(N_).transpose() * ain;
+    gW.rightCols(A).noalias() += proj_n_.topRows(N_).transpose() * ain;
+    gW.middleCols(A, B).noalias() += proj_b_.topRows(U_).transpose() * b_in_[ks].topRows(U_);
+    if (G.first_layer().has_bias()) gG.mutable_first_layer().bias += dZ1.colwise().sum();
+  }
+
+  /// First-layer gradients of a bond-graph gated MLP of conv k from dQ1, dQ2, dPa (proj_q1_,
+  /// proj_q2_, proj_c_) and dZ1. Its inputs: bonds b_in_[kb] (kb = k for the bond conv, k + 1
+  /// for the angle update, which sees the updated bonds), angles t_in_[k], atoms a_in_[k + 1].
+  void angle_first_gradients(const nn::ConstMatRef<Scalar>& dZ1, const BondGraph& bg, int k, int kb,
+                             nn::GatedMLP<Scalar>& gG) {
+    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
+    const auto& bin = b_in_[static_cast<std::size_t>(kb)];
+    Mat Bn(Ub_, B);
+    for (Eigen::Index n = 0; n < Ub_; ++n) Bn.row(n) = bin.row(bg.node_bond[static_cast<std::size_t>(n)]);
+    auto& gW = gG.mutable_first_layer().weight;
+    gW.leftCols(B).noalias() += proj_q1_.topRows(Ub_).transpose() * Bn;
+    gW.middleCols(B, B).noalias() += proj_q2_.topRows(Ub_).transpose() * Bn;
+    gW.middleCols(2 * B, Gd).noalias() += dZ1.transpose() * t_in_[static_cast<std::size_t>(k)].topRows(T_);
+    gW.rightCols(A).noalias() += proj_c_.topRows(N_).transpose() * a_in_[static_cast<std::size_t>(k + 1)].topRows(N_);
+    if (gG.first_layer().has_bias()) gG.mutable_first_layer().bias += dZ1.colwise().sum();
+  }
+
+  void bond_out_gradients(int k, const BondGraph& bg, const nn::ConstMatRef<Scalar>& dBo, CHGNetGradients<Scalar>& pg) {
+    const Eigen::Index B = cfg_.bond_fea_dim;
+    const auto& G = w_.bond_conv[static_cast<std::size_t>(k)];
+    const auto& Alast = bond_cache_[static_cast<std::size_t>(k)].A[G.depth() - 1];
+    Mat S = Mat::Zero(Ub_, B);  // S_n = Σ_{node1(τ)=n} Y_τ ⊙ wb_n1 ⊙ wb_n2, recomputed
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const auto ts = static_cast<std::size_t>(t);
+      const Eigen::Index n1 = bg.angle_node1[ts], n2 = bg.angle_node2[ts];
+      const Scalar* yc = Alast.data() + t * Alast.cols();
+      const Scalar* w1 = &wb_(n1, 0);
+      const Scalar* w2 = &wb_(n2, 0);
+      Scalar* s = &S(n1, 0);
+      for (Eigen::Index j = 0; j < B; ++j) s[j] += yc[j] * yc[B + j] * w1[j] * w2[j];
+    }
+    auto& O = pg.w.bond_out[static_cast<std::size_t>(k)];
+    O.weight.noalias() += dBo.transpose() * S;
+    if (O.has_bias()) O.bias += db_.topRows(U_).colwise().sum();  // the bias is added to every bond
+  }
+
+  /// Embeddings and basis frequencies, from the gradients backward() left in da_, db_, dt_,
+  /// dwa_, dwb_, gphi_ag_, gphi_bg_, gpsi_.
+  void embedding_gradients(const BondGraph& bg, CHGNetGradients<Scalar>& pg) {
+    using math::cos;
+    using math::sin;
+    using math::acos;
+    for (Eigen::Index i = 0; i < N_; ++i) pg.w.atom_embedding.row(z_[static_cast<std::size_t>(i)] - 1) += da_.row(i);
+    pg.w.bond_embedding.noalias() += db_.topRows(U_).transpose() * phi_ag_.topRows(U_);
+    pg.w.bond_weights_ag.noalias() += dwa_.topRows(U_).transpose() * phi_ag_.topRows(U_);
+    pg.w.bond_weights_bg.noalias() += dwb_.topRows(Ub_).transpose() * phi_bg_.topRows(Ub_);
+    pg.w.angle_embedding.noalias() += dt_.topRows(T_).transpose() * psi_.topRows(T_);
+    // φ_k = c sin(ω_k r/rc) E(r/rc) / r  =>  ∂φ_k/∂ω_k = c cos(ω_k r/rc) E(r/rc) / rc.
+    auto freq = [&](const SineBesselBasis<Scalar>& basis, const Mat& gphi, Eigen::Index rows, bool bond_graph,
+                    std::vector<Scalar>& out) {
+      const int R = basis.size();
+      const Scalar inv_rc = Scalar(1) / basis.cutoff;
+      for (Eigen::Index u = 0; u < rows; ++u) {
+        const auto us = static_cast<std::size_t>(u);
+        const auto bond = bond_graph ? static_cast<std::size_t>(bg.node_bond[us]) : us;
+        const Scalar s = len_[static_cast<std::size_t>(bg.bond_edge[bond])] * inv_rc;
+        const Scalar c = basis.prefactor * gemnet_envelope(s, basis.envelope_exponent) * inv_rc;
+        for (int k = 0; k < R; ++k)
+          out[static_cast<std::size_t>(k)] += gphi(u, k) * c * cos(basis.frequency[static_cast<std::size_t>(k)] * s);
+      }
+    };
+    freq(rbf_ag_, gphi_ag_, U_, false, pg.rbf_ag_freq);
+    freq(rbf_bg_, gphi_bg_, Ub_, true, pg.rbf_bg_freq);
+    // ψ_{1+m} = sin(ν_m θ)/√π, ψ_{1+M+m} = cos(ν_m θ)/√π with θ = acos(c (1 − 1e-6)).
+    const int M = fourier_.order();
+    const Scalar inv_sqrt_pi = Scalar(0.56418958354775628694807945156077259);
+    const Scalar shrink = Scalar(1) - Scalar(1e-6);
+    for (Eigen::Index t = 0; t < T_; ++t) {
+      const Scalar th = acos(cos_[static_cast<std::size_t>(t)] * shrink);
+      for (int m = 0; m < M; ++m) {
+        const Scalar x = fourier_.frequency[static_cast<std::size_t>(m)] * th;
+        pg.fourier_freq[static_cast<std::size_t>(m)] +=
+            th * inv_sqrt_pi * (gpsi_(t, 1 + m) * cos(x) - gpsi_(t, 1 + M + m) * sin(x));
       }
     }
   }
@@ -514,6 +702,12 @@ class CHGNetEvaluator {
   nn::GatedMLPScratch<Scalar> scratch_;
   Mat proj_c_, proj_n_, proj_b_, proj_q1_, proj_q2_, bnode_, msg_, sum_a_, sum_b_, tmp_b_, tmp_deps_;
   Mat da_, db_, dt_, dwa_, dwb_, gphi_ag_, gphi_bg_, gpsi_, gvec_;
+  // training only
+  bool keep_inputs_ = false, has_tangent_ = false;
+  std::vector<std::array<double, 3>> tan_dx_;
+  Eigen::Matrix3d tan_eps_ = Eigen::Matrix3d::Zero();
+  std::vector<Mat> a_in_, b_in_, t_in_;  // per conv block: inputs of atom conv k
+  std::vector<int> z_;
 };
 
 }  // namespace graphnet

@@ -98,6 +98,14 @@ struct CHGNetModel {
   std::string source;
 };
 
+/// Training: a holder for parameter gradients in scalar S: the shapes of the weights, plus the
+/// learnable basis frequencies (which CHGNetWeights keeps in double for the bases).
+template <class Scalar>
+struct CHGNetGradients {
+  CHGNetWeights<Scalar> w;
+  std::vector<Scalar> rbf_ag_freq, rbf_bg_freq, fourier_freq;
+};
+
 namespace detail {
 
 /// Reads tensors of a state_dict by key, remembering which were used.

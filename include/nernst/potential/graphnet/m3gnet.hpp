@@ -82,23 +82,13 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
 
  private:
   void load_system(const System<MemorySpace>& sys) {
-    auto hx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.x);
-    auto ht = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.type);
-    const std::size_t n = sys.size();
-    x_.resize(n);
-    types_.resize(n);
     if (type_map_species_ != sys.species) {
       type_map_.clear();
       for (int z : sys.species) type_map_.push_back(eval_.config().type_of(z));
       type_map_species_ = sys.species;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-      for (int k = 0; k < 3; ++k) x_[i][static_cast<std::size_t>(k)] = hx(i, k);
-      const int t = ht(i);
-      if (t < 0 || static_cast<std::size_t>(t) >= type_map_.size())
-        throw ValueError("M3GNet: atom " + std::to_string(i) + " has type " + std::to_string(t) + " outside System::species");
-      types_[i] = type_map_[static_cast<std::size_t>(t)];
-    }
+    types_.resize(sys.size());
+    graphnet::load_host_atoms(sys, "M3GNet", x_, [&](std::size_t i, std::size_t t) { types_[i] = type_map_[t]; });
   }
 
   ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {

@@ -11,6 +11,11 @@
 /// Layout: per-edge and per-atom features are row-major batches, so every dense layer is one
 /// GEMM over all edges. The 192-wide input [v_src, v_dst, e] of the convolution MLPs is never
 /// formed: node features are projected once per atom (N x 128 per side) and gathered per edge.
+/// The two convolution MLPs of each block run over blocks of `chunk_rows()` edges so that a block's
+/// activations stay in cache. On large graphs the forward keeps only each convolution's inputs
+/// and output, and the reverse pass recomputes a block's activations right before
+/// back-propagating it (about a third more dense work, but no E x 768 activation arrays through
+/// memory); on small graphs, whose activations fit in the last-level cache, they are kept.
 /// The dense work runs on the host (Eigen); the evaluator is used by
 /// `Potential<GraphNet<M3GNet>>`, which moves data between the System's memory space and here.
 
@@ -18,10 +23,12 @@
 #include <nernst/nn/dual.hpp>
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/potential/graphnet/basis.hpp>
+#include <nernst/potential/graphnet/gather_scatter.hpp>
 #include <nernst/potential/graphnet/graph.hpp>
 #include <nernst/potential/graphnet/m3gnet_model.hpp>
 #include <nernst/potential/graphnet/three_body.hpp>
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -60,6 +67,7 @@ class M3GNetEvaluator {
     geometry(x, L, g);
     build_triplets(g.src, g.dst, dist_, x.size(), cfg_.threebody_cutoff, mode_, trip_, pruned_);
     T_ = static_cast<Eigen::Index>(trip_.size());
+    recompute_ = double(E_) * 768.0 * double(sizeof(Scalar)) * 2.0 * double(cfg_.nblocks) > kKeepActivationBytes;
     triplet_basis();
     forward(types, g);
     out.energy = 0;
@@ -164,16 +172,23 @@ class M3GNetEvaluator {
 
   void triplet_basis() {
     auto B = nn::grow(tb_basis_, T_, 9);
+    auto Bdr = nn::grow(tb_drho_, T_, 9);
+    auto Bdc = nn::grow(tb_dcos_, T_, 9);
     tb_w_.resize(static_cast<std::size_t>(T_));
     for (Eigen::Index t = 0; t < T_; ++t) {
       const auto ts = static_cast<std::size_t>(t);
       Scalar cosv, rho;
       triplet_geometry(ts, cosv, rho, nullptr, nullptr, nullptr);
-      Scalar R[9], Y[3];
-      rbf_(rho, R);
-      spherical_harmonics_m0(cosv, Y);
+      Scalar R[9], dRr[9], Y[3], dYc[3];
+      rbf_(rho, R, dRr);
+      spherical_harmonics_m0(cosv, Y, dYc);
       for (int l = 0; l < 3; ++l)
-        for (int n = 0; n < 3; ++n) B(t, 3 * l + n) = R[3 * l + n] * Y[l];
+        for (int n = 0; n < 3; ++n) {
+          const int k = 3 * l + n;
+          B(t, k) = R[k] * Y[l];
+          Bdr(t, k) = dRr[k] * Y[l];  // ∂B/∂ρ and ∂B/∂cos, kept for the reverse pass
+          Bdc(t, k) = R[k] * dYc[l];
+        }
       tb_w_[ts] = fc_[static_cast<std::size_t>(trip_.env_a[ts])] * fc_[static_cast<std::size_t>(trip_.env_b[ts])];
     }
   }
@@ -215,12 +230,13 @@ class M3GNetEvaluator {
     auto RW = nn::grow(tmp_rw_, E_, u);
     if (keep_inputs_) types_ = types;
     for (int b = 0; b < nb; ++b) {
-      auto& C = caches_[static_cast<std::size_t>(b)];
-      if (keep_inputs_) nn::grow(C.vin, N_, u) = V;
+      const auto bs = static_cast<std::size_t>(b);
+      auto& C = caches_[bs];
+      nn::grow(C.vin, N_, u) = V;
       // Three-body update of the edges.
       if (T_ > 0) {
         auto s = nn::grow(C.gate, N_, 9);
-        w_.tb_atom[static_cast<std::size_t>(b)].forward(V, s);
+        w_.tb_atom[bs].forward(V, s);
         nn::sigmoid_forward<Scalar>(s);
         auto h = nn::grow(tmp_h_, E_, 9);
         h.setZero();
@@ -236,42 +252,66 @@ class M3GNetEvaluator {
           const Scalar wt = tb_w_[ts];
           for (int k = 0; k < 9; ++k) ht[k] += (bt[k] * st[k]) * wt;
         }
-        w_.tb_bond[static_cast<std::size_t>(b)].forward(h, C.tb, Y);
+        w_.tb_bond[bs].forward(h, C.tb, Y);
         Ecur += Y;
         if (keep_inputs_) nn::grow(C.hin, E_, 9) = h;
       }
-      if (keep_inputs_) nn::grow(C.e_mid, E_, u) = Ecur;
+      nn::grow(C.e_mid, E_, u) = Ecur;
       // Edge update: e += G_e([v_src, v_dst, e]) ⊙ (rbf W_ew^T).
-      conv_forward(w_.conv_edge[static_cast<std::size_t>(b)], C.edge, V, Ecur, g, Y);
-      RW.noalias() = rbfv_.topRows(E_) * w_.edge_weight[static_cast<std::size_t>(b)].transpose();
-      Ecur.array() += Y.array() * RW.array();
-      if (keep_inputs_) nn::grow(C.e_upd, E_, u) = Ecur;
+      conv_forward(w_.conv_edge[bs], V, C.e_mid, g, C.ps_edge, C.pd_edge, C.y_edge, C.edge);
+      RW.noalias() = rbfv_.topRows(E_) * w_.edge_weight[bs].transpose();
+      Ecur.array() += C.y_edge.topRows(E_).array() * RW.array();
+      nn::grow(C.e_upd, E_, u) = Ecur;
       // Node update: v_dst += G_n([v_src, v_dst, e']) ⊙ (rbf W_nw^T).
-      conv_forward(w_.conv_node[static_cast<std::size_t>(b)], C.node, V, Ecur, g, Y);
-      RW.noalias() = rbfv_.topRows(E_) * w_.node_weight[static_cast<std::size_t>(b)].transpose();
-      Y.array() *= RW.array();
-      for (Eigen::Index e = 0; e < E_; ++e) V.row(g.dst[static_cast<std::size_t>(e)]) += Y.row(e);
+      conv_forward(w_.conv_node[bs], V, C.e_upd, g, C.ps_node, C.pd_node, C.y_node, C.node);
+      RW.noalias() = rbfv_.topRows(E_) * w_.node_weight[bs].transpose();
+      Y.array() = C.y_node.topRows(E_).array() * RW.array();
+      scatter_add_rows(V, g.dst.data(), Y);
     }
     auto eps = nn::grow(eps_, N_, 1);
     w_.readout.forward(V, readout_, eps);
   }
 
-  /// First layer split: Z1 = P_src[src] + P_dst[dst] + e W_e^T + b, then the rest of the MLP.
-  void conv_forward(const nn::GatedMLP<Scalar>& G, nn::GatedMLPCache<Scalar>& cache, const nn::MatRef<Scalar>& V,
-                    const nn::MatRef<Scalar>& Ecur, const PeriodicGraph& g, nn::MatRef<Scalar> Y) {
+  /// Edges per block of the convolution MLPs: a block's activations and reverse scratch
+  /// (about 9 x 128 scalars per edge) stay within roughly 1 MB of cache.
+  static constexpr Eigen::Index chunk_rows() {
+    return std::max<Eigen::Index>(32, Eigen::Index(1 << 20) / Eigen::Index(9 * 128 * sizeof(Scalar)));
+  }
+  /// Above this size of all convolution activations (A and σ(Z), both convolutions of every
+  /// block) the reverse pass recomputes them block by block instead of reading them back.
+  static constexpr double kKeepActivationBytes = 56.0 * (1 << 20);
+
+  /// First layer split: Z1 = P_src[src] + P_dst[dst] + e W_e^T + b, with the node projections
+  /// P = V W_{s,d}^T (+ b) computed once per atom into Ps, Pd; then the rest of the MLP, one
+  /// block of edges at a time, into Yout ([E, out]).
+  void conv_forward(const nn::GatedMLP<Scalar>& G, const nn::MatRef<Scalar>& V, const Mat& Ein,
+                    const PeriodicGraph& g, Mat& Ps_m, Mat& Pd_m, Mat& Yout, std::vector<nn::GatedMLPCache<Scalar>>& kept) {
     const Eigen::Index u = cfg_.units;
     const auto& W = G.first_layer().weight;  // [2h, 3u]
     const Eigen::Index h2 = W.rows();
-    auto Ps = nn::grow(proj_src_, N_, h2);
-    auto Pd = nn::grow(proj_dst_, N_, h2);
+    auto Ps = nn::grow(Ps_m, N_, h2);
+    auto Pd = nn::grow(Pd_m, N_, h2);
     Ps.noalias() = V * W.leftCols(u).transpose();
     Pd.noalias() = V * W.middleCols(u, u).transpose();
     if (G.first_layer().has_bias()) Ps.rowwise() += G.first_layer().bias;
-    auto Z1 = G.first_preactivation(cache, E_);
-    Z1.noalias() = Ecur * W.rightCols(u).transpose();
-    for (Eigen::Index e = 0; e < E_; ++e)
-      Z1.row(e) += Ps.row(g.src[static_cast<std::size_t>(e)]) + Pd.row(g.dst[static_cast<std::size_t>(e)]);
-    G.forward_tail(cache, Y);
+    auto Y = nn::grow(Yout, E_, G.out_features());
+    if (!recompute_) kept.resize(static_cast<std::size_t>((E_ + chunk_rows() - 1) / chunk_rows()));
+    for (Eigen::Index e0 = 0; e0 < E_; e0 += chunk_rows()) {
+      const Eigen::Index n = std::min(chunk_rows(), E_ - e0);
+      auto& cache = recompute_ ? chunk_ : kept[static_cast<std::size_t>(e0 / chunk_rows())];
+      conv_chunk_preactivation(G, cache, Ein, Ps_m, Pd_m, g, e0, n);
+      G.forward_tail(cache, Y.middleRows(e0, n));
+    }
+  }
+
+  /// First-layer pre-activations of edges [e0, e0 + n) into the block cache.
+  void conv_chunk_preactivation(const nn::GatedMLP<Scalar>& G, nn::GatedMLPCache<Scalar>& cache, const Mat& Ein,
+                                const Mat& Ps, const Mat& Pd, const PeriodicGraph& g, Eigen::Index e0, Eigen::Index n) {
+    const Eigen::Index u = cfg_.units;
+    const auto& W = G.first_layer().weight;
+    auto Z1 = G.first_preactivation(cache, n);
+    Z1.noalias() = Ein.middleRows(e0, n) * W.rightCols(u).transpose();
+    gather_add2(Z1, Ps, g.src.data() + e0, Pd, g.dst.data() + e0);
   }
 
   // --- reverse ----------------------------------------------------------------------------
@@ -288,8 +328,8 @@ class M3GNetEvaluator {
           throw ValueError("M3GNet: energy weights and atoms differ in length");
         for (Eigen::Index i = 0; i < N_; ++i) deps(i, 0) *= Scalar(energy_weights_[static_cast<std::size_t>(i)]);
       }
-      w_.readout.backward(deps, readout_, scratch_, dV);
-      if (pg) w_.readout.accumulate_parameter_gradients(v_.topRows(N_), readout_, scratch_, pg->readout);
+      w_.readout.backward(deps, readout_, scratch_readout_, dV);
+      if (pg) w_.readout.accumulate_parameter_gradients(v_.topRows(N_), readout_, scratch_readout_, pg->readout);
     }
     auto dE = nn::grow(de_, E_, u);
     dE.setZero();
@@ -305,27 +345,27 @@ class M3GNetEvaluator {
       const auto bs = static_cast<std::size_t>(b);
       auto& C = caches_[bs];
       // Node update: v_new = v + Σ_{dst} m_e, m = Y_n ⊙ (rbf W_nw^T).
-      for (Eigen::Index e = 0; e < E_; ++e) dM.row(e) = dV.row(g.dst[static_cast<std::size_t>(e)]);
+      gather_rows(dM, dV, g.dst.data());
       RW.noalias() = rbfv_.topRows(E_) * w_.node_weight[bs].transpose();
       {
         const auto& G = w_.conv_node[bs];
-        auto Yn = G.output(C.node);
         dY = dM.cwiseProduct(RW);
-        dM.array() *= Yn.array();  // now d(rbf W^T)
+        dM.array() *= C.y_node.topRows(E_).array();  // now d(rbf W^T)
         dR.noalias() += dM * w_.node_weight[bs];
         if (pg) pg->node_weight[bs].noalias() += dM.transpose() * rbfv_.topRows(E_);
-        conv_backward(G, C.node, dY, dV, dE, g, pg ? &pg->conv_node[bs] : nullptr, &C.vin, &C.e_upd);
+        conv_backward(G, dY, dV, dE, g, C.vin, C.e_upd, C.ps_node, C.pd_node, C.node,
+                      pg ? &pg->conv_node[bs] : nullptr);
       }
       // Edge update: e' = e + Y_e ⊙ (rbf W_ew^T); dE holds ∂/∂e'.
       RW.noalias() = rbfv_.topRows(E_) * w_.edge_weight[bs].transpose();
       {
         const auto& G = w_.conv_edge[bs];
-        auto Ye = G.output(C.edge);
         dY = dE.cwiseProduct(RW);
-        dM = dE.cwiseProduct(Ye);
+        dM = dE.cwiseProduct(C.y_edge.topRows(E_));
         dR.noalias() += dM * w_.edge_weight[bs];
         if (pg) pg->edge_weight[bs].noalias() += dM.transpose() * rbfv_.topRows(E_);
-        conv_backward(G, C.edge, dY, dV, dE, g, pg ? &pg->conv_edge[bs] : nullptr, &C.vin, &C.e_mid);
+        conv_backward(G, dY, dV, dE, g, C.vin, C.e_mid, C.ps_edge, C.pd_edge, C.edge,
+                      pg ? &pg->conv_edge[bs] : nullptr);
       }
       // Three-body: e_mid = e + G_tb(h), h_e = Σ_t B_t ⊙ s_gate · w_t.
       if (T_ > 0) {
@@ -373,35 +413,46 @@ class M3GNetEvaluator {
     }
   }
 
-  /// Reverse of conv_forward: adds ∂/∂V (through both node projections) and ∂/∂e.
-  void conv_backward(const nn::GatedMLP<Scalar>& G, const nn::GatedMLPCache<Scalar>& cache,
-                     const nn::MatRef<Scalar>& dY, nn::MatRef<Scalar> dV, nn::MatRef<Scalar> dE,
-                     const PeriodicGraph& g, nn::GatedMLP<Scalar>* gr = nullptr, const Mat* Vin = nullptr,
-                     const Mat* Ein = nullptr) {
+  /// Reverse of conv_forward: adds ∂/∂V (through both node projections) and ∂/∂e. Each block of
+  /// edges is first recomputed from the kept inputs (Vin's projections Ps, Pd and Ein), then
+  /// back-propagated while its activations are still in cache. With `gr`, also accumulates
+  /// the MLP's parameter gradients (training).
+  void conv_backward(const nn::GatedMLP<Scalar>& G, const nn::MatRef<Scalar>& dY, nn::MatRef<Scalar> dV,
+                     nn::MatRef<Scalar> dE, const PeriodicGraph& g, const Mat& Vin, const Mat& Ein, const Mat& Ps,
+                     const Mat& Pd, const std::vector<nn::GatedMLPCache<Scalar>>& kept,
+                     nn::GatedMLP<Scalar>* gr = nullptr) {
     const Eigen::Index u = cfg_.units;
     const auto& W = G.first_layer().weight;
     const Eigen::Index h2 = W.rows();
-    auto dZ1 = G.backward_tail(dY, cache, scratch_);
-    dE.noalias() += dZ1 * W.rightCols(u);
     auto dPs = nn::grow(proj_src_, N_, h2);
     auto dPd = nn::grow(proj_dst_, N_, h2);
     dPs.setZero();
     dPd.setZero();
-    for (Eigen::Index e = 0; e < E_; ++e) {
-      dPs.row(g.src[static_cast<std::size_t>(e)]) += dZ1.row(e);
-      dPd.row(g.dst[static_cast<std::size_t>(e)]) += dZ1.row(e);
+    auto* F = gr ? &gr->mutable_first_layer() : nullptr;
+    for (Eigen::Index e0 = 0; e0 < E_; e0 += chunk_rows()) {
+      const Eigen::Index n = std::min(chunk_rows(), E_ - e0);
+      if (recompute_) {
+        conv_chunk_preactivation(G, chunk_, Ein, Ps, Pd, g, e0, n);
+        G.forward_tail(chunk_, nn::grow(chunk_y_, n, G.out_features()));
+      }
+      const auto& cache = recompute_ ? chunk_ : kept[static_cast<std::size_t>(e0 / chunk_rows())];
+      auto dZ1 = G.backward_tail(dY.middleRows(e0, n), cache, scratch_);
+      dE.middleRows(e0, n).noalias() += dZ1 * W.rightCols(u);
+      scatter_add_rows(dPs, g.src.data() + e0, dZ1);
+      scatter_add_rows(dPd, g.dst.data() + e0, dZ1);
+      if (gr) {
+        // First layer split as in conv_forward: Z1 = V_src W_sᵀ + V_dst W_dᵀ + e W_eᵀ + b.
+        G.accumulate_tail_gradients(cache, scratch_, *gr);
+        F->weight.rightCols(u).noalias() += dZ1.transpose() * Ein.middleRows(e0, n);
+        if (F->has_bias()) F->bias += dZ1.colwise().sum();
+      }
     }
     dV.noalias() += dPs * W.leftCols(u);
     dV.noalias() += dPd * W.middleCols(u, u);
     if (gr) {
-      // First layer split as in conv_forward: Z1 = V_src W_sᵀ + V_dst W_dᵀ + e W_eᵀ + b.
-      G.accumulate_tail_gradients(cache, scratch_, *gr);
-      auto& F = gr->mutable_first_layer();
-      const auto V0 = Vin->topRows(N_);
-      F.weight.leftCols(u).noalias() += dPs.transpose() * V0;
-      F.weight.middleCols(u, u).noalias() += dPd.transpose() * V0;
-      F.weight.rightCols(u).noalias() += dZ1.transpose() * Ein->topRows(E_);
-      if (F.has_bias()) F.bias += dZ1.colwise().sum();
+      const auto V0 = Vin.topRows(N_);
+      F->weight.leftCols(u).noalias() += dPs.transpose() * V0;
+      F->weight.middleCols(u, u).noalias() += dPd.transpose() * V0;
     }
   }
 
@@ -429,16 +480,12 @@ class M3GNetEvaluator {
       const auto ts = static_cast<std::size_t>(t);
       Scalar cosv, rho, dcdu[3], dcdw[3];
       triplet_geometry(ts, cosv, rho, dcdu, dcdw, nullptr);
-      Scalar R[9], dRr[9], Y[3], dYc[3];
-      rbf_(rho, R, dRr);
-      spherical_harmonics_m0(cosv, Y, dYc);
       Scalar drho(0), dcos(0);
-      for (int l = 0; l < 3; ++l)
-        for (int n = 0; n < 3; ++n) {
-          const Scalar gb = dtb_basis_(t, 3 * l + n);
-          drho += gb * dRr[3 * l + n] * Y[l];
-          dcos += gb * R[3 * l + n] * dYc[l];
-        }
+      for (int k = 0; k < 9; ++k) {
+        const Scalar gb = dtb_basis_(t, k);
+        drho += gb * tb_drho_(t, k);
+        dcos += gb * tb_dcos_(t, k);
+      }
       const auto a = static_cast<Eigen::Index>(trip_.bond_u[ts]), b = static_cast<Eigen::Index>(trip_.bond_w[ts]);
       const Scalar fr = drho / rho;
       for (int k = 0; k < 3; ++k) {
@@ -446,24 +493,17 @@ class M3GNetEvaluator {
         G(b, k) += dcos * dcdw[k] + fr * rvec_(b, k);
       }
     }
-    out.forces.assign(static_cast<std::size_t>(N_), {0.0, 0.0, 0.0});
-    out.virial.setZero();
-    for (Eigen::Index e = 0; e < E_; ++e) {
-      const auto s = static_cast<std::size_t>(g.src[static_cast<std::size_t>(e)]);
-      const auto d = static_cast<std::size_t>(g.dst[static_cast<std::size_t>(e)]);
-      for (int k = 0; k < 3; ++k) {
-        const double gk = static_cast<double>(G(e, k));
-        out.forces[s][static_cast<std::size_t>(k)] += gk;
-        out.forces[d][static_cast<std::size_t>(k)] -= gk;
-        for (int a = 0; a < 3; ++a) out.virial(a, k) += static_cast<double>(rvec_(e, a)) * gk;
-      }
-    }
+    edge_gradients_to_forces(g, G, rvec_, static_cast<std::size_t>(N_), out.forces, out.virial);
   }
 
   struct BlockCache {
     Mat gate;                          // [N, 9] three-body atom gates σ(v W^T + b)
-    Mat vin, hin, e_mid, e_upd;        // training only: block input V, three-body h, edge inputs of both convs
-    nn::GatedMLPCache<Scalar> tb, edge, node;
+    Mat vin, e_mid, e_upd;             // block input V and the edge inputs of both convolutions
+    Mat hin;                           // training only: three-body h
+    Mat ps_edge, pd_edge, ps_node, pd_node;  // [N, 2h] node projections of both convolutions
+    Mat y_edge, y_node;                // [E, u] convolution outputs (before the rbf weights)
+    nn::GatedMLPCache<Scalar> tb;
+    std::vector<nn::GatedMLPCache<Scalar>> edge, node;  // per block of edges, when activations are kept
   };
 
   M3GNetConfig cfg_;
@@ -476,12 +516,15 @@ class M3GNetEvaluator {
   std::vector<Scalar> dist_, fc_, dfc_;
   Triplets trip_;
   std::vector<int> pruned_;
-  Mat tb_basis_;
+  Mat tb_basis_, tb_drho_, tb_dcos_;  // [T, 9] triplet basis and its ∂/∂ρ, ∂/∂cos θ
   std::vector<Scalar> tb_w_;
 
   std::vector<BlockCache> caches_;
   nn::GatedMLPCache<Scalar> readout_;
-  nn::GatedMLPScratch<Scalar> scratch_;
+  nn::GatedMLPScratch<Scalar> scratch_, scratch_readout_;
+  nn::GatedMLPCache<Scalar> chunk_;  // activations of one block of edges of a convolution MLP
+  Mat chunk_y_;
+  bool recompute_ = false;  // this graph's activations are recomputed in the reverse pass
   Mat v_, e_, emb_s_, emb_a_, eps_;
   Mat tmp_y_, tmp_rw_, tmp_h_, tmp_dm_, tmp_ds_, tmp_deps_, proj_src_, proj_dst_;
   Mat dv_, de_, drbf_acc_, dtb_basis_, gvec_;

@@ -233,17 +233,23 @@ inline void load_m3gnet_state_dict(const io::StateDict& sd, M3GNetModel& m) {
   w.readout = sd_gated(sd, "model.final_layer.gated", {u, u, u, u, 1}, true, false);
 }
 
-/// Hyper-parameters and element types from a matgl model.json. Configurations this native
-/// implementation does not cover are rejected with NotSupported.
-inline M3GNetConfig read_m3gnet_model_json(const std::string& path) {
+namespace detail {
+/// Parses a JSON file; IOError when it cannot be opened, ParseError when it is not JSON.
+inline nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw IOError("cannot open '" + path + "'");
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    return nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     throw ParseError(path, 0, std::string("invalid JSON: ") + e.what());
   }
+}
+}  // namespace detail
+
+/// Hyper-parameters and element types from a matgl model.json. Configurations this native
+/// implementation does not cover are rejected with NotSupported.
+inline M3GNetConfig read_m3gnet_model_json(const std::string& path) {
+  const nlohmann::json j = detail::read_json_file(path);
   const nlohmann::json* a = nullptr;
   try {
     if (j.value("@class", "") != "Potential") throw ParseError(path, 0, "expected a matgl Potential (\"@class\": \"Potential\")");
@@ -288,14 +294,7 @@ inline M3GNetConfig read_m3gnet_model_json(const std::string& path) {
 /// The weights.json dump found next to the shared test model (not a matgl format): used only
 /// to cross-check the checkpoint route. Returns a StateDict with every tensor.
 inline io::StateDict read_weights_json_state_dict(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw IOError("cannot open '" + path + "'");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ParseError(path, 0, std::string("invalid JSON: ") + e.what());
-  }
+  const nlohmann::json j = detail::read_json_file(path);
   io::StateDict sd;
   for (auto& [key, t] : j.at("tensors").items()) {
     io::Tensor x;

@@ -1,0 +1,148 @@
+#pragma once
+// Shared support of the graph-network benchmarks (bench_m3gnet, bench_chgnet): the timing cells
+// of ../shared/reference/<model>/timing_structures.json as Systems, and the GEMM-rate reference.
+//
+// GEMM rate, defined honestly: a model's dense work is a list of GEMM shapes (rows m, in k,
+// out n) taken from its actual layer sizes and this graph's edge/atom/angle counts, each run
+// forward (Y[m,n] = X[m,k] Wᵀ) and backward for the input gradient (dX[m,k] = dY[m,n] W), as
+// nn::Linear does. `gemm_pct` = the CPU time Eigen needs for exactly that list, in this binary,
+// divided by the model's CPU time per evaluation (x100): the model's dense-layer FLOP rate as a
+// percentage of what Eigen's GEMM reaches on the same shapes. Recomputed activations and the
+// parameter-free work (gathers, activations, bases) count as time, not as FLOPs.
+#include <benchmark/benchmark.h>
+
+#include <nernst/core/elements.hpp>
+#include <nernst/core/kokkos.hpp>
+#include <nernst/core/system.hpp>
+#include <nernst/nn/gated_mlp.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace nernst_bench {
+
+inline std::filesystem::path shared_dir() {
+  if (const char* e = std::getenv("NERNST_SHARED_DIR"); e && *e) return e;
+  return NERNST_SHARED_DIR_DEFAULT;
+}
+
+/// Cell `key` of a timing_structures.json ({"structures": {key: {lattice, species, positions}}}).
+inline nernst::System<> timing_system(const std::filesystem::path& json, const std::string& key) {
+  std::ifstream in(json);
+  const auto j = nlohmann::json::parse(in);
+  const auto& s = j.at("structures").at(key);
+  const auto& pos = s.at("positions");
+  nernst::System<> sys(pos.size());
+  Eigen::Matrix3d L;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) L(a, b) = s.at("lattice")[a][b].get<double>();
+  sys.cell = nernst::Lattice(L);
+  auto hx = Kokkos::create_mirror_view(sys.x);
+  auto ht = Kokkos::create_mirror_view(sys.type);
+  for (std::size_t i = 0; i < pos.size(); ++i) {
+    const int z = nernst::atomic_number(s.at("species")[i].get<std::string>());
+    int t = -1;
+    for (std::size_t k = 0; k < sys.species.size(); ++k)
+      if (sys.species[k] == z) t = static_cast<int>(k);
+    if (t < 0) {
+      t = static_cast<int>(sys.species.size());
+      sys.species.push_back(z);
+    }
+    ht(i) = t;
+    for (int k = 0; k < 3; ++k) hx(i, k) = pos[i][k].get<double>();
+  }
+  Kokkos::deep_copy(sys.x, hx);
+  Kokkos::deep_copy(sys.type, ht);
+  return sys;
+}
+
+/// One dense layer application: [m, k] -> [m, n].
+struct Gemm {
+  Eigen::Index m, k, n;
+};
+
+struct GemmList {
+  std::vector<Gemm> shapes;
+  void add(double m, Eigen::Index k, Eigen::Index n, int times = 1) {
+    for (int i = 0; i < times; ++i) shapes.push_back({static_cast<Eigen::Index>(m), k, n});
+  }
+  /// A gated MLP on a batch of m rows. With `split_first`, the first layer's input is made of
+  /// parts: (rows, width) pairs in `parts` (node parts projected per node, edge part per edge).
+  template <class S>
+  void add_gated(const nernst::nn::GatedMLP<S>& G, double m,
+                 const std::vector<std::pair<double, Eigen::Index>>& parts = {}) {
+    const Eigen::Index h2 = 2 * G.width(0);
+    if (parts.empty())
+      add(m, G.in_features(), h2);
+    else
+      for (const auto& [rows, k] : parts) add(rows, k, h2);
+    for (std::size_t l = 1; l < G.depth(); ++l) add(m, G.width(l - 1), G.width(l), 2);
+  }
+  /// Useful FLOPs: forward and input-gradient GEMM of every shape.
+  double flops(bool backward) const {
+    double f = 0;
+    for (const auto& g : shapes) f += 2.0 * double(g.m) * double(g.k) * double(g.n);
+    return backward ? 2 * f : f;
+  }
+};
+
+inline double cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+/// CPU seconds Eigen needs for the list (forward, and backward when asked), best of `reps`.
+template <class Scalar>
+double eigen_gemm_seconds(const GemmList& list, bool backward, int reps = 5) {
+  using M = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  struct Op {
+    M X, W, Y, dX;
+  };
+  std::vector<Op> ops;
+  for (const auto& g : list.shapes)
+    ops.push_back({M::Random(std::max<Eigen::Index>(g.m, 1), g.k), M::Random(g.n, g.k),
+                   M(std::max<Eigen::Index>(g.m, 1), g.n), M(std::max<Eigen::Index>(g.m, 1), g.k)});
+  double best = 1e300;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = cpu_seconds();
+    for (auto& o : ops) {
+      o.Y.noalias() = o.X * o.W.transpose();
+      if (backward) o.dX.noalias() = o.Y * o.W;
+    }
+    benchmark::ClobberMemory();
+    best = std::min(best, cpu_seconds() - t0);
+  }
+  return best;
+}
+
+/// Sets the counters model_GFLOPS (dense-layer FLOPs / CPU time), gemm_GFLOPS (Eigen on the
+/// same shapes) and gemm_pct.
+template <class Scalar>
+void report_gemm_rate(benchmark::State& st, const GemmList& list, bool backward, double cpu_seconds_total) {
+  const double flops = list.flops(backward);
+  const double per_eval = cpu_seconds_total / double(st.iterations());
+  const double ref = eigen_gemm_seconds<Scalar>(list, backward);
+  st.counters["model_GFLOPS"] = flops / per_eval * 1e-9;
+  st.counters["gemm_GFLOPS"] = flops / ref * 1e-9;
+  st.counters["gemm_pct"] = 100.0 * ref / per_eval;
+}
+
+/// main() of a benchmark binary with a Kokkos session.
+inline int run_benchmarks(int argc, char** argv) {
+  nernst::KokkosSession kokkos(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace nernst_bench

@@ -1,0 +1,78 @@
+#pragma once
+/// \file
+/// \brief Per-edge gathers and scatters of row-major feature batches, and the reduction of
+/// per-edge gradients ∂E/∂r_e to forces and virial, shared by M3GNet and CHGNet.
+///
+/// Rows are short contiguous runs (the feature width), so these are plain pointer loops over
+/// rows: no per-row Eigen expression set-up. Any row-major Eigen matrix, block or Ref with unit
+/// inner stride works.
+
+#include <nernst/core/macros.hpp>
+#include <nernst/potential/graphnet/graph.hpp>
+
+#include <Eigen/Core>
+
+#include <array>
+#include <cstddef>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+
+/// Z.row(i) += P.row(ia[i]) + Q.row(ib[i]) for every row i of Z (the split first layer of a
+/// convolution MLP: node projections gathered per edge).
+template <class ZM, class PM, class QM>
+void gather_add2(ZM&& Z, const PM& P, const int* ia, const QM& Q, const int* ib) {
+  const Eigen::Index w = Z.cols();
+  for (Eigen::Index i = 0; i < Z.rows(); ++i) {
+    auto* z = &Z(i, 0);
+    const auto* p = &P(ia[i], 0);
+    const auto* q = &Q(ib[i], 0);
+    for (Eigen::Index j = 0; j < w; ++j) z[j] += p[j] + q[j];
+  }
+}
+
+/// D.row(i) = S.row(idx[i]) for every row i of D.
+template <class DM, class SM>
+void gather_rows(DM&& D, const SM& S, const int* idx) {
+  const Eigen::Index w = D.cols();
+  for (Eigen::Index i = 0; i < D.rows(); ++i) {
+    auto* d = &D(i, 0);
+    const auto* s = &S(idx[i], 0);
+    for (Eigen::Index j = 0; j < w; ++j) d[j] = s[j];
+  }
+}
+
+/// S.row(idx[i]) += Y.row(i) for every row i of Y (sum of edge messages onto atoms).
+template <class SM, class YM>
+void scatter_add_rows(SM&& S, const int* idx, const YM& Y) {
+  const Eigen::Index w = Y.cols();
+  for (Eigen::Index i = 0; i < Y.rows(); ++i) {
+    auto* s = &S(idx[i], 0);
+    const auto* y = &Y(i, 0);
+    for (Eigen::Index j = 0; j < w; ++j) s[j] += y[j];
+  }
+}
+
+/// Forces and virial from per-edge gradients G_e = ∂E/∂r_e (r_e = x_dst + image − x_src):
+/// F_src += G_e, F_dst −= G_e, W_ab = Σ_e r_ea G_eb. `forces` is resized to `natoms` and zeroed.
+template <class GM, class RM>
+void edge_gradients_to_forces(const PeriodicGraph& g, const GM& G, const RM& rvec, std::size_t natoms,
+                              std::vector<std::array<double, 3>>& forces, Eigen::Matrix3d& virial) {
+  forces.assign(natoms, {0.0, 0.0, 0.0});
+  virial.setZero();
+  for (std::size_t e = 0; e < g.size(); ++e) {
+    const auto s = static_cast<std::size_t>(g.src[e]);
+    const auto d = static_cast<std::size_t>(g.dst[e]);
+    const auto ei = static_cast<Eigen::Index>(e);
+    for (int k = 0; k < 3; ++k) {
+      const double gk = static_cast<double>(G(ei, k));
+      forces[s][static_cast<std::size_t>(k)] += gk;
+      forces[d][static_cast<std::size_t>(k)] -= gk;
+      for (int a = 0; a < 3; ++a) virial(a, k) += static_cast<double>(rvec(ei, a)) * gk;
+    }
+  }
+}
+
+}  // namespace graphnet
+NERNST_NAMESPACE_END

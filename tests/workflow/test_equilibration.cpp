@@ -1,0 +1,121 @@
+// Resumable equilibration (workflow/equilibration.hpp): bit-identical to md::Protocol::run, and a
+// run killed inside heating, NVT or NpT (simulated by throwing from the checkpoint hook) and
+// resumed from its checkpoints ends in exactly the same state and result.
+
+#include "../test_support.hpp"
+
+#include <nernst/potential/rigid_ion.hpp>
+#include <nernst/workflow/equilibration.hpp>
+
+#include <filesystem>
+
+using namespace nernst;
+namespace fs = std::filesystem;
+
+namespace {
+Structure licl_rock_salt(double a) {
+  Structure s(Lattice(a * Eigen::Matrix3d::Identity()));
+  const double f[4][3] = {{0, 0, 0}, {0, 0.5, 0.5}, {0.5, 0, 0.5}, {0.5, 0.5, 0}};
+  for (const auto& p : f) {
+    s.add_site(3, Eigen::Vector3d(p[0], p[1], p[2]));
+    s.add_site(17, Eigen::Vector3d(p[0] + 0.5, p[1], p[2]));
+  }
+  return s;
+}
+
+md::ProtocolParameters tiny_protocol() {
+  md::ProtocolParameters p;
+  p.temperature = 700;
+  p.timestep = 2.0;
+  p.heating = 60;        // 30 steps
+  p.nvt = 40;            // 20 steps
+  p.npt = 120;           // 60 steps
+  p.average_last = 80;   // 40 steps
+  p.sample_every = 3;
+  p.seed = 7;
+  return p;
+}
+
+struct Final {
+  md::ProtocolResult r;
+  std::vector<double> x, v;
+  Eigen::Matrix3d cell;
+};
+
+template <class Sys>
+Final snapshot(const md::ProtocolResult& r, const Sys& sys) {
+  Final f;
+  f.r = r;
+  auto hx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.x);
+  auto hv = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.v);
+  for (std::size_t i = 0; i < sys.size(); ++i)
+    for (int d = 0; d < 3; ++d) f.x.push_back(hx(i, d)), f.v.push_back(hv(i, d));
+  f.cell = sys.cell.matrix();
+  return f;
+}
+
+void check_identical(const Final& a, const Final& b) {
+  CHECK(a.r.steps == b.r.steps);
+  CHECK((a.r.mean_cell.array() == b.r.mean_cell.array()).all());
+  CHECK(a.r.mean_volume == b.r.mean_volume);
+  CHECK(a.r.volume_std == b.r.volume_std);
+  CHECK(a.r.npt_temperature == b.r.npt_temperature);
+  CHECK((a.cell.array() == b.cell.array()).all());
+  CHECK(a.x == b.x);
+  CHECK(a.v == b.v);
+}
+
+struct Kill {};
+}  // namespace
+
+TEST_CASE("resumable equilibration equals md::Protocol and resumes bit-identically after kills") {
+  const Structure s = licl_rock_salt(5.2);
+  const auto p = tiny_protocol();
+  const fs::path base = fs::temp_directory_path() / ("nernst_equil_test_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+
+  // reference: md::Protocol in one go
+  Final ref;
+  {
+    auto sys = System<>::from_structure(s);
+    auto pot = make_rigid_ion<>();
+    const auto r = md::Protocol(p).run(sys, pot);
+    ref = snapshot(r, sys);
+  }
+  REQUIRE(ref.r.steps == 110);
+  REQUIRE(ref.r.mean_volume > 0);
+
+  // uninterrupted resumable run (checkpoints every 7 steps: chunk edges everywhere)
+  {
+    auto sys = System<>::from_structure(s);
+    auto pot = make_rigid_ion<>();
+    std::vector<std::string> seen;
+    const auto r = workflow::run_resumable_protocol(sys, pot, p, base / "full", 7,
+                                                    [&](const std::string& w, long) { seen.push_back(w); });
+    check_identical(snapshot(r, sys), ref);
+    CHECK(seen.size() == 8 + 9);  // NVT: 7..49 every 7 and step 50; NpT: 7..56 and step 60
+  }
+
+  // killed in the heating ramp, again in NVT, again twice in NpT; each time a fresh process state
+  // (new System from the structure, new potential) resumes from the files
+  const std::vector<std::pair<std::string, long>> kills{
+      {"equilibrate NVT", 14}, {"equilibrate NVT", 35}, {"equilibrate NpT", 7}, {"equilibrate NpT", 49}};
+  const fs::path dir = base / "killed";
+  for (const auto& [what, step] : kills) {
+    auto sys = System<>::from_structure(s);
+    auto pot = make_rigid_ion<>();
+    auto hook = [&, w = what, k = step](const std::string& ww, long st) {
+      if (ww == w && st == k) throw Kill{};
+    };
+    CHECK_THROWS_AS(workflow::run_resumable_protocol(sys, pot, p, dir, 7, hook), Kill);
+  }
+  CHECK(fs::exists(dir / "eq_npt.chk"));
+  CHECK(fs::exists(dir / "eq_npt_samples.json"));
+  auto sys = System<>::from_structure(s);
+  auto pot = make_rigid_ion<>();
+  long resumed_calls = 0;
+  const auto r = workflow::run_resumable_protocol(sys, pot, p, dir, 7, [&](const std::string&, long) { ++resumed_calls; });
+  CHECK(resumed_calls == 2);  // NpT steps 56 and 60 only
+  check_identical(snapshot(r, sys), ref);
+  fs::remove_all(base);
+}
