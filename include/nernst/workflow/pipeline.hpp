@@ -23,6 +23,7 @@
 #include <nernst/analysis/density_map.hpp>
 #include <nernst/analysis/diffusion.hpp>
 #include <nernst/analysis/msd.hpp>
+#include <nernst/analysis/png.hpp>
 #include <nernst/analysis/svg_plot.hpp>
 #include <nernst/analysis/transport_plots.hpp>
 #include <nernst/enumerate/ewald_ranker.hpp>
@@ -463,9 +464,9 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
         const double sigma = fit.D_cm2_s > 0 ? nernst_einstein_mS_cm(fit.D_cm2_s, static_cast<double>(g.n_atoms), 1.0, res.mean_volume, T) : 0.0;
         // figures
         const Plot p = msd_plot(o.mobile + " MSD at " + detail::temp_tag(T), lag, g.tensor, fit);
-        write_text_file((dir / "msd.svg").string(), render_svg(p));
-        write_text_file((dir / "density_ab.svg").string(),
-                        render_heatmap_svg(dens->projection(2), o.mobile + " density at " + detail::temp_tag(T) + ", ab plane", "b", "a", "Å⁻³"));
+        write_svg_and_png(render_svg(p), (dir / "msd.svg").string());
+        write_svg_and_png(render_heatmap_svg(dens->projection(2), o.mobile + " density at " + detail::temp_tag(T) + ", ab plane", "b", "a", "Å⁻³"),
+                          (dir / "density_ab.svg").string());
         return nlohmann::json{{"T_K", T},
                               {"D_cm2_s", fit.D_cm2_s},
                               {"D_err_cm2_s", fit.D_err_cm2_s},
@@ -549,7 +550,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       char b[160];
       std::snprintf(b, sizeof b, "E_A = %.3f ± %.3f eV, σ(300 K) = %.3g mS/cm", f.Ea_eV, f.Ea_err_eV, j["sigma300K_mS_cm"].get<double>());
       p.notes.push_back(b);
-      write_text_file((dir / "arrhenius.svg").string(), render_svg(p));
+      write_svg_and_png(render_svg(p), (dir / "arrhenius.svg").string());
       j["figure"] = "arrhenius_" + tag + "/arrhenius.svg";
       return j;
     });
@@ -580,7 +581,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       s.y.push_back(1000 * (r["energy_eV_per_atom"].get<double>() - e0));
     }
     p.series.push_back(s);
-    write_text_file((out / "ranking.svg").string(), render_svg(p));
+    write_svg_and_png(render_svg(p), (out / "ranking.svg").string());
     std::ostringstream md;
     md << std::setprecision(4);
     md << "# nernst pipeline report\n\n";
