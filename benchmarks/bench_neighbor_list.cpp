@@ -1,6 +1,8 @@
 // Neighbour-list build time: random liquid-like configurations at 0.05 atoms/Å³ with rc = 5 Å
 // (~26 neighbours per atom), 100 ... 100 000 atoms, sorted and unsorted; plus the Li3YCl6-like
 // cells that TIMINGS.md used for pymatgen's graph construction (../shared/reference/m3gnet).
+#include "bench_support.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <nernst/core/kokkos.hpp>
@@ -82,13 +84,8 @@ void BM_NeighborListLJ4000(benchmark::State& state) {
   run(state, c, true, 10.5, state.range(0) != 0);
 }
 
-std::filesystem::path shared_dir() {
-  if (const char* env = std::getenv("NERNST_SHARED_DIR"); env && *env) return env;
-  return NERNST_SHARED_DIR_DEFAULT;
-}
-
 void BM_NeighborListTimingStructures(benchmark::State& state) {
-  const auto path = shared_dir() / "reference" / "m3gnet" / "timing_structures.json";
+  const auto path = nernst_bench::shared_dir() / "reference" / "m3gnet" / "timing_structures.json";
   std::ifstream in(path);
   if (!in) {
     state.SkipWithError(("missing " + path.string()).c_str());
@@ -122,11 +119,4 @@ BENCHMARK(BM_NeighborListTimingStructures)
     ->ArgNames({"atoms"})
     ->Unit(benchmark::kMillisecond);
 
-int main(int argc, char** argv) {
-  nernst::KokkosSession kokkos(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return nernst_bench::run_benchmarks(argc, argv); }

@@ -1,5 +1,9 @@
 #pragma once
-// Helpers for the benchmark drivers: locating ../shared (as tests/test_support.hpp does for tests).
+// Helpers for the benchmark drivers: locating ../shared (as tests/test_support.hpp does for tests)
+// and a main() with a Kokkos session.
+
+#include <benchmark/benchmark.h>
+#include <nernst/core/kokkos.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +14,16 @@ namespace nernst_bench {
 inline std::filesystem::path shared_dir() {
   if (const char* e = std::getenv("NERNST_SHARED_DIR"); e && *e) return e;
   return NERNST_SHARED_DIR_DEFAULT;
+}
+
+/// main() of a benchmark binary with a Kokkos session.
+inline int run_benchmarks(int argc, char** argv) {
+  nernst::KokkosSession kokkos(argc, argv);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace nernst_bench

@@ -9,6 +9,8 @@
 // divided by the model's CPU time per evaluation (x100): the model's dense-layer FLOP rate as a
 // percentage of what Eigen's GEMM reaches on the same shapes. Recomputed activations and the
 // parameter-free work (gathers, activations, bases) count as time, not as FLOPs.
+#include "bench_support.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <nernst/core/elements.hpp>
@@ -27,11 +29,6 @@
 #include <vector>
 
 namespace nernst_bench {
-
-inline std::filesystem::path shared_dir() {
-  if (const char* e = std::getenv("NERNST_SHARED_DIR"); e && *e) return e;
-  return NERNST_SHARED_DIR_DEFAULT;
-}
 
 /// Cell `key` of a timing_structures.json ({"structures": {key: {lattice, species, positions}}}).
 inline nernst::System<> timing_system(const std::filesystem::path& json, const std::string& key) {
@@ -133,16 +130,6 @@ void report_gemm_rate(benchmark::State& st, const GemmList& list, bool backward,
   st.counters["model_GFLOPS"] = flops / per_eval * 1e-9;
   st.counters["gemm_GFLOPS"] = flops / ref * 1e-9;
   st.counters["gemm_pct"] = 100.0 * ref / per_eval;
-}
-
-/// main() of a benchmark binary with a Kokkos session.
-inline int run_benchmarks(int argc, char** argv) {
-  nernst::KokkosSession kokkos(argc, argv);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
 }
 
 }  // namespace nernst_bench
