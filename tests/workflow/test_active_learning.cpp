@@ -6,6 +6,7 @@
 // labeler stops cleanly until every vasprun.xml is there, then imports them.
 
 #include "../test_support.hpp"
+#include "workflow_test_support.hpp"
 
 #include <nernst/core/units.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
@@ -21,15 +22,7 @@ using namespace nernst;
 namespace fs = std::filesystem;
 
 namespace {
-Structure licl_rock_salt(double a) {
-  Structure s(Lattice(a * Eigen::Matrix3d::Identity()));
-  const double f[4][3] = {{0, 0, 0}, {0, 0.5, 0.5}, {0.5, 0, 0.5}, {0.5, 0.5, 0}};
-  for (const auto& p : f) {
-    s.add_site(3, Eigen::Vector3d(p[0], p[1], p[2]));
-    s.add_site(17, Eigen::Vector3d(p[0] + 0.5, p[1], p[2]));
-  }
-  return s;
-}
+using workflow_test::licl_rock_salt;
 
 workflow::ActiveLearningOptions tiny_al() {
   workflow::ActiveLearningOptions a;
