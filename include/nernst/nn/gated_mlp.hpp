@@ -126,6 +126,12 @@ class GatedMLP {
 
   /// Continues from the first-layer pre-activations already in the cache.
   void forward_tail(GatedMLPCache<Scalar>& c, StridedMatRef<Scalar> Y) const {
+    forward_tail(c);
+    Y = output(c);
+  }
+
+  /// Same, leaving the output in the cache only (read it with `output(c)`).
+  void forward_tail(GatedMLPCache<Scalar>& c) const {
     const Eigen::Index B = c.batch;
     const std::size_t L = depth();
     for (std::size_t l = 0; l < L; ++l) {
@@ -152,9 +158,6 @@ class GatedMLP {
         sigmoid_forward<Scalar>(A.rightCols(h));
       }
     }
-    const Eigen::Index h = width(L - 1);
-    auto A = c.A[L - 1].topRows(B);
-    Y = A.leftCols(h).cwiseProduct(A.rightCols(h));
   }
 
   /// The output of the last forward, recomputed from the cache ([B, out]).

@@ -22,6 +22,7 @@ template <class Scalar>
 struct LayerNorm {
   using Row = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
   using Col = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+  using Array = Eigen::Array<Scalar, 1, Eigen::Dynamic>;
 
   Row weight;  ///< γ [D]
   Row bias;    ///< β [D]
@@ -38,32 +39,24 @@ struct LayerNorm {
   bool empty() const { return weight.size() == 0; }
 
   /// In place: X (rows of D features) becomes LN(X). `xhat` ([B, D]) and `rstd` ([B]) receive
-  /// x̂ and 1/σ for the reverse pass.
+  /// x̂ and 1/σ for the reverse pass. Row sums go through Eigen's reductions, which vectorise
+  /// (a plain `sum += x[k]` loop is one serial chain of dependent adds).
   template <class RstdRef>
   void forward(StridedMatRef<Scalar> X, StridedMatRef<Scalar> xhat, RstdRef&& rstd) const {
     using math::sqrt;
     const Eigen::Index D = X.cols();
     const Scalar invD = Scalar(1) / Scalar(D);
-    const Scalar* g = weight.data();
-    const Scalar* be = bias.data();
+    const auto g = weight.array();
+    const auto be = bias.array();
     for (Eigen::Index i = 0; i < X.rows(); ++i) {
-      Scalar* x = X.row(i).data();  // rows are contiguous (inner stride 1)
-      Scalar* xh = xhat.row(i).data();
-      Scalar sum(0);
-      for (Eigen::Index k = 0; k < D; ++k) sum += x[k];
-      const Scalar mean = sum * invD;
-      Scalar sq(0);
-      for (Eigen::Index k = 0; k < D; ++k) {
-        const Scalar c = x[k] - mean;
-        xh[k] = c;
-        sq += c * c;
-      }
-      const Scalar r = Scalar(1) / sqrt(sq * invD + eps);
+      Eigen::Map<Array> x(X.row(i).data(), D);  // rows are contiguous (inner stride 1)
+      Eigen::Map<Array> xh(xhat.row(i).data(), D);
+      const Scalar mean = x.sum() * invD;
+      xh = x - mean;
+      const Scalar r = Scalar(1) / sqrt(xh.square().sum() * invD + eps);
       rstd(i) = r;
-      for (Eigen::Index k = 0; k < D; ++k) {
-        xh[k] *= r;
-        x[k] = xh[k] * g[k] + be[k];
-      }
+      xh *= r;
+      x = xh * g + be;
     }
   }
 
@@ -72,20 +65,14 @@ struct LayerNorm {
   void backward(StridedMatRef<Scalar> dY, const ConstMatRef<Scalar>& xhat, const RstdRef& rstd) const {
     const Eigen::Index D = dY.cols();
     const Scalar invD = Scalar(1) / Scalar(D);
-    const Scalar* g = weight.data();
+    const auto g = weight.array();
     for (Eigen::Index i = 0; i < dY.rows(); ++i) {
-      Scalar* d = dY.row(i).data();
-      const Scalar* xh = xhat.row(i).data();
-      Scalar mg(0), mgx(0);
-      for (Eigen::Index k = 0; k < D; ++k) {
-        d[k] *= g[k];
-        mg += d[k];
-        mgx += d[k] * xh[k];
-      }
-      mg *= invD;
-      mgx *= invD;
-      const Scalar r = rstd(i);
-      for (Eigen::Index k = 0; k < D; ++k) d[k] = (d[k] - mg - xh[k] * mgx) * r;
+      Eigen::Map<Array> d(dY.row(i).data(), D);
+      Eigen::Map<const Array> xh(xhat.row(i).data(), D);
+      d *= g;
+      const Scalar mg = d.sum() * invD;
+      const Scalar mgx = (d * xh).sum() * invD;
+      d = (d - mg - xh * mgx) * rstd(i);
     }
   }
 

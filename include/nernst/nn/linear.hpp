@@ -31,8 +31,14 @@ struct Linear {
 
   /// Y = X Wᵀ + b. Y may be a column block of a wider batch.
   void forward(const ConstMatRef<Scalar>& X, StridedMatRef<Scalar> Y) const {
-    Y.noalias() = X * weight.transpose();
-    if (has_bias()) Y.rowwise() += bias;
+    // Eigen's `Y = X Wᵀ` zero-fills Y before accumulating; filling it with the bias instead
+    // saves a whole pass over Y.
+    if (has_bias()) {
+      Y.rowwise() = bias;
+      Y.noalias() += X * weight.transpose();
+    } else {
+      Y.noalias() = X * weight.transpose();
+    }
   }
 
   /// dX = dY W (overwrites dX; `accumulate` adds instead).

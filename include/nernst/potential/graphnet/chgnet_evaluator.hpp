@@ -18,6 +18,7 @@
 
 #include <nernst/core/error.hpp>
 #include <nernst/nn/activation.hpp>
+#include <nernst/nn/blocked_gated_mlp.hpp>
 #include <nernst/nn/dual.hpp>
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/nn/layer_norm.hpp>
@@ -144,6 +145,14 @@ class CHGNetEvaluator {
   }
 
  private:
+  /// One atom convolution: first-layer projections (kept: a recomputed block needs them),
+  /// the blocked MLP, and in training the message sum S (atom_out's input).
+  struct AtomConvState {
+    Mat pc, pn, qb;  // [N, 2H] centre (with the bias), [N, 2H] neighbour, [U, 2H] bond
+    Mat s;           // [N, A], training only
+    nn::BlockedGatedMLP<Scalar> mlp;
+  };
+
   // --- geometry and bases -----------------------------------------------------------------
   void geometry(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const PeriodicGraph& g,
                 const BondGraph& bg, bool grad) {
@@ -212,7 +221,10 @@ class CHGNetEvaluator {
     auto t = nn::grow(t_, T_, cfg_.angle_fea_dim);
     t.noalias() = psi_.topRows(T_) * w_.angle_embedding.transpose();
 
-    atom_cache_.resize(static_cast<std::size_t>(nc));
+    atom_conv_.resize(static_cast<std::size_t>(nc));
+    std::vector<double> bytes;
+    for (const auto& G : w_.atom_conv) bytes.push_back(nn::BlockedGatedMLP<Scalar>::activation_bytes(G, E_));
+    recompute_ = nn::BlockedGatedMLP<Scalar>::recompute_plan(bytes);
     bond_cache_.resize(static_cast<std::size_t>(nc));
     angle_cache_.resize(static_cast<std::size_t>(nc));
     const bool angles = T_ > 0;
@@ -243,41 +255,54 @@ class CHGNetEvaluator {
 
   void atom_conv_forward(int k, const PeriodicGraph& g, const BondGraph& bg) {
     const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
-    const auto& G = w_.atom_conv[static_cast<std::size_t>(k)];
+    const auto ks = static_cast<std::size_t>(k);
+    const auto& G = w_.atom_conv[ks];
     const auto& W = G.first_layer().weight;  // [2H, 2A + B]: centre | bond | neighbour
     const Eigen::Index h2 = W.rows();
+    auto& st = atom_conv_[ks];
     auto a = a_.topRows(N_);
-    auto Pc = nn::grow(proj_c_, N_, h2);
-    auto Pn = nn::grow(proj_n_, N_, h2);
-    auto Qb = nn::grow(proj_b_, U_, h2);
+    auto Pc = nn::grow(st.pc, N_, h2);
+    auto Pn = nn::grow(st.pn, N_, h2);
+    auto Qb = nn::grow(st.qb, U_, h2);
     Pc.noalias() = a * W.leftCols(A).transpose();
     if (G.first_layer().has_bias()) Pc.rowwise() += G.first_layer().bias;
     Pn.noalias() = a * W.rightCols(A).transpose();
     Qb.noalias() = b_.topRows(U_) * W.middleCols(A, B).transpose();
-    auto& cache = atom_cache_[static_cast<std::size_t>(k)];
-    auto Z1 = G.first_preactivation(cache, E_);
-    for (Eigen::Index e = 0; e < E_; ++e) {
-      const auto es = static_cast<std::size_t>(e);
-      Scalar* z = &Z1(e, 0);
-      const Scalar* pc = &Pc(g.src[es], 0);
-      const Scalar* pn = &Pn(g.dst[es], 0);
-      const Scalar* qb = &Qb(bg.edge_bond[es], 0);
-      for (Eigen::Index j = 0; j < h2; ++j) z[j] = pc[j] + qb[j] + pn[j];
-    }
-    auto Y = nn::grow(msg_, E_, A);
-    G.forward_tail(cache, Y);
+    // S_c = Σ_{src(e)=c} Y_e ⊙ wa_u(e), summed block by block while the block is in cache.
     auto S = nn::grow(sum_a_, N_, A);
     S.setZero();
-    for (Eigen::Index e = 0; e < E_; ++e) {
-      const auto es = static_cast<std::size_t>(e);
-      Scalar* s = &S(g.src[es], 0);
-      const Scalar* y = &Y(e, 0);
-      const Scalar* w = &wa_(bg.edge_bond[es], 0);
-      for (Eigen::Index j = 0; j < A; ++j) s[j] += y[j] * w[j];
-    }
-    const auto& O = w_.atom_out[static_cast<std::size_t>(k)];
+    st.mlp.forward(G, E_, recompute_[ks], atom_conv_preactivation(st, g, bg),
+                   [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index e0, Eigen::Index n) {
+                     const auto& Al = c.A[G.depth() - 1];  // [core | gate] of the last layer
+                     for (Eigen::Index i = 0; i < n; ++i) {
+                       const auto es = static_cast<std::size_t>(e0 + i);
+                       Scalar* sc = &S(g.src[es], 0);
+                       const Scalar* yc = Al.data() + i * Al.cols();
+                       const Scalar* yg = yc + A;
+                       const Scalar* w = &wa_(bg.edge_bond[es], 0);
+                       for (Eigen::Index j = 0; j < A; ++j) sc[j] += (yc[j] * yg[j]) * w[j];
+                     }
+                   });
+    if (keep_inputs_) nn::grow(st.s, N_, A) = S;
+    const auto& O = w_.atom_out[ks];
     a.noalias() += S * O.weight.transpose();
     if (O.has_bias()) a.rowwise() += O.bias;
+  }
+
+  /// Atom convolution pre-activations of edges [e0, e0 + n): Pc[src] + Qb[bond] + Pn[dst]
+  /// (`pre` of nn::BlockedGatedMLP).
+  auto atom_conv_preactivation(const AtomConvState& st, const PeriodicGraph& g, const BondGraph& bg) const {
+    return [&st, &g, &bg](auto& Z1, Eigen::Index e0, Eigen::Index n) {
+      const Eigen::Index h2 = Z1.cols();
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const auto es = static_cast<std::size_t>(e0 + i);
+        Scalar* z = &Z1(i, 0);
+        const Scalar* pc = &st.pc(g.src[es], 0);
+        const Scalar* pn = &st.pn(g.dst[es], 0);
+        const Scalar* qb = &st.qb(bg.edge_bond[es], 0);
+        for (Eigen::Index j = 0; j < h2; ++j) z[j] = pc[j] + qb[j] + pn[j];
+      }
+    };
   }
 
   /// First-layer pre-activations of a bond-graph gated MLP: [b1 | b2 | t | a_c] per angle.
@@ -380,47 +405,67 @@ class CHGNetEvaluator {
 
   void atom_conv_backward(int k, const PeriodicGraph& g, const BondGraph& bg, CHGNetGradients<Scalar>* pg = nullptr) {
     const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
-    const auto& G = w_.atom_conv[static_cast<std::size_t>(k)];
-    const auto& cache = atom_cache_[static_cast<std::size_t>(k)];
+    const auto ks = static_cast<std::size_t>(k);
+    const auto& G = w_.atom_conv[ks];
+    auto& st = atom_conv_[ks];
     const auto& W = G.first_layer().weight;
     const Eigen::Index h2 = W.rows();
     auto da = da_.topRows(N_);
     // a_out = a_in + S W_out^T, S_c = Σ_{src(e)=c} Y_e ⊙ wa_u(e).
-    if (pg) atom_out_gradients(k, g, bg, da, *pg);
-    auto dS = nn::grow(sum_a_, N_, A);
-    w_.atom_out[static_cast<std::size_t>(k)].backward(da, dS);
-    // Gated output Y = core ⊙ gate from the last layer's activations (both halves of one row).
-    const auto& Alast = cache.A[G.depth() - 1];
-    auto dY = nn::grow(msg_, E_, A);
-    for (Eigen::Index e = 0; e < E_; ++e) {
-      const auto es = static_cast<std::size_t>(e);
-      const Eigen::Index u = bg.edge_bond[es];
-      const Scalar* ds = &dS(g.src[es], 0);
-      const Scalar* w = &wa_(u, 0);
-      const Scalar* yc = Alast.data() + e * Alast.cols();
-      const Scalar* yg = yc + A;
-      Scalar* dw = &dwa_(u, 0);
-      Scalar* dy = &dY(e, 0);
-      for (Eigen::Index j = 0; j < A; ++j) {
-        dy[j] = ds[j] * w[j];
-        dw[j] += ds[j] * yc[j] * yg[j];
-      }
+    if (pg) {
+      auto& O = pg->w.atom_out[ks];
+      w_.atom_out[ks].accumulate_parameter_gradients(st.s.topRows(N_), da, O.weight, O.bias);
     }
-    auto dZ1 = G.backward_tail(dY, cache, scratch_);
+    auto dS = nn::grow(sum_a_, N_, A);
+    w_.atom_out[ks].backward(da, dS);
     auto dPc = nn::grow(proj_c_, N_, h2);
     auto dPn = nn::grow(proj_n_, N_, h2);
     auto dQb = nn::grow(proj_b_, U_, h2);
     dPc.setZero();
     dPn.setZero();
     dQb.setZero();
-    for (Eigen::Index e = 0; e < E_; ++e) {
-      const auto es = static_cast<std::size_t>(e);
-      const Scalar* z = &dZ1(e, 0);
-      detail::add_row(&dPc(g.src[es], 0), z, h2);
-      detail::add_row(&dPn(g.dst[es], 0), z, h2);
-      detail::add_row(&dQb(bg.edge_bond[es], 0), z, h2);
+    nn::GatedMLP<Scalar>* gG = pg ? &pg->w.atom_conv[ks] : nullptr;
+    st.mlp.backward(
+        G, atom_conv_preactivation(st, g, bg),
+        [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index e0, Eigen::Index n) {
+          // Gated output Y = core ⊙ gate from the last layer's activations.
+          const auto& Al = c.A[G.depth() - 1];
+          auto dY = nn::grow(msg_, n, A);
+          for (Eigen::Index i = 0; i < n; ++i) {
+            const auto es = static_cast<std::size_t>(e0 + i);
+            const Eigen::Index u = bg.edge_bond[es];
+            const Scalar* ds = &dS(g.src[es], 0);
+            const Scalar* w = &wa_(u, 0);
+            const Scalar* yc = Al.data() + i * Al.cols();
+            const Scalar* yg = yc + A;
+            Scalar* dw = &dwa_(u, 0);
+            Scalar* dy = &dY(i, 0);
+            for (Eigen::Index j = 0; j < A; ++j) {
+              dy[j] = ds[j] * w[j];
+              dw[j] += ds[j] * yc[j] * yg[j];
+            }
+          }
+          return nn::ConstMatRef<Scalar>(dY);
+        },
+        [&](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&, Eigen::Index e0, Eigen::Index n) {
+          for (Eigen::Index i = 0; i < n; ++i) {
+            const auto es = static_cast<std::size_t>(e0 + i);
+            const Scalar* z = dZ1.data() + i * dZ1.outerStride();
+            detail::add_row(&dPc(g.src[es], 0), z, h2);
+            detail::add_row(&dPn(g.dst[es], 0), z, h2);
+            detail::add_row(&dQb(bg.edge_bond[es], 0), z, h2);
+          }
+          if (gG && G.first_layer().has_bias()) gG->mutable_first_layer().bias += dZ1.colwise().sum();
+        },
+        scratch_, gG);
+    if (gG) {
+      // First layer split as in the forward: Z1 = a_c W_cᵀ + b_u W_bᵀ + a_n W_nᵀ + bias.
+      auto& gW = gG->mutable_first_layer().weight;
+      const auto ain = a_in_[ks].topRows(N_);
+      gW.leftCols(A).noalias() += dPc.transpose() * ain;
+      gW.rightCols(A).noalias() += dPn.transpose() * ain;
+      gW.middleCols(A, B).noalias() += dQb.transpose() * b_in_[ks].topRows(U_);
     }
-    if (pg) atom_conv_gradients(k, dY, dZ1, *pg);
     da.noalias() += dPc * W.leftCols(A);
     da.noalias() += dPn * W.rightCols(A);
     db_.topRows(U_).noalias() += dQb * W.middleCols(A, B);
@@ -577,39 +622,6 @@ class CHGNetEvaluator {
       w_.readout_norm.accumulate_parameter_gradients(da, read_norm_.xhat.topRows(N_), pg.w.readout_norm);
   }
 
-  void atom_out_gradients(int k, const PeriodicGraph& g, const BondGraph& bg, const nn::ConstMatRef<Scalar>& da,
-                          CHGNetGradients<Scalar>& pg) {
-    const Eigen::Index A = cfg_.atom_fea_dim;
-    const auto& G = w_.atom_conv[static_cast<std::size_t>(k)];
-    const auto& cache = atom_cache_[static_cast<std::size_t>(k)];
-    const auto& Alast = cache.A[G.depth() - 1];
-    Mat S = Mat::Zero(N_, A);  // S_c = Σ_{src(e)=c} Y_e ⊙ wa_u(e), recomputed from the cache
-    for (Eigen::Index e = 0; e < E_; ++e) {
-      const auto es = static_cast<std::size_t>(e);
-      const Scalar* yc = Alast.data() + e * Alast.cols();
-      const Scalar* w = &wa_(bg.edge_bond[es], 0);
-      Scalar* s = &S(g.src[es], 0);
-      for (Eigen::Index j = 0; j < A; ++j) s[j] += yc[j] * yc[A + j] * w[j];
-    }
-    auto& O = pg.w.atom_out[static_cast<std::size_t>(k)];
-    w_.atom_out[static_cast<std::size_t>(k)].accumulate_parameter_gradients(S, da, O.weight, O.bias);
-  }
-
-  void atom_conv_gradients(int k, const nn::ConstMatRef<Scalar>& dY, const nn::ConstMatRef<Scalar>& dZ1,
-                           CHGNetGradients<Scalar>& pg) {
-    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
-    const auto ks = static_cast<std::size_t>(k);
-    const auto& G = w_.atom_conv[ks];
-    auto& gG = pg.w.atom_conv[ks];
-    G.accumulate_tail_gradients(dY, atom_cache_[ks], scratch_, gG);
-    auto& gW = gG.mutable_first_layer().weight;
-    const auto ain = a_in_[ks].topRows(N_);
-    gW.leftCols(A).noalias() += proj_c_.topRows(N_).transpose() * ain;
-    gW.rightCols(A).noalias() += proj_n_.topRows(N_).transpose() * ain;
-    gW.middleCols(A, B).noalias() += proj_b_.topRows(U_).transpose() * b_in_[ks].topRows(U_);
-    if (G.first_layer().has_bias()) gG.mutable_first_layer().bias += dZ1.colwise().sum();
-  }
-
   /// First-layer gradients of a bond-graph gated MLP of conv k from dQ1, dQ2, dPa (proj_q1_,
   /// proj_q2_, proj_c_) and dZ1. Its inputs: bonds b_in_[kb] (kb = k for the bond conv, k + 1
   /// for the angle update, which sees the updated bonds), angles t_in_[k], atoms a_in_[k + 1].
@@ -696,7 +708,9 @@ class CHGNetEvaluator {
   Mat rvec_, phi_ag_, dphi_ag_, phi_bg_, dphi_bg_, psi_, dpsi_;
   std::vector<Scalar> len_, cos_;
   Mat a_, b_, t_, wa_, wb_, a_last_, mag_, a_read_, eps_;
-  std::vector<nn::GatedMLPCache<Scalar>> atom_cache_, bond_cache_, angle_cache_;
+  std::vector<AtomConvState> atom_conv_;
+  std::vector<bool> recompute_;  // per atom convolution: activations recomputed in the reverse pass
+  std::vector<nn::GatedMLPCache<Scalar>> bond_cache_, angle_cache_;
   nn::LayerNormCache<Scalar> read_norm_;
   nn::MLPCache<Scalar> readout_cache_;
   nn::GatedMLPScratch<Scalar> scratch_;

@@ -19,16 +19,16 @@
 NERNST_NAMESPACE_BEGIN
 namespace graphnet {
 
-/// Z.row(i) += P.row(ia[i]) + Q.row(ib[i]) for every row i of Z (the split first layer of a
+/// Z.row(i) = P.row(ia[i]) + Q.row(ib[i]) for every row i of Z (the split first layer of a
 /// convolution MLP: node projections gathered per edge).
 template <class ZM, class PM, class QM>
-void gather_add2(ZM&& Z, const PM& P, const int* ia, const QM& Q, const int* ib) {
+void gather_sum2(ZM&& Z, const PM& P, const int* ia, const QM& Q, const int* ib) {
   const Eigen::Index w = Z.cols();
   for (Eigen::Index i = 0; i < Z.rows(); ++i) {
     auto* z = &Z(i, 0);
     const auto* p = &P(ia[i], 0);
     const auto* q = &Q(ib[i], 0);
-    for (Eigen::Index j = 0; j < w; ++j) z[j] += p[j] + q[j];
+    for (Eigen::Index j = 0; j < w; ++j) z[j] = p[j] + q[j];
   }
 }
 
@@ -49,7 +49,7 @@ void scatter_add_rows(SM&& S, const int* idx, const YM& Y) {
   const Eigen::Index w = Y.cols();
   for (Eigen::Index i = 0; i < Y.rows(); ++i) {
     auto* s = &S(idx[i], 0);
-    const auto* y = &Y(i, 0);
+    const auto* y = Y.data() + i * Y.outerStride();  // also for read-only Refs
     for (Eigen::Index j = 0; j < w; ++j) s[j] += y[j];
   }
 }

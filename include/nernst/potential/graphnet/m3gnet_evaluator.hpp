@@ -11,15 +11,17 @@
 /// Layout: per-edge and per-atom features are row-major batches, so every dense layer is one
 /// GEMM over all edges. The 192-wide input [v_src, v_dst, e] of the convolution MLPs is never
 /// formed: node features are projected once per atom (N x 128 per side) and gathered per edge.
-/// The two convolution MLPs of each block run over blocks of `chunk_rows()` edges so that a block's
-/// activations stay in cache. On large graphs the forward keeps only each convolution's inputs
-/// and output, and the reverse pass recomputes a block's activations right before
-/// back-propagating it (about a third more dense work, but no E x 768 activation arrays through
-/// memory); on small graphs, whose activations fit in the last-level cache, they are kept.
+/// The two convolution MLPs of each block run over cache-sized blocks of edges
+/// (nn::BlockedGatedMLP) so that a block's activations stay in cache. On large graphs only the
+/// last convolutions run keep their activations (they are still in the last-level cache when
+/// the reverse pass starts); the others keep only their inputs and output, and the reverse
+/// pass recomputes a block's activations right before back-propagating it (more dense work,
+/// but no E x 768 activation arrays through memory).
 /// The dense work runs on the host (Eigen); the evaluator is used by
 /// `Potential<GraphNet<M3GNet>>`, which moves data between the System's memory space and here.
 
 #include <nernst/nn/activation.hpp>
+#include <nernst/nn/blocked_gated_mlp.hpp>
 #include <nernst/nn/dual.hpp>
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/potential/graphnet/basis.hpp>
@@ -67,7 +69,7 @@ class M3GNetEvaluator {
     geometry(x, L, g);
     build_triplets(g.src, g.dst, dist_, x.size(), cfg_.threebody_cutoff, mode_, trip_, pruned_);
     T_ = static_cast<Eigen::Index>(trip_.size());
-    recompute_ = double(E_) * 768.0 * double(sizeof(Scalar)) * 2.0 * double(cfg_.nblocks) > kKeepActivationBytes;
+    recompute_ = nn::BlockedGatedMLP<Scalar>::recompute_plan(conv_activation_bytes());
     triplet_basis();
     forward(types, g);
     out.energy = 0;
@@ -170,6 +172,17 @@ class M3GNetEvaluator {
     }
   }
 
+  /// Activations each convolution MLP would keep on this graph, in forward order (edge and
+  /// node update of block 0, of block 1, ...).
+  std::vector<double> conv_activation_bytes() const {
+    std::vector<double> bytes;
+    for (std::size_t b = 0; b < w_.conv_edge.size(); ++b) {
+      bytes.push_back(nn::BlockedGatedMLP<Scalar>::activation_bytes(w_.conv_edge[b], E_));
+      bytes.push_back(nn::BlockedGatedMLP<Scalar>::activation_bytes(w_.conv_node[b], E_));
+    }
+    return bytes;
+  }
+
   void triplet_basis() {
     auto B = nn::grow(tb_basis_, T_, 9);
     auto Bdr = nn::grow(tb_drho_, T_, 9);
@@ -179,8 +192,11 @@ class M3GNetEvaluator {
       const auto ts = static_cast<std::size_t>(t);
       Scalar cosv, rho;
       triplet_geometry(ts, cosv, rho, nullptr, nullptr, nullptr);
-      Scalar R[9], dRr[9], Y[3], dYc[3];
-      rbf_(rho, R, dRr);
+      // ρ is the length of bond w, whose radial basis geometry() already has: no sin/cos again.
+      const auto w = static_cast<Eigen::Index>(trip_.bond_w[ts]);
+      const Scalar* R = &rbfv_(w, 0);
+      const Scalar* dRr = &rbfd_(w, 0);
+      Scalar Y[3], dYc[3];
       spherical_harmonics_m0(cosv, Y, dYc);
       for (int l = 0; l < 3; ++l)
         for (int n = 0; n < 3; ++n) {
@@ -258,12 +274,12 @@ class M3GNetEvaluator {
       }
       nn::grow(C.e_mid, E_, u) = Ecur;
       // Edge update: e += G_e([v_src, v_dst, e]) ⊙ (rbf W_ew^T).
-      conv_forward(w_.conv_edge[bs], V, C.e_mid, g, C.ps_edge, C.pd_edge, C.y_edge, C.edge);
+      conv_forward(w_.conv_edge[bs], V, C.e_mid, g, C.ps_edge, C.pd_edge, C.y_edge, C.edge, recompute_[2 * bs]);
       RW.noalias() = rbfv_.topRows(E_) * w_.edge_weight[bs].transpose();
       Ecur.array() += C.y_edge.topRows(E_).array() * RW.array();
       nn::grow(C.e_upd, E_, u) = Ecur;
       // Node update: v_dst += G_n([v_src, v_dst, e']) ⊙ (rbf W_nw^T).
-      conv_forward(w_.conv_node[bs], V, C.e_upd, g, C.ps_node, C.pd_node, C.y_node, C.node);
+      conv_forward(w_.conv_node[bs], V, C.e_upd, g, C.ps_node, C.pd_node, C.y_node, C.node, recompute_[2 * bs + 1]);
       RW.noalias() = rbfv_.topRows(E_) * w_.node_weight[bs].transpose();
       Y.array() = C.y_node.topRows(E_).array() * RW.array();
       scatter_add_rows(V, g.dst.data(), Y);
@@ -272,20 +288,12 @@ class M3GNetEvaluator {
     w_.readout.forward(V, readout_, eps);
   }
 
-  /// Edges per block of the convolution MLPs: a block's activations and reverse scratch
-  /// (about 9 x 128 scalars per edge) stay within roughly 1 MB of cache.
-  static constexpr Eigen::Index chunk_rows() {
-    return std::max<Eigen::Index>(32, Eigen::Index(1 << 20) / Eigen::Index(9 * 128 * sizeof(Scalar)));
-  }
-  /// Above this size of all convolution activations (A and σ(Z), both convolutions of every
-  /// block) the reverse pass recomputes them block by block instead of reading them back.
-  static constexpr double kKeepActivationBytes = 56.0 * (1 << 20);
-
   /// First layer split: Z1 = P_src[src] + P_dst[dst] + e W_e^T + b, with the node projections
   /// P = V W_{s,d}^T (+ b) computed once per atom into Ps, Pd; then the rest of the MLP, one
-  /// block of edges at a time, into Yout ([E, out]).
+  /// block of edges at a time (nn::BlockedGatedMLP), into Yout ([E, out]).
   void conv_forward(const nn::GatedMLP<Scalar>& G, const nn::MatRef<Scalar>& V, const Mat& Ein,
-                    const PeriodicGraph& g, Mat& Ps_m, Mat& Pd_m, Mat& Yout, std::vector<nn::GatedMLPCache<Scalar>>& kept) {
+                    const PeriodicGraph& g, Mat& Ps_m, Mat& Pd_m, Mat& Yout, nn::BlockedGatedMLP<Scalar>& mlp,
+                    bool recompute) {
     const Eigen::Index u = cfg_.units;
     const auto& W = G.first_layer().weight;  // [2h, 3u]
     const Eigen::Index h2 = W.rows();
@@ -295,23 +303,21 @@ class M3GNetEvaluator {
     Pd.noalias() = V * W.middleCols(u, u).transpose();
     if (G.first_layer().has_bias()) Ps.rowwise() += G.first_layer().bias;
     auto Y = nn::grow(Yout, E_, G.out_features());
-    if (!recompute_) kept.resize(static_cast<std::size_t>((E_ + chunk_rows() - 1) / chunk_rows()));
-    for (Eigen::Index e0 = 0; e0 < E_; e0 += chunk_rows()) {
-      const Eigen::Index n = std::min(chunk_rows(), E_ - e0);
-      auto& cache = recompute_ ? chunk_ : kept[static_cast<std::size_t>(e0 / chunk_rows())];
-      conv_chunk_preactivation(G, cache, Ein, Ps_m, Pd_m, g, e0, n);
-      G.forward_tail(cache, Y.middleRows(e0, n));
-    }
+    mlp.forward(G, E_, recompute, conv_preactivation(G, Ein, Ps_m, Pd_m, g),
+                [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index e0, Eigen::Index n) {
+                  Y.middleRows(e0, n) = G.output(c);
+                });
   }
 
-  /// First-layer pre-activations of edges [e0, e0 + n) into the block cache.
-  void conv_chunk_preactivation(const nn::GatedMLP<Scalar>& G, nn::GatedMLPCache<Scalar>& cache, const Mat& Ein,
-                                const Mat& Ps, const Mat& Pd, const PeriodicGraph& g, Eigen::Index e0, Eigen::Index n) {
-    const Eigen::Index u = cfg_.units;
-    const auto& W = G.first_layer().weight;
-    auto Z1 = G.first_preactivation(cache, n);
-    Z1.noalias() = Ein.middleRows(e0, n) * W.rightCols(u).transpose();
-    gather_add2(Z1, Ps, g.src.data() + e0, Pd, g.dst.data() + e0);
+  /// The first-layer pre-activations of a block of edges [e0, e0 + n), as `pre` of
+  /// nn::BlockedGatedMLP.
+  auto conv_preactivation(const nn::GatedMLP<Scalar>& G, const Mat& Ein, const Mat& Ps, const Mat& Pd,
+                          const PeriodicGraph& g) const {
+    return [&G, &Ein, &Ps, &Pd, &g, u = cfg_.units](auto& Z1, Eigen::Index e0, Eigen::Index n) {
+      // Gathered node parts first: the GEMM then accumulates onto them (no zero-fill pass).
+      gather_sum2(Z1, Ps, g.src.data() + e0, Pd, g.dst.data() + e0);
+      Z1.noalias() += Ein.middleRows(e0, n) * G.first_layer().weight.rightCols(u).transpose();
+    };
   }
 
   // --- reverse ----------------------------------------------------------------------------
@@ -413,14 +419,12 @@ class M3GNetEvaluator {
     }
   }
 
-  /// Reverse of conv_forward: adds ∂/∂V (through both node projections) and ∂/∂e. Each block of
-  /// edges is first recomputed from the kept inputs (Vin's projections Ps, Pd and Ein), then
-  /// back-propagated while its activations are still in cache. With `gr`, also accumulates
-  /// the MLP's parameter gradients (training).
+  /// Reverse of conv_forward: adds ∂/∂V (through both node projections) and ∂/∂e, one block of
+  /// edges at a time (recomputed first from Ps, Pd and Ein when the activations were not
+  /// kept). With `gr`, also accumulates the MLP's parameter gradients (training).
   void conv_backward(const nn::GatedMLP<Scalar>& G, const nn::MatRef<Scalar>& dY, nn::MatRef<Scalar> dV,
                      nn::MatRef<Scalar> dE, const PeriodicGraph& g, const Mat& Vin, const Mat& Ein, const Mat& Ps,
-                     const Mat& Pd, const std::vector<nn::GatedMLPCache<Scalar>>& kept,
-                     nn::GatedMLP<Scalar>* gr = nullptr) {
+                     const Mat& Pd, nn::BlockedGatedMLP<Scalar>& mlp, nn::GatedMLP<Scalar>* gr = nullptr) {
     const Eigen::Index u = cfg_.units;
     const auto& W = G.first_layer().weight;
     const Eigen::Index h2 = W.rows();
@@ -429,24 +433,22 @@ class M3GNetEvaluator {
     dPs.setZero();
     dPd.setZero();
     auto* F = gr ? &gr->mutable_first_layer() : nullptr;
-    for (Eigen::Index e0 = 0; e0 < E_; e0 += chunk_rows()) {
-      const Eigen::Index n = std::min(chunk_rows(), E_ - e0);
-      if (recompute_) {
-        conv_chunk_preactivation(G, chunk_, Ein, Ps, Pd, g, e0, n);
-        G.forward_tail(chunk_, nn::grow(chunk_y_, n, G.out_features()));
-      }
-      const auto& cache = recompute_ ? chunk_ : kept[static_cast<std::size_t>(e0 / chunk_rows())];
-      auto dZ1 = G.backward_tail(dY.middleRows(e0, n), cache, scratch_);
-      dE.middleRows(e0, n).noalias() += dZ1 * W.rightCols(u);
-      scatter_add_rows(dPs, g.src.data() + e0, dZ1);
-      scatter_add_rows(dPd, g.dst.data() + e0, dZ1);
-      if (gr) {
-        // First layer split as in conv_forward: Z1 = V_src W_sᵀ + V_dst W_dᵀ + e W_eᵀ + b.
-        G.accumulate_tail_gradients(cache, scratch_, *gr);
-        F->weight.rightCols(u).noalias() += dZ1.transpose() * Ein.middleRows(e0, n);
-        if (F->has_bias()) F->bias += dZ1.colwise().sum();
-      }
-    }
+    mlp.backward(
+        G, conv_preactivation(G, Ein, Ps, Pd, g),
+        [&](const nn::GatedMLPCache<Scalar>&, Eigen::Index e0, Eigen::Index n) {
+          return nn::ConstMatRef<Scalar>(dY.middleRows(e0, n));
+        },
+        [&](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&, Eigen::Index e0, Eigen::Index n) {
+          dE.middleRows(e0, n).noalias() += dZ1 * W.rightCols(u);
+          scatter_add_rows(dPs, g.src.data() + e0, dZ1);
+          scatter_add_rows(dPd, g.dst.data() + e0, dZ1);
+          if (F) {
+            // First layer split as in conv_forward: Z1 = V_src W_sᵀ + V_dst W_dᵀ + e W_eᵀ + b.
+            F->weight.rightCols(u).noalias() += dZ1.transpose() * Ein.middleRows(e0, n);
+            if (F->has_bias()) F->bias += dZ1.colwise().sum();
+          }
+        },
+        scratch_, gr);
     dV.noalias() += dPs * W.leftCols(u);
     dV.noalias() += dPd * W.middleCols(u, u);
     if (gr) {
@@ -503,7 +505,7 @@ class M3GNetEvaluator {
     Mat ps_edge, pd_edge, ps_node, pd_node;  // [N, 2h] node projections of both convolutions
     Mat y_edge, y_node;                // [E, u] convolution outputs (before the rbf weights)
     nn::GatedMLPCache<Scalar> tb;
-    std::vector<nn::GatedMLPCache<Scalar>> edge, node;  // per block of edges, when activations are kept
+    nn::BlockedGatedMLP<Scalar> edge, node;  // the two convolution MLPs over blocks of edges
   };
 
   M3GNetConfig cfg_;
@@ -522,9 +524,7 @@ class M3GNetEvaluator {
   std::vector<BlockCache> caches_;
   nn::GatedMLPCache<Scalar> readout_;
   nn::GatedMLPScratch<Scalar> scratch_, scratch_readout_;
-  nn::GatedMLPCache<Scalar> chunk_;  // activations of one block of edges of a convolution MLP
-  Mat chunk_y_;
-  bool recompute_ = false;  // this graph's activations are recomputed in the reverse pass
+  std::vector<bool> recompute_;  // per convolution MLP (forward order): activations recomputed in the reverse pass
   Mat v_, e_, emb_s_, emb_a_, eps_;
   Mat tmp_y_, tmp_rw_, tmp_h_, tmp_dm_, tmp_ds_, tmp_deps_, proj_src_, proj_dst_;
   Mat dv_, de_, drbf_acc_, dtb_basis_, gvec_;
