@@ -22,7 +22,6 @@ template <class Scalar>
 struct LayerNorm {
   using Row = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
   using Col = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
-  using Array = Eigen::Array<Scalar, 1, Eigen::Dynamic>;
 
   Row weight;  ///< γ [D]
   Row bias;    ///< β [D]
@@ -39,24 +38,25 @@ struct LayerNorm {
   bool empty() const { return weight.size() == 0; }
 
   /// In place: X (rows of D features) becomes LN(X). `xhat` ([B, D]) and `rstd` ([B]) receive
-  /// x̂ and 1/σ for the reverse pass. Row sums go through Eigen's reductions, which vectorise
-  /// (a plain `sum += x[k]` loop is one serial chain of dependent adds).
+  /// x̂ and 1/σ for the reverse pass.
   template <class RstdRef>
   void forward(StridedMatRef<Scalar> X, StridedMatRef<Scalar> xhat, RstdRef&& rstd) const {
     using math::sqrt;
     const Eigen::Index D = X.cols();
     const Scalar invD = Scalar(1) / Scalar(D);
-    const auto g = weight.array();
-    const auto be = bias.array();
+    const Scalar* g = weight.data();
+    const Scalar* be = bias.data();
     for (Eigen::Index i = 0; i < X.rows(); ++i) {
-      Eigen::Map<Array> x(X.row(i).data(), D);  // rows are contiguous (inner stride 1)
-      Eigen::Map<Array> xh(xhat.row(i).data(), D);
-      const Scalar mean = x.sum() * invD;
-      xh = x - mean;
-      const Scalar r = Scalar(1) / sqrt(xh.square().sum() * invD + eps);
+      Scalar* x = X.data() + i * X.outerStride();  // rows are contiguous (inner stride 1)
+      Scalar* xh = xhat.data() + i * xhat.outerStride();
+      const Scalar mean = lane_sum(D, [x](Eigen::Index k) { return x[k]; }) * invD;
+      for (Eigen::Index k = 0; k < D; ++k) xh[k] = x[k] - mean;
+      const Scalar r = Scalar(1) / sqrt(lane_sum(D, [xh](Eigen::Index k) { return xh[k] * xh[k]; }) * invD + eps);
       rstd(i) = r;
-      xh *= r;
-      x = xh * g + be;
+      for (Eigen::Index k = 0; k < D; ++k) {
+        xh[k] *= r;
+        x[k] = xh[k] * g[k] + be[k];
+      }
     }
   }
 
@@ -65,14 +65,15 @@ struct LayerNorm {
   void backward(StridedMatRef<Scalar> dY, const ConstMatRef<Scalar>& xhat, const RstdRef& rstd) const {
     const Eigen::Index D = dY.cols();
     const Scalar invD = Scalar(1) / Scalar(D);
-    const auto g = weight.array();
+    const Scalar* g = weight.data();
     for (Eigen::Index i = 0; i < dY.rows(); ++i) {
-      Eigen::Map<Array> d(dY.row(i).data(), D);
-      Eigen::Map<const Array> xh(xhat.row(i).data(), D);
-      d *= g;
-      const Scalar mg = d.sum() * invD;
-      const Scalar mgx = (d * xh).sum() * invD;
-      d = (d - mg - xh * mgx) * rstd(i);
+      Scalar* d = dY.data() + i * dY.outerStride();
+      const Scalar* xh = xhat.data() + i * xhat.outerStride();
+      for (Eigen::Index k = 0; k < D; ++k) d[k] *= g[k];
+      const Scalar mg = lane_sum(D, [d](Eigen::Index k) { return d[k]; }) * invD;
+      const Scalar mgx = lane_sum(D, [d, xh](Eigen::Index k) { return d[k] * xh[k]; }) * invD;
+      const Scalar r = rstd(i);
+      for (Eigen::Index k = 0; k < D; ++k) d[k] = (d[k] - mg - xh[k] * mgx) * r;
     }
   }
 
@@ -82,6 +83,19 @@ struct LayerNorm {
                                       LayerNorm& grad) const {
     grad.weight += dY.cwiseProduct(xhat).colwise().sum();
     grad.bias += dY.colwise().sum();
+  }
+
+  /// Σ_k f(k) over k < D in eight interleaved partial sums: the compiler turns them into one
+  /// vector accumulator (a single running sum is a serial chain of dependent adds).
+  template <class F>
+  static Scalar lane_sum(Eigen::Index D, F&& f) {
+    Scalar acc[8] = {Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0)};
+    Eigen::Index k = 0;
+    for (; k + 8 <= D; k += 8)
+      for (int l = 0; l < 8; ++l) acc[l] += f(k + l);
+    Scalar s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; k < D; ++k) s += f(k);
+    return s;
   }
 
   template <class Other>
