@@ -225,8 +225,8 @@ class CHGNetEvaluator {
     std::vector<double> bytes;
     for (const auto& G : w_.atom_conv) bytes.push_back(nn::BlockedGatedMLP<Scalar>::activation_bytes(G, E_));
     recompute_ = nn::BlockedGatedMLP<Scalar>::recompute_plan(bytes);
-    bond_cache_.resize(static_cast<std::size_t>(nc));
-    angle_cache_.resize(static_cast<std::size_t>(nc));
+    bond_conv_.resize(static_cast<std::size_t>(nc));
+    angle_update_.resize(static_cast<std::size_t>(nc));
     const bool angles = T_ > 0;
     if (keep_inputs_) z_ = Z;
     for (int k = 0; k < nc; ++k) {
@@ -305,9 +305,10 @@ class CHGNetEvaluator {
     };
   }
 
-  /// First-layer pre-activations of a bond-graph gated MLP: [b1 | b2 | t | a_c] per angle.
-  void angle_preactivation(const nn::GatedMLP<Scalar>& G, nn::GatedMLPCache<Scalar>& cache, const BondGraph& bg) {
-    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
+  /// Node projections of a bond-graph gated MLP's first layer (input [b1 | b2 | t | a_c] per
+  /// angle): Q1 (with the bias) and Q2 per bond-graph node, Pa per atom.
+  void angle_projections(const nn::GatedMLP<Scalar>& G, const BondGraph& bg) {
+    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
     const auto& W = G.first_layer().weight;  // [2H, 2B + G + A]
     const Eigen::Index h2 = W.rows();
     auto Bn = nn::grow(bnode_, Ub_, B);
@@ -319,36 +320,50 @@ class CHGNetEvaluator {
     if (G.first_layer().has_bias()) Q1.rowwise() += G.first_layer().bias;
     Q2.noalias() = Bn * W.middleCols(B, B).transpose();
     Pa.noalias() = a_.topRows(N_) * W.rightCols(A).transpose();
-    auto Z1 = G.first_preactivation(cache, T_);
-    Z1.noalias() = t_.topRows(T_) * W.middleCols(2 * B, Gd).transpose();
-    for (Eigen::Index t = 0; t < T_; ++t) {
-      const auto ts = static_cast<std::size_t>(t);
-      Scalar* z = &Z1(t, 0);
-      const Scalar* q1 = &Q1(bg.angle_node1[ts], 0);
-      const Scalar* q2 = &Q2(bg.angle_node2[ts], 0);
-      const Scalar* pa = &Pa(bg.angle_center[ts], 0);
-      for (Eigen::Index j = 0; j < h2; ++j) z[j] += q1[j] + q2[j] + pa[j];
-    }
+  }
+
+  /// Pre-activations of angles [t0, t0 + n): Q1[node1] + Q2[node2] + Pa[centre] + t W_tᵀ
+  /// (`pre` of nn::BlockedGatedMLP, after angle_projections).
+  auto angle_preactivation(const nn::GatedMLP<Scalar>& G, const BondGraph& bg) {
+    return [this, &G, &bg](auto& Z1, Eigen::Index t0, Eigen::Index n) {
+      const Eigen::Index h2 = Z1.cols(), B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const auto ts = static_cast<std::size_t>(t0 + i);
+        Scalar* z = &Z1(i, 0);
+        const Scalar* q1 = &proj_q1_(bg.angle_node1[ts], 0);
+        const Scalar* q2 = &proj_q2_(bg.angle_node2[ts], 0);
+        const Scalar* pa = &proj_c_(bg.angle_center[ts], 0);
+        for (Eigen::Index j = 0; j < h2; ++j) z[j] = q1[j] + q2[j] + pa[j];
+      }
+      Z1.noalias() += t_.middleRows(t0, n) * G.first_layer().weight.middleCols(2 * B, Gd).transpose();
+    };
   }
 
   void bond_conv_forward(int k, const BondGraph& bg) {
     const Eigen::Index B = cfg_.bond_fea_dim;
-    const auto& G = w_.bond_conv[static_cast<std::size_t>(k)];
-    auto& cache = bond_cache_[static_cast<std::size_t>(k)];
-    angle_preactivation(G, cache, bg);
-    auto Y = nn::grow(msg_, T_, B);
-    G.forward_tail(cache, Y);
+    const auto ks = static_cast<std::size_t>(k);
+    const auto& G = w_.bond_conv[ks];
+    angle_projections(G, bg);
+    // S_n = Σ_{node1(τ)=n} Y_τ ⊙ wb_n1 ⊙ wb_n2, summed block by block.
     auto S = nn::grow(sum_b_, Ub_, B);
     S.setZero();
-    for (Eigen::Index t = 0; t < T_; ++t) {
-      const auto ts = static_cast<std::size_t>(t);
-      Scalar* s = &S(bg.angle_node1[ts], 0);
-      const Scalar* y = &Y(t, 0);
-      const Scalar* w1 = &wb_(bg.angle_node1[ts], 0);
-      const Scalar* w2 = &wb_(bg.angle_node2[ts], 0);
-      for (Eigen::Index j = 0; j < B; ++j) s[j] += y[j] * w1[j] * w2[j];
-    }
-    const auto& O = w_.bond_out[static_cast<std::size_t>(k)];
+    // Bond- and angle-graph activations are always kept: they are a fraction of the atom
+    // convolutions', and the angle update's input is overwritten by its output.
+    bond_conv_[ks].mlp.forward(G, T_, false, angle_preactivation(G, bg),
+                               [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index t0, Eigen::Index n) {
+                                 const auto& Al = c.A[G.depth() - 1];
+                                 for (Eigen::Index i = 0; i < n; ++i) {
+                                   const auto ts = static_cast<std::size_t>(t0 + i);
+                                   Scalar* sn = &S(bg.angle_node1[ts], 0);
+                                   const Scalar* yc = Al.data() + i * Al.cols();
+                                   const Scalar* yg = yc + B;
+                                   const Scalar* w1 = &wb_(bg.angle_node1[ts], 0);
+                                   const Scalar* w2 = &wb_(bg.angle_node2[ts], 0);
+                                   for (Eigen::Index j = 0; j < B; ++j) sn[j] += ((yc[j] * yg[j]) * w1[j]) * w2[j];
+                                 }
+                               });
+    if (keep_inputs_) nn::grow(bond_conv_[ks].s, Ub_, B) = S;
+    const auto& O = w_.bond_out[ks];
     auto D = nn::grow(tmp_b_, Ub_, B);
     D.noalias() = S * O.weight.transpose();
     for (Eigen::Index n = 0; n < Ub_; ++n) b_.row(bg.node_bond[static_cast<std::size_t>(n)]) += D.row(n);
@@ -356,12 +371,14 @@ class CHGNetEvaluator {
   }
 
   void angle_update_forward(int k, const BondGraph& bg) {
-    const auto& G = w_.angle_update[static_cast<std::size_t>(k)];
-    auto& cache = angle_cache_[static_cast<std::size_t>(k)];
-    angle_preactivation(G, cache, bg);
-    auto Y = nn::grow(msg_, T_, cfg_.angle_fea_dim);
-    G.forward_tail(cache, Y);
-    t_.topRows(T_) += Y;
+    const auto ks = static_cast<std::size_t>(k);
+    const auto& G = w_.angle_update[ks];
+    angle_projections(G, bg);
+    // t ← t + Y block by block: a block's pre-activations read only its own rows of t.
+    angle_update_[ks].mlp.forward(G, T_, false, angle_preactivation(G, bg),
+                                  [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index t0, Eigen::Index n) {
+                                    t_.middleRows(t0, n) += G.output(c);
+                                  });
   }
 
   // --- reverse ----------------------------------------------------------------------------
@@ -471,27 +488,55 @@ class CHGNetEvaluator {
     db_.topRows(U_).noalias() += dQb * W.middleCols(A, B);
   }
 
-  /// Reverse of angle_preactivation: dZ1 ([T, 2H]) to dt, db (bond-graph nodes) and da.
-  void angle_preactivation_backward(const nn::GatedMLP<Scalar>& G, const nn::ConstMatRef<Scalar>& dZ1,
-                                    const BondGraph& bg, nn::GatedMLP<Scalar>* gG = nullptr, int k = 0, int kb = 0) {
-    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
+  /// `dz` of a bond-graph MLP's blocked reverse pass: the block's dZ1 to dt (in place), to
+  /// dQ1, dQ2, dPa (proj_q1_, proj_q2_, proj_c_: zeroed by angle_backward_begin) and, in
+  /// training, to the first layer's angle-part weight and bias gradients (input t_in_[k]).
+  auto angle_dz(const nn::GatedMLP<Scalar>& G, const BondGraph& bg, nn::GatedMLP<Scalar>* gG, int k) {
+    return [this, &G, &bg, gG, k](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&,
+                                  Eigen::Index t0, Eigen::Index n) {
+      const Eigen::Index B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim, h2 = dZ1.cols();
+      dt_.middleRows(t0, n).noalias() += dZ1 * G.first_layer().weight.middleCols(2 * B, Gd);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const auto ts = static_cast<std::size_t>(t0 + i);
+        const Scalar* z = dZ1.data() + i * dZ1.outerStride();
+        detail::add_row(&proj_q1_(bg.angle_node1[ts], 0), z, h2);
+        detail::add_row(&proj_q2_(bg.angle_node2[ts], 0), z, h2);
+        detail::add_row(&proj_c_(bg.angle_center[ts], 0), z, h2);
+      }
+      if (gG) {
+        auto& F = gG->mutable_first_layer();
+        F.weight.middleCols(2 * B, Gd).noalias() +=
+            dZ1.transpose() * t_in_[static_cast<std::size_t>(k)].middleRows(t0, n);
+        if (F.has_bias()) F.bias += dZ1.colwise().sum();
+      }
+    };
+  }
+
+  void angle_backward_begin(const nn::GatedMLP<Scalar>& G) {
+    const Eigen::Index h2 = G.first_layer().weight.rows();
+    nn::grow(proj_q1_, Ub_, h2).setZero();
+    nn::grow(proj_q2_, Ub_, h2).setZero();
+    nn::grow(proj_c_, N_, h2).setZero();
+  }
+
+  /// After all blocks: dQ1, dQ2 to db (bond-graph nodes), dPa to da; in training, the node
+  /// parts of the first layer's weight gradient. Inputs: bonds b_in_[kb] (kb = k for the bond
+  /// conv, k + 1 for the angle update, which sees the updated bonds), atoms a_in_[k + 1].
+  void angle_backward_end(const nn::GatedMLP<Scalar>& G, const BondGraph& bg, nn::GatedMLP<Scalar>* gG, int k, int kb) {
+    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
     const auto& W = G.first_layer().weight;
-    const Eigen::Index h2 = W.rows();
-    dt_.topRows(T_).noalias() += dZ1 * W.middleCols(2 * B, Gd);
-    auto dQ1 = nn::grow(proj_q1_, Ub_, h2);
-    auto dQ2 = nn::grow(proj_q2_, Ub_, h2);
-    auto dPa = nn::grow(proj_c_, N_, h2);
-    dQ1.setZero();
-    dQ2.setZero();
-    dPa.setZero();
-    for (Eigen::Index t = 0; t < T_; ++t) {
-      const auto ts = static_cast<std::size_t>(t);
-      const Scalar* z = dZ1.data() + t * dZ1.outerStride();
-      detail::add_row(&dQ1(bg.angle_node1[ts], 0), z, h2);
-      detail::add_row(&dQ2(bg.angle_node2[ts], 0), z, h2);
-      detail::add_row(&dPa(bg.angle_center[ts], 0), z, h2);
+    const auto dQ1 = proj_q1_.topRows(Ub_);
+    const auto dQ2 = proj_q2_.topRows(Ub_);
+    const auto dPa = proj_c_.topRows(N_);
+    if (gG) {
+      const auto& bin = b_in_[static_cast<std::size_t>(kb)];
+      Mat Bn(Ub_, B);
+      for (Eigen::Index n = 0; n < Ub_; ++n) Bn.row(n) = bin.row(bg.node_bond[static_cast<std::size_t>(n)]);
+      auto& gW = gG->mutable_first_layer().weight;
+      gW.leftCols(B).noalias() += dQ1.transpose() * Bn;
+      gW.middleCols(B, B).noalias() += dQ2.transpose() * Bn;
+      gW.rightCols(A).noalias() += dPa.transpose() * a_in_[static_cast<std::size_t>(k + 1)].topRows(N_);
     }
-    if (gG) angle_first_gradients(dZ1, bg, k, kb, *gG);
     auto dBn = nn::grow(tmp_b_, Ub_, B);
     dBn.noalias() = dQ1 * W.leftCols(B);
     dBn.noalias() += dQ2 * W.middleCols(B, B);
@@ -500,51 +545,63 @@ class CHGNetEvaluator {
   }
 
   void angle_update_backward(int k, const BondGraph& bg, CHGNetGradients<Scalar>* pg = nullptr) {
-    const auto& G = w_.angle_update[static_cast<std::size_t>(k)];
-    const auto& cache = angle_cache_[static_cast<std::size_t>(k)];
-    // t_out = t_in + Y: dY = dt_out (copied: dt_ is also the accumulation target).
-    auto dY = nn::grow(msg_, T_, cfg_.angle_fea_dim);
-    dY = dt_.topRows(T_);
-    auto dZ1 = G.backward_tail(dY, cache, scratch_);
-    nn::GatedMLP<Scalar>* gG = pg ? &pg->w.angle_update[static_cast<std::size_t>(k)] : nullptr;
-    if (gG) G.accumulate_tail_gradients(dY, cache, scratch_, *gG);
-    angle_preactivation_backward(G, dZ1, bg, gG, k, k + 1);
+    const auto ks = static_cast<std::size_t>(k);
+    const auto& G = w_.angle_update[ks];
+    nn::GatedMLP<Scalar>* gG = pg ? &pg->w.angle_update[ks] : nullptr;
+    angle_backward_begin(G);
+    // t_out = t_in + Y: dY = dt_out, read by the block's reverse pass before its dz adds to dt.
+    angle_update_[ks].mlp.backward(
+        G, angle_preactivation(G, bg),
+        [&](const nn::GatedMLPCache<Scalar>&, Eigen::Index t0, Eigen::Index n) {
+          return nn::ConstMatRef<Scalar>(dt_.middleRows(t0, n));
+        },
+        angle_dz(G, bg, gG, k), scratch_, gG);
+    angle_backward_end(G, bg, gG, k, k + 1);
   }
 
   void bond_conv_backward(int k, const BondGraph& bg, CHGNetGradients<Scalar>* pg = nullptr) {
     const Eigen::Index B = cfg_.bond_fea_dim;
-    const auto& G = w_.bond_conv[static_cast<std::size_t>(k)];
-    const auto& cache = bond_cache_[static_cast<std::size_t>(k)];
+    const auto ks = static_cast<std::size_t>(k);
+    const auto& G = w_.bond_conv[ks];
     // b_out[node n] = b_in + (S W_out^T)[n], S_n = Σ_{node1(τ)=n} Y_τ ⊙ wb_n1 ⊙ wb_n2.
     auto dBo = nn::grow(bnode_, Ub_, B);
     for (Eigen::Index n = 0; n < Ub_; ++n) dBo.row(n) = db_.row(bg.node_bond[static_cast<std::size_t>(n)]);
-    if (pg) bond_out_gradients(k, bg, dBo, *pg);
-    auto dS = nn::grow(sum_b_, Ub_, B);
-    w_.bond_out[static_cast<std::size_t>(k)].backward(dBo, dS);
-    const auto& Alast = cache.A[G.depth() - 1];
-    auto dY = nn::grow(msg_, T_, B);
-    for (Eigen::Index t = 0; t < T_; ++t) {
-      const auto ts = static_cast<std::size_t>(t);
-      const Eigen::Index n1 = bg.angle_node1[ts], n2 = bg.angle_node2[ts];
-      const Scalar* ds = &dS(n1, 0);
-      const Scalar* w1 = &wb_(n1, 0);
-      const Scalar* w2 = &wb_(n2, 0);
-      const Scalar* yc = Alast.data() + t * Alast.cols();
-      const Scalar* yg = yc + B;
-      Scalar* dw1 = &dwb_(n1, 0);
-      Scalar* dw2 = &dwb_(n2, 0);
-      Scalar* dy = &dY(t, 0);
-      for (Eigen::Index j = 0; j < B; ++j) {
-        const Scalar y = yc[j] * yg[j];
-        dy[j] = ds[j] * w1[j] * w2[j];
-        dw1[j] += ds[j] * y * w2[j];
-        dw2[j] += ds[j] * y * w1[j];
-      }
+    if (pg) {
+      auto& O = pg->w.bond_out[ks];
+      O.weight.noalias() += dBo.transpose() * bond_conv_[ks].s.topRows(Ub_);
+      if (O.has_bias()) O.bias += db_.topRows(U_).colwise().sum();  // the bias is added to every bond
     }
-    auto dZ1 = G.backward_tail(dY, cache, scratch_);
-    nn::GatedMLP<Scalar>* gG = pg ? &pg->w.bond_conv[static_cast<std::size_t>(k)] : nullptr;
-    if (gG) G.accumulate_tail_gradients(dY, cache, scratch_, *gG);
-    angle_preactivation_backward(G, dZ1, bg, gG, k, k);
+    auto dS = nn::grow(sum_b_, Ub_, B);
+    w_.bond_out[ks].backward(dBo, dS);
+    nn::GatedMLP<Scalar>* gG = pg ? &pg->w.bond_conv[ks] : nullptr;
+    angle_backward_begin(G);
+    bond_conv_[ks].mlp.backward(
+        G, angle_preactivation(G, bg),
+        [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index t0, Eigen::Index n) {
+          const auto& Al = c.A[G.depth() - 1];
+          auto dY = nn::grow(msg_, n, B);
+          for (Eigen::Index i = 0; i < n; ++i) {
+            const auto ts = static_cast<std::size_t>(t0 + i);
+            const Eigen::Index n1 = bg.angle_node1[ts], n2 = bg.angle_node2[ts];
+            const Scalar* ds = &dS(n1, 0);
+            const Scalar* w1 = &wb_(n1, 0);
+            const Scalar* w2 = &wb_(n2, 0);
+            const Scalar* yc = Al.data() + i * Al.cols();
+            const Scalar* yg = yc + B;
+            Scalar* dw1 = &dwb_(n1, 0);
+            Scalar* dw2 = &dwb_(n2, 0);
+            Scalar* dy = &dY(i, 0);
+            for (Eigen::Index j = 0; j < B; ++j) {
+              const Scalar y = yc[j] * yg[j];
+              dy[j] = ds[j] * w1[j] * w2[j];
+              dw1[j] += ds[j] * y * w2[j];
+              dw2[j] += ds[j] * y * w1[j];
+            }
+          }
+          return nn::ConstMatRef<Scalar>(dY);
+        },
+        angle_dz(G, bg, gG, k), scratch_, gG);
+    angle_backward_end(G, bg, gG, k, k);
   }
 
   void forces_and_virial(const PeriodicGraph& g, const BondGraph& bg, CHGNetOutput& out) {
@@ -622,42 +679,6 @@ class CHGNetEvaluator {
       w_.readout_norm.accumulate_parameter_gradients(da, read_norm_.xhat.topRows(N_), pg.w.readout_norm);
   }
 
-  /// First-layer gradients of a bond-graph gated MLP of conv k from dQ1, dQ2, dPa (proj_q1_,
-  /// proj_q2_, proj_c_) and dZ1. Its inputs: bonds b_in_[kb] (kb = k for the bond conv, k + 1
-  /// for the angle update, which sees the updated bonds), angles t_in_[k], atoms a_in_[k + 1].
-  void angle_first_gradients(const nn::ConstMatRef<Scalar>& dZ1, const BondGraph& bg, int k, int kb,
-                             nn::GatedMLP<Scalar>& gG) {
-    const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
-    const auto& bin = b_in_[static_cast<std::size_t>(kb)];
-    Mat Bn(Ub_, B);
-    for (Eigen::Index n = 0; n < Ub_; ++n) Bn.row(n) = bin.row(bg.node_bond[static_cast<std::size_t>(n)]);
-    auto& gW = gG.mutable_first_layer().weight;
-    gW.leftCols(B).noalias() += proj_q1_.topRows(Ub_).transpose() * Bn;
-    gW.middleCols(B, B).noalias() += proj_q2_.topRows(Ub_).transpose() * Bn;
-    gW.middleCols(2 * B, Gd).noalias() += dZ1.transpose() * t_in_[static_cast<std::size_t>(k)].topRows(T_);
-    gW.rightCols(A).noalias() += proj_c_.topRows(N_).transpose() * a_in_[static_cast<std::size_t>(k + 1)].topRows(N_);
-    if (gG.first_layer().has_bias()) gG.mutable_first_layer().bias += dZ1.colwise().sum();
-  }
-
-  void bond_out_gradients(int k, const BondGraph& bg, const nn::ConstMatRef<Scalar>& dBo, CHGNetGradients<Scalar>& pg) {
-    const Eigen::Index B = cfg_.bond_fea_dim;
-    const auto& G = w_.bond_conv[static_cast<std::size_t>(k)];
-    const auto& Alast = bond_cache_[static_cast<std::size_t>(k)].A[G.depth() - 1];
-    Mat S = Mat::Zero(Ub_, B);  // S_n = Σ_{node1(τ)=n} Y_τ ⊙ wb_n1 ⊙ wb_n2, recomputed
-    for (Eigen::Index t = 0; t < T_; ++t) {
-      const auto ts = static_cast<std::size_t>(t);
-      const Eigen::Index n1 = bg.angle_node1[ts], n2 = bg.angle_node2[ts];
-      const Scalar* yc = Alast.data() + t * Alast.cols();
-      const Scalar* w1 = &wb_(n1, 0);
-      const Scalar* w2 = &wb_(n2, 0);
-      Scalar* s = &S(n1, 0);
-      for (Eigen::Index j = 0; j < B; ++j) s[j] += yc[j] * yc[B + j] * w1[j] * w2[j];
-    }
-    auto& O = pg.w.bond_out[static_cast<std::size_t>(k)];
-    O.weight.noalias() += dBo.transpose() * S;
-    if (O.has_bias()) O.bias += db_.topRows(U_).colwise().sum();  // the bias is added to every bond
-  }
-
   /// Embeddings and basis frequencies, from the gradients backward() left in da_, db_, dt_,
   /// dwa_, dwb_, gphi_ag_, gphi_bg_, gpsi_.
   void embedding_gradients(const BondGraph& bg, CHGNetGradients<Scalar>& pg) {
@@ -710,7 +731,13 @@ class CHGNetEvaluator {
   Mat a_, b_, t_, wa_, wb_, a_last_, mag_, a_read_, eps_;
   std::vector<AtomConvState> atom_conv_;
   std::vector<bool> recompute_;  // per atom convolution: activations recomputed in the reverse pass
-  std::vector<nn::GatedMLPCache<Scalar>> bond_cache_, angle_cache_;
+  /// A bond-graph gated MLP (bond convolution or angle update) over blocks of angles; the bond
+  /// convolution also keeps its message sum S in training (bond_out's input).
+  struct AngleMLPState {
+    nn::BlockedGatedMLP<Scalar> mlp;
+    Mat s;
+  };
+  std::vector<AngleMLPState> bond_conv_, angle_update_;
   nn::LayerNormCache<Scalar> read_norm_;
   nn::MLPCache<Scalar> readout_cache_;
   nn::GatedMLPScratch<Scalar> scratch_;
