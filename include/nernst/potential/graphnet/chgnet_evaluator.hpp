@@ -54,6 +54,7 @@ template <class Scalar>
 inline void add_row(Scalar* __restrict out, const Scalar* __restrict a, Eigen::Index n) {
   for (Eigen::Index k = 0; k < n; ++k) out[k] += a[k];
 }
+
 }  // namespace detail
 
 template <class Scalar>
@@ -276,6 +277,8 @@ class CHGNetEvaluator {
                      const auto& Al = c.A[G.depth() - 1];  // [core | gate] of the last layer
                      for (Eigen::Index i = 0; i < n; ++i) {
                        const auto es = static_cast<std::size_t>(e0 + i);
+                       if (i + detail::kPrefetchAhead < n)
+                         detail::prefetch_row(&wa_(bg.edge_bond[es + static_cast<std::size_t>(detail::kPrefetchAhead)], 0), A);
                        Scalar* sc = &S(g.src[es], 0);
                        const Scalar* yc = Al.data() + i * Al.cols();
                        const Scalar* yg = yc + A;
@@ -296,6 +299,11 @@ class CHGNetEvaluator {
       const Eigen::Index h2 = Z1.cols();
       for (Eigen::Index i = 0; i < n; ++i) {
         const auto es = static_cast<std::size_t>(e0 + i);
+        if (i + detail::kPrefetchAhead < n) {
+          const auto ef = es + static_cast<std::size_t>(detail::kPrefetchAhead);
+          detail::prefetch_row(&st.qb(bg.edge_bond[ef], 0), h2);
+          detail::prefetch_row(&st.pn(g.dst[ef], 0), h2);
+        }
         Scalar* z = &Z1(i, 0);
         const Scalar* pc = &st.pc(g.src[es], 0);
         const Scalar* pn = &st.pn(g.dst[es], 0);
@@ -329,6 +337,8 @@ class CHGNetEvaluator {
       const Eigen::Index h2 = Z1.cols(), B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
       for (Eigen::Index i = 0; i < n; ++i) {
         const auto ts = static_cast<std::size_t>(t0 + i);
+        if (i + detail::kPrefetchAhead < n)
+          detail::prefetch_row(&proj_q2_(bg.angle_node2[ts + static_cast<std::size_t>(detail::kPrefetchAhead)], 0), h2);
         Scalar* z = &Z1(i, 0);
         const Scalar* q1 = &proj_q1_(bg.angle_node1[ts], 0);
         const Scalar* q2 = &proj_q2_(bg.angle_node2[ts], 0);
@@ -450,6 +460,11 @@ class CHGNetEvaluator {
           auto dY = nn::grow(msg_, n, A);
           for (Eigen::Index i = 0; i < n; ++i) {
             const auto es = static_cast<std::size_t>(e0 + i);
+            if (i + detail::kPrefetchAhead < n) {
+              const auto uf = bg.edge_bond[es + static_cast<std::size_t>(detail::kPrefetchAhead)];
+              detail::prefetch_row(&wa_(uf, 0), A);
+              detail::prefetch_row(&dwa_(uf, 0), A);
+            }
             const Eigen::Index u = bg.edge_bond[es];
             const Scalar* ds = &dS(g.src[es], 0);
             const Scalar* w = &wa_(u, 0);
@@ -467,6 +482,11 @@ class CHGNetEvaluator {
         [&](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&, Eigen::Index e0, Eigen::Index n) {
           for (Eigen::Index i = 0; i < n; ++i) {
             const auto es = static_cast<std::size_t>(e0 + i);
+            if (i + detail::kPrefetchAhead < n) {
+              const auto ef = es + static_cast<std::size_t>(detail::kPrefetchAhead);
+              detail::prefetch_row(&dQb(bg.edge_bond[ef], 0), h2);
+              detail::prefetch_row(&dPn(g.dst[ef], 0), h2);
+            }
             const Scalar* z = dZ1.data() + i * dZ1.outerStride();
             detail::add_row(&dPc(g.src[es], 0), z, h2);
             detail::add_row(&dPn(g.dst[es], 0), z, h2);
@@ -498,6 +518,8 @@ class CHGNetEvaluator {
       dt_.middleRows(t0, n).noalias() += dZ1 * G.first_layer().weight.middleCols(2 * B, Gd);
       for (Eigen::Index i = 0; i < n; ++i) {
         const auto ts = static_cast<std::size_t>(t0 + i);
+        if (i + detail::kPrefetchAhead < n)
+          detail::prefetch_row(&proj_q2_(bg.angle_node2[ts + static_cast<std::size_t>(detail::kPrefetchAhead)], 0), h2);
         const Scalar* z = dZ1.data() + i * dZ1.outerStride();
         detail::add_row(&proj_q1_(bg.angle_node1[ts], 0), z, h2);
         detail::add_row(&proj_q2_(bg.angle_node2[ts], 0), z, h2);
