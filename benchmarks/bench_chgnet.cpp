@@ -56,15 +56,7 @@ void BM_CHGNet(benchmark::State& st) {
   nernst::Potential<nernst::GraphNet<nernst::CHGNet>, Scalar> pot(model());
   nernst::ComputeRequest req;
   req.forces = req.stress = st.range(1) != 0;
-  double e = pot.compute(sys, req).energy;  // warm-up: workspaces allocated and touched once
-  const double t0 = nernst_bench::cpu_seconds();
-  for (auto _ : st) {
-    auto r = pot.compute(sys, req);
-    Kokkos::fence();
-    e += r.energy;
-  }
-  const double cpu = nernst_bench::cpu_seconds() - t0;
-  benchmark::DoNotOptimize(e);
+  const double cpu = nernst_bench::time_evaluations(st, pot, sys, req);
   const auto& bg = pot.bond_graph();
   st.counters["edges"] = static_cast<double>(pot.graph().size());
   st.counters["angles"] = static_cast<double>(bg.angles());

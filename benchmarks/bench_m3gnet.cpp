@@ -41,15 +41,7 @@ void BM_M3GNet(benchmark::State& st) {
   nernst::Potential<nernst::GraphNet<nernst::M3GNet>, Scalar> pot(model());
   nernst::ComputeRequest req;
   req.forces = req.stress = true;
-  double e = pot.compute(sys, req).energy;  // warm-up: workspaces allocated and touched once
-  const double t0 = nernst_bench::cpu_seconds();
-  for (auto _ : st) {
-    auto r = pot.compute(sys, req);
-    Kokkos::fence();
-    e += r.energy;
-  }
-  const double cpu = nernst_bench::cpu_seconds() - t0;
-  benchmark::DoNotOptimize(e);
+  const double cpu = nernst_bench::time_evaluations(st, pot, sys, req);
   st.counters["edges"] = static_cast<double>(pot.graph().size());
   st.counters["triplets"] = static_cast<double>(pot.triplets().size());
   nernst_bench::report_gemm_rate<Scalar>(st, m3gnet_gemms(double(sys.size()), double(pot.graph().size())), true, cpu);

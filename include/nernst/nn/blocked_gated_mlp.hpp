@@ -50,7 +50,7 @@ class BlockedGatedMLP {
   /// the opposite order, so the last ones run are kept, up to kKeepActivationBytes in all:
   /// their activations are the most recently written, still largely in the last-level cache
   /// when the reverse pass starts; the earlier ones would come back from memory, which costs
-  /// more than recomputing them (measured on M3GNet and CHGNet, docs/performance.md).
+  /// more than recomputing them (measured on M3GNet and CHGNet: docs/m3gnet.md, docs/chgnet.md).
   static std::vector<bool> recompute_plan(const std::vector<double>& bytes) {
     std::vector<bool> recompute(bytes.size(), true);
     double kept = 0;

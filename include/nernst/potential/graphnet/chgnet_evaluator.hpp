@@ -28,6 +28,7 @@
 #include <nernst/potential/graphnet/chgnet_model.hpp>
 #include <nernst/potential/graphnet/fourier_basis.hpp>
 #include <nernst/potential/graphnet/gather_scatter.hpp>
+#include <nernst/potential/graphnet/geometry_tangent.hpp>
 #include <nernst/potential/graphnet/graph.hpp>
 
 #include <array>
@@ -129,11 +130,9 @@ class CHGNetEvaluator {
   /// strain δε; each edge vector gets the tangent δr_e = δx_dst − δx_src + r_e δε.
   void set_geometry_tangent(const std::vector<std::array<double, 3>>& dx, const Eigen::Matrix3d& deps) {
     static_assert(nn::is_dual_v<Scalar>, "geometry tangents need a Dual scalar");
-    tan_dx_ = dx;
-    tan_eps_ = deps;
-    has_tangent_ = true;
+    tangent_.set(dx, deps);
   }
-  void clear_geometry_tangent() { has_tangent_ = false; }
+  void clear_geometry_tangent() { tangent_.clear(); }
 
   /// Adds ∂E_model/∂θ for every learned tensor of the last evaluate() (run with
   /// set_training(true)) to `grad`: weights, LayerNorms, embeddings and the basis frequencies
@@ -173,7 +172,9 @@ class CHGNetEvaluator {
         rv(e, k) = Scalar(v);
         r2 += rv(e, k) * rv(e, k);
       }
-      if constexpr (nn::is_dual_v<Scalar>) seed_tangent(e, s, d, r2);
+      if constexpr (nn::is_dual_v<Scalar>) {
+        if (tangent_.active) r2 = tangent_.seed<Scalar>(rv.row(e), s, d);
+      }
       len_[es] = sqrt(r2);
     }
     const int R = cfg_.num_radial;
@@ -664,18 +665,6 @@ class CHGNetEvaluator {
 
   // --- training helpers (used only with keep_inputs_ / a gradient holder) --------------------
 
-  void seed_tangent(Eigen::Index e, std::size_t s, std::size_t d, Scalar& r2) {
-    if (!has_tangent_) return;
-    r2 = Scalar(0);
-    double r[3];
-    for (int k = 0; k < 3; ++k) r[k] = nn::value_of(rvec_(e, k));
-    for (int k = 0; k < 3; ++k) {
-      rvec_(e, k).d = tan_dx_[d][static_cast<std::size_t>(k)] - tan_dx_[s][static_cast<std::size_t>(k)] +
-                      r[0] * tan_eps_(0, k) + r[1] * tan_eps_(1, k) + r[2] * tan_eps_(2, k);
-      r2 += rvec_(e, k) * rvec_(e, k);
-    }
-  }
-
   /// Before block k: a, b (all bonds) and t as they enter atom conv k.
   void keep_block_inputs(int k) {
     const auto ks = static_cast<std::size_t>(k);
@@ -766,9 +755,8 @@ class CHGNetEvaluator {
   Mat proj_c_, proj_n_, proj_b_, proj_q1_, proj_q2_, bnode_, msg_, sum_a_, sum_b_, tmp_b_, tmp_deps_;
   Mat da_, db_, dt_, dwa_, dwb_, gphi_ag_, gphi_bg_, gpsi_, gvec_;
   // training only
-  bool keep_inputs_ = false, has_tangent_ = false;
-  std::vector<std::array<double, 3>> tan_dx_;
-  Eigen::Matrix3d tan_eps_ = Eigen::Matrix3d::Zero();
+  bool keep_inputs_ = false;
+  GeometryTangent tangent_;  // Dual scalars only
   std::vector<Mat> a_in_, b_in_, t_in_;  // per conv block: inputs of atom conv k
   std::vector<int> z_;
 };

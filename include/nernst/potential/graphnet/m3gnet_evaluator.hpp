@@ -26,6 +26,7 @@
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/potential/graphnet/basis.hpp>
 #include <nernst/potential/graphnet/gather_scatter.hpp>
+#include <nernst/potential/graphnet/geometry_tangent.hpp>
 #include <nernst/potential/graphnet/graph.hpp>
 #include <nernst/potential/graphnet/m3gnet_model.hpp>
 #include <nernst/potential/graphnet/three_body.hpp>
@@ -115,11 +116,9 @@ class M3GNetEvaluator {
   /// vector gets the tangent δr_e = δx_dst − δx_src + r_e δε.
   void set_geometry_tangent(const std::vector<std::array<double, 3>>& dx, const Eigen::Matrix3d& deps) {
     static_assert(nn::is_dual_v<Scalar>, "geometry tangents need a Dual scalar");
-    tan_dx_ = dx;
-    tan_eps_ = deps;
-    has_tangent_ = true;
+    tangent_.set(dx, deps);
   }
-  void clear_geometry_tangent() { has_tangent_ = false; }
+  void clear_geometry_tangent() { tangent_.clear(); }
 
   /// Adds ∂E/∂θ for every weight tensor of the last evaluate() (which ran with set_training(true))
   /// to `grad` (same shapes; see zero_m3gnet_gradients). Element reference energies, data_mean
@@ -151,16 +150,7 @@ class M3GNetEvaluator {
         r2 += rvec_(e, k) * rvec_(e, k);
       }
       if constexpr (nn::is_dual_v<Scalar>) {
-        if (has_tangent_) {
-          r2 = Scalar(0);
-          double r[3];
-          for (int k = 0; k < 3; ++k) r[k] = rvec_(e, k).v;
-          for (int k = 0; k < 3; ++k) {
-            rvec_(e, k).d = tan_dx_[d][static_cast<std::size_t>(k)] - tan_dx_[s][static_cast<std::size_t>(k)] +
-                            r[0] * tan_eps_(0, k) + r[1] * tan_eps_(1, k) + r[2] * tan_eps_(2, k);
-            r2 += rvec_(e, k) * rvec_(e, k);
-          }
-        }
+        if (tangent_.active) r2 = tangent_.seed<Scalar>(rvec_.row(e), s, d);
       }
       using math::sqrt;
       const Scalar de = sqrt(r2);
@@ -533,9 +523,7 @@ class M3GNetEvaluator {
   bool keep_inputs_ = false;
   std::vector<double> energy_weights_;
   std::vector<int> types_;
-  bool has_tangent_ = false;
-  std::vector<std::array<double, 3>> tan_dx_;
-  Eigen::Matrix3d tan_eps_ = Eigen::Matrix3d::Zero();
+  GeometryTangent tangent_;  // Dual scalars only
 };
 
 }  // namespace graphnet
