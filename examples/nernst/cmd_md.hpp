@@ -24,6 +24,7 @@ namespace detail {
 
 struct MDOptions {
   std::string structure, potential, ensemble = "nvt-nh", coupling = "iso", traj, thermo, summary, checkpoint, restart;
+  std::string three_body = "matgl";
   double temperature = 300, pressure = 1.0, tdamp = 100, pdamp = 1000, timestep = 1.0, modulus = 1e4;
   double initial_temperature = -1;
   long steps = 0, every = 100, thermo_every = 100, equilibration = 0, checkpoint_every = 0;
@@ -183,6 +184,10 @@ inline void add_md_command(CLI::App& app) {
   cmd->add_option("--restart", o->restart, "continue from this checkpoint (bit-identical)");
   cmd->add_option("--summary-json", o->summary, "write the run summary as JSON");
   cmd->add_flag("!--no-progress", o->progress, "no progress bar");
+  cmd->add_option("--three-body", o->three_body,
+                  "M3GNet: matgl (reproduce matgl exactly) or smooth (repaired index handling, edge-order independent)")
+      ->check(CLI::IsMember({"matgl", "smooth"}))
+      ->capture_default_str();
   cmd->callback([o]() {
     const Structure s = io::read_structure(o->structure);
     if (!s.is_ordered()) throw ValueError("'" + o->structure + "' has partial occupancies; md needs an ordered structure");
@@ -194,8 +199,10 @@ inline void add_md_command(CLI::App& app) {
       j = detail::dispatch(*o, sys, lj);
     } else {
       const auto model = M3GNet::load(o->potential);
-      Potential<GraphNet<M3GNet>> pot(model, graphnet::ThreeBodyMode::matgl);
+      Potential<GraphNet<M3GNet>> pot(
+          model, o->three_body == "smooth" ? graphnet::ThreeBodyMode::smooth : graphnet::ThreeBodyMode::matgl);
       j = detail::dispatch(*o, sys, pot);
+      j["three_body"] = o->three_body;
     }
     j["potential"] = o->potential;
     j["structure"] = o->structure;
