@@ -16,8 +16,8 @@
 /// The caller supplies the first-layer pre-activations of a block (`pre`: usually node
 /// projections gathered per edge plus a GEMM of the edge part), consumes its outputs (`post`),
 /// provides the output gradient of a block (`dy`) and receives the first-layer gradient
-/// (`dz`). Both models' convolutions (M3GNet's edge and node updates, CHGNet's atom
-/// convolution) go through this one class.
+/// (`dz`). Both models' per-edge and per-angle MLPs (M3GNet's edge and node updates, CHGNet's
+/// atom convolutions, bond convolutions and angle updates) go through this one class.
 
 #include <nernst/nn/gated_mlp.hpp>
 

@@ -13,8 +13,10 @@
 /// angles [T, G]); every dense layer is one GEMM. The first layer of each gated MLP is never
 /// applied to the concatenated input: its column blocks are applied once per atom / bond /
 /// bond-graph node and the per-edge (per-angle) pre-activation is a gathered sum, so the
-/// per-edge work is the second layer only. The last angle update is skipped: CHGNet computes
-/// it but never uses its output (spec §4.7).
+/// per-edge work is the second layer only. Every gated MLP runs over cache-sized blocks of
+/// edges or angles (nn::BlockedGatedMLP, as M3GNet's convolutions); on large graphs the first
+/// atom convolutions recompute their activations in the reverse pass instead of keeping them.
+/// The last angle update is skipped: CHGNet computes it but never uses its output (spec §4.7).
 
 #include <nernst/core/error.hpp>
 #include <nernst/nn/activation.hpp>
