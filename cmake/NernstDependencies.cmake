@@ -59,27 +59,29 @@ if(NOT TARGET nernst::libzip)
   target_link_libraries(nernst::libzip INTERFACE PkgConfig::NERNST_LIBZIP)
 endif()
 
-# --- Optional: FFTW 3 (faster FFT backend of the MSD estimator; kissfft otherwise) -----------------
-# Set NERNST_WITH_FFTW=OFF to force Eigen's built-in kissfft.
-option(NERNST_WITH_FFTW "Use FFTW 3 (Debian libfftw3-dev) as the FFT backend when found" ON)
-if(NERNST_WITH_FFTW AND NOT TARGET nernst::fftw)
-  pkg_check_modules(NERNST_FFTW QUIET IMPORTED_TARGET GLOBAL fftw3)
-  if(NERNST_FFTW_FOUND)
-    add_library(nernst::fftw INTERFACE IMPORTED GLOBAL)
-    target_link_libraries(nernst::fftw INTERFACE PkgConfig::NERNST_FFTW)
-    target_compile_definitions(nernst::fftw INTERFACE NERNST_HAVE_FFTW=1)
-    message(STATUS "nernst: FFTW ${NERNST_FFTW_VERSION} found: FFT backend of the MSD estimator")
+# --- Optional pkg-config dependencies -------------------------------------------------------------
+# nernst_optional_pkg(<name> <define> <what> <modules>...): when the option NERNST_WITH_<name> is on
+# and pkg-config finds <modules>, an interface target nernst::<lowercase name> that links them
+# and defines <define>=1 (the headers test it).
+function(nernst_optional_pkg name define what)
+  string(TOLOWER "${name}" lower)
+  if(NOT NERNST_WITH_${name} OR TARGET nernst::${lower})
+    return()
   endif()
-endif()
+  pkg_check_modules(NERNST_${name} QUIET IMPORTED_TARGET GLOBAL ${ARGN})
+  if(NERNST_${name}_FOUND)
+    add_library(nernst::${lower} INTERFACE IMPORTED GLOBAL)
+    target_link_libraries(nernst::${lower} INTERFACE PkgConfig::NERNST_${name})
+    target_compile_definitions(nernst::${lower} INTERFACE ${define}=1)
+    message(STATUS "nernst: ${ARGN} found: ${what}")
+  endif()
+endfunction()
 
-# --- Optional: librsvg (PNG copies of the SVG plots) ------------------------------------------------
+# FFTW 3: faster FFT backend of the MSD estimator (kissfft otherwise). GPL: a BSD-only build sets
+# NERNST_WITH_FFTW=OFF to force Eigen's built-in kissfft.
+option(NERNST_WITH_FFTW "Use FFTW 3 (Debian libfftw3-dev) as the FFT backend when found" ON)
+nernst_optional_pkg(FFTW NERNST_HAVE_FFTW "FFT backend of the MSD estimator" fftw3)
+
+# librsvg: PNG copies of the SVG plots.
 option(NERNST_WITH_RSVG "Render PNG copies of plots with librsvg (Debian librsvg2-dev) when found" ON)
-if(NERNST_WITH_RSVG AND NOT TARGET nernst::rsvg)
-  pkg_check_modules(NERNST_RSVG QUIET IMPORTED_TARGET GLOBAL librsvg-2.0 cairo-png)
-  if(NERNST_RSVG_FOUND)
-    add_library(nernst::rsvg INTERFACE IMPORTED GLOBAL)
-    target_link_libraries(nernst::rsvg INTERFACE PkgConfig::NERNST_RSVG)
-    target_compile_definitions(nernst::rsvg INTERFACE NERNST_HAVE_RSVG=1)
-    message(STATUS "nernst: librsvg found: PNG plots")
-  endif()
-endif()
+nernst_optional_pkg(RSVG NERNST_HAVE_RSVG "PNG plots" librsvg-2.0 cairo-png)

@@ -42,7 +42,7 @@ KOKKOS_INLINE_FUNCTION Scalar silu_derivative(const Scalar& x) {
 
 namespace detail {
 template <class Scalar>
-inline constexpr bool eigen_fast_exp_v = std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>;
+inline constexpr bool float_or_double_v = std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>;
 
 /// True when a batch block is one contiguous run of rows·cols scalars (full-width row blocks).
 template <class M>
@@ -71,7 +71,7 @@ auto flat_const(const M& m) {
 /// division).
 template <class Scalar>
 inline Scalar exp_poly(Scalar x) {
-  static_assert(eigen_fast_exp_v<Scalar>, "exp_poly is for float and double");
+  static_assert(float_or_double_v<Scalar>, "exp_poly is for float and double");
   if constexpr (std::is_same_v<Scalar, double>) {
     x = x < -708.0 ? -708.0 : (x > 708.0 ? 708.0 : x);
     constexpr double magic = 6755399441055744.0;  // 1.5·2^52: adding it rounds to an integer
@@ -131,7 +131,7 @@ inline void silu_run(Scalar* __restrict a, Scalar* __restrict s, Eigen::Index n)
 /// the reverse pass (it uses A itself).
 template <class Scalar>
 void sigmoid_forward(StridedMatRef<Scalar> A) {
-  if constexpr (detail::eigen_fast_exp_v<Scalar>) {
+  if constexpr (detail::float_or_double_v<Scalar>) {
     if (detail::contiguous(A)) {
       detail::sigmoid_run(A.data(), A.rows() * A.cols());
       return;
@@ -146,7 +146,7 @@ void sigmoid_forward(StridedMatRef<Scalar> A) {
 /// common case: both branches of an inner gated-MLP layer at once) run as one flat vector loop.
 template <class Scalar>
 void silu_forward(StridedMatRef<Scalar> A, StridedMatRef<Scalar> S) {
-  if constexpr (detail::eigen_fast_exp_v<Scalar>) {
+  if constexpr (detail::float_or_double_v<Scalar>) {
     if (detail::contiguous(A) && detail::contiguous(S)) {
       detail::silu_run(A.data(), S.data(), A.rows() * A.cols());
       return;

@@ -100,7 +100,6 @@ class BlockedGatedMLP {
     }
   }
 
-  Eigen::Index rows() const { return rows_; }
   bool recomputes() const { return recompute_; }
 
  private:

@@ -35,6 +35,7 @@
 
 #include <array>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -51,14 +52,6 @@ struct CHGNetOutput {
   Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< ∂E/∂ε_ab = Σ_e r_ea g_eb (eV)
 };
 
-namespace detail {
-/// out[0..n) += a[0..n)
-template <class Scalar>
-inline void add_row(Scalar* __restrict out, const Scalar* __restrict a, Eigen::Index n) {
-  for (Eigen::Index k = 0; k < n; ++k) out[k] += a[k];
-}
-
-}  // namespace detail
 
 template <class Scalar>
 class CHGNetEvaluator {
@@ -298,21 +291,8 @@ class CHGNetEvaluator {
   /// Atom convolution pre-activations of edges [e0, e0 + n): Pc[src] + Qb[bond] + Pn[dst]
   /// (`pre` of nn::BlockedGatedMLP).
   auto atom_conv_preactivation(const AtomConvState& st, const PeriodicGraph& g, const BondGraph& bg) const {
-    return [&st, &g, &bg](auto& Z1, Eigen::Index e0, Eigen::Index n) {
-      const Eigen::Index h2 = Z1.cols();
-      for (Eigen::Index i = 0; i < n; ++i) {
-        const auto es = static_cast<std::size_t>(e0 + i);
-        if (i + detail::kPrefetchAhead < n) {
-          const auto ef = es + static_cast<std::size_t>(detail::kPrefetchAhead);
-          detail::prefetch_row(&st.qb(bg.edge_bond[ef], 0), h2);
-          detail::prefetch_row(&st.pn(g.dst[ef], 0), h2);
-        }
-        Scalar* z = &Z1(i, 0);
-        const Scalar* pc = &st.pc(g.src[es], 0);
-        const Scalar* pn = &st.pn(g.dst[es], 0);
-        const Scalar* qb = &st.qb(bg.edge_bond[es], 0);
-        for (Eigen::Index j = 0; j < h2; ++j) z[j] = pc[j] + qb[j] + pn[j];
-      }
+    return [&st, &g, &bg](auto& Z1, Eigen::Index e0, Eigen::Index) {
+      gather_sum3(Z1, st.pc, g.src.data() + e0, st.qb, bg.edge_bond.data() + e0, st.pn, g.dst.data() + e0);
     };
   }
 
@@ -337,17 +317,9 @@ class CHGNetEvaluator {
   /// (`pre` of nn::BlockedGatedMLP, after angle_projections).
   auto angle_preactivation(const nn::GatedMLP<Scalar>& G, const BondGraph& bg) {
     return [this, &G, &bg](auto& Z1, Eigen::Index t0, Eigen::Index n) {
-      const Eigen::Index h2 = Z1.cols(), B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
-      for (Eigen::Index i = 0; i < n; ++i) {
-        const auto ts = static_cast<std::size_t>(t0 + i);
-        if (i + detail::kPrefetchAhead < n)
-          detail::prefetch_row(&proj_q2_(bg.angle_node2[ts + static_cast<std::size_t>(detail::kPrefetchAhead)], 0), h2);
-        Scalar* z = &Z1(i, 0);
-        const Scalar* q1 = &proj_q1_(bg.angle_node1[ts], 0);
-        const Scalar* q2 = &proj_q2_(bg.angle_node2[ts], 0);
-        const Scalar* pa = &proj_c_(bg.angle_center[ts], 0);
-        for (Eigen::Index j = 0; j < h2; ++j) z[j] = q1[j] + q2[j] + pa[j];
-      }
+      const Eigen::Index B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
+      gather_sum3(Z1, proj_q1_, bg.angle_node1.data() + t0, proj_q2_, bg.angle_node2.data() + t0, proj_c_,
+                  bg.angle_center.data() + t0);
       Z1.noalias() += t_.middleRows(t0, n) * G.first_layer().weight.middleCols(2 * B, Gd).transpose();
     };
   }
@@ -482,19 +454,10 @@ class CHGNetEvaluator {
           }
           return nn::ConstMatRef<Scalar>(dY);
         },
-        [&](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&, Eigen::Index e0, Eigen::Index n) {
-          for (Eigen::Index i = 0; i < n; ++i) {
-            const auto es = static_cast<std::size_t>(e0 + i);
-            if (i + detail::kPrefetchAhead < n) {
-              const auto ef = es + static_cast<std::size_t>(detail::kPrefetchAhead);
-              detail::prefetch_row(&dQb(bg.edge_bond[ef], 0), h2);
-              detail::prefetch_row(&dPn(g.dst[ef], 0), h2);
-            }
-            const Scalar* z = dZ1.data() + i * dZ1.outerStride();
-            detail::add_row(&dPc(g.src[es], 0), z, h2);
-            detail::add_row(&dPn(g.dst[es], 0), z, h2);
-            detail::add_row(&dQb(bg.edge_bond[es], 0), z, h2);
-          }
+        [&](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&, Eigen::Index e0, Eigen::Index) {
+          scatter_add_rows(dPc, g.src.data() + e0, dZ1);
+          scatter_add_rows(dPn, g.dst.data() + e0, dZ1);
+          scatter_add_rows(dQb, bg.edge_bond.data() + e0, dZ1);
           if (gG && G.first_layer().has_bias()) gG->mutable_first_layer().bias += dZ1.colwise().sum();
         },
         scratch_, gG);
@@ -517,23 +480,26 @@ class CHGNetEvaluator {
   auto angle_dz(const nn::GatedMLP<Scalar>& G, const BondGraph& bg, nn::GatedMLP<Scalar>* gG, int k) {
     return [this, &G, &bg, gG, k](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&,
                                   Eigen::Index t0, Eigen::Index n) {
-      const Eigen::Index B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim, h2 = dZ1.cols();
+      const Eigen::Index B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
       dt_.middleRows(t0, n).noalias() += dZ1 * G.first_layer().weight.middleCols(2 * B, Gd);
-      for (Eigen::Index i = 0; i < n; ++i) {
-        const auto ts = static_cast<std::size_t>(t0 + i);
-        if (i + detail::kPrefetchAhead < n)
-          detail::prefetch_row(&proj_q2_(bg.angle_node2[ts + static_cast<std::size_t>(detail::kPrefetchAhead)], 0), h2);
-        const Scalar* z = dZ1.data() + i * dZ1.outerStride();
-        detail::add_row(&proj_q1_(bg.angle_node1[ts], 0), z, h2);
-        detail::add_row(&proj_q2_(bg.angle_node2[ts], 0), z, h2);
-        detail::add_row(&proj_c_(bg.angle_center[ts], 0), z, h2);
-      }
+      scatter_add_rows(proj_q1_, bg.angle_node1.data() + t0, dZ1);
+      scatter_add_rows(proj_q2_, bg.angle_node2.data() + t0, dZ1);
+      scatter_add_rows(proj_c_, bg.angle_center.data() + t0, dZ1);
       if (gG) {
         auto& F = gG->mutable_first_layer();
         F.weight.middleCols(2 * B, Gd).noalias() +=
             dZ1.transpose() * t_in_[static_cast<std::size_t>(k)].middleRows(t0, n);
         if (F.has_bias()) F.bias += dZ1.colwise().sum();
       }
+    };
+  }
+
+  /// `pre` of the bond-graph MLPs' reverse pass. They run with recompute = false, so it is never
+  /// called; the forward's `pre` could not stand in: by then proj_q1_, proj_q2_, proj_c_ hold
+  /// gradients and the angle update has overwritten its input t.
+  static auto kept_not_recomputed() {
+    return [](auto&, Eigen::Index, Eigen::Index) {
+      throw std::logic_error("CHGNet: bond-graph MLP activations are kept, not recomputed");
     };
   }
 
@@ -576,7 +542,7 @@ class CHGNetEvaluator {
     angle_backward_begin(G);
     // t_out = t_in + Y: dY = dt_out, read by the block's reverse pass before its dz adds to dt.
     angle_update_[ks].mlp.backward(
-        G, angle_preactivation(G, bg),
+        G, kept_not_recomputed(),
         [&](const nn::GatedMLPCache<Scalar>&, Eigen::Index t0, Eigen::Index n) {
           return nn::ConstMatRef<Scalar>(dt_.middleRows(t0, n));
         },
@@ -601,7 +567,7 @@ class CHGNetEvaluator {
     nn::GatedMLP<Scalar>* gG = pg ? &pg->w.bond_conv[ks] : nullptr;
     angle_backward_begin(G);
     bond_conv_[ks].mlp.backward(
-        G, angle_preactivation(G, bg),
+        G, kept_not_recomputed(),
         [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index t0, Eigen::Index n) {
           const auto& Al = c.A[G.depth() - 1];
           auto dY = nn::grow(msg_, n, B);

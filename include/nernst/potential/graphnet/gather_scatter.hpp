@@ -49,6 +49,26 @@ void gather_sum2(ZM&& Z, const PM& P, const int* ia, const QM& Q, const int* ib)
   }
 }
 
+/// Z.row(i) = P.row(ia[i]) + Q.row(ib[i]) + R.row(ic[i]) for every row i of Z (CHGNet's split
+/// first layers: centre atom, bond and neighbour per edge; two bonds and the centre per angle).
+/// `ia` is expected to run in order (edges grouped by source), so only Q's and R's rows are
+/// prefetched.
+template <class ZM, class PM, class QM, class RM>
+void gather_sum3(ZM&& Z, const PM& P, const int* ia, const QM& Q, const int* ib, const RM& R, const int* ic) {
+  const Eigen::Index w = Z.cols();
+  for (Eigen::Index i = 0; i < Z.rows(); ++i) {
+    if (i + detail::kPrefetchAhead < Z.rows()) {
+      detail::prefetch_row(&Q(ib[i + detail::kPrefetchAhead], 0), w);
+      detail::prefetch_row(&R(ic[i + detail::kPrefetchAhead], 0), w);
+    }
+    auto* z = &Z(i, 0);
+    const auto* p = &P(ia[i], 0);
+    const auto* q = &Q(ib[i], 0);
+    const auto* r = &R(ic[i], 0);
+    for (Eigen::Index j = 0; j < w; ++j) z[j] = p[j] + q[j] + r[j];
+  }
+}
+
 /// D.row(i) = S.row(idx[i]) for every row i of D.
 template <class DM, class SM>
 void gather_rows(DM&& D, const SM& S, const int* idx) {
