@@ -8,6 +8,7 @@
 /// He et al. / Mo-group convention, GEMDAT's ArrheniusFit); without errors an ordinary fit whose
 /// covariance is scaled by the residuals (pymatgen fit_arrhenius "linear").
 
+#include <nernst/analysis/detection.hpp>
 #include <nernst/analysis/diffusion.hpp>
 #include <nernst/analysis/linear_fit.hpp>
 #include <nernst/core/error.hpp>
@@ -15,6 +16,8 @@
 #include <nernst/core/units.hpp>
 
 #include <cmath>
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -71,6 +74,54 @@ inline ArrheniusFit fit_arrhenius(const std::vector<ArrheniusPoint>& pts, bool w
   f.D0_cm2_s = std::exp(f.line.intercept);
   f.lnD0_err = f.line.intercept_err;
   return f;
+}
+
+/// One temperature's result as the Arrhenius fit sees it.
+struct TemperatureDiffusivity {
+  double T_K = 0;
+  DiffusivityVerdict verdict;
+  bool framework_mobile = false;  ///< the framework diffuses too (molten / decomposed): not a solid's D
+};
+
+/// The points an Arrhenius fit may use, and the temperatures left out (with why).
+struct ArrheniusSelection {
+  std::vector<ArrheniusPoint> points;     ///< diffusive temperatures with an immobile framework
+  std::vector<double> not_diffusive_K;    ///< no diffusion detected (reported as D < limit)
+  std::vector<double> framework_mobile_K; ///< framework diffuses
+  std::size_t n_excluded() const { return not_diffusive_K.size() + framework_mobile_K.size(); }
+};
+
+/// Keeps only temperatures with measured diffusion: ln D of a slope that is noise around zero
+/// (or of a melt) would pull E_A anywhere. The error of a point is the detection test's σ_D.
+inline ArrheniusSelection select_arrhenius_points(const std::vector<TemperatureDiffusivity>& temps) {
+  ArrheniusSelection s;
+  for (const auto& t : temps) {
+    if (t.framework_mobile)
+      s.framework_mobile_K.push_back(t.T_K);
+    else if (!t.verdict.diffusive || !(t.verdict.D_cm2_s > 0))
+      s.not_diffusive_K.push_back(t.T_K);
+    else
+      s.points.push_back({t.T_K, t.verdict.D_cm2_s, t.verdict.sigma_D_cm2_s});
+  }
+  return s;
+}
+
+/// Fewest diffusive temperatures from which D and σ are extrapolated to another temperature.
+/// Two points always lie exactly on a line: the Arrhenius law itself is then untested (no
+/// degree of freedom left), and an extrapolation over hundreds of kelvin rests on nothing but the
+/// two points' own errors.
+inline constexpr std::size_t min_temperatures_for_extrapolation = 3;
+
+/// Why D(T) / σ(T) are not extrapolated from `n_diffusive` diffusive temperatures (and
+/// `n_excluded` left out: no diffusion detected, or a mobile framework); nullopt when they may be.
+inline std::optional<std::string> extrapolation_refusal(std::size_t n_diffusive, std::size_t n_excluded = 0) {
+  if (n_diffusive >= min_temperatures_for_extrapolation) return std::nullopt;
+  std::string r = "only " + std::to_string(n_diffusive) + " temperature" + (n_diffusive == 1 ? "" : "s") +
+                  " with measurable diffusion";
+  if (n_excluded) r += " (" + std::to_string(n_excluded) + " left out)";
+  r += "; extrapolating needs at least " + std::to_string(min_temperatures_for_extrapolation) +
+       " (with two, the Arrhenius line passes exactly through both points and is untested)";
+  return r;
 }
 
 }  // namespace analysis
