@@ -14,33 +14,9 @@ using nernst::Potential;
 
 namespace {
 
-struct Diff {
-  double de = 0, df = 0, ds_gpa = 0, dae = 0;
-};
-
 template <class Scalar>
 Diff compare(const std::string& name, const char* key, bool per_atom) {
-  const auto j = read_json(ref_dir() / (name + ".json"));
-  auto sys = system_from(j.at("structure"));
-  Potential<GraphNet<M3GNet>, Scalar> pot(model());
-  nernst::ComputeRequest req;
-  req.forces = req.stress = true;
-  req.per_atom_energy = per_atom;
-  const auto r = pot.compute(sys, req);
-  const auto& o = j.at(key);
-  Diff d;
-  d.de = std::abs(r.energy - o.at("energy_eV").get<double>());
-  const auto f = host_forces(sys);
-  for (std::size_t i = 0; i < sys.size(); ++i)
-    for (int k = 0; k < 3; ++k)
-      d.df = std::max(d.df, std::abs(f[i][static_cast<std::size_t>(k)] - o.at("forces_eV_per_A")[i][k].get<double>()));
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b)
-      d.ds_gpa = std::max(d.ds_gpa, std::abs(r.stress(a, b) * 160.21766208 - o.at("stress_GPa")[a][b].get<double>()));
-  if (per_atom)
-    for (std::size_t i = 0; i < sys.size(); ++i)
-      d.dae = std::max(d.dae, std::abs(r.per_atom_energy[i] - j.at("per_atom").at("energy_eV")[i].get<double>()));
-  return d;
+  return compare_with_reference<Scalar>(model(), ref_dir(), name, key, per_atom);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #pragma once
 /// \file
 /// \brief Radial and angular bases of M3GNet with their derivatives: spherical Bessel radial
-/// functions (no smoothing), the real spherical harmonics Y_l^0, and the polynomial envelope.
+/// functions (MP-2021's clamped j_l basis and MatPES's smooth sine-series basis), the real
+/// spherical harmonics Y_l^0, and the polynomial envelope.
 ///
 /// All functions are templated on the scalar and use nernst::math, so they run inside kernels
 /// and with a dual-number scalar.
@@ -12,6 +13,7 @@
 
 #include <array>
 #include <cmath>
+#include <string>
 
 NERNST_NAMESPACE_BEGIN
 namespace graphnet {
@@ -109,6 +111,79 @@ struct SphericalBesselBasis {
         val[k] = spherical_bessel_j(l, x) * factor[k];
         if (deriv) deriv[k] = clamped ? Scalar(0) : spherical_bessel_j_derivative(l, x) * scale * factor[k];
       }
+  }
+};
+
+/// matgl's "smooth" spherical Bessel basis (`SphericalBesselFunction(smooth=True)`, Kocer et al.,
+/// arXiv:1907.02374), cutoff 5 Å: orthonormalised combinations of sinc functions whose value and
+/// first two derivatives vanish at the cutoff. Every function is a finite sine series over r,
+///
+///     g_n(r) = ( Σ_{k=1}^{n+2} c_{n,k} sin(w_k r) ) / r,      w_k = kπ/5,   n = 0..8,
+///
+/// with the literals matgl's sympy code generation prints in float64 mode (15 significant
+/// digits, specs/m3gnet-matpes.md §3.1), summed left to right and divided by r last, as the
+/// generated code does. No clamping at the cutoff. M3GNet-MatPES uses g_0..g_2 as its two-body
+/// basis and g_0..g_8 as the radial part of its three-body basis. The float32-mode table of
+/// matgl differs by ~1e-7 relative (below float32 noise) and is not used.
+struct SmoothBesselTable {
+  static constexpr int max_functions = 9;
+  static constexpr int max_terms = 10;
+  static constexpr double cutoff = 5.0;
+  static constexpr double w[max_terms] = {0.628318530717959, 1.25663706143592, 1.88495559215388, 2.51327412287183,
+                                          3.14159265358979,  3.76991118430775, 4.39822971502571, 5.02654824574367,
+                                          5.65486677646163,  6.28318530717959};
+  // c[n][k], zero beyond k = n + 1.
+  static constexpr double c[max_functions][max_terms] = {
+      {0.565685424949238, 0.282842712474619},
+      {0.226778683805536, -0.453557367611073, -0.377964473009227},
+      {0.123442679969674, -0.246885359939347, 0.370328039909021, 0.432049379893857},
+      {0.0778498944161523, -0.155699788832305, 0.233549683248457, -0.311399577664609, -0.467099366496914},
+      {0.0536388187521209, -0.107277637504242, 0.160916456256363, -0.214555275008484, 0.268194093760605,
+       0.491689171894442},
+      {0.0392232270276368, -0.0784464540552736, 0.11766968108291, -0.156892908110547, 0.196116135138184,
+       -0.235339362165821, -0.509901951359279},
+      {0.0299392475426048, -0.0598784950852096, 0.0898177426278144, -0.119756990170419, 0.149696237713024,
+       -0.179635485255629, 0.209574732798234, 0.523936831995584},
+      {0.023606684260939, -0.047213368521878, 0.0708200527828171, -0.0944267370437561, 0.118033421304695,
+       -0.141640105565634, 0.165246789826573, -0.188853474087512, -0.535084843247951},
+      {0.0190931331365176, -0.0381862662730352, 0.0572793994095528, -0.0763725325460703, 0.0954656656825879,
+       -0.114558798819105, 0.133651931955623, -0.152745065092141, 0.171838198228658, 0.544154294390751}};
+};
+
+/// The first `size` functions g_0..g_{size−1} of SmoothBesselTable (size ≤ 9) with their
+/// derivatives g_n′(r) = ( Σ_k c_{n,k} w_k cos(w_k r) − g_n(r) ) / r.
+template <class Scalar>
+struct SmoothBesselBasis {
+  int size = 3;
+
+  SmoothBesselBasis() = default;
+  explicit SmoothBesselBasis(int n) : size(n) {
+    if (n < 1 || n > SmoothBesselTable::max_functions)
+      throw ValueError("SmoothBesselBasis: between 1 and 9 functions, got " + std::to_string(n));
+  }
+
+  /// Values at distance r (Å) into val[0..size); d/dr into deriv when given.
+  KOKKOS_INLINE_FUNCTION void operator()(const Scalar& r, Scalar* val, Scalar* deriv = nullptr) const {
+    using math::cos;
+    using math::sin;
+    using T = SmoothBesselTable;
+    Scalar sn[T::max_terms], cs[T::max_terms];
+    const int terms = size + 1;
+    for (int k = 0; k < terms; ++k) {
+      const Scalar x = Scalar(T::w[k]) * r;
+      sn[k] = sin(x);
+      cs[k] = deriv ? cos(x) : Scalar(0);
+    }
+    const Scalar inv_r = Scalar(1) / r;
+    for (int n = 0; n < size; ++n) {
+      Scalar s(0), ds(0);
+      for (int k = 0; k < n + 2; ++k) {
+        s += Scalar(T::c[n][k]) * sn[k];
+        if (deriv) ds += Scalar(T::c[n][k] * T::w[k]) * cs[k];
+      }
+      val[n] = s / r;
+      if (deriv) deriv[n] = (ds - val[n]) * inv_r;
+    }
   }
 };
 

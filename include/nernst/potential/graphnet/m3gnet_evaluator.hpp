@@ -54,7 +54,9 @@ class M3GNetEvaluator {
 
   M3GNetEvaluator() = default;
   M3GNetEvaluator(const M3GNetModel& model, ThreeBodyMode mode = ThreeBodyMode::matgl)
-      : cfg_(model.config), w_(model.weights.template cast<Scalar>()), mode_(mode), rbf_(model.config.cutoff) {}
+      : cfg_(model.config), w_(model.weights.template cast<Scalar>()), mode_(mode) {
+    set_basis();
+  }
 
   const M3GNetConfig& config() const { return cfg_; }
   ThreeBodyMode mode() const { return mode_; }
@@ -104,7 +106,7 @@ class M3GNetEvaluator {
   void set_model(const M3GNetModel& model) {
     cfg_ = model.config;
     w_ = model.weights.template cast<Scalar>();
-    rbf_ = SphericalBesselBasis<Scalar>(model.config.cutoff);
+    set_basis();
   }
 
   /// With `keep`, evaluate() also keeps every layer's inputs, which
@@ -131,13 +133,39 @@ class M3GNetEvaluator {
 
  private:
   // --- geometry ---------------------------------------------------------------------------
+  void set_basis() {
+    if (cfg_.use_smooth)
+      smooth_ = SmoothBesselBasis<Scalar>(cfg_.threebody_size());
+    else
+      rbf_ = SphericalBesselBasis<Scalar>(cfg_.cutoff);
+  }
+
+  /// Radial basis of edge e at distance de: the two-body columns into rbfv_/rbfd_ and, with the
+  /// smooth basis, all three-body radial functions into tbr_/tbrd_ (their first radial_size()
+  /// columns are the two-body ones). MP-2021's three-body radial part is the two-body basis.
+  void radial_basis(Eigen::Index e, const Scalar& de) {
+    if (!cfg_.use_smooth) {
+      rbf_(de, &rbfv_(e, 0), &rbfd_(e, 0));
+      return;
+    }
+    smooth_(de, &tbr_(e, 0), &tbrd_(e, 0));
+    for (Eigen::Index k = 0; k < rbfv_.cols(); ++k) {
+      rbfv_(e, k) = tbr_(e, k);
+      rbfd_(e, k) = tbrd_(e, k);
+    }
+  }
+
   void geometry(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const PeriodicGraph& g) {
     nn::grow(rvec_, E_, 3);
     dist_.resize(static_cast<std::size_t>(E_));
     fc_.resize(static_cast<std::size_t>(E_));
     dfc_.resize(static_cast<std::size_t>(E_));
-    auto rbf = nn::grow(rbfv_, E_, 9);
-    auto drbf = nn::grow(rbfd_, E_, 9);
+    nn::grow(rbfv_, E_, cfg_.radial_size());
+    nn::grow(rbfd_, E_, cfg_.radial_size());
+    if (cfg_.use_smooth) {
+      nn::grow(tbr_, E_, cfg_.threebody_size());
+      nn::grow(tbrd_, E_, cfg_.threebody_size());
+    }
     const Scalar rc3 = Scalar(cfg_.threebody_cutoff);
     for (Eigen::Index e = 0; e < E_; ++e) {
       const auto s = static_cast<std::size_t>(g.src[static_cast<std::size_t>(e)]);
@@ -155,7 +183,7 @@ class M3GNetEvaluator {
       using math::sqrt;
       const Scalar de = sqrt(r2);
       dist_[static_cast<std::size_t>(e)] = de;
-      rbf_(de, &rbf(e, 0), &drbf(e, 0));
+      radial_basis(e, de);
       Scalar dfc;
       fc_[static_cast<std::size_t>(e)] = polynomial_envelope(de, rc3, &dfc);
       dfc_[static_cast<std::size_t>(e)] = dfc;
@@ -184,10 +212,12 @@ class M3GNetEvaluator {
       triplet_geometry(ts, cosv, rho, nullptr, nullptr, nullptr);
       // ρ is the length of bond w, whose radial basis geometry() already has: no sin/cos again.
       const auto w = static_cast<Eigen::Index>(trip_.bond_w[ts]);
-      const Scalar* R = &rbfv_(w, 0);
-      const Scalar* dRr = &rbfd_(w, 0);
+      const Scalar* R = cfg_.use_smooth ? &tbr_(w, 0) : &rbfv_(w, 0);
+      const Scalar* dRr = cfg_.use_smooth ? &tbrd_(w, 0) : &rbfd_(w, 0);
       Scalar Y[3], dYc[3];
       spherical_harmonics_m0(cosv, Y, dYc);
+      // Column k = 3l + n pairs radial function k with Y_l: rbf_{l,n} for MP-2021, g_k for the
+      // smooth basis (nine different radial functions, each Y_l repeated three times).
       for (int l = 0; l < 3; ++l)
         for (int n = 0; n < 3; ++n) {
           const int k = 3 * l + n;
@@ -222,7 +252,7 @@ class M3GNetEvaluator {
   // --- forward ----------------------------------------------------------------------------
   void forward(const std::vector<int>& types, const PeriodicGraph& g) {
     const int nb = cfg_.nblocks;
-    const Eigen::Index u = cfg_.units;
+    const Eigen::Index u = cfg_.dim;
     caches_.resize(static_cast<std::size_t>(nb));
     auto V = nn::grow(v_, N_, u);
     for (Eigen::Index i = 0; i < N_; ++i) V.row(i) = w_.node_embedding.row(types[static_cast<std::size_t>(i)]);
@@ -284,7 +314,7 @@ class M3GNetEvaluator {
   void conv_forward(const nn::GatedMLP<Scalar>& G, const nn::MatRef<Scalar>& V, const Mat& Ein,
                     const PeriodicGraph& g, Mat& Ps_m, Mat& Pd_m, Mat& Yout, nn::BlockedGatedMLP<Scalar>& mlp,
                     bool recompute) {
-    const Eigen::Index u = cfg_.units;
+    const Eigen::Index u = cfg_.dim;
     const auto& W = G.first_layer().weight;  // [2h, 3u]
     const Eigen::Index h2 = W.rows();
     auto Ps = nn::grow(Ps_m, N_, h2);
@@ -303,7 +333,7 @@ class M3GNetEvaluator {
   /// nn::BlockedGatedMLP.
   auto conv_preactivation(const nn::GatedMLP<Scalar>& G, const Mat& Ein, const Mat& Ps, const Mat& Pd,
                           const PeriodicGraph& g) const {
-    return [&G, &Ein, &Ps, &Pd, &g, u = cfg_.units](auto& Z1, Eigen::Index e0, Eigen::Index n) {
+    return [&G, &Ein, &Ps, &Pd, &g, u = cfg_.dim](auto& Z1, Eigen::Index e0, Eigen::Index n) {
       // Gathered node parts first: the GEMM then accumulates onto them (no zero-fill pass).
       gather_sum2(Z1, Ps, g.src.data() + e0, Pd, g.dst.data() + e0);
       Z1.noalias() += Ein.middleRows(e0, n) * G.first_layer().weight.rightCols(u).transpose();
@@ -314,7 +344,7 @@ class M3GNetEvaluator {
   /// With `pg`, also accumulates the parameter gradients (training; needs keep_inputs_).
   void backward(const PeriodicGraph& g, M3GNetWeights<Scalar>* pg = nullptr) {
     const int nb = cfg_.nblocks;
-    const Eigen::Index u = cfg_.units;
+    const Eigen::Index u = cfg_.dim;
     auto dV = nn::grow(dv_, N_, u);
     {
       auto deps = nn::grow(tmp_deps_, N_, 1);
@@ -329,7 +359,7 @@ class M3GNetEvaluator {
     }
     auto dE = nn::grow(de_, E_, u);
     dE.setZero();
-    auto dR = nn::grow(drbf_acc_, E_, 9);
+    auto dR = nn::grow(drbf_acc_, E_, cfg_.radial_size());
     dR.setZero();
     auto dB = nn::grow(dtb_basis_, T_, 9);
     dB.setZero();
@@ -415,7 +445,7 @@ class M3GNetEvaluator {
   void conv_backward(const nn::GatedMLP<Scalar>& G, const nn::MatRef<Scalar>& dY, nn::MatRef<Scalar> dV,
                      nn::MatRef<Scalar> dE, const PeriodicGraph& g, const Mat& Vin, const Mat& Ein, const Mat& Ps,
                      const Mat& Pd, nn::BlockedGatedMLP<Scalar>& mlp, nn::GatedMLP<Scalar>* gr = nullptr) {
-    const Eigen::Index u = cfg_.units;
+    const Eigen::Index u = cfg_.dim;
     const auto& W = G.first_layer().weight;
     const Eigen::Index h2 = W.rows();
     auto dPs = nn::grow(proj_src_, N_, h2);
@@ -463,7 +493,7 @@ class M3GNetEvaluator {
     for (Eigen::Index e = 0; e < E_; ++e) {
       const auto es = static_cast<std::size_t>(e);
       Scalar dd = dfc_acc[es] * dfc_[es];
-      for (int k = 0; k < 9; ++k) dd += drbf_acc_(e, k) * rbfd_(e, k);
+      for (Eigen::Index k = 0; k < rbfd_.cols(); ++k) dd += drbf_acc_(e, k) * rbfd_(e, k);
       const Scalar f = dd / dist_[es];
       for (int k = 0; k < 3; ++k) G(e, k) += f * rvec_(e, k);
     }
@@ -501,10 +531,12 @@ class M3GNetEvaluator {
   M3GNetConfig cfg_;
   M3GNetWeights<Scalar> w_;
   ThreeBodyMode mode_ = ThreeBodyMode::matgl;
-  SphericalBesselBasis<Scalar> rbf_;
+  SphericalBesselBasis<Scalar> rbf_;  // MP-2021
+  SmoothBesselBasis<Scalar> smooth_;  // MatPES (use_smooth)
   Eigen::Index N_ = 0, E_ = 0, T_ = 0;
 
-  Mat rvec_, rbfv_, rbfd_;
+  Mat rvec_, rbfv_, rbfd_;  // [E, radial_size] two-body basis and d/dr
+  Mat tbr_, tbrd_;          // [E, 9] three-body radial functions and d/dr (smooth basis only)
   std::vector<Scalar> dist_, fc_, dfc_;
   Triplets trip_;
   std::vector<int> pruned_;

@@ -30,9 +30,17 @@ struct M3GNetConfig {
   std::vector<std::string> element_types;  ///< node type = index in this list
   double cutoff = 5.0;                     ///< graph cutoff, Å
   double threebody_cutoff = 4.0;           ///< three-body cutoff, Å
-  int max_n = 3, max_l = 3, nblocks = 3, units = 64;
+  int max_n = 3, max_l = 3, nblocks = 3;
+  int dim = 64;    ///< node and edge feature width (matgl's dim_node_embedding = dim_edge_embedding)
+  int units = 64;  ///< hidden width of the convolution and readout gated MLPs (64 MP-2021, 128 MatPES)
+  bool use_smooth = false;                 ///< smooth sine-series basis (MatPES) instead of clamped j_l (MP-2021)
   double data_mean = 0.0, data_std = 1.0;  ///< energy scale (eV)
   std::vector<double> element_refs;        ///< eV per atom of each element type
+
+  /// Width of the two-body radial basis: max_n smooth functions, or max_n·max_l j_l functions.
+  int radial_size() const { return use_smooth ? max_n : max_n * max_l; }
+  /// Width of the three-body basis (max_n·max_l in both modes).
+  int threebody_size() const { return max_n * max_l; }
 
   /// Model type of an atomic number; throws ValueError for an element the model lacks.
   int type_of(int z) const {
@@ -48,14 +56,14 @@ struct M3GNetConfig {
 template <class Scalar>
 struct M3GNetWeights {
   nn::RowMatrix<Scalar> node_embedding;           ///< [ntypes, units]
-  nn::Linear<Scalar> edge_embedding;              ///< rbf (9) -> units, SiLU after
-  std::vector<nn::Linear<Scalar>> tb_atom;        ///< per block: units -> 9, σ after
-  std::vector<nn::GatedMLP<Scalar>> tb_bond;      ///< per block: 9 -> units, no bias
-  std::vector<nn::GatedMLP<Scalar>> conv_edge;    ///< per block: 3 units -> units x3
+  nn::Linear<Scalar> edge_embedding;              ///< rbf (radial_size) -> dim, SiLU after
+  std::vector<nn::Linear<Scalar>> tb_atom;        ///< per block: dim -> 9, σ after
+  std::vector<nn::GatedMLP<Scalar>> tb_bond;      ///< per block: 9 -> dim, no bias
+  std::vector<nn::GatedMLP<Scalar>> conv_edge;    ///< per block: 3 dim -> units -> units -> dim
   std::vector<nn::GatedMLP<Scalar>> conv_node;    ///< per block
-  std::vector<nn::RowMatrix<Scalar>> edge_weight; ///< per block: [units, 9], no bias
-  std::vector<nn::RowMatrix<Scalar>> node_weight; ///< per block: [units, 9], no bias
-  nn::GatedMLP<Scalar> readout;                   ///< units -> 1
+  std::vector<nn::RowMatrix<Scalar>> edge_weight; ///< per block: [dim, radial_size], no bias
+  std::vector<nn::RowMatrix<Scalar>> node_weight; ///< per block: [dim, radial_size], no bias
+  nn::GatedMLP<Scalar> readout;                   ///< dim -> dim -> units -> units -> 1
 
   template <class Other>
   M3GNetWeights<Other> cast() const {
@@ -199,13 +207,15 @@ inline nn::GatedMLP<double> sd_gated(const io::StateDict& sd, const std::string&
 }  // namespace detail
 
 /// Weights, data_std/data_mean and element references from a matgl state_dict; `config` must
-/// already hold the hyper-parameters and element types (from model.json).
+/// already hold the hyper-parameters and element types (from model.json). Shapes follow from
+/// dim, units and the basis (specs/m3gnet-matpes.md §2): MP-2021 has dim = units = 64 and 9
+/// radial functions, MatPES dim 64, units 128 and 3 smooth radial functions.
 inline void load_m3gnet_state_dict(const io::StateDict& sd, M3GNetModel& m) {
   using namespace detail;
   auto& c = m.config;
   const long nt = static_cast<long>(c.element_types.size());
-  const long u = c.units;
-  const long nb = static_cast<long>(c.max_n) * c.max_l;
+  const long d = c.dim, u = c.units;
+  const long nr = c.radial_size(), nb = c.threebody_size();
   c.data_mean = sd_scalar(sd, "data_mean");
   c.data_std = sd_scalar(sd, "data_std");
   {
@@ -218,19 +228,20 @@ inline void load_m3gnet_state_dict(const io::StateDict& sd, M3GNetModel& m) {
                      std::to_string(c.cutoff));
   auto& w = m.weights;
   w = M3GNetWeights<double>{};
-  w.node_embedding = sd_matrix(sd, "model.embedding.layer_node_embedding.weight", nt, u);
-  w.edge_embedding = sd_linear(sd, "model.embedding.layer_edge_embedding.layers.0", u, nb, true);
+  w.node_embedding = sd_matrix(sd, "model.embedding.layer_node_embedding.weight", nt, d);
+  w.edge_embedding = sd_linear(sd, "model.embedding.layer_edge_embedding.layers.0", d, nr, true);
   for (int b = 0; b < c.nblocks; ++b) {
     const std::string tb = "model.three_body_interactions." + std::to_string(b);
-    w.tb_atom.push_back(sd_linear(sd, tb + ".update_network_atom.layers.0", nb, u, true));
-    w.tb_bond.push_back(sd_gated(sd, tb + ".update_network_bond", {nb, u}, false, true));
+    w.tb_atom.push_back(sd_linear(sd, tb + ".update_network_atom.layers.0", nb, d, true));
+    w.tb_bond.push_back(sd_gated(sd, tb + ".update_network_bond", {nb, d}, false, true));
     const std::string q = "model.graph_layers." + std::to_string(b) + ".conv";
-    w.conv_edge.push_back(sd_gated(sd, q + ".edge_update_func", {3 * u, u, u, u}, true, true));
-    w.conv_node.push_back(sd_gated(sd, q + ".node_update_func", {3 * u, u, u, u}, true, true));
-    w.edge_weight.push_back(sd_matrix(sd, q + ".edge_weight_func.weight", u, nb));
-    w.node_weight.push_back(sd_matrix(sd, q + ".node_weight_func.weight", u, nb));
+    w.conv_edge.push_back(sd_gated(sd, q + ".edge_update_func", {3 * d, u, u, d}, true, true));
+    w.conv_node.push_back(sd_gated(sd, q + ".node_update_func", {3 * d, u, u, d}, true, true));
+    w.edge_weight.push_back(sd_matrix(sd, q + ".edge_weight_func.weight", d, nr));
+    w.node_weight.push_back(sd_matrix(sd, q + ".node_weight_func.weight", d, nr));
   }
-  w.readout = sd_gated(sd, "model.final_layer.gated", {u, u, u, u, 1}, true, false);
+  // matgl's WeightedReadOut repeats in_feats in front of dims = [units, units].
+  w.readout = sd_gated(sd, "model.final_layer.gated", {d, d, u, u, 1}, true, false);
 }
 
 namespace detail {
@@ -254,8 +265,12 @@ inline M3GNetConfig read_m3gnet_model_json(const std::string& path) {
   try {
     if (j.value("@class", "") != "Potential") throw ParseError(path, 0, "expected a matgl Potential (\"@class\": \"Potential\")");
     const auto& model = j.at("kwargs").at("model");
+    if (j.at("kwargs").value("calc_repuls", false))
+      throw NotSupported(path + ": M3GNet with a ZBL repulsion term (calc_repuls = true) is not supported natively");
     if (model.value("@class", "") != "M3GNet")
-      throw NotSupported(path + ": model class '" + model.value("@class", "") + "' is not M3GNet");
+      throw NotSupported(path + ": a matgl " + model.value("@class", std::string("(unnamed)")) +
+                         " model; nernst runs matgl's M3GNet (model directories, MP-2021 and MatPES) and CHGNet "
+                         "(.pth.tar checkpoints)");
     a = &model.at("init_args");
   } catch (const nlohmann::json::exception& e) {
     throw ParseError(path, 0, std::string("missing matgl model fields: ") + e.what());
@@ -270,18 +285,20 @@ inline M3GNetConfig read_m3gnet_model_json(const std::string& path) {
     c.max_l = args.value("max_l", 3);
     c.nblocks = args.value("nblocks", 3);
     c.units = args.value("units", 64);
+    c.dim = args.value("dim_node_embedding", 64);
+    c.use_smooth = args.value("use_smooth", false);
     auto need = [&](bool ok, const std::string& what) {
       if (!ok) throw NotSupported(path + ": M3GNet with " + what + " is not supported natively");
     };
     need(c.max_n == 3 && c.max_l == 3, "max_n/max_l other than 3/3");
+    need(!c.use_smooth || c.cutoff == 5.0, "the smooth basis and a cutoff other than 5 Å");
     need(args.value("rbf_type", "SphericalBessel") == "SphericalBessel", "rbf_type other than SphericalBessel");
-    need(!args.value("use_smooth", false), "use_smooth = true");
     need(!args.value("use_phi", false), "use_phi = true");
     need(!args.value("is_intensive", false), "is_intensive = true");
     need(!args.value("include_state", false), "include_state = true");
     need(args.value("activation_type", "swish") == "swish", "an activation other than swish");
-    need(args.value("dim_node_embedding", c.units) == c.units && args.value("dim_edge_embedding", c.units) == c.units,
-         "embedding sizes different from units");
+    need(args.value("dim_edge_embedding", c.dim) == c.dim, "dim_edge_embedding different from dim_node_embedding");
+    need(c.dim > 0 && c.units > 0 && c.nblocks > 0, "non-positive layer sizes");
     need(args.value("ntargets", 1) == 1, "more than one target");
   } catch (const nlohmann::json::exception& e) {
     throw ParseError(path, 0, std::string("bad M3GNet init_args: ") + e.what());
