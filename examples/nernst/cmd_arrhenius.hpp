@@ -1,6 +1,9 @@
 #pragma once
 // `nernst arrhenius RESULTS... --json FILE [--plot FILE.svg]`: Arrhenius fit of the D values in
 // `nernst msd` reports → E_A ± err, D₀, D and σ at 300 K (or --at) with a confidence interval.
+// Reports without measurable diffusion ("diffusive": false, i.e. D < limit) are skipped and
+// listed; E_A needs ≥ 2 diffusive temperatures, the extrapolation to --at ≥ 3
+// (analysis::extrapolation_refusal), otherwise it is null with the reason.
 
 #include <CLI/CLI.hpp>
 
@@ -9,6 +12,7 @@
 #include <nernst/analysis/png.hpp>
 #include <nernst/analysis/svg_plot.hpp>
 #include <nernst/analysis/transport_plots.hpp>
+#include <nernst/workflow/transport_report.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -40,8 +44,10 @@ inline void add_arrhenius_command(CLI::App& app) {
   cmd->add_option("--plot", opt->plot, "SVG Arrhenius plot (+ a PNG copy when built with librsvg)");
   cmd->callback([opt]() {
     using namespace nernst::analysis;
-    std::vector<ArrheniusPoint> pts;
+    std::vector<TemperatureDiffusivity> temps;
+    std::vector<std::string> files;
     double n_ions = 0, charge = 0, volume = 0, haven = 1.0;
+    std::size_t n_volumes = 0;
     bool have_sigma = true;
     for (const auto& path : opt->results) {
       std::ifstream in(path);
@@ -54,36 +60,79 @@ inline void add_arrhenius_command(CLI::App& app) {
       }
       for (const char* k : {"D_cm2_s", "D_err_cm2_s", "temperature_K"})
         if (!j.contains(k)) throw ValueError("'" + path + "' has no '" + k + "' (run `nernst msd` with --temperature and --charge)");
-      pts.push_back({j["temperature_K"].get<double>(), j["D_cm2_s"].get<double>(), j["D_err_cm2_s"].get<double>()});
+      temps.push_back(workflow::temperature_from_json(j));
+      files.push_back(path);
       if (j.contains("charge") && j.contains("n_ions") && j.contains("volume_A3")) {
         n_ions = j["n_ions"].get<double>();
         charge = j["charge"].get<double>();
-        volume += j["volume_A3"].get<double>() / static_cast<double>(opt->results.size());
+        volume += j["volume_A3"].get<double>();
+        ++n_volumes;
         if (j.contains("haven_ratio")) haven = j["haven_ratio"].get<double>();
       } else {
         have_sigma = false;
       }
     }
     if (opt->haven) haven = *opt->haven;
-    const auto fit = fit_arrhenius(pts, !opt->unweighted);
+    if (n_volumes) volume /= static_cast<double>(n_volumes);
+    // Only temperatures with measurable diffusion enter the fit; the others are listed.
+    const ArrheniusSelection sel = select_arrhenius_points(temps);
+    const auto& pts = sel.points;
+    nlohmann::json out;
+    nlohmann::json skipped = nlohmann::json::array();
+    for (std::size_t i = 0; i < temps.size(); ++i) {
+      const auto& t = temps[i];
+      if (!t.verdict.diffusive || !(t.verdict.D_cm2_s > 0)) {
+        skipped.push_back({{"file", files[i]}, {"T_K", t.T_K}, {"D_upper_limit_cm2_s", t.verdict.D_upper_limit_cm2_s},
+                           {"reason", "no diffusion detected" + (t.verdict.reason.empty() ? std::string() : ": " + t.verdict.reason)}});
+        std::printf("skipped %s (%g K): %s\n", files[i].c_str(), t.T_K,
+                    format_diffusivity(false, 0, 0, t.verdict.D_upper_limit_cm2_s).c_str());
+      }
+    }
+    out["n_inputs"] = temps.size();
+    out["n_temperatures"] = pts.size();
+    out["skipped"] = skipped;
     const double T = opt->at;
+    const auto refusal = extrapolation_refusal(pts.size(), sel.n_excluded());
+    out["extrapolation_T_K"] = T;
+    out["D300K_cm2_s"] = nullptr;
+    out["sigma300K_mS_cm"] = nullptr;
+    out["extrapolation_reason"] = refusal ? nlohmann::json(*refusal) : nlohmann::json();
+    auto write = [&]() {
+      std::ofstream f(opt->json);
+      if (!f) throw IOError("cannot open '" + opt->json + "' for writing");
+      f << out.dump(1) << "\n";
+    };
+    if (pts.size() < 2) {
+      out["fit_available"] = false;
+      out["reason"] = "fewer than two temperatures with measurable diffusion (" + std::to_string(pts.size()) + " of " +
+                      std::to_string(temps.size()) + "): no Arrhenius fit";
+      write();
+      std::printf("%s\n", out["reason"].get<std::string>().c_str());
+      return;
+    }
+    const auto fit = fit_arrhenius(pts, !opt->unweighted);
     const double D = fit.D_at(T);
     const auto iv = fit.D_interval(T, opt->z);
-    nlohmann::json out;
-    out["n_temperatures"] = pts.size();
+    out["fit_available"] = true;
     out["weighted"] = fit.weighted;
     out["Ea_eV"] = fit.Ea_eV;
     out["Ea_err_eV"] = fit.Ea_err_eV;
     out["D0_cm2_s"] = fit.D0_cm2_s;
     out["lnD0_err"] = fit.lnD0_err;
-    out["extrapolation_T_K"] = T;
+    nlohmann::json points = nlohmann::json::array();
+    for (const auto& p : pts) points.push_back({{"T_K", p.T_K}, {"D_cm2_s", p.D_cm2_s}, {"D_err_cm2_s", p.D_err_cm2_s}});
+    out["points"] = points;
+    if (refusal) {  // E_A from two points, but no extrapolation
+      write();
+      if (!opt->plot.empty()) std::printf("no plot written (it shows the extrapolation to %g K)\n", T);
+      std::printf("Ea = %.4f ± %.4f eV from %zu temperatures; D and sigma at %g K not extrapolated: %s\n", fit.Ea_eV,
+                  fit.Ea_err_eV, pts.size(), T, refusal->c_str());
+      return;
+    }
     out["interval_z"] = opt->z;
     out["interval_note"] = "ln D ± z·sqrt(vᵀ Cov v), v = (1/T, 1): slope–intercept covariance included";
     out["D300K_cm2_s"] = D;
     out["D300K_interval_cm2_s"] = {iv.first, iv.second};
-    nlohmann::json points = nlohmann::json::array();
-    for (const auto& p : pts) points.push_back({{"T_K", p.T_K}, {"D_cm2_s", p.D_cm2_s}, {"D_err_cm2_s", p.D_err_cm2_s}});
-    out["points"] = points;
     if (have_sigma && volume > 0) {
       auto s = [&](double d) { return nernst_einstein_mS_cm(d, n_ions, charge, volume, T, haven); };
       out["sigma300K_mS_cm"] = s(D);
@@ -93,12 +142,10 @@ inline void add_arrhenius_command(CLI::App& app) {
       out["charge"] = charge;
       out["volume_A3"] = volume;
     }
-    std::ofstream f(opt->json);
-    if (!f) throw IOError("cannot open '" + opt->json + "' for writing");
-    f << out.dump(1) << "\n";
+    write();
     if (!opt->plot.empty()) {
       std::vector<std::string> notes;
-      if (out.contains("sigma300K_mS_cm")) {
+      if (out["sigma300K_mS_cm"].is_number()) {
         char b[200];
         std::snprintf(b, sizeof b, "σ(%g K) = %.3g mS/cm [%.3g, %.3g]", T, out["sigma300K_mS_cm"].get<double>(),
                       out["sigma300K_interval_mS_cm"][0].get<double>(), out["sigma300K_interval_mS_cm"][1].get<double>());
@@ -108,7 +155,7 @@ inline void add_arrhenius_command(CLI::App& app) {
     }
     std::printf("Ea = %.4f ± %.4f eV, D0 = %.3e cm²/s, D(%g K) = %.3e cm²/s [%.3e, %.3e]\n", fit.Ea_eV, fit.Ea_err_eV,
                 fit.D0_cm2_s, T, D, iv.first, iv.second);
-    if (out.contains("sigma300K_mS_cm"))
+    if (out["sigma300K_mS_cm"].is_number())
       std::printf("sigma(%g K) = %.4g mS/cm [%.4g, %.4g]\n", T, out["sigma300K_mS_cm"].get<double>(),
                   out["sigma300K_interval_mS_cm"][0].get<double>(), out["sigma300K_interval_mS_cm"][1].get<double>());
   });

@@ -2,22 +2,29 @@
 // `nernst msd TRAJ --species Li ...`: windowed MSD, D with He et al. and block error bars,
 // per-axis / per-lattice-direction D, collective (charge) D and Haven ratio, Nernst–Einstein σ,
 // seeded bootstrap of D over ions and over trajectory blocks, optional density map, JSON report
-// and SVG plots with PNG copies (when built with librsvg).
+// and SVG plots with PNG copies (when built with librsvg). Site-to-site hops are counted
+// (analysis/hops.hpp) and a slope that is not significantly above zero, or rests on too few hops,
+// is reported as "no diffusion detected, D < limit" (analysis/detection.hpp), never as a D.
 
 #include <CLI/CLI.hpp>
 
 #include <nernst/analysis/density_map.hpp>
+#include <nernst/analysis/detection.hpp>
 #include <nernst/analysis/diffusion.hpp>
+#include <nernst/analysis/hops.hpp>
 #include <nernst/analysis/msd.hpp>
 #include <nernst/analysis/png.hpp>
 #include <nernst/analysis/svg_plot.hpp>
 #include <nernst/analysis/transport_plots.hpp>
 #include <nernst/core/elements.hpp>
 #include <nernst/io/extxyz.hpp>
+#include <nernst/workflow/transport_report.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -32,7 +39,8 @@ inline void add_msd_command(CLI::App& app) {
     std::string traj, species = "Li", json, plot, fit = "ols", drift = "none", density;
     std::optional<double> dt_fs, fit_start, fit_end, temperature, charge;
     double skip_ps = 0.0, haven = 1.0, site_distance = 3.0, density_interval = 0.5;
-    std::size_t blocks = 5, direct_window = 0, bootstrap = 2000;
+    double hop_threshold = 1.5, hop_coarse_ps = 0.5, detection_k = 2.0;
+    std::size_t blocks = 5, direct_window = 0, bootstrap = 2000, min_hops = 10;
     std::uint64_t seed = 20180201;
   };
   auto opt = std::make_shared<Options>();
@@ -56,6 +64,10 @@ inline void add_msd_command(CLI::App& app) {
   cmd->add_option("--direct-window", opt->direct_window, "use the streaming direct algorithm with this lag window in frames (0 = FFT, all lags)")->capture_default_str();
   cmd->add_option("--density", opt->density, "write the species' probability density as STEM.npy (+ _ab/_ac/_bc .npy and .svg)");
   cmd->add_option("--density-interval", opt->density_interval, "density grid spacing, Å")->capture_default_str();
+  cmd->add_option("--hop-threshold", opt->hop_threshold, "hop counting: displacement of an ion's coarse-grained position from its resting position that counts as a site-to-site hop, Å")->capture_default_str();
+  cmd->add_option("--hop-coarse-ps", opt->hop_coarse_ps, "hop counting: positions averaged over blocks of this length (at least one frame), ps")->capture_default_str();
+  cmd->add_option("--detection-k", opt->detection_k, "D counts as measured only if D - k*sigma_D > 0 (sigma_D = max(He et al., ion standard error)); otherwise D < max(D,0) + k*sigma_D")->capture_default_str();
+  cmd->add_option("--min-hops", opt->min_hops, "D counts as measured only with at least this many site-to-site hops")->capture_default_str();
   cmd->add_option("--json", opt->json, "JSON report")->required();
   cmd->add_option("--plot", opt->plot, "SVG plot of the MSD with the fit window (+ a PNG copy when built with librsvg)");
   cmd->callback([opt]() {
@@ -75,6 +87,7 @@ inline void add_msd_command(CLI::App& app) {
     std::unique_ptr<Estimator<WindowedMSD<FFTCorrelation>>> fft;
     std::unique_ptr<Estimator<WindowedMSD<DirectSum>>> direct;
     std::unique_ptr<Estimator<DensityMap>> density;
+    std::unique_ptr<Estimator<HopCounting>> hops;
     double dt_ps = opt->dt_fs ? *opt->dt_fs / 1000.0 : 0.0;
     auto time_of = [&](const io::Frame& f) -> std::optional<double> {
       for (const auto& [k, v] : f.info) {  // key case as written (ASE/LAMMPS write "Time")
@@ -88,7 +101,7 @@ inline void add_msd_command(CLI::App& app) {
       MSDOptions mo;
       mo.dt_ps = dt_ps;
       mo.collective = true;
-      mo.per_atom = opt->bootstrap > 0;  // per-ion MSD curves for the bootstrap
+      mo.per_atom = true;  // per-ion MSD curves: the detection test's noise level and the bootstrap
       std::vector<AtomGroup> groups{{opt->species, mobile}};
       if (opt->drift == "system")
         for (std::size_t i = 0; i < z.size(); ++i) mo.drift_atoms.push_back(i);
@@ -103,10 +116,16 @@ inline void add_msd_command(CLI::App& app) {
       } else {
         fft = std::make_unique<Estimator<WindowedMSD<FFTCorrelation>>>(z.size(), groups, mo);
       }
+      HopOptions ho;
+      ho.threshold_A = opt->hop_threshold;
+      ho.dt_ps = dt_ps;
+      ho.coarse_frames = static_cast<std::size_t>(std::max(1.0, std::round(opt->hop_coarse_ps / dt_ps)));
+      hops = std::make_unique<Estimator<HopCounting>>(mobile, ho);
     };
     auto push = [&](const std::vector<double>& p, const Eigen::Matrix3d& cell) {
       if (fft) fft->push(p.data(), cell);
       else direct->push(p.data(), cell);
+      hops->push(p.data(), cell);
       if (!opt->density.empty()) {
         if (!density) {
           DensityMapOptions d;
@@ -170,6 +189,17 @@ inline void add_msd_command(CLI::App& app) {
     std::vector<std::vector<double>> blocks;
     for (const auto& b : g.blocks) blocks.push_back(b.xyz());
     const auto fit = fit_diffusion(lag, g.tensor.xyz(), g.n_atoms, d, blocks);
+    // Each ion's MSD over all time origins, fitted on the same window: the noise level of the
+    // detection test and the units of the ion bootstrap.
+    std::vector<std::vector<double>> ions(g.n_atoms);
+    for (std::size_t i = 0; i < g.n_atoms; ++i)
+      for (std::size_t m = 0; m < lag.size(); ++m) ions[i].push_back(g.per_atom(i, m));
+    const std::vector<double> ion_D = unit_diffusion(lag, ions, fit.t_start_ps, fit.t_end_ps, d);
+    DetectionOptions det;
+    det.k_sigma = opt->detection_k;
+    det.min_hops = opt->min_hops;
+    const HopResult hop_res = hops->result();
+    const DiffusivityVerdict verdict = assess_diffusivity(fit, ion_D, hop_res.n_hops, det);
     nlohmann::json j;
     j["trajectory"] = opt->traj;
     j["species"] = opt->species;
@@ -180,9 +210,10 @@ inline void add_msd_command(CLI::App& app) {
     j["volume_A3"] = res.mean_volume;
     j["algorithm"] = fft ? "fft" : "direct";
     j["drift_correction"] = opt->drift;
-    j["D_cm2_s"] = fit.D_cm2_s;
-    j["D_err_cm2_s"] = fit.D_err_cm2_s;
-    j["D_err_method"] = "He, Zhu, Epstein, Mo, npj Comput. Mater. 4, 18 (2018): RSD = 3.43/sqrt(N_eff) + 0.04";
+    j.update(workflow::diffusivity_json(verdict, fit, hop_res, det));  // diffusive, D or D_upper_limit, n_hops, fit window
+    j["D_err_method"] = "max(He, Zhu, Epstein, Mo, npj Comput. Mater. 4, 18 (2018): RSD = 3.43/sqrt(N_eff) + 0.04; "
+                        "standard error of the per-ion D's on the fit window)";
+    j["D_err_he_cm2_s"] = fit.D_err_cm2_s;
     j["D_rsd"] = fit.rsd_he;
     j["n_eff"] = fit.n_eff;
     j["site_distance_A"] = opt->site_distance;
@@ -204,11 +235,8 @@ inline void add_msd_command(CLI::App& app) {
     if (opt->bootstrap) {
       // Each ion's MSD over all time origins is one unit: resampling ions keeps the strongly
       // correlated overlapping origins of one ion together (resampling single origins would not).
-      std::vector<std::vector<double>> ions(g.n_atoms);
-      for (std::size_t i = 0; i < g.n_atoms; ++i)
-        for (std::size_t m = 0; m < lag.size(); ++m) ions[i].push_back(g.per_atom(i, m));
       if (g.n_atoms >= 2) {
-        const auto b = bootstrap_diffusion(unit_diffusion(lag, ions, fit.t_start_ps, fit.t_end_ps, d), opt->bootstrap, opt->seed);
+        const auto b = bootstrap_diffusion(ion_D, opt->bootstrap, opt->seed);
         j["D_bootstrap"] = boot_json(b);
         j["D_bootstrap"]["method"] = "ions resampled with replacement, each with its MSD over all time origins, same fit window";
       }
@@ -216,37 +244,49 @@ inline void add_msd_command(CLI::App& app) {
     j["fit"] = {{"start_ps", fit.t_start_ps}, {"end_ps", fit.t_end_ps}, {"n_points", fit.n_points},
                 {"slope_A2_per_ps", fit.line.slope}, {"intercept_A2", fit.line.intercept}, {"r2", fit.line.r2},
                 {"weighting", opt->fit}};
-    std::vector<double> Dax, Dax_err, Dlat;
+    // Per-axis and per-lattice-direction D: measured only where the total D is and the direction
+    // passes the MSD part of the detection test; otherwise null plus an upper limit.
+    std::vector<DiffusivityVerdict> Dax, Dlat;
+    nlohmann::json Dax_err = nlohmann::json::array();
     DiffusionOptions d1 = d;
     d1.dim = 1;
     d1.fit_start_ps = fit.t_start_ps;
     d1.fit_end_ps = fit.t_end_ps;
     for (int a = 0; a < 3; ++a) {
       const auto fa = fit_diffusion(lag, g.tensor.axis(a), g.n_atoms, d1);
-      Dax.push_back(fa.D_cm2_s);
-      Dax_err.push_back(fa.D_err_cm2_s);
-      Dlat.push_back(fit_diffusion(lag, res.lattice_direction(g.name, a), g.n_atoms, d1).D_cm2_s);
+      Dax.push_back(assess_diffusivity(fa.D_cm2_s, fa.D_err_cm2_s, std::nullopt, std::nullopt, det));
+      Dax_err.push_back(verdict.diffusive && Dax.back().diffusive ? nlohmann::json(fa.D_err_cm2_s) : nlohmann::json());
+      const auto fl = fit_diffusion(lag, res.lattice_direction(g.name, a), g.n_atoms, d1);
+      Dlat.push_back(assess_diffusivity(fl.D_cm2_s, fl.D_err_cm2_s, std::nullopt, std::nullopt, det));
     }
-    j["D_axes_cm2_s"] = Dax;
+    j.update(workflow::axes_json(Dax, verdict.diffusive));
     j["D_axes_err_cm2_s"] = Dax_err;
-    j["D_lattice_abc_cm2_s"] = Dlat;
+    const auto lat = workflow::axes_json(Dlat, verdict.diffusive);
+    j["D_lattice_abc_cm2_s"] = lat["D_axes_cm2_s"];
+    j["D_lattice_abc_upper_limit_cm2_s"] = lat["D_axes_upper_limit_cm2_s"];
     j["msd"] = {{"lag_ps", lag}, {"values", g.tensor.xyz()}, {"x", g.tensor.axis(0)}, {"y", g.tensor.axis(1)}, {"z", g.tensor.axis(2)}};
     DiffusionOptions dc = d;
     dc.fit_start_ps = fit.t_start_ps;
     dc.fit_end_ps = fit.t_end_ps;
     const auto fc = fit_diffusion(lag, g.collective, g.n_atoms, dc);
-    j["D_charge_cm2_s"] = fc.D_cm2_s;
-    j["haven_ratio_measured"] = fc.D_cm2_s > 0 ? fit.D_cm2_s / fc.D_cm2_s : 0.0;
+    // The collective (charge) D is noisier than the tracer D; given only where both are positive
+    // and the tracer D is measured.
+    const bool charge_ok = verdict.diffusive && fc.D_cm2_s > 0;
+    j["D_charge_cm2_s"] = charge_ok ? nlohmann::json(fc.D_cm2_s) : nlohmann::json();
+    j["haven_ratio_measured"] = charge_ok ? nlohmann::json(fit.D_cm2_s / fc.D_cm2_s) : nlohmann::json();
     j["msd_collective"] = g.collective;
     if (opt->temperature) {
       const double T = *opt->temperature, q = *opt->charge;
-      const double s = nernst_einstein_mS_cm(fit.D_cm2_s, static_cast<double>(g.n_atoms), q, res.mean_volume, T, opt->haven);
+      auto sigma = [&](double D, double haven) {
+        return nernst_einstein_mS_cm(D, static_cast<double>(g.n_atoms), q, res.mean_volume, T, haven);
+      };
       j["temperature_K"] = T;
       j["charge"] = q;
       j["haven_ratio"] = opt->haven;
-      j["sigma_mS_cm"] = s;
-      j["sigma_err_mS_cm"] = s * fit.rsd_he;
-      j["sigma_charge_mS_cm"] = nernst_einstein_mS_cm(fc.D_cm2_s, static_cast<double>(g.n_atoms), q, res.mean_volume, T);
+      j["sigma_mS_cm"] = verdict.diffusive ? nlohmann::json(sigma(fit.D_cm2_s, opt->haven)) : nlohmann::json();
+      j["sigma_err_mS_cm"] = verdict.diffusive ? nlohmann::json(sigma(verdict.sigma_D_cm2_s, opt->haven)) : nlohmann::json();
+      j["sigma_upper_limit_mS_cm"] = verdict.diffusive ? nlohmann::json() : nlohmann::json(sigma(verdict.D_upper_limit_cm2_s, opt->haven));
+      j["sigma_charge_mS_cm"] = charge_ok ? nlohmann::json(sigma(fc.D_cm2_s, 1.0)) : nlohmann::json();
     }
     if (density) {
       density->write_npy(opt->density);
@@ -268,9 +308,13 @@ inline void add_msd_command(CLI::App& app) {
       const Plot p = msd_plot(opt->species + " MSD (" + std::to_string(g.n_atoms) + " ions, " + name + ")", lag, g.tensor, fit);
       write_svg_and_png(render_svg(p), opt->plot);
     }
-    std::printf("%s: D = %.4e ± %.1e cm²/s  (fit %.3g–%.3g ps, N_eff = %.0f)\n", opt->species.c_str(), fit.D_cm2_s,
-                fit.D_err_cm2_s, fit.t_start_ps, fit.t_end_ps, fit.n_eff);
-    if (j.contains("sigma_mS_cm")) std::printf("sigma = %.4g mS/cm (H_R = %g)\n", j["sigma_mS_cm"].get<double>(), opt->haven);
+    std::printf("%s: %s  (fit %.3g–%.3g ps, %zu hops, N_eff = %.0f)\n", opt->species.c_str(), format_diffusivity(verdict).c_str(),
+                fit.t_start_ps, fit.t_end_ps, hop_res.n_hops, fit.n_eff);
+    if (!verdict.diffusive) std::printf("  (%s)\n", verdict.reason.c_str());
+    if (j.contains("sigma_mS_cm") && j["sigma_mS_cm"].is_number())
+      std::printf("sigma = %.4g mS/cm (H_R = %g)\n", j["sigma_mS_cm"].get<double>(), opt->haven);
+    else if (j.contains("sigma_upper_limit_mS_cm"))
+      std::printf("sigma < %.2g mS/cm (H_R = %g)\n", j["sigma_upper_limit_mS_cm"].get<double>(), opt->haven);
   });
 }
 

@@ -9,6 +9,7 @@
 #include <nernst/workflow/pipeline.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 using namespace nernst;
 namespace fs = std::filesystem;
@@ -35,6 +36,11 @@ workflow::PipelineOptions tiny_options(const fs::path& out) {
   o.checkpoint_every = 200;
   o.quiet = true;
   o.framework_msd_limit_A2 = 1e9;  // this made-up cell is hot enough to melt; the check is tested below
+  o.hop_coarse_ps = 0.05;          // frames every 0.01 ps here: hops counted on 5-frame blocks (40 in 2 ps)
+  // 2 Li for 2 ps: by the default rule (k = 2, 10 hops) nothing here is measurable, and the report
+  // says so (checked at the end). The consistency checks need diffusive temperatures: k = 0.5, 5 hops.
+  o.detection.k_sigma = 0.5;
+  o.detection.min_hops = 5;
   return o;
 }
 // sigma_Y = 1.03 Å: this hot, tiny made-up cell then diffuses clearly at both temperatures, so the
@@ -68,32 +74,45 @@ TEST_CASE("pipeline end to end: outputs, consistency, skip on rerun, kill + resu
   const auto& md = rep["md"][0];
   for (const auto& t : md["temperatures"]) CHECK(t["frames"].get<int>() == 201);
 
-  // σ(300 K) recomputed from the stored D values (msd stage outputs on disk)
+  // E_A recomputed from the stored D values (msd stage outputs on disk); σ(T) = Nernst–Einstein
+  // of the stored D (or of the upper limit when no diffusion is detected)
   std::vector<analysis::ArrheniusPoint> pts;
   bool weighted = true;
   for (const char* s : {"msd_m0_1500K", "msd_m0_2500K"}) {
     const auto j = workflow::read_json(a_dir / s / "done.json")["result"];
-    if (j["D_cm2_s"].get<double>() > 0) pts.push_back({j["T_K"].get<double>(), j["D_cm2_s"].get<double>(), j["D_err_cm2_s"].get<double>()});
-    weighted = weighted && j["D_err_cm2_s"].get<double>() > 0;
-    // σ(T) = Nernst–Einstein of the stored D and volume
-    CHECK(j["sigma_mS_cm"].get<double>() ==
-          doctest::Approx(j["D_cm2_s"].get<double>() > 0
-                              ? analysis::nernst_einstein_mS_cm(j["D_cm2_s"].get<double>(), j["n_mobile"].get<double>(), 1,
-                                                                j["mean_volume_A3"].get<double>(), j["T_K"].get<double>())
-                              : 0.0)
-              .epsilon(1e-12));
+    CHECK(j["fit_window_ps"] == nlohmann::json::array({j["fit_start_ps"], j["fit_end_ps"]}));
+    CHECK(j["n_hops"].get<std::size_t>() >= (j["diffusive"].get<bool>() ? 10u : 0u));
+    const double n = j["n_mobile"].get<double>(), V = j["mean_volume_A3"].get<double>(), T = j["T_K"].get<double>();
+    if (j["diffusive"].get<bool>()) {
+      const double D = j["D_cm2_s"].get<double>(), err = j["D_err_cm2_s"].get<double>();
+      CHECK(D - tiny_options(a_dir).detection.k_sigma * err > 0);
+      pts.push_back({T, D, err});
+      weighted = weighted && err > 0;
+      CHECK(j["sigma_mS_cm"].get<double>() == doctest::Approx(analysis::nernst_einstein_mS_cm(D, n, 1, V, T)).epsilon(1e-12));
+      CHECK(j["D_upper_limit_cm2_s"].is_null());
+    } else {
+      CHECK(j["D_cm2_s"].is_null());
+      CHECK(j["sigma_mS_cm"].is_null());
+      const double lim = j["D_upper_limit_cm2_s"].get<double>();
+      CHECK(lim > 0);
+      CHECK(j["sigma_upper_limit_mS_cm"].get<double>() == doctest::Approx(analysis::nernst_einstein_mS_cm(lim, n, 1, V, T)).epsilon(1e-12));
+    }
   }
   const auto& arr = md["arrhenius"];
-  MESSAGE("tiny case: D = " << md["temperatures"][0]["D_cm2_s"] << ", " << md["temperatures"][1]["D_cm2_s"]
-                            << " cm2/s; arrhenius: " << arr.dump());
+  MESSAGE("tiny case: " << md["temperatures"][0].dump() << "\n" << md["temperatures"][1].dump() << "\narrhenius: " << arr.dump());
   REQUIRE(pts.size() == 2);  // both temperatures diffuse in this (hot) tiny case
   {
-    REQUIRE(arr["available"].get<bool>());
+    // two diffusive temperatures: E_A, but no σ(300 K), and the report says why
+    REQUIRE(arr["fit_available"].get<bool>());
+    CHECK_FALSE(arr["available"].get<bool>());
     const auto f = analysis::fit_arrhenius(pts, weighted);
-    const double V = rep["relax"]["ranked"][0]["volume_A3"].get<double>();
-    const double sig = analysis::nernst_einstein_mS_cm(f.D_at(300), arr["n_mobile"].get<double>(), 1, V, 300);
-    CHECK(arr["sigma300K_mS_cm"].get<double>() == doctest::Approx(sig).epsilon(1e-12));
     CHECK(arr["Ea_eV"].get<double>() == doctest::Approx(f.Ea_eV).epsilon(1e-12));
+    CHECK(arr["sigma300K_mS_cm"].is_null());
+    CHECK(arr["sigma300K_reason"].get<std::string>().find("only 2 temperatures with measurable diffusion") == 0);
+    std::ifstream in(a_dir / "report.md");
+    const std::string md_text((std::istreambuf_iterator<char>(in)), {});
+    CHECK(md_text.find("σ(300 K) not extrapolated**: only 2 temperatures") != std::string::npos);
+    CHECK(md_text.find("hops") != std::string::npos);
   }
 
   // rerun: everything is skipped, same report
@@ -171,5 +190,31 @@ TEST_CASE("pipeline end to end: outputs, consistency, skip on rerun, kill + resu
   CHECK_FALSE(repf["md"][0]["arrhenius"]["available"].get<bool>());
   CHECK(repf["md"][0]["arrhenius"]["excluded_framework_mobile_K"] == nlohmann::json::array({1500.0, 2500.0}));
   CHECK(slurp(a_dir / "report.md").find("framework diffuses") != std::string::npos);
+
+  // the default detection rule: 2 Li for 2 ps is no measurement at either temperature → upper
+  // limits, no Arrhenius fit, no σ(300 K), and no D <= 0 anywhere in the report
+  oc.framework_msd_limit_A2 = 1e9;
+  oc.detection = analysis::DetectionOptions{};
+  const auto repd = workflow::run_pipeline(oc, factory, &c);
+  CHECK(c.executed == 4);  // msd x 2, arrhenius, report
+  for (const auto& t : repd["md"][0]["temperatures"]) {
+    CHECK_FALSE(t["diffusive"].get<bool>());
+    CHECK(t["D_cm2_s"].is_null());
+    CHECK(t["D_upper_limit_cm2_s"].get<double>() > 0);
+    CHECK(t["detection"]["reason"].get<std::string>().find("not significantly above zero") != std::string::npos);
+  }
+  const auto& ad = repd["md"][0]["arrhenius"];
+  CHECK_FALSE(ad["fit_available"].get<bool>());
+  CHECK(ad["sigma300K_mS_cm"].is_null());
+  CHECK(ad["excluded_not_diffusive_K"] == nlohmann::json::array({1500.0, 2500.0}));
+  const std::string mdd = slurp(a_dir / "report.md");
+  std::size_t n_limits = 0;
+  for (std::size_t p = mdd.find("no diffusion detected, D < "); p != std::string::npos; p = mdd.find("no diffusion detected, D < ", p + 1)) {
+    ++n_limits;
+    CHECK(std::stod(mdd.substr(p + 27)) > 0);
+  }
+  CHECK(n_limits == 2);
+  CHECK(mdd.find("D = ") == std::string::npos);
+  CHECK(mdd.find("Arrhenius fit not available") != std::string::npos);
   fs::remove_all(base);
 }

@@ -7,8 +7,10 @@
 ///   relax          FIRE (positions + cell, fmax) of the top K with the potential; ranked; top M
 ///   equilibrate_T  the published protocol (md::Protocol: 100 K → T heating, NVT, NpT, mean cell)
 ///   production_T   NVT Nosé–Hoover at T, extended-XYZ trajectory, checkpoints (resumes part-way)
-///   msd_T          windowed MSD of Li, D (He et al. error), per-axis D, σ(T), density map
-///   arrhenius      E_A, D(300 K), σ(300 K) (Nernst–Einstein, Haven ratio 1)
+///   msd_T          windowed MSD of Li, D (He et al. / ion error), hops, "no diffusion detected,
+///                  D < limit" where the slope is not significant, per-axis D, σ(T), density map
+///   arrhenius      E_A from the diffusive temperatures only; D(300 K), σ(300 K) (Nernst–Einstein,
+///                  Haven ratio 1) only from ≥ 3 of them, otherwise null with the reason
 ///   report         report.md, report.json, SVG figures
 ///
 /// Every stage's parameters include the results it depends on, so changing an option reruns
@@ -21,7 +23,9 @@
 
 #include <nernst/analysis/arrhenius.hpp>
 #include <nernst/analysis/density_map.hpp>
+#include <nernst/analysis/detection.hpp>
 #include <nernst/analysis/diffusion.hpp>
+#include <nernst/analysis/hops.hpp>
 #include <nernst/analysis/msd.hpp>
 #include <nernst/analysis/png.hpp>
 #include <nernst/analysis/svg_plot.hpp>
@@ -35,6 +39,7 @@
 #include <nernst/symmetry/symmetry_dataset.hpp>
 #include <nernst/workflow/equilibration.hpp>
 #include <nernst/workflow/stage.hpp>
+#include <nernst/workflow/transport_report.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -77,6 +82,10 @@ struct PipelineOptions {
   /// molten/decomposed and is left out of the Arrhenius fit.
   double framework_msd_limit_A2 = 4.0;
   double min_fit_start_ps = 1.0;                 ///< earliest MSD fit start
+  /// When a temperature counts as diffusive (analysis/detection.hpp): D − k·σ_D > 0 and ≥ min_hops hops.
+  analysis::DetectionOptions detection;
+  double hop_threshold_A = 1.5;                  ///< hop counting (analysis/hops.hpp): displacement of a resting position
+  double hop_coarse_ps = 0.5;                    ///< … of positions averaged over blocks of this length (≥ 1 frame)
   double density_interval = 0.5;                 ///< Å
   // testing: stop the process after this many production steps (simulates a kill); 0 = never
   long interrupt_after_steps = 0;
@@ -388,7 +397,9 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       // MSD / D
       nlohmann::json p_msd{{"production", p_prod}, {"mobile", o.mobile}, {"min_fit_start_ps", o.min_fit_start_ps},
                            {"density_interval", o.density_interval},
-                           {"framework_msd_limit_A2", o.framework_msd_limit_A2}};
+                           {"framework_msd_limit_A2", o.framework_msd_limit_A2},
+                           {"detection", {{"k_sigma", o.detection.k_sigma}, {"min_hops", o.detection.min_hops}}},
+                           {"hops", {{"threshold_A", o.hop_threshold_A}, {"coarse_ps", o.hop_coarse_ps}}}};
       const nlohmann::json msd = runner.run("msd_" + tt, p_msd, n_est * 50, [&](const fs::path& dir) {
         using namespace analysis;
         const int mz = atomic_number(o.mobile);
@@ -396,6 +407,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
         io::Frame frame;
         std::unique_ptr<Estimator<WindowedMSD<FFTCorrelation>>> est;
         std::unique_ptr<Estimator<DensityMap>> dens;
+        std::unique_ptr<Estimator<HopCounting>> hops;
         std::vector<int> z;
         std::vector<std::size_t> mobile;
         std::vector<double> xyz;
@@ -405,6 +417,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
             z = frame.structure.atomic_numbers();
             MSDOptions mo;
             mo.dt_ps = dt_ps;
+            mo.per_atom = true;  // per-ion D's: the MSD noise level of the detection test
             for (std::size_t i = 0; i < z.size(); ++i) (z[i] == mz ? mobile : mo.drift_atoms).push_back(i);
             if (mobile.empty()) throw ValueError("pipeline: no " + o.mobile + " atoms in the trajectory");
             // The framework (every other species) is analysed too: if it diffuses, the cell has
@@ -415,6 +428,11 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
             DensityMapOptions dmo;
             dmo.interval_A = o.density_interval;
             dens = std::make_unique<Estimator<DensityMap>>(mobile, frame.structure.lattice().matrix(), dmo);
+            HopOptions ho;
+            ho.threshold_A = o.hop_threshold_A;
+            ho.dt_ps = dt_ps;
+            ho.coarse_frames = static_cast<std::size_t>(std::max(1.0, std::round(o.hop_coarse_ps / dt_ps)));
+            hops = std::make_unique<Estimator<HopCounting>>(mobile, ho);
           }
           xyz.resize(3 * z.size());
           for (std::size_t i = 0; i < z.size(); ++i) {
@@ -423,6 +441,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
           }
           est->push(xyz.data(), frame.structure.lattice().matrix());
           dens->push(xyz.data(), frame.structure.lattice().matrix());
+          hops->push(xyz.data(), frame.structure.lattice().matrix());
         }
         if (!est || est->n_frames() < 4) throw ValueError("pipeline: production trajectory has fewer than 4 frames");
         const MSDResult res = est->result();
@@ -438,13 +457,21 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
           d.fit_start_ps = 0.2 * lag.back();
           fit = fit_diffusion(lag, g.tensor.xyz(), g.n_atoms, d);
         }
-        std::vector<double> Daxes;
+        // Is the slope a measured diffusivity? (per-ion D's on the same window, hop count)
+        std::vector<std::vector<double>> per_ion(g.n_atoms, std::vector<double>(lag.size()));
+        for (std::size_t i = 0; i < g.n_atoms; ++i)
+          for (std::size_t m = 0; m < lag.size(); ++m) per_ion[i][m] = g.per_atom(i, m);
+        const HopResult hop_res = hops->result();
+        const DiffusivityVerdict verdict =
+            assess_diffusivity(fit, unit_diffusion(lag, per_ion, fit.t_start_ps, fit.t_end_ps, d), hop_res.n_hops, o.detection);
+        std::vector<DiffusivityVerdict> axes;
         for (int a = 0; a < 3; ++a) {
           DiffusionOptions d1 = d;
           d1.dim = 1;
           d1.fit_start_ps = fit.t_start_ps;
           d1.fit_end_ps = fit.t_end_ps;
-          Daxes.push_back(fit_diffusion(lag, g.tensor.axis(a), g.n_atoms, d1).D_cm2_s);
+          const auto fa = fit_diffusion(lag, g.tensor.axis(a), g.n_atoms, d1);
+          axes.push_back(assess_diffusivity(fa.D_cm2_s, fa.D_err_cm2_s, std::nullopt, std::nullopt, o.detection));
         }
         // Framework MSD at the end of the fit window; a solid's framework stays near its thermal
         // vibration amplitude (≲ 1 Å² for halides at 800 K), a melt's grows without bound.
@@ -461,26 +488,27 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
           fw_D = fit_diffusion(lag, xyz, fw.n_atoms, dfw).D_cm2_s;
         }
         const bool framework_mobile = fw_msd > o.framework_msd_limit_A2;
-        const double sigma = fit.D_cm2_s > 0 ? nernst_einstein_mS_cm(fit.D_cm2_s, static_cast<double>(g.n_atoms), 1.0, res.mean_volume, T) : 0.0;
+        const auto sigma_of = [&](double D) { return nernst_einstein_mS_cm(D, static_cast<double>(g.n_atoms), 1.0, res.mean_volume, T); };
         // figures
         const Plot p = msd_plot(o.mobile + " MSD at " + detail::temp_tag(T), lag, g.tensor, fit);
         write_svg_and_png(render_svg(p), (dir / "msd.svg").string());
         write_svg_and_png(render_heatmap_svg(dens->projection(2), o.mobile + " density at " + detail::temp_tag(T) + ", ab plane", "b", "a", "Å⁻³"),
                           (dir / "density_ab.svg").string());
-        return nlohmann::json{{"T_K", T},
-                              {"D_cm2_s", fit.D_cm2_s},
-                              {"D_err_cm2_s", fit.D_err_cm2_s},
-                              {"D_axes_cm2_s", Daxes},
-                              {"fit_start_ps", fit.t_start_ps},
-                              {"fit_end_ps", fit.t_end_ps},
-                              {"n_mobile", g.n_atoms},
-                              {"frames", res.n_frames},
-                              {"mean_volume_A3", res.mean_volume},
-                              {"sigma_mS_cm", sigma},
-                              {"framework_msd_A2", fw_msd},
-                              {"framework_D_cm2_s", fw_D},
-                              {"framework_mobile", framework_mobile},
-                              {"figures", {"msd_" + tt + "/msd.svg", "msd_" + tt + "/density_ab.svg"}}};
+        nlohmann::json res_json{{"T_K", T},
+                         {"fit_start_ps", fit.t_start_ps},
+                         {"fit_end_ps", fit.t_end_ps},
+                         {"n_mobile", g.n_atoms},
+                         {"frames", res.n_frames},
+                         {"mean_volume_A3", res.mean_volume},
+                         {"sigma_mS_cm", verdict.diffusive ? nlohmann::json(sigma_of(verdict.D_cm2_s)) : nlohmann::json()},
+                         {"sigma_upper_limit_mS_cm", verdict.diffusive ? nlohmann::json() : nlohmann::json(sigma_of(verdict.D_upper_limit_cm2_s))},
+                         {"framework_msd_A2", fw_msd},
+                         {"framework_D_cm2_s", fw_D},
+                         {"framework_mobile", framework_mobile},
+                         {"figures", {"msd_" + tt + "/msd.svg", "msd_" + tt + "/density_ab.svg"}}};
+        res_json.update(diffusivity_json(verdict, fit, hop_res, o.detection));
+        res_json.update(axes_json(axes, verdict.diffusive));
+        return res_json;
       });
       per_T.push_back(msd);
     }
@@ -488,67 +516,51 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
     nlohmann::json p_arr{{"msd", per_T}, {"volume_A3", best["volume_A3"]}};
     const nlohmann::json arr = runner.run("arrhenius_" + tag, p_arr, n_est * 10, [&](const fs::path& dir) {
       using namespace analysis;
-      std::vector<ArrheniusPoint> pts;
-      bool all_err = true;
-      std::vector<double> excluded;
-      for (const auto& m : per_T)
-        if (m.value("framework_mobile", false)) {
-          excluded.push_back(m["T_K"].get<double>());
-        } else if (m["D_cm2_s"].get<double>() > 0) {
-          pts.push_back({m["T_K"].get<double>(), m["D_cm2_s"].get<double>(), m["D_err_cm2_s"].get<double>()});
-          all_err = all_err && m["D_err_cm2_s"].get<double>() > 0;
-        }
-      nlohmann::json j;
-      j["excluded_framework_mobile_K"] = excluded;
-      if (pts.size() < 2) {
-        j["available"] = false;
-        j["reason"] = "fewer than two temperatures with a positive D and an immobile framework (" + std::to_string(pts.size()) + ")";
-        return j;
-      }
-      const ArrheniusFit f = fit_arrhenius(pts, all_err);
+      std::vector<TemperatureDiffusivity> temps;
+      for (const auto& m : per_T) temps.push_back(temperature_from_json(m, o.detection));
+      const ArrheniusSelection sel = select_arrhenius_points(temps);
       const double V = best["volume_A3"].get<double>();
       const double nli = per_T[0]["n_mobile"].get<double>();
-      const double D300 = f.D_at(300.0);
-      const auto iv = f.D_interval(300.0);
-      j["available"] = true;
-      j["weighted"] = all_err;
-      j["Ea_eV"] = f.Ea_eV;
-      j["Ea_err_eV"] = f.Ea_err_eV;
-      j["D0_cm2_s"] = f.D0_cm2_s;
-      j["D300K_cm2_s"] = D300;
-      j["D300K_interval_cm2_s"] = {iv.first, iv.second};
-      j["volume_A3"] = V;
-      j["n_mobile"] = nli;
-      j["sigma300K_mS_cm"] = nernst_einstein_mS_cm(D300, nli, 1.0, V, 300.0);
-      j["sigma300K_interval_mS_cm"] = {nernst_einstein_mS_cm(iv.first, nli, 1.0, V, 300.0),
-                                       nernst_einstein_mS_cm(iv.second, nli, 1.0, V, 300.0)};
+      nlohmann::json j = arrhenius_summary(sel, V, nli);
+      if (!j["fit_available"].get<bool>()) return j;
+      const auto& pts = sel.points;
+      const ArrheniusFit f = fit_arrhenius(pts, j["weighted"].get<bool>());
+      const bool extrapolated = j["sigma300K_mS_cm"].is_number();
       Plot p;
       p.title = "Arrhenius plot (" + o.mobile + ")";
       p.xlabel = "1000/T (1/K)";
       p.ylabel = "D (cm²/s)";
       p.log_y = true;
-      p.series.push_back(arrhenius_data_series(pts, "MD"));
+      p.series.push_back(arrhenius_data_series(pts, "MD (diffusive temperatures)"));
       PlotSeries fl;
       fl.label = "fit";
       fl.color = "#000000";
       fl.dashed = true;
-      for (double x = 1000.0 / (pts.back().T_K > pts.front().T_K ? pts.back().T_K : pts.front().T_K); x <= 1000.0 / 300.0 + 1e-9;
-           x += (1000.0 / 300.0 - 1000.0 / std::max(pts.back().T_K, pts.front().T_K)) / 40) {
+      // The line runs to 300 K only when σ(300 K) is extrapolated; otherwise over the data.
+      double T_hi = pts.front().T_K, T_lo = pts.front().T_K;
+      for (const auto& q : pts) T_hi = std::max(T_hi, q.T_K), T_lo = std::min(T_lo, q.T_K);
+      const double x0 = 1000.0 / T_hi, x1 = extrapolated ? 1000.0 / 300.0 : 1000.0 / T_lo;
+      for (int k = 0; k <= 40; ++k) {
+        const double x = x0 + (x1 - x0) * k / 40.0;
         fl.x.push_back(x);
         fl.y.push_back(f.D_at(1000.0 / x));
       }
       p.series.push_back(fl);
-      PlotSeries p300;
-      p300.points = true;
-      p300.color = "#d62728";
-      p300.label = "300 K (extrapolated)";
-      p300.x = {1000.0 / 300.0};
-      p300.y = {D300};
-      p300.y_lo = {iv.first};
-      p300.y_hi = {iv.second};
-      p.series.push_back(p300);
-      char b[160];
-      std::snprintf(b, sizeof b, "E_A = %.3f ± %.3f eV, σ(300 K) = %.3g mS/cm", f.Ea_eV, f.Ea_err_eV, j["sigma300K_mS_cm"].get<double>());
+      char b[240];
+      if (extrapolated) {
+        PlotSeries p300;
+        p300.points = true;
+        p300.color = "#d62728";
+        p300.label = "300 K (extrapolated)";
+        p300.x = {1000.0 / 300.0};
+        p300.y = {j["D300K_cm2_s"].get<double>()};
+        p300.y_lo = {j["D300K_interval_cm2_s"][0].get<double>()};
+        p300.y_hi = {j["D300K_interval_cm2_s"][1].get<double>()};
+        p.series.push_back(p300);
+        std::snprintf(b, sizeof b, "E_A = %.3f ± %.3f eV, σ(300 K) = %.3g mS/cm", f.Ea_eV, f.Ea_err_eV, j["sigma300K_mS_cm"].get<double>());
+      } else {
+        std::snprintf(b, sizeof b, "E_A = %.3f ± %.3f eV from %zu temperatures; σ(300 K) not extrapolated", f.Ea_eV, f.Ea_err_eV, pts.size());
+      }
       p.notes.push_back(b);
       write_svg_and_png(render_svg(p), (dir / "arrhenius.svg").string());
       j["figure"] = "arrhenius_" + tag + "/arrhenius.svg";
@@ -612,27 +624,10 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
     for (const auto& m : orderings) {
       md << "## Transport: ordering " << m["ordering"]["file"].get<std::string>() << " ("
          << m["ordering"]["space_group"].get<std::string>() << ")\n\n";
-      md << "| T (K) | D (cm²/s) | ± (He et al.) | D_x | D_y | D_z | σ(T) (mS/cm) | fit (ps) | framework MSD (Å²) |\n|---|---|---|---|---|---|---|---|---|\n";
-      for (const auto& t : m["temperatures"]) {
-        md << "| " << t["T_K"].get<double>() << " | " << t["D_cm2_s"].get<double>() << " | " << t["D_err_cm2_s"].get<double>();
-        for (int a = 0; a < 3; ++a) md << " | " << t["D_axes_cm2_s"][a].get<double>();
-        md << " | " << t["sigma_mS_cm"].get<double>() << " | " << t["fit_start_ps"].get<double>() << "–" << t["fit_end_ps"].get<double>()
-           << " | " << t.value("framework_msd_A2", 0.0) << (t.value("framework_mobile", false) ? " **(framework diffuses: molten or decomposed)**" : "")
-           << " |\n";
-      }
-      if (!m["arrhenius"].value("excluded_framework_mobile_K", nlohmann::json::array()).empty())
-        md << "\n> Temperatures where the framework diffuses (MSD > " << o.framework_msd_limit_A2
-           << " Å² at the end of the fit window) are left out of the Arrhenius fit: " << m["arrhenius"]["excluded_framework_mobile_K"].dump() << " K.\n";
+      md << transport_table_md(m["temperatures"]);
       const auto& a = m["arrhenius"];
-      if (a["available"].get<bool>()) {
-        md << "\n**E_A = " << a["Ea_eV"].get<double>() << " ± " << a["Ea_err_eV"].get<double>() << " eV, σ(300 K) = "
-           << a["sigma300K_mS_cm"].get<double>() << " mS/cm** (interval " << a["sigma300K_interval_mS_cm"][0].get<double>()
-           << "–" << a["sigma300K_interval_mS_cm"][1].get<double>() << " mS/cm; Nernst–Einstein, Haven ratio 1, V = "
-           << a["volume_A3"].get<double>() << " Å³, " << a["n_mobile"].get<double>() << " " << o.mobile << ")\n\n";
-        md << "![Arrhenius](" << a["figure"].get<std::string>() << ")\n\n";
-      } else {
-        md << "\nArrhenius fit not available: " << a["reason"].get<std::string>() << "\n\n";
-      }
+      md << arrhenius_md(a, o.mobile, o.framework_msd_limit_A2);
+      if (a.contains("figure")) md << "![Arrhenius](" << a["figure"].get<std::string>() << ")\n\n";
       for (const auto& t : m["temperatures"])
         for (const auto& f : t["figures"]) md << "![" << f.get<std::string>() << "](" << f.get<std::string>() << ")\n";
       md << "\n";
