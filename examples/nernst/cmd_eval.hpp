@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model_choice.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -86,7 +88,7 @@ nlohmann::json eval_chgnet(const graphnet::CHGNetModel& model, const Structure& 
 
 inline void add_eval_command(CLI::App& app) {
   struct Options {
-    std::string model, structure, precision = "double", three_body = "matgl";
+    std::string model = "default", structure, precision = "double", three_body = "matgl";
     int repeat = 1;
   };
   auto opt = std::make_shared<Options>();
@@ -94,8 +96,9 @@ inline void add_eval_command(CLI::App& app) {
       "eval", "Energy (eV), forces (eV/Å) and stress (eV/Å³ and GPa, ASE sign, Voigt xx yy zz yz xz xy) as JSON");
   cmd->add_option("structure", opt->structure, "structure file (POSCAR, extended XYZ, CIF, ...)")->required();
   cmd->add_option("--model", opt->model,
-                  "matgl M3GNet model directory (model.json + state.pt) or CHGNet checkpoint file (.pth.tar)")
-      ->required();
+                  "default (the bundled M3GNet-MatPES-PBE), a matgl M3GNet model directory (model.json + state.pt) "
+                  "or a CHGNet checkpoint file (.pth.tar)")
+      ->capture_default_str();
   cmd->add_option("--precision", opt->precision, "float or double")
       ->check(CLI::IsMember({"float", "double"}))
       ->capture_default_str();
@@ -109,21 +112,23 @@ inline void add_eval_command(CLI::App& app) {
   cmd->callback([opt]() {
     const Structure s = io::read_structure(opt->structure);
     if (!s.is_ordered()) throw ValueError("'" + opt->structure + "' has partial occupancies; eval needs an ordered structure");
-    if (!std::filesystem::is_directory(opt->model)) {  // a file: CHGNet .pth.tar checkpoint
-      const auto model = CHGNet::load(opt->model);
+    const ModelChoice choice = resolve_model(opt->model);
+    if (choice.kind == ModelKind::rigid_ion) throw NotSupported("eval evaluates graph networks; rigid-ion has no model to evaluate");
+    if (choice.kind == ModelKind::chgnet) {
+      const auto model = CHGNet::load(choice.path);
       nlohmann::json j = opt->precision == "float" ? detail::eval_chgnet<float>(model, s, opt->repeat)
                                                    : detail::eval_chgnet<double>(model, s, opt->repeat);
       j["precision"] = opt->precision;
-      j["model"] = opt->model;
+      j["model"] = choice.path;
       std::cout << j.dump(2) << "\n";
       return;
     }
-    const auto model = M3GNet::load(opt->model);
+    const auto model = M3GNet::load(choice.path);
     const auto mode = opt->three_body == "smooth" ? graphnet::ThreeBodyMode::smooth : graphnet::ThreeBodyMode::matgl;
     nlohmann::json j = opt->precision == "float" ? detail::eval_m3gnet<float>(model, mode, s, opt->repeat)
                                                  : detail::eval_m3gnet<double>(model, mode, s, opt->repeat);
     j["precision"] = opt->precision;
-    j["model"] = opt->model;
+    j["model"] = choice.path;
     std::cout << j.dump(2) << "\n";
   });
 }

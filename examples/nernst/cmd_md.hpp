@@ -7,8 +7,9 @@
 #include <nernst/core/error.hpp>
 #include <nernst/io/read.hpp>
 #include <nernst/md/md.hpp>
-#include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/potential/lennard_jones.hpp>
+
+#include "model_choice.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -23,7 +24,7 @@ namespace nernst::cli {
 namespace detail {
 
 struct MDOptions {
-  std::string structure, potential, ensemble = "nvt-nh", coupling = "iso", traj, thermo, summary, checkpoint, restart;
+  std::string structure, potential = "default", ensemble = "nvt-nh", coupling = "iso", traj, thermo, summary, checkpoint, restart;
   std::string three_body = "matgl";
   double temperature = 300, pressure = 1.0, tdamp = 100, pdamp = 1000, timestep = 1.0, modulus = 1e4;
   double initial_temperature = -1;
@@ -153,8 +154,9 @@ inline void add_md_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("md", "Molecular dynamics (NVE, NVT, NpT) with a JSON summary");
   cmd->add_option("structure", o->structure, "structure file (POSCAR, extended XYZ, CIF, ...)")->required();
   cmd->add_option("--potential", o->potential,
-                  "lj:epsilon=EV,sigma=A,cutoff=A[,skin=A,shift=1,tail=0] or an M3GNet model directory")
-      ->required();
+                  "default (the bundled M3GNet-MatPES-PBE), rigid-ion, lj:epsilon=EV,sigma=A,cutoff=A[,skin=A,shift=1,"
+                  "tail=0] or an M3GNet model directory")
+      ->capture_default_str();
   cmd->add_option("--ensemble", o->ensemble, "nve | nvt-nh | nvt-berendsen | nvt-langevin | npt-nh | npt-berendsen")
       ->check(CLI::IsMember({"nve", "nvt-nh", "nvt-berendsen", "nvt-langevin", "npt-nh", "npt-berendsen"}))
       ->capture_default_str();
@@ -198,11 +200,21 @@ inline void add_md_command(CLI::App& app) {
       Potential<LennardJones> lj(detail::parse_lj_spec(o->potential));
       j = detail::dispatch(*o, sys, lj);
     } else {
-      const auto model = M3GNet::load(o->potential);
-      Potential<GraphNet<M3GNet>> pot(
-          model, o->three_body == "smooth" ? graphnet::ThreeBodyMode::smooth : graphnet::ThreeBodyMode::matgl);
-      j = detail::dispatch(*o, sys, pot);
-      j["three_body"] = o->three_body;
+      const ModelChoice m = resolve_model(o->potential);
+      if (m.kind == ModelKind::chgnet)
+        throw NotSupported("md runs M3GNet, rigid-ion and LJ; CHGNet checkpoints run in `nernst pipeline --model`");
+      if (m.kind == ModelKind::rigid_ion) {
+        auto pot = make_rigid_ion<>();
+        j = detail::dispatch(*o, sys, pot);
+      } else {
+        const auto model = M3GNet::load(m.path);
+        Potential<GraphNet<M3GNet>> pot(
+            model, o->three_body == "smooth" ? graphnet::ThreeBodyMode::smooth : graphnet::ThreeBodyMode::matgl);
+        j = detail::dispatch(*o, sys, pot);
+        j["three_body"] = o->three_body;
+      }
+      j["model"] = m.path;
+      j["potential_name"] = m.name;
     }
     j["potential"] = o->potential;
     j["structure"] = o->structure;

@@ -2,9 +2,10 @@
 // `nernst pipeline STRUCTURE.cif --supercell "1 1 2" --temperatures 500,600,700,800 [--model DIR]
 //  [--production-ps PS] [--out DIR] ...`: the whole workflow (enumerate → Ewald top K → relax top
 // → equilibrate → NVT production per T → MSD/D → Arrhenius/σ(300 K) → report), resumable: rerun
-// the same command after an interruption and finished stages are skipped. `--model` takes an
-// M3GNet model directory or a CHGNet .pth.tar checkpoint; `--active-learning R` fine-tunes the
-// M3GNet model before the MD (workflow/active_learning.hpp), labels from a potential or from DFT.
+// the same command after an interruption and finished stages are skipped. `--model` takes the
+// bundled default (M3GNet-MatPES-PBE), rigid-ion, an M3GNet model directory or a CHGNet .pth.tar
+// checkpoint (model_choice.hpp); `--active-learning R` fine-tunes the M3GNet model before the MD
+// (workflow/active_learning.hpp), labels from a potential or from DFT.
 
 #include <CLI/CLI.hpp>
 
@@ -14,12 +15,15 @@
 #include <nernst/workflow/active_learning.hpp>
 #include <nernst/workflow/pipeline.hpp>
 
+#include "model_choice.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace nernst::cli {
@@ -95,7 +99,7 @@ nlohmann::json run_m3gnet(workflow::PipelineOptions p, const std::string& dir, c
 
 inline void add_pipeline_command(CLI::App& app) {
   struct Opt {
-    std::string structure, supercell = "1 1 1", temps = "500,600,700,800", model, out = "nernst_run", precision = "double";
+    std::string structure, supercell = "1 1 1", temps = "500,600,700,800", model = "default", out = "nernst_run", precision = "double";
     workflow::PipelineOptions p;
     double heating_ps = 2, nvt_ps = 50, npt_ps = 140, average_ps = 112;
     bool demo = false;
@@ -109,8 +113,9 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--supercell", o->supercell, "fixed supercell: \"1 1 2\" or 9 integers (rows)")->capture_default_str();
   cmd->add_option("--temperatures", o->temps, "MD temperatures in K, comma separated")->capture_default_str();
   cmd->add_option("--model", o->model,
-                  "M3GNet model directory (model.json + state.pt) or CHGNet checkpoint (.pth.tar); default: the bundled "
-                  "rigid-ion potential");
+                  "default (the bundled M3GNet-MatPES-PBE), rigid-ion (toy), an M3GNet model directory (model.json + "
+                  "state.pt) or a CHGNet checkpoint (.pth.tar)")
+      ->capture_default_str();
   cmd->add_option("--precision", o->precision, "graph-network arithmetic: float or double")
       ->check(CLI::IsMember({"float", "double"}))
       ->capture_default_str();
@@ -137,6 +142,11 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_flag("--demo", o->demo, "demonstration lengths: 0.5+1+2 ps equilibration (1 ps averaged), 10 ps production, "
                                    "--top-k 5, fmax 0.05 (not converged science)");
   cmd->add_flag("--quiet", o->p.quiet, "no progress output");
+  o->p.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cmd->add_option("--jobs", o->p.jobs,
+                  "MD runs (temperatures x orderings) at once, one worker process each (default: the number of cores)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--active-learning", o->al.rounds,
                   "active-learning rounds before the MD (M3GNet --model only): MD, furthest-point sampling, labels, "
                   "fine-tuning")
@@ -173,25 +183,25 @@ inline void add_pipeline_command(CLI::App& app) {
     else if (!p.temperatures.empty()) al.T_start = *std::min_element(p.temperatures.begin(), p.temperatures.end());
     al.timestep = p.timestep;
     al.seed = p.seed;
-    const bool chgnet = !o->model.empty() && !std::filesystem::is_directory(o->model);
-    if (al.rounds > 0 && (o->model.empty() || chgnet))
+    const ModelChoice choice = resolve_model(o->model);
+    if (al.rounds > 0 && choice.kind != ModelKind::m3gnet)
       throw ValueError("--active-learning fine-tunes an M3GNet model: give --model with an M3GNet directory");
     nlohmann::json rep;
     try {
-      if (o->model.empty()) {
-        p.potential_name = "rigid-ion (Tosi-Fumi Li-Cl + formal charges, bundled)";
+      if (choice.kind == ModelKind::rigid_ion) {
+        p.potential_name = choice.name;
         rep = workflow::run_pipeline(p, []() { return make_rigid_ion<>(); });
-      } else if (chgnet) {  // a file: CHGNet .pth.tar checkpoint
-        const auto model = std::make_shared<graphnet::CHGNetModel>(CHGNet::load(o->model));
-        p.potential_name = "CHGNet " + o->model + " (" + o->precision + ")";
+      } else if (choice.kind == ModelKind::chgnet) {
+        const auto model = std::make_shared<graphnet::CHGNetModel>(CHGNet::load(choice.path));
+        p.potential_name = choice.name + " (" + o->precision + ")";
         if (o->precision == "float")
           rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<CHGNet>, float>(*model); });
         else
           rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<CHGNet>>(*model); });
       } else {
-        p.potential_name = "M3GNet " + o->model + " (" + o->precision + ")";
-        rep = o->precision == "float" ? detail_pipeline::run_m3gnet<float>(p, o->model, al, o->al_label_with)
-                                      : detail_pipeline::run_m3gnet<double>(p, o->model, al, o->al_label_with);
+        p.potential_name = choice.name + " (" + o->precision + ")";
+        rep = o->precision == "float" ? detail_pipeline::run_m3gnet<float>(p, choice.path, al, o->al_label_with)
+                                      : detail_pipeline::run_m3gnet<double>(p, choice.path, al, o->al_label_with);
       }
     } catch (const workflow::LabelsPending& e) {
       // not a failure: the run continues from here once the external labels exist

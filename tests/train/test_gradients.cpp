@@ -77,3 +77,15 @@ TEST_CASE("M3GNet: every parameter gradient of an E+F+S loss matches finite diff
                                                               << "; tiny: " << r.tiny << ", " << r.max_abs_tiny);
   }
 }
+
+TEST_CASE("M3GNet-MatPES (smooth basis, 128 units): every parameter gradient of an E+F+S loss matches finite differences") {
+  NERNST_REQUIRE_SHARED_DATA();
+  train::M3GNetTrainable m(train_test::matpes_model());
+  train::Dataset d;
+  d.samples.push_back(train_test::reference_sample("li_y_cl_triclinic_rattled"));
+  train_test::label_with_offsets(d.samples[0], m.predict(d.samples[0]), 5);
+  const auto r = check_all_parameters(m, d, train::Loss{}, {1.0, 1.5, 0.15}, 1e-3);
+  MESSAGE("MatPES MSE: " << r.tensors << " tensors, max rel err (random direction) " << r.max_rel_dir << ", "
+                         << r.entries << " single entries, max rel err " << r.max_rel_entry);
+  CHECK(r.tensors == m.parameters().size());
+}

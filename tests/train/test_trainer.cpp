@@ -140,3 +140,25 @@ TEST_CASE("Freezing keeps tensors bit-identical; save -> reload gives identical 
   std::filesystem::remove_all(dir64);
   std::filesystem::remove_all(dir32);
 }
+
+TEST_CASE("M3GNet-MatPES: a few fine-tuning steps lower the loss; save -> reload gives identical outputs") {
+  NERNST_REQUIRE_SHARED_DATA();
+  train::M3GNetTrainable m(train_test::matpes_model());
+  const auto d = small_labelled_set(m);
+  train::TrainOptions o;
+  o.epochs = 2;
+  o.batch_size = 3;
+  o.adam.lr = 1e-5;
+  o.progress = false;
+  train::Trainer<train::M3GNetTrainable> tr(m, o);
+  const auto res = tr.fit(d, {});
+  CHECK(res.final_train.loss < res.initial_train.loss);
+  const auto dir64 = std::filesystem::temp_directory_path() / "nernst_train_matpes64";
+  const auto dir32 = std::filesystem::temp_directory_path() / "nernst_train_matpes32";
+  train_test::check_save_reload(m, d, dir64.string(), dir32.string(), [](const std::string& p) { return M3GNet::load(p); });
+  const auto back = M3GNet::load(dir64.string());
+  CHECK(back.config.use_smooth);
+  CHECK(back.config.units == 128);
+  std::filesystem::remove_all(dir64);
+  std::filesystem::remove_all(dir32);
+}

@@ -23,6 +23,15 @@ inline const nernst::graphnet::M3GNetModel& model() {
   return *m;
 }
 
+/// M3GNet-MatPES-PBE-v2025.1-PES (128 hidden units, smooth basis).
+inline const nernst::graphnet::M3GNetModel& matpes_model() {
+  static std::unique_ptr<nernst::graphnet::M3GNetModel> m;
+  if (!m)
+    m = std::make_unique<nernst::graphnet::M3GNetModel>(
+        nernst::M3GNet::load((nernst_test::shared_dir() / "models" / "m3gnet-matpes-pbe-v2025.1-pes").string()));
+  return *m;
+}
+
 /// A reference structure of reference/m3gnet (no labels).
 inline nernst::train::Sample reference_sample(const std::string& name) {
   std::ifstream in(nernst_test::shared_dir() / "reference" / "m3gnet" / (name + ".json"));

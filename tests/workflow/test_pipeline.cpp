@@ -218,3 +218,29 @@ TEST_CASE("pipeline end to end: outputs, consistency, skip on rerun, kill + resu
   CHECK(mdd.find("Arrhenius fit not available") != std::string::npos);
   fs::remove_all(base);
 }
+
+TEST_CASE("pipeline: temperatures in worker processes (jobs = 2) give the same report and trajectories as jobs = 1") {
+  const fs::path base = fs::temp_directory_path() / ("nernst_pipeline_jobs_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  auto o1 = tiny_options(base / "serial");
+  auto o2 = tiny_options(base / "workers");
+  o1.production_ps = o2.production_ps = 0.5;  // identity, not statistics
+  o2.jobs = 2;
+  workflow::StageCounts c1, c2;
+  const auto r1 = workflow::run_pipeline(o1, factory, &c1);
+  const auto r2 = workflow::run_pipeline(o2, factory, &c2);
+  // The parent found every equilibration and production done by its workers.
+  CHECK(c2.skipped == 2 * 2);
+  CHECK(c1.skipped == 0);
+  CHECK(r2 == r1);
+  auto slurp = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (const char* t : {"1500K", "2500K"}) {
+    const std::string f = std::string("production_m0_") + t + "/trajectory.extxyz";
+    CHECK(!slurp(base / "serial" / f).empty());
+    CHECK(slurp(base / "serial" / f) == slurp(base / "workers" / f));
+  }
+  fs::remove_all(base);
+}

@@ -39,6 +39,7 @@
 #include <nernst/symmetry/symmetry_dataset.hpp>
 #include <nernst/workflow/equilibration.hpp>
 #include <nernst/workflow/stage.hpp>
+#include <nernst/workflow/worker_processes.hpp>
 #include <nernst/workflow/transport_report.hpp>
 
 #include <nlohmann/json.hpp>
@@ -87,6 +88,10 @@ struct PipelineOptions {
   double hop_threshold_A = 1.5;                  ///< hop counting (analysis/hops.hpp): displacement of a resting position
   double hop_coarse_ps = 0.5;                    ///< … of positions averaged over blocks of this length (≥ 1 frame)
   double density_interval = 0.5;                 ///< Å
+  /// MD runs (orderings × temperatures) at once, each in its own worker process
+  /// (worker_processes.hpp); results are identical to jobs = 1. The driver's default is the
+  /// number of cores.
+  int jobs = 1;
   // testing: stop the process after this many production steps (simulates a kill); 0 = never
   long interrupt_after_steps = 0;
   /// Called after every checkpoint (relaxed ordering saved, equilibration/production chunk,
@@ -331,69 +336,98 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
   // ---------------------------------------------------------------- MD per ordering and T
   nlohmann::json orderings = nlohmann::json::array();
   const std::size_t n_md = std::min<std::size_t>(o.top_m, relax_res["ranked"].size());
+  // Equilibration and production of ordering mi at T (stages equilibrate_<m>_<T>, production_<m>_<T>).
+  struct MdRun {
+    nlohmann::json p_eq, eq, p_prod, prod;
+  };
+  const auto md_run = [&](std::size_t mi, double T) {
+    const nlohmann::json best = relax_res["ranked"][mi];
+    const std::string tt = "m" + std::to_string(mi) + "_" + detail::temp_tag(T);
+    MdRun r;
+    // equilibrate
+    r.p_eq = nlohmann::json{{"ordering", best}, {"potential", potential_id}, {"T", T}, {"dt", o.timestep},
+                            {"heating", o.heating}, {"nvt", o.nvt}, {"npt", o.npt}, {"average_last", o.average_last}, {"seed", o.seed}};
+    r.eq = runner.run("equilibrate_" + tt, r.p_eq, n_est * eq_steps, [&](const fs::path& dir) {
+      const Structure s = io::read_structure((out / "relax" / best["file"].get<std::string>()).string());
+      auto sys = System<MS>::from_structure(s);
+      auto pot = make_potential();
+      md::ProtocolParameters pp;
+      pp.temperature = T;
+      pp.timestep = o.timestep;
+      pp.heating = o.heating;
+      pp.nvt = o.nvt;
+      pp.npt = o.npt;
+      pp.average_last = o.average_last;
+      pp.seed = o.seed;
+      pp.sample_every = std::max<long>(1, std::min<long>(10, std::llround(o.average_last / o.timestep) / 4));
+      // checkpoints inside heating/NVT/NpT: a killed run resumes there, bit-identically
+      const auto pr = run_resumable_protocol(sys, pot, pp, dir, o.checkpoint_every, o.on_checkpoint,
+                                             [&](double f) { log.update(f); });
+      io::write_structure((dir / "equilibrated.vasp").string(), sys.to_structure(), io::Format::Poscar);
+      nlohmann::json j{{"mean_cell", detail::matrix_json(pr.mean_cell)}, {"mean_volume_A3", pr.mean_volume},
+                       {"volume_std_A3", pr.volume_std}, {"npt_temperature_K", pr.npt_temperature}, {"steps", pr.steps},
+                       {"velocities", detail::get_velocities(sys)}};
+      return j;
+    });
+    // production
+    r.p_prod = nlohmann::json{{"equilibrate", r.p_eq}, {"production_ps", o.production_ps}, {"sample_every", o.sample_every},
+                              {"checkpoint_every", o.checkpoint_every}};
+    r.prod = runner.run("production_" + tt, r.p_prod, n_est * prod_steps, [&](const fs::path& dir) {
+      const Structure s = io::read_structure((out / ("equilibrate_" + tt) / "equilibrated.vasp").string());
+      auto sys = System<MS>::from_structure(s);
+      detail::set_velocities(sys, r.eq["velocities"].template get<std::vector<double>>());
+      auto pot = make_potential();
+      md::SimulationOptions so;
+      so.timestep = o.timestep;
+      so.seed = o.seed;
+      so.checkpoint = (dir / "checkpoint.bin").string();
+      so.checkpoint_every = 0;  // written at the end of every chunk below
+      md::Ensemble<md::NVT, md::NoseHoover> ens({T, 100.0, 3});
+      md::Simulation<md::Ensemble<md::NVT, md::NoseHoover>, Pot> sim(sys, pot, ens, so);
+      sim.add_observer(std::make_shared<md::TrajectoryWriter<MS>>((dir / "trajectory.extxyz").string(), o.sample_every));
+      sim.add_observer(std::make_shared<md::ThermoLog<MS>>((dir / "thermo.csv").string(), o.sample_every));
+      sim.add_observer(std::make_shared<detail::ProgressForward<MS>>(&log, prod_steps, o.sample_every));
+      if (fs::exists(so.checkpoint)) sim.restore(so.checkpoint);
+      while (sim.step() < prod_steps) {
+        const long chunk = std::min(o.checkpoint_every - sim.step() % o.checkpoint_every, prod_steps - sim.step());
+        sim.run(chunk);
+        if (o.on_checkpoint) o.on_checkpoint("production " + tt, sim.step());
+        interrupted_budget += chunk;
+        if (o.interrupt_after_steps > 0 && interrupted_budget >= o.interrupt_after_steps && sim.step() < prod_steps) {
+          interrupted_budget = 0;
+          throw Interrupted("pipeline interrupted (test) at production step " + std::to_string(sim.step()));
+        }
+      }
+      return nlohmann::json{{"steps", prod_steps}, {"frames", prod_steps / o.sample_every + 1},
+                            {"trajectory", "trajectory.extxyz"}};
+    });
+    return r;
+  };
+  // The (ordering, T) runs are independent: with jobs > 1 they run first in worker processes
+  // (worker_processes.hpp), and the loop below finds their stages done, as a resumed run would.
+  if (o.jobs > 1) {
+    const std::size_t nT = o.temperatures.size();
+    const auto label = [&](std::size_t k) {
+      return "m" + std::to_string(k / nT) + " " + detail::temp_tag(o.temperatures[k % nT]);
+    };
+    if (!o.quiet)
+      std::cerr << "MD: " << n_md * nT << " runs in up to " << o.jobs << " worker processes\n" << std::flush;
+    run_in_worker_processes(
+        n_md * nT, o.jobs,
+        [&](std::size_t k) {
+          log.set_worker(label(k));
+          md_run(k / nT, o.temperatures[k % nT]);
+        },
+        label);
+  }
   for (std::size_t mi = 0; mi < n_md; ++mi) {
     const nlohmann::json best = relax_res["ranked"][mi];
     const std::string tag = "m" + std::to_string(mi);
     nlohmann::json per_T = nlohmann::json::array();
     for (double T : o.temperatures) {
       const std::string tt = tag + "_" + detail::temp_tag(T);
-      // equilibrate
-      nlohmann::json p_eq{{"ordering", best}, {"potential", potential_id}, {"T", T}, {"dt", o.timestep},
-                          {"heating", o.heating}, {"nvt", o.nvt}, {"npt", o.npt}, {"average_last", o.average_last}, {"seed", o.seed}};
-      const nlohmann::json eq = runner.run("equilibrate_" + tt, p_eq, n_est * eq_steps, [&](const fs::path& dir) {
-        const Structure s = io::read_structure((out / "relax" / best["file"].get<std::string>()).string());
-        auto sys = System<MS>::from_structure(s);
-        auto pot = make_potential();
-        md::ProtocolParameters pp;
-        pp.temperature = T;
-        pp.timestep = o.timestep;
-        pp.heating = o.heating;
-        pp.nvt = o.nvt;
-        pp.npt = o.npt;
-        pp.average_last = o.average_last;
-        pp.seed = o.seed;
-        pp.sample_every = std::max<long>(1, std::min<long>(10, std::llround(o.average_last / o.timestep) / 4));
-        // checkpoints inside heating/NVT/NpT: a killed run resumes there, bit-identically
-        const auto pr = run_resumable_protocol(sys, pot, pp, dir, o.checkpoint_every, o.on_checkpoint,
-                                               [&](double f) { log.update(f); });
-        io::write_structure((dir / "equilibrated.vasp").string(), sys.to_structure(), io::Format::Poscar);
-        nlohmann::json j{{"mean_cell", detail::matrix_json(pr.mean_cell)}, {"mean_volume_A3", pr.mean_volume},
-                         {"volume_std_A3", pr.volume_std}, {"npt_temperature_K", pr.npt_temperature}, {"steps", pr.steps},
-                         {"velocities", detail::get_velocities(sys)}};
-        return j;
-      });
-      // production
-      nlohmann::json p_prod{{"equilibrate", p_eq}, {"production_ps", o.production_ps}, {"sample_every", o.sample_every},
-                            {"checkpoint_every", o.checkpoint_every}};
-      const nlohmann::json prod = runner.run("production_" + tt, p_prod, n_est * prod_steps, [&](const fs::path& dir) {
-        const Structure s = io::read_structure((out / ("equilibrate_" + tt) / "equilibrated.vasp").string());
-        auto sys = System<MS>::from_structure(s);
-        detail::set_velocities(sys, eq["velocities"].get<std::vector<double>>());
-        auto pot = make_potential();
-        md::SimulationOptions so;
-        so.timestep = o.timestep;
-        so.seed = o.seed;
-        so.checkpoint = (dir / "checkpoint.bin").string();
-        so.checkpoint_every = 0;  // written at the end of every chunk below
-        md::Ensemble<md::NVT, md::NoseHoover> ens({T, 100.0, 3});
-        md::Simulation<md::Ensemble<md::NVT, md::NoseHoover>, Pot> sim(sys, pot, ens, so);
-        sim.add_observer(std::make_shared<md::TrajectoryWriter<MS>>((dir / "trajectory.extxyz").string(), o.sample_every));
-        sim.add_observer(std::make_shared<md::ThermoLog<MS>>((dir / "thermo.csv").string(), o.sample_every));
-        sim.add_observer(std::make_shared<detail::ProgressForward<MS>>(&log, prod_steps, o.sample_every));
-        if (fs::exists(so.checkpoint)) sim.restore(so.checkpoint);
-        while (sim.step() < prod_steps) {
-          const long chunk = std::min(o.checkpoint_every - sim.step() % o.checkpoint_every, prod_steps - sim.step());
-          sim.run(chunk);
-          if (o.on_checkpoint) o.on_checkpoint("production " + tt, sim.step());
-          interrupted_budget += chunk;
-          if (o.interrupt_after_steps > 0 && interrupted_budget >= o.interrupt_after_steps && sim.step() < prod_steps) {
-            interrupted_budget = 0;
-            throw Interrupted("pipeline interrupted (test) at production step " + std::to_string(sim.step()));
-          }
-        }
-        return nlohmann::json{{"steps", prod_steps}, {"frames", prod_steps / o.sample_every + 1},
-                              {"trajectory", "trajectory.extxyz"}};
-      });
+      const MdRun run = md_run(mi, T);
+      const nlohmann::json& p_prod = run.p_prod;
       // MSD / D
       nlohmann::json p_msd{{"production", p_prod}, {"mobile", o.mobile}, {"min_fit_start_ps", o.min_fit_start_ps},
                            {"density_interval", o.density_interval},

@@ -56,11 +56,23 @@ class ProgressLog {
  public:
   explicit ProgressLog(std::ostream* os = &std::cerr) : os_(os) {}
   void set_plan(double total_cost) { total_ = total_cost; }
+  /// Worker-process mode (several processes share one terminal): every line carries `label`,
+  /// stage lines are whole lines, and in-stage progress is a line per 10 % instead of one
+  /// line rewritten with '\r'. The whole-run ETA is left to the parent.
+  void set_worker(std::string label) {
+    worker_ = std::move(label);
+    total_ = 0;
+  }
   void begin(const std::string& name, double cost) {
     name_ = name;
     cost_ = cost;
     t0_ = clock::now();
-    if (os_) *os_ << "[" << fmt_time(elapsed()) << "] " << name << " ..." << std::flush;
+    next_tenth_ = 1;
+    if (!os_) return;
+    if (!worker_.empty())
+      *os_ << "[" << worker_ << "] " << name << " started\n" << std::flush;
+    else
+      *os_ << "[" << fmt_time(elapsed()) << "] " << name << " ..." << std::flush;
   }
   void end(bool skipped) {
     const double dt = std::chrono::duration<double>(clock::now() - t0_).count();
@@ -70,6 +82,11 @@ class ProgressLog {
       done_run_ += cost_;
     }
     if (!os_) return;
+    if (!worker_.empty()) {
+      *os_ << "[" << worker_ << "] " << name_ << (skipped ? " done earlier (skipped)" : " done in " + fmt_time(dt))
+           << "\n" << std::flush;
+      return;
+    }
     *os_ << (skipped ? " done earlier (skipped)" : " done in " + fmt_time(dt));
     if (done_run_ > 0 && total_ > done_) *os_ << ", ETA " << fmt_time(spent_ / done_run_ * (total_ - done_));
     *os_ << "\n" << std::flush;
@@ -79,6 +96,14 @@ class ProgressLog {
     if (!os_ || !(fraction > 0)) return;
     const double dt = std::chrono::duration<double>(clock::now() - t0_).count();
     const double eta = dt / fraction * (1 - fraction);
+    if (!worker_.empty()) {
+      if (fraction * 10 < next_tenth_) return;
+      while (next_tenth_ <= fraction * 10) ++next_tenth_;
+      char b[96];
+      std::snprintf(b, sizeof b, "  %5.1f%%  stage ETA %s", 100 * fraction, fmt_time(eta).c_str());
+      *os_ << "[" << worker_ << "] " << name_ << b << "\n" << std::flush;
+      return;
+    }
     char b[96];
     std::snprintf(b, sizeof b, "\r  %-28s %5.1f%%  stage ETA %s   ", name_.c_str(), 100 * fraction, fmt_time(eta).c_str());
     *os_ << b << std::flush;
@@ -96,7 +121,8 @@ class ProgressLog {
   double elapsed() const { return std::chrono::duration<double>(clock::now() - start_).count(); }
   std::ostream* os_;
   clock::time_point start_ = clock::now(), t0_;
-  std::string name_;
+  std::string name_, worker_;
+  int next_tenth_ = 1;
   double total_ = 0, cost_ = 0, done_ = 0, done_run_ = 0, spent_ = 0;
 };
 

@@ -1,0 +1,95 @@
+// run_in_worker_processes: every task runs once, in a child process, at most `jobs` at a time;
+// failures are reported by name after the others finished.
+
+#include "../test_support.hpp"
+
+#include <nernst/workflow/worker_processes.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+
+using namespace nernst;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+/// Each task writes "<pid> <start time µs> <end time µs>" to task<i>.txt after sleeping 100 ms.
+void timed_task(const fs::path& dir, std::size_t i) {
+  const auto now = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
+  const auto t0 = now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::ofstream(dir / ("task" + std::to_string(i) + ".txt")) << ::getpid() << " " << t0 << " " << now() << "\n";
+}
+}  // namespace
+
+TEST_CASE("worker processes: every task once, in children, never more than `jobs` at a time") {
+  const fs::path dir = fresh_dir("nernst_workers");
+  const std::size_t n = 6;
+  workflow::run_in_worker_processes(
+      n, 2, [&](std::size_t i) { timed_task(dir, i); }, [](std::size_t i) { return "task " + std::to_string(i); });
+  std::set<long> pids;
+  std::vector<std::pair<long long, long long>> spans;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::ifstream in(dir / ("task" + std::to_string(i) + ".txt"));
+    REQUIRE(in.good());
+    long pid = 0;
+    long long a = 0, b = 0;
+    in >> pid >> a >> b;
+    CHECK(pid != ::getpid());
+    pids.insert(pid);
+    spans.emplace_back(a, b);
+  }
+  CHECK(pids.size() == n);  // one process per task
+  // At no task's start were two others running.
+  for (const auto& s : spans) {
+    int running = 0;
+    for (const auto& t : spans)
+      if (t.first <= s.first && s.first < t.second) ++running;
+    CHECK(running <= 2);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("worker processes: a failing task is named after the others finished; jobs = 1 runs here") {
+  const fs::path dir = fresh_dir("nernst_workers_fail");
+  bool threw = false;
+  try {
+    workflow::run_in_worker_processes(
+        4, 2,
+        [&](std::size_t i) {
+          if (i == 1) throw ValueError("bad input for task 1");
+          timed_task(dir, i);
+        },
+        [](std::size_t i) { return "task " + std::to_string(i); });
+  } catch (const Error& e) {
+    threw = true;
+    const std::string what = e.what();
+    CHECK(what.find("task 1") != std::string::npos);
+    CHECK(what.find("task 0") == std::string::npos);
+  }
+  CHECK(threw);
+  for (std::size_t i : {0, 2, 3}) CHECK(fs::exists(dir / ("task" + std::to_string(i) + ".txt")));
+
+  // jobs = 1: in this process, exceptions propagate unchanged.
+  int ran = 0;
+  workflow::run_in_worker_processes(3, 1, [&](std::size_t) { ++ran; }, [](std::size_t) { return std::string(); });
+  CHECK(ran == 3);
+  CHECK_THROWS_AS(workflow::run_in_worker_processes(
+                      2, 1, [](std::size_t) { throw ValueError("x"); }, [](std::size_t) { return std::string(); }),
+                  ValueError);
+  fs::remove_all(dir);
+}
