@@ -96,7 +96,7 @@ inline void add_eval_command(CLI::App& app) {
       "eval", "Energy (eV), forces (eV/Å) and stress (eV/Å³ and GPa, ASE sign, Voigt xx yy zz yz xz xy) as JSON");
   cmd->add_option("structure", opt->structure, "structure file (POSCAR, extended XYZ, CIF, ...)")->required();
   cmd->add_option("--model", opt->model,
-                  "default (the bundled M3GNet-MatPES-PBE), a matgl M3GNet model directory (model.json + state.pt) "
+                  "default (the bundled M3GNet-MatPES-r2SCAN), a matgl M3GNet model directory (model.json + state.pt) "
                   "or a CHGNet checkpoint file (.pth.tar)")
       ->capture_default_str();
   cmd->add_option("--precision", opt->precision, "float or double")

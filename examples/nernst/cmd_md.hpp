@@ -154,7 +154,7 @@ inline void add_md_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("md", "Molecular dynamics (NVE, NVT, NpT) with a JSON summary");
   cmd->add_option("structure", o->structure, "structure file (POSCAR, extended XYZ, CIF, ...)")->required();
   cmd->add_option("--potential", o->potential,
-                  "default (the bundled M3GNet-MatPES-PBE), rigid-ion, lj:epsilon=EV,sigma=A,cutoff=A[,skin=A,shift=1,"
+                  "default (the bundled M3GNet-MatPES-r2SCAN), rigid-ion, lj:epsilon=EV,sigma=A,cutoff=A[,skin=A,shift=1,"
                   "tail=0] or an M3GNet model directory")
       ->capture_default_str();
   cmd->add_option("--ensemble", o->ensemble, "nve | nvt-nh | nvt-berendsen | nvt-langevin | npt-nh | npt-berendsen")

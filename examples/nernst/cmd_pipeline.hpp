@@ -3,7 +3,7 @@
 //  [--production-ps PS] [--out DIR] ...`: the whole workflow (enumerate → Ewald top K → relax top
 // → equilibrate → NVT production per T → MSD/D → Arrhenius/σ(300 K) → report), resumable: rerun
 // the same command after an interruption and finished stages are skipped. `--model` takes the
-// bundled default (M3GNet-MatPES-PBE), rigid-ion, an M3GNet model directory or a CHGNet .pth.tar
+// bundled default (M3GNet-MatPES-r2SCAN), rigid-ion, an M3GNet model directory or a CHGNet .pth.tar
 // checkpoint (model_choice.hpp); `--active-learning R` fine-tunes the M3GNet model before the MD
 // (workflow/active_learning.hpp), labels from a potential or from DFT.
 
@@ -95,6 +95,16 @@ nlohmann::json run_m3gnet(workflow::PipelineOptions p, const std::string& dir, c
                                                     model, p.on_checkpoint);
   return workflow::run_pipeline(p, [model, make]() { return make(*model); });
 }
+
+/// `--demo`: lengths for a first look in minutes on two cores (docs/pipeline.md, "Demonstration"),
+/// not converged science.
+struct Demo {
+  static constexpr double heating_ps = 0.5, nvt_ps = 0.5, npt_ps = 2.0, average_ps = 1.0;
+  static constexpr double production_ps = 20.0, timestep_fs = 2.0, fmax = 0.05;
+  static constexpr long sample_every = 25;
+  static constexpr std::size_t top_k = 3;
+  static constexpr const char* precision = "float";
+};
 }  // namespace detail_pipeline
 
 inline void add_pipeline_command(CLI::App& app) {
@@ -113,7 +123,7 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--supercell", o->supercell, "fixed supercell: \"1 1 2\" or 9 integers (rows)")->capture_default_str();
   cmd->add_option("--temperatures", o->temps, "MD temperatures in K, comma separated")->capture_default_str();
   cmd->add_option("--model", o->model,
-                  "default (the bundled M3GNet-MatPES-PBE), rigid-ion (toy), an M3GNet model directory (model.json + "
+                  "default (the bundled M3GNet-MatPES-r2SCAN), rigid-ion (toy), an M3GNet model directory (model.json + "
                   "state.pt) or a CHGNet checkpoint (.pth.tar)")
       ->capture_default_str();
   cmd->add_option("--precision", o->precision, "graph-network arithmetic: float or double")
@@ -162,7 +172,23 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--al-sample-every", o->al.sample_every, "steps between the frames sampling chooses from")->capture_default_str();
   cmd->add_option("--al-epochs", o->al.epochs, "fine-tuning epochs per round")->capture_default_str();
   cmd->add_option("--al-lr", o->al.lr, "fine-tuning learning rate")->capture_default_str();
-  cmd->callback([o]() {
+  cmd->callback([o, cmd]() {
+    if (o->demo) {
+      // The demonstration preset: each value applies unless its option was given explicitly.
+      const auto preset = [&](const char* option, auto& field, auto value) {
+        if (cmd->count(option) == 0) field = value;
+      };
+      preset("--heating-ps", o->heating_ps, detail_pipeline::Demo::heating_ps);
+      preset("--nvt-ps", o->nvt_ps, detail_pipeline::Demo::nvt_ps);
+      preset("--npt-ps", o->npt_ps, detail_pipeline::Demo::npt_ps);
+      preset("--average-ps", o->average_ps, detail_pipeline::Demo::average_ps);
+      preset("--production-ps", o->p.production_ps, detail_pipeline::Demo::production_ps);
+      preset("--timestep", o->p.timestep, detail_pipeline::Demo::timestep_fs);
+      preset("--sample-every", o->p.sample_every, detail_pipeline::Demo::sample_every);
+      preset("--top-k", o->p.top_k, detail_pipeline::Demo::top_k);
+      preset("--fmax", o->p.fmax, detail_pipeline::Demo::fmax);
+      preset("--precision", o->precision, std::string(detail_pipeline::Demo::precision));
+    }
     auto p = o->p;
     p.structure = o->structure;
     p.out = o->out;
@@ -172,12 +198,6 @@ inline void add_pipeline_command(CLI::App& app) {
     p.nvt = o->nvt_ps * 1000;
     p.npt = o->npt_ps * 1000;
     p.average_last = o->average_ps * 1000;
-    if (o->demo) {
-      p.heating = 500, p.nvt = 1000, p.npt = 2000, p.average_last = 1000;
-      p.production_ps = 10;
-      p.top_k = 5;
-      p.fmax = 0.05;
-    }
     auto al = o->al;
     if (o->al_T_start > 0) al.T_start = o->al_T_start;
     else if (!p.temperatures.empty()) al.T_start = *std::min_element(p.temperatures.begin(), p.temperatures.end());

@@ -22,7 +22,7 @@
 namespace nernst::cli {
 
 /// The model `--model` falls back to (docs/models.md explains the choice with measurements).
-inline constexpr const char* kDefaultModel = "m3gnet-matpes-pbe-v2025.1-pes";
+inline constexpr const char* kDefaultModel = "m3gnet-matpes-r2scan-v2025.1-pes";
 
 enum class ModelKind { rigid_ion, m3gnet, chgnet };
 
