@@ -100,7 +100,7 @@ nlohmann::json run_m3gnet(workflow::PipelineOptions p, const std::string& dir, c
 /// not converged science.
 struct Demo {
   static constexpr double heating_ps = 0.5, nvt_ps = 0.5, npt_ps = 2.0, average_ps = 1.0;
-  static constexpr double production_ps = 20.0, timestep_fs = 2.0, fmax = 0.05;
+  static constexpr double production_ps = 13.0, timestep_fs = 2.0, fmax = 0.05, fit_start_ps = 2.0;
   static constexpr long sample_every = 25;
   static constexpr std::size_t top_k = 3;
   static constexpr const char* precision = "float";
@@ -113,6 +113,7 @@ inline void add_pipeline_command(CLI::App& app) {
     workflow::PipelineOptions p;
     double heating_ps = 2, nvt_ps = 50, npt_ps = 140, average_ps = 112;
     bool demo = false;
+    std::string preset;
     workflow::ActiveLearningOptions al;
     std::string al_label_with = "rigid-ion";
     double al_T_start = 0;
@@ -149,8 +150,20 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--framework-msd-limit", o->p.framework_msd_limit_A2,
                   "framework MSD (Å²) above which a temperature counts as molten and is left out of the Arrhenius fit")
       ->capture_default_str();
-  cmd->add_flag("--demo", o->demo, "demonstration lengths: 0.5+1+2 ps equilibration (1 ps averaged), 10 ps production, "
-                                   "--top-k 5, fmax 0.05 (not converged science)");
+  auto* demo = cmd->add_flag("--demo", o->demo,
+                             "demonstration preset (explicit options win): 0.5+0.5+2 ps equilibration (1 ps averaged), "
+                             "13 ps production, 2 fs steps, float, MSD fit from 2 ps, --top-k 3, fmax 0.05; minutes, not "
+                             "converged science");
+  cmd->add_option("--preset", o->preset,
+                  "paper: the seed paper's production, 2 ns NVT per temperature at 400-750 K every 50 K (explicit "
+                  "--temperatures/--production-ps win)")
+      ->check(CLI::IsMember({"paper"}))
+      ->excludes(demo);
+  cmd->add_option("--fit-start-ps", o->p.fit_start_ps, "fixed MSD fit start (ps); 0: automatic")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--pressure", o->p.pressure_bar, "NpT equilibration pressure (bar), e.g. 1 or 10000")
+      ->capture_default_str();
   cmd->add_flag("--quiet", o->p.quiet, "no progress output");
   o->p.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cmd->add_option("--jobs", o->p.jobs,
@@ -187,7 +200,12 @@ inline void add_pipeline_command(CLI::App& app) {
       preset("--sample-every", o->p.sample_every, detail_pipeline::Demo::sample_every);
       preset("--top-k", o->p.top_k, detail_pipeline::Demo::top_k);
       preset("--fmax", o->p.fmax, detail_pipeline::Demo::fmax);
+      preset("--fit-start-ps", o->p.fit_start_ps, detail_pipeline::Demo::fit_start_ps);
       preset("--precision", o->precision, std::string(detail_pipeline::Demo::precision));
+    }
+    if (o->preset == "paper") {
+      if (cmd->count("--temperatures") == 0) o->temps = "400,450,500,550,600,650,700,750";
+      if (cmd->count("--production-ps") == 0) o->p.production_ps = 2000;
     }
     auto p = o->p;
     p.structure = o->structure;

@@ -195,4 +195,28 @@ inline FdErr finite_difference_check(const Cell& c, ThreeBodyMode mode, bool reb
   return err;
 }
 
+/// Double precision against matgl's float64 outputs on all reference structures of `refs`:
+/// energy, forces, stress (eV/Å³) and per-atom energies within `tol`; prints each structure and
+/// the largest deviations under `label`.
+inline void check_double_against_matgl(const nernst::graphnet::M3GNetModel& m, const std::filesystem::path& refs,
+                                       double tol, const char* label) {
+  Diff worst;
+  for (const char* name : kReferences) {
+    CAPTURE(name);
+    const Diff d = compare_with_reference<double>(m, refs, name, "outputs_float64", true);
+    std::printf("  %s double %-32s |dE| %.2e eV  max|dF| %.2e eV/A  max|dS| %.2e GPa  max|dE_i| %.2e eV\n", label, name,
+                d.de, d.df, d.ds_gpa, d.dae);
+    CHECK(d.de <= tol);
+    CHECK(d.df <= tol);
+    CHECK(d.ds_gpa / 160.21766208 <= tol);
+    CHECK(d.dae <= tol);
+    worst.de = std::max(worst.de, d.de);
+    worst.df = std::max(worst.df, d.df);
+    worst.ds_gpa = std::max(worst.ds_gpa, d.ds_gpa);
+    worst.dae = std::max(worst.dae, d.dae);
+  }
+  MESSAGE(label << " double vs matgl float64: max |dE| " << worst.de << " eV, max |dF| " << worst.df
+                << " eV/A, max |dS| " << worst.ds_gpa << " GPa, per-atom " << worst.dae << " eV");
+}
+
 }  // namespace m3gnet_test

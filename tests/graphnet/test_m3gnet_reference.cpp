@@ -64,24 +64,7 @@ TEST_CASE("M3GNet graph reproduces pymatgen's edge list and order") {
 
 TEST_CASE("M3GNet double precision matches matgl float64 on all reference structures") {
   NERNST_REQUIRE_SHARED_DATA();
-  double worst_e = 0, worst_f = 0, worst_s = 0, worst_a = 0;
-  for (const char* name : kReferences) {
-    CAPTURE(name);
-    const Diff d = compare<double>(name, "outputs_float64", true);
-    std::printf("  double %-32s |dE| %.2e eV  max|dF| %.2e eV/A  max|dS| %.2e GPa  max|dE_i| %.2e eV\n", name, d.de,
-                d.df, d.ds_gpa, d.dae);
-    CHECK(d.de <= 1e-6);
-    CHECK(d.df <= 1e-6);
-    CHECK(d.ds_gpa <= 1e-4);
-    CHECK(d.ds_gpa / 160.21766208 <= 1e-6);
-    CHECK(d.dae <= 1e-6);
-    worst_e = std::max(worst_e, d.de);
-    worst_f = std::max(worst_f, d.df);
-    worst_s = std::max(worst_s, d.ds_gpa);
-    worst_a = std::max(worst_a, d.dae);
-  }
-  MESSAGE("double vs matgl float64: max |dE| " << worst_e << " eV, max |dF| " << worst_f << " eV/A, max |dS| "
-                                               << worst_s << " GPa, per-atom " << worst_a << " eV");
+  check_double_against_matgl(model(), ref_dir(), 1e-6, "MP-2021");
 }
 
 TEST_CASE("M3GNet float precision matches matgl float32 within its noise") {

@@ -244,3 +244,32 @@ TEST_CASE("pipeline: temperatures in worker processes (jobs = 2) give the same r
   }
   fs::remove_all(base);
 }
+
+TEST_CASE("pipeline --pressure: the NpT equilibration runs at the given pressure (20 kbar compresses the cell)") {
+  const fs::path base = fs::temp_directory_path() / ("nernst_pipeline_pressure_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  auto lo = tiny_options(base / "1bar");
+  auto hi = tiny_options(base / "20kbar");
+  lo.temperatures = hi.temperatures = {1500};
+  lo.production_ps = hi.production_ps = 0.2;
+  lo.npt = hi.npt = 1000;  // long enough for the barostat (pdamp 1 ps) to respond
+  lo.average_last = hi.average_last = 500;
+  hi.pressure_bar = 20000;
+  const auto r_lo = workflow::run_pipeline(lo, factory);
+  const auto r_hi = workflow::run_pipeline(hi, factory);
+  CHECK(r_hi["options"]["pressure_bar"].get<double>() == 20000);
+  const auto eq = [](const fs::path& out) {
+    std::ifstream in(out / "equilibrate_m0_1500K" / "done.json");
+    return nlohmann::json::parse(in);
+  };
+  const auto e_lo = eq(base / "1bar"), e_hi = eq(base / "20kbar");
+  CHECK(e_hi["parameters"]["pressure_bar"].get<double>() == 20000);
+  const double v_lo = e_lo["result"]["mean_volume_A3"].get<double>(), v_hi = e_hi["result"]["mean_volume_A3"].get<double>();
+  MESSAGE("mean NpT volume at 1500 K: " << v_lo << " Å³ (1 bar), " << v_hi << " Å³ (20 kbar)");
+  CHECK(v_hi < v_lo);
+  const auto v_atom = r_hi["md"][0]["temperatures"][0]["volume_per_atom_A3"].get<double>();
+  const auto natoms = r_hi["relax"]["ranked"][0]["atoms"].get<double>();
+  CHECK(v_atom == doctest::Approx(r_hi["md"][0]["temperatures"][0]["mean_volume_A3"].get<double>() / natoms).epsilon(1e-12));
+  CHECK(v_atom * natoms == doctest::Approx(v_hi).epsilon(0.05));  // the NVT cell is the mean NpT cell
+  fs::remove_all(base);
+}

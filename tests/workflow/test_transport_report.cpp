@@ -8,7 +8,9 @@
 #include <nernst/workflow/transport_report.hpp>
 
 #include <cmath>
+#include <iomanip>
 #include <regex>
+#include <sstream>
 #include <string>
 
 using namespace nernst;
@@ -143,4 +145,32 @@ TEST_CASE("two diffusive temperatures: E_A through both points, sigma(300 K) nul
   md = workflow::arrhenius_md(a, "Li", 4.0);
   CHECK(md.find("**σ(300 K) = ") != std::string::npos);
   CHECK(md.find("No diffusion detected at 500 K") != std::string::npos);
+}
+
+TEST_CASE("summary table (seed paper's Table 1 layout): V per atom at each T, E_A, sigma(300 K) (min; max) or why not") {
+  const double Ea = 0.2, D0 = 1e-3;
+  auto D = [&](double T) { return D0 * std::exp(-Ea / (units::kB * T)); };
+  nlohmann::json temps = nlohmann::json::array();
+  for (double T : {600.0, 700.0, 800.0}) {
+    auto t = temperature(T, D(T), 0.1 * D(T), 0.0, 120);
+    t["volume_per_atom_A3"] = 22.0 + (T - 600) / 100;  // 22, 23, 24
+    temps.push_back(t);
+  }
+  nlohmann::json orderings = nlohmann::json::array();
+  orderings.push_back({{"ordering", {{"file", "top0.vasp"}}}, {"temperatures", temps}, {"arrhenius", summary(temps)}});
+  const auto a = orderings[0]["arrhenius"];
+  std::string md = workflow::summary_table_md(orderings, 10000);
+  CHECK(md.find("| V at 600 K (Å³/atom) | V at 700 K (Å³/atom) | V at 800 K (Å³/atom) |") != std::string::npos);
+  CHECK(md.find("| top0.vasp | 10000 | 22 | 23 | 24 | 0.2 ± ") != std::string::npos);
+  std::ostringstream sigma;
+  sigma << std::setprecision(4) << a["sigma300K_mS_cm"].get<double>() << " (" << a["sigma300K_interval_mS_cm"][0].get<double>()
+        << "; " << a["sigma300K_interval_mS_cm"][1].get<double>() << ")";
+  CHECK(md.find(sigma.str()) != std::string::npos);
+
+  // Two diffusive temperatures: no sigma(300 K), the reason instead.
+  temps.erase(temps.begin());
+  orderings[0]["temperatures"] = temps;
+  orderings[0]["arrhenius"] = summary(temps);
+  md = workflow::summary_table_md(orderings, 1);
+  CHECK(md.find("not given: only 2 temperatures with measurable diffusion") != std::string::npos);
 }

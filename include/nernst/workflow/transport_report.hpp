@@ -162,11 +162,14 @@ inline std::string diffusivity_text(const nlohmann::json& t) {
 inline std::string transport_table_md(const nlohmann::json& temperatures) {
   std::ostringstream md;
   md << std::setprecision(4);
-  md << "| T (K) | D (cm²/s) | D_x | D_y | D_z | σ(T) (mS/cm) | hops | fit window (ps) | framework MSD (Å²) |\n"
-     << "|---|---|---|---|---|---|---|---|---|\n";
+  md << "| T (K) | V (Å³/atom) | D (cm²/s) | D_x | D_y | D_z | σ(T) (mS/cm) | hops | fit window (ps) | framework MSD (Å²) |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|\n";
   char b[64];
   for (const auto& t : temperatures) {
-    md << "| " << t["T_K"].get<double>() << " | " << diffusivity_text(t);
+    md << "| " << t["T_K"].get<double>() << " | ";
+    if (t.contains("volume_per_atom_A3")) md << t["volume_per_atom_A3"].get<double>();
+    else md << "—";
+    md << " | " << diffusivity_text(t);
     for (int a = 0; a < 3; ++a) {
       const auto& d = t["D_axes_cm2_s"][a];
       const auto lim = t.contains("D_axes_upper_limit_cm2_s") ? t["D_axes_upper_limit_cm2_s"][a] : nlohmann::json();
@@ -182,6 +185,44 @@ inline std::string transport_table_md(const nlohmann::json& temperatures) {
        << t["fit_window_ps"][1].get<double>() << " | " << detail::number_or(t, "framework_msd_A2", 0.0)
        << (t.value("framework_mobile", false) ? " **(framework diffuses: molten or decomposed)**" : "") << " |\n";
   }
+  return md.str();
+}
+
+/// The summary at the top of report.md, laid out like the seed paper's Table 1: per ordering, the
+/// NpT pressure, the volume per atom at each temperature, E_A ± error and σ(300 K) with its
+/// interval (σ_min; σ_max), or why it is not given.
+inline std::string summary_table_md(const nlohmann::json& orderings, double pressure_bar) {
+  std::ostringstream md;
+  md << std::setprecision(4);
+  if (orderings.empty()) return {};
+  md << "## Summary\n\n| ordering | p (bar) |";
+  for (const auto& t : orderings[0]["temperatures"]) md << " V at " << t["T_K"].get<double>() << " K (Å³/atom) |";
+  md << " E_A (eV) | σ(300 K) (mS/cm) (σ_min; σ_max) |\n|---|---|";
+  for (std::size_t i = 0; i < orderings[0]["temperatures"].size(); ++i) md << "---|";
+  md << "---|---|\n";
+  for (const auto& m : orderings) {
+    char p[32];
+    std::snprintf(p, sizeof p, "%g", pressure_bar);  // 10000, not 1e+04
+    md << "| " << m["ordering"]["file"].get<std::string>() << " | " << p << " |";
+    for (const auto& t : m["temperatures"]) {
+      if (t.contains("volume_per_atom_A3")) md << " " << t["volume_per_atom_A3"].get<double>() << " |";
+      else md << " — |";
+    }
+    const auto& a = m["arrhenius"];
+    if (a.value("fit_available", false))
+      md << " " << a["Ea_eV"].get<double>() << " ± " << a["Ea_err_eV"].get<double>() << " |";
+    else
+      md << " — |";
+    if (a.contains("sigma300K_mS_cm") && a["sigma300K_mS_cm"].is_number())
+      md << " " << a["sigma300K_mS_cm"].get<double>() << " (" << a["sigma300K_interval_mS_cm"][0].get<double>() << "; "
+         << a["sigma300K_interval_mS_cm"][1].get<double>() << ") |\n";
+    else
+      md << " not given: "
+         << (a.contains("sigma300K_reason") && a["sigma300K_reason"].is_string() ? a["sigma300K_reason"].get<std::string>()
+                                                                                 : std::string("no Arrhenius fit"))
+         << " |\n";
+  }
+  md << "\n";
   return md.str();
 }
 

@@ -18,6 +18,7 @@
 #include <nernst/core/error.hpp>
 #include <nernst/core/macros.hpp>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -55,7 +56,9 @@ void run_in_worker_processes(std::size_t n, int jobs, Task&& task, Name&& name) 
     std::fflush(nullptr);  // nothing buffered may be written twice (by parent and child)
     const auto wait_one = [&] {
       int status = 0;
-      const pid_t pid = ::waitpid(-1, &status, 0);
+      pid_t pid = -1;
+      do pid = ::waitpid(-1, &status, 0);
+      while (pid < 0 && errno == EINTR);
       if (pid < 0) throw Error("worker processes: waitpid failed");
       const auto it = running.find(pid);
       if (it == running.end()) return;
@@ -71,7 +74,11 @@ void run_in_worker_processes(std::size_t n, int jobs, Task&& task, Name&& name) 
       if (next < n && running.size() < static_cast<std::size_t>(jobs)) {
         const std::size_t i = next++;
         const pid_t pid = ::fork();
-        if (pid < 0) throw Error("worker processes: fork failed for " + name(i));
+        if (pid < 0) {  // no more workers: let the running ones finish, then report
+          failed.push_back(name(i) + " and later tasks (fork failed)");
+          next = n;
+          continue;
+        }
         if (pid == 0) {
           int rc = 0;
           try {
@@ -100,12 +107,11 @@ void run_in_worker_processes(std::size_t n, int jobs, Task&& task, Name&& name) 
     }
     return;
   }
-#endif
+#else
   (void)jobs;
-  for (std::size_t i = 0; i < n; ++i) {
-    (void)name;
-    task(i);
-  }
+  (void)name;
+#endif
+  for (std::size_t i = 0; i < n; ++i) task(i);
 }
 
 }  // namespace workflow
