@@ -23,6 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 using workflow_test::licl_rock_salt;
+using workflow_test::slurp;
 
 workflow::ActiveLearningOptions tiny_al() {
   workflow::ActiveLearningOptions a;
@@ -58,11 +59,6 @@ std::pair<double, double> errors(const std::string& model_dir, const std::vector
       for (int d = 0; d < 3; ++d) f += std::abs(hf(i, d) - l.forces[i][d]), ++nf;
   }
   return {e / double(labels.size()), f / double(nf)};
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 /// A minimal vasprun.xml (one ionic step) with the given labels, as VASP writes them.

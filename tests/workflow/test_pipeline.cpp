@@ -4,6 +4,7 @@
 // writes the same report as an uninterrupted one.
 
 #include "../test_support.hpp"
+#include "workflow_test_support.hpp"
 
 #include <nernst/potential/rigid_ion.hpp>
 #include <nernst/workflow/pipeline.hpp>
@@ -12,6 +13,7 @@
 #include <fstream>
 
 using namespace nernst;
+using workflow_test::slurp;
 namespace fs = std::filesystem;
 
 namespace {
@@ -134,10 +136,6 @@ TEST_CASE("pipeline end to end: outputs, consistency, skip on rerun, kill + resu
   CHECK(repb["relax"] == rep["relax"]);
   CHECK(repb == rep);
   // same trajectory file byte for byte
-  auto slurp = [](const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
   CHECK(slurp(a_dir / "production_m0_1500K" / "trajectory.extxyz") == slurp(b_dir / "production_m0_1500K" / "trajectory.extxyz"));
 
   // killed after the first relaxed ordering, then inside the NpT part of the 2500 K equilibration
@@ -233,10 +231,6 @@ TEST_CASE("pipeline: temperatures in worker processes (jobs = 2) give the same r
   CHECK(c2.skipped == 2 * 2);
   CHECK(c1.skipped == 0);
   CHECK(r2 == r1);
-  auto slurp = [](const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
   for (const char* t : {"1500K", "2500K"}) {
     const std::string f = std::string("production_m0_") + t + "/trajectory.extxyz";
     CHECK(!slurp(base / "serial" / f).empty());

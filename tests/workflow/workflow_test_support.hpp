@@ -1,9 +1,20 @@
 #pragma once
-// Small structures shared by the workflow tests.
+// Small structures and file helpers shared by the workflow tests.
 
 #include <nernst/core/structure.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
 namespace workflow_test {
+
+/// A file's bytes (empty when it cannot be read): for byte-for-byte comparisons of outputs.
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 /// Conventional 8-atom LiCl rock-salt cell with lattice constant a (Å).
 inline nernst::Structure licl_rock_salt(double a) {

@@ -158,6 +158,16 @@ inline std::string diffusivity_text(const nlohmann::json& t) {
                                       detail::number_or(t, "D_upper_limit_cm2_s", 0.0));
 }
 
+namespace detail {
+/// A temperature's V (Å³/atom) as a table cell ("—" for JSON written before it was recorded).
+inline std::string volume_per_atom_cell(const nlohmann::json& t) {
+  if (!t.contains("volume_per_atom_A3")) return "—";
+  std::ostringstream s;
+  s << std::setprecision(4) << t["volume_per_atom_A3"].get<double>();
+  return s.str();
+}
+}  // namespace detail
+
 /// The per-temperature transport table of report.md.
 inline std::string transport_table_md(const nlohmann::json& temperatures) {
   std::ostringstream md;
@@ -166,10 +176,7 @@ inline std::string transport_table_md(const nlohmann::json& temperatures) {
      << "|---|---|---|---|---|---|---|---|---|---|\n";
   char b[64];
   for (const auto& t : temperatures) {
-    md << "| " << t["T_K"].get<double>() << " | ";
-    if (t.contains("volume_per_atom_A3")) md << t["volume_per_atom_A3"].get<double>();
-    else md << "—";
-    md << " | " << diffusivity_text(t);
+    md << "| " << t["T_K"].get<double>() << " | " << detail::volume_per_atom_cell(t) << " | " << diffusivity_text(t);
     for (int a = 0; a < 3; ++a) {
       const auto& d = t["D_axes_cm2_s"][a];
       const auto lim = t.contains("D_axes_upper_limit_cm2_s") ? t["D_axes_upper_limit_cm2_s"][a] : nlohmann::json();
@@ -200,14 +207,11 @@ inline std::string summary_table_md(const nlohmann::json& orderings, double pres
   md << " E_A (eV) | σ(300 K) (mS/cm) (σ_min; σ_max) |\n|---|---|";
   for (std::size_t i = 0; i < orderings[0]["temperatures"].size(); ++i) md << "---|";
   md << "---|---|\n";
+  char p[32];
+  std::snprintf(p, sizeof p, "%g", pressure_bar);  // 10000, not 1e+04
   for (const auto& m : orderings) {
-    char p[32];
-    std::snprintf(p, sizeof p, "%g", pressure_bar);  // 10000, not 1e+04
     md << "| " << m["ordering"]["file"].get<std::string>() << " | " << p << " |";
-    for (const auto& t : m["temperatures"]) {
-      if (t.contains("volume_per_atom_A3")) md << " " << t["volume_per_atom_A3"].get<double>() << " |";
-      else md << " — |";
-    }
+    for (const auto& t : m["temperatures"]) md << " " << detail::volume_per_atom_cell(t) << " |";
     const auto& a = m["arrhenius"];
     if (a.value("fit_available", false))
       md << " " << a["Ea_eV"].get<double>() << " ± " << a["Ea_err_eV"].get<double>() << " |";

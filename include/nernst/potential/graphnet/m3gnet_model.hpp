@@ -13,6 +13,7 @@
 #include <nernst/io/checkpoint/tensor.hpp>
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/nn/linear.hpp>
+#include <nernst/potential/graphnet/basis.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -55,7 +56,7 @@ struct M3GNetConfig {
 /// The learned tensors, in the evaluation scalar.
 template <class Scalar>
 struct M3GNetWeights {
-  nn::RowMatrix<Scalar> node_embedding;           ///< [ntypes, units]
+  nn::RowMatrix<Scalar> node_embedding;           ///< [ntypes, dim]
   nn::Linear<Scalar> edge_embedding;              ///< rbf (radial_size) -> dim, SiLU after
   std::vector<nn::Linear<Scalar>> tb_atom;        ///< per block: dim -> 9, σ after
   std::vector<nn::GatedMLP<Scalar>> tb_bond;      ///< per block: 9 -> dim, no bias
@@ -291,7 +292,7 @@ inline M3GNetConfig read_m3gnet_model_json(const std::string& path) {
       if (!ok) throw NotSupported(path + ": M3GNet with " + what + " is not supported natively");
     };
     need(c.max_n == 3 && c.max_l == 3, "max_n/max_l other than 3/3");
-    need(!c.use_smooth || c.cutoff == 5.0, "the smooth basis and a cutoff other than 5 Å");
+    need(!c.use_smooth || c.cutoff == SmoothBesselTable::cutoff, "the smooth basis and a cutoff other than 5 Å");
     need(args.value("rbf_type", "SphericalBessel") == "SphericalBessel", "rbf_type other than SphericalBessel");
     need(!args.value("use_phi", false), "use_phi = true");
     need(!args.value("is_intensive", false), "is_intensive = true");
