@@ -3,6 +3,7 @@
 
 #include "../test_support.hpp"
 
+#include <nernst/nn/row_chunks.hpp>
 #include <nernst/workflow/worker_processes.hpp>
 
 #include <unistd.h>
@@ -91,5 +92,44 @@ TEST_CASE("worker processes: a failing task is named after the others finished; 
   CHECK_THROWS_AS(workflow::run_in_worker_processes(
                       2, 1, [](std::size_t) { throw ValueError("x"); }, [](std::size_t) { return std::string(); }),
                   ValueError);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("worker processes: children run Kokkos kernels and row chunks after the parent used its threads") {
+  // With a threaded Kokkos (OpenMP) a forked child cannot use the parent's thread pool; before
+  // the one-thread region of run_forked_child this hung in the child's first kernel.
+  const fs::path dir = fresh_dir("nernst_workers_kokkos");
+  const auto sum_to = [](int n) {
+    long long s = 0;
+    Kokkos::parallel_reduce(
+        "test::sum", Kokkos::RangePolicy<Kokkos::DefaultHostExecutionSpace>(0, n),
+        [](const int i, long long& acc) { acc += i; }, s);
+    return s;
+  };
+  REQUIRE(sum_to(100000) == 4999950000LL);  // the parent's pool is started
+  workflow::run_in_worker_processes(
+      4, 2,
+      [&](std::size_t i) {
+        nn::RowChunks chunks;
+        chunks.split(10000, nn::host_threads(), 16);
+        std::vector<long long> part(static_cast<std::size_t>(chunks.size()), 0);
+        chunks.run([&](int c, Eigen::Index r0, Eigen::Index r1) {
+          for (Eigen::Index r = r0; r < r1; ++r) part[static_cast<std::size_t>(c)] += r;
+        });
+        long long s = 0;
+        for (auto p : part) s += p;
+        std::ofstream(dir / ("task" + std::to_string(i) + ".txt")) << sum_to(100000) << " " << s << " "
+                                                                   << nn::host_threads() << "\n";
+      },
+      [](std::size_t i) { return "task " + std::to_string(i); });
+  for (int i = 0; i < 4; ++i) {
+    std::ifstream in(dir / ("task" + std::to_string(i) + ".txt"));
+    REQUIRE(in.good());
+    long long a = 0, b = 0;
+    int threads = 0;
+    in >> a >> b >> threads;
+    CHECK(a == 4999950000LL);
+    CHECK(b == 49995000LL);
+  }
   fs::remove_all(dir);
 }

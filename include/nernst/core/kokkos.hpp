@@ -10,6 +10,8 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <cstdlib>
+
 #if KOKKOS_VERSION >= 40000
 #define NERNST_KOKKOS_MATH_NS Kokkos
 #else
@@ -74,6 +76,11 @@ class KokkosSession {
   KokkosSession() : KokkosSession(0, nullptr) {}
   KokkosSession(int argc, char* argv[]) {
     if (!Kokkos::is_initialized()) {
+      // Kokkos' OpenMP back end warns on every start that OMP_PROC_BIND is unset: noise in every
+      // driver run and test log. A user who wants its warnings sets KOKKOS_DISABLE_WARNINGS=0.
+#if !defined(_WIN32)
+      ::setenv("KOKKOS_DISABLE_WARNINGS", "1", /*overwrite=*/0);
+#endif
       Kokkos::initialize(argc, argv);
       owner_ = true;
     }

@@ -68,15 +68,24 @@ class BlockedGatedMLP {
   /// (`G.output(cache)` is its output).
   template <class Pre, class Post>
   void forward(const GatedMLP<Scalar>& G, Eigen::Index rows, bool recompute, Pre&& pre, Post&& post) {
-    rows_ = rows;
+    forward(G, 0, rows, recompute, pre, post);
+  }
+
+  /// Forward over rows [row_begin, row_end) only (one thread's chunk of a batch; each chunk has
+  /// its own BlockedGatedMLP). `pre` and `post` see absolute row numbers.
+  template <class Pre, class Post>
+  void forward(const GatedMLP<Scalar>& G, Eigen::Index row_begin, Eigen::Index row_end, bool recompute, Pre&& pre,
+               Post&& post) {
+    begin_ = row_begin;
+    rows_ = row_end - row_begin;
     recompute_ = recompute;
     block_ = block_rows(G);
-    if (!recompute_) kept_.resize(static_cast<std::size_t>((rows + block_ - 1) / block_));
-    for (Eigen::Index r0 = 0; r0 < rows; r0 += block_) {
-      const Eigen::Index n = std::min(block_, rows - r0);
-      auto& c = recompute_ ? work_ : kept_[static_cast<std::size_t>(r0 / block_)];
-      run_forward(G, c, r0, n, pre);
-      post(static_cast<const GatedMLPCache<Scalar>&>(c), r0, n);
+    if (!recompute_) kept_.resize(static_cast<std::size_t>((rows_ + block_ - 1) / block_));
+    for (Eigen::Index r = 0; r < rows_; r += block_) {
+      const Eigen::Index n = std::min(block_, rows_ - r);
+      auto& c = recompute_ ? work_ : kept_[static_cast<std::size_t>(r / block_)];
+      run_forward(G, c, begin_ + r, n, pre);
+      post(static_cast<const GatedMLPCache<Scalar>&>(c), begin_ + r, n);
     }
   }
 
@@ -89,10 +98,11 @@ class BlockedGatedMLP {
   template <class Pre, class DY, class DZ>
   void backward(const GatedMLP<Scalar>& G, Pre&& pre, DY&& dy, DZ&& dz, GatedMLPScratch<Scalar>& s,
                 GatedMLP<Scalar>* grad = nullptr) {
-    for (Eigen::Index r0 = 0; r0 < rows_; r0 += block_) {
-      const Eigen::Index n = std::min(block_, rows_ - r0);
+    for (Eigen::Index r = 0; r < rows_; r += block_) {
+      const Eigen::Index n = std::min(block_, rows_ - r);
+      const Eigen::Index r0 = begin_ + r;
       if (recompute_) run_forward(G, work_, r0, n, pre);
-      const auto& c = recompute_ ? work_ : kept_[static_cast<std::size_t>(r0 / block_)];
+      const auto& c = recompute_ ? work_ : kept_[static_cast<std::size_t>(r / block_)];
       const ConstMatRef<Scalar> dY = dy(c, r0, n);
       auto dZ1 = G.backward_tail(dY, c, s);
       if (grad) G.accumulate_tail_gradients(dY, c, s, *grad);
@@ -112,7 +122,7 @@ class BlockedGatedMLP {
 
   std::vector<GatedMLPCache<Scalar>> kept_;  // one per block, when activations are kept
   GatedMLPCache<Scalar> work_;               // the block being (re)computed, when they are not
-  Eigen::Index rows_ = 0, block_ = 1;
+  Eigen::Index begin_ = 0, rows_ = 0, block_ = 1;
   bool recompute_ = false;
 };
 

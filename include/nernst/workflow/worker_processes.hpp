@@ -11,11 +11,15 @@
 /// exactly as a resumed run does, so a worker's result is bit-identical to running its task
 /// alone in the parent.
 ///
-/// Caveat: a child is a fork of the parent. With a threaded Kokkos (OpenMP) the parent must not
-/// have started its thread pool in a way the child cannot use; each child here runs its task on
-/// one core, which is what this pool is for (tasks ≥ cores).
+/// Threads: a child is a fork of the parent and inherits none of its threads. GNU OpenMP is not
+/// fork-safe (a child's first parallel region with the parent's team size waits forever for
+/// threads that were never copied), so each child runs its task inside a one-thread OpenMP
+/// region: Kokkos' OpenMP back end then sees itself nested and runs every kernel of the child
+/// serially, and the graph networks' row chunks collapse to one. One core per child is what this
+/// pool is for (tasks ≥ cores); threads inside one task are for the jobs = 1 case.
 
 #include <nernst/core/error.hpp>
+#include <nernst/core/kokkos.hpp>
 #include <nernst/core/macros.hpp>
 
 #include <cerrno>
@@ -27,7 +31,9 @@
 #include <string>
 #include <vector>
 
-#if defined(__unix__) || defined(__APPLE__)
+// Kokkos' C++-threads back end keeps a pool of std::threads that a forked child cannot use and
+// cannot be told to bypass: with it, the tasks run one after another in the parent.
+#if (defined(__unix__) || defined(__APPLE__)) && !defined(KOKKOS_ENABLE_THREADS)
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +44,53 @@
 
 NERNST_NAMESPACE_BEGIN
 namespace workflow {
+
+/// Runs f() on the calling thread only: inside a one-thread OpenMP region (when compiled with
+/// OpenMP), where Kokkos' OpenMP back end runs every kernel serially and the graph networks use
+/// one row chunk. What a forked worker runs in; also how to get a worker's exact result in the
+/// parent (a one-thread run: with threads, sums are split differently and agree only to rounding).
+template <class F>
+void on_one_thread(F&& f) {
+#if defined(_OPENMP)
+  std::exception_ptr failed;
+#pragma omp parallel num_threads(1)
+  {
+    try {
+      f();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  }
+  if (failed) std::rethrow_exception(failed);
+#else
+  f();
+#endif
+}
+
+namespace detail {
+/// The body of a forked child: task(i) with its errors reported, on one thread (see the file
+/// comment); returns the exit status.
+template <class Task, class Name>
+int run_forked_child(Task& task, Name& name, std::size_t i) {
+  int rc = 0;
+  auto body = [&] {
+    try {
+      task(i);
+    } catch (const std::exception& e) {
+      std::cerr << "\n" << name(i) << ": error: " << e.what() << "\n";
+      rc = 1;
+    } catch (...) {
+      std::cerr << "\n" << name(i) << ": unknown error\n";
+      rc = 1;
+    }
+  };
+  on_one_thread(body);
+  std::cout << std::flush;
+  std::cerr << std::flush;
+  std::fflush(nullptr);
+  return rc;
+}
+}  // namespace detail
 
 /// Runs task(i) for i = 0..n−1. With jobs ≤ 1, n ≤ 1 or no fork() on this platform the tasks run
 /// here, one after another. Otherwise each runs in a child process, at most `jobs` at once; a
@@ -79,22 +132,7 @@ void run_in_worker_processes(std::size_t n, int jobs, Task&& task, Name&& name) 
           next = n;
           continue;
         }
-        if (pid == 0) {
-          int rc = 0;
-          try {
-            task(i);
-          } catch (const std::exception& e) {
-            std::cerr << "\n" << name(i) << ": error: " << e.what() << "\n";
-            rc = 1;
-          } catch (...) {
-            std::cerr << "\n" << name(i) << ": unknown error\n";
-            rc = 1;
-          }
-          std::cout << std::flush;
-          std::cerr << std::flush;
-          std::fflush(nullptr);
-          ::_exit(rc);  // no atexit handlers, no Kokkos::finalize in the child: the parent owns those
-        }
+        if (pid == 0) ::_exit(detail::run_forked_child(task, name, i));  // no atexit handlers, no Kokkos::finalize: the parent owns those
         running.emplace(pid, i);
         continue;
       }

@@ -8,6 +8,7 @@
 /// inner stride works. Rows reached through an index are prefetched a few rows ahead.
 
 #include <nernst/core/macros.hpp>
+#include <nernst/nn/row_chunks.hpp>
 #include <nernst/potential/graphnet/graph.hpp>
 
 #include <Eigen/Core>
@@ -91,6 +92,38 @@ void scatter_add_rows(SM&& S, const int* idx, const YM& Y) {
     const auto* y = Y.data() + i * Y.outerStride();  // also for read-only Refs
     for (Eigen::Index j = 0; j < w; ++j) s[j] += y[j];
   }
+}
+
+/// Edges grouped by an atom index (e.g. their destination): `edge[offset[i] .. offset[i+1])` are
+/// the edges of atom i in increasing edge order. A scatter onto atoms then becomes a sum per
+/// atom, which threads can share out by atom without two threads ever adding to the same row.
+struct EdgeGroups {
+  std::vector<int> offset, edge;
+
+  void build(const std::vector<int>& key, std::size_t ngroups) {
+    offset.assign(ngroups + 1, 0);
+    for (int k : key) ++offset[static_cast<std::size_t>(k) + 1];
+    for (std::size_t i = 0; i < ngroups; ++i) offset[i + 1] += offset[i];
+    edge.resize(key.size());
+    std::vector<int> next(offset.begin(), offset.end() - 1);
+    for (std::size_t e = 0; e < key.size(); ++e) edge[static_cast<std::size_t>(next[static_cast<std::size_t>(key[e])]++)] = static_cast<int>(e);
+  }
+};
+
+/// S.row(i) += Σ_{e of atom i} Y.row(e), edges in increasing order: the same sums, in the same
+/// order, as scatter_add_rows(S, key, Y), with the atoms shared out over `atoms` chunks.
+template <class SM, class YM>
+void segment_add_rows(SM&& S, const EdgeGroups& groups, const YM& Y, const nn::RowChunks& atoms) {
+  const Eigen::Index w = Y.cols();
+  atoms.run([&](int, Eigen::Index i0, Eigen::Index i1) {
+    for (Eigen::Index i = i0; i < i1; ++i) {
+      auto* s = &S(i, 0);
+      for (int k = groups.offset[static_cast<std::size_t>(i)]; k < groups.offset[static_cast<std::size_t>(i) + 1]; ++k) {
+        const auto* y = Y.data() + Eigen::Index(groups.edge[static_cast<std::size_t>(k)]) * Y.outerStride();
+        for (Eigen::Index j = 0; j < w; ++j) s[j] += y[j];
+      }
+    }
+  });
 }
 
 /// Forces and virial from per-edge gradients G_e = ∂E/∂r_e (r_e = x_dst + image − x_src):

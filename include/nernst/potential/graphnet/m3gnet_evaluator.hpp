@@ -17,13 +17,19 @@
 /// the reverse pass starts); the others keep only their inputs and output, and the reverse
 /// pass recomputes a block's activations right before back-propagating it (more dense work,
 /// but no E x 768 activation arrays through memory).
-/// The dense work runs on the host (Eigen); the evaluator is used by
+/// The dense work runs on the host (Eigen) threads: edges, triplets and atoms are split into one
+/// contiguous chunk per thread of Kokkos' host execution space (nn::RowChunks); each chunk runs
+/// its rows' layers as GEMMs with its own workspace, sums onto atoms go per atom over edges
+/// grouped by atom (EdgeGroups) or through private partials added in chunk order, so results are
+/// bitwise reproducible at a given thread count and exactly the serial ones with one thread.
+/// Training (set_training) runs on one chunk. The evaluator is used by
 /// `Potential<GraphNet<M3GNet>>`, which moves data between the System's memory space and here.
 
 #include <nernst/nn/activation.hpp>
 #include <nernst/nn/blocked_gated_mlp.hpp>
 #include <nernst/nn/dual.hpp>
 #include <nernst/nn/gated_mlp.hpp>
+#include <nernst/nn/row_chunks.hpp>
 #include <nernst/potential/graphnet/basis.hpp>
 #include <nernst/potential/graphnet/gather_scatter.hpp>
 #include <nernst/potential/graphnet/geometry_tangent.hpp>
@@ -69,9 +75,14 @@ class M3GNetEvaluator {
     N_ = static_cast<Eigen::Index>(x.size());
     E_ = static_cast<Eigen::Index>(g.size());
     if (types.size() != x.size()) throw ValueError("M3GNet: types and positions differ in length");
+    threads_ = keep_inputs_ ? 1 : nn::host_threads();
+    edges_.split(E_, threads_);
+    atoms_.split(N_, threads_, 32);
     geometry(x, L, g);
     build_triplets(g.src, g.dst, dist_, x.size(), cfg_.threebody_cutoff, mode_, trip_, pruned_);
     T_ = static_cast<Eigen::Index>(trip_.size());
+    triplets_.split_on_key(trip_.target.data(), T_, threads_, 1024);
+    by_dst_.build(g.dst, static_cast<std::size_t>(N_));
     recompute_ = nn::BlockedGatedMLP<Scalar>::recompute_plan(conv_activation_bytes());
     triplet_basis();
     forward(types, g);
@@ -100,6 +111,9 @@ class M3GNetEvaluator {
   const Mat& bond_gradient() const { return gvec_; }
 
   // --- training (docs/training.md) --------------------------------------------------------
+
+  /// Host threads of the last evaluate() (1 while training).
+  int threads() const { return threads_; }
 
   /// Replaces configuration (element references included) and weights, e.g. after an
   /// optimiser step. Keeps the three-body mode.
@@ -166,8 +180,16 @@ class M3GNetEvaluator {
       nn::grow(tbr_, E_, cfg_.threebody_size());
       nn::grow(tbrd_, E_, cfg_.threebody_size());
     }
+    edges_.run([&](int, Eigen::Index e0, Eigen::Index e1) {
+      for (Eigen::Index e = e0; e < e1; ++e) edge_geometry(e, x, L, g);
+    });
+  }
+
+  /// Bond vector, length, radial basis and envelope of edge e.
+  void edge_geometry(Eigen::Index e, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L,
+                     const PeriodicGraph& g) {
     const Scalar rc3 = Scalar(cfg_.threebody_cutoff);
-    for (Eigen::Index e = 0; e < E_; ++e) {
+    {
       const auto s = static_cast<std::size_t>(g.src[static_cast<std::size_t>(e)]);
       const auto d = static_cast<std::size_t>(g.dst[static_cast<std::size_t>(e)]);
       const auto& t = g.image[static_cast<std::size_t>(e)];
@@ -206,7 +228,8 @@ class M3GNetEvaluator {
     auto Bdr = nn::grow(tb_drho_, T_, 9);
     auto Bdc = nn::grow(tb_dcos_, T_, 9);
     tb_w_.resize(static_cast<std::size_t>(T_));
-    for (Eigen::Index t = 0; t < T_; ++t) {
+    triplets_.run([&](int, Eigen::Index t0, Eigen::Index t1) {
+     for (Eigen::Index t = t0; t < t1; ++t) {
       const auto ts = static_cast<std::size_t>(t);
       Scalar cosv, rho;
       triplet_geometry(ts, cosv, rho, nullptr, nullptr, nullptr);
@@ -226,7 +249,8 @@ class M3GNetEvaluator {
           Bdc(t, k) = R[k] * dYc[l];
         }
       tb_w_[ts] = fc_[static_cast<std::size_t>(trip_.env_a[ts])] * fc_[static_cast<std::size_t>(trip_.env_b[ts])];
-    }
+     }
+    });
   }
 
   /// cos θ (clamped) and ρ = |w| of triplet t; optionally ∂cos/∂u, ∂cos/∂w (zero when clamped).
@@ -259,73 +283,109 @@ class M3GNetEvaluator {
     // Edge embedding: e = SiLU(rbf W^T + b).
     auto Ecur = nn::grow(e_, E_, u);
     auto Semb = nn::grow(emb_s_, E_, u);
-    w_.edge_embedding.forward(rbfv_.topRows(E_), Ecur);
-    nn::silu_forward<Scalar>(Ecur, Semb);
-    nn::grow(emb_a_, E_, u) = Ecur;  // kept for the reverse pass (Ecur is updated in place)
+    auto Eemb = nn::grow(emb_a_, E_, u);
+    edges_.run([&](int, Eigen::Index e0, Eigen::Index e1) {
+      const Eigen::Index n = e1 - e0;
+      w_.edge_embedding.forward(rbfv_.middleRows(e0, n), Ecur.middleRows(e0, n));
+      nn::silu_forward<Scalar>(Ecur.middleRows(e0, n), Semb.middleRows(e0, n));
+      Eemb.middleRows(e0, n) = Ecur.middleRows(e0, n);  // kept for the reverse pass (Ecur is updated in place)
+    });
     auto Y = nn::grow(tmp_y_, E_, u);
     auto RW = nn::grow(tmp_rw_, E_, u);
     if (keep_inputs_) types_ = types;
     for (int b = 0; b < nb; ++b) {
       const auto bs = static_cast<std::size_t>(b);
       auto& C = caches_[bs];
+      C.resize(edges_.size());
       nn::grow(C.vin, N_, u) = V;
-      // Three-body update of the edges.
-      if (T_ > 0) {
-        auto s = nn::grow(C.gate, N_, 9);
-        w_.tb_atom[bs].forward(V, s);
-        nn::sigmoid_forward<Scalar>(s);
-        auto h = nn::grow(tmp_h_, E_, 9);
-        h.setZero();
-        // Rows are 9 contiguous scalars (row-major, 9 columns): plain loops, no expression overhead.
-        Scalar* hp = h.data();
-        const Scalar* sp = s.data();
-        const Scalar* bp = tb_basis_.data();
-        for (Eigen::Index t = 0; t < T_; ++t) {
-          const auto ts = static_cast<std::size_t>(t);
-          Scalar* ht = hp + 9 * trip_.target[ts];
-          const Scalar* st = sp + 9 * trip_.gate_atom[ts];
-          const Scalar* bt = bp + 9 * t;
-          const Scalar wt = tb_w_[ts];
-          for (int k = 0; k < 9; ++k) ht[k] += (bt[k] * st[k]) * wt;
-        }
-        w_.tb_bond[bs].forward(h, C.tb, Y);
-        Ecur += Y;
-        if (keep_inputs_) nn::grow(C.hin, E_, 9) = h;
-      }
-      nn::grow(C.e_mid, E_, u) = Ecur;
+      if (T_ > 0) threebody_forward(bs, V, Ecur, Y);
+      nn::grow(C.e_mid, E_, u);
+      nn::grow(C.e_upd, E_, u);
+      nn::grow(C.y_edge, E_, u);
+      nn::grow(C.y_node, E_, u);
       // Edge update: e += G_e([v_src, v_dst, e]) ⊙ (rbf W_ew^T).
-      conv_forward(w_.conv_edge[bs], V, C.e_mid, g, C.ps_edge, C.pd_edge, C.y_edge, C.edge, recompute_[2 * bs]);
-      RW.noalias() = rbfv_.topRows(E_) * w_.edge_weight[bs].transpose();
-      Ecur.array() += C.y_edge.topRows(E_).array() * RW.array();
-      nn::grow(C.e_upd, E_, u) = Ecur;
-      // Node update: v_dst += G_n([v_src, v_dst, e']) ⊙ (rbf W_nw^T).
-      conv_forward(w_.conv_node[bs], V, C.e_upd, g, C.ps_node, C.pd_node, C.y_node, C.node, recompute_[2 * bs + 1]);
-      RW.noalias() = rbfv_.topRows(E_) * w_.node_weight[bs].transpose();
-      Y.array() = C.y_node.topRows(E_).array() * RW.array();
-      scatter_add_rows(V, g.dst.data(), Y);
+      node_projections(w_.conv_edge[bs], V, C.ps_edge, C.pd_edge);
+      node_projections(w_.conv_node[bs], V, C.ps_node, C.pd_node);
+      edges_.run([&](int c, Eigen::Index e0, Eigen::Index e1) {
+        const Eigen::Index n = e1 - e0;
+        C.e_mid.middleRows(e0, n) = Ecur.middleRows(e0, n);
+        conv_forward(w_.conv_edge[bs], C.e_mid, g, C.ps_edge, C.pd_edge, C.y_edge, C.edge[c], e0, e1,
+                     recompute_[2 * bs]);
+        RW.middleRows(e0, n).noalias() = rbfv_.middleRows(e0, n) * w_.edge_weight[bs].transpose();
+        Ecur.middleRows(e0, n).array() += C.y_edge.middleRows(e0, n).array() * RW.middleRows(e0, n).array();
+        C.e_upd.middleRows(e0, n) = Ecur.middleRows(e0, n);
+      });
+      // Node update: v_dst += G_n([v_src, v_dst, e']) ⊙ (rbf W_nw^T). The node projections use
+      // the block's input V (the update is summed onto V only after every edge has its message).
+      edges_.run([&](int c, Eigen::Index e0, Eigen::Index e1) {
+        const Eigen::Index n = e1 - e0;
+        conv_forward(w_.conv_node[bs], C.e_upd, g, C.ps_node, C.pd_node, C.y_node, C.node[c], e0, e1,
+                     recompute_[2 * bs + 1]);
+        RW.middleRows(e0, n).noalias() = rbfv_.middleRows(e0, n) * w_.node_weight[bs].transpose();
+        Y.middleRows(e0, n).array() = C.y_node.middleRows(e0, n).array() * RW.middleRows(e0, n).array();
+      });
+      segment_add_rows(V, by_dst_, Y, atoms_);
     }
     auto eps = nn::grow(eps_, N_, 1);
     w_.readout.forward(V, readout_, eps);
   }
 
-  /// First layer split: Z1 = P_src[src] + P_dst[dst] + e W_e^T + b, with the node projections
-  /// P = V W_{s,d}^T (+ b) computed once per atom into Ps, Pd; then the rest of the MLP, one
-  /// block of edges at a time (nn::BlockedGatedMLP), into Yout ([E, out]).
-  void conv_forward(const nn::GatedMLP<Scalar>& G, const nn::MatRef<Scalar>& V, const Mat& Ein,
-                    const PeriodicGraph& g, Mat& Ps_m, Mat& Pd_m, Mat& Yout, nn::BlockedGatedMLP<Scalar>& mlp,
-                    bool recompute) {
+  /// Three-body update of block bs: h_e = Σ_{t → e} B_t ⊙ s_gate(t) · w_t, e += G_tb(h).
+  void threebody_forward(std::size_t bs, const nn::MatRef<Scalar>& V, nn::MatRef<Scalar> Ecur, nn::MatRef<Scalar> Y) {
+    auto& C = caches_[bs];
+    auto s = nn::grow(C.gate, N_, 9);
+    w_.tb_atom[bs].forward(V, s);
+    nn::sigmoid_forward<Scalar>(s);
+    auto h = nn::grow(tmp_h_, E_, 9);
+    h.setZero();
+    // Rows are 9 contiguous scalars (row-major, 9 columns): plain loops, no expression overhead.
+    // Triplets are sorted by target edge and chunked on target boundaries: one writer per row.
+    Scalar* hp = h.data();
+    const Scalar* sp = s.data();
+    const Scalar* bp = tb_basis_.data();
+    triplets_.run([&](int, Eigen::Index t0, Eigen::Index t1) {
+      for (Eigen::Index t = t0; t < t1; ++t) {
+        const auto ts = static_cast<std::size_t>(t);
+        Scalar* ht = hp + 9 * trip_.target[ts];
+        const Scalar* st = sp + 9 * trip_.gate_atom[ts];
+        const Scalar* bt = bp + 9 * t;
+        const Scalar wt = tb_w_[ts];
+        for (int k = 0; k < 9; ++k) ht[k] += (bt[k] * st[k]) * wt;
+      }
+    });
+    if (keep_inputs_) nn::grow(C.hin, E_, 9) = h;
+    edges_.run([&](int c, Eigen::Index e0, Eigen::Index e1) {
+      const Eigen::Index n = e1 - e0;
+      w_.tb_bond[bs].forward(h.middleRows(e0, n), C.tb[static_cast<std::size_t>(c)], Y.middleRows(e0, n));
+      Ecur.middleRows(e0, n) += Y.middleRows(e0, n);
+    });
+  }
+
+  /// Node projections of a convolution's first layer, once per atom: Ps = V W_s^T + b,
+  /// Pd = V W_d^T (the per-edge pre-activation gathers them).
+  void node_projections(const nn::GatedMLP<Scalar>& G, const nn::MatRef<Scalar>& V, Mat& Ps_m, Mat& Pd_m) {
     const Eigen::Index u = cfg_.dim;
     const auto& W = G.first_layer().weight;  // [2h, 3u]
     const Eigen::Index h2 = W.rows();
     auto Ps = nn::grow(Ps_m, N_, h2);
     auto Pd = nn::grow(Pd_m, N_, h2);
-    Ps.noalias() = V * W.leftCols(u).transpose();
-    Pd.noalias() = V * W.middleCols(u, u).transpose();
-    if (G.first_layer().has_bias()) Ps.rowwise() += G.first_layer().bias;
-    auto Y = nn::grow(Yout, E_, G.out_features());
-    mlp.forward(G, E_, recompute, conv_preactivation(G, Ein, Ps_m, Pd_m, g),
-                [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index e0, Eigen::Index n) {
-                  Y.middleRows(e0, n) = G.output(c);
+    atoms_.run([&](int, Eigen::Index i0, Eigen::Index i1) {
+      const Eigen::Index n = i1 - i0;
+      Ps.middleRows(i0, n).noalias() = V.middleRows(i0, n) * W.leftCols(u).transpose();
+      Pd.middleRows(i0, n).noalias() = V.middleRows(i0, n) * W.middleCols(u, u).transpose();
+      if (G.first_layer().has_bias()) Ps.middleRows(i0, n).rowwise() += G.first_layer().bias;
+    });
+  }
+
+  /// First layer split: Z1 = P_src[src] + P_dst[dst] + e W_e^T + b, with the node projections
+  /// Ps, Pd from node_projections(); then the rest of the MLP, one block of edges at a time
+  /// (nn::BlockedGatedMLP), into rows [e0, e1) of Yout ([E, out]).
+  void conv_forward(const nn::GatedMLP<Scalar>& G, const Mat& Ein, const PeriodicGraph& g, const Mat& Ps_m,
+                    const Mat& Pd_m, Mat& Yout, nn::BlockedGatedMLP<Scalar>& mlp, Eigen::Index e0, Eigen::Index e1,
+                    bool recompute) {
+    mlp.forward(G, e0, e1, recompute, conv_preactivation(G, Ein, Ps_m, Pd_m, g),
+                [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index r0, Eigen::Index n) {
+                  Yout.middleRows(r0, n) = G.output(c);
                 });
   }
 
@@ -341,7 +401,8 @@ class M3GNetEvaluator {
   }
 
   // --- reverse ----------------------------------------------------------------------------
-  /// With `pg`, also accumulates the parameter gradients (training; needs keep_inputs_).
+  /// With `pg`, also accumulates the parameter gradients (training; needs keep_inputs_, which
+  /// keeps the evaluation on one chunk, so the parameter sums below have one writer).
   void backward(const PeriodicGraph& g, M3GNetWeights<Scalar>* pg = nullptr) {
     const int nb = cfg_.nblocks;
     const Eigen::Index u = cfg_.dim;
@@ -358,80 +419,34 @@ class M3GNetEvaluator {
       if (pg) w_.readout.accumulate_parameter_gradients(v_.topRows(N_), readout_, scratch_readout_, pg->readout);
     }
     auto dE = nn::grow(de_, E_, u);
-    dE.setZero();
     auto dR = nn::grow(drbf_acc_, E_, cfg_.radial_size());
-    dR.setZero();
     auto dB = nn::grow(dtb_basis_, T_, 9);
-    dB.setZero();
     dtb_w_.assign(static_cast<std::size_t>(T_), Scalar(0));
-    auto dY = nn::grow(tmp_y_, E_, u);
-    auto RW = nn::grow(tmp_rw_, E_, u);
-    auto dM = nn::grow(tmp_dm_, E_, u);
+    nn::grow(tmp_y_, E_, u);
+    nn::grow(tmp_rw_, E_, u);
+    nn::grow(tmp_dm_, E_, u);
+    if (T_ > 0) nn::grow(tmp_h_, E_, 9);
+    if (scratch_.size() < static_cast<std::size_t>(edges_.size())) scratch_.resize(static_cast<std::size_t>(edges_.size()));
+    edges_.run([&](int, Eigen::Index e0, Eigen::Index e1) {
+      dE.middleRows(e0, e1 - e0).setZero();
+      dR.middleRows(e0, e1 - e0).setZero();
+    });
+    dB.setZero();
     for (int b = nb - 1; b >= 0; --b) {
       const auto bs = static_cast<std::size_t>(b);
-      auto& C = caches_[bs];
       // Node update: v_new = v + Σ_{dst} m_e, m = Y_n ⊙ (rbf W_nw^T).
-      gather_rows(dM, dV, g.dst.data());
-      RW.noalias() = rbfv_.topRows(E_) * w_.node_weight[bs].transpose();
-      {
-        const auto& G = w_.conv_node[bs];
-        dY = dM.cwiseProduct(RW);
-        dM.array() *= C.y_node.topRows(E_).array();  // now d(rbf W^T)
-        dR.noalias() += dM * w_.node_weight[bs];
-        if (pg) pg->node_weight[bs].noalias() += dM.transpose() * rbfv_.topRows(E_);
-        conv_backward(G, dY, dV, dE, g, C.vin, C.e_upd, C.ps_node, C.pd_node, C.node,
-                      pg ? &pg->conv_node[bs] : nullptr);
-      }
+      conv_backward(bs, /*node=*/true, g, dV, dE, pg);
       // Edge update: e' = e + Y_e ⊙ (rbf W_ew^T); dE holds ∂/∂e'.
-      RW.noalias() = rbfv_.topRows(E_) * w_.edge_weight[bs].transpose();
-      {
-        const auto& G = w_.conv_edge[bs];
-        dY = dE.cwiseProduct(RW);
-        dM = dE.cwiseProduct(C.y_edge.topRows(E_));
-        dR.noalias() += dM * w_.edge_weight[bs];
-        if (pg) pg->edge_weight[bs].noalias() += dM.transpose() * rbfv_.topRows(E_);
-        conv_backward(G, dY, dV, dE, g, C.vin, C.e_mid, C.ps_edge, C.pd_edge, C.edge,
-                      pg ? &pg->conv_edge[bs] : nullptr);
-      }
+      conv_backward(bs, /*node=*/false, g, dV, dE, pg);
       // Three-body: e_mid = e + G_tb(h), h_e = Σ_t B_t ⊙ s_gate · w_t.
-      if (T_ > 0) {
-        auto dh = nn::grow(tmp_h_, E_, 9);
-        w_.tb_bond[bs].backward(dE, C.tb, scratch_, dh);
-        if (pg) w_.tb_bond[bs].accumulate_parameter_gradients(C.hin.topRows(E_), C.tb, scratch_, pg->tb_bond[bs]);
-        auto s = C.gate.topRows(N_);
-        auto ds = nn::grow(tmp_ds_, N_, 9);
-        ds.setZero();
-        const Scalar* dhp = dh.data();
-        const Scalar* sp = s.data();
-        const Scalar* bp = tb_basis_.data();
-        Scalar* dbp = dB.data();
-        Scalar* dsp = ds.data();
-        for (Eigen::Index t = 0; t < T_; ++t) {
-          const auto ts = static_cast<std::size_t>(t);
-          const Scalar* dc = dhp + 9 * trip_.target[ts];
-          const Scalar* sg = sp + 9 * trip_.gate_atom[ts];
-          Scalar* dsg = dsp + 9 * trip_.gate_atom[ts];
-          const Scalar* bt = bp + 9 * t;
-          Scalar* dbt = dbp + 9 * t;
-          const Scalar wt = tb_w_[ts];
-          Scalar dw(0);
-          for (int k = 0; k < 9; ++k) {
-            dbt[k] += dc[k] * sg[k] * wt;
-            dsg[k] += dc[k] * bt[k] * wt;
-            dw += dc[k] * bt[k] * sg[k];
-          }
-          dtb_w_[ts] += dw;
-        }
-        nn::sigmoid_backward<Scalar>(ds, s);
-        if (pg)
-          w_.tb_atom[bs].accumulate_parameter_gradients(C.vin.topRows(N_), ds, pg->tb_atom[bs].weight,
-                                                        pg->tb_atom[bs].bias);
-        w_.tb_atom[bs].backward(ds, dV, /*accumulate=*/true);
-      }
+      if (T_ > 0) threebody_backward(bs, dV, dE, pg);
     }
     // Edge embedding: e0 = SiLU(rbf W^T + b).
-    nn::silu_backward<Scalar>(dE, emb_a_.topRows(E_), emb_s_.topRows(E_));
-    dR.noalias() += dE * w_.edge_embedding.weight;
+    edges_.run([&](int, Eigen::Index e0, Eigen::Index e1) {
+      const Eigen::Index n = e1 - e0;
+      nn::silu_backward<Scalar>(dE.middleRows(e0, n), emb_a_.middleRows(e0, n), emb_s_.middleRows(e0, n));
+      dR.middleRows(e0, n).noalias() += dE.middleRows(e0, n) * w_.edge_embedding.weight;
+    });
     if (pg) {
       w_.edge_embedding.accumulate_parameter_gradients(rbfv_.topRows(E_), dE, pg->edge_embedding.weight,
                                                        pg->edge_embedding.bias);
@@ -439,82 +454,174 @@ class M3GNetEvaluator {
     }
   }
 
-  /// Reverse of conv_forward: adds ∂/∂V (through both node projections) and ∂/∂e, one block of
-  /// edges at a time (recomputed first from Ps, Pd and Ein when the activations were not
-  /// kept). With `gr`, also accumulates the MLP's parameter gradients (training).
-  void conv_backward(const nn::GatedMLP<Scalar>& G, const nn::MatRef<Scalar>& dY, nn::MatRef<Scalar> dV,
-                     nn::MatRef<Scalar> dE, const PeriodicGraph& g, const Mat& Vin, const Mat& Ein, const Mat& Ps,
-                     const Mat& Pd, nn::BlockedGatedMLP<Scalar>& mlp, nn::GatedMLP<Scalar>* gr = nullptr) {
+  /// Reverse of one convolution (node update when `node`, else edge update) of block bs:
+  /// x_out = x + Y ⊙ (rbf W_w^T) with x the atoms (summed over dst) or the edges. Adds ∂/∂V
+  /// (through both node projections) and ∂/∂e to dV and dE, and the radial-basis gradient.
+  void conv_backward(std::size_t bs, bool node, const PeriodicGraph& g, nn::MatRef<Scalar> dV, nn::MatRef<Scalar> dE,
+                     M3GNetWeights<Scalar>* pg) {
+    auto& C = caches_[bs];
+    const auto& G = node ? w_.conv_node[bs] : w_.conv_edge[bs];
+    const auto& Ww = node ? w_.node_weight[bs] : w_.edge_weight[bs];
+    const Mat& Yc = node ? C.y_node : C.y_edge;
+    const Mat& Ein = node ? C.e_upd : C.e_mid;
+    const Mat& Ps = node ? C.ps_node : C.ps_edge;
+    const Mat& Pd = node ? C.pd_node : C.pd_edge;
+    auto& mlps = node ? C.node : C.edge;
+    nn::GatedMLP<Scalar>* gr = pg ? &(node ? pg->conv_node[bs] : pg->conv_edge[bs]) : nullptr;
     const Eigen::Index u = cfg_.dim;
-    const auto& W = G.first_layer().weight;
+    const auto& W = G.first_layer().weight;  // [2h, 3u]
     const Eigen::Index h2 = W.rows();
+    auto dY = tmp_y_.topRows(E_);
+    auto RW = tmp_rw_.topRows(E_);
+    auto dM = tmp_dm_.topRows(E_);
+    auto dR = drbf_acc_.topRows(E_);
     auto dPs = nn::grow(proj_src_, N_, h2);
     auto dPd = nn::grow(proj_dst_, N_, h2);
     dPs.setZero();
     dPd.setZero();
+    nn::zero_partials(part_ps_, edges_, N_, h2);
+    nn::zero_partials(part_pd_, edges_, N_, h2);
     auto* F = gr ? &gr->mutable_first_layer() : nullptr;
-    mlp.backward(
-        G, conv_preactivation(G, Ein, Ps, Pd, g),
-        [&](const nn::GatedMLPCache<Scalar>&, Eigen::Index e0, Eigen::Index n) {
-          return nn::ConstMatRef<Scalar>(dY.middleRows(e0, n));
-        },
-        [&](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&, Eigen::Index e0, Eigen::Index n) {
-          dE.middleRows(e0, n).noalias() += dZ1 * W.rightCols(u);
-          scatter_add_rows(dPs, g.src.data() + e0, dZ1);
-          scatter_add_rows(dPd, g.dst.data() + e0, dZ1);
-          if (F) {
-            // First layer split as in conv_forward: Z1 = V_src W_sᵀ + V_dst W_dᵀ + e W_eᵀ + b.
-            F->weight.rightCols(u).noalias() += dZ1.transpose() * Ein.middleRows(e0, n);
-            if (F->has_bias()) F->bias += dZ1.colwise().sum();
-          }
-        },
-        scratch_, gr);
-    dV.noalias() += dPs * W.leftCols(u);
-    dV.noalias() += dPd * W.middleCols(u, u);
+    edges_.run([&](int c, Eigen::Index e0, Eigen::Index e1) {
+      const Eigen::Index n = e1 - e0;
+      auto dMc = dM.middleRows(e0, n);
+      if (node)
+        gather_rows(dMc, dV, g.dst.data() + e0);  // ∂/∂m_e = ∂/∂v_dst
+      else
+        dMc = dE.middleRows(e0, n);
+      RW.middleRows(e0, n).noalias() = rbfv_.middleRows(e0, n) * Ww.transpose();
+      dY.middleRows(e0, n) = dMc.cwiseProduct(RW.middleRows(e0, n));
+      dMc.array() *= Yc.middleRows(e0, n).array();  // now d(rbf W^T)
+      dR.middleRows(e0, n).noalias() += dMc * Ww;
+      auto dPs_c = nn::partial_of(c, dPs, part_ps_, N_);
+      auto dPd_c = nn::partial_of(c, dPd, part_pd_, N_);
+      mlps[static_cast<std::size_t>(c)].backward(
+          G, conv_preactivation(G, Ein, Ps, Pd, g),
+          [&](const nn::GatedMLPCache<Scalar>&, Eigen::Index r0, Eigen::Index m) {
+            return nn::ConstMatRef<Scalar>(dY.middleRows(r0, m));
+          },
+          [&](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&, Eigen::Index r0, Eigen::Index m) {
+            dE.middleRows(r0, m).noalias() += dZ1 * W.rightCols(u);
+            scatter_add_rows(dPs_c, g.src.data() + r0, dZ1);
+            scatter_add_rows(dPd_c, g.dst.data() + r0, dZ1);
+            if (F) {
+              // First layer split as in conv_forward: Z1 = V_src W_sᵀ + V_dst W_dᵀ + e W_eᵀ + b.
+              F->weight.rightCols(u).noalias() += dZ1.transpose() * Ein.middleRows(r0, m);
+              if (F->has_bias()) F->bias += dZ1.colwise().sum();
+            }
+          },
+          scratch_[static_cast<std::size_t>(c)], gr);
+    });
+    if (pg) (node ? pg->node_weight[bs] : pg->edge_weight[bs]).noalias() += dM.transpose() * rbfv_.topRows(E_);
+    nn::add_partials(dPs, part_ps_, edges_, atoms_);
+    nn::add_partials(dPd, part_pd_, edges_, atoms_);
+    atoms_.run([&](int, Eigen::Index i0, Eigen::Index i1) {
+      const Eigen::Index n = i1 - i0;
+      dV.middleRows(i0, n).noalias() += dPs.middleRows(i0, n) * W.leftCols(u);
+      dV.middleRows(i0, n).noalias() += dPd.middleRows(i0, n) * W.middleCols(u, u);
+    });
     if (gr) {
-      const auto V0 = Vin.topRows(N_);
+      const auto V0 = C.vin.topRows(N_);
       F->weight.leftCols(u).noalias() += dPs.transpose() * V0;
       F->weight.middleCols(u, u).noalias() += dPd.transpose() * V0;
     }
   }
 
+  /// Reverse of threebody_forward for block bs.
+  void threebody_backward(std::size_t bs, nn::MatRef<Scalar> dV, nn::MatRef<Scalar> dE, M3GNetWeights<Scalar>* pg) {
+    auto& C = caches_[bs];
+    auto dh = tmp_h_.topRows(E_);
+    edges_.run([&](int c, Eigen::Index e0, Eigen::Index e1) {
+      const Eigen::Index n = e1 - e0;
+      const auto cs = static_cast<std::size_t>(c);
+      w_.tb_bond[bs].backward(dE.middleRows(e0, n), C.tb[cs], scratch_[cs], dh.middleRows(e0, n));
+      if (pg)
+        w_.tb_bond[bs].accumulate_parameter_gradients(C.hin.middleRows(e0, n), C.tb[cs], scratch_[cs], pg->tb_bond[bs]);
+    });
+    auto s = C.gate.topRows(N_);
+    auto ds = nn::grow(tmp_ds_, N_, 9);
+    ds.setZero();
+    nn::zero_partials(part_ds_, triplets_, N_, 9);
+    const Scalar* dhp = dh.data();
+    const Scalar* sp = s.data();
+    const Scalar* bp = tb_basis_.data();
+    Scalar* dbp = dtb_basis_.data();
+    triplets_.run([&](int c, Eigen::Index t0, Eigen::Index t1) {
+      Scalar* dsp = nn::partial_of(c, ds, part_ds_, N_).data();
+      for (Eigen::Index t = t0; t < t1; ++t) {
+        const auto ts = static_cast<std::size_t>(t);
+        const Scalar* dc = dhp + 9 * trip_.target[ts];
+        const Scalar* sg = sp + 9 * trip_.gate_atom[ts];
+        Scalar* dsg = dsp + 9 * trip_.gate_atom[ts];
+        const Scalar* bt = bp + 9 * t;
+        Scalar* dbt = dbp + 9 * t;
+        const Scalar wt = tb_w_[ts];
+        Scalar dw(0);
+        for (int k = 0; k < 9; ++k) {
+          dbt[k] += dc[k] * sg[k] * wt;
+          dsg[k] += dc[k] * bt[k] * wt;
+          dw += dc[k] * bt[k] * sg[k];
+        }
+        dtb_w_[ts] += dw;
+      }
+    });
+    nn::add_partials(ds, part_ds_, triplets_, atoms_);
+    nn::sigmoid_backward<Scalar>(ds, s);
+    if (pg)
+      w_.tb_atom[bs].accumulate_parameter_gradients(C.vin.topRows(N_), ds, pg->tb_atom[bs].weight,
+                                                    pg->tb_atom[bs].bias);
+    w_.tb_atom[bs].backward(ds, dV, /*accumulate=*/true);
+  }
+
   void forces_and_virial(const PeriodicGraph& g, M3GNetOutput& out) {
     auto G = nn::grow(gvec_, E_, 3);
-    G.setZero();
-    // Envelope weights of the triplets.
-    std::vector<Scalar> dfc_acc(static_cast<std::size_t>(E_), Scalar(0));
-    for (Eigen::Index t = 0; t < T_; ++t) {
-      const auto ts = static_cast<std::size_t>(t);
-      const auto a = static_cast<std::size_t>(trip_.env_a[ts]), b = static_cast<std::size_t>(trip_.env_b[ts]);
-      dfc_acc[a] += dtb_w_[ts] * fc_[b];
-      dfc_acc[b] += dtb_w_[ts] * fc_[a];
-    }
+    // Envelope weights of the triplets: ∂E/∂fc per edge.
+    auto dfc = nn::grow(dfc_acc_, E_, 1);
+    dfc.setZero();
+    nn::zero_partials(part_dfc_, triplets_, E_, 1);
+    triplets_.run([&](int c, Eigen::Index t0, Eigen::Index t1) {
+      auto acc = nn::partial_of(c, dfc, part_dfc_, E_);
+      for (Eigen::Index t = t0; t < t1; ++t) {
+        const auto ts = static_cast<std::size_t>(t);
+        const auto a = static_cast<std::size_t>(trip_.env_a[ts]), b = static_cast<std::size_t>(trip_.env_b[ts]);
+        acc(static_cast<Eigen::Index>(a), 0) += dtb_w_[ts] * fc_[b];
+        acc(static_cast<Eigen::Index>(b), 0) += dtb_w_[ts] * fc_[a];
+      }
+    });
+    nn::add_partials(dfc, part_dfc_, triplets_, edges_);
     // Radial terms per edge.
-    for (Eigen::Index e = 0; e < E_; ++e) {
-      const auto es = static_cast<std::size_t>(e);
-      Scalar dd = dfc_acc[es] * dfc_[es];
-      for (Eigen::Index k = 0; k < rbfd_.cols(); ++k) dd += drbf_acc_(e, k) * rbfd_(e, k);
-      const Scalar f = dd / dist_[es];
-      for (int k = 0; k < 3; ++k) G(e, k) += f * rvec_(e, k);
-    }
+    edges_.run([&](int, Eigen::Index e0, Eigen::Index e1) {
+      for (Eigen::Index e = e0; e < e1; ++e) {
+        const auto es = static_cast<std::size_t>(e);
+        Scalar dd = dfc(e, 0) * dfc_[es];
+        for (Eigen::Index k = 0; k < rbfd_.cols(); ++k) dd += drbf_acc_(e, k) * rbfd_(e, k);
+        const Scalar f = dd / dist_[es];
+        for (int k = 0; k < 3; ++k) G(e, k) = f * rvec_(e, k);
+      }
+    });
     // Angular/radial terms of the triplet basis.
-    for (Eigen::Index t = 0; t < T_; ++t) {
-      const auto ts = static_cast<std::size_t>(t);
-      Scalar cosv, rho, dcdu[3], dcdw[3];
-      triplet_geometry(ts, cosv, rho, dcdu, dcdw, nullptr);
-      Scalar drho(0), dcos(0);
-      for (int k = 0; k < 9; ++k) {
-        const Scalar gb = dtb_basis_(t, k);
-        drho += gb * tb_drho_(t, k);
-        dcos += gb * tb_dcos_(t, k);
+    nn::zero_partials(part_g_, triplets_, E_, 3);
+    triplets_.run([&](int c, Eigen::Index t0, Eigen::Index t1) {
+      auto Gc = nn::partial_of(c, G, part_g_, E_);
+      for (Eigen::Index t = t0; t < t1; ++t) {
+        const auto ts = static_cast<std::size_t>(t);
+        Scalar cosv, rho, dcdu[3], dcdw[3];
+        triplet_geometry(ts, cosv, rho, dcdu, dcdw, nullptr);
+        Scalar drho(0), dcos(0);
+        for (int k = 0; k < 9; ++k) {
+          const Scalar gb = dtb_basis_(t, k);
+          drho += gb * tb_drho_(t, k);
+          dcos += gb * tb_dcos_(t, k);
+        }
+        const auto a = static_cast<Eigen::Index>(trip_.bond_u[ts]), b = static_cast<Eigen::Index>(trip_.bond_w[ts]);
+        const Scalar fr = drho / rho;
+        for (int k = 0; k < 3; ++k) {
+          Gc(a, k) += dcos * dcdu[k];
+          Gc(b, k) += dcos * dcdw[k] + fr * rvec_(b, k);
+        }
       }
-      const auto a = static_cast<Eigen::Index>(trip_.bond_u[ts]), b = static_cast<Eigen::Index>(trip_.bond_w[ts]);
-      const Scalar fr = drho / rho;
-      for (int k = 0; k < 3; ++k) {
-        G(a, k) += dcos * dcdu[k];
-        G(b, k) += dcos * dcdw[k] + fr * rvec_(b, k);
-      }
-    }
+    });
+    nn::add_partials(G, part_g_, triplets_, edges_);
     edge_gradients_to_forces(g, G, rvec_, static_cast<std::size_t>(N_), out.forces, out.virial);
   }
 
@@ -524,8 +631,14 @@ class M3GNetEvaluator {
     Mat hin;                           // training only: three-body h
     Mat ps_edge, pd_edge, ps_node, pd_node;  // [N, 2h] node projections of both convolutions
     Mat y_edge, y_node;                // [E, u] convolution outputs (before the rbf weights)
-    nn::GatedMLPCache<Scalar> tb;
-    nn::BlockedGatedMLP<Scalar> edge, node;  // the two convolution MLPs over blocks of edges
+    std::vector<nn::GatedMLPCache<Scalar>> tb;            // per edge chunk
+    std::vector<nn::BlockedGatedMLP<Scalar>> edge, node;  // the two convolution MLPs, per edge chunk
+    void resize(int chunks) {
+      const auto n = static_cast<std::size_t>(chunks);
+      if (tb.size() < n) tb.resize(n);
+      if (edge.size() < n) edge.resize(n);
+      if (node.size() < n) node.resize(n);
+    }
   };
 
   M3GNetConfig cfg_;
@@ -545,12 +658,18 @@ class M3GNetEvaluator {
 
   std::vector<BlockCache> caches_;
   nn::GatedMLPCache<Scalar> readout_;
-  nn::GatedMLPScratch<Scalar> scratch_, scratch_readout_;
+  std::vector<nn::GatedMLPScratch<Scalar>> scratch_;  // per edge chunk
+  nn::GatedMLPScratch<Scalar> scratch_readout_;
   std::vector<bool> recompute_;  // per convolution MLP (forward order): activations recomputed in the reverse pass
   Mat v_, e_, emb_s_, emb_a_, eps_;
   Mat tmp_y_, tmp_rw_, tmp_h_, tmp_dm_, tmp_ds_, tmp_deps_, proj_src_, proj_dst_;
-  Mat dv_, de_, drbf_acc_, dtb_basis_, gvec_;
+  Mat dv_, de_, drbf_acc_, dtb_basis_, gvec_, dfc_acc_;
   std::vector<Scalar> dtb_w_;
+
+  int threads_ = 1;
+  nn::RowChunks edges_, triplets_, atoms_;  // one chunk per host thread (triplets split on target edges)
+  EdgeGroups by_dst_;                       // edges per destination atom: the node-update sums
+  std::vector<Mat> part_ps_, part_pd_, part_ds_, part_dfc_, part_g_;  // partial sums of chunks 1, 2, ...
 
   bool keep_inputs_ = false;
   std::vector<double> energy_weights_;

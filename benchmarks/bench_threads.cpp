@@ -1,0 +1,103 @@
+// Thread scaling of the graph networks (energy + forces + stress, graph construction included):
+// M3GNet-MP-2021 and CHGNet, float and double, at 60, 500, 2000 and 5000 atoms, 1..N host
+// threads in one run (nn::set_host_thread_limit caps the threads of the same Kokkos instance).
+// Wall time (UseRealTime): CPU time would add up every thread's. The speed-up of a size is the
+// ratio of its 1-thread row to its n-thread row. The 2000- and 5000-atom cells are 2x2x1 and
+// 5x2x1 supercells of the 500-atom timing cell of ../shared/reference/m3gnet.
+#include "graphnet_bench_support.hpp"
+
+#include <nernst/nn/row_chunks.hpp>
+#include <nernst/potential/graphnet/chgnet.hpp>
+#include <nernst/potential/graphnet/m3gnet.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace {
+
+/// `base` repeated na x nb x nc times along its lattice vectors.
+nernst::System<> replicate(const nernst::System<>& base, int na, int nb, int nc) {
+  const std::size_t n = base.size();
+  nernst::System<> sys(n * std::size_t(na * nb * nc));
+  sys.species = base.species;
+  const Eigen::Matrix3d L = base.cell.matrix();
+  Eigen::Matrix3d S = L;
+  S.row(0) *= na;
+  S.row(1) *= nb;
+  S.row(2) *= nc;
+  sys.cell = nernst::Lattice(S);
+  auto bx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), base.x);
+  auto bt = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), base.type);
+  auto hx = Kokkos::create_mirror_view(sys.x);
+  auto ht = Kokkos::create_mirror_view(sys.type);
+  std::size_t k = 0;
+  for (int a = 0; a < na; ++a)
+    for (int b = 0; b < nb; ++b)
+      for (int c = 0; c < nc; ++c)
+        for (std::size_t i = 0; i < n; ++i, ++k) {
+          ht(k) = bt(i);
+          for (int d = 0; d < 3; ++d) hx(k, d) = bx(i, d) + a * L(0, d) + b * L(1, d) + c * L(2, d);
+        }
+  Kokkos::deep_copy(sys.x, hx);
+  Kokkos::deep_copy(sys.type, ht);
+  return sys;
+}
+
+const nernst::System<>& system_of(long atoms) {
+  static std::map<long, std::unique_ptr<nernst::System<>>> cache;
+  auto& s = cache[atoms];
+  if (!s) {
+    const auto json = nernst_bench::shared_dir() / "reference" / "m3gnet" / "timing_structures.json";
+    if (atoms <= 500) {
+      s = std::make_unique<nernst::System<>>(nernst_bench::timing_system(json, std::to_string(atoms)));
+    } else {
+      const auto base = nernst_bench::timing_system(json, "500");
+      s = std::make_unique<nernst::System<>>(atoms == 2000 ? replicate(base, 2, 2, 1) : replicate(base, 5, 2, 1));
+    }
+  }
+  return *s;
+}
+
+template <class Pot>
+void run(benchmark::State& st, Pot& pot) {
+  auto sys = system_of(st.range(0));
+  nernst::nn::set_host_thread_limit(static_cast<int>(st.range(1)));
+  nernst::ComputeRequest req;
+  req.forces = req.stress = true;
+  nernst_bench::time_evaluations(st, pot, sys, req);
+  nernst::nn::set_host_thread_limit(0);
+  st.counters["atoms"] = static_cast<double>(sys.size());
+  st.counters["threads"] = static_cast<double>(st.range(1));
+}
+
+template <class Scalar>
+void BM_M3GNetThreads(benchmark::State& st) {
+  static const auto model = nernst::M3GNet::load((nernst_bench::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes").string());
+  nernst::Potential<nernst::GraphNet<nernst::M3GNet>, Scalar> pot(model);
+  run(st, pot);
+}
+
+/// Sizes x thread counts 1, 2, 4, ..., all (registered once Kokkos knows its thread count).
+void thread_args(benchmark::internal::Benchmark* b) {
+  const int max_threads = nernst::nn::host_threads();
+  for (long atoms : {60L, 500L, 2000L, 5000L}) {
+    for (int t = 1; t < max_threads; t *= 2) b->Args({atoms, t});
+    b->Args({atoms, max_threads});
+  }
+  b->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  nernst::KokkosSession kokkos(argc, argv);
+  benchmark::RegisterBenchmark("BM_M3GNetThreads<float>", BM_M3GNetThreads<float>)->Apply(thread_args);
+  benchmark::RegisterBenchmark("BM_M3GNetThreads<double>", BM_M3GNetThreads<double>)->Apply(thread_args);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
