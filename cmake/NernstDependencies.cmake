@@ -8,7 +8,7 @@ include(CMakeFindDependencyMacro)
 # config whose Kokkos::kokkos target points at /usr/lib/include, which does not exist: detect that
 # and build an imported target from the real header and library locations instead.
 if(NOT TARGET nernst::kokkos)
-  find_package(Kokkos CONFIG QUIET)
+  find_package(Kokkos CONFIG QUIET HINTS ${NERNST_KOKKOS_HINT})
   set(_nernst_kokkos_ok FALSE)
   if(Kokkos_FOUND AND TARGET Kokkos::kokkos)
     get_target_property(_inc Kokkos::kokkos INTERFACE_INCLUDE_DIRECTORIES)

@@ -23,10 +23,12 @@ if(NOT _nernst_kokkos_mode MATCHES "^(AUTO|SYSTEM|FETCH)$")
 endif()
 
 set(NERNST_KOKKOS_FETCHED FALSE)
+set(NERNST_KOKKOS_THREADED FALSE)  # the build's Kokkos has a parallel host or device back end
 if(_nernst_kokkos_mode STREQUAL "AUTO")
   add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/kokkos_probe ${CMAKE_BINARY_DIR}/_nernst_kokkos_probe)
   if(NERNST_SYSTEM_KOKKOS_THREADED)
     message(STATUS "nernst: using the installed Kokkos (${NERNST_SYSTEM_KOKKOS_DEVICES})")
+    set(NERNST_KOKKOS_THREADED TRUE)
   else()
     if(NERNST_SYSTEM_KOKKOS_FOUND)
       message(STATUS "nernst: the installed Kokkos has no parallel back end (${NERNST_SYSTEM_KOKKOS_DEVICES}); "
@@ -38,6 +40,9 @@ if(_nernst_kokkos_mode STREQUAL "AUTO")
   endif()
 elseif(_nernst_kokkos_mode STREQUAL "FETCH")
   set(NERNST_KOKKOS_FETCHED TRUE)
+else()  # SYSTEM
+  add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/kokkos_probe ${CMAKE_BINARY_DIR}/_nernst_kokkos_probe)
+  set(NERNST_KOKKOS_THREADED ${NERNST_SYSTEM_KOKKOS_THREADED})
 endif()
 
 if(NERNST_KOKKOS_FETCHED)
@@ -63,6 +68,7 @@ if(NERNST_KOKKOS_FETCHED)
   # Kokkos is linked into nernst's shared libraries (C API, LAMMPS pair style): position-independent.
   set(CMAKE_POSITION_INDEPENDENT_CODE ON)
   FetchContent_MakeAvailable(Kokkos)
+  set(NERNST_KOKKOS_THREADED TRUE)
   add_library(nernst::kokkos INTERFACE IMPORTED GLOBAL)
   target_link_libraries(nernst::kokkos INTERFACE Kokkos::kokkos)
   message(STATUS "nernst: Kokkos 4.6.01 from ${kokkos_SOURCE_DIR}")
