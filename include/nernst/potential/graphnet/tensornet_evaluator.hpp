@@ -1,0 +1,724 @@
+#pragma once
+/// \file
+/// \brief TensorNet forward and reverse pass on a fixed graph: energy, ∂E/∂r_e, forces, virial.
+///
+/// Implements specs/tensornet.md §3–§11 (matgl's PyG TensorNet, O(3) products). The forward
+/// sweep is embedding → nblocks interaction layers → output head; the reverse sweep, written by
+/// hand, gives ∂E/∂r_e for every directed edge, from which forces and the strain derivative
+/// follow (edge_gradients_to_forces). The scalar type is a template parameter (float, double).
+///
+/// Layouts. Node features are stacks of U 3×3 matrices per atom, stored as [9·N, U] row-major
+/// batches (tensornet_tensors.hpp), so every channel mixing is one GEMM over all atoms. The edge
+/// MLPs' outputs are interleaved per channel in matgl ((I, A, S) of channel c at 3c..3c+2); the
+/// evaluator permutes the rows of those layers once, at construction, so that the three
+/// factors come out as three contiguous blocks of U (same values, no gather per edge).
+///
+/// Memory. Everything edge-wide that depends only on the distance (the embedding's projections,
+/// the layers' edge MLPs) is computed in blocks of kEdgeBlock edges and consumed at once
+/// (scattered onto the atoms): nothing E×U wide is kept. The reverse pass recomputes a block's
+/// activations right before back-propagating through it. That costs one more forward of the
+/// edge MLPs but keeps each block's activations in cache instead of streaming E×1536 arrays
+/// per layer through memory. Per edge only the geometry (r, d, û, basis, cutoff and their
+/// derivatives) is kept; per atom about a dozen U×9 stacks per layer. All buffers only grow
+/// (nn::grow), so repeated evaluations on similar graphs do not allocate.
+
+#include <nernst/nn/activation.hpp>
+#include <nernst/nn/gated_mlp.hpp>
+#include <nernst/nn/layer_norm.hpp>
+#include <nernst/nn/linear.hpp>
+#include <nernst/potential/graphnet/basis.hpp>
+#include <nernst/potential/graphnet/gather_scatter.hpp>
+#include <nernst/potential/graphnet/graph.hpp>
+#include <nernst/potential/graphnet/tensornet_model.hpp>
+#include <nernst/potential/graphnet/tensornet_tensors.hpp>
+
+#include <array>
+#include <cmath>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+
+/// What one evaluation returns (double regardless of the evaluation scalar).
+struct TensorNetOutput {
+  double energy = 0;                                 ///< eV
+  std::vector<double> atom_energy;                   ///< eV, data_std·ε_i + mean/N + ref(type_i)
+  std::vector<std::array<double, 3>> forces;         ///< eV/Å (when gradients were requested)
+  Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< ∂E/∂ε_ab = Σ_e r_ea g_eb (eV)
+};
+
+template <class Scalar>
+class TensorNetEvaluator {
+ public:
+  using Mat = nn::RowMatrix<Scalar>;
+  using Row = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
+  using Index = Eigen::Index;
+
+  /// Edges per block of the edge-wise work (embedding projections, edge MLPs). With U = 128 a
+  /// block's edge-MLP activations (6·U values per edge, twice for σ) take ~0.8 MB in double.
+  static constexpr Index kEdgeBlock = 64;
+
+  TensorNetEvaluator() = default;
+  explicit TensorNetEvaluator(const TensorNetModel& model) { set_model(model); }
+
+  const TensorNetConfig& config() const { return cfg_; }
+
+  /// Replaces configuration and weights (keeps the workspace).
+  void set_model(const TensorNetModel& model) {
+    cfg_ = model.config;
+    w_ = model.weights.template cast<Scalar>();
+    U_ = cfg_.units;
+    basis_ = SmoothBesselBasis<Scalar>(cfg_.max_n);
+    // matgl interleaves (I, A, S) per channel in the outputs of the embedding's second scalar
+    // layer and of each layer's last edge-MLP layer; permute their rows to three blocks of U.
+    w_.embedding_mlp[1] = deinterleave(w_.embedding_mlp[1]);
+    for (auto& l : w_.layers) l.edge_mlp[2] = deinterleave(l.edge_mlp[2]);
+    // The three distance projections stacked: one [max_n → 3U] layer.
+    nn::RowMatrix<Scalar> P(3 * U_, cfg_.max_n);
+    Row p(3 * U_);
+    for (Index k = 0; k < 3; ++k) {
+      P.middleRows(k * U_, U_) = w_.distance_proj[static_cast<std::size_t>(k)].weight;
+      p.segment(k * U_, U_) = w_.distance_proj[static_cast<std::size_t>(k)].bias;
+    }
+    proj_ = nn::Linear<Scalar>(std::move(P), std::move(p));
+    // emb2 split into its source and destination halves (projected once per atom).
+    pair_src_ = w_.pair_embedding.weight.leftCols(U_);
+    pair_dst_ = w_.pair_embedding.weight.rightCols(U_);
+  }
+
+  /// Evaluates on the graph `g`. `x`: Cartesian positions (Å), `L`: lattice rows, `types`:
+  /// model types (TensorNetConfig::type_of). With `gradients` the forces and virial are filled.
+  void evaluate(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const std::vector<int>& types,
+                const PeriodicGraph& g, bool gradients, TensorNetOutput& out) {
+    N_ = static_cast<Index>(x.size());
+    E_ = static_cast<Index>(g.size());
+    if (types.size() != x.size()) throw ValueError("TensorNet: types and positions differ in length");
+    for (int t : types)
+      if (t < 0 || static_cast<std::size_t>(t) >= cfg_.element_types.size())
+        throw ValueError("TensorNet: atom type " + std::to_string(t) + " outside the model's element table");
+    geometry(x, L, g);
+    embedding_forward(types, g);
+    caches_.resize(w_.layers.size());
+    for (std::size_t l = 0; l < w_.layers.size(); ++l) layer_forward(l, g);
+    output_forward();
+    out.energy = 0;
+    out.atom_energy.assign(x.size(), 0.0);
+    const double mean_per_atom = N_ > 0 ? cfg_.data_mean / double(N_) : 0.0;
+    for (Index i = 0; i < N_; ++i) {
+      const double e = cfg_.data_std * static_cast<double>(eps_(i, 0)) + mean_per_atom +
+                       cfg_.element_refs[static_cast<std::size_t>(types[static_cast<std::size_t>(i)])];
+      out.atom_energy[static_cast<std::size_t>(i)] = e;
+      out.energy += e;
+    }
+    if (N_ == 0) out.energy = cfg_.data_mean;
+    if (!gradients) return;
+    backward(g);
+    edge_gradients_to_forces(g, gvec_.topRows(E_), rvec_.topRows(E_), static_cast<std::size_t>(N_), out.forces,
+                             out.virial);
+  }
+
+  /// ∂E/∂r_e of the last evaluation with gradients ([E, 3]).
+  auto bond_gradient() const { return gvec_.topRows(E_); }
+
+  /// Node stack X after the embedding (layer = 0) or after interaction layer `layer` − 1
+  /// (layer ≥ 1) of the last evaluation: [9·N, U], row 9i + 3a + b (tensornet_tensors.hpp).
+  /// For checks against matgl's intermediates.
+  const Mat& node_tensors(std::size_t layer) const { return layer == 0 ? x_embed_ : caches_.at(layer - 1).xout; }
+  /// Per-atom ε_i of the last evaluation ([N, 1]), before data_std and the references.
+  auto atom_outputs() const { return eps_.topRows(N_); }
+
+ private:
+  // --- set-up -----------------------------------------------------------------------------
+  /// Rows 3c + k of matgl's layout go to row k·U + c.
+  nn::Linear<Scalar> deinterleave(const nn::Linear<Scalar>& l) const {
+    nn::RowMatrix<Scalar> W(l.weight.rows(), l.weight.cols());
+    Row b(l.weight.rows());
+    for (Index c = 0; c < U_; ++c)
+      for (Index k = 0; k < 3; ++k) {
+        W.row(k * U_ + c) = l.weight.row(3 * c + k);
+        b[k * U_ + c] = l.bias[3 * c + k];
+      }
+    return nn::Linear<Scalar>(std::move(W), std::move(b));
+  }
+
+  Scalar* node(Mat& m, Index i) const { return m.data() + 9 * U_ * i; }
+  const Scalar* node(const Mat& m, Index i) const { return m.data() + 9 * U_ * i; }
+  auto stack(Mat& m) const { return nn::grow(m, 9 * N_, U_); }
+
+  // --- geometry (§3–§5) -------------------------------------------------------------------
+  void geometry(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const PeriodicGraph& g) {
+    const Index nr = cfg_.max_n;
+    nn::grow(rvec_, E_, 3);
+    nn::grow(unit_, E_, 3);
+    nn::grow(rbf_, E_, nr);
+    nn::grow(drbf_, E_, nr);
+    dist_.resize(static_cast<std::size_t>(E_));
+    fc_.resize(static_cast<std::size_t>(E_));
+    dfc_.resize(static_cast<std::size_t>(E_));
+    const Scalar rc = Scalar(cfg_.cutoff);
+    const Scalar pi = Scalar(3.14159265358979323846);
+    for (Index e = 0; e < E_; ++e) {
+      const auto es = static_cast<std::size_t>(e);
+      const auto s = static_cast<std::size_t>(g.src[es]);
+      const auto d = static_cast<std::size_t>(g.dst[es]);
+      const auto& t = g.image[es];
+      Scalar r2(0);
+      for (int k = 0; k < 3; ++k) {
+        const double v = x[d][static_cast<std::size_t>(k)] + (t[0] * L(0, k) + t[1] * L(1, k) + t[2] * L(2, k)) -
+                         x[s][static_cast<std::size_t>(k)];
+        rvec_(e, k) = Scalar(v);
+        r2 += rvec_(e, k) * rvec_(e, k);
+      }
+      const Scalar de = std::sqrt(r2);
+      if (!(de > Scalar(0)))
+        throw ValueError("TensorNet: edge " + std::to_string(e) + " joins atoms " + std::to_string(s) + " and " +
+                         std::to_string(d) + " at zero distance (overlapping atoms)");
+      dist_[es] = de;
+      const Scalar du = de > Scalar(1e-6) ? de : Scalar(1e-6);  // E3's clamp (never active for real structures)
+      for (int k = 0; k < 3; ++k) unit_(e, k) = rvec_(e, k) / du;
+      basis_(de, &rbf_(e, 0), &drbf_(e, 0));
+      // Cosine cutoff (§5), computed as cos((π·d)/5).
+      if (de <= rc) {
+        fc_[es] = Scalar(0.5) * (std::cos((pi * de) / rc) + Scalar(1));
+        dfc_[es] = -Scalar(0.5) * (pi / rc) * std::sin((pi * de) / rc);
+      } else {
+        fc_[es] = dfc_[es] = Scalar(0);
+      }
+    }
+  }
+
+  /// skew(û) and sym(û) of edge e (§6), row-major 3×3.
+  void edge_frames(Index e, Scalar* sk, Scalar* sy) const {
+    const Scalar ux = unit_(e, 0), uy = unit_(e, 1), uz = unit_(e, 2);
+    sk[0] = Scalar(0), sk[1] = -uz, sk[2] = uy;
+    sk[3] = uz, sk[4] = Scalar(0), sk[5] = -ux;
+    sk[6] = -uy, sk[7] = ux, sk[8] = Scalar(0);
+    const Scalar u[3] = {ux, uy, uz};
+    const Scalar n3 = (ux * ux + uy * uy + uz * uz) / Scalar(3);
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) sy[3 * a + b] = u[a] * u[b] - (a == b ? n3 : Scalar(0));
+  }
+
+  // --- embedding (§7) ---------------------------------------------------------------------
+  /// The embedding's per-edge factors for edges [e0, e0 + n): a = rbf·Pᵀ + p ([n, 3U], the
+  /// un-cut W1..W3) and Z = emb2([x_src, x_dst]) ([n, U]).
+  void embedding_edge_block(const PeriodicGraph& g, Index e0, Index n) {
+    auto a = nn::grow(blk_a_, n, 3 * U_);
+    proj_.forward(rbf_.middleRows(e0, n), a);
+    auto Z = nn::grow(blk_z_, n, U_);
+    gather_sum2(Z, pair_ps_, g.src.data() + e0, pair_pd_, g.dst.data() + e0);
+  }
+
+  void embedding_forward(const std::vector<int>& types, const PeriodicGraph& g) {
+    const Index U = U_;
+    // Z_e = x_src·Wz_srcᵀ + x_dst·Wz_dstᵀ + bz, with the node halves projected once per atom.
+    auto xe = nn::grow(tmp_nu_, N_, U);
+    for (Index i = 0; i < N_; ++i) xe.row(i) = w_.element_embedding.row(types[static_cast<std::size_t>(i)]);
+    nn::grow(pair_ps_, N_, U).noalias() = xe * pair_src_.transpose();
+    auto pd = nn::grow(pair_pd_, N_, U);
+    pd.rowwise() = w_.pair_embedding.bias;
+    pd.noalias() += xe * pair_dst_.transpose();
+    // E5: Ī, Ā, S̄ summed onto the destination atoms.
+    auto Ib = stack(emb_i_), Ab = stack(emb_a_), Sb = stack(emb_s_);
+    Ib.setZero();
+    Ab.setZero();
+    Sb.setZero();
+    std::vector<Scalar> w1(static_cast<std::size_t>(U)), w2(w1), w3(w1);
+    for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
+      const Index n = std::min(kEdgeBlock, E_ - e0);
+      embedding_edge_block(g, e0, n);
+      for (Index k = 0; k < n; ++k) {
+        const Index e = e0 + k;
+        const Index i = g.dst[static_cast<std::size_t>(e)];
+        const Scalar C = fc_[static_cast<std::size_t>(e)];
+        const Scalar* a = &blk_a_(k, 0);
+        const Scalar* z = &blk_z_(k, 0);
+        for (Index c = 0; c < U; ++c) {
+          w1[static_cast<std::size_t>(c)] = z[c] * (a[c] * C);
+          w2[static_cast<std::size_t>(c)] = z[c] * (a[U + c] * C);
+          w3[static_cast<std::size_t>(c)] = z[c] * (a[2 * U + c] * C);
+        }
+        Scalar sk[9], sy[9];
+        edge_frames(e, sk, sy);
+        Scalar* I = node(emb_i_, i);
+        Scalar* A = node(emb_a_, i);
+        Scalar* S = node(emb_s_, i);
+        for (int d = 0; d < 3; ++d) axpy(w1.data(), Scalar(1), I + 4 * d * U);
+        for (int ab = 0; ab < 9; ++ab) {
+          if (sk[ab] != Scalar(0) || ab % 4 != 0) axpy(w2.data(), sk[ab], A + ab * U);
+          axpy(w3.data(), sy[ab], S + ab * U);
+        }
+      }
+    }
+    // E6, E7: n = ‖Ī + Ā + S̄‖², LayerNorm.
+    auto nl = nn::grow(emb_n_, N_, U);
+    {
+      std::vector<Scalar> sum(static_cast<std::size_t>(9 * U));
+      for (Index i = 0; i < N_; ++i) {
+        part_sum(node(emb_i_, i), node(emb_a_, i), node(emb_s_, i), sum.data());
+        tensornet::sq_norm(sum.data(), &nl(i, 0), U);
+      }
+    }
+    nn::grow(emb_xhat_, N_, U);
+    emb_rstd_.resize(N_);
+    w_.init_norm.forward(nl, emb_xhat_.topRows(N_), emb_rstd_);
+    // E8: h = SiLU(SiLU(n′ Ws0ᵀ + b) Ws1ᵀ + b), h in blocks (fI | fA | fS).
+    auto h0 = nn::grow(emb_h0_, N_, 2 * U);
+    w_.embedding_mlp[0].forward(nl, h0);
+    nn::silu_forward<Scalar>(h0, nn::grow(emb_h0s_, N_, 2 * U));
+    auto h = nn::grow(emb_h_, N_, 3 * U);
+    w_.embedding_mlp[1].forward(h0, h);
+    nn::silu_forward<Scalar>(h, nn::grow(emb_hs_, N_, 3 * U));
+    // E10: X = fI·mix(Wt0, Ī) + fA·mix(Wt1, Ā) + fS·mix(Wt2, S̄).
+    stack(emb_mi_).noalias() = stack(emb_i_) * w_.embedding_mix[0].transpose();
+    stack(emb_ma_).noalias() = stack(emb_a_) * w_.embedding_mix[1].transpose();
+    stack(emb_ms_).noalias() = stack(emb_s_) * w_.embedding_mix[2].transpose();
+    stack(x_embed_);
+    for (Index i = 0; i < N_; ++i) {
+      const Scalar* f = &emb_h_(i, 0);
+      const Scalar *mi = node(emb_mi_, i), *ma = node(emb_ma_, i), *ms = node(emb_ms_, i);
+      Scalar* X = node(x_embed_, i);
+      for (int ab = 0; ab < 9; ++ab)
+        for (Index c = 0; c < U; ++c)
+          X[ab * U + c] = f[c] * mi[ab * U + c] + f[U + c] * ma[ab * U + c] + f[2 * U + c] * ms[ab * U + c];
+    }
+  }
+
+  static void axpy_n(const Scalar* x, Scalar a, Scalar* y, Index n) {
+    for (Index c = 0; c < n; ++c) y[c] += a * x[c];
+  }
+  void axpy(const Scalar* x, Scalar a, Scalar* y) const { axpy_n(x, a, y, U_); }
+
+  /// out = i + a + s for one atom's 9×U block.
+  void part_sum(const Scalar* i, const Scalar* a, const Scalar* s, Scalar* out) const {
+    for (Index k = 0; k < 9 * U_; ++k) out[k] = i[k] + a[k] + s[k];
+  }
+
+  // --- interaction layers (§8) ------------------------------------------------------------
+  struct LayerCache {
+    Mat xhat, s;           // X̂ = X/s and s = ‖X‖² + 1 ([N, U])
+    Mat ip, ap, sp, y;     // I′, A′, S′ and Y = I′ + A′ + S′
+    Mat m;                 // M (messages)
+    Mat it, at, st, p;     // Ĩ, Ã, S̃ (the parts of T divided by p) and p = ‖T‖² + 1
+    Mat dx, xout;          // dX and the layer output
+  };
+
+  /// The edge MLP of layer l on edges [e0, e0 + n): activations and σ of its three layers in
+  /// blk_act_/blk_sig_; φ (before ×C) is blk_act_[2], in blocks (gI | gA | gS).
+  void edge_mlp_block(const TensorNetLayerWeights<Scalar>& w, Index e0, Index n) {
+    const Index widths[3] = {U_, 2 * U_, 3 * U_};
+    for (std::size_t k = 0; k < 3; ++k) {
+      auto A = nn::grow(blk_act_[k], n, widths[k]);
+      if (k == 0)
+        w.edge_mlp[0].forward(rbf_.middleRows(e0, n), A);
+      else
+        w.edge_mlp[k].forward(blk_act_[k - 1].topRows(n), A);
+      nn::silu_forward<Scalar>(A, nn::grow(blk_sig_[k], n, widths[k]));
+    }
+  }
+
+  void layer_forward(std::size_t l, const PeriodicGraph& g) {
+    const Index U = U_;
+    const auto& w = w_.layers[l];
+    auto& C = caches_[l];
+    const Mat& Xin = l == 0 ? x_embed_ : caches_[l - 1].xout;
+    // L2: X̂ = X / (‖X‖² + 1).
+    auto xh = stack(C.xhat);
+    nn::grow(C.s, N_, U);
+    for (Index i = 0; i < N_; ++i) {
+      Scalar* s = &C.s(i, 0);
+      tensornet::sq_norm(node(Xin, i), s, U, Scalar(1));
+      const Scalar* x = node(Xin, i);
+      Scalar* o = node(C.xhat, i);
+      for (int ab = 0; ab < 9; ++ab)
+        for (Index c = 0; c < U; ++c) o[ab * U + c] = x[ab * U + c] / s[c];
+    }
+    // L3, L4: parts of X̂ mixed per class; Y = I′ + A′ + S′.
+    auto I = stack(tmp_i_), A = stack(tmp_a_), S = stack(tmp_s_);
+    for (Index i = 0; i < N_; ++i) tensornet::decompose(node(C.xhat, i), node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), U);
+    stack(C.ip).noalias() = I * w.mix[0].transpose();
+    stack(C.ap).noalias() = A * w.mix[1].transpose();
+    stack(C.sp).noalias() = S * w.mix[2].transpose();
+    stack(C.y) = stack(C.ip) + stack(C.ap) + stack(C.sp);
+    (void)xh;
+    // L1 + L5: M_src += gI·I′_dst + gA·A′_dst + gS·S′_dst, g = φ·C.
+    auto M = stack(C.m);
+    M.setZero();
+    std::vector<Scalar> gv(static_cast<std::size_t>(3 * U));
+    for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
+      const Index n = std::min(kEdgeBlock, E_ - e0);
+      edge_mlp_block(w, e0, n);
+      for (Index k = 0; k < n; ++k) {
+        const Index e = e0 + k;
+        const Scalar Cf = fc_[static_cast<std::size_t>(e)];
+        const Scalar* phi = &blk_act_[2](k, 0);
+        for (Index c = 0; c < 3 * U; ++c) gv[static_cast<std::size_t>(c)] = phi[c] * Cf;
+        const Index i = g.src[static_cast<std::size_t>(e)], j = g.dst[static_cast<std::size_t>(e)];
+        const Scalar *ip = node(C.ip, j), *ap = node(C.ap, j), *sp = node(C.sp, j);
+        const Scalar *gi = gv.data(), *ga = gi + U, *gs = ga + U;
+        Scalar* m = node(C.m, i);
+        for (int ab = 0; ab < 9; ++ab) {
+          Scalar* mr = m + ab * U;
+          const Scalar *ir = ip + ab * U, *ar = ap + ab * U, *sr = sp + ab * U;
+          for (Index c = 0; c < U; ++c) mr[c] += gi[c] * ir[c] + ga[c] * ar[c] + gs[c] * sr[c];
+        }
+      }
+    }
+    // L6, L7: T = M·Y + Y·M; parts of T divided by p = ‖I^T + A^T + S^T‖² + 1.
+    auto T = stack(tmp_t_);
+    T.setZero();
+    stack(C.it), stack(C.at), stack(C.st);
+    nn::grow(C.p, N_, U);
+    std::vector<Scalar> sum(static_cast<std::size_t>(9 * U));
+    for (Index i = 0; i < N_; ++i) {
+      Scalar* t = node(tmp_t_, i);
+      tensornet::matmul_add<false, false>(node(C.m, i), node(C.y, i), t, U);
+      tensornet::matmul_add<false, false>(node(C.y, i), node(C.m, i), t, U);
+      Scalar *pi = node(C.it, i), *pa = node(C.at, i), *ps = node(C.st, i);
+      tensornet::decompose(t, pi, pa, ps, U);
+      part_sum(pi, pa, ps, sum.data());
+      Scalar* p = &C.p(i, 0);
+      tensornet::sq_norm(sum.data(), p, U, Scalar(1));
+      for (int ab = 0; ab < 9; ++ab)
+        for (Index c = 0; c < U; ++c) {
+          pi[ab * U + c] /= p[c];
+          pa[ab * U + c] /= p[c];
+          ps[ab * U + c] /= p[c];
+        }
+    }
+    (void)T;
+    // L8: dX = mix(Wt3, Ĩ) + mix(Wt4, Ã) + mix(Wt5, S̃).
+    auto dX = stack(C.dx);
+    dX.noalias() = stack(C.it) * w.mix[3].transpose();
+    dX.noalias() += stack(C.at) * w.mix[4].transpose();
+    dX.noalias() += stack(C.st) * w.mix[5].transpose();
+    // L9: X = X̂ + dX + dX·dX.
+    auto Xo = stack(C.xout);
+    Xo = stack(C.xhat) + dX;
+    for (Index i = 0; i < N_; ++i) tensornet::matmul_add<false, false>(node(C.dx, i), node(C.dx, i), node(C.xout, i), U);
+  }
+
+  // --- output head (§9) -------------------------------------------------------------------
+  void output_forward() {
+    const Index U = U_;
+    const Mat& X = caches_.empty() ? x_embed_ : caches_.back().xout;
+    stack(out_i_), stack(out_a_), stack(out_s_);
+    auto q = nn::grow(out_q_, N_, 3 * U);
+    for (Index i = 0; i < N_; ++i) {
+      tensornet::decompose(node(X, i), node(out_i_, i), node(out_a_, i), node(out_s_, i), U);
+      tensornet::sq_norm(node(out_i_, i), &q(i, 0), U);
+      tensornet::sq_norm(node(out_a_, i), &q(i, U), U);
+      tensornet::sq_norm(node(out_s_, i), &q(i, 2 * U), U);
+    }
+    nn::grow(out_xhat_, N_, 3 * U);
+    out_rstd_.resize(N_);
+    w_.out_norm.forward(q, out_xhat_.topRows(N_), out_rstd_);
+    auto v = nn::grow(out_v_, N_, U);
+    w_.linear.forward(q, v);
+    w_.readout.forward(v, readout_, nn::grow(eps_, N_, 1));
+  }
+
+  // --- reverse (§11) ----------------------------------------------------------------------
+  void backward(const PeriodicGraph& g) {
+    const Index U = U_;
+    auto G = nn::grow(gvec_, E_, 3);
+    G.setZero();
+    auto dR = nn::grow(drbf_acc_, E_, cfg_.max_n);
+    dR.setZero();
+    dc_acc_.assign(static_cast<std::size_t>(E_), Scalar(0));
+    // R1: readout, linear, LayerNorm.
+    auto deps = nn::grow(tmp_deps_, N_, 1);
+    deps.setConstant(Scalar(cfg_.data_std));
+    auto dv = nn::grow(out_dv_, N_, U);
+    w_.readout.backward(deps, readout_, scratch_readout_, dv);
+    auto dq = nn::grow(out_dq_, N_, 3 * U);
+    w_.linear.backward(dv, dq);
+    w_.out_norm.backward(dq, out_xhat_.topRows(N_), out_rstd_);
+    // R2: X̄ = 2(q̄_I I + q̄_A A + q̄_S S).
+    auto Xb = stack(xbar_);
+    for (Index i = 0; i < N_; ++i) {
+      const Scalar* d = &dq(i, 0);
+      const Scalar *I = node(out_i_, i), *A = node(out_a_, i), *S = node(out_s_, i);
+      Scalar* xb = node(xbar_, i);
+      for (int ab = 0; ab < 9; ++ab)
+        for (Index c = 0; c < U; ++c)
+          xb[ab * U + c] = Scalar(2) * (d[c] * I[ab * U + c] + d[U + c] * A[ab * U + c] + d[2 * U + c] * S[ab * U + c]);
+    }
+    (void)Xb;
+    for (std::size_t l = w_.layers.size(); l-- > 0;) layer_backward(l, g);
+    embedding_backward(g);
+    // R5: radial terms per edge.
+    for (Index e = 0; e < E_; ++e) {
+      const auto es = static_cast<std::size_t>(e);
+      Scalar dd = dc_acc_[es] * dfc_[es];
+      for (Index k = 0; k < cfg_.max_n; ++k) dd += drbf_acc_(e, k) * drbf_(e, k);
+      const Scalar f = dd / dist_[es];
+      for (int k = 0; k < 3; ++k) G(e, k) += f * rvec_(e, k);
+    }
+  }
+
+  /// Reverse of layer l: on entry xbar_ holds ∂E/∂(layer output), on exit ∂E/∂(layer input).
+  void layer_backward(std::size_t l, const PeriodicGraph& g) {
+    const Index U = U_;
+    const auto& w = w_.layers[l];
+    auto& C = caches_[l];
+    // L9: X̂̄ = X̄; dX̄ = X̄ + X̄·dXᵀ + dXᵀ·X̄.
+    auto dXb = stack(tmp_dx_);
+    dXb = stack(xbar_);
+    for (Index i = 0; i < N_; ++i) {
+      tensornet::matmul_add<false, true>(node(xbar_, i), node(C.dx, i), node(tmp_dx_, i), U);
+      tensornet::matmul_add<true, false>(node(C.dx, i), node(xbar_, i), node(tmp_dx_, i), U);
+    }
+    // L8: adjoints of Ĩ, Ã, S̃ (general 3×3).
+    auto Ib = stack(tmp_i_), Ab = stack(tmp_a_), Sb = stack(tmp_s_);
+    Ib.noalias() = dXb * w.mix[3];
+    Ab.noalias() = dXb * w.mix[4];
+    Sb.noalias() = dXb * w.mix[5];
+    // L7: T̄ = (P_I(Ĩ̄) + P_A(Ã̄) + P_S(S̃̄))/p − 2·(⟨Ĩ̄,Ĩ⟩ + ⟨Ã̄,Ã⟩ + ⟨S̃̄,S̃⟩)·(Ĩ + Ã + S̃).
+    // L6: M̄ = T̄·Yᵀ + Yᵀ·T̄;  Ȳ = Mᵀ·T̄ + T̄·Mᵀ.
+    auto Tb = stack(tmp_t_);
+    auto Mb = stack(tmp_mb_);
+    auto Yb = stack(tmp_yb_);
+    Mb.setZero();
+    Yb.setZero();
+    {
+      std::vector<Scalar> q(static_cast<std::size_t>(U)), rp(q);
+      for (Index i = 0; i < N_; ++i) {
+        const Scalar *pi = node(C.it, i), *pa = node(C.at, i), *ps = node(C.st, i);
+        tensornet::dot(node(tmp_i_, i), pi, q.data(), U);
+        tensornet::dot(node(tmp_a_, i), pa, q.data(), U, true);
+        tensornet::dot(node(tmp_s_, i), ps, q.data(), U, true);
+        for (Index c = 0; c < U; ++c) rp[static_cast<std::size_t>(c)] = Scalar(1) / C.p(i, c);
+        Scalar* t = node(tmp_t_, i);
+        tensornet::decompose_adjoint(node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), t, U, rp.data());
+        for (int ab = 0; ab < 9; ++ab)
+          for (Index c = 0; c < U; ++c)
+            t[ab * U + c] -= Scalar(2) * q[static_cast<std::size_t>(c)] *
+                             (pi[ab * U + c] + pa[ab * U + c] + ps[ab * U + c]);
+        tensornet::matmul_add<false, true>(t, node(C.y, i), node(tmp_mb_, i), U);
+        tensornet::matmul_add<true, false>(node(C.y, i), t, node(tmp_mb_, i), U);
+        tensornet::matmul_add<true, false>(node(C.m, i), t, node(tmp_yb_, i), U);
+        tensornet::matmul_add<false, true>(t, node(C.m, i), node(tmp_yb_, i), U);
+      }
+    }
+    (void)Tb;
+    // L5 (+ L1): I′̄ = A′̄ = S′̄ = Ȳ, plus the messages' adjoints; edge-MLP adjoints to rbf̄, C̄.
+    auto Ipb = stack(tmp_ipb_), Apb = stack(tmp_apb_), Spb = stack(tmp_spb_);
+    Ipb = Yb;
+    Apb = Yb;
+    Spb = Yb;
+    for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
+      const Index n = std::min(kEdgeBlock, E_ - e0);
+      edge_mlp_block(w, e0, n);
+      auto dphi = nn::grow(blk_dact_[2], n, 3 * U);
+      for (Index k = 0; k < n; ++k) {
+        const Index e = e0 + k;
+        const auto es = static_cast<std::size_t>(e);
+        const Scalar Cf = fc_[es];
+        const Scalar* phi = &blk_act_[2](k, 0);
+        const Index i = g.src[es], j = g.dst[es];
+        const Scalar* mb = node(tmp_mb_, i);
+        Scalar* dg = &dphi(k, 0);
+        tensornet::dot(mb, node(C.ip, j), dg, U);
+        tensornet::dot(mb, node(C.ap, j), dg + U, U);
+        tensornet::dot(mb, node(C.sp, j), dg + 2 * U, U);
+        Scalar *ipb = node(tmp_ipb_, j), *apb = node(tmp_apb_, j), *spb = node(tmp_spb_, j);
+        for (int ab = 0; ab < 9; ++ab) {
+          const Scalar* mr = mb + ab * U;
+          Scalar *ir = ipb + ab * U, *ar = apb + ab * U, *sr = spb + ab * U;
+          for (Index c = 0; c < U; ++c) {
+            ir[c] += (phi[c] * Cf) * mr[c];
+            ar[c] += (phi[U + c] * Cf) * mr[c];
+            sr[c] += (phi[2 * U + c] * Cf) * mr[c];
+          }
+        }
+        Scalar cb(0);
+        for (Index c = 0; c < 3 * U; ++c) {
+          cb += dg[c] * phi[c];
+          dg[c] *= Cf;
+        }
+        dc_acc_[es] += cb;
+      }
+      edge_mlp_block_backward(w, e0, n);
+    }
+    // L4, L3: back through the mixing to X̂̄ (added to X̄, which is X̂̄'s share from L9).
+    Ib.noalias() = Ipb * w.mix[0];
+    Ab.noalias() = Apb * w.mix[1];
+    Sb.noalias() = Spb * w.mix[2];
+    for (Index i = 0; i < N_; ++i)
+      tensornet::decompose_adjoint(node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), node(xbar_, i), U,
+                                   static_cast<const Scalar*>(nullptr),
+                                   true);
+    // L2: X̄_in = X̂̄/s − 2·X̂·⟨X̂̄, X̂⟩.
+    std::vector<Scalar> q(static_cast<std::size_t>(U));
+    for (Index i = 0; i < N_; ++i) {
+      Scalar* xb = node(xbar_, i);
+      const Scalar* xh = node(C.xhat, i);
+      tensornet::dot(xb, xh, q.data(), U);
+      const Scalar* s = &C.s(i, 0);
+      for (int ab = 0; ab < 9; ++ab)
+        for (Index c = 0; c < U; ++c)
+          xb[ab * U + c] = xb[ab * U + c] / s[c] - Scalar(2) * xh[ab * U + c] * q[static_cast<std::size_t>(c)];
+    }
+  }
+
+  /// Reverse of edge_mlp_block (whose activations must be current): from ∂E/∂φ in blk_dact_[2]
+  /// to rbf̄ of edges [e0, e0 + n).
+  void edge_mlp_block_backward(const TensorNetLayerWeights<Scalar>& w, Index e0, Index n) {
+    const Index widths[3] = {U_, 2 * U_, 3 * U_};
+    for (std::size_t k = 3; k-- > 0;) {
+      auto dA = blk_dact_[k].topRows(n);
+      nn::silu_backward<Scalar>(dA, blk_act_[k].topRows(n), blk_sig_[k].topRows(n));
+      if (k > 0)
+        w.edge_mlp[k].backward(dA, nn::grow(blk_dact_[k - 1], n, widths[k - 1]));
+      else
+        w.edge_mlp[0].backward(dA, drbf_acc_.middleRows(e0, n), /*accumulate=*/true);
+    }
+  }
+
+  /// Reverse of the embedding: xbar_ holds ∂E/∂X of its output.
+  void embedding_backward(const PeriodicGraph& g) {
+    const Index U = U_;
+    // E10: f̄ = ⟨X̄, mix(Wt_k, ·)⟩; Ī̄ = mix(Wt0ᵀ, fI⊙X̄), ...
+    auto dh = nn::grow(emb_dh_, N_, 3 * U);
+    auto fx = stack(tmp_t_);
+    auto Ib = stack(tmp_i_), Ab = stack(tmp_a_), Sb = stack(tmp_s_);
+    for (Index i = 0; i < N_; ++i) {
+      const Scalar* xb = node(xbar_, i);
+      tensornet::dot(xb, node(emb_mi_, i), &dh(i, 0), U);
+      tensornet::dot(xb, node(emb_ma_, i), &dh(i, U), U);
+      tensornet::dot(xb, node(emb_ms_, i), &dh(i, 2 * U), U);
+    }
+    const Mat* mix_in[3] = {&emb_mi_, &emb_ma_, &emb_ms_};
+    (void)mix_in;
+    Mat* outs[3] = {&tmp_i_, &tmp_a_, &tmp_s_};
+    for (Index k = 0; k < 3; ++k) {
+      for (Index i = 0; i < N_; ++i) {
+        const Scalar* f = &emb_h_(i, k * U);
+        const Scalar* xb = node(xbar_, i);
+        Scalar* o = node(tmp_t_, i);
+        for (int ab = 0; ab < 9; ++ab)
+          for (Index c = 0; c < U; ++c) o[ab * U + c] = f[c] * xb[ab * U + c];
+      }
+      stack(*outs[k]).noalias() = fx * w_.embedding_mix[static_cast<std::size_t>(k)];
+    }
+    // E9, E8: through both SiLU layers; E7: LayerNorm.
+    nn::silu_backward<Scalar>(dh, emb_h_.topRows(N_), emb_hs_.topRows(N_));
+    auto dh0 = nn::grow(emb_dh0_, N_, 2 * U);
+    w_.embedding_mlp[1].backward(dh, dh0);
+    nn::silu_backward<Scalar>(dh0, emb_h0_.topRows(N_), emb_h0s_.topRows(N_));
+    auto dn = nn::grow(emb_dn_, N_, U);
+    w_.embedding_mlp[0].backward(dh0, dn);
+    w_.init_norm.backward(dn, emb_xhat_.topRows(N_), emb_rstd_);
+    // E6: V̄ = 2·n̄·(Ī + Ā + S̄), added to each part's adjoint.
+    for (Index i = 0; i < N_; ++i) {
+      const Scalar *I = node(emb_i_, i), *A = node(emb_a_, i), *S = node(emb_s_, i);
+      Scalar *ib = node(tmp_i_, i), *ab_ = node(tmp_a_, i), *sb = node(tmp_s_, i);
+      const Scalar* d = &dn(i, 0);
+      for (int ab = 0; ab < 9; ++ab)
+        for (Index c = 0; c < U; ++c) {
+          const Scalar v = Scalar(2) * d[c] * (I[ab * U + c] + A[ab * U + c] + S[ab * U + c]);
+          ib[ab * U + c] += v;
+          ab_[ab * U + c] += v;
+          sb[ab * U + c] += v;
+        }
+    }
+    (void)Ib, (void)Ab, (void)Sb;
+    // E5, E2, E3: per edge, into ā (rbf̄ through the projections), C̄ and r̄ (through û).
+    auto G = gvec_.topRows(E_);
+    std::vector<Scalar> t1(static_cast<std::size_t>(U)), t2(t1), t3(t1);
+    for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
+      const Index n = std::min(kEdgeBlock, E_ - e0);
+      embedding_edge_block(g, e0, n);
+      auto da = nn::grow(blk_da_, n, 3 * U);
+      for (Index k = 0; k < n; ++k) {
+        const Index e = e0 + k;
+        const auto es = static_cast<std::size_t>(e);
+        const Index i = g.dst[es];
+        const Scalar Cf = fc_[es];
+        const Scalar* a = &blk_a_(k, 0);
+        const Scalar* z = &blk_z_(k, 0);
+        Scalar sk[9], sy[9];
+        edge_frames(e, sk, sy);
+        const Scalar *Ib_i = node(tmp_i_, i), *Ab_i = node(tmp_a_, i), *Sb_i = node(tmp_s_, i);
+        for (Index c = 0; c < U; ++c) {
+          t1[static_cast<std::size_t>(c)] = Ib_i[0 * U + c] + Ib_i[4 * U + c] + Ib_i[8 * U + c];
+          t2[static_cast<std::size_t>(c)] = Scalar(0);
+          t3[static_cast<std::size_t>(c)] = Scalar(0);
+        }
+        for (int ab = 0; ab < 9; ++ab) {
+          axpy(Ab_i + ab * U, sk[ab], t2.data());
+          axpy(Sb_i + ab * U, sy[ab], t3.data());
+        }
+        Scalar* d = &da(k, 0);
+        Scalar cb(0);
+        for (Index c = 0; c < U; ++c) {
+          const Scalar w1b = z[c] * t1[static_cast<std::size_t>(c)];
+          const Scalar w2b = z[c] * t2[static_cast<std::size_t>(c)];
+          const Scalar w3b = z[c] * t3[static_cast<std::size_t>(c)];
+          cb += w1b * a[c] + w2b * a[U + c] + w3b * a[2 * U + c];
+          d[c] = w1b * Cf;
+          d[U + c] = w2b * Cf;
+          d[2 * U + c] = w3b * Cf;
+        }
+        dc_acc_[es] += cb;
+        // skew̄ = Σ_c Z·W2·Ā̄[c], sym̄ = Σ_c Z·W3·S̄̄[c]; then ū and r̄.
+        Scalar kb[9], sb[9];
+        for (int ab = 0; ab < 9; ++ab) {
+          Scalar sk_acc(0), sy_acc(0);
+          const Scalar *ar = Ab_i + ab * U, *sr = Sb_i + ab * U;
+          for (Index c = 0; c < U; ++c) {
+            const Scalar zc = z[c] * Cf;
+            sk_acc += zc * a[U + c] * ar[c];
+            sy_acc += zc * a[2 * U + c] * sr[c];
+          }
+          kb[ab] = sk_acc;
+          sb[ab] = sy_acc;
+        }
+        const Scalar u[3] = {unit_(e, 0), unit_(e, 1), unit_(e, 2)};
+        Scalar ub[3] = {kb[7] - kb[5], kb[2] - kb[6], kb[3] - kb[1]};
+        const Scalar tr = sb[0] + sb[4] + sb[8];
+        for (int r = 0; r < 3; ++r) {
+          Scalar v(0);
+          for (int q = 0; q < 3; ++q) v += (sb[3 * r + q] + sb[3 * q + r]) * u[q];
+          ub[r] += v - Scalar(2) / Scalar(3) * tr * u[r];
+        }
+        const Scalar udot = ub[0] * u[0] + ub[1] * u[1] + ub[2] * u[2];
+        const Scalar de = dist_[es] > Scalar(1e-6) ? dist_[es] : Scalar(1e-6);
+        for (int r = 0; r < 3; ++r) G(e, r) += (ub[r] - udot * u[r]) / de;
+      }
+      proj_.backward(da, drbf_acc_.middleRows(e0, n), /*accumulate=*/true);
+    }
+  }
+
+  TensorNetConfig cfg_;
+  TensorNetWeights<Scalar> w_;  // with the two interleaved layers permuted (set_model)
+  nn::Linear<Scalar> proj_;     // distance_proj1..3 stacked: max_n → 3U
+  nn::RowMatrix<Scalar> pair_src_, pair_dst_;
+  SmoothBesselBasis<Scalar> basis_;
+  Index U_ = 0, N_ = 0, E_ = 0;
+
+  // per edge
+  Mat rvec_, unit_, rbf_, drbf_;
+  std::vector<Scalar> dist_, fc_, dfc_;
+  // edge blocks
+  Mat blk_a_, blk_z_, blk_da_;
+  std::array<Mat, 3> blk_act_, blk_sig_, blk_dact_;
+  // embedding
+  Mat pair_ps_, pair_pd_, emb_i_, emb_a_, emb_s_, emb_n_, emb_xhat_, emb_h0_, emb_h0s_, emb_h_, emb_hs_;
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> emb_rstd_, out_rstd_;
+  Mat emb_mi_, emb_ma_, emb_ms_, x_embed_;
+  std::vector<LayerCache> caches_;
+  // output
+  Mat out_i_, out_a_, out_s_, out_q_, out_xhat_, out_v_, eps_;
+  nn::GatedMLPCache<Scalar> readout_;
+  nn::GatedMLPScratch<Scalar> scratch_readout_;
+  // reverse
+  Mat gvec_, drbf_acc_, tmp_deps_, out_dv_, out_dq_, xbar_, emb_dh_, emb_dh0_, emb_dn_;
+  std::vector<Scalar> dc_acc_;
+  // scratch stacks
+  Mat tmp_nu_, tmp_i_, tmp_a_, tmp_s_, tmp_t_, tmp_dx_, tmp_mb_, tmp_yb_, tmp_ipb_, tmp_apb_, tmp_spb_;
+};
+
+}  // namespace graphnet
+NERNST_NAMESPACE_END
