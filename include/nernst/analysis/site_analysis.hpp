@@ -134,7 +134,8 @@ struct SiteAnalysisResult {
   std::vector<std::string> labels;        ///< distinct, sorted (jump types are pairs of these)
   SiteRadiusPlan radius;
   std::map<std::string, RemapCheck> remap_check;  ///< label groups only
-  bool integer_remap_shifted = false;     ///< GEMDAT's remap moved at least one site index
+  bool integer_remap_shifted = false;     ///< GEMDAT's remap moves at least one site index here
+  bool integer_remap_fixed = false;       ///< the corrected (identity) mapping was used
   std::vector<int> states, inner_states;  ///< atom-major: [atom · n_frames + frame], −1 = no site
   // --- events and jumps (points 8–11) ---
   std::vector<SiteEvent> events;
@@ -707,6 +708,7 @@ inline SiteAnalysisResult Estimator<SiteAnalysis>::result() const {
       r.remap_check[l] = c;
     }
     r.integer_remap_shifted = moved;
+    r.integer_remap_fixed = opt_.fix_integer_remap;
     if (moved && !opt_.fix_integer_remap) {
       r.states = std::move(o);
       r.inner_states = std::move(in);
