@@ -66,8 +66,10 @@ TEST_CASE("TensorNet-MatPES (PBE, r2SCAN): forces and stress equal finite differ
     m3gnet_test::rattle(c, 0.1, 11);
     cells.emplace_back("licl_conv8 re-rattled", c);
   }
+  // r2SCAN (no reference outputs) on all cells; PBE (checked against matgl above) on one.
   for (const std::string fn : {"r2scan", "pbe"})
     for (const auto& [name, c] : cells) {
+      if (fn == "pbe" && name != "li_y_cl_triclinic_rattled") continue;
       CAPTURE(fn);
       CAPTURE(name);
       const FdErr e = finite_difference_check(model(fn), c);
@@ -76,4 +78,279 @@ TEST_CASE("TensorNet-MatPES (PBE, r2SCAN): forces and stress equal finite differ
       CHECK(e.force < 2e-8);
       CHECK(e.stress < 1e-9);
     }
+}
+
+TEST_CASE("TensorNet-MatPES-PBE float precision matches matgl float32 within its float32 noise") {
+  NERNST_REQUIRE_SHARED_DATA();
+  // The reference files record matgl's own float32 - float64 gap per structure. Our float run
+  // and matgl's are two independent roundings of the same float64 result, each about one gap
+  // away from it, so they may differ from each other by up to about twice the gap. The recorded
+  // gap is a single sample of that noise (it can be small by luck), so a floor is added: each
+  // atom's energy carries a few float32 ulps of its ~1-3 eV (measured up to ~1e-6 eV per atom,
+  // random in sign, so ~1e-6·sqrt(N) eV in total), forces and stress a few ulps of their size.
+  for (const std::string name : kReferences) {
+    CAPTURE(name);
+    const auto j = read_json(ref_dir() / (name + ".json"));
+    const auto& gap = j.at("consistency").at("max_abs_float32_minus_float64");
+    const double ge = gap.at("energy_eV").get<double>(), gf = gap.at("forces_eV_per_A").get<double>(),
+                 gs = gap.at("stress_GPa").get<double>();
+    const double natoms = static_cast<double>(j.at("structure").at("species").size());
+    const double tol_e = 2 * ge + 3e-6 * std::sqrt(natoms), tol_f = 2 * gf + 2e-6, tol_s = 2 * gs + 1e-5;
+    for (const std::string key : {"outputs", "outputs_float64"}) {
+      CAPTURE(key);
+      const Diff d = compare_with_reference<float>(name, key.c_str(), false);
+      std::printf("  TensorNet float %-32s vs %-15s |dE| %.2e eV  max|dF| %.2e eV/A  max|dS| %.2e GPa   (gaps %.1e %.1e %.1e)\n",
+                  name.c_str(), key.c_str(), d.de, d.df, d.ds_gpa, ge, gf, gs);
+      CHECK(d.de <= tol_e);
+      CHECK(d.df <= tol_f);
+      CHECK(d.ds_gpa <= tol_s);
+    }
+  }
+}
+
+TEST_CASE("TensorNet-MatPES-PBE double reproduces matgl's intermediates of the worked example") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const auto wj = read_json(worked_example_path());
+  for (const std::string name : {"li_y_cl_triclinic_rattled", "libr_rocksalt_prim"}) {
+    CAPTURE(name);
+    const auto& ex = wj.at("examples").at(name);
+    auto sys = m3gnet_test::system_from(ex.at("structure"));
+    TensorNetPotential<double> pot(model("pbe"));
+    const auto r = pot.compute(sys, {true, true, false});
+    const auto& ev = pot.evaluator();
+    // Node tensors of atom 0 after the embedding and after each layer: [128][3][3] in the file,
+    // row 3a + b, column c of the evaluator's node stack.
+    const auto stack_error = [](const nlohmann::json& ref, const nernst::nn::RowMatrix<double>& X) {
+      double err = 0, scale = 0;
+      for (int c = 0; c < 128; ++c)
+        for (int a = 0; a < 3; ++a)
+          for (int b = 0; b < 3; ++b) {
+            const double v = ref[c][a][b].get<double>();
+            err = std::max(err, std::abs(X(3 * a + b, c) - v));
+            scale = std::max(scale, std::abs(v));
+          }
+      return err / scale;
+    };
+    const double e_emb = stack_error(ex.at("embedding").at("X_atom0"), ev.node_tensors(0));
+    const double e_l0 = stack_error(ex.at("layer0").at("X_out_atom0"), ev.node_tensors(1));
+    const double e_l1 = stack_error(ex.at("layer1").at("X_out_atom0"), ev.node_tensors(2));
+    double e_eps = 0;
+    const auto eps = ev.atom_outputs();
+    for (std::size_t i = 0; i < sys.size(); ++i)
+      e_eps = std::max(e_eps, std::abs(eps(static_cast<Eigen::Index>(i), 0) - ex.at("output").at("eps")[i].get<double>()));
+    MESSAGE(name << ": relative max error of X(atom 0) after embedding " << e_emb << ", layer 0 " << e_l0
+                 << ", layer 1 " << e_l1 << "; max |eps - eps_ref| " << e_eps);
+    CHECK(e_emb < 1e-12);
+    CHECK(e_l0 < 1e-12);
+    CHECK(e_l1 < 1e-12);
+    CHECK(e_eps < 1e-12);
+    CHECK(std::abs(r.energy - ex.at("output").at("energy_eV").get<double>()) < 1e-10);
+  }
+}
+
+TEST_CASE("TensorNet-MatPES-r2SCAN invariances: permutation, rotation, translation, supercell") {
+  NERNST_REQUIRE_SHARED_DATA();
+  TensorNetPotential<double> pot(model("r2scan"));
+  nernst::ComputeRequest req;
+  req.forces = req.stress = true;
+  const Cell c = reference_cell("li_y_cl_triclinic_rattled");
+  auto s0 = make_system(c);
+  const auto r0 = pot.compute(s0, req);
+  const auto f0 = host_forces(s0);
+  REQUIRE(std::isfinite(r0.energy));
+
+  SUBCASE("permutation") {
+    Cell p = c;
+    std::reverse(p.x.begin(), p.x.end());
+    std::reverse(p.z.begin(), p.z.end());
+    auto s = make_system(p);
+    const auto r = pot.compute(s, req);
+    const auto f = host_forces(s);
+    CHECK(r.energy == doctest::Approx(r0.energy).epsilon(1e-12));
+    for (std::size_t i = 0; i < c.x.size(); ++i)
+      for (int k = 0; k < 3; ++k) CHECK(std::abs(f[c.x.size() - 1 - i][k] - f0[i][k]) < 1e-10);
+    CHECK((r.stress - r0.stress).cwiseAbs().maxCoeff() < 1e-12);
+  }
+  SUBCASE("rigid rotation rotates forces and stress") {
+    const Eigen::Matrix3d R = Eigen::AngleAxisd(0.7, Eigen::Vector3d(1, 2, 3).normalized()).toRotationMatrix();
+    Cell q = c;
+    q.L = c.L * R.transpose();
+    for (auto& x : q.x) x = R * x;
+    auto s = make_system(q);
+    const auto r = pot.compute(s, req);
+    const auto f = host_forces(s);
+    CHECK(r.energy == doctest::Approx(r0.energy).epsilon(1e-12));
+    for (std::size_t i = 0; i < c.x.size(); ++i) {
+      const Eigen::Vector3d fr = R * Eigen::Vector3d(f0[i][0], f0[i][1], f0[i][2]);
+      for (int k = 0; k < 3; ++k) CHECK(std::abs(f[i][k] - fr[k]) < 1e-10);
+    }
+    const Eigen::Matrix3d sr = R * r0.stress * R.transpose();
+    CHECK((r.stress - sr).cwiseAbs().maxCoeff() < 1e-12);
+  }
+  SUBCASE("mirror image (O(3) model): same energy") {
+    Cell q = c;
+    const Eigen::Matrix3d P = Eigen::Vector3d(-1, 1, 1).asDiagonal();
+    q.L = c.L * P;
+    for (auto& x : q.x) x = P * x;
+    auto s = make_system(q);
+    CHECK(pot.compute(s, req).energy == doctest::Approx(r0.energy).epsilon(1e-12));
+  }
+  SUBCASE("translation") {
+    Cell q = c;
+    for (auto& x : q.x) x += Eigen::Vector3d(0.37, -1.21, 2.05);
+    auto s = make_system(q);
+    const auto r = pot.compute(s, req);
+    const auto f = host_forces(s);
+    CHECK(r.energy == doctest::Approx(r0.energy).epsilon(1e-12));
+    for (std::size_t i = 0; i < c.x.size(); ++i)
+      for (int k = 0; k < 3; ++k) CHECK(std::abs(f[i][k] - f0[i][k]) < 1e-10);
+  }
+  SUBCASE("2x1x1 supercell is extensive") {
+    Cell q;
+    q.L = c.L;
+    q.L.row(0) *= 2;
+    for (int rep = 0; rep < 2; ++rep)
+      for (std::size_t i = 0; i < c.x.size(); ++i) {
+        q.x.push_back(c.x[i] + rep * c.L.row(0).transpose());
+        q.z.push_back(c.z[i]);
+      }
+    auto s = make_system(q);
+    const auto r = pot.compute(s, req);
+    const auto f = host_forces(s);
+    CHECK(r.energy == doctest::Approx(2 * r0.energy).epsilon(1e-11));
+    CHECK((r.stress - r0.stress).cwiseAbs().maxCoeff() < 1e-10);
+    for (std::size_t i = 0; i < c.x.size(); ++i)
+      for (int k = 0; k < 3; ++k) CHECK(std::abs(f[i + c.x.size()][k] - f0[i][k]) < 1e-10);
+  }
+}
+
+TEST_CASE("TensorNet float and double: the same workspace serves structures of different sizes") {
+  NERNST_REQUIRE_SHARED_DATA();
+  TensorNetPotential<float> pf(model("pbe"));
+  TensorNetPotential<double> pd(model("pbe"));
+  nernst::ComputeRequest req;
+  req.forces = req.stress = true;
+  // Large, small, large again: a reused (grown) workspace must give the fresh results.
+  for (const char* name : {"li3ycl6_ordered_40", "licl_rocksalt_prim", "li3ycl6_ordered_40"}) {
+    CAPTURE(name);
+    const Cell c = reference_cell(name);
+    auto s1 = make_system(c), s2 = make_system(c), s3 = make_system(c);
+    TensorNetPotential<double> fresh(model("pbe"));
+    const double e_fresh = fresh.compute(s1, req).energy;
+    CHECK(pd.compute(s2, req).energy == e_fresh);
+    CHECK(std::abs(pf.compute(s3, req).energy - e_fresh) < 1e-7 * std::abs(e_fresh) + 1e-4);
+  }
+}
+
+namespace {
+/// A scratch model directory under the system temp dir, removed on destruction.
+struct ScratchModelDir {
+  std::filesystem::path dir;
+  explicit ScratchModelDir(const std::string& tag)
+      : dir(std::filesystem::temp_directory_path() / ("nernst_tensornet_test_" + tag)) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+  }
+  ~ScratchModelDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  void write_json(const nlohmann::json& j) const { std::ofstream(dir / "model.json") << j.dump(); }
+  void copy_state(const std::filesystem::path& from) const {
+    std::filesystem::copy_file(from / "state.pt", dir / "state.pt", std::filesystem::copy_options::overwrite_existing);
+  }
+};
+
+/// Runs f, expects an exception of type Ex whose message contains `needle`.
+template <class Ex, class F>
+void check_throws_mentioning(F&& f, const std::string& needle) {
+  bool thrown = false;
+  try {
+    f();
+  } catch (const Ex& e) {
+    thrown = true;
+    CAPTURE(e.what());
+    CHECK(std::string(e.what()).find(needle) != std::string::npos);
+  }
+  CHECK(thrown);
+}
+}  // namespace
+
+TEST_CASE("TensorNet refuses what it does not implement, naming the file") {
+  NERNST_REQUIRE_SHARED_DATA();
+  using nernst::TensorNet;
+  check_throws_mentioning<nernst::IOError>([] { TensorNet::load("/nonexistent/tensornet"); }, "not a directory");
+  // An M3GNet directory: the architecture is named.
+  const auto m3g = nernst_test::shared_dir() / "models" / "m3gnet-matpes-pbe-v2025.1-pes";
+  check_throws_mentioning<nernst::NotSupported>([&] { TensorNet::load(m3g.string()); }, "M3GNet");
+  const auto good = read_json(model_dir("pbe") / "model.json");
+  const auto edited = [&](const std::string& key, const nlohmann::json& value) {
+    auto j = good;
+    j["kwargs"]["model"]["init_args"][key] = value;
+    return j;
+  };
+  {
+    ScratchModelDir d("so3");
+    d.write_json(edited("equivariance_invariance_group", "SO(3)"));
+    d.copy_state(model_dir("pbe"));
+    check_throws_mentioning<nernst::NotSupported>([&] { TensorNet::load(d.dir.string()); },
+                                                  (d.dir / "model.json").string());
+  }
+  {
+    ScratchModelDir d("gauss");
+    d.write_json(edited("rbf_type", "Gaussian"));
+    check_throws_mentioning<nernst::NotSupported>([&] { TensorNet::load(d.dir.string()); }, "rbf_type");
+  }
+  {
+    ScratchModelDir d("dgl");
+    auto j = good;
+    j["kwargs"]["model"]["@module"] = "matgl.models._tensornet_dgl";
+    d.write_json(j);
+    check_throws_mentioning<nernst::NotSupported>([&] { TensorNet::load(d.dir.string()); }, "DGL");
+  }
+  {
+    ScratchModelDir d("nostate");
+    d.write_json(good);
+    check_throws_mentioning<nernst::IOError>([&] { TensorNet::load(d.dir.string()); }, "state.pt");
+  }
+  {
+    // Weights of another architecture: the missing tensor and the file are named.
+    ScratchModelDir d("m3gstate");
+    d.write_json(good);
+    d.copy_state(m3g);
+    check_throws_mentioning<nernst::ValueError>([&] { TensorNet::load(d.dir.string()); },
+                                                (d.dir / "state.pt").string());
+  }
+  {
+    // One more layer than the weights hold.
+    ScratchModelDir d("nblocks");
+    d.write_json(edited("nblocks", 3));
+    d.copy_state(model_dir("pbe"));
+    check_throws_mentioning<nernst::ValueError>([&] { TensorNet::load(d.dir.string()); }, "model.layers.2");
+  }
+}
+
+TEST_CASE("TensorNet: an element outside the model and overlapping atoms are errors, not NaN") {
+  NERNST_REQUIRE_SHARED_DATA();
+  TensorNetPotential<double> pot(model("pbe"));
+  Cell c = reference_cell("licl_rocksalt_prim");
+  {
+    Cell q = c;
+    q.z[0] = 84;  // Po: not among the 89 element types
+    auto s = make_system(q);
+    check_throws_mentioning<nernst::ValueError>([&] { pot.compute(s, {true, true, false}); }, "Po");
+  }
+  {
+    Cell q = c;
+    q.x[1] = q.x[0];
+    auto s = make_system(q);
+    bool ok = false;
+    try {
+      const auto r = pot.compute(s, {true, true, false});
+      ok = std::isfinite(r.energy);  // acceptable only if finite
+    } catch (const nernst::ValueError&) {
+      ok = true;
+    }
+    CHECK(ok);
+  }
 }

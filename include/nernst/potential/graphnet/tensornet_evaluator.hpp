@@ -68,7 +68,7 @@ class TensorNetEvaluator {
     cfg_ = model.config;
     w_ = model.weights.template cast<Scalar>();
     U_ = cfg_.units;
-    basis_ = SmoothBesselBasis<Scalar>(cfg_.max_n);
+    basis_ = SmoothBesselBasis<double>(cfg_.max_n);
     // matgl interleaves (I, A, S) per channel in the outputs of the embedding's second scalar
     // layer and of each layer's last edge-MLP layer; permute their rows to three blocks of U.
     w_.embedding_mlp[1] = deinterleave(w_.embedding_mlp[1]);
@@ -146,6 +146,10 @@ class TensorNetEvaluator {
   auto stack(Mat& m) const { return nn::grow(m, 9 * N_, U_); }
 
   // --- geometry (§3–§5) -------------------------------------------------------------------
+  /// Per edge: r_e, d_e, û_e, the radial basis, the cosine cutoff and their derivatives. They
+  /// are computed in double whatever Scalar is and then rounded once: the basis functions are
+  /// sums of sines that cancel near the cutoff, which float arithmetic would resolve poorly,
+  /// and this per-edge work is negligible beside the dense layers.
   void geometry(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const PeriodicGraph& g) {
     const Index nr = cfg_.max_n;
     nn::grow(rvec_, E_, 3);
@@ -155,35 +159,39 @@ class TensorNetEvaluator {
     dist_.resize(static_cast<std::size_t>(E_));
     fc_.resize(static_cast<std::size_t>(E_));
     dfc_.resize(static_cast<std::size_t>(E_));
-    const Scalar rc = Scalar(cfg_.cutoff);
-    const Scalar pi = Scalar(3.14159265358979323846);
+    const double rc = cfg_.cutoff;
+    const double pi = 3.14159265358979323846;
+    double val[SmoothBesselTable::max_functions], der[SmoothBesselTable::max_functions];
     for (Index e = 0; e < E_; ++e) {
       const auto es = static_cast<std::size_t>(e);
       const auto s = static_cast<std::size_t>(g.src[es]);
       const auto d = static_cast<std::size_t>(g.dst[es]);
       const auto& t = g.image[es];
-      Scalar r2(0);
+      double r[3], r2 = 0;
       for (int k = 0; k < 3; ++k) {
-        const double v = x[d][static_cast<std::size_t>(k)] + (t[0] * L(0, k) + t[1] * L(1, k) + t[2] * L(2, k)) -
-                         x[s][static_cast<std::size_t>(k)];
-        rvec_(e, k) = Scalar(v);
-        r2 += rvec_(e, k) * rvec_(e, k);
+        const auto ks = static_cast<std::size_t>(k);
+        r[k] = x[d][ks] + (t[0] * L(0, k) + t[1] * L(1, k) + t[2] * L(2, k)) - x[s][ks];
+        r2 += r[k] * r[k];
       }
-      const Scalar de = std::sqrt(r2);
-      if (!(de > Scalar(0)))
+      const double de = std::sqrt(r2);
+      if (!(de > 0))
         throw ValueError("TensorNet: edge " + std::to_string(e) + " joins atoms " + std::to_string(s) + " and " +
                          std::to_string(d) + " at zero distance (overlapping atoms)");
-      dist_[es] = de;
-      const Scalar du = de > Scalar(1e-6) ? de : Scalar(1e-6);  // E3's clamp (never active for real structures)
-      for (int k = 0; k < 3; ++k) unit_(e, k) = rvec_(e, k) / du;
-      basis_(de, &rbf_(e, 0), &drbf_(e, 0));
-      // Cosine cutoff (§5), computed as cos((π·d)/5).
-      if (de <= rc) {
-        fc_[es] = Scalar(0.5) * (std::cos((pi * de) / rc) + Scalar(1));
-        dfc_[es] = -Scalar(0.5) * (pi / rc) * std::sin((pi * de) / rc);
-      } else {
-        fc_[es] = dfc_[es] = Scalar(0);
+      dist_[es] = Scalar(de);
+      const double du = de > 1e-6 ? de : 1e-6;  // E3's clamp (never active for real structures)
+      for (int k = 0; k < 3; ++k) {
+        rvec_(e, k) = Scalar(r[k]);
+        unit_(e, k) = Scalar(r[k] / du);
       }
+      basis_(de, val, der);
+      for (Index k = 0; k < nr; ++k) {
+        rbf_(e, k) = Scalar(val[k]);
+        drbf_(e, k) = Scalar(der[k]);
+      }
+      // Cosine cutoff (§5), computed as cos((π·d)/5).
+      const bool inside = de <= rc;
+      fc_[es] = inside ? Scalar(0.5 * (std::cos((pi * de) / rc) + 1.0)) : Scalar(0);
+      dfc_[es] = inside ? Scalar(-0.5 * (pi / rc) * std::sin((pi * de) / rc)) : Scalar(0);
     }
   }
 
@@ -223,7 +231,8 @@ class TensorNetEvaluator {
     Ib.setZero();
     Ab.setZero();
     Sb.setZero();
-    std::vector<Scalar> w1(static_cast<std::size_t>(U)), w2(w1), w3(w1);
+    Scalar* w1 = scratch(3 * U);
+    Scalar *w2 = w1 + U, *w3 = w2 + U;
     for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
       const Index n = std::min(kEdgeBlock, E_ - e0);
       embedding_edge_block(g, e0, n);
@@ -234,29 +243,29 @@ class TensorNetEvaluator {
         const Scalar* a = &blk_a_(k, 0);
         const Scalar* z = &blk_z_(k, 0);
         for (Index c = 0; c < U; ++c) {
-          w1[static_cast<std::size_t>(c)] = z[c] * (a[c] * C);
-          w2[static_cast<std::size_t>(c)] = z[c] * (a[U + c] * C);
-          w3[static_cast<std::size_t>(c)] = z[c] * (a[2 * U + c] * C);
+          w1[c] = z[c] * (a[c] * C);
+          w2[c] = z[c] * (a[U + c] * C);
+          w3[c] = z[c] * (a[2 * U + c] * C);
         }
         Scalar sk[9], sy[9];
         edge_frames(e, sk, sy);
         Scalar* I = node(emb_i_, i);
         Scalar* A = node(emb_a_, i);
         Scalar* S = node(emb_s_, i);
-        for (int d = 0; d < 3; ++d) axpy(w1.data(), Scalar(1), I + 4 * d * U);
+        for (int d = 0; d < 3; ++d) axpy(w1, Scalar(1), I + 4 * d * U);
         for (int ab = 0; ab < 9; ++ab) {
-          if (sk[ab] != Scalar(0) || ab % 4 != 0) axpy(w2.data(), sk[ab], A + ab * U);
-          axpy(w3.data(), sy[ab], S + ab * U);
+          if (sk[ab] != Scalar(0) || ab % 4 != 0) axpy(w2, sk[ab], A + ab * U);
+          axpy(w3, sy[ab], S + ab * U);
         }
       }
     }
     // E6, E7: n = ‖Ī + Ā + S̄‖², LayerNorm.
     auto nl = nn::grow(emb_n_, N_, U);
     {
-      std::vector<Scalar> sum(static_cast<std::size_t>(9 * U));
+      Scalar* sum = scratch(9 * U);
       for (Index i = 0; i < N_; ++i) {
-        part_sum(node(emb_i_, i), node(emb_a_, i), node(emb_s_, i), sum.data());
-        tensornet::sq_norm(sum.data(), &nl(i, 0), U);
+        part_sum(node(emb_i_, i), node(emb_a_, i), node(emb_s_, i), sum);
+        tensornet::sq_norm(sum, &nl(i, 0), U);
       }
     }
     nn::grow(emb_xhat_, N_, U);
@@ -288,6 +297,12 @@ class TensorNetEvaluator {
     for (Index c = 0; c < n; ++c) y[c] += a * x[c];
   }
   void axpy(const Scalar* x, Scalar a, Scalar* y) const { axpy_n(x, a, y, U_); }
+
+  /// A scratch run of at least n scalars (one at a time; grows, never shrinks).
+  Scalar* scratch(Index n) {
+    if (scratch_.size() < static_cast<std::size_t>(n)) scratch_.resize(static_cast<std::size_t>(n));
+    return scratch_.data();
+  }
 
   /// out = i + a + s for one atom's 9×U block.
   void part_sum(const Scalar* i, const Scalar* a, const Scalar* s, Scalar* out) const {
@@ -323,7 +338,7 @@ class TensorNetEvaluator {
     auto& C = caches_[l];
     const Mat& Xin = l == 0 ? x_embed_ : caches_[l - 1].xout;
     // L2: X̂ = X / (‖X‖² + 1).
-    auto xh = stack(C.xhat);
+    stack(C.xhat);
     nn::grow(C.s, N_, U);
     for (Index i = 0; i < N_; ++i) {
       Scalar* s = &C.s(i, 0);
@@ -340,11 +355,10 @@ class TensorNetEvaluator {
     stack(C.ap).noalias() = A * w.mix[1].transpose();
     stack(C.sp).noalias() = S * w.mix[2].transpose();
     stack(C.y) = stack(C.ip) + stack(C.ap) + stack(C.sp);
-    (void)xh;
     // L1 + L5: M_src += gI·I′_dst + gA·A′_dst + gS·S′_dst, g = φ·C.
     auto M = stack(C.m);
     M.setZero();
-    std::vector<Scalar> gv(static_cast<std::size_t>(3 * U));
+    Scalar* gv = scratch(3 * U);
     for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
       const Index n = std::min(kEdgeBlock, E_ - e0);
       edge_mlp_block(w, e0, n);
@@ -352,10 +366,10 @@ class TensorNetEvaluator {
         const Index e = e0 + k;
         const Scalar Cf = fc_[static_cast<std::size_t>(e)];
         const Scalar* phi = &blk_act_[2](k, 0);
-        for (Index c = 0; c < 3 * U; ++c) gv[static_cast<std::size_t>(c)] = phi[c] * Cf;
+        for (Index c = 0; c < 3 * U; ++c) gv[c] = phi[c] * Cf;
         const Index i = g.src[static_cast<std::size_t>(e)], j = g.dst[static_cast<std::size_t>(e)];
         const Scalar *ip = node(C.ip, j), *ap = node(C.ap, j), *sp = node(C.sp, j);
-        const Scalar *gi = gv.data(), *ga = gi + U, *gs = ga + U;
+        const Scalar *gi = gv, *ga = gi + U, *gs = ga + U;
         Scalar* m = node(C.m, i);
         for (int ab = 0; ab < 9; ++ab) {
           Scalar* mr = m + ab * U;
@@ -365,20 +379,19 @@ class TensorNetEvaluator {
       }
     }
     // L6, L7: T = M·Y + Y·M; parts of T divided by p = ‖I^T + A^T + S^T‖² + 1.
-    auto T = stack(tmp_t_);
-    T.setZero();
+    stack(tmp_t_).setZero();
     stack(C.it), stack(C.at), stack(C.st);
     nn::grow(C.p, N_, U);
-    std::vector<Scalar> sum(static_cast<std::size_t>(9 * U));
+    Scalar* sum = scratch(9 * U);
     for (Index i = 0; i < N_; ++i) {
       Scalar* t = node(tmp_t_, i);
       tensornet::matmul_add<false, false>(node(C.m, i), node(C.y, i), t, U);
       tensornet::matmul_add<false, false>(node(C.y, i), node(C.m, i), t, U);
       Scalar *pi = node(C.it, i), *pa = node(C.at, i), *ps = node(C.st, i);
       tensornet::decompose(t, pi, pa, ps, U);
-      part_sum(pi, pa, ps, sum.data());
+      part_sum(pi, pa, ps, sum);
       Scalar* p = &C.p(i, 0);
-      tensornet::sq_norm(sum.data(), p, U, Scalar(1));
+      tensornet::sq_norm(sum, p, U, Scalar(1));
       for (int ab = 0; ab < 9; ++ab)
         for (Index c = 0; c < U; ++c) {
           pi[ab * U + c] /= p[c];
@@ -386,7 +399,6 @@ class TensorNetEvaluator {
           ps[ab * U + c] /= p[c];
         }
     }
-    (void)T;
     // L8: dX = mix(Wt3, Ĩ) + mix(Wt4, Ã) + mix(Wt5, S̃).
     auto dX = stack(C.dx);
     dX.noalias() = stack(C.it) * w.mix[3].transpose();
@@ -435,7 +447,7 @@ class TensorNetEvaluator {
     w_.linear.backward(dv, dq);
     w_.out_norm.backward(dq, out_xhat_.topRows(N_), out_rstd_);
     // R2: X̄ = 2(q̄_I I + q̄_A A + q̄_S S).
-    auto Xb = stack(xbar_);
+    stack(xbar_);
     for (Index i = 0; i < N_; ++i) {
       const Scalar* d = &dq(i, 0);
       const Scalar *I = node(out_i_, i), *A = node(out_a_, i), *S = node(out_s_, i);
@@ -444,7 +456,6 @@ class TensorNetEvaluator {
         for (Index c = 0; c < U; ++c)
           xb[ab * U + c] = Scalar(2) * (d[c] * I[ab * U + c] + d[U + c] * A[ab * U + c] + d[2 * U + c] * S[ab * U + c]);
     }
-    (void)Xb;
     for (std::size_t l = w_.layers.size(); l-- > 0;) layer_backward(l, g);
     embedding_backward(g);
     // R5: radial terms per edge.
@@ -476,24 +487,25 @@ class TensorNetEvaluator {
     Sb.noalias() = dXb * w.mix[5];
     // L7: T̄ = (P_I(Ĩ̄) + P_A(Ã̄) + P_S(S̃̄))/p − 2·(⟨Ĩ̄,Ĩ⟩ + ⟨Ã̄,Ã⟩ + ⟨S̃̄,S̃⟩)·(Ĩ + Ã + S̃).
     // L6: M̄ = T̄·Yᵀ + Yᵀ·T̄;  Ȳ = Mᵀ·T̄ + T̄·Mᵀ.
-    auto Tb = stack(tmp_t_);
+    stack(tmp_t_);
     auto Mb = stack(tmp_mb_);
     auto Yb = stack(tmp_yb_);
     Mb.setZero();
     Yb.setZero();
     {
-      std::vector<Scalar> q(static_cast<std::size_t>(U)), rp(q);
+      Scalar* q = scratch(2 * U);
+      Scalar* rp = q + U;
       for (Index i = 0; i < N_; ++i) {
         const Scalar *pi = node(C.it, i), *pa = node(C.at, i), *ps = node(C.st, i);
-        tensornet::dot(node(tmp_i_, i), pi, q.data(), U);
-        tensornet::dot(node(tmp_a_, i), pa, q.data(), U, true);
-        tensornet::dot(node(tmp_s_, i), ps, q.data(), U, true);
-        for (Index c = 0; c < U; ++c) rp[static_cast<std::size_t>(c)] = Scalar(1) / C.p(i, c);
+        tensornet::dot(node(tmp_i_, i), pi, q, U);
+        tensornet::dot(node(tmp_a_, i), pa, q, U, true);
+        tensornet::dot(node(tmp_s_, i), ps, q, U, true);
+        for (Index c = 0; c < U; ++c) rp[c] = Scalar(1) / C.p(i, c);
         Scalar* t = node(tmp_t_, i);
-        tensornet::decompose_adjoint(node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), t, U, rp.data());
+        tensornet::decompose_adjoint(node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), t, U, rp);
         for (int ab = 0; ab < 9; ++ab)
           for (Index c = 0; c < U; ++c)
-            t[ab * U + c] -= Scalar(2) * q[static_cast<std::size_t>(c)] *
+            t[ab * U + c] -= Scalar(2) * q[c] *
                              (pi[ab * U + c] + pa[ab * U + c] + ps[ab * U + c]);
         tensornet::matmul_add<false, true>(t, node(C.y, i), node(tmp_mb_, i), U);
         tensornet::matmul_add<true, false>(node(C.y, i), t, node(tmp_mb_, i), U);
@@ -501,7 +513,6 @@ class TensorNetEvaluator {
         tensornet::matmul_add<false, true>(t, node(C.m, i), node(tmp_yb_, i), U);
       }
     }
-    (void)Tb;
     // L5 (+ L1): I′̄ = A′̄ = S′̄ = Ȳ, plus the messages' adjoints; edge-MLP adjoints to rbf̄, C̄.
     auto Ipb = stack(tmp_ipb_), Apb = stack(tmp_apb_), Spb = stack(tmp_spb_);
     Ipb = Yb;
@@ -550,15 +561,15 @@ class TensorNetEvaluator {
                                    static_cast<const Scalar*>(nullptr),
                                    true);
     // L2: X̄_in = X̂̄/s − 2·X̂·⟨X̂̄, X̂⟩.
-    std::vector<Scalar> q(static_cast<std::size_t>(U));
+    Scalar* q = scratch(U);
     for (Index i = 0; i < N_; ++i) {
       Scalar* xb = node(xbar_, i);
       const Scalar* xh = node(C.xhat, i);
-      tensornet::dot(xb, xh, q.data(), U);
+      tensornet::dot(xb, xh, q, U);
       const Scalar* s = &C.s(i, 0);
       for (int ab = 0; ab < 9; ++ab)
         for (Index c = 0; c < U; ++c)
-          xb[ab * U + c] = xb[ab * U + c] / s[c] - Scalar(2) * xh[ab * U + c] * q[static_cast<std::size_t>(c)];
+          xb[ab * U + c] = xb[ab * U + c] / s[c] - Scalar(2) * xh[ab * U + c] * q[c];
     }
   }
 
@@ -582,15 +593,12 @@ class TensorNetEvaluator {
     // E10: f̄ = ⟨X̄, mix(Wt_k, ·)⟩; Ī̄ = mix(Wt0ᵀ, fI⊙X̄), ...
     auto dh = nn::grow(emb_dh_, N_, 3 * U);
     auto fx = stack(tmp_t_);
-    auto Ib = stack(tmp_i_), Ab = stack(tmp_a_), Sb = stack(tmp_s_);
     for (Index i = 0; i < N_; ++i) {
       const Scalar* xb = node(xbar_, i);
       tensornet::dot(xb, node(emb_mi_, i), &dh(i, 0), U);
       tensornet::dot(xb, node(emb_ma_, i), &dh(i, U), U);
       tensornet::dot(xb, node(emb_ms_, i), &dh(i, 2 * U), U);
     }
-    const Mat* mix_in[3] = {&emb_mi_, &emb_ma_, &emb_ms_};
-    (void)mix_in;
     Mat* outs[3] = {&tmp_i_, &tmp_a_, &tmp_s_};
     for (Index k = 0; k < 3; ++k) {
       for (Index i = 0; i < N_; ++i) {
@@ -623,10 +631,10 @@ class TensorNetEvaluator {
           sb[ab * U + c] += v;
         }
     }
-    (void)Ib, (void)Ab, (void)Sb;
     // E5, E2, E3: per edge, into ā (rbf̄ through the projections), C̄ and r̄ (through û).
     auto G = gvec_.topRows(E_);
-    std::vector<Scalar> t1(static_cast<std::size_t>(U)), t2(t1), t3(t1);
+    Scalar* t1 = scratch(3 * U);
+    Scalar *t2 = t1 + U, *t3 = t2 + U;
     for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
       const Index n = std::min(kEdgeBlock, E_ - e0);
       embedding_edge_block(g, e0, n);
@@ -642,20 +650,20 @@ class TensorNetEvaluator {
         edge_frames(e, sk, sy);
         const Scalar *Ib_i = node(tmp_i_, i), *Ab_i = node(tmp_a_, i), *Sb_i = node(tmp_s_, i);
         for (Index c = 0; c < U; ++c) {
-          t1[static_cast<std::size_t>(c)] = Ib_i[0 * U + c] + Ib_i[4 * U + c] + Ib_i[8 * U + c];
-          t2[static_cast<std::size_t>(c)] = Scalar(0);
-          t3[static_cast<std::size_t>(c)] = Scalar(0);
+          t1[c] = Ib_i[0 * U + c] + Ib_i[4 * U + c] + Ib_i[8 * U + c];
+          t2[c] = Scalar(0);
+          t3[c] = Scalar(0);
         }
         for (int ab = 0; ab < 9; ++ab) {
-          axpy(Ab_i + ab * U, sk[ab], t2.data());
-          axpy(Sb_i + ab * U, sy[ab], t3.data());
+          axpy(Ab_i + ab * U, sk[ab], t2);
+          axpy(Sb_i + ab * U, sy[ab], t3);
         }
         Scalar* d = &da(k, 0);
         Scalar cb(0);
         for (Index c = 0; c < U; ++c) {
-          const Scalar w1b = z[c] * t1[static_cast<std::size_t>(c)];
-          const Scalar w2b = z[c] * t2[static_cast<std::size_t>(c)];
-          const Scalar w3b = z[c] * t3[static_cast<std::size_t>(c)];
+          const Scalar w1b = z[c] * t1[c];
+          const Scalar w2b = z[c] * t2[c];
+          const Scalar w3b = z[c] * t3[c];
           cb += w1b * a[c] + w2b * a[U + c] + w3b * a[2 * U + c];
           d[c] = w1b * Cf;
           d[U + c] = w2b * Cf;
@@ -695,7 +703,7 @@ class TensorNetEvaluator {
   TensorNetWeights<Scalar> w_;  // with the two interleaved layers permuted (set_model)
   nn::Linear<Scalar> proj_;     // distance_proj1..3 stacked: max_n → 3U
   nn::RowMatrix<Scalar> pair_src_, pair_dst_;
-  SmoothBesselBasis<Scalar> basis_;
+  SmoothBesselBasis<double> basis_;  // evaluated in double (geometry())
   Index U_ = 0, N_ = 0, E_ = 0;
 
   // per edge
@@ -715,7 +723,7 @@ class TensorNetEvaluator {
   nn::GatedMLPScratch<Scalar> scratch_readout_;
   // reverse
   Mat gvec_, drbf_acc_, tmp_deps_, out_dv_, out_dq_, xbar_, emb_dh_, emb_dh0_, emb_dn_;
-  std::vector<Scalar> dc_acc_;
+  std::vector<Scalar> dc_acc_, scratch_;
   // scratch stacks
   Mat tmp_nu_, tmp_i_, tmp_a_, tmp_s_, tmp_t_, tmp_dx_, tmp_mb_, tmp_yb_, tmp_ipb_, tmp_apb_, tmp_spb_;
 };
