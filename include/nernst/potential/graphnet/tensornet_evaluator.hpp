@@ -13,8 +13,14 @@
 /// evaluator permutes the rows of those layers once, at construction, so that the three
 /// factors come out as three contiguous blocks of U (same values, no gather per edge).
 ///
-/// Memory. Everything edge-wide that depends only on the distance (the embedding's projections,
-/// the layers' edge MLPs) is computed in blocks of kEdgeBlock edges and consumed at once
+/// Bonds. Every directed edge (i, j, t) has its reverse (j, i, −t) at the same distance, and
+/// everything TensorNet computes from an edge except û and Z depends on the distance only (the
+/// embedding's distance projections, the layers' edge MLPs, the cutoff). These are computed
+/// once per bond (pair of reverse edges) and used for both directions; in the reverse pass both
+/// directions' adjoints are summed before going back through them. This halves the dominant
+/// dense work. (The pair's two distances agree to rounding; the first edge's is used.)
+///
+/// Memory. Everything bond-wide is computed in blocks of kEdgeBlock bonds and consumed at once
 /// (scattered onto the atoms): nothing E×U wide is kept. The reverse pass recomputes a block's
 /// activations right before back-propagating through it. That costs one more forward of the
 /// edge MLPs but keeps each block's activations in cache instead of streaming E×1536 arrays
@@ -22,6 +28,8 @@
 /// derivatives) is kept; per atom about a dozen U×9 stacks per layer. All buffers only grow
 /// (nn::grow), so repeated evaluations on similar graphs do not allocate.
 
+#include <array>
+#include <cmath>
 #include <nernst/nn/activation.hpp>
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/nn/layer_norm.hpp>
@@ -31,9 +39,6 @@
 #include <nernst/potential/graphnet/graph.hpp>
 #include <nernst/potential/graphnet/tensornet_model.hpp>
 #include <nernst/potential/graphnet/tensornet_tensors.hpp>
-
-#include <array>
-#include <cmath>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -54,8 +59,8 @@ class TensorNetEvaluator {
   using Row = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>;
   using Index = Eigen::Index;
 
-  /// Edges per block of the edge-wise work (embedding projections, edge MLPs). With U = 128 a
-  /// block's edge-MLP activations (6·U values per edge, twice for σ) take ~0.8 MB in double.
+  /// Bonds per block of the bond-wise work (embedding projections, edge MLPs). With U = 128 a
+  /// block's edge-MLP activations (6·U values per bond, twice for σ) take ~0.8 MB in double.
   static constexpr Index kEdgeBlock = 64;
 
   TensorNetEvaluator() = default;
@@ -97,6 +102,7 @@ class TensorNetEvaluator {
       if (t < 0 || static_cast<std::size_t>(t) >= cfg_.element_types.size())
         throw ValueError("TensorNet: atom type " + std::to_string(t) + " outside the model's element table");
     geometry(x, L, g);
+    build_bonds(g);
     embedding_forward(types, g);
     caches_.resize(w_.layers.size());
     for (std::size_t l = 0; l < w_.layers.size(); ++l) layer_forward(l, g);
@@ -195,6 +201,59 @@ class TensorNetEvaluator {
     }
   }
 
+  /// Pairs every edge with its reverse (same atoms swapped, opposite image): bond b holds edges
+  /// bond_edge_[2b] and bond_edge_[2b + 1] (−1 for an edge without a reverse, which a symmetric
+  /// neighbour list never has). Gathers the first edge's radial basis and cutoff per bond.
+  void build_bonds(const PeriodicGraph& g) {
+    using Key = std::array<int, 5>;
+    const auto key = [&g](std::size_t e, bool reverse) {
+      const auto& t = g.image[e];
+      return reverse ? Key{g.dst[e], g.src[e], -t[0], -t[1], -t[2]} : Key{g.src[e], g.dst[e], t[0], t[1], t[2]};
+    };
+    const auto E = static_cast<std::size_t>(E_);
+    edge_order_.resize(E);
+    for (std::size_t e = 0; e < E; ++e) edge_order_[e] = static_cast<int>(e);
+    std::sort(edge_order_.begin(), edge_order_.end(), [&](int a, int b) {
+      return key(static_cast<std::size_t>(a), false) < key(static_cast<std::size_t>(b), false);
+    });
+    paired_.assign(E, 0);
+    bond_edge_.clear();
+    for (std::size_t e = 0; e < E; ++e) {
+      if (paired_[e]) continue;
+      paired_[e] = 1;
+      const Key rk = key(e, true);
+      auto it = std::lower_bound(edge_order_.begin(), edge_order_.end(), rk,
+                                 [&](int a, const Key& k) { return key(static_cast<std::size_t>(a), false) < k; });
+      int partner = -1;
+      if (it != edge_order_.end() && key(static_cast<std::size_t>(*it), false) == rk &&
+          !paired_[static_cast<std::size_t>(*it)]) {
+        partner = *it;
+        paired_[static_cast<std::size_t>(partner)] = 1;
+      }
+      bond_edge_.push_back(static_cast<int>(e));
+      bond_edge_.push_back(partner);
+    }
+    B_ = static_cast<Index>(bond_edge_.size() / 2);
+    auto R = nn::grow(bond_rbf_, B_, cfg_.max_n);
+    bond_fc_.resize(static_cast<std::size_t>(B_));
+    for (Index b = 0; b < B_; ++b) {
+      const Index e = bond_edge_[static_cast<std::size_t>(2 * b)];
+      R.row(b) = rbf_.row(e);
+      bond_fc_[static_cast<std::size_t>(b)] = fc_[static_cast<std::size_t>(e)];
+    }
+  }
+
+  /// The edges of bond b (one or two).
+  int bond_size(Index b) const { return bond_edge_[static_cast<std::size_t>(2 * b + 1)] < 0 ? 1 : 2; }
+  Index bond_edge(Index b, int k) const { return bond_edge_[static_cast<std::size_t>(2 * b + k)]; }
+
+  /// Z_e = emb2([x_src, x_dst]) of edge e into z ([U]).
+  void pair_embedding_of(const PeriodicGraph& g, Index e, Scalar* z) const {
+    const Scalar* ps = &pair_ps_(g.src[static_cast<std::size_t>(e)], 0);
+    const Scalar* pd = &pair_pd_(g.dst[static_cast<std::size_t>(e)], 0);
+    for (Index c = 0; c < U_; ++c) z[c] = ps[c] + pd[c];
+  }
+
   /// skew(û) and sym(û) of edge e (§6), row-major 3×3.
   void edge_frames(Index e, Scalar* sk, Scalar* sy) const {
     const Scalar ux = unit_(e, 0), uy = unit_(e, 1), uz = unit_(e, 2);
@@ -208,13 +267,11 @@ class TensorNetEvaluator {
   }
 
   // --- embedding (§7) ---------------------------------------------------------------------
-  /// The embedding's per-edge factors for edges [e0, e0 + n): a = rbf·Pᵀ + p ([n, 3U], the
-  /// un-cut W1..W3) and Z = emb2([x_src, x_dst]) ([n, U]).
-  void embedding_edge_block(const PeriodicGraph& g, Index e0, Index n) {
+  /// The embedding's per-bond factors for bonds [b0, b0 + n): a = rbf·Pᵀ + p ([n, 3U], the
+  /// un-cut W1..W3).
+  void embedding_bond_block(Index b0, Index n) {
     auto a = nn::grow(blk_a_, n, 3 * U_);
-    proj_.forward(rbf_.middleRows(e0, n), a);
-    auto Z = nn::grow(blk_z_, n, U_);
-    gather_sum2(Z, pair_ps_, g.src.data() + e0, pair_pd_, g.dst.data() + e0);
+    proj_.forward(bond_rbf_.middleRows(b0, n), a);
   }
 
   void embedding_forward(const std::vector<int>& types, const PeriodicGraph& g) {
@@ -231,33 +288,34 @@ class TensorNetEvaluator {
     Ib.setZero();
     Ab.setZero();
     Sb.setZero();
-    Scalar* w1 = scratch(3 * U);
-    Scalar *w2 = w1 + U, *w3 = w2 + U;
-    for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
-      const Index n = std::min(kEdgeBlock, E_ - e0);
-      embedding_edge_block(g, e0, n);
-      for (Index k = 0; k < n; ++k) {
-        const Index e = e0 + k;
-        const Index i = g.dst[static_cast<std::size_t>(e)];
-        const Scalar C = fc_[static_cast<std::size_t>(e)];
-        const Scalar* a = &blk_a_(k, 0);
-        const Scalar* z = &blk_z_(k, 0);
-        for (Index c = 0; c < U; ++c) {
-          w1[c] = z[c] * (a[c] * C);
-          w2[c] = z[c] * (a[U + c] * C);
-          w3[c] = z[c] * (a[2 * U + c] * C);
+    Scalar* w1 = scratch(4 * U);
+    Scalar *w2 = w1 + U, *w3 = w2 + U, *z = w3 + U;
+    for (Index b0 = 0; b0 < B_; b0 += kEdgeBlock) {
+      const Index n = std::min(kEdgeBlock, B_ - b0);
+      embedding_bond_block(b0, n);
+      for (Index k = 0; k < n; ++k)
+        for (int side = 0; side < bond_size(b0 + k); ++side) {
+          const Index e = bond_edge(b0 + k, side);
+          const Index i = g.dst[static_cast<std::size_t>(e)];
+          const Scalar C = bond_fc_[static_cast<std::size_t>(b0 + k)];
+          const Scalar* a = &blk_a_(k, 0);
+          pair_embedding_of(g, e, z);
+          for (Index c = 0; c < U; ++c) {
+            w1[c] = z[c] * (a[c] * C);
+            w2[c] = z[c] * (a[U + c] * C);
+            w3[c] = z[c] * (a[2 * U + c] * C);
+          }
+          Scalar sk[9], sy[9];
+          edge_frames(e, sk, sy);
+          Scalar* I = node(emb_i_, i);
+          Scalar* A = node(emb_a_, i);
+          Scalar* S = node(emb_s_, i);
+          for (int d = 0; d < 3; ++d) axpy(w1, Scalar(1), I + 4 * d * U);
+          for (int ab = 0; ab < 9; ++ab) {
+            if (sk[ab] != Scalar(0) || ab % 4 != 0) axpy(w2, sk[ab], A + ab * U);
+            axpy(w3, sy[ab], S + ab * U);
+          }
         }
-        Scalar sk[9], sy[9];
-        edge_frames(e, sk, sy);
-        Scalar* I = node(emb_i_, i);
-        Scalar* A = node(emb_a_, i);
-        Scalar* S = node(emb_s_, i);
-        for (int d = 0; d < 3; ++d) axpy(w1, Scalar(1), I + 4 * d * U);
-        for (int ab = 0; ab < 9; ++ab) {
-          if (sk[ab] != Scalar(0) || ab % 4 != 0) axpy(w2, sk[ab], A + ab * U);
-          axpy(w3, sy[ab], S + ab * U);
-        }
-      }
     }
     // E6, E7: n = ‖Ī + Ā + S̄‖², LayerNorm.
     auto nl = nn::grow(emb_n_, N_, U);
@@ -311,21 +369,21 @@ class TensorNetEvaluator {
 
   // --- interaction layers (§8) ------------------------------------------------------------
   struct LayerCache {
-    Mat xhat, s;           // X̂ = X/s and s = ‖X‖² + 1 ([N, U])
-    Mat ip, ap, sp, y;     // I′, A′, S′ and Y = I′ + A′ + S′
-    Mat m;                 // M (messages)
-    Mat it, at, st, p;     // Ĩ, Ã, S̃ (the parts of T divided by p) and p = ‖T‖² + 1
-    Mat dx, xout;          // dX and the layer output
+    Mat xhat, s;        // X̂ = X/s and s = ‖X‖² + 1 ([N, U])
+    Mat ip, ap, sp, y;  // I′, A′, S′ and Y = I′ + A′ + S′
+    Mat m;              // M (messages)
+    Mat it, at, st, p;  // Ĩ, Ã, S̃ (the parts of T divided by p) and p = ‖T‖² + 1
+    Mat dx, xout;       // dX and the layer output
   };
 
-  /// The edge MLP of layer l on edges [e0, e0 + n): activations and σ of its three layers in
+  /// The edge MLP of layer l on bonds [b0, b0 + n): activations and σ of its three layers in
   /// blk_act_/blk_sig_; φ (before ×C) is blk_act_[2], in blocks (gI | gA | gS).
-  void edge_mlp_block(const TensorNetLayerWeights<Scalar>& w, Index e0, Index n) {
+  void edge_mlp_block(const TensorNetLayerWeights<Scalar>& w, Index b0, Index n) {
     const Index widths[3] = {U_, 2 * U_, 3 * U_};
     for (std::size_t k = 0; k < 3; ++k) {
       auto A = nn::grow(blk_act_[k], n, widths[k]);
       if (k == 0)
-        w.edge_mlp[0].forward(rbf_.middleRows(e0, n), A);
+        w.edge_mlp[0].forward(bond_rbf_.middleRows(b0, n), A);
       else
         w.edge_mlp[k].forward(blk_act_[k - 1].topRows(n), A);
       nn::silu_forward<Scalar>(A, nn::grow(blk_sig_[k], n, widths[k]));
@@ -350,7 +408,8 @@ class TensorNetEvaluator {
     }
     // L3, L4: parts of X̂ mixed per class; Y = I′ + A′ + S′.
     auto I = stack(tmp_i_), A = stack(tmp_a_), S = stack(tmp_s_);
-    for (Index i = 0; i < N_; ++i) tensornet::decompose(node(C.xhat, i), node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), U);
+    for (Index i = 0; i < N_; ++i)
+      tensornet::decompose(node(C.xhat, i), node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), U);
     stack(C.ip).noalias() = I * w.mix[0].transpose();
     stack(C.ap).noalias() = A * w.mix[1].transpose();
     stack(C.sp).noalias() = S * w.mix[2].transpose();
@@ -359,22 +418,24 @@ class TensorNetEvaluator {
     auto M = stack(C.m);
     M.setZero();
     Scalar* gv = scratch(3 * U);
-    for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
-      const Index n = std::min(kEdgeBlock, E_ - e0);
-      edge_mlp_block(w, e0, n);
+    for (Index b0 = 0; b0 < B_; b0 += kEdgeBlock) {
+      const Index n = std::min(kEdgeBlock, B_ - b0);
+      edge_mlp_block(w, b0, n);
       for (Index k = 0; k < n; ++k) {
-        const Index e = e0 + k;
-        const Scalar Cf = fc_[static_cast<std::size_t>(e)];
+        const Scalar Cf = bond_fc_[static_cast<std::size_t>(b0 + k)];
         const Scalar* phi = &blk_act_[2](k, 0);
         for (Index c = 0; c < 3 * U; ++c) gv[c] = phi[c] * Cf;
-        const Index i = g.src[static_cast<std::size_t>(e)], j = g.dst[static_cast<std::size_t>(e)];
-        const Scalar *ip = node(C.ip, j), *ap = node(C.ap, j), *sp = node(C.sp, j);
-        const Scalar *gi = gv, *ga = gi + U, *gs = ga + U;
-        Scalar* m = node(C.m, i);
-        for (int ab = 0; ab < 9; ++ab) {
-          Scalar* mr = m + ab * U;
-          const Scalar *ir = ip + ab * U, *ar = ap + ab * U, *sr = sp + ab * U;
-          for (Index c = 0; c < U; ++c) mr[c] += gi[c] * ir[c] + ga[c] * ar[c] + gs[c] * sr[c];
+        for (int side = 0; side < bond_size(b0 + k); ++side) {
+          const Index e = bond_edge(b0 + k, side);
+          const Index i = g.src[static_cast<std::size_t>(e)], j = g.dst[static_cast<std::size_t>(e)];
+          const Scalar *ip = node(C.ip, j), *ap = node(C.ap, j), *sp = node(C.sp, j);
+          const Scalar *gi = gv, *ga = gi + U, *gs = ga + U;
+          Scalar* m = node(C.m, i);
+          for (int ab = 0; ab < 9; ++ab) {
+            Scalar* mr = m + ab * U;
+            const Scalar *ir = ip + ab * U, *ar = ap + ab * U, *sr = sp + ab * U;
+            for (Index c = 0; c < U; ++c) mr[c] += gi[c] * ir[c] + ga[c] * ar[c] + gs[c] * sr[c];
+          }
         }
       }
     }
@@ -407,7 +468,8 @@ class TensorNetEvaluator {
     // L9: X = X̂ + dX + dX·dX.
     auto Xo = stack(C.xout);
     Xo = stack(C.xhat) + dX;
-    for (Index i = 0; i < N_; ++i) tensornet::matmul_add<false, false>(node(C.dx, i), node(C.dx, i), node(C.xout, i), U);
+    for (Index i = 0; i < N_; ++i)
+      tensornet::matmul_add<false, false>(node(C.dx, i), node(C.dx, i), node(C.xout, i), U);
   }
 
   // --- output head (§9) -------------------------------------------------------------------
@@ -435,9 +497,9 @@ class TensorNetEvaluator {
     const Index U = U_;
     auto G = nn::grow(gvec_, E_, 3);
     G.setZero();
-    auto dR = nn::grow(drbf_acc_, E_, cfg_.max_n);
+    auto dR = nn::grow(drbf_acc_, B_, cfg_.max_n);
     dR.setZero();
-    dc_acc_.assign(static_cast<std::size_t>(E_), Scalar(0));
+    dc_acc_.assign(static_cast<std::size_t>(B_), Scalar(0));
     // R1: readout, linear, LayerNorm.
     auto deps = nn::grow(tmp_deps_, N_, 1);
     deps.setConstant(Scalar(cfg_.data_std));
@@ -458,11 +520,13 @@ class TensorNetEvaluator {
     }
     for (std::size_t l = w_.layers.size(); l-- > 0;) layer_backward(l, g);
     embedding_backward(g);
-    // R5: radial terms per edge.
-    for (Index e = 0; e < E_; ++e) {
+    // R5: radial terms per bond, both directions' share on its first edge (∂d/∂r_rev = −∂d/∂r
+    // and r_rev = −r, so the reverse edge's share has the same effect on forces and virial).
+    for (Index b = 0; b < B_; ++b) {
+      const Index e = bond_edge(b, 0);
       const auto es = static_cast<std::size_t>(e);
-      Scalar dd = dc_acc_[es] * dfc_[es];
-      for (Index k = 0; k < cfg_.max_n; ++k) dd += drbf_acc_(e, k) * drbf_(e, k);
+      Scalar dd = dc_acc_[static_cast<std::size_t>(b)] * dfc_[es];
+      for (Index k = 0; k < cfg_.max_n; ++k) dd += drbf_acc_(b, k) * drbf_(e, k);
       const Scalar f = dd / dist_[es];
       for (int k = 0; k < 3; ++k) G(e, k) += f * rvec_(e, k);
     }
@@ -505,8 +569,7 @@ class TensorNetEvaluator {
         tensornet::decompose_adjoint(node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), t, U, rp);
         for (int ab = 0; ab < 9; ++ab)
           for (Index c = 0; c < U; ++c)
-            t[ab * U + c] -= Scalar(2) * q[c] *
-                             (pi[ab * U + c] + pa[ab * U + c] + ps[ab * U + c]);
+            t[ab * U + c] -= Scalar(2) * q[c] * (pi[ab * U + c] + pa[ab * U + c] + ps[ab * U + c]);
         tensornet::matmul_add<false, true>(t, node(C.y, i), node(tmp_mb_, i), U);
         tensornet::matmul_add<true, false>(node(C.y, i), t, node(tmp_mb_, i), U);
         tensornet::matmul_add<true, false>(node(C.m, i), t, node(tmp_yb_, i), U);
@@ -518,29 +581,31 @@ class TensorNetEvaluator {
     Ipb = Yb;
     Apb = Yb;
     Spb = Yb;
-    for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
-      const Index n = std::min(kEdgeBlock, E_ - e0);
-      edge_mlp_block(w, e0, n);
+    for (Index b0 = 0; b0 < B_; b0 += kEdgeBlock) {
+      const Index n = std::min(kEdgeBlock, B_ - b0);
+      edge_mlp_block(w, b0, n);
       auto dphi = nn::grow(blk_dact_[2], n, 3 * U);
       for (Index k = 0; k < n; ++k) {
-        const Index e = e0 + k;
-        const auto es = static_cast<std::size_t>(e);
-        const Scalar Cf = fc_[es];
+        const Scalar Cf = bond_fc_[static_cast<std::size_t>(b0 + k)];
         const Scalar* phi = &blk_act_[2](k, 0);
-        const Index i = g.src[es], j = g.dst[es];
-        const Scalar* mb = node(tmp_mb_, i);
         Scalar* dg = &dphi(k, 0);
-        tensornet::dot(mb, node(C.ip, j), dg, U);
-        tensornet::dot(mb, node(C.ap, j), dg + U, U);
-        tensornet::dot(mb, node(C.sp, j), dg + 2 * U, U);
-        Scalar *ipb = node(tmp_ipb_, j), *apb = node(tmp_apb_, j), *spb = node(tmp_spb_, j);
-        for (int ab = 0; ab < 9; ++ab) {
-          const Scalar* mr = mb + ab * U;
-          Scalar *ir = ipb + ab * U, *ar = apb + ab * U, *sr = spb + ab * U;
-          for (Index c = 0; c < U; ++c) {
-            ir[c] += (phi[c] * Cf) * mr[c];
-            ar[c] += (phi[U + c] * Cf) * mr[c];
-            sr[c] += (phi[2 * U + c] * Cf) * mr[c];
+        for (int side = 0; side < bond_size(b0 + k); ++side) {
+          const auto es = static_cast<std::size_t>(bond_edge(b0 + k, side));
+          const Index i = g.src[es], j = g.dst[es];
+          const Scalar* mb = node(tmp_mb_, i);
+          // ∂E/∂(φ·C) of this direction, summed over the bond's directions.
+          tensornet::dot(mb, node(C.ip, j), dg, U, side > 0);
+          tensornet::dot(mb, node(C.ap, j), dg + U, U, side > 0);
+          tensornet::dot(mb, node(C.sp, j), dg + 2 * U, U, side > 0);
+          Scalar *ipb = node(tmp_ipb_, j), *apb = node(tmp_apb_, j), *spb = node(tmp_spb_, j);
+          for (int ab = 0; ab < 9; ++ab) {
+            const Scalar* mr = mb + ab * U;
+            Scalar *ir = ipb + ab * U, *ar = apb + ab * U, *sr = spb + ab * U;
+            for (Index c = 0; c < U; ++c) {
+              ir[c] += (phi[c] * Cf) * mr[c];
+              ar[c] += (phi[U + c] * Cf) * mr[c];
+              sr[c] += (phi[2 * U + c] * Cf) * mr[c];
+            }
           }
         }
         Scalar cb(0);
@@ -548,9 +613,9 @@ class TensorNetEvaluator {
           cb += dg[c] * phi[c];
           dg[c] *= Cf;
         }
-        dc_acc_[es] += cb;
+        dc_acc_[static_cast<std::size_t>(b0 + k)] += cb;
       }
-      edge_mlp_block_backward(w, e0, n);
+      edge_mlp_block_backward(w, b0, n);
     }
     // L4, L3: back through the mixing to X̂̄ (added to X̄, which is X̂̄'s share from L9).
     Ib.noalias() = Ipb * w.mix[0];
@@ -558,8 +623,7 @@ class TensorNetEvaluator {
     Sb.noalias() = Spb * w.mix[2];
     for (Index i = 0; i < N_; ++i)
       tensornet::decompose_adjoint(node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), node(xbar_, i), U,
-                                   static_cast<const Scalar*>(nullptr),
-                                   true);
+                                   static_cast<const Scalar*>(nullptr), true);
     // L2: X̄_in = X̂̄/s − 2·X̂·⟨X̂̄, X̂⟩.
     Scalar* q = scratch(U);
     for (Index i = 0; i < N_; ++i) {
@@ -568,14 +632,13 @@ class TensorNetEvaluator {
       tensornet::dot(xb, xh, q, U);
       const Scalar* s = &C.s(i, 0);
       for (int ab = 0; ab < 9; ++ab)
-        for (Index c = 0; c < U; ++c)
-          xb[ab * U + c] = xb[ab * U + c] / s[c] - Scalar(2) * xh[ab * U + c] * q[c];
+        for (Index c = 0; c < U; ++c) xb[ab * U + c] = xb[ab * U + c] / s[c] - Scalar(2) * xh[ab * U + c] * q[c];
     }
   }
 
   /// Reverse of edge_mlp_block (whose activations must be current): from ∂E/∂φ in blk_dact_[2]
-  /// to rbf̄ of edges [e0, e0 + n).
-  void edge_mlp_block_backward(const TensorNetLayerWeights<Scalar>& w, Index e0, Index n) {
+  /// to rbf̄ of bonds [b0, b0 + n).
+  void edge_mlp_block_backward(const TensorNetLayerWeights<Scalar>& w, Index b0, Index n) {
     const Index widths[3] = {U_, 2 * U_, 3 * U_};
     for (std::size_t k = 3; k-- > 0;) {
       auto dA = blk_dact_[k].topRows(n);
@@ -583,7 +646,7 @@ class TensorNetEvaluator {
       if (k > 0)
         w.edge_mlp[k].backward(dA, nn::grow(blk_dact_[k - 1], n, widths[k - 1]));
       else
-        w.edge_mlp[0].backward(dA, drbf_acc_.middleRows(e0, n), /*accumulate=*/true);
+        w.edge_mlp[0].backward(dA, drbf_acc_.middleRows(b0, n), /*accumulate=*/true);
     }
   }
 
@@ -631,71 +694,77 @@ class TensorNetEvaluator {
           sb[ab * U + c] += v;
         }
     }
-    // E5, E2, E3: per edge, into ā (rbf̄ through the projections), C̄ and r̄ (through û).
+    // E5, E2, E3: per edge, into ā (rbf̄ through the projections, per bond), C̄ and r̄ (through û).
     auto G = gvec_.topRows(E_);
-    Scalar* t1 = scratch(3 * U);
-    Scalar *t2 = t1 + U, *t3 = t2 + U;
-    for (Index e0 = 0; e0 < E_; e0 += kEdgeBlock) {
-      const Index n = std::min(kEdgeBlock, E_ - e0);
-      embedding_edge_block(g, e0, n);
+    Scalar* t1 = scratch(6 * U);
+    Scalar *t2 = t1 + U, *t3 = t2 + U, *z = t3 + U, *zw2 = z + U, *zw3 = zw2 + U;
+    for (Index b0 = 0; b0 < B_; b0 += kEdgeBlock) {
+      const Index n = std::min(kEdgeBlock, B_ - b0);
+      embedding_bond_block(b0, n);
       auto da = nn::grow(blk_da_, n, 3 * U);
       for (Index k = 0; k < n; ++k) {
-        const Index e = e0 + k;
-        const auto es = static_cast<std::size_t>(e);
-        const Index i = g.dst[es];
-        const Scalar Cf = fc_[es];
+        const auto bs = static_cast<std::size_t>(b0 + k);
+        const Scalar Cf = bond_fc_[bs];
         const Scalar* a = &blk_a_(k, 0);
-        const Scalar* z = &blk_z_(k, 0);
-        Scalar sk[9], sy[9];
-        edge_frames(e, sk, sy);
-        const Scalar *Ib_i = node(tmp_i_, i), *Ab_i = node(tmp_a_, i), *Sb_i = node(tmp_s_, i);
-        for (Index c = 0; c < U; ++c) {
-          t1[c] = Ib_i[0 * U + c] + Ib_i[4 * U + c] + Ib_i[8 * U + c];
-          t2[c] = Scalar(0);
-          t3[c] = Scalar(0);
-        }
-        for (int ab = 0; ab < 9; ++ab) {
-          axpy(Ab_i + ab * U, sk[ab], t2);
-          axpy(Sb_i + ab * U, sy[ab], t3);
-        }
         Scalar* d = &da(k, 0);
-        Scalar cb(0);
-        for (Index c = 0; c < U; ++c) {
-          const Scalar w1b = z[c] * t1[c];
-          const Scalar w2b = z[c] * t2[c];
-          const Scalar w3b = z[c] * t3[c];
-          cb += w1b * a[c] + w2b * a[U + c] + w3b * a[2 * U + c];
-          d[c] = w1b * Cf;
-          d[U + c] = w2b * Cf;
-          d[2 * U + c] = w3b * Cf;
-        }
-        dc_acc_[es] += cb;
-        // skew̄ = Σ_c Z·W2·Ā̄[c], sym̄ = Σ_c Z·W3·S̄̄[c]; then ū and r̄.
-        Scalar kb[9], sb[9];
-        for (int ab = 0; ab < 9; ++ab) {
-          Scalar sk_acc(0), sy_acc(0);
-          const Scalar *ar = Ab_i + ab * U, *sr = Sb_i + ab * U;
+        for (Index c = 0; c < 3 * U; ++c) d[c] = Scalar(0);
+        for (int side = 0; side < bond_size(b0 + k); ++side) {
+          const Index e = bond_edge(b0 + k, side);
+          const auto es = static_cast<std::size_t>(e);
+          const Index i = g.dst[es];
+          pair_embedding_of(g, e, z);
+          Scalar sk[9], sy[9];
+          edge_frames(e, sk, sy);
+          const Scalar *Ib_i = node(tmp_i_, i), *Ab_i = node(tmp_a_, i), *Sb_i = node(tmp_s_, i);
+          // t1 = tr Ī̄_i, t2 = ⟨Ā̄_i, skew(û)⟩, t3 = ⟨S̄̄_i, sym(û)⟩ per channel.
           for (Index c = 0; c < U; ++c) {
-            const Scalar zc = z[c] * Cf;
-            sk_acc += zc * a[U + c] * ar[c];
-            sy_acc += zc * a[2 * U + c] * sr[c];
+            t1[c] = Ib_i[0 * U + c] + Ib_i[4 * U + c] + Ib_i[8 * U + c];
+            t2[c] = Scalar(0);
+            t3[c] = Scalar(0);
           }
-          kb[ab] = sk_acc;
-          sb[ab] = sy_acc;
+          for (int ab = 0; ab < 9; ++ab) {
+            axpy(Ab_i + ab * U, sk[ab], t2);
+            axpy(Sb_i + ab * U, sy[ab], t3);
+          }
+          Scalar cb(0);
+          for (Index c = 0; c < U; ++c) {
+            const Scalar w1b = z[c] * t1[c];
+            const Scalar w2b = z[c] * t2[c];
+            const Scalar w3b = z[c] * t3[c];
+            cb += w1b * a[c] + w2b * a[U + c] + w3b * a[2 * U + c];
+            d[c] += w1b * Cf;
+            d[U + c] += w2b * Cf;
+            d[2 * U + c] += w3b * Cf;
+            zw2[c] = z[c] * (a[U + c] * Cf);
+            zw3[c] = z[c] * (a[2 * U + c] * Cf);
+          }
+          dc_acc_[bs] += cb;
+          // skew̄ = Σ_c Z·W2·Ā̄_i[c], sym̄ = Σ_c Z·W3·S̄̄_i[c]; then ū and r̄.
+          Scalar kb[9], sb[9];
+          for (int ab = 0; ab < 9; ++ab) {
+            Scalar sk_acc(0), sy_acc(0);
+            const Scalar *ar = Ab_i + ab * U, *sr = Sb_i + ab * U;
+            for (Index c = 0; c < U; ++c) {
+              sk_acc += zw2[c] * ar[c];
+              sy_acc += zw3[c] * sr[c];
+            }
+            kb[ab] = sk_acc;
+            sb[ab] = sy_acc;
+          }
+          const Scalar u[3] = {unit_(e, 0), unit_(e, 1), unit_(e, 2)};
+          Scalar ub[3] = {kb[7] - kb[5], kb[2] - kb[6], kb[3] - kb[1]};
+          const Scalar tr = sb[0] + sb[4] + sb[8];
+          for (int r = 0; r < 3; ++r) {
+            Scalar v(0);
+            for (int q = 0; q < 3; ++q) v += (sb[3 * r + q] + sb[3 * q + r]) * u[q];
+            ub[r] += v - Scalar(2) / Scalar(3) * tr * u[r];
+          }
+          const Scalar udot = ub[0] * u[0] + ub[1] * u[1] + ub[2] * u[2];
+          const Scalar de = dist_[es] > Scalar(1e-6) ? dist_[es] : Scalar(1e-6);
+          for (int r = 0; r < 3; ++r) G(e, r) += (ub[r] - udot * u[r]) / de;
         }
-        const Scalar u[3] = {unit_(e, 0), unit_(e, 1), unit_(e, 2)};
-        Scalar ub[3] = {kb[7] - kb[5], kb[2] - kb[6], kb[3] - kb[1]};
-        const Scalar tr = sb[0] + sb[4] + sb[8];
-        for (int r = 0; r < 3; ++r) {
-          Scalar v(0);
-          for (int q = 0; q < 3; ++q) v += (sb[3 * r + q] + sb[3 * q + r]) * u[q];
-          ub[r] += v - Scalar(2) / Scalar(3) * tr * u[r];
-        }
-        const Scalar udot = ub[0] * u[0] + ub[1] * u[1] + ub[2] * u[2];
-        const Scalar de = dist_[es] > Scalar(1e-6) ? dist_[es] : Scalar(1e-6);
-        for (int r = 0; r < 3; ++r) G(e, r) += (ub[r] - udot * u[r]) / de;
       }
-      proj_.backward(da, drbf_acc_.middleRows(e0, n), /*accumulate=*/true);
+      proj_.backward(da, drbf_acc_.middleRows(b0, n), /*accumulate=*/true);
     }
   }
 
@@ -704,13 +773,19 @@ class TensorNetEvaluator {
   nn::Linear<Scalar> proj_;     // distance_proj1..3 stacked: max_n → 3U
   nn::RowMatrix<Scalar> pair_src_, pair_dst_;
   SmoothBesselBasis<double> basis_;  // evaluated in double (geometry())
-  Index U_ = 0, N_ = 0, E_ = 0;
+  Index U_ = 0, N_ = 0, E_ = 0, B_ = 0;
 
   // per edge
   Mat rvec_, unit_, rbf_, drbf_;
   std::vector<Scalar> dist_, fc_, dfc_;
   // edge blocks
-  Mat blk_a_, blk_z_, blk_da_;
+  // bonds (pairs of reverse edges)
+  std::vector<int> edge_order_, bond_edge_;
+  std::vector<char> paired_;
+  Mat bond_rbf_;
+  std::vector<Scalar> bond_fc_;
+  // bond blocks
+  Mat blk_a_, blk_da_;
   std::array<Mat, 3> blk_act_, blk_sig_, blk_dact_;
   // embedding
   Mat pair_ps_, pair_pd_, emb_i_, emb_a_, emb_s_, emb_n_, emb_xhat_, emb_h0_, emb_h0s_, emb_h_, emb_hs_;
