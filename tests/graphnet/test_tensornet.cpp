@@ -242,6 +242,21 @@ TEST_CASE("TensorNet float and double: the same workspace serves structures of d
   }
 }
 
+TEST_CASE("TensorNet: recomputing the edge MLPs in the reverse pass (no activation budget) changes nothing") {
+  NERNST_REQUIRE_SHARED_DATA();
+  TensorNetPotential<double> kept(model("r2scan")), recomputed(model("r2scan"));
+  recomputed.set_activation_budget(0);
+  nernst::ComputeRequest req;
+  req.forces = req.stress = true;
+  const Cell c = reference_cell("li3ycl6_ordered_40");
+  auto s1 = make_system(c), s2 = make_system(c);
+  const auto r1 = kept.compute(s1, req);
+  const auto r2 = recomputed.compute(s2, req);
+  CHECK(r1.energy == r2.energy);
+  CHECK(r1.stress == r2.stress);
+  CHECK(host_forces(s1) == host_forces(s2));
+}
+
 namespace {
 /// A scratch model directory under the system temp dir, removed on destruction.
 struct ScratchModelDir {

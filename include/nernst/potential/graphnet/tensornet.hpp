@@ -66,6 +66,8 @@ class Potential<GraphNet<TensorNet>, Scalar, MemorySpace> {
   const graphnet::PeriodicGraph& graph() const { return graph_; }
   /// The evaluator (intermediates of the last evaluation, ∂E/∂r_e).
   const graphnet::TensorNetEvaluator<Scalar>& evaluator() const { return eval_; }
+  /// Memory the forward may keep for the reverse pass (TensorNetEvaluator::set_activation_budget).
+  void set_activation_budget(double bytes) { eval_.set_activation_budget(bytes); }
 
   ComputeResult compute(System<MemorySpace>& sys, const ComputeRequest& req) {
     load_system(sys);

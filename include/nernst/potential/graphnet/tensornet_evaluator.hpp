@@ -62,11 +62,18 @@ class TensorNetEvaluator {
   /// Bonds per block of the bond-wise work (embedding projections, edge MLPs). With U = 128 a
   /// block's edge-MLP activations (6·U values per bond, twice for σ) take ~0.8 MB in double.
   static constexpr Index kEdgeBlock = 64;
+  /// Default of set_activation_budget(): 512 MiB (a ~1900-atom cell in double, ~3800 in float).
+  static constexpr double kDefaultActivationBudget = 512.0 * 1024 * 1024;
 
   TensorNetEvaluator() = default;
   explicit TensorNetEvaluator(const TensorNetModel& model) { set_model(model); }
 
   const TensorNetConfig& config() const { return cfg_; }
+
+  /// Memory (bytes) the forward may spend on keeping the edge MLPs' activations for the reverse
+  /// pass; above it (large graphs) the reverse pass recomputes them block by block instead.
+  void set_activation_budget(double bytes) { activation_budget_ = bytes; }
+  double activation_budget() const { return activation_budget_; }
 
   /// Replaces configuration and weights (keeps the workspace).
   void set_model(const TensorNetModel& model) {
@@ -369,6 +376,8 @@ class TensorNetEvaluator {
 
   // --- interaction layers (§8) ------------------------------------------------------------
   struct LayerCache {
+    std::array<Mat, 3> act, sig;  // edge-MLP activations and σ per bond (when kept)
+    bool kept = false;
     Mat xhat, s;        // X̂ = X/s and s = ‖X‖² + 1 ([N, U])
     Mat ip, ap, sp, y;  // I′, A′, S′ and Y = I′ + A′ + S′
     Mat m;              // M (messages)
@@ -376,17 +385,40 @@ class TensorNetEvaluator {
     Mat dx, xout;       // dX and the layer output
   };
 
-  /// The edge MLP of layer l on bonds [b0, b0 + n): activations and σ of its three layers in
-  /// blk_act_/blk_sig_; φ (before ×C) is blk_act_[2], in blocks (gI | gA | gS).
-  void edge_mlp_block(const TensorNetLayerWeights<Scalar>& w, Index b0, Index n) {
+  /// Where a block's edge-MLP activations live: rows [r0, r0 + n) of act/sig (the layer's kept
+  /// arrays, r0 = b0) or rows [0, n) of the block scratch (r0 = 0).
+  struct MlpRows {
+    std::array<Mat, 3>* act;
+    std::array<Mat, 3>* sig;
+    Index r0;
+  };
+
+  /// Sizes `act`/`sig` for `rows` rows of the three layer widths.
+  void grow_mlp(std::array<Mat, 3>& act, std::array<Mat, 3>& sig, Index rows) const {
     const Index widths[3] = {U_, 2 * U_, 3 * U_};
     for (std::size_t k = 0; k < 3; ++k) {
-      auto A = nn::grow(blk_act_[k], n, widths[k]);
+      nn::grow(act[k], rows, widths[k]);
+      nn::grow(sig[k], rows, widths[k]);
+    }
+  }
+
+  /// True when both layers' edge-MLP activations (6U values and their σ per bond) fit in the
+  /// activation budget: then the forward keeps them and the reverse pass does not recompute.
+  bool keep_edge_activations() const {
+    const double bytes = double(B_) * double(12 * U_) * double(sizeof(Scalar)) * double(w_.layers.size());
+    return bytes <= activation_budget_;
+  }
+
+  /// The edge MLP of a layer on bonds [b0, b0 + n) into `r`; φ (before ×C) is act[2], in blocks
+  /// (gI | gA | gS).
+  void edge_mlp_block(const TensorNetLayerWeights<Scalar>& w, Index b0, Index n, const MlpRows& r) {
+    for (std::size_t k = 0; k < 3; ++k) {
+      auto A = (*r.act)[k].middleRows(r.r0, n);
       if (k == 0)
         w.edge_mlp[0].forward(bond_rbf_.middleRows(b0, n), A);
       else
-        w.edge_mlp[k].forward(blk_act_[k - 1].topRows(n), A);
-      nn::silu_forward<Scalar>(A, nn::grow(blk_sig_[k], n, widths[k]));
+        w.edge_mlp[k].forward((*r.act)[k - 1].middleRows(r.r0, n), A);
+      nn::silu_forward<Scalar>(A, (*r.sig)[k].middleRows(r.r0, n));
     }
   }
 
@@ -418,12 +450,18 @@ class TensorNetEvaluator {
     auto M = stack(C.m);
     M.setZero();
     Scalar* gv = scratch(3 * U);
+    C.kept = keep_edge_activations();
+    if (C.kept)
+      grow_mlp(C.act, C.sig, B_);
+    else
+      grow_mlp(blk_act_, blk_sig_, kEdgeBlock);
     for (Index b0 = 0; b0 < B_; b0 += kEdgeBlock) {
       const Index n = std::min(kEdgeBlock, B_ - b0);
-      edge_mlp_block(w, b0, n);
+      const MlpRows rows = C.kept ? MlpRows{&C.act, &C.sig, b0} : MlpRows{&blk_act_, &blk_sig_, 0};
+      edge_mlp_block(w, b0, n, rows);
       for (Index k = 0; k < n; ++k) {
         const Scalar Cf = bond_fc_[static_cast<std::size_t>(b0 + k)];
-        const Scalar* phi = &blk_act_[2](k, 0);
+        const Scalar* phi = &(*rows.act)[2](rows.r0 + k, 0);
         for (Index c = 0; c < 3 * U; ++c) gv[c] = phi[c] * Cf;
         for (int side = 0; side < bond_size(b0 + k); ++side) {
           const Index e = bond_edge(b0 + k, side);
@@ -581,13 +619,15 @@ class TensorNetEvaluator {
     Ipb = Yb;
     Apb = Yb;
     Spb = Yb;
+    if (!C.kept) grow_mlp(blk_act_, blk_sig_, kEdgeBlock);
     for (Index b0 = 0; b0 < B_; b0 += kEdgeBlock) {
       const Index n = std::min(kEdgeBlock, B_ - b0);
-      edge_mlp_block(w, b0, n);
+      const MlpRows rows = C.kept ? MlpRows{&C.act, &C.sig, b0} : MlpRows{&blk_act_, &blk_sig_, 0};
+      if (!C.kept) edge_mlp_block(w, b0, n, rows);  // recompute the block's activations
       auto dphi = nn::grow(blk_dact_[2], n, 3 * U);
       for (Index k = 0; k < n; ++k) {
         const Scalar Cf = bond_fc_[static_cast<std::size_t>(b0 + k)];
-        const Scalar* phi = &blk_act_[2](k, 0);
+        const Scalar* phi = &(*rows.act)[2](rows.r0 + k, 0);
         Scalar* dg = &dphi(k, 0);
         for (int side = 0; side < bond_size(b0 + k); ++side) {
           const auto es = static_cast<std::size_t>(bond_edge(b0 + k, side));
@@ -615,7 +655,7 @@ class TensorNetEvaluator {
         }
         dc_acc_[static_cast<std::size_t>(b0 + k)] += cb;
       }
-      edge_mlp_block_backward(w, b0, n);
+      edge_mlp_block_backward(w, b0, n, rows);
     }
     // L4, L3: back through the mixing to X̂̄ (added to X̄, which is X̂̄'s share from L9).
     Ib.noalias() = Ipb * w.mix[0];
@@ -636,13 +676,13 @@ class TensorNetEvaluator {
     }
   }
 
-  /// Reverse of edge_mlp_block (whose activations must be current): from ∂E/∂φ in blk_dact_[2]
+  /// Reverse of edge_mlp_block (activations in `r`): from ∂E/∂φ in blk_dact_[2]
   /// to rbf̄ of bonds [b0, b0 + n).
-  void edge_mlp_block_backward(const TensorNetLayerWeights<Scalar>& w, Index b0, Index n) {
+  void edge_mlp_block_backward(const TensorNetLayerWeights<Scalar>& w, Index b0, Index n, const MlpRows& r) {
     const Index widths[3] = {U_, 2 * U_, 3 * U_};
     for (std::size_t k = 3; k-- > 0;) {
       auto dA = blk_dact_[k].topRows(n);
-      nn::silu_backward<Scalar>(dA, blk_act_[k].topRows(n), blk_sig_[k].topRows(n));
+      nn::silu_backward<Scalar>(dA, (*r.act)[k].middleRows(r.r0, n), (*r.sig)[k].middleRows(r.r0, n));
       if (k > 0)
         w.edge_mlp[k].backward(dA, nn::grow(blk_dact_[k - 1], n, widths[k - 1]));
       else
@@ -774,6 +814,7 @@ class TensorNetEvaluator {
   nn::RowMatrix<Scalar> pair_src_, pair_dst_;
   SmoothBesselBasis<double> basis_;  // evaluated in double (geometry())
   Index U_ = 0, N_ = 0, E_ = 0, B_ = 0;
+  double activation_budget_ = kDefaultActivationBudget;
 
   // per edge
   Mat rvec_, unit_, rbf_, drbf_;
