@@ -680,6 +680,8 @@ inline SiteAnalysisResult Estimator<SiteAnalysis>::result() const {
   const ValueStd nu = mean_std(r.attempt_frequency_per_atom_Hz, 0);
   r.attempt_frequency_Hz = nu.value;
   r.attempt_frequency_std_Hz = nu.std;
+  if (!std::isfinite(r.attempt_frequency_Hz))
+    r.warnings.push_back("attempt frequency undefined (an ion never moves): activation energies are nan");
   double msd = 0;
   for (std::size_t k = 0; k < n; ++k) msd += c_[k].dot(G_ * c_[k]);
   msd /= static_cast<double>(n);
