@@ -3,7 +3,9 @@
 // model (no reference outputs) by finite differences and invariances, and bad input.
 #include "tensornet_test_util.hpp"
 
+#include <nernst/core/elements.hpp>
 #include <nernst/core/error.hpp>
+#include <nernst/md/md.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -255,6 +257,43 @@ TEST_CASE("TensorNet: recomputing the edge MLPs in the reverse pass (no activati
   CHECK(r1.energy == r2.energy);
   CHECK(r1.stress == r2.stress);
   CHECK(host_forces(s1) == host_forces(s2));
+}
+
+static_assert(nernst::is_potential_v<TensorNetPotential<double>> && nernst::is_potential_v<TensorNetPotential<float>>,
+              "Potential<GraphNet<TensorNet>> models the potential concept");
+
+TEST_CASE("TensorNet drives MD: NVE energy error is small and scales as dt^2") {
+  NERNST_REQUIRE_SHARED_DATA();
+  TensorNetPotential<double> pot(model("r2scan"));
+  const Cell c = reference_cell("li_y_cl_triclinic_rattled");
+  // Largest |E_tot - E_tot(0)| over 10 fs of NVE from the same start, time step dt (fs).
+  const auto fluctuation = [&](double dt) {
+    auto sys = make_system(c);
+    auto hm = Kokkos::create_mirror_view(sys.mass);
+    for (std::size_t i = 0; i < c.z.size(); ++i) hm(i) = nernst::atomic_mass(c.z[i]);
+    Kokkos::deep_copy(sys.mass, hm);
+    nernst::md::maxwell_boltzmann(sys, 300.0, 7);
+    nernst::md::SimulationOptions opt;
+    opt.timestep = dt;
+    using NVE = nernst::md::Ensemble<nernst::md::NVE>;
+    nernst::md::Simulation<NVE, TensorNetPotential<double>> sim(sys, pot, NVE{}, opt);
+    sim.run(0);
+    const double e0 = sim.conserved();
+    double worst = 0;
+    const long n = std::lround(10.0 / dt);
+    for (long k = 0; k < n; ++k) {
+      sim.run(1);
+      worst = std::max(worst, std::abs(sim.conserved() - e0));
+    }
+    CHECK(std::isfinite(sim.sample().potential));
+    return worst;
+  };
+  const double f1 = fluctuation(0.5), f2 = fluctuation(0.25);
+  MESSAGE("NVE over 10 fs: max |E_tot - E_tot(0)| " << f1 << " eV at 0.5 fs, " << f2 << " eV at 0.25 fs (ratio "
+                                                    << f1 / f2 << ", dt^2 gives 4)");
+  CHECK(f1 < 5e-3);
+  CHECK(f1 / f2 > 3.5);
+  CHECK(f1 / f2 < 4.5);
 }
 
 namespace {
