@@ -372,10 +372,12 @@ class SiteLocator {
     }
   }
 
-  /// Outer and inner state of a point at wrapped fractional p with float32 Cartesian x (−1: none).
-  void locate(const Eigen::Vector3d& p, const float* x, int& outer, int& inner) const {
+  /// Outer and inner state of a point in the cell given by its float32 Cartesian position x
+  /// (−1: none).
+  void locate(const float* x, int& outer, int& inner) const {
     long best_o = -1, best_i = -1;
     outer = inner = -1;
+    const Eigen::Vector3d p = lat_.to_frac(Eigen::Vector3d(x[0], x[1], x[2]));  // only picks the bin: reach has a margin
     for (const Image& im : bins_[bin_of(p)]) {
       double d2 = 0;
       for (int a = 0; a < 3; ++a) {
@@ -640,10 +642,7 @@ class Estimator<SiteAnalysis> {
     if (displacement_mode_)
       for (int a = 0; a < 3; ++a) p[a] = site_detail::numpy_mod1(f0_[k][a] + c_[k][a]);
     const Eigen::Vector3d x = L_.transpose() * p;
-    for (int a = 0; a < 3; ++a) {
-      wrapped_.push_back(p[a]);
-      pos32_.push_back(static_cast<float>(x[a]));
-    }
+    for (int a = 0; a < 3; ++a) pos32_.push_back(static_cast<float>(x[a]));
   }
 
   std::vector<std::size_t> ions_;
@@ -654,8 +653,7 @@ class Estimator<SiteAnalysis> {
   std::vector<Eigen::Vector3d> f0_, fprev_, c_;
   std::vector<double> dist_prev_;
   std::vector<std::vector<double>> speed_;  ///< per ion, per frame (point 3)
-  std::vector<double> wrapped_;             ///< frame-major [t][ion][3]: fractional positions for the states
-  std::vector<float> pos32_;                ///< the same, Cartesian in float32
+  std::vector<float> pos32_;                ///< frame-major [t][ion][3]: Cartesian positions for the states, float32
   std::size_t frames_ = 0, n_atoms_ = 0;
 };
 
@@ -694,9 +692,7 @@ inline SiteAnalysisResult Estimator<SiteAnalysis>::result() const {
   r.inner_states.assign(n * N, -1);
   for (std::size_t t = 0; t < N; ++t)
     for (std::size_t a = 0; a < n; ++a) {
-      const std::size_t q = 3 * (t * n + a);
-      locator.locate(Eigen::Vector3d(wrapped_[q], wrapped_[q + 1], wrapped_[q + 2]), &pos32_[q], r.states[a * N + t],
-                     r.inner_states[a * N + t]);
+      locator.locate(&pos32_[3 * (t * n + a)], r.states[a * N + t], r.inner_states[a * N + t]);
     }
   if (r.radius.label_groups) {
     std::map<std::string, std::size_t> seen_o, seen_i;

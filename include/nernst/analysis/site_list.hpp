@@ -12,6 +12,7 @@
 #include <nernst/core/error.hpp>
 #include <nernst/core/lattice.hpp>
 #include <nernst/core/macros.hpp>
+#include <nernst/core/structure.hpp>
 #include <nernst/io/cif.hpp>
 #include <nernst/io/detail/cif_syntax.hpp>
 #include <nernst/io/detail/line_reader.hpp>
@@ -103,6 +104,40 @@ inline SiteList read_site_list(const std::string& path) {
     s.labels.push_back(site.label);
   }
   if (s.frac.empty()) throw ValueError(path + ": the sites file holds no sites");
+  return s;
+}
+
+/// The sites of species `z` (partially occupied ones included) of a parent structure, repeated
+/// into a supercell of it: the candidate sites of a mobile ion in an MD cell built from the
+/// parent, where an ordering occupies only some of them. `cell` is the supercell (e.g. the
+/// relaxed ordering's); its integer multiple of the parent is recovered by rounding, so a
+/// slightly strained cell still maps. Labels are the parent's site labels.
+inline SiteList sites_in_supercell(const Structure& parent, int z, const Lattice& cell, const std::string& source) {
+  const Eigen::Matrix3d Mf = cell.matrix() * parent.lattice().inverse();
+  Eigen::Matrix3d M = Mf.array().round().matrix();
+  if ((Mf - M).cwiseAbs().maxCoeff() > 0.05 || std::abs(M.determinant()) < 0.5)
+    throw ValueError(source + ": the cell is not a supercell of the parent structure (multiple " + std::to_string(Mf(0, 0)) + ", ...)");
+  const Eigen::Matrix3d Minv = M.inverse();
+  int reach = 0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) reach += static_cast<int>(std::abs(M(i, j)));
+  SiteList s;
+  s.source = source;
+  s.lattice = cell;
+  for (const auto& site : parent.sites()) {
+    bool has = false;
+    for (const auto& sp : site.species) has |= sp.z == z;
+    if (!has) continue;
+    for (int a = -reach; a <= reach; ++a)  // every lattice point of the parent inside the supercell
+      for (int b = -reach; b <= reach; ++b)
+        for (int c = -reach; c <= reach; ++c) {
+          const Eigen::Vector3d f = Minv.transpose() * (site.frac + Eigen::Vector3d(a, b, c));
+          if ((f.array() < -1e-9).any() || (f.array() >= 1 - 1e-9).any()) continue;
+          s.frac.push_back(Lattice::wrap_frac(f));
+          s.labels.push_back(site.label);
+        }
+  }
+  if (s.frac.empty()) throw ValueError(source + ": no site holds the mobile species");
   return s;
 }
 
