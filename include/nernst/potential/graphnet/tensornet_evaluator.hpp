@@ -381,6 +381,7 @@ class TensorNetEvaluator {
     Mat xhat, s;        // X̂ = X/s and s = ‖X‖² + 1 ([N, U])
     Mat ip, ap, sp, y;  // I′, A′, S′ and Y = I′ + A′ + S′
     Mat m;              // M (messages)
+    Mat packed;         // I′, A′, S′ packed (pack_parts)
     Mat it, at, st, p;  // Ĩ, Ã, S̃ (the parts of T divided by p) and p = ‖T‖² + 1
     Mat dx, xout;       // dX and the layer output
   };
@@ -422,6 +423,125 @@ class TensorNetEvaluator {
     }
   }
 
+  // --- packed parts (L5) ------------------------------------------------------------------
+  // I′ = mix(Wt0, I) is a multiple of Id, A′ is antisymmetric and S′ symmetric (channel mixing
+  // keeps each class exactly). The messages only need their independent entries, 10 rows per
+  // atom: r0 = I′₀₀; r1..3 = A′₀₁, A′₀₂, A′₁₂; r4..6 = S′₀₀, S′₁₁, S′₂₂; r7..9 = S′₀₁, S′₀₂, S′₁₂.
+  static constexpr int kPacked = 10;
+  /// Which factor (0 = gI, 1 = gA, 2 = gS) multiplies packed row r.
+  static int packed_class(int r) { return r == 0 ? 0 : (r < 4 ? 1 : 2); }
+  Scalar* packed(Mat& m, Index i) const { return m.data() + kPacked * U_ * i; }
+  const Scalar* packed(const Mat& m, Index i) const { return m.data() + kPacked * U_ * i; }
+
+  /// y[c] += a[c]·x[c].
+  void axpy_mul(const Scalar* a, const Scalar* x, Scalar* y) const {
+    for (Index c = 0; c < U_; ++c) y[c] += a[c] * x[c];
+  }
+
+  void pack_parts(LayerCache& C) {
+    const Index U = U_;
+    nn::grow(C.packed, kPacked * N_, U);
+    static constexpr int kA[3] = {1, 2, 5}, kS[6] = {0, 4, 8, 1, 2, 5};
+    for (Index i = 0; i < N_; ++i) {
+      Scalar* p = packed(C.packed, i);
+      const Scalar *ip = node(C.ip, i), *ap = node(C.ap, i), *sp = node(C.sp, i);
+      const auto copy = [&](int r, const Scalar* src, int ab) {
+        for (Index c = 0; c < U; ++c) p[r * U + c] = src[ab * U + c];
+      };
+      copy(0, ip, 0);
+      for (int k = 0; k < 3; ++k) copy(1 + k, ap, kA[k]);
+      for (int k = 0; k < 6; ++k) copy(4 + k, sp, kS[k]);
+    }
+  }
+
+  /// Packed message sums (tmp_mc_) → the full M of each atom (C.m):
+  /// M = m0·Id + antisym(m1..3) + sym(m4..9).
+  void unpack_messages(LayerCache& C) {
+    const Index U = U_;
+    stack(C.m);
+    for (Index i = 0; i < N_; ++i) {
+      const Scalar* q = packed(tmp_mc_, i);
+      Scalar* M = node(C.m, i);
+      for (Index c = 0; c < U; ++c) {
+        const auto r = [&](int k) { return q[k * U + c]; };
+        M[0 * U + c] = r(0) + r(4);
+        M[4 * U + c] = r(0) + r(5);
+        M[8 * U + c] = r(0) + r(6);
+        M[1 * U + c] = r(1) + r(7);
+        M[3 * U + c] = r(7) - r(1);
+        M[2 * U + c] = r(2) + r(8);
+        M[6 * U + c] = r(8) - r(2);
+        M[5 * U + c] = r(3) + r(9);
+        M[7 * U + c] = r(9) - r(3);
+      }
+    }
+  }
+
+  /// M̄ (tmp_mb_) → its packed pairing with the parts (tmp_mc_): ⟨M̄, I′⟩ = I′₀₀·tr M̄,
+  /// ⟨M̄, A′⟩ = Σ A′_ab (M̄_ab − M̄_ba), ⟨M̄, S′⟩ = Σ S′_aa M̄_aa + Σ S′_ab (M̄_ab + M̄_ba) (a < b).
+  void pack_message_adjoint() {
+    const Index U = U_;
+    nn::grow(tmp_mc_, kPacked * N_, U);
+    for (Index i = 0; i < N_; ++i) {
+      const Scalar* M = node(tmp_mb_, i);
+      Scalar* q = packed(tmp_mc_, i);
+      for (Index c = 0; c < U; ++c) {
+        const auto m = [&](int ab) { return M[ab * U + c]; };
+        q[0 * U + c] = m(0) + m(4) + m(8);
+        q[1 * U + c] = m(1) - m(3);
+        q[2 * U + c] = m(2) - m(6);
+        q[3 * U + c] = m(5) - m(7);
+        q[4 * U + c] = m(0);
+        q[5 * U + c] = m(4);
+        q[6 * U + c] = m(8);
+        q[7 * U + c] = m(1) + m(3);
+        q[8 * U + c] = m(2) + m(6);
+        q[9 * U + c] = m(5) + m(7);
+      }
+    }
+  }
+
+  /// The messages' adjoints of the parts, packed in tmp_qc_ (the I part's trace, the A part's
+  /// differences a_ab − a_ba, the S part's diagonal and sums s_ab + s_ba), plus Ȳ → adjoints of
+  /// I′, A′, S′ (tmp_ipb_, tmp_apb_, tmp_spb_). Only each one's class projection matters (L4
+  /// mixes channels, L3 projects), so a packed adjoint becomes the matrix of its class with that
+  /// projection.
+  template <class YB>
+  void unpack_part_adjoints(const YB& Yb) {
+    const Index U = U_;
+    stack(tmp_ipb_) = Yb;
+    stack(tmp_apb_) = Yb;
+    stack(tmp_spb_) = Yb;
+    const Scalar third = Scalar(1) / Scalar(3), half = Scalar(0.5);
+    for (Index i = 0; i < N_; ++i) {
+      const Scalar* q = packed(tmp_qc_, i);
+      Scalar *I = node(tmp_ipb_, i), *A = node(tmp_apb_, i), *S = node(tmp_spb_, i);
+      for (Index c = 0; c < U; ++c) {
+        const auto r = [&](int k) { return q[k * U + c]; };
+        const Scalar ti = r(0) * third;
+        I[0 * U + c] += ti;
+        I[4 * U + c] += ti;
+        I[8 * U + c] += ti;
+        A[1 * U + c] += half * r(1);
+        A[3 * U + c] -= half * r(1);
+        A[2 * U + c] += half * r(2);
+        A[6 * U + c] -= half * r(2);
+        A[5 * U + c] += half * r(3);
+        A[7 * U + c] -= half * r(3);
+        const Scalar ts = (r(4) + r(5) + r(6)) * third;
+        S[0 * U + c] += r(4) - ts;
+        S[4 * U + c] += r(5) - ts;
+        S[8 * U + c] += r(6) - ts;
+        S[1 * U + c] += half * r(7);
+        S[3 * U + c] += half * r(7);
+        S[2 * U + c] += half * r(8);
+        S[6 * U + c] += half * r(8);
+        S[5 * U + c] += half * r(9);
+        S[7 * U + c] += half * r(9);
+      }
+    }
+  }
+
   void layer_forward(std::size_t l, const PeriodicGraph& g) {
     const Index U = U_;
     const auto& w = w_.layers[l];
@@ -446,9 +566,11 @@ class TensorNetEvaluator {
     stack(C.ap).noalias() = A * w.mix[1].transpose();
     stack(C.sp).noalias() = S * w.mix[2].transpose();
     stack(C.y) = stack(C.ip) + stack(C.ap) + stack(C.sp);
-    // L1 + L5: M_src += gI·I′_dst + gA·A′_dst + gS·S′_dst, g = φ·C.
-    auto M = stack(C.m);
-    M.setZero();
+    // L1 + L5: M_src += gI·I′_dst + gA·A′_dst + gS·S′_dst, g = φ·C, on the packed parts (I′ is a
+    // multiple of Id, A′ antisymmetric, S′ symmetric: 10 independent rows instead of 27).
+    pack_parts(C);
+    auto Mc = nn::grow(tmp_mc_, kPacked * N_, U);
+    Mc.setZero();
     Scalar* gv = scratch(3 * U);
     C.kept = keep_edge_activations();
     if (C.kept)
@@ -466,17 +588,13 @@ class TensorNetEvaluator {
         for (int side = 0; side < bond_size(b0 + k); ++side) {
           const Index e = bond_edge(b0 + k, side);
           const Index i = g.src[static_cast<std::size_t>(e)], j = g.dst[static_cast<std::size_t>(e)];
-          const Scalar *ip = node(C.ip, j), *ap = node(C.ap, j), *sp = node(C.sp, j);
-          const Scalar *gi = gv, *ga = gi + U, *gs = ga + U;
-          Scalar* m = node(C.m, i);
-          for (int ab = 0; ab < 9; ++ab) {
-            Scalar* mr = m + ab * U;
-            const Scalar *ir = ip + ab * U, *ar = ap + ab * U, *sr = sp + ab * U;
-            for (Index c = 0; c < U; ++c) mr[c] += gi[c] * ir[c] + ga[c] * ar[c] + gs[c] * sr[c];
-          }
+          const Scalar* pj = packed(C.packed, j);
+          Scalar* mi = packed(tmp_mc_, i);
+          for (int r = 0; r < kPacked; ++r) axpy_mul(gv + packed_class(r) * U, pj + r * U, mi + r * U);
         }
       }
     }
+    unpack_messages(C);
     // L6, L7: T = M·Y + Y·M; parts of T divided by p = ‖I^T + A^T + S^T‖² + 1.
     stack(tmp_t_).setZero();
     stack(C.it), stack(C.at), stack(C.st);
@@ -616,9 +734,10 @@ class TensorNetEvaluator {
     }
     // L5 (+ L1): I′̄ = A′̄ = S′̄ = Ȳ, plus the messages' adjoints; edge-MLP adjoints to rbf̄, C̄.
     auto Ipb = stack(tmp_ipb_), Apb = stack(tmp_apb_), Spb = stack(tmp_spb_);
-    Ipb = Yb;
-    Apb = Yb;
-    Spb = Yb;
+    pack_message_adjoint();
+    auto Qc = nn::grow(tmp_qc_, kPacked * N_, U);
+    Qc.setZero();
+    Scalar* gv = scratch(3 * U);
     if (!C.kept) grow_mlp(blk_act_, blk_sig_, kEdgeBlock);
     for (Index b0 = 0; b0 < B_; b0 += kEdgeBlock) {
       const Index n = std::min(kEdgeBlock, B_ - b0);
@@ -629,23 +748,19 @@ class TensorNetEvaluator {
         const Scalar Cf = bond_fc_[static_cast<std::size_t>(b0 + k)];
         const Scalar* phi = &(*rows.act)[2](rows.r0 + k, 0);
         Scalar* dg = &dphi(k, 0);
+        for (Index c = 0; c < 3 * U; ++c) gv[c] = phi[c] * Cf;
+        for (Index c = 0; c < 3 * U; ++c) dg[c] = Scalar(0);
         for (int side = 0; side < bond_size(b0 + k); ++side) {
           const auto es = static_cast<std::size_t>(bond_edge(b0 + k, side));
           const Index i = g.src[es], j = g.dst[es];
-          const Scalar* mb = node(tmp_mb_, i);
-          // ∂E/∂(φ·C) of this direction, summed over the bond's directions.
-          tensornet::dot(mb, node(C.ip, j), dg, U, side > 0);
-          tensornet::dot(mb, node(C.ap, j), dg + U, U, side > 0);
-          tensornet::dot(mb, node(C.sp, j), dg + 2 * U, U, side > 0);
-          Scalar *ipb = node(tmp_ipb_, j), *apb = node(tmp_apb_, j), *spb = node(tmp_spb_, j);
-          for (int ab = 0; ab < 9; ++ab) {
-            const Scalar* mr = mb + ab * U;
-            Scalar *ir = ipb + ab * U, *ar = apb + ab * U, *sr = spb + ab * U;
-            for (Index c = 0; c < U; ++c) {
-              ir[c] += (phi[c] * Cf) * mr[c];
-              ar[c] += (phi[U + c] * Cf) * mr[c];
-              sr[c] += (phi[2 * U + c] * Cf) * mr[c];
-            }
+          // ∂E/∂(φ·C) of this direction (summed over the bond's directions) and the adjoints of
+          // the destination's parts, both on the packed rows.
+          const Scalar* mi = packed(tmp_mc_, i);
+          const Scalar* pj = packed(C.packed, j);
+          Scalar* qj = packed(tmp_qc_, j);
+          for (int r = 0; r < kPacked; ++r) {
+            axpy_mul(mi + r * U, pj + r * U, dg + packed_class(r) * U);
+            axpy_mul(gv + packed_class(r) * U, mi + r * U, qj + r * U);
           }
         }
         Scalar cb(0);
@@ -657,6 +772,7 @@ class TensorNetEvaluator {
       }
       edge_mlp_block_backward(w, b0, n, rows);
     }
+    unpack_part_adjoints(Yb);
     // L4, L3: back through the mixing to X̂̄ (added to X̄, which is X̂̄'s share from L9).
     Ib.noalias() = Ipb * w.mix[0];
     Ab.noalias() = Apb * w.mix[1];
@@ -841,6 +957,7 @@ class TensorNetEvaluator {
   Mat gvec_, drbf_acc_, tmp_deps_, out_dv_, out_dq_, xbar_, emb_dh_, emb_dh0_, emb_dn_;
   std::vector<Scalar> dc_acc_, scratch_;
   // scratch stacks
+  Mat tmp_mc_, tmp_qc_;  // packed messages or their pairing with M̄; packed adjoints of the parts
   Mat tmp_nu_, tmp_i_, tmp_a_, tmp_s_, tmp_t_, tmp_dx_, tmp_mb_, tmp_yb_, tmp_ipb_, tmp_apb_, tmp_spb_;
 };
 
