@@ -114,6 +114,7 @@ analysis::SiteAnalysisOptions options_of(const json& ref) {
   o.dim = in["dimensions"].get<int>();
   o.temperature_K = in["temperature_K"].get<double>();
   o.fraction_of_overlap = in["fraction_of_overlap"].get<double>();
+  o.collective_max_dist_A = in["collective_max_dist_A"].get<std::vector<double>>();
   return o;
 }
 
@@ -214,6 +215,25 @@ void check_site_block(const analysis::SiteAnalysisResult& r, const json& ref, co
   for (const auto& [k, v] : ref["rates_per_s"].items()) {
     check_close(r.rates_per_s.at(k).value, v["rates"], "rate of " + k);
     check_close(r.rates_per_s.at(k).std, v["std"], "rate std of " + k);
+  }
+  const json& graph = ref["graph_e_act_eV"];
+  REQUIRE(r.graph.size() == graph.size());
+  for (std::size_t i = 0; i < graph.size(); ++i) {
+    CHECK(r.graph[i].from == graph[i][0].get<std::size_t>());
+    CHECK(r.graph[i].to == graph[i][1].get<std::size_t>());
+    check_close(r.graph[i].e_act_eV, graph[i][2], "graph E_A of edge " + std::to_string(i));
+  }
+  const json& col = ref["collective"];
+  REQUIRE(r.collective.size() == col.size());
+  for (std::size_t c = 0; c < col.size(); ++c) {
+    INFO("collective, max_dist " << col[c]["max_dist_A"].get<double>());
+    CHECK(r.collective[c].max_dist_A == col[c]["max_dist_A"].get<double>());
+    CHECK(r.collective[c].max_steps == col[c]["max_steps"].get<long>());
+    CHECK(r.collective[c].n_solo == col[c]["n_solo_jumps"].get<std::size_t>());
+    CHECK(r.collective[c].n_coll == col[c]["n_coll_jumps"].get<std::size_t>());
+    std::vector<std::pair<std::size_t, std::size_t>> pairs;
+    for (const auto& p : col[c]["collective_event_pairs"]) pairs.emplace_back(p[0].get<std::size_t>(), p[1].get<std::size_t>());
+    CHECK(pairs == r.collective[c].pairs);
   }
   REQUIRE(r.activation_energies_eV.size() == ref["activation_energies_eV"].size());
   for (const auto& [k, v] : ref["activation_energies_eV"].items()) {

@@ -76,6 +76,9 @@ struct SiteAnalysisOptions {
   /// (comparable numbers); true: the corrected, identity mapping.
   bool fix_integer_remap = false;
   std::string trajectory_name;     ///< for error messages
+  /// Collective jumps (point 18): two jumps of different ions within the attempt period whose
+  /// sites lie closer than this (Å); one analysis per value (GEMDAT 1.7.2's default is 1 Å).
+  std::vector<double> collective_max_dist_A{1.0};
 };
 
 /// A change of site state of one ion between frames t and t+1 (point 8); −1 = on no site.
@@ -111,6 +114,15 @@ struct SitePart {
   std::size_t n_frames_states = 0, n_frames_trajectory = 0, n_events = 0, n_jumps = 0;
   std::map<std::string, std::size_t> counter;          ///< "A->B" → jumps in this part
   std::map<std::string, double> atom_locations;        ///< label → fraction of ions on it
+};
+
+/// Jumps that happen together (point 18), for one max_dist. Pairs index the jump table sorted
+/// stably by (stop time, start time), as GEMDAT's.
+struct CollectiveJumps {
+  double max_dist_A = 0;
+  long max_steps = 0;  ///< ceil(1/(ν·Δt)) frames
+  std::size_t n_solo = 0, n_coll = 0;
+  std::vector<std::pair<std::size_t, std::size_t>> pairs;
 };
 
 /// Sites of a labelled group seen during the trajectory (point 7's integer-remap check).
@@ -150,6 +162,13 @@ struct SiteAnalysisResult {
   std::vector<SitePart> parts;
   std::map<std::string, ValueStd> rates_per_s;            ///< all ordered label pairs
   std::map<std::string, ValueStd> activation_energies_eV; ///< all ordered label pairs (inf/nan as GEMDAT)
+  // --- graph, collective jumps (points 17, 18) ---
+  struct GraphEdge {
+    std::size_t from = 0, to = 0;
+    double e_act_eV = 0;
+  };
+  std::vector<GraphEdge> graph;           ///< one edge per site pair with jumps, row-major order
+  std::vector<CollectiveJumps> collective;  ///< one per collective_max_dist_A
   std::vector<std::string> warnings;
 
   std::size_t n_sites() const { return site_labels.size(); }
@@ -554,6 +573,40 @@ inline std::map<std::string, double> atom_locations(const std::vector<int>& stat
   return loc;
 }
 
+/// Point 18 for one max_dist: pairs (i, j), i < j, of the jumps sorted stably by (stop, start).
+inline CollectiveJumps collective_jumps(const std::vector<SiteJump>& jumps, const SiteList& sites, const Lattice& lat, double max_dist,
+                                        long max_steps) {
+  CollectiveJumps c;
+  c.max_dist_A = max_dist;
+  c.max_steps = max_steps;
+  std::vector<std::size_t> order(jumps.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return jumps[a].stop_time != jumps[b].stop_time ? jumps[a].stop_time < jumps[b].stop_time : jumps[a].start_time < jumps[b].start_time;
+  });
+  auto close = [&](int p, int q) {
+    const auto S = sites.size();
+    return site_distance(lat, sites.frac[site_index(p, S)], sites.frac[site_index(q, S)]) < max_dist;
+  };
+  std::vector<char> in_pair(jumps.size(), 0);
+  for (std::size_t i = 0; i + 1 < order.size(); ++i) {
+    const SiteJump& a = jumps[order[i]];
+    for (std::size_t j = i + 1; j < order.size(); ++j) {
+      const SiteJump& b = jumps[order[j]];
+      if (b.start_time - a.stop_time > max_steps) break;  // GEMDAT tests start_j although sorted by stop: kept
+      if (a.start_time - b.stop_time > max_steps) continue;
+      if (a.atom == b.atom) continue;
+      if (close(a.start, b.start) || close(a.start, b.dest) || close(a.dest, b.start) || close(a.dest, b.dest)) {
+        c.pairs.emplace_back(i, j);
+        in_pair[i] = in_pair[j] = 1;
+      }
+    }
+  }
+  c.n_coll = static_cast<std::size_t>(std::count(in_pair.begin(), in_pair.end(), 1));
+  c.n_solo = jumps.size() - c.n_coll;
+  return c;
+}
+
 }  // namespace site_detail
 
 /// Streams frames and computes GEMDAT 1.7.2's site and jump statistics (file comment).
@@ -798,6 +851,19 @@ inline SiteAnalysisResult Estimator<SiteAnalysis>::result() const {
       r.activation_energies_eV[key] = e;
     }
   if (!(opt_.temperature_K > 0)) r.warnings.push_back("no temperature given: activation energies are meaningless");
+
+  // Point 17: an activation energy per site pair with jumps (whole-trajectory occupancy, no /2).
+  for (std::size_t i = 0; i < S; ++i)
+    for (std::size_t j = 0; j < S; ++j)
+      if (const std::size_t m = r.jump_matrix[i * S + j]) {
+        const double rate = static_cast<double>(m) / (r.occupancy[i] * r.total_time_s);
+        r.graph.push_back({i, j, -std::log(rate / r.attempt_frequency_Hz) * k_B * opt_.temperature_K / e_charge});
+      }
+  // Point 18: collective jumps.
+  if (std::isfinite(r.attempt_frequency_Hz) && r.attempt_frequency_Hz > 0) {
+    const long max_steps = static_cast<long>(std::ceil(1.0 / (r.attempt_frequency_Hz * r.time_step_s)));
+    for (double d : opt_.collective_max_dist_A) r.collective.push_back(collective_jumps(r.jumps, sites_, lat, d, max_steps));
+  }
   return r;
 }
 

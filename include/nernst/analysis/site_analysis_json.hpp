@@ -78,6 +78,17 @@ inline nlohmann::json site_analysis_json(const SiteAnalysisResult& r) {
     parts.push_back({{"n_frames_states", p.n_frames_states}, {"n_frames_trajectory", p.n_frames_trajectory}, {"n_events", p.n_events},
                      {"n_jumps", p.n_jumps}, {"counter", p.counter}, {"atom_locations", p.atom_locations}});
   j["parts"] = parts;
+  json graph = json::array();
+  for (const auto& e : r.graph) graph.push_back({e.from, e.to, json_number(e.e_act_eV)});
+  j["graph_e_act_eV"] = graph;
+  json coll = json::array();
+  for (const auto& c : r.collective) {
+    json pairs = json::array();
+    for (const auto& [a, b] : c.pairs) pairs.push_back({a, b});
+    coll.push_back({{"max_dist_A", c.max_dist_A}, {"max_steps", c.max_steps}, {"n_solo_jumps", c.n_solo}, {"n_coll_jumps", c.n_coll},
+                    {"collective_event_pairs", pairs}});
+  }
+  j["collective"] = coll;
   if (!r.remap_check.empty()) {
     json c = json::object();
     for (const auto& [l, v] : r.remap_check)
