@@ -226,6 +226,24 @@ TEST_CASE("TensorNet-MatPES-r2SCAN invariances: permutation, rotation, translati
   }
 }
 
+TEST_CASE("TensorNet: an atom without neighbours gets matgl's energy (spec section 14), zero force and stress") {
+  NERNST_REQUIRE_SHARED_DATA();
+  // One Li in a 12 Å cubic cell: no edge within 5 Å, so Ī = Ā = S̄ = 0 and the LayerNorm of the
+  // zero vector gives β. matgl: E = −0.91066792947972 eV (PBE, float64).
+  Cell c;
+  c.L = 12.0 * Eigen::Matrix3d::Identity();
+  c.x = {Eigen::Vector3d(1.0, 2.0, 3.0)};
+  c.z = {3};
+  auto sys = make_system(c);
+  TensorNetPotential<double> pot(model("pbe"));
+  const auto r = pot.compute(sys, {true, true, false});
+  CHECK(pot.graph().size() == 0);
+  CHECK(std::abs(r.energy - (-0.91066792947972)) < 1e-12);
+  const auto f = host_forces(sys);
+  for (int k = 0; k < 3; ++k) CHECK(f[0][k] == 0.0);
+  CHECK(r.stress.cwiseAbs().maxCoeff() == 0.0);
+}
+
 TEST_CASE("TensorNet float and double: the same workspace serves structures of different sizes") {
   NERNST_REQUIRE_SHARED_DATA();
   TensorNetPotential<float> pf(model("pbe"));

@@ -28,8 +28,7 @@
 /// derivatives) is kept; per atom about a dozen U×9 stacks per layer. All buffers only grow
 /// (nn::grow), so repeated evaluations on similar graphs do not allocate.
 
-#include <array>
-#include <cmath>
+#include <nernst/core/error.hpp>
 #include <nernst/nn/activation.hpp>
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/nn/layer_norm.hpp>
@@ -39,6 +38,11 @@
 #include <nernst/potential/graphnet/graph.hpp>
 #include <nernst/potential/graphnet/tensornet_model.hpp>
 #include <nernst/potential/graphnet/tensornet_tensors.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
