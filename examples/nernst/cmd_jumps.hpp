@@ -85,6 +85,9 @@ inline void print_summary(const analysis::SiteAnalysisResult& r) {
   }
   std::printf("D* = %.4g m^2/s, D_J = %.4g m^2/s, f = %.4g, attempt frequency %.4g Hz\n", r.tracer_diffusivity_m2_s,
               r.jump_diffusivity_m2_s, r.correlation_factor, r.attempt_frequency_Hz);
+  for (const auto& c : r.collective)
+    std::printf("collective jumps (sites closer than %g A within %ld frames): %zu of %zu jumps\n", c.max_dist_A, c.max_steps, c.n_coll,
+                r.jumps.size());
   for (const auto& w : r.warnings) std::printf("  warning: %s\n", w.c_str());
 }
 
@@ -96,6 +99,7 @@ struct JumpsOptions {
   std::size_t min_residence = 0, parts = 10;
   int dim = 3;
   bool fix_remap = false;
+  std::vector<double> collective_max_dist{1.0};
 };
 
 /// Streams the trajectory into Estimator<SiteAnalysis>. The first frame is held until the second
@@ -183,6 +187,10 @@ inline void add_jumps_command(CLI::App& app) {
   cmd->add_option("--dimensions", opt->dim, "dimensionality of D* and D_J")->check(CLI::Range(1, 3))->capture_default_str();
   cmd->add_flag("--fix-integer-remap", opt->fix_remap,
                 "correct GEMDAT 1.7.2's site numbering when a site of a labelled group is never visited (default: as GEMDAT)");
+  cmd->add_option("--collective-max-dist", opt->collective_max_dist,
+                  "collective jumps: two jumps within the attempt period whose sites are closer than this (Å; several: comma-separated)")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--json", opt->json, "JSON report (GEMDAT's names and units)");
   cmd->add_option("--plot-matrix", opt->plot_matrix, "SVG heat map of the site-to-site jump matrix (+ PNG when built with librsvg)");
   cmd->add_option("--plot-time", opt->plot_time, "SVG plot of the jumps per jump type in each part against time (+ PNG)");
@@ -196,6 +204,7 @@ inline void add_jumps_command(CLI::App& app) {
     so.dim = opt->dim;
     so.fix_integer_remap = opt->fix_remap;
     so.trajectory_name = opt->traj;
+    so.collective_max_dist_A = opt->collective_max_dist;
     const SiteAnalysisResult r = jumps_detail::analyse_trajectory(*opt, read_site_list(opt->sites), so);
     jumps_detail::write_jumps_outputs(*opt, r);
     jumps_detail::print_summary(r);

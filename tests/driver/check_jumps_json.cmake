@@ -1,7 +1,8 @@
 # Checks the JSON of `nernst jumps` (OUT) against GEMDAT 1.7.2's output for the same setting
 # (REF, a case file of shared/reference/jumps, read in place): jump counts exactly; site radius,
 # rates and activation energies per jump type, jump and tracer diffusivity, correlation factor
-# and attempt frequency to 1e-9 relative ("inf"/"nan" strings must match).
+# and attempt frequency to 1e-9 relative ("inf"/"nan" strings must match); collective-jump counts
+# exactly.
 # Usage: cmake -DOUT=nernst.json -DREF=gemdat.json -P check_jumps_json.cmake
 file(READ "${OUT}" out)
 file(READ "${REF}" ref)
@@ -151,6 +152,16 @@ endforeach()
 string(JSON want GET "${ref}" trajectory_metrics attempt_frequency_Hz)
 string(JSON got GET "${out}" attempt_frequency_Hz)
 check_close("attempt_frequency_Hz" "${got}" "${want}")
+
+# Collective jumps for the first max_dist (the command's default, 1 Å, is GEMDAT's first).
+foreach(key max_steps n_solo_jumps n_coll_jumps)
+  string(JSON want GET "${ref}" collective 0 ${key})
+  string(JSON got GET "${out}" collective 0 ${key})
+  if(NOT got EQUAL want)
+    message(SEND_ERROR "collective ${key}: nernst ${got}, GEMDAT ${want}")
+    math(EXPR failures "${failures} + 1")
+  endif()
+endforeach()
 
 if(failures GREATER 0)
   message(FATAL_ERROR "${failures} values differ from GEMDAT")
