@@ -367,6 +367,10 @@ TEST_CASE("GEMDAT parity: bad site input is refused with the file named") {
     analysis::SiteAnalysisOptions one;
     one.radius_A = 0.9;
     CHECK_THROWS_WITH_AS(analysis::site_detail::plan_site_radius(one, sites, sites.lattice, 0.2), contains(path), ValueError);
+    analysis::SiteAnalysisOptions twice;
+    twice.label_radii = {{"A", 0.5}, {"A", 0.6}};
+    CHECK_THROWS_WITH_AS(analysis::site_detail::plan_site_radius(twice, sites, sites.lattice, 0.2),
+                         "site analysis: the radius of 'A' is given twice", ValueError);
     analysis::SiteAnalysisOptions unknown;
     unknown.label_radii = {{"C", 0.5}};
     CHECK_THROWS_WITH_AS(analysis::site_detail::plan_site_radius(unknown, sites, sites.lattice, 0.2),

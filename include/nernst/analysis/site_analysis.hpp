@@ -303,6 +303,8 @@ inline SiteRadiusPlan plan_site_radius(const SiteAnalysisOptions& o, const SiteL
     for (const auto& [l, r] : o.label_radii) {
       if (!has_label(l)) throw ValueError(sites.source + ": no site is labelled '" + l + "' (radius given for it)");
       if (!(r > 0)) throw ValueError("site analysis: the radius of '" + l + "' must be positive");
+      if (std::find(p.labels.begin(), p.labels.end(), l) != p.labels.end())
+        throw ValueError("site analysis: the radius of '" + l + "' is given twice");
       p.labels.push_back(l);
       p.radius_A.push_back(r);
       p.inner_fraction.push_back(phi_of(l));
@@ -337,6 +339,8 @@ inline SiteRadiusPlan plan_site_radius(const SiteAnalysisOptions& o, const SiteL
     p.label_groups = true;
     for (const auto& [l, phi] : o.label_inner_fractions) {
       if (!has_label(l)) throw ValueError(sites.source + ": no site is labelled '" + l + "' (inner fraction given for it)");
+      if (std::find(p.labels.begin(), p.labels.end(), l) != p.labels.end())
+        throw ValueError("site analysis: the inner fraction of '" + l + "' is given twice");
       p.labels.push_back(l);
       p.radius_A.push_back(r);
       p.inner_fraction.push_back(phi);
