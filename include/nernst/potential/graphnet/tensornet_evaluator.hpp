@@ -114,6 +114,7 @@ class TensorNetEvaluator {
         throw ValueError("TensorNet: atom type " + std::to_string(t) + " outside the model's element table");
     geometry(x, L, g);
     build_bonds(g);
+    types_ = types;
     embedding_forward(types, g);
     caches_.resize(w_.layers.size());
     for (std::size_t l = 0; l < w_.layers.size(); ++l) layer_forward(l, g);
@@ -132,6 +133,20 @@ class TensorNetEvaluator {
     backward(g);
     edge_gradients_to_forces(g, gvec_.topRows(E_), rvec_.topRows(E_), static_cast<std::size_t>(N_), out.forces,
                              out.virial);
+  }
+
+  /// Adds ∂E/∂θ of the last evaluate() (on the same graph `g`) for every learned tensor to `grad`
+  /// (matgl's layouts, the shapes of the model's weights: zero_tensornet_gradients). E is the
+  /// energy only (no force or stress terms); data_std, data_mean and the element references are
+  /// not included. Runs one more reverse pass.
+  void accumulate_parameter_gradients(const PeriodicGraph& g, TensorNetWeights<Scalar>& grad) {
+    if (static_cast<Index>(g.size()) != E_ || static_cast<Index>(types_.size()) != N_)
+      throw ValueError("TensorNet: parameter gradients need the graph of the last evaluate()");
+    grad_ = zero_tensornet_gradients<Scalar>(w_);
+    grad_proj_ = nn::Linear<Scalar>(nn::RowMatrix<Scalar>::Zero(proj_.weight.rows(), proj_.weight.cols()),
+                                    Row::Zero(proj_.bias.size()));
+    backward(g, &grad_);
+    add_to_matgl_layout(grad_, grad);
   }
 
   /// ∂E/∂r_e of the last evaluation with gradients ([E, 3]).
@@ -156,6 +171,43 @@ class TensorNetEvaluator {
         b[k * U_ + c] = l.bias[3 * c + k];
       }
     return nn::Linear<Scalar>(std::move(W), std::move(b));
+  }
+
+  /// grad += g, from the evaluator's layout (two interleaved layers permuted, distance
+  /// projections stacked in grad_proj_) to matgl's.
+  void add_to_matgl_layout(TensorNetWeights<Scalar>& g, TensorNetWeights<Scalar>& grad) const {
+    const auto interleave = [this](const nn::Linear<Scalar>& from, nn::Linear<Scalar>& to) {
+      for (Index c = 0; c < U_; ++c)
+        for (Index k = 0; k < 3; ++k) {
+          to.weight.row(3 * c + k) += from.weight.row(k * U_ + c);
+          to.bias[3 * c + k] += from.bias[k * U_ + c];
+        }
+    };
+    interleave(g.embedding_mlp[1], grad.embedding_mlp[1]);
+    g.embedding_mlp[1].weight.setZero();
+    g.embedding_mlp[1].bias.setZero();
+    for (std::size_t l = 0; l < g.layers.size(); ++l) {
+      interleave(g.layers[l].edge_mlp[2], grad.layers[l].edge_mlp[2]);
+      g.layers[l].edge_mlp[2].weight.setZero();
+      g.layers[l].edge_mlp[2].bias.setZero();
+    }
+    for (Index k = 0; k < 3; ++k) {
+      auto& d = grad.distance_proj[static_cast<std::size_t>(k)];
+      d.weight += grad_proj_.weight.middleRows(k * U_, U_);
+      d.bias += grad_proj_.bias.segment(k * U_, U_);
+    }
+    // Everything else has the same layout: add tensor by tensor.
+    std::vector<Scalar*> src;
+    visit_tensornet_parameters(
+        g, [&](const std::string&, Scalar* d, const std::vector<std::int64_t>&) { src.push_back(d); });
+    std::size_t t = 0;
+    visit_tensornet_parameters(grad, [&](const std::string&, Scalar* d, const std::vector<std::int64_t>& shape) {
+      std::int64_t n = 1;
+      for (auto x : shape) n *= x;
+      for (std::int64_t i = 0; i < n; ++i) d[i] += src[t][i];
+      ++t;
+    });
+    sync_tensornet_weights(grad);
   }
 
   Scalar* node(Mat& m, Index i) const { return m.data() + 9 * U_ * i; }
@@ -653,7 +705,8 @@ class TensorNetEvaluator {
   }
 
   // --- reverse (§11) ----------------------------------------------------------------------
-  void backward(const PeriodicGraph& g) {
+  /// With `pg` (the evaluator's own layout, see accumulate_parameter_gradients) also adds ∂E/∂θ.
+  void backward(const PeriodicGraph& g, TensorNetWeights<Scalar>* pg = nullptr) {
     const Index U = U_;
     auto G = nn::grow(gvec_, E_, 3);
     G.setZero();
@@ -665,8 +718,13 @@ class TensorNetEvaluator {
     deps.setConstant(Scalar(cfg_.data_std));
     auto dv = nn::grow(out_dv_, N_, U);
     w_.readout.backward(deps, readout_, scratch_readout_, dv);
+    if (pg) w_.readout.accumulate_parameter_gradients(out_v_.topRows(N_), readout_, scratch_readout_, pg->readout);
     auto dq = nn::grow(out_dq_, N_, 3 * U);
     w_.linear.backward(dv, dq);
+    if (pg) {
+      w_.linear.accumulate_parameter_gradients(out_q_.topRows(N_), dv, pg->linear.weight, pg->linear.bias);
+      w_.out_norm.accumulate_parameter_gradients(dq, out_xhat_.topRows(N_), pg->out_norm);
+    }
     w_.out_norm.backward(dq, out_xhat_.topRows(N_), out_rstd_);
     // R2: X̄ = 2(q̄_I I + q̄_A A + q̄_S S).
     stack(xbar_);
@@ -678,8 +736,8 @@ class TensorNetEvaluator {
         for (Index c = 0; c < U; ++c)
           xb[ab * U + c] = Scalar(2) * (d[c] * I[ab * U + c] + d[U + c] * A[ab * U + c] + d[2 * U + c] * S[ab * U + c]);
     }
-    for (std::size_t l = w_.layers.size(); l-- > 0;) layer_backward(l, g);
-    embedding_backward(g);
+    for (std::size_t l = w_.layers.size(); l-- > 0;) layer_backward(l, g, pg ? &pg->layers[l] : nullptr);
+    embedding_backward(g, pg);
     // R5: radial terms per bond, both directions' share on its first edge (∂d/∂r_rev = −∂d/∂r
     // and r_rev = −r, so the reverse edge's share has the same effect on forces and virial).
     for (Index b = 0; b < B_; ++b) {
@@ -693,7 +751,7 @@ class TensorNetEvaluator {
   }
 
   /// Reverse of layer l: on entry xbar_ holds ∂E/∂(layer output), on exit ∂E/∂(layer input).
-  void layer_backward(std::size_t l, const PeriodicGraph& g) {
+  void layer_backward(std::size_t l, const PeriodicGraph& g, TensorNetLayerWeights<Scalar>* pg = nullptr) {
     const Index U = U_;
     const auto& w = w_.layers[l];
     auto& C = caches_[l];
@@ -706,6 +764,11 @@ class TensorNetEvaluator {
     }
     // L8: adjoints of Ĩ, Ã, S̃ (general 3×3).
     auto Ib = stack(tmp_i_), Ab = stack(tmp_a_), Sb = stack(tmp_s_);
+    if (pg) {  // dX = Ĩ·Wt3ᵀ + Ã·Wt4ᵀ + S̃·Wt5ᵀ
+      pg->mix[3].noalias() += dXb.transpose() * stack(C.it);
+      pg->mix[4].noalias() += dXb.transpose() * stack(C.at);
+      pg->mix[5].noalias() += dXb.transpose() * stack(C.st);
+    }
     Ib.noalias() = dXb * w.mix[3];
     Ab.noalias() = dXb * w.mix[4];
     Sb.noalias() = dXb * w.mix[5];
@@ -774,10 +837,18 @@ class TensorNetEvaluator {
         }
         dc_acc_[static_cast<std::size_t>(b0 + k)] += cb;
       }
-      edge_mlp_block_backward(w, b0, n, rows);
+      edge_mlp_block_backward(w, b0, n, rows, pg);
     }
     unpack_part_adjoints(Yb);
     // L4, L3: back through the mixing to X̂̄ (added to X̄, which is X̂̄'s share from L9).
+    if (pg) {  // I′ = I·Wt0ᵀ, ... with (I, A, S) = decompose(X̂), recomputed into free scratch
+      auto I = stack(tmp_t_), A = stack(tmp_dx_), S = stack(tmp_yb_);
+      for (Index i = 0; i < N_; ++i)
+        tensornet::decompose(node(C.xhat, i), node(tmp_t_, i), node(tmp_dx_, i), node(tmp_yb_, i), U);
+      pg->mix[0].noalias() += Ipb.transpose() * I;
+      pg->mix[1].noalias() += Apb.transpose() * A;
+      pg->mix[2].noalias() += Spb.transpose() * S;
+    }
     Ib.noalias() = Ipb * w.mix[0];
     Ab.noalias() = Apb * w.mix[1];
     Sb.noalias() = Spb * w.mix[2];
@@ -798,11 +869,19 @@ class TensorNetEvaluator {
 
   /// Reverse of edge_mlp_block (activations in `r`): from ∂E/∂φ in blk_dact_[2]
   /// to rbf̄ of bonds [b0, b0 + n).
-  void edge_mlp_block_backward(const TensorNetLayerWeights<Scalar>& w, Index b0, Index n, const MlpRows& r) {
+  void edge_mlp_block_backward(const TensorNetLayerWeights<Scalar>& w, Index b0, Index n, const MlpRows& r,
+                               TensorNetLayerWeights<Scalar>* pg = nullptr) {
     const Index widths[3] = {U_, 2 * U_, 3 * U_};
     for (std::size_t k = 3; k-- > 0;) {
       auto dA = blk_dact_[k].topRows(n);
       nn::silu_backward<Scalar>(dA, (*r.act)[k].middleRows(r.r0, n), (*r.sig)[k].middleRows(r.r0, n));
+      if (pg) {
+        auto& gl = pg->edge_mlp[k];
+        if (k == 0)
+          w.edge_mlp[0].accumulate_parameter_gradients(bond_rbf_.middleRows(b0, n), dA, gl.weight, gl.bias);
+        else
+          w.edge_mlp[k].accumulate_parameter_gradients((*r.act)[k - 1].middleRows(r.r0, n), dA, gl.weight, gl.bias);
+      }
       if (k > 0)
         w.edge_mlp[k].backward(dA, nn::grow(blk_dact_[k - 1], n, widths[k - 1]));
       else
@@ -811,7 +890,7 @@ class TensorNetEvaluator {
   }
 
   /// Reverse of the embedding: xbar_ holds ∂E/∂X of its output.
-  void embedding_backward(const PeriodicGraph& g) {
+  void embedding_backward(const PeriodicGraph& g, TensorNetWeights<Scalar>* pg = nullptr) {
     const Index U = U_;
     // E10: f̄ = ⟨X̄, mix(Wt_k, ·)⟩; Ī̄ = mix(Wt0ᵀ, fI⊙X̄), ...
     auto dh = nn::grow(emb_dh_, N_, 3 * U);
@@ -832,14 +911,28 @@ class TensorNetEvaluator {
           for (Index c = 0; c < U; ++c) o[ab * U + c] = f[c] * xb[ab * U + c];
       }
       stack(*outs[k]).noalias() = fx * w_.embedding_mix[static_cast<std::size_t>(k)];
+      if (pg) {  // mix(Wt_k, part_k) is part_k·Wt_kᵀ
+        const Mat* part[3] = {&emb_i_, &emb_a_, &emb_s_};
+        pg->embedding_mix[static_cast<std::size_t>(k)].noalias() += fx.transpose() * part[k]->topRows(9 * N_);
+      }
     }
     // E9, E8: through both SiLU layers; E7: LayerNorm.
     nn::silu_backward<Scalar>(dh, emb_h_.topRows(N_), emb_hs_.topRows(N_));
     auto dh0 = nn::grow(emb_dh0_, N_, 2 * U);
     w_.embedding_mlp[1].backward(dh, dh0);
+    if (pg)
+      w_.embedding_mlp[1].accumulate_parameter_gradients(emb_h0_.topRows(N_), dh, pg->embedding_mlp[1].weight,
+                                                         pg->embedding_mlp[1].bias);
     nn::silu_backward<Scalar>(dh0, emb_h0_.topRows(N_), emb_h0s_.topRows(N_));
     auto dn = nn::grow(emb_dn_, N_, U);
     w_.embedding_mlp[0].backward(dh0, dn);
+    if (pg) {
+      w_.embedding_mlp[0].accumulate_parameter_gradients(emb_n_.topRows(N_), dh0, pg->embedding_mlp[0].weight,
+                                                         pg->embedding_mlp[0].bias);
+      w_.init_norm.accumulate_parameter_gradients(dn, emb_xhat_.topRows(N_), pg->init_norm);
+      nn::grow(grad_ps_, N_, U).setZero();
+      nn::grow(grad_pd_, N_, U).setZero();
+    }
     w_.init_norm.backward(dn, emb_xhat_.topRows(N_), emb_rstd_);
     // E6: V̄ = 2·n̄·(Ī + Ā + S̄), added to each part's adjoint.
     for (Index i = 0; i < N_; ++i) {
@@ -899,6 +992,15 @@ class TensorNetEvaluator {
             zw3[c] = z[c] * (a[2 * U + c] * Cf);
           }
           dc_acc_[bs] += cb;
+          if (pg) {  // Z̄ = Σ_k W̄k-factor: t1·a1·C + t2·a2·C + t3·a3·C, onto both atoms' projections
+            Scalar* zs = &grad_ps_(g.src[es], 0);
+            Scalar* zd = &grad_pd_(g.dst[es], 0);
+            for (Index c = 0; c < U; ++c) {
+              const Scalar zb = (t1[c] * a[c] + t2[c] * a[U + c] + t3[c] * a[2 * U + c]) * Cf;
+              zs[c] += zb;
+              zd[c] += zb;
+            }
+          }
           // skew̄ = Σ_c Z·W2·Ā̄_i[c], sym̄ = Σ_c Z·W3·S̄̄_i[c]; then ū and r̄.
           Scalar kb[9], sb[9];
           for (int ab = 0; ab < 9; ++ab) {
@@ -925,6 +1027,18 @@ class TensorNetEvaluator {
         }
       }
       proj_.backward(da, drbf_acc_.middleRows(b0, n), /*accumulate=*/true);
+      if (pg) proj_.accumulate_parameter_gradients(bond_rbf_.middleRows(b0, n), da, grad_proj_.weight, grad_proj_.bias);
+    }
+    if (pg) {  // Z = x_src·Wz_srcᵀ + x_dst·Wz_dstᵀ + bz, x = emb[type]
+      const auto xe = tmp_nu_.topRows(N_);
+      const auto dps = grad_ps_.topRows(N_), dpd = grad_pd_.topRows(N_);
+      pg->pair_embedding.weight.leftCols(U).noalias() += dps.transpose() * xe;
+      pg->pair_embedding.weight.rightCols(U).noalias() += dpd.transpose() * xe;
+      pg->pair_embedding.bias += dpd.colwise().sum();
+      auto dx = nn::grow(tmp_dx_, N_, U);
+      dx.noalias() = dps * pair_src_;
+      dx.noalias() += dpd * pair_dst_;
+      for (Index i = 0; i < N_; ++i) pg->element_embedding.row(types_[static_cast<std::size_t>(i)]) += dx.row(i);
     }
   }
 
@@ -934,6 +1048,7 @@ class TensorNetEvaluator {
   nn::RowMatrix<Scalar> pair_src_, pair_dst_;
   SmoothBesselBasis<double> basis_;  // evaluated in double (geometry())
   Index U_ = 0, N_ = 0, E_ = 0, B_ = 0;
+  std::vector<int> types_;  // of the last evaluation (element-embedding gradients)
   double activation_budget_ = kDefaultActivationBudget;
 
   // per edge
@@ -961,6 +1076,10 @@ class TensorNetEvaluator {
   Mat gvec_, drbf_acc_, tmp_deps_, out_dv_, out_dq_, xbar_, emb_dh_, emb_dh0_, emb_dn_;
   std::vector<Scalar> dc_acc_, scratch_;
   // scratch stacks
+  // parameter gradients (accumulate_parameter_gradients): evaluator layout, projections' inputs
+  TensorNetWeights<Scalar> grad_;
+  nn::Linear<Scalar> grad_proj_;
+  Mat grad_ps_, grad_pd_;
   Mat tmp_mc_, tmp_qc_;  // packed messages or their pairing with M̄; packed adjoints of the parts
   Mat tmp_nu_, tmp_i_, tmp_a_, tmp_s_, tmp_t_, tmp_dx_, tmp_mb_, tmp_yb_, tmp_ipb_, tmp_apb_, tmp_spb_;
 };

@@ -44,16 +44,16 @@ struct TensorNetConfig {
     const std::string sym = element_symbol(z);
     for (std::size_t i = 0; i < element_types.size(); ++i)
       if (element_types[i] == sym) return static_cast<int>(i);
-    throw ValueError("TensorNet: element " + sym + " is not among the model's " +
-                     std::to_string(element_types.size()) + " element types");
+    throw ValueError("TensorNet: element " + sym + " is not among the model's " + std::to_string(element_types.size()) +
+                     " element types");
   }
 };
 
 /// One interaction layer (`model.layers.{l}`).
 template <class Scalar>
 struct TensorNetLayerWeights {
-  std::array<nn::Linear<Scalar>, 3> edge_mlp;   ///< linears_scalar.{0,1,2}: max_n → U → 2U → 3U, SiLU after each
-  std::array<nn::RowMatrix<Scalar>, 6> mix;     ///< linears_tensor.{0..5}.weight [U, U] (no bias)
+  std::array<nn::Linear<Scalar>, 3> edge_mlp;  ///< linears_scalar.{0,1,2}: max_n → U → 2U → 3U, SiLU after each
+  std::array<nn::RowMatrix<Scalar>, 6> mix;    ///< linears_tensor.{0..5}.weight [U, U] (no bias)
 
   template <class Other>
   TensorNetLayerWeights<Other> cast() const {
@@ -67,12 +67,12 @@ struct TensorNetLayerWeights {
 /// The learned tensors in matgl's layouts (spec §2), in scalar Scalar.
 template <class Scalar>
 struct TensorNetWeights {
-  std::array<nn::Linear<Scalar>, 3> distance_proj;  ///< tensor_embedding.distance_proj{1,2,3}: max_n → U
-  nn::RowMatrix<Scalar> element_embedding;          ///< tensor_embedding.emb.weight [ntypes, U]
-  nn::Linear<Scalar> pair_embedding;                ///< tensor_embedding.emb2: [x_src, x_dst] (2U) → U
+  std::array<nn::Linear<Scalar>, 3> distance_proj;     ///< tensor_embedding.distance_proj{1,2,3}: max_n → U
+  nn::RowMatrix<Scalar> element_embedding;             ///< tensor_embedding.emb.weight [ntypes, U]
+  nn::Linear<Scalar> pair_embedding;                   ///< tensor_embedding.emb2: [x_src, x_dst] (2U) → U
   std::array<nn::RowMatrix<Scalar>, 3> embedding_mix;  ///< tensor_embedding.linears_tensor.{0,1,2} [U, U]
-  std::array<nn::Linear<Scalar>, 2> embedding_mlp;  ///< tensor_embedding.linears_scalar.{0,1}: U → 2U → 3U
-  nn::LayerNorm<Scalar> init_norm;                  ///< tensor_embedding.init_norm [U]
+  std::array<nn::Linear<Scalar>, 2> embedding_mlp;     ///< tensor_embedding.linears_scalar.{0,1}: U → 2U → 3U
+  nn::LayerNorm<Scalar> init_norm;                     ///< tensor_embedding.init_norm [U]
   std::vector<TensorNetLayerWeights<Scalar>> layers;
   nn::LayerNorm<Scalar> out_norm;  ///< [3U]
   nn::Linear<Scalar> linear;       ///< model.linear: 3U → U, no activation
@@ -96,6 +96,64 @@ struct TensorNetWeights {
     return w;
   }
 };
+
+/// Calls f(name, data, shape) for every learned tensor of `w` under its matgl state_dict name
+/// (row-major, contiguous `data`), in state.pt's order. The same walk over a gradient holder of
+/// the same shapes (zero_tensornet_gradients) visits the matching gradients. data_std, data_mean
+/// and the element references live in TensorNetConfig and are not visited. After writing
+/// weights through it, call `sync_tensornet_weights`.
+template <class Scalar, class F>
+void visit_tensornet_parameters(TensorNetWeights<Scalar>& w, F&& f) {
+  const auto mat = [&](const std::string& name, nn::RowMatrix<Scalar>& m) {
+    f(name, m.data(), std::vector<std::int64_t>{m.rows(), m.cols()});
+  };
+  const auto vec = [&](const std::string& name, Eigen::Matrix<Scalar, 1, Eigen::Dynamic>& v) {
+    f(name, v.data(), std::vector<std::int64_t>{v.size()});
+  };
+  const auto lin = [&](const std::string& prefix, nn::Linear<Scalar>& l) {
+    mat(prefix + ".weight", l.weight);
+    if (l.has_bias()) vec(prefix + ".bias", l.bias);
+  };
+  const std::string te = "model.tensor_embedding.";
+  for (std::size_t k = 0; k < 3; ++k) lin(te + "distance_proj" + std::to_string(k + 1), w.distance_proj[k]);
+  mat(te + "emb.weight", w.element_embedding);
+  lin(te + "emb2", w.pair_embedding);
+  for (std::size_t k = 0; k < 3; ++k) mat(te + "linears_tensor." + std::to_string(k) + ".weight", w.embedding_mix[k]);
+  for (std::size_t k = 0; k < 2; ++k) lin(te + "linears_scalar." + std::to_string(k), w.embedding_mlp[k]);
+  vec(te + "init_norm.weight", w.init_norm.weight);
+  vec(te + "init_norm.bias", w.init_norm.bias);
+  for (std::size_t l = 0; l < w.layers.size(); ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    for (std::size_t k = 0; k < 3; ++k) lin(p + "linears_scalar." + std::to_string(k), w.layers[l].edge_mlp[k]);
+    for (std::size_t k = 0; k < 6; ++k) mat(p + "linears_tensor." + std::to_string(k) + ".weight", w.layers[l].mix[k]);
+  }
+  vec("model.out_norm.weight", w.out_norm.weight);
+  vec("model.out_norm.bias", w.out_norm.bias);
+  lin("model.linear", w.linear);
+  w.readout.visit_parameters([&f](const std::string& n, Scalar* d, std::vector<std::int64_t> shape) {
+    f("model.final_layer.gated." + n, d, std::move(shape));
+  });
+}
+
+/// Brings the readout's per-branch first-layer copies in line with its stacked first layer
+/// after in-place edits through visit_tensornet_parameters.
+template <class Scalar>
+void sync_tensornet_weights(TensorNetWeights<Scalar>& w) {
+  w.readout.sync_first_layer();
+}
+
+/// A holder for parameter gradients: the shapes of `w`, all zero, in scalar Other.
+template <class Other, class Scalar>
+TensorNetWeights<Other> zero_tensornet_gradients(const TensorNetWeights<Scalar>& w) {
+  TensorNetWeights<Other> g = w.template cast<Other>();
+  visit_tensornet_parameters(g, [](const std::string&, Other* d, const std::vector<std::int64_t>& shape) {
+    std::int64_t n = 1;
+    for (auto s : shape) n *= s;
+    for (std::int64_t i = 0; i < n; ++i) d[i] = Other(0);
+  });
+  sync_tensornet_weights(g);
+  return g;
+}
 
 /// A loaded TensorNet potential (double-precision master copy of the weights).
 struct TensorNetModel {
@@ -152,7 +210,9 @@ class TensorNetStateReader {
     return nn::LayerNorm<double>(vector(prefix + ".weight", n), vector(prefix + ".bias", n), 1e-5);
   }
 
-  [[noreturn]] void fail(const std::string& what) const { throw ValueError("TensorNet weights '" + file_ + "': " + what); }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw ValueError("TensorNet weights '" + file_ + "': " + what);
+  }
 
  private:
   static std::string str(const std::vector<std::int64_t>& s) {
@@ -168,7 +228,8 @@ class TensorNetStateReader {
 
 /// Weights, data_std/data_mean and element references from a matgl state_dict (`file` names it
 /// in errors); `m.config` must already hold the hyper-parameters (read_tensornet_model_json).
-inline void load_tensornet_state_dict(const io::StateDict& sd, TensorNetModel& m, const std::string& file = "state.pt") {
+inline void load_tensornet_state_dict(const io::StateDict& sd, TensorNetModel& m,
+                                      const std::string& file = "state.pt") {
   const detail::TensorNetStateReader r(sd, file);
   auto& c = m.config;
   const long nt = static_cast<long>(c.element_types.size());
@@ -183,12 +244,12 @@ inline void load_tensornet_state_dict(const io::StateDict& sd, TensorNetModel& m
   w = TensorNetWeights<double>{};
   const std::string te = "model.tensor_embedding";
   for (int k = 0; k < 3; ++k)
-    w.distance_proj[static_cast<std::size_t>(k)] =
-        r.linear(te + ".distance_proj" + std::to_string(k + 1), u, nr, true);
+    w.distance_proj[static_cast<std::size_t>(k)] = r.linear(te + ".distance_proj" + std::to_string(k + 1), u, nr, true);
   w.element_embedding = r.matrix(te + ".emb.weight", nt, u);
   w.pair_embedding = r.linear(te + ".emb2", u, 2 * u, true);
   for (int k = 0; k < 3; ++k)
-    w.embedding_mix[static_cast<std::size_t>(k)] = r.matrix(te + ".linears_tensor." + std::to_string(k) + ".weight", u, u);
+    w.embedding_mix[static_cast<std::size_t>(k)] =
+        r.matrix(te + ".linears_tensor." + std::to_string(k) + ".weight", u, u);
   w.embedding_mlp[0] = r.linear(te + ".linears_scalar.0", 2 * u, u, true);
   w.embedding_mlp[1] = r.linear(te + ".linears_scalar.1", 3 * u, 2 * u, true);
   w.init_norm = r.layer_norm(te + ".init_norm", u);
