@@ -28,20 +28,23 @@ nernst::System<> timing_cell(benchmark::State& st) {
                                      std::to_string(st.range(0)));
 }
 
-/// The dense layers of one TensorNet evaluation on N atoms and E edges (useful work: the edge
-/// MLPs' recomputation in the reverse pass counts as time, not FLOPs).
+/// The dense layers of one TensorNet evaluation on N atoms and E directed edges. The distance
+/// projections and edge MLPs run once per bond (pair of reverse edges, E/2 rows), as the
+/// evaluator does; an edge-MLP recomputation in the reverse pass (graphs beyond the activation
+/// budget) would count as time, not FLOPs.
 nernst_bench::GemmList tensornet_gemms(const nernst::graphnet::TensorNetModel& model, double N, double E) {
   const Eigen::Index U = model.config.units, R = model.config.max_n;
+  const double B = E / 2;
   nernst_bench::GemmList l;
-  l.add(E, R, 3 * U);   // distance projections
+  l.add(B, R, 3 * U);   // distance projections
   l.add(N, U, U, 2);    // pair embedding, per-atom halves
   l.add(N, U, 2 * U);   // embedding scalar MLP
   l.add(N, 2 * U, 3 * U);
   l.add(9 * N, U, U, 3);  // embedding channel mixing
   for (int b = 0; b < model.config.nblocks; ++b) {
-    l.add(E, R, U);  // edge MLP
-    l.add(E, U, 2 * U);
-    l.add(E, 2 * U, 3 * U);
+    l.add(B, R, U);  // edge MLP
+    l.add(B, U, 2 * U);
+    l.add(B, 2 * U, 3 * U);
     l.add(9 * N, U, U, 6);  // channel mixing (I, A, S before and after the product)
   }
   l.add(N, 3 * U, U);  // model.linear
