@@ -20,13 +20,21 @@
 /// directions' adjoints are summed before going back through them. This halves the dominant
 /// dense work. (The pair's two distances agree to rounding; the first edge's is used.)
 ///
-/// Memory. Everything bond-wide is computed in blocks of kEdgeBlock bonds and consumed at once
-/// (scattered onto the atoms): nothing E×U wide is kept. The reverse pass recomputes a block's
-/// activations right before back-propagating through it. That costs one more forward of the
-/// edge MLPs but keeps each block's activations in cache instead of streaming E×1536 arrays
-/// per layer through memory. Per edge only the geometry (r, d, û, basis, cutoff and their
-/// derivatives) is kept; per atom about a dozen U×9 stacks per layer. All buffers only grow
-/// (nn::grow), so repeated evaluations on similar graphs do not allocate.
+/// Messages. I′ = mix(Wt0, I) is a multiple of Id, A′ antisymmetric and S′ symmetric, so the
+/// per-edge messages and their adjoints run on the 10 independent entries of the three parts
+/// instead of 27 (pack_parts and friends).
+///
+/// Memory. Bond-wise work runs in blocks of kEdgeBlock bonds, consumed at once (scattered onto
+/// the atoms). The edge MLPs' activations (12·U values per bond and layer) are kept for the
+/// reverse pass while they fit in the activation budget (set_activation_budget); above it the
+/// reverse pass recomputes each block's activations right before back-propagating through it
+/// (one more edge-MLP forward, but no E-sized activation arrays). Per edge only the geometry
+/// (r, d, û, basis, cutoff and derivatives) is kept; per atom about a dozen U×9 stacks per
+/// layer. All buffers only grow (nn::grow), so repeated evaluations on similar graphs do not
+/// allocate.
+///
+/// Parameter gradients. accumulate_parameter_gradients() reruns the reverse pass with ∂E/∂θ
+/// accumulation for every learned tensor (energy only).
 
 #include <nernst/core/error.hpp>
 #include <nernst/nn/activation.hpp>
