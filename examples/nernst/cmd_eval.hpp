@@ -1,7 +1,7 @@
 #pragma once
 // `nernst eval --model PATH [--precision float|double] [--repeat N] STRUCTURE`: energy, forces and
-// stress of a structure with a graph-network potential (matgl M3GNet model directory or CHGNet
-// .pth.tar checkpoint), as JSON.
+// stress of a structure with a graph-network potential (matgl M3GNet or TensorNet model directory
+// or CHGNet .pth.tar checkpoint), as JSON.
 
 #include <CLI/CLI.hpp>
 
@@ -11,6 +11,7 @@
 #include <nernst/io/read.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
+#include <nernst/potential/graphnet/tensornet.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -74,6 +75,13 @@ nlohmann::json eval_m3gnet(const graphnet::M3GNetModel& model, graphnet::ThreeBo
   return j;
 }
 
+/// TensorNet (matgl model directory): the common JSON.
+template <class Scalar>
+nlohmann::json eval_tensornet(const graphnet::TensorNetModel& model, const Structure& s, int repeat) {
+  Potential<GraphNet<TensorNet>, Scalar> pot(model);
+  return eval_potential(pot, s, repeat);
+}
+
 /// CHGNet (.pth.tar checkpoint): the same JSON as for M3GNet plus "magmoms" (μ_B) and graph sizes.
 template <class Scalar>
 nlohmann::json eval_chgnet(const graphnet::CHGNetModel& model, const Structure& s, int repeat) {
@@ -96,7 +104,7 @@ inline void add_eval_command(CLI::App& app) {
       "eval", "Energy (eV), forces (eV/Å) and stress (eV/Å³ and GPa, ASE sign, Voigt xx yy zz yz xz xy) as JSON");
   cmd->add_option("structure", opt->structure, "structure file (POSCAR, extended XYZ, CIF, ...)")->required();
   cmd->add_option("--model", opt->model,
-                  "default (the bundled M3GNet-MatPES-r2SCAN), a matgl M3GNet model directory (model.json + state.pt) "
+                  "default (the bundled M3GNet-MatPES-r2SCAN), a matgl M3GNet or TensorNet model directory (model.json + state.pt) "
                   "or a CHGNet checkpoint file (.pth.tar)")
       ->capture_default_str();
   cmd->add_option("--precision", opt->precision, "float or double")
@@ -120,6 +128,16 @@ inline void add_eval_command(CLI::App& app) {
                                                    : detail::eval_chgnet<double>(model, s, opt->repeat);
       j["precision"] = opt->precision;
       j["model"] = choice.path;
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    if (choice.kind == ModelKind::tensornet) {
+      const auto model = TensorNet::load(choice.path);
+      nlohmann::json j = opt->precision == "float" ? detail::eval_tensornet<float>(model, s, opt->repeat)
+                                                   : detail::eval_tensornet<double>(model, s, opt->repeat);
+      j["precision"] = opt->precision;
+      j["model"] = choice.path;
+      j["architecture"] = "TensorNet";
       std::cout << j.dump(2) << "\n";
       return;
     }

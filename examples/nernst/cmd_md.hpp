@@ -155,7 +155,7 @@ inline void add_md_command(CLI::App& app) {
   cmd->add_option("structure", o->structure, "structure file (POSCAR, extended XYZ, CIF, ...)")->required();
   cmd->add_option("--potential", o->potential,
                   "default (the bundled M3GNet-MatPES-r2SCAN), rigid-ion, lj:epsilon=EV,sigma=A,cutoff=A[,skin=A,shift=1,"
-                  "tail=0] or an M3GNet model directory")
+                  "tail=0] or a matgl M3GNet or TensorNet model directory")
       ->capture_default_str();
   cmd->add_option("--ensemble", o->ensemble, "nve | nvt-nh | nvt-berendsen | nvt-langevin | npt-nh | npt-berendsen")
       ->check(CLI::IsMember({"nve", "nvt-nh", "nvt-berendsen", "nvt-langevin", "npt-nh", "npt-berendsen"}))
@@ -202,9 +202,12 @@ inline void add_md_command(CLI::App& app) {
     } else {
       const ModelChoice m = resolve_model(o->potential);
       if (m.kind == ModelKind::chgnet)
-        throw NotSupported("md runs M3GNet, rigid-ion and LJ; CHGNet checkpoints run in `nernst pipeline --model`");
+        throw NotSupported("md runs M3GNet, TensorNet, rigid-ion and LJ; CHGNet checkpoints run in `nernst pipeline --model`");
       if (m.kind == ModelKind::rigid_ion) {
         auto pot = make_rigid_ion<>();
+        j = detail::dispatch(*o, sys, pot);
+      } else if (m.kind == ModelKind::tensornet) {
+        Potential<GraphNet<TensorNet>> pot(TensorNet::load(m.path));
         j = detail::dispatch(*o, sys, pot);
       } else {
         const auto model = M3GNet::load(m.path);

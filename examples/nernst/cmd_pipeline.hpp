@@ -124,7 +124,7 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--supercell", o->supercell, "fixed supercell: \"1 1 2\" or 9 integers (rows)")->capture_default_str();
   cmd->add_option("--temperatures", o->temps, "MD temperatures in K, comma separated")->capture_default_str();
   cmd->add_option("--model", o->model,
-                  "default (the bundled M3GNet-MatPES-r2SCAN), rigid-ion (toy), an M3GNet model directory (model.json + "
+                  "default (the bundled M3GNet-MatPES-r2SCAN), rigid-ion (toy), a matgl M3GNet or TensorNet model directory (model.json + "
                   "state.pt) or a CHGNet checkpoint (.pth.tar)")
       ->capture_default_str();
   cmd->add_option("--precision", o->precision, "graph-network arithmetic: float or double")
@@ -236,6 +236,13 @@ inline void add_pipeline_command(CLI::App& app) {
           rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<CHGNet>, float>(*model); });
         else
           rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<CHGNet>>(*model); });
+      } else if (choice.kind == ModelKind::tensornet) {
+        const auto model = std::make_shared<graphnet::TensorNetModel>(TensorNet::load(choice.path));
+        p.potential_name = choice.name + " (" + o->precision + ")";
+        if (o->precision == "float")
+          rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<TensorNet>, float>(*model); });
+        else
+          rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<TensorNet>>(*model); });
       } else {
         p.potential_name = choice.name + " (" + o->precision + ")";
         rep = o->precision == "float" ? detail_pipeline::run_m3gnet<float>(p, choice.path, al, o->al_label_with)

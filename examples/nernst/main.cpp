@@ -15,6 +15,7 @@
 #include "cmd_eval.hpp"
 #include "cmd_finetune.hpp"
 #include "cmd_msd.hpp"
+#include "cmd_jumps.hpp"
 #include "cmd_arrhenius.hpp"
 #include "cmd_enumerate.hpp"
 #include "cmd_md.hpp"
@@ -31,6 +32,7 @@ int main(int argc, char* argv[]) {
   nernst::cli::add_eval_command(app);
   nernst::cli::add_finetune_command(app);
   nernst::cli::add_msd_command(app);
+  nernst::cli::add_jumps_command(app);
   nernst::cli::add_arrhenius_command(app);
   nernst::cli::add_enumerate_command(app);
   nernst::cli::add_md_command(app);

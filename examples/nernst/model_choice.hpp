@@ -1,10 +1,12 @@
 #pragma once
 // What `--model` names: the bundled default graph network, the bundled rigid-ion toy potential, a
-// matgl model directory (recognised by its model.json) or a CHGNet checkpoint file.
+// matgl model directory (M3GNet or TensorNet, recognised by its model.json) or a CHGNet
+// checkpoint file.
 
 #include <nernst/core/error.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
+#include <nernst/potential/graphnet/tensornet.hpp>
 #include <nernst/potential/rigid_ion.hpp>
 
 #include <nlohmann/json.hpp>
@@ -24,12 +26,12 @@ namespace nernst::cli {
 /// The model `--model` falls back to (docs/models.md explains the choice with measurements).
 inline constexpr const char* kDefaultModel = "m3gnet-matpes-r2scan-v2025.1-pes";
 
-enum class ModelKind { rigid_ion, m3gnet, chgnet };
+enum class ModelKind { rigid_ion, m3gnet, chgnet, tensornet };
 
 struct ModelChoice {
   ModelKind kind = ModelKind::m3gnet;
   std::string path;  ///< model directory or checkpoint file (empty for rigid-ion)
-  std::string name;  ///< for reports: "M3GNet <path>", ...
+  std::string name;  ///< for reports: "M3GNet <path>", "TensorNet <path>", ...
 };
 
 namespace detail_model {
@@ -81,8 +83,8 @@ inline std::filesystem::path bundled_model(const std::string& name) {
 }
 
 /// Resolves a --model value: "" or "default" (the bundled default), "rigid-ion", a matgl model
-/// directory (its model.json must name an architecture nernst implements) or a CHGNet
-/// checkpoint file.
+/// directory (its model.json must name an architecture nernst implements: M3GNet or TensorNet)
+/// or a CHGNet checkpoint file.
 inline ModelChoice resolve_model(const std::string& spec) {
   namespace fs = std::filesystem;
   ModelChoice c;
@@ -100,9 +102,15 @@ inline ModelChoice resolve_model(const std::string& spec) {
     if (!fs::exists(p / "model.json"))
       throw IOError("model directory '" + c.path + "' has no model.json (expected a matgl model directory)");
     const std::string cls = detail_model::matgl_model_class(p / "model.json");
+    if (cls == "TensorNet") {
+      c.kind = ModelKind::tensornet;
+      c.name = "TensorNet " + base.filename().string();
+      return c;
+    }
     if (cls != "M3GNet")
       throw NotSupported("model directory '" + c.path + "' holds a matgl " + cls +
-                         " model; nernst runs matgl's M3GNet (directories) and CHGNet (.pth.tar checkpoints)");
+                         " model; nernst runs matgl's M3GNet and TensorNet (directories) and CHGNet (.pth.tar "
+                         "checkpoints)");
     c.kind = ModelKind::m3gnet;
     c.name = "M3GNet " + base.filename().string();
     return c;
@@ -113,8 +121,9 @@ inline ModelChoice resolve_model(const std::string& spec) {
 }
 
 /// Calls f(potential) with the potential `c` names, in `precision` ("float" or "double") for the
-/// graph networks (the rigid-ion potential is always double) and the M3GNet three-body `mode`;
-/// returns what f returns (the same type for every potential).
+/// graph networks (the rigid-ion potential is always double) and the M3GNet three-body `mode`
+/// (TensorNet has no three-body part and ignores it); returns what f returns (the same type for
+/// every potential).
 template <class F>
 auto with_potential(const ModelChoice& c, const std::string& precision, graphnet::ThreeBodyMode mode, F&& f) {
   if (precision != "float" && precision != "double")
@@ -132,6 +141,15 @@ auto with_potential(const ModelChoice& c, const std::string& precision, graphnet
         return f(pot);
       }
       Potential<GraphNet<CHGNet>, double> pot(model);
+      return f(pot);
+    }
+    case ModelKind::tensornet: {
+      const auto model = TensorNet::load(c.path);
+      if (fp32) {
+        Potential<GraphNet<TensorNet>, float> pot(model);
+        return f(pot);
+      }
+      Potential<GraphNet<TensorNet>, double> pot(model);
       return f(pot);
     }
     default: {

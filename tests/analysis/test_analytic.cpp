@@ -7,6 +7,7 @@
 #include <nernst/analysis/diffusion.hpp>
 #include <nernst/analysis/jumps.hpp>
 #include <nernst/analysis/msd.hpp>
+#include <nernst/analysis/planar_diffusion.hpp>
 
 #include <cmath>
 #include <random>
@@ -123,6 +124,64 @@ TEST_CASE("anisotropic Gaussian walk: per-axis D, planar D, He et al. and block 
   const auto ft = analysis::fit_diffusion(lag, g.tensor.xyz(), n, d3);
   const auto fc = analysis::fit_diffusion(lag, g.collective, n, d3);
   CHECK(fc.D_cm2_s == doctest::Approx(ft.D_cm2_s).epsilon(0.5));
+}
+
+TEST_CASE("lattice walk with known in-plane and out-of-plane hop rates: planar D in ab, ac, bc") {
+  // Monoclinic cell (beta != 90 deg): c has a component in the ab plane, so planar D is not "xy".
+  // Per step each ion hops by +-a or +-b with probability p_in each, by +-c with p_out each.
+  const Eigen::Vector3d a(3.0, 0.0, 0.0), b(0.0, 3.2, 0.0), c(1.2, 0.0, 4.0);
+  const double p_in = 0.04, p_out = 0.01, dt = 0.1;  // ps per step
+  const std::size_t n = 400, T = 4000;
+  Eigen::Matrix3d cell;
+  cell.row(0) = 20.0 * a.transpose();
+  cell.row(1) = 20.0 * b.transpose();
+  cell.row(2) = 20.0 * c.transpose();
+  // Analytic: per-step covariance Sigma = 2 p_in (a a^T + b b^T) + 2 p_out c c^T and
+  // D_plane = (tr Sigma - n^T Sigma n) / (4 dt) with n the plane's unit normal.
+  const Eigen::Matrix3d Sigma = 2 * p_in * (a * a.transpose() + b * b.transpose()) + 2 * p_out * c * c.transpose();
+  auto D_exact = [&](analysis::LatticePlane pl) {
+    const Eigen::Vector3d nn = analysis::plane_normal(cell, pl);
+    return (Sigma.trace() - nn.dot(Sigma * nn)) / (4 * dt) * analysis::A2_per_ps_to_cm2_per_s;
+  };
+  std::mt19937_64 rng(2026);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  analysis::MSDOptions o;
+  o.dt_ps = dt;
+  o.block_frames = 1000;
+  o.unwrap = analysis::Unwrap::None;
+  analysis::Estimator<WindowedMSD<>> est(n, all_group(n), o);
+  std::vector<double> x(3 * n, 0.0);
+  const Eigen::Vector3d hops[6] = {a, -a, b, -b, c, -c};
+  const double cum[6] = {p_in, 2 * p_in, 3 * p_in, 4 * p_in, 4 * p_in + p_out, 4 * p_in + 2 * p_out};
+  for (std::size_t t = 0; t < T; ++t) {
+    if (t)
+      for (std::size_t i = 0; i < n; ++i) {
+        const double r = u(rng);
+        for (int k = 0; k < 6; ++k)
+          if (r < cum[k]) {
+            for (int ax = 0; ax < 3; ++ax) x[3 * i + static_cast<std::size_t>(ax)] += hops[k][ax];
+            break;
+          }
+      }
+    est.push(x.data(), cell);
+  }
+  const auto res = est.result();
+  analysis::DiffusionOptions d;
+  d.site_distance_A = 3.0;
+  // The three planes weigh the in-layer (a, b) and cross-layer (c) hops differently.
+  CHECK(D_exact(analysis::LatticePlane::ab) > 1.2 * D_exact(analysis::LatticePlane::bc));
+  for (const char* name : {"ab", "ac", "bc"}) {
+    INFO("plane " << name);
+    const auto pl = analysis::parse_lattice_plane(name);
+    const auto f = analysis::fit_planar_diffusion(res, "all", pl, n, d);
+    const double D_true = D_exact(pl);
+    CHECK(f.dim == 2);
+    CHECK(f.D_cm2_s == doctest::Approx(D_true).epsilon(0.05));
+    CHECK(std::abs(f.D_cm2_s - D_true) < 3.0 * f.D_err_cm2_s);  // He et al. error bar covers the truth
+    REQUIRE(f.D_blocks_cm2_s.size() == 4);
+    CHECK(std::abs(f.D_block_mean_cm2_s - D_true) < 4.0 * f.D_block_sem_cm2_s + 0.05 * D_true);
+  }
+  CHECK_THROWS_WITH_AS(analysis::parse_lattice_plane("xy"), "unknown lattice plane 'xy' (choose ab, ac or bc)", ValueError);
 }
 
 TEST_CASE("drift correction removes a uniform translation of the whole system") {

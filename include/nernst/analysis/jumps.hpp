@@ -12,6 +12,11 @@
 /// a layer normal, if given), rates per ion Γ = N/(N_ions·t), the jump diffusivity
 /// D_J = Σ_jumps d² / (2·d·N_ions·t) (d = jump length, minimum image between the site centres),
 /// and the correlation factor f = D_tracer/D_J for a supplied tracer D.
+///
+/// This estimator is a light, single-pass counter with its own (simpler) definitions. For numbers
+/// that must agree with GEMDAT 1.7.2 — the vibration-amplitude radius, inner spheres, per-part
+/// rates and activation energies per jump type — use Estimator<SiteAnalysis> (site_analysis.hpp),
+/// which reproduces GEMDAT exactly.
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/macros.hpp>

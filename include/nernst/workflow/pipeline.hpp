@@ -26,7 +26,12 @@
 #include <nernst/analysis/detection.hpp>
 #include <nernst/analysis/diffusion.hpp>
 #include <nernst/analysis/hops.hpp>
+#include <nernst/analysis/jump_plots.hpp>
 #include <nernst/analysis/msd.hpp>
+#include <nernst/analysis/planar_diffusion.hpp>
+#include <nernst/analysis/site_analysis.hpp>
+#include <nernst/analysis/site_analysis_json.hpp>
+#include <nernst/analysis/site_list.hpp>
 #include <nernst/analysis/png.hpp>
 #include <nernst/analysis/svg_plot.hpp>
 #include <nernst/analysis/transport_plots.hpp>
@@ -168,6 +173,54 @@ class ProgressForward : public md::Observer<MS> {
   ProgressLog* log_;
   long total_, every_;
 };
+
+/// Site/jump analysis of a production trajectory (GEMDAT 1.7.2 definitions, docs/jumps.md) on
+/// the parent structure's sites of the mobile species repeated into the ordering's cell (an
+/// ordering occupies only some of them: the others are where its ions jump to). The sites are
+/// placed in the *enumerated* (unrelaxed) supercell, an integer multiple of the parent cell; their
+/// fractional coordinates then follow the relaxed and equilibrated cell of the MD. Null with
+/// `error` set when the sites cannot be built.
+inline std::unique_ptr<analysis::Estimator<analysis::SiteAnalysis>> make_site_analysis(
+    const Structure& parent, const std::filesystem::path& enumerated_ordering, int mobile_z, const std::vector<std::size_t>& mobile,
+    double dt_ps, double T, const std::string& source, std::string& error) {
+  try {
+    const Eigen::Matrix3d cell = io::read_structure(enumerated_ordering.string()).lattice().matrix();
+    analysis::SiteAnalysisOptions so;
+    so.dt_fs = dt_ps * 1000.0;
+    so.temperature_K = T;
+    so.trajectory_name = source;
+    return std::make_unique<analysis::Estimator<analysis::SiteAnalysis>>(
+        mobile, analysis::sites_in_supercell(parent, mobile_z, Lattice(cell), source), so);
+  } catch (const Error& e) {
+    error = e.what();
+    return nullptr;
+  }
+}
+
+/// The report's summary of a site/jump analysis; writes the full JSON (jumps.json) and the jump
+/// matrix figure into `dir`. A result GEMDAT would refuse (e.g. too small a default radius, fewer
+/// frames than parts) becomes {"error": why}: the MSD results of the temperature stand.
+inline nlohmann::json site_analysis_summary(const analysis::Estimator<analysis::SiteAnalysis>* est, const std::string& error,
+                                            const std::filesystem::path& dir, const std::string& title, nlohmann::json& figures,
+                                            const std::string& figure_prefix) {
+  if (!est) return {{"error", error}};
+  try {
+    const analysis::SiteAnalysisResult r = est->result();
+    nlohmann::json full = analysis::site_analysis_json(r);
+    write_file_atomic(dir / "jumps.json", full.dump(1));
+    analysis::write_svg_and_png(analysis::render_jump_matrix_svg(r, title), (dir / "jump_matrix.svg").string());
+    figures.push_back(figure_prefix + "jump_matrix.svg");
+    nlohmann::json j;
+    for (const char* k : {"n_sites", "site_radius_source", "site_radius_A", "vibration_amplitude_A", "n_jumps", "jumps", "rates_per_s",
+                          "activation_energies_eV", "jump_diffusivity_m2_s", "tracer_diffusivity_m2_s", "correlation_factor",
+                          "attempt_frequency_Hz", "warnings"})
+      j[k] = full[k];
+    j["file"] = figure_prefix + "jumps.json";
+    return j;
+  } catch (const Error& e) {
+    return {{"error", e.what()}};
+  }
+}
 
 }  // namespace detail
 
@@ -446,7 +499,10 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
                            {"density_interval", o.density_interval},
                            {"framework_msd_limit_A2", o.framework_msd_limit_A2},
                            {"detection", {{"k_sigma", o.detection.k_sigma}, {"min_hops", o.detection.min_hops}}},
-                           {"hops", {{"threshold_A", o.hop_threshold_A}, {"coarse_ps", o.hop_coarse_ps}}}};
+                           {"hops", {{"threshold_A", o.hop_threshold_A}, {"coarse_ps", o.hop_coarse_ps}}},
+                           {"planar_D", {"ab", "ac", "bc"}},
+                           {"site_analysis", {{"definitions", "GEMDAT 1.7.2"}, {"sites", "parent structure, mobile species"},
+                                              {"ordering", best["file"]}, {"radius", "vibration amplitude"}, {"n_parts", 10}}}};
       const nlohmann::json msd = runner.run("msd_" + tt, p_msd, n_est * 50, [&](const fs::path& dir) {
         using namespace analysis;
         const int mz = atomic_number(o.mobile);
@@ -455,6 +511,8 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
         std::unique_ptr<Estimator<WindowedMSD<FFTCorrelation>>> est;
         std::unique_ptr<Estimator<DensityMap>> dens;
         std::unique_ptr<Estimator<HopCounting>> hops;
+        std::unique_ptr<Estimator<SiteAnalysis>> site_jumps;
+        std::string site_jumps_error;
         std::vector<int> z;
         std::vector<std::size_t> mobile;
         std::vector<double> xyz;
@@ -480,6 +538,8 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
             ho.dt_ps = dt_ps;
             ho.coarse_frames = static_cast<std::size_t>(std::max(1.0, std::round(o.hop_coarse_ps / dt_ps)));
             hops = std::make_unique<Estimator<HopCounting>>(mobile, ho);
+            site_jumps = detail::make_site_analysis(parent, out / "enumerate" / best["file"].get<std::string>(), mz, mobile, dt_ps, T,
+                                                    "production_" + tt + "/trajectory.extxyz", site_jumps_error);
           }
           xyz.resize(3 * z.size());
           for (std::size_t i = 0; i < z.size(); ++i) {
@@ -489,6 +549,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
           est->push(xyz.data(), frame.structure.lattice().matrix());
           dens->push(xyz.data(), frame.structure.lattice().matrix());
           hops->push(xyz.data(), frame.structure.lattice().matrix());
+          if (site_jumps) site_jumps->push(frame.structure);
         }
         if (!est || est->n_frames() < 4) throw ValueError("pipeline: production trajectory has fewer than 4 frames");
         const MSDResult res = est->result();
@@ -527,6 +588,17 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
           const auto fa = fit_diffusion(lag, g.tensor.axis(a), g.n_atoms, d1);
           axes.push_back(assess_diffusivity(fa.D_cm2_s, fa.D_err_cm2_s, std::nullopt, std::nullopt, o.detection));
         }
+        // Planar D in the lattice planes (d = 2, same window; measured only with the total D).
+        std::vector<std::pair<std::string, DiffusivityVerdict>> planes;
+        std::vector<double> plane_err;
+        for (const auto plane : {LatticePlane::ab, LatticePlane::ac, LatticePlane::bc}) {
+          DiffusionOptions d2 = d;
+          d2.fit_start_ps = fit.t_start_ps;
+          d2.fit_end_ps = fit.t_end_ps;
+          const auto fp = fit_planar_diffusion(res, g.name, plane, g.n_atoms, d2);
+          planes.emplace_back(plane_name(plane), assess_diffusivity(fp.D_cm2_s, fp.D_err_cm2_s, std::nullopt, std::nullopt, o.detection));
+          plane_err.push_back(fp.D_err_cm2_s);
+        }
         // Framework MSD at the end of the fit window; a solid's framework stays near its thermal
         // vibration amplitude (≲ 1 Å² for halides at 800 K), a melt's grows without bound.
         double fw_msd = 0, fw_D = 0;
@@ -563,6 +635,9 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
                          {"figures", {"msd_" + tt + "/msd.svg", "msd_" + tt + "/density_ab.svg"}}};
         res_json.update(diffusivity_json(verdict, fit, hop_res, o.detection));
         res_json.update(axes_json(axes, verdict.diffusive));
+        res_json["D_plane"] = planes_json(planes, plane_err, verdict.diffusive);
+        res_json["jumps"] = detail::site_analysis_summary(site_jumps.get(), site_jumps_error, dir, o.mobile + " jumps at " + detail::temp_tag(T),
+                                                          res_json["figures"], "msd_" + tt + "/");
         return res_json;
       });
       per_T.push_back(msd);
@@ -683,6 +758,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       md << "## Transport: ordering " << m["ordering"]["file"].get<std::string>() << " ("
          << m["ordering"]["space_group"].get<std::string>() << ")\n\n";
       md << transport_table_md(m["temperatures"]);
+      md << "\n" << planar_and_jumps_md(m["temperatures"]);
       const auto& a = m["arrhenius"];
       md << arrhenius_md(a, o.mobile, o.framework_msd_limit_A2);
       if (a.contains("figure")) md << "![Arrhenius](" << a["figure"].get<std::string>() << ")\n\n";

@@ -24,6 +24,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -191,6 +192,95 @@ inline std::string transport_table_md(const nlohmann::json& temperatures) {
     md << " | " << b << " | " << t.value("n_hops", std::size_t{0}) << " | " << t["fit_window_ps"][0].get<double>() << "–"
        << t["fit_window_ps"][1].get<double>() << " | " << detail::number_or(t, "framework_msd_A2", 0.0)
        << (t.value("framework_mobile", false) ? " **(framework diffuses: molten or decomposed)**" : "") << " |\n";
+  }
+  return md.str();
+}
+
+/// Planar D in lattice planes (fits with d = 2 on the total D's window): measured only where the
+/// total D is and the plane passes the MSD part of the detection test; otherwise null and an
+/// upper limit (as the per-axis D). Keys "ab", "ac", "bc".
+inline nlohmann::json planes_json(const std::vector<std::pair<std::string, analysis::DiffusivityVerdict>>& planes,
+                                  const std::vector<double>& D_err_cm2_s, bool total_diffusive) {
+  nlohmann::json j = nlohmann::json::object();
+  for (std::size_t i = 0; i < planes.size(); ++i) {
+    const auto& v = planes[i].second;
+    const bool ok = total_diffusive && v.diffusive;
+    j[planes[i].first] = {{"D_cm2_s", ok ? nlohmann::json(v.D_cm2_s) : nlohmann::json()},
+                          {"D_err_cm2_s", ok ? nlohmann::json(D_err_cm2_s[i]) : nlohmann::json()},
+                          {"D_upper_limit_cm2_s", ok ? nlohmann::json() : nlohmann::json(v.D_upper_limit_cm2_s)}};
+  }
+  return j;
+}
+
+namespace detail {
+/// "1.23e-05", "< 4.5e-07" or "—" for a {D_cm2_s, D_upper_limit_cm2_s} object.
+inline std::string plane_cell(const nlohmann::json& p) {
+  char b[64];
+  if (p.contains("D_cm2_s") && p["D_cm2_s"].is_number()) std::snprintf(b, sizeof b, "%.3e", p["D_cm2_s"].get<double>());
+  else if (p.contains("D_upper_limit_cm2_s") && p["D_upper_limit_cm2_s"].is_number())
+    std::snprintf(b, sizeof b, "< %.1e", p["D_upper_limit_cm2_s"].get<double>());
+  else std::snprintf(b, sizeof b, "—");
+  return b;
+}
+/// A number or GEMDAT's "inf"/"nan" string as a table cell.
+inline std::string gemdat_number(const nlohmann::json& v, const char* fmt) {
+  if (!v.is_number()) return v.is_string() ? v.get<std::string>() : "—";
+  char b[64];
+  std::snprintf(b, sizeof b, fmt, v.get<double>());
+  return b;
+}
+}  // namespace detail
+
+/// The per-temperature planar-D and site/jump tables of report.md (temperatures analysed before
+/// these were recorded are left out). Jump statistics follow GEMDAT 1.7.2 (docs/jumps.md).
+inline std::string planar_and_jumps_md(const nlohmann::json& temperatures) {
+  std::ostringstream md;
+  bool planes = false, jumps = false;
+  for (const auto& t : temperatures) planes |= t.contains("D_plane"), jumps |= t.contains("jumps");
+  if (planes) {
+    md << "Planar D (cm²/s; MSD projected onto the lattice plane, d = 2, same fit window):\n\n"
+       << "| T (K) | D_ab | D_ac | D_bc |\n|---|---|---|---|\n";
+    for (const auto& t : temperatures) {
+      if (!t.contains("D_plane")) continue;
+      md << "| " << t["T_K"].get<double>();
+      for (const char* p : {"ab", "ac", "bc"}) md << " | " << (t["D_plane"].contains(p) ? detail::plane_cell(t["D_plane"][p]) : "—");
+      md << " |\n";
+    }
+    md << "\n";
+  }
+  if (jumps) {
+    md << "Site-to-site jumps (GEMDAT 1.7.2 definitions; sites: the parent structure's " << "mobile-ion sites in the MD cell):\n\n"
+       << "| T (K) | sites | radius (Å) | jumps | D* (m²/s) | D_J (m²/s) | f | ν (THz) | jump types: n, rate (1/s), E_A (eV) |\n"
+       << "|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& t : temperatures) {
+      if (!t.contains("jumps")) continue;
+      const auto& j = t["jumps"];
+      md << "| " << t["T_K"].get<double>() << " | ";
+      if (j.contains("error")) {
+        md << "— | — | — | — | — | — | — | not analysed: " << j["error"].get<std::string>() << " |\n";
+        continue;
+      }
+      double r = 0;
+      for (const auto& [l, v] : j["site_radius_A"].items())
+        if (v.is_number()) r = v.get<double>();
+      md << j["n_sites"].get<std::size_t>() << " | " << detail::gemdat_number(r, "%.3f") << " | " << j["n_jumps"].get<std::size_t>()
+         << " | " << detail::gemdat_number(j["tracer_diffusivity_m2_s"], "%.3e") << " | "
+         << detail::gemdat_number(j["jump_diffusivity_m2_s"], "%.3e") << " | " << detail::gemdat_number(j["correlation_factor"], "%.3f")
+         << " | " << detail::gemdat_number(j["attempt_frequency_Hz"].is_number() ? nlohmann::json(j["attempt_frequency_Hz"].get<double>() * 1e-12)
+                                                                                     : j["attempt_frequency_Hz"],
+                                           "%.2f")
+         << " | ";
+      bool first = true;
+      for (const auto& [k, n] : j["jumps"].items()) {
+        md << (first ? "" : "; ") << k << ": " << n.get<std::size_t>() << ", "
+           << detail::gemdat_number(j["rates_per_s"][k]["rates"], "%.2e") << ", "
+           << detail::gemdat_number(j["activation_energies_eV"][k]["energy"], "%.3f") << " ± "
+           << detail::gemdat_number(j["activation_energies_eV"][k]["std"], "%.3f");
+        first = false;
+      }
+      md << (first ? "none" : "") << " |\n";
+    }
+    md << "\n";
   }
   return md.str();
 }

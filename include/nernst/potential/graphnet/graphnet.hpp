@@ -16,4 +16,7 @@ struct GraphNet;
 /// Architecture tag of matgl's M3GNet (defined in potential/graphnet/m3gnet.hpp).
 struct M3GNet;
 
+/// Architecture tag of matgl's TensorNet (defined in potential/graphnet/tensornet.hpp).
+struct TensorNet;
+
 NERNST_NAMESPACE_END
