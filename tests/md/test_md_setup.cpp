@@ -39,13 +39,16 @@ TEST_CASE("temperature ramp follows the target linearly (Nose-Hoover)") {
   auto st = std::make_shared<md::Statistics<>>(10, 0);
   sim.add_observer(st);
   sim.run(3000, 120.0, 240.0);
-  // last 1 ps averaged T close to the end of the ramp (lag ~ tdamp)
+  // T averaged over the last 1 ps: the ramp's target over that window averages 240 − 20 K/ps ×
+  // 0.5 ps = 230 K (the thermostat lags by ~tdamp = 0.1 ps, 2 K). 500 atoms: T fluctuates by
+  // ~240·√(2/3N) ≈ 9 K, about 4 K on a 1 ps mean; ±5 % ≈ 3σ. (Threads change the rounding and so
+  // the trajectory: 230.6 K on one thread, 225.5 K on two.)
   double m = 0;
   int k = 0;
   for (std::size_t i = st->T.size() - 50; i < st->T.size(); ++i, ++k) m += st->T[i];
   m /= k;
   MESSAGE("T at the end of a 120->240 K ramp: " << m);
-  CHECK(m == doctest::Approx(235.0).epsilon(0.04));
+  CHECK(m == doctest::Approx(230.0).epsilon(0.05));
 }
 
 TEST_CASE("Protocol: heating, NVT, NpT, cell averaged over the last window (short durations)") {
