@@ -189,27 +189,25 @@ class M3GNetEvaluator {
   void edge_geometry(Eigen::Index e, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L,
                      const PeriodicGraph& g) {
     const Scalar rc3 = Scalar(cfg_.threebody_cutoff);
-    {
-      const auto s = static_cast<std::size_t>(g.src[static_cast<std::size_t>(e)]);
-      const auto d = static_cast<std::size_t>(g.dst[static_cast<std::size_t>(e)]);
-      const auto& t = g.image[static_cast<std::size_t>(e)];
-      Scalar r2(0);
-      for (int k = 0; k < 3; ++k) {
-        const double v = x[d][k] + (t[0] * L(0, k) + t[1] * L(1, k) + t[2] * L(2, k)) - x[s][k];
-        rvec_(e, k) = Scalar(v);
-        r2 += rvec_(e, k) * rvec_(e, k);
-      }
-      if constexpr (nn::is_dual_v<Scalar>) {
-        if (tangent_.active) r2 = tangent_.seed<Scalar>(rvec_.row(e), s, d);
-      }
-      using math::sqrt;
-      const Scalar de = sqrt(r2);
-      dist_[static_cast<std::size_t>(e)] = de;
-      radial_basis(e, de);
-      Scalar dfc;
-      fc_[static_cast<std::size_t>(e)] = polynomial_envelope(de, rc3, &dfc);
-      dfc_[static_cast<std::size_t>(e)] = dfc;
+    const auto s = static_cast<std::size_t>(g.src[static_cast<std::size_t>(e)]);
+    const auto d = static_cast<std::size_t>(g.dst[static_cast<std::size_t>(e)]);
+    const auto& t = g.image[static_cast<std::size_t>(e)];
+    Scalar r2(0);
+    for (int k = 0; k < 3; ++k) {
+      const double v = x[d][k] + (t[0] * L(0, k) + t[1] * L(1, k) + t[2] * L(2, k)) - x[s][k];
+      rvec_(e, k) = Scalar(v);
+      r2 += rvec_(e, k) * rvec_(e, k);
     }
+    if constexpr (nn::is_dual_v<Scalar>) {
+      if (tangent_.active) r2 = tangent_.seed<Scalar>(rvec_.row(e), s, d);
+    }
+    using math::sqrt;
+    const Scalar de = sqrt(r2);
+    dist_[static_cast<std::size_t>(e)] = de;
+    radial_basis(e, de);
+    Scalar dfc;
+    fc_[static_cast<std::size_t>(e)] = polynomial_envelope(de, rc3, &dfc);
+    dfc_[static_cast<std::size_t>(e)] = dfc;
   }
 
   /// Activations each convolution MLP would keep on this graph, in forward order (edge and
@@ -229,28 +227,32 @@ class M3GNetEvaluator {
     auto Bdc = nn::grow(tb_dcos_, T_, 9);
     tb_w_.resize(static_cast<std::size_t>(T_));
     triplets_.run([&](int, Eigen::Index t0, Eigen::Index t1) {
-     for (Eigen::Index t = t0; t < t1; ++t) {
-      const auto ts = static_cast<std::size_t>(t);
-      Scalar cosv, rho;
-      triplet_geometry(ts, cosv, rho, nullptr, nullptr, nullptr);
-      // ρ is the length of bond w, whose radial basis geometry() already has: no sin/cos again.
-      const auto w = static_cast<Eigen::Index>(trip_.bond_w[ts]);
-      const Scalar* R = cfg_.use_smooth ? &tbr_(w, 0) : &rbfv_(w, 0);
-      const Scalar* dRr = cfg_.use_smooth ? &tbrd_(w, 0) : &rbfd_(w, 0);
-      Scalar Y[3], dYc[3];
-      spherical_harmonics_m0(cosv, Y, dYc);
-      // Column k = 3l + n pairs radial function k with Y_l: rbf_{l,n} for MP-2021, g_k for the
-      // smooth basis (nine different radial functions, each Y_l repeated three times).
-      for (int l = 0; l < 3; ++l)
-        for (int n = 0; n < 3; ++n) {
-          const int k = 3 * l + n;
-          B(t, k) = R[k] * Y[l];
-          Bdr(t, k) = dRr[k] * Y[l];  // ∂B/∂ρ and ∂B/∂cos, kept for the reverse pass
-          Bdc(t, k) = R[k] * dYc[l];
-        }
-      tb_w_[ts] = fc_[static_cast<std::size_t>(trip_.env_a[ts])] * fc_[static_cast<std::size_t>(trip_.env_b[ts])];
-     }
+      for (Eigen::Index t = t0; t < t1; ++t) triplet_basis_row(t, B, Bdr, Bdc);
     });
+  }
+
+  /// Triplet t's basis row (radial function × Y_l), its ∂/∂ρ and ∂/∂cos θ, and envelope weight.
+  template <class Block>
+  void triplet_basis_row(Eigen::Index t, Block& B, Block& Bdr, Block& Bdc) {
+    const auto ts = static_cast<std::size_t>(t);
+    Scalar cosv, rho;
+    triplet_geometry(ts, cosv, rho, nullptr, nullptr, nullptr);
+    // ρ is the length of bond w, whose radial basis geometry() already has: no sin/cos again.
+    const auto w = static_cast<Eigen::Index>(trip_.bond_w[ts]);
+    const Scalar* R = cfg_.use_smooth ? &tbr_(w, 0) : &rbfv_(w, 0);
+    const Scalar* dRr = cfg_.use_smooth ? &tbrd_(w, 0) : &rbfd_(w, 0);
+    Scalar Y[3], dYc[3];
+    spherical_harmonics_m0(cosv, Y, dYc);
+    // Column k = 3l + n pairs radial function k with Y_l: rbf_{l,n} for MP-2021, g_k for the
+    // smooth basis (nine different radial functions, each Y_l repeated three times).
+    for (int l = 0; l < 3; ++l)
+      for (int n = 0; n < 3; ++n) {
+        const int k = 3 * l + n;
+        B(t, k) = R[k] * Y[l];
+        Bdr(t, k) = dRr[k] * Y[l];  // ∂B/∂ρ and ∂B/∂cos, kept for the reverse pass
+        Bdc(t, k) = R[k] * dYc[l];
+      }
+    tb_w_[ts] = fc_[static_cast<std::size_t>(trip_.env_a[ts])] * fc_[static_cast<std::size_t>(trip_.env_b[ts])];
   }
 
   /// cos θ (clamped) and ρ = |w| of triplet t; optionally ∂cos/∂u, ∂cos/∂w (zero when clamped).
