@@ -57,6 +57,10 @@ class Estimator<DensityMap> {
 
   std::array<std::size_t, 3> shape() const { return n_; }
   std::size_t n_frames() const { return frames_; }
+  /// The reference cell fixing the grid (rows a, b, c; Å).
+  const Eigen::Matrix3d& cell() const { return cell_; }
+  /// Fractional coordinate of grid index k along lattice vector `axis` (k·interval/L_axis).
+  double grid_frac(int axis, std::size_t k) const { return static_cast<double>(k) * d_[static_cast<std::size_t>(axis)]; }
 
   /// Adds one frame of Cartesian positions (all atoms, n × 3 row-major, Å). The grid stays in
   /// fractional coordinates of this frame's cell (NpT: positions are mapped with the current cell).

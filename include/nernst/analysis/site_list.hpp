@@ -141,6 +141,27 @@ inline SiteList sites_in_supercell(const Structure& parent, int z, const Lattice
   return s;
 }
 
+/// The sites of the mobile species `z` of a structure file (the ordered structure of the run, or
+/// its parent) in the trajectory's cell (sites_in_supercell). When the structure is ordered (every
+/// site one species, full occupancy) it must hold as many atoms as the trajectory, times the
+/// number of its cells in the trajectory's: a structure of another composition or supercell
+/// would give sites of another run. Errors name the structure file and the trajectory.
+inline SiteList sites_from_structure(const Structure& s, int z, const Lattice& traj_cell, std::size_t traj_atoms,
+                                     const std::string& source, const std::string& traj_name) {
+  SiteList sites = sites_in_supercell(s, z, traj_cell, source);
+  bool ordered = true;
+  for (const auto& site : s.sites()) ordered &= site.is_ordered();
+  const double cells = std::round(traj_cell.volume() / s.lattice().volume());
+  const double expected = cells * static_cast<double>(s.size());
+  if (ordered && std::abs(expected - static_cast<double>(traj_atoms)) > 0.5) {
+    std::ostringstream os;
+    os << source << ": the structure has " << s.size() << " atoms (" << expected << " in the trajectory's cell), the trajectory "
+       << traj_name << " " << traj_atoms << "; give the structure the trajectory was run from";
+    throw ValueError(os.str());
+  }
+  return sites;
+}
+
 /// Refuses a trajectory whose cell is not the sites file's cell (lengths to 1e-3 relative,
 /// angles to 0.01°): the sites would be placed by the trajectory's lattice in the wrong places.
 inline void check_same_cell(const SiteList& sites, const Lattice& traj, const std::string& traj_name) {
