@@ -1,6 +1,7 @@
 #pragma once
 // `nernst arrhenius RESULTS... --json FILE [--plot FILE.svg]`: Arrhenius fit of the D values in
-// `nernst msd` reports → E_A ± err, D₀, D and σ at 300 K (or --at) with a confidence interval.
+// `nernst msd` reports (and, per jump type / layer class / plane, of `nernst jumps` rates and planar
+// D: analysis/jump_arrhenius.hpp) → E_A ± err, D₀, D and σ at 300 K (or --at) with a confidence interval.
 // Reports without measurable diffusion ("diffusive": false, i.e. D < limit) are skipped and
 // listed; E_A needs ≥ 2 diffusive temperatures, the extrapolation to --at ≥ 3
 // (analysis::extrapolation_refusal), otherwise it is null with the reason.
@@ -9,6 +10,7 @@
 
 #include <nernst/analysis/arrhenius.hpp>
 #include <nernst/analysis/diffusion.hpp>
+#include <nernst/analysis/jump_arrhenius.hpp>
 #include <nernst/analysis/png.hpp>
 #include <nernst/analysis/svg_plot.hpp>
 #include <nernst/analysis/transport_plots.hpp>
@@ -19,11 +21,69 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace nernst::cli {
+
+namespace arrhenius_detail {
+
+inline nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw IOError("cannot open '" + path + "'");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw ParseError(path, 0, std::string("not valid JSON: ") + e.what());
+  }
+}
+
+inline void print_key_fits(const char* what, const std::map<std::string, analysis::KeyArrhenius>& fits) {
+  for (const auto& [k, a] : fits) {
+    if (a.fit)
+      std::printf("  %-8s %-22s E_A = %.4f +- %.4f eV from %zu temperatures\n", what, k.c_str(), a.fit->Ea_eV, a.fit->Ea_err_eV, a.points.size());
+    else
+      std::printf("  %-8s %-22s no fit: %s\n", what, k.c_str(), a.reason.c_str());
+  }
+}
+
+/// Arrhenius fits per jump type / layer class (from `nernst jumps` reports) and per plane / layer
+/// (D_plane of `nernst msd` reports, D per layer of jumps reports). `msd_files` receives the
+/// inputs that are msd reports (the ones with D_cm2_s) for the 3-D fit.
+inline nlohmann::json per_type_and_plane_fits(const std::vector<std::string>& files, std::vector<std::string>& msd_files) {
+  using namespace nernst::analysis;
+  std::vector<TemperatureValues> rates, planes;
+  for (const auto& path : files) {
+    const nlohmann::json j = read_json_file(path);
+    try {
+      if (j.contains("rates_per_s")) {
+        rates.push_back(jump_rates_from_json(j));
+        planes.push_back(planar_D_from_json(j, rates.back().T_K));
+      } else {
+        msd_files.push_back(path);
+        if (j.contains("D_plane") && j.contains("temperature_K")) planes.push_back(planar_D_from_json(j, j["temperature_K"].get<double>()));
+      }
+    } catch (const std::exception& e) {
+      throw ValueError(path + ": " + e.what());
+    }
+  }
+  nlohmann::json out = nlohmann::json::object();
+  if (!rates.empty()) {
+    const auto f = fit_arrhenius_per_key(rates);
+    print_key_fits("rate", f);
+    out["per_jump_type"] = arrhenius_per_key_json(f, "per_s");
+  }
+  if (!planes.empty()) {
+    const auto f = fit_arrhenius_per_key(planes);
+    print_key_fits("D", f);
+    out["planar"] = arrhenius_per_key_json(f, "cm2_s");
+  }
+  return out;
+}
+
+}  // namespace arrhenius_detail
 
 inline void add_arrhenius_command(CLI::App& app) {
   struct Options {
@@ -35,7 +95,10 @@ inline void add_arrhenius_command(CLI::App& app) {
   };
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("arrhenius", "Arrhenius fit of `nernst msd` results: E_A, D0, σ(300 K) with confidence interval");
-  cmd->add_option("results", opt->results, "JSON reports of `nernst msd` (with --temperature and --charge)")->required();
+  cmd->add_option("results", opt->results,
+                  "JSON reports of `nernst msd` (with --temperature and --charge) and/or `nernst jumps` (rates per jump type, "
+                  "layer classes and D per layer are fitted too)")
+      ->required();
   cmd->add_option("--at", opt->at, "extrapolation temperature, K")->capture_default_str();
   cmd->add_option("--z", opt->z, "interval half-width in standard errors of ln D (1 = 68 %, 1.96 = 95 %)")->capture_default_str();
   cmd->add_option("--haven", opt->haven, "Haven ratio for σ (default: the one stored in the reports)");
@@ -49,15 +112,16 @@ inline void add_arrhenius_command(CLI::App& app) {
     double n_ions = 0, charge = 0, volume = 0, haven = 1.0;
     std::size_t n_volumes = 0;
     bool have_sigma = true;
-    for (const auto& path : opt->results) {
-      std::ifstream in(path);
-      if (!in) throw IOError("cannot open '" + path + "'");
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(in);
-      } catch (const std::exception& e) {
-        throw ParseError(path, 0, std::string("not valid JSON: ") + e.what());
-      }
+    std::vector<std::string> msd_files;
+    const nlohmann::json by_type = arrhenius_detail::per_type_and_plane_fits(opt->results, msd_files);
+    if (msd_files.empty()) {  // only jump reports: the fits per jump type (and per layer)
+      std::ofstream f(opt->json);
+      if (!f) throw IOError("cannot open '" + opt->json + "' for writing");
+      f << by_type.dump(1) << "\n";
+      return;
+    }
+    for (const auto& path : msd_files) {
+      const nlohmann::json j = arrhenius_detail::read_json_file(path);
       for (const char* k : {"D_cm2_s", "D_err_cm2_s", "temperature_K"})
         if (!j.contains(k)) throw ValueError("'" + path + "' has no '" + k + "' (run `nernst msd` with --temperature and --charge)");
       temps.push_back(workflow::temperature_from_json(j));
@@ -77,7 +141,7 @@ inline void add_arrhenius_command(CLI::App& app) {
     // Only temperatures with measurable diffusion enter the fit; the others are listed.
     const ArrheniusSelection sel = select_arrhenius_points(temps);
     const auto& pts = sel.points;
-    nlohmann::json out;
+    nlohmann::json out = by_type;
     nlohmann::json skipped = nlohmann::json::array();
     for (std::size_t i = 0; i < temps.size(); ++i) {
       const auto& t = temps[i];

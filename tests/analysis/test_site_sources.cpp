@@ -3,10 +3,12 @@
 #include "../test_support.hpp"
 
 #include <nernst/analysis/site_list.hpp>
+#include <nernst/core/units.hpp>
 #include <nernst/workflow/transport_report.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <string>
 
 using namespace nernst;
@@ -86,4 +88,36 @@ TEST_CASE("report: planar D and site-to-site jump tables (GEMDAT's inf/nan shown
   CHECK(p["bc"]["D_upper_limit_cm2_s"].get<double>() == 1e-7);
   const json q = workflow::planes_json({{"ab", yes}}, {1e-6}, false);
   CHECK(q["ab"]["D_cm2_s"].is_null());
+}
+
+TEST_CASE("report: Arrhenius fits per jump type and per plane across the pipeline's temperatures") {
+  using nlohmann::json;
+  const double kB = units::kB;
+  json per_T = json::array();
+  for (double T : {500.0, 600.0, 700.0, 800.0}) {
+    const double r = 5e13 * std::exp(-0.28 / (kB * T)), D = 2e-3 * std::exp(-0.35 / (kB * T));
+    json t = {{"T_K", T},
+              {"D_plane", {{"ab", {{"D_cm2_s", D}, {"D_err_cm2_s", 0.1 * D}}},
+                           {"bc", {{"D_cm2_s", T < 600 ? json() : json(0.5 * D)}, {"D_err_cm2_s", 0.1 * D}}}}}};
+    if (T == 700)
+      t["jumps"] = {{"error", "sites too close"}};  // a temperature without a site analysis
+    else
+      t["jumps"]["rates_per_s"] = {{"Li1->Li1", {{"rates", r}, {"std", 0.2 * r}}}, {"Li1->Li2", {{"rates", 0.0}, {"std", 0.0}}}};
+    per_T.push_back(t);
+  }
+  const json a = workflow::jump_and_plane_arrhenius(per_T);
+  CHECK(a["per_jump_type"]["Li1->Li1"]["Ea_eV"].get<double>() == doctest::Approx(0.28).epsilon(1e-10));
+  CHECK(a["per_jump_type"]["Li1->Li1"]["T_K"].size() == 3);
+  CHECK(a["per_jump_type"]["Li1->Li2"]["reason"] == "fewer than two temperatures with a positive value");
+  CHECK(a["planar"]["ab"]["Ea_eV"].get<double>() == doctest::Approx(0.35).epsilon(1e-10));
+  CHECK(a["planar"]["ab"]["prefactor_cm2_s"].get<double>() == doctest::Approx(2e-3).epsilon(1e-9));
+  CHECK(a["planar"]["bc"]["Ea_eV"].get<double>() == doctest::Approx(0.35).epsilon(1e-10));
+  CHECK(a["planar"]["bc"]["left_out_K"] == json::array({500.0}));
+  const std::string md = workflow::jump_arrhenius_md(a);
+  CHECK(md.find("| rate Li1->Li1 | 0.280 ± ") != std::string::npos);
+  CHECK(md.find("| rate Li1->Li2 | — (fewer than two temperatures with a positive value) | 0 | 500, 600, 800 |") != std::string::npos);
+  CHECK(md.find("| D bc | 0.350 ± ") != std::string::npos);
+  CHECK(md.find("| 3 | 500 |") != std::string::npos);
+  CHECK(md.find("| rate Li1->Li1 | 0.280 ± 0.") != std::string::npos);
+  CHECK(workflow::jump_arrhenius_md(json::object()).empty());
 }

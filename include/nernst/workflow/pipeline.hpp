@@ -652,6 +652,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       const double V = best["volume_A3"].get<double>();
       const double nli = per_T[0]["n_mobile"].get<double>();
       nlohmann::json j = arrhenius_summary(sel, V, nli);
+      j.update(jump_and_plane_arrhenius(per_T));
       if (!j["fit_available"].get<bool>()) return j;
       const auto& pts = sel.points;
       const ArrheniusFit f = fit_arrhenius(pts, j["weighted"].get<bool>());
@@ -761,6 +762,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       md << "\n" << planar_and_jumps_md(m["temperatures"]);
       const auto& a = m["arrhenius"];
       md << arrhenius_md(a, o.mobile, o.framework_msd_limit_A2);
+      md << jump_arrhenius_md(a);
       if (a.contains("figure")) md << "![Arrhenius](" << a["figure"].get<std::string>() << ")\n\n";
       for (const auto& t : m["temperatures"])
         for (const auto& f : t["figures"]) md << "![" << f.get<std::string>() << "](" << f.get<std::string>() << ")\n";

@@ -14,6 +14,7 @@
 #include <nernst/analysis/detection.hpp>
 #include <nernst/analysis/diffusion.hpp>
 #include <nernst/analysis/hops.hpp>
+#include <nernst/analysis/jump_arrhenius.hpp>
 #include <nernst/core/error.hpp>
 #include <nernst/core/macros.hpp>
 
@@ -282,6 +283,53 @@ inline std::string planar_and_jumps_md(const nlohmann::json& temperatures) {
     }
     md << "\n";
   }
+  return md.str();
+}
+
+/// Arrhenius fits over the temperatures of the rate of each jump type (GEMDAT's "A->B") and of the
+/// planar D (ab, ac, bc; measured ones only): analysis/jump_arrhenius.hpp, docs/jumps.md.
+inline nlohmann::json jump_and_plane_arrhenius(const nlohmann::json& per_T) {
+  std::vector<analysis::TemperatureValues> rates, planes;
+  for (const auto& m : per_T) {
+    const double T = m["T_K"].get<double>();
+    planes.push_back(analysis::planar_D_from_json(m, T));
+    if (m.contains("jumps") && m["jumps"].contains("rates_per_s")) rates.push_back(analysis::jump_rates_from_json(m["jumps"], T));
+  }
+  nlohmann::json out = nlohmann::json::object();
+  if (!rates.empty()) out["per_jump_type"] = analysis::arrhenius_per_key_json(analysis::fit_arrhenius_per_key(rates), "per_s");
+  out["planar"] = analysis::arrhenius_per_key_json(analysis::fit_arrhenius_per_key(planes), "cm2_s");
+  return out;
+}
+
+/// Arrhenius fits across temperatures per jump type (rates) and per plane (planar D) of an
+/// ordering's Arrhenius stage (`per_jump_type`, `planar`: analysis::arrhenius_per_key_json), as
+/// one table; empty when neither is present. GEMDAT's single-temperature E_A per type stays in the
+/// jump table above it.
+inline std::string jump_arrhenius_md(const nlohmann::json& a) {
+  std::ostringstream md;
+  auto rows = [&](const char* group, const char* what) {
+    if (!a.contains(group)) return;
+    for (const auto& [k, e] : a[group].items()) {
+      md << "| " << what << " " << k << " | ";
+      if (e.contains("Ea_eV")) {
+        char b[80];
+        std::snprintf(b, sizeof b, "%.3f ± %.3f", e["Ea_eV"].get<double>(), e["Ea_err_eV"].get<double>());
+        md << b;
+      } else {
+        md << "— (" << e["reason"].get<std::string>() << ")";
+      }
+      md << " | " << e["T_K"].size() << " | ";
+      bool first = true;
+      for (const auto& t : e["left_out_K"]) md << (first ? "" : ", ") << t.get<double>(), first = false;
+      md << (first ? "—" : "") << " |\n";
+    }
+  };
+  if (!(a.contains("per_jump_type") && !a["per_jump_type"].empty()) && !(a.contains("planar") && !a["planar"].empty())) return {};
+  md << "Arrhenius fits per jump type (rate in jumps/s per ion; no attempt frequency needed) and per lattice plane (planar D):\n\n"
+     << "| quantity | E_A (eV) | temperatures | left out (K) |\n|---|---|---|---|\n";
+  rows("per_jump_type", "rate");
+  rows("planar", "D");
+  md << "\n";
   return md.str();
 }
 
