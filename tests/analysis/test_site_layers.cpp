@@ -259,6 +259,7 @@ TEST_CASE("D per layer: a layered lattice walk with different in-layer hop rates
     const double p = p_in[d.layer % 2];
     const double D_true = p * a * a / dt_ps * analysis::A2_per_ps_to_cm2_per_s;
     INFO("layer " << d.layer << ": D_true " << D_true);
+    if (d.fit) MESSAGE("layer " << d.layer << ": D = " << d.fit->D_cm2_s << " +- " << d.fit->D_err_cm2_s << " cm2/s, exact " << D_true);
     REQUIRE(d.fit.has_value());
     CHECK(d.fit->dim == 2);
     CHECK(d.mean_ions == doctest::Approx(50).epsilon(0.25));  // ~n/4 ions per layer
@@ -290,6 +291,9 @@ TEST_CASE("Arrhenius per jump type and plane: synthetic exp(-E/kT) values recove
     temps.push_back(t);
   }
   const auto fits = analysis::fit_arrhenius_per_key(temps);
+  auto same_T = temps;
+  for (auto& t : same_T) t.T_K = 500;
+  CHECK(analysis::fit_arrhenius_per_key(same_T).at("layer cross").reason == "all values at one temperature");
   REQUIRE(fits.at("oct_L->oct_L").fit.has_value());
   CHECK(fits.at("oct_L->oct_L").fit->Ea_eV == doctest::Approx(0.31).epsilon(1e-10));
   CHECK(fits.at("oct_L->oct_L").fit->D0_cm2_s == doctest::Approx(3e13).epsilon(1e-9));

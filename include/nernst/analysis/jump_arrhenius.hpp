@@ -64,6 +64,12 @@ inline std::map<std::string, KeyArrhenius> fit_arrhenius_per_key(const std::vect
       a.reason = "fewer than two temperatures with a positive value";
       continue;
     }
+    bool distinct = false;
+    for (const auto& p : a.points) distinct |= p.T_K != a.points.front().T_K;
+    if (!distinct) {
+      a.reason = "all values at one temperature";
+      continue;
+    }
     bool weighted = true;
     for (const auto& p : a.points) weighted &= p.D_err_cm2_s > 0;
     a.fit = fit_arrhenius(a.points, weighted);
