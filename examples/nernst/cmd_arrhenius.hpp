@@ -10,6 +10,7 @@
 
 #include <nernst/analysis/arrhenius.hpp>
 #include <nernst/analysis/diffusion.hpp>
+#include <nernst/analysis/gemdat_arrhenius.hpp>
 #include <nernst/analysis/jump_arrhenius.hpp>
 #include <nernst/analysis/png.hpp>
 #include <nernst/analysis/svg_plot.hpp>
@@ -49,17 +50,33 @@ inline void print_key_fits(const char* what, const std::map<std::string, analysi
   }
 }
 
+/// GEMDAT's ArrheniusFit (point 19) of the jumps reports' per-part tracer D, or why not.
+inline nlohmann::json gemdat_fit_json(const std::vector<analysis::ArrheniusPoint>& pts) {
+  try {
+    const auto f = analysis::fit_arrhenius_gemdat(pts);
+    std::printf("  GEMDAT ArrheniusFit (tracer D per part): E_A = %.4f +- %.4f eV, D0 = %.4g m^2/s\n", f.Ea_eV, f.Ea_err_eV, f.D0_cm2_s);
+    return {{"Ea_eV", f.Ea_eV}, {"Ea_std_eV", f.Ea_err_eV}, {"D0_m2_s", f.D0_cm2_s}, {"D0_std_m2_s", f.D0_cm2_s * f.lnD0_err},
+            {"n_temperatures", pts.size()}, {"definitions", "GEMDAT 1.7.2 ArrheniusFit (docs/jumps.md)"}};
+  } catch (const Error& e) {
+    return {{"error", e.what()}};
+  }
+}
+
 /// Arrhenius fits per jump type / layer class (from `nernst jumps` reports) and per plane / layer
 /// (D_plane of `nernst msd` reports, D per layer of jumps reports). `msd_files` receives the
 /// inputs that are msd reports (the ones with D_cm2_s) for the 3-D fit.
 inline nlohmann::json per_type_and_plane_fits(const std::vector<std::string>& files, std::vector<std::string>& msd_files) {
   using namespace nernst::analysis;
   std::vector<TemperatureValues> rates, planes;
+  std::vector<ArrheniusPoint> gemdat;  // GEMDAT's per-part tracer D (m²/s) per temperature
   for (const auto& path : files) {
     const nlohmann::json j = read_json_file(path);
     try {
       if (j.contains("rates_per_s")) {
         rates.push_back(jump_rates_from_json(j));
+        if (j.contains("tracer_diffusivity_parts_m2_s") && j["tracer_diffusivity_parts_m2_s"].contains("mean"))
+          gemdat.push_back({rates.back().T_K, j["tracer_diffusivity_parts_m2_s"]["mean"].get<double>(),
+                            j["tracer_diffusivity_parts_m2_s"]["std"].get<double>()});
         planes.push_back(planar_D_from_json(j, rates.back().T_K));
       } else {
         msd_files.push_back(path);
@@ -70,6 +87,7 @@ inline nlohmann::json per_type_and_plane_fits(const std::vector<std::string>& fi
     }
   }
   nlohmann::json out = nlohmann::json::object();
+  if (!gemdat.empty()) out["gemdat_arrhenius"] = gemdat_fit_json(gemdat);
   if (!rates.empty()) {
     const auto f = fit_arrhenius_per_key(rates);
     print_key_fits("rate", f);

@@ -11,6 +11,7 @@
 
 #include <nernst/analysis/density_map.hpp>
 #include <nernst/analysis/density_sites.hpp>
+#include <nernst/analysis/gemdat_arrhenius.hpp>
 #include <nernst/analysis/jump_plots.hpp>
 #include <nernst/analysis/layer_analysis_json.hpp>
 #include <nernst/analysis/layer_diffusion.hpp>
@@ -241,15 +242,25 @@ inline nlohmann::json sites_source_json(const JumpsOptions& opt, const analysis:
   return j;
 }
 
-inline void write_jumps_outputs(const JumpsOptions& opt, const analysis::SiteAnalysisResult& r, const nlohmann::json& sites,
-                                const nlohmann::json& layers) {
+/// GEMDAT's per-part tracer diffusivity (point 19; the input of its ArrheniusFit across
+/// temperatures, `nernst arrhenius` on several jumps reports).
+inline nlohmann::json tracer_parts_json(const JumpsOptions& opt, const analysis::SiteAnalysisResult& r, const analysis::UnwrappedIons& track) {
+  try {
+    const auto pt = analysis::tracer_diffusivity_per_part(track, opt.parts, opt.dim, r.time_step_s);
+    return {{"mean", pt.mean_m2_s}, {"std", pt.std_m2_s}, {"parts", pt.D_parts_m2_s}, {"frames_per_part", pt.frames_per_part}};
+  } catch (const Error& e) {
+    return {{"error", e.what()}};
+  }
+}
+
+/// Writes the JSON (GEMDAT's keys plus `extra`: sites, per-part tracer D, layers) and the figures.
+inline void write_jumps_outputs(const JumpsOptions& opt, const analysis::SiteAnalysisResult& r, const nlohmann::json& extra) {
   using namespace nernst::analysis;
   const std::string name = opt.traj.substr(opt.traj.find_last_of('/') + 1);
   if (!opt.json.empty()) {
     nlohmann::json j = site_analysis_json(r);
     j["trajectory"] = opt.traj;
-    j["sites"] = sites;
-    if (!layers.is_null()) j["layers"] = layers;
+    j.update(extra);
     j["species"] = opt.species;
     j["inputs"] = {{"radius", opt.radius.empty() ? nlohmann::json() : nlohmann::json(opt.radius)},
                    {"inner_fraction", opt.inner_fraction}, {"min_residence", opt.min_residence}, {"n_parts", opt.parts},
@@ -318,10 +329,12 @@ inline void add_jumps_command(CLI::App& app) {
     so.collective_max_dist_A = opt->collective_max_dist;
     const SiteList sites = jumps_detail::resolve_sites(*opt);
     std::optional<UnwrappedIons> track;
-    const SiteAnalysisResult r = jumps_detail::analyse_trajectory(*opt, sites, so, opt->layers.empty() ? nullptr : &track);
+    const SiteAnalysisResult r = jumps_detail::analyse_trajectory(*opt, sites, so, &track);
     jumps_detail::print_summary(r);
-    const nlohmann::json layers = opt->layers.empty() ? nlohmann::json() : jumps_detail::layer_analysis(*opt, sites, r, *track);
-    jumps_detail::write_jumps_outputs(*opt, r, jumps_detail::sites_source_json(*opt, sites), layers);
+    nlohmann::json extra = {{"sites", jumps_detail::sites_source_json(*opt, sites)},
+                            {"tracer_diffusivity_parts_m2_s", jumps_detail::tracer_parts_json(*opt, r, *track)}};
+    if (!opt->layers.empty()) extra["layers"] = jumps_detail::layer_analysis(*opt, sites, r, *track);
+    jumps_detail::write_jumps_outputs(*opt, r, extra);
   });
 }
 

@@ -3,6 +3,7 @@
 #include "../test_support.hpp"
 
 #include <nernst/analysis/density_sites.hpp>
+#include <nernst/analysis/gemdat_arrhenius.hpp>
 #include <nernst/analysis/jump_arrhenius.hpp>
 #include <nernst/analysis/layer_analysis_json.hpp>
 #include <nernst/analysis/layer_diffusion.hpp>
@@ -326,4 +327,67 @@ TEST_CASE("Arrhenius per jump type and plane: synthetic exp(-E/kT) values recove
   const json out = analysis::arrhenius_per_key_json(fits, "per_s");
   CHECK(out["oct_L->oct_L"]["Ea_eV"].get<double>() == doctest::Approx(0.31).epsilon(1e-10));
   CHECK(out["oct_L->oct_M"]["reason"] == "fewer than two temperatures with a positive value");
+}
+
+TEST_CASE("GEMDAT's ArrheniusFit (point 19): tracer D per equal part and the residual-scaled weighted fit") {
+  // Tracer D per part against a brute-force sum over the generator's own unwrapped positions.
+  // N = 1006, P = 10: tau = 0, 100, 201, 301, ... (int(linspace(0, 1005, 11))), parts trimmed to 100.
+  const std::size_t n = 7, N = 1006, P = 10;
+  const double dt_s = 2e-14;
+  Eigen::Matrix3d cell;
+  cell << 8.0, 0.0, 0.0, 1.0, 9.0, 0.0, 0.0, 0.5, 10.0;
+  const Lattice lat(cell);
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> step(0.0, 0.4);
+  std::vector<std::vector<Eigen::Vector3d>> truth(N, std::vector<Eigen::Vector3d>(n));
+  analysis::UnwrappedIons track(WalkRecorder::ions(n));
+  std::vector<double> xyz(3 * n);
+  for (std::size_t t = 0; t < N; ++t) {
+    for (std::size_t k = 0; k < n; ++k) {
+      truth[t][k] = t ? truth[t - 1][k] + Eigen::Vector3d(step(rng), step(rng), step(rng)) : Eigen::Vector3d(1.0 + k, 2.0, 3.0);
+      const Eigen::Vector3d w = lat.wrap_cart(truth[t][k]);
+      for (int a = 0; a < 3; ++a) xyz[3 * k + static_cast<std::size_t>(a)] = w[a];
+    }
+    track.push(xyz.data(), cell);
+  }
+  const auto pt = analysis::tracer_diffusivity_per_part(track, P, 3, dt_s);
+  CHECK(pt.frames_per_part == 100);
+  REQUIRE(pt.D_parts_m2_s.size() == P);
+  const std::size_t tau[] = {0, 100, 201, 301, 402, 502, 603, 703, 804, 904};
+  double mean = 0;
+  std::vector<double> ref;
+  for (std::size_t p = 0; p < P; ++p) {
+    double s = 0;
+    for (std::size_t k = 0; k < n; ++k) s += (truth[tau[p] + 99][k] - truth[tau[p]][k]).squaredNorm();
+    ref.push_back(s / n * 1e-20 / (6.0 * 100 * dt_s));
+    CHECK(pt.D_parts_m2_s[p] == doctest::Approx(ref.back()).epsilon(1e-12));
+    mean += ref.back() / P;
+  }
+  double var = 0;
+  for (double d : ref) var += (d - mean) * (d - mean) / P;  // population std
+  CHECK(pt.mean_m2_s == doctest::Approx(mean).epsilon(1e-12));
+  CHECK(pt.std_m2_s == doctest::Approx(std::sqrt(var)).epsilon(1e-10));
+
+  // The fit against the matrix form: beta = (A^T W A)^-1 A^T W y, cov = (A^T W A)^-1 rss_w / (n - 2).
+  const std::vector<analysis::ArrheniusPoint> pts{{400, 2.1e-11, 0.4e-11}, {500, 1.3e-10, 0.2e-10}, {600, 3.2e-10, 0.9e-10},
+                                                  {700, 9.0e-10, 1.1e-10}};
+  Eigen::MatrixXd A(4, 2);
+  Eigen::VectorXd y(4), w(4);
+  for (int i = 0; i < 4; ++i) {
+    A(i, 0) = 1.0 / pts[static_cast<std::size_t>(i)].T_K;
+    A(i, 1) = 1.0;
+    y(i) = std::log(pts[static_cast<std::size_t>(i)].D_cm2_s);
+    w(i) = std::pow(pts[static_cast<std::size_t>(i)].D_cm2_s / pts[static_cast<std::size_t>(i)].D_err_cm2_s, 2);
+  }
+  const Eigen::Matrix2d M = (A.transpose() * w.asDiagonal() * A).inverse();
+  const Eigen::Vector2d beta = M * A.transpose() * w.asDiagonal() * y;
+  const Eigen::VectorXd res = y - A * beta;
+  const double rss = (res.array() * res.array() * w.array()).sum();
+  const Eigen::Matrix2d cov = M * rss / 2.0;
+  const auto f = analysis::fit_arrhenius_gemdat(pts);
+  CHECK(f.Ea_eV == doctest::Approx(-beta(0) * units::kB).epsilon(1e-12));
+  CHECK(f.Ea_err_eV == doctest::Approx(std::sqrt(cov(0, 0)) * units::kB).epsilon(1e-10));
+  CHECK(f.D0_cm2_s == doctest::Approx(std::exp(beta(1))).epsilon(1e-10));
+  CHECK(f.lnD0_err == doctest::Approx(std::sqrt(cov(1, 1))).epsilon(1e-10));
+  CHECK_THROWS_WITH_AS(analysis::fit_arrhenius_gemdat({pts[0], pts[1]}), doctest::Contains("at least 3 temperatures"), ValueError);
 }
