@@ -80,6 +80,23 @@ TEST_CASE("RowChunks: every row visited once; an exception in a chunk reaches th
                        "chunk failed", nernst::ValueError);
 }
 
+TEST_CASE("Graph construction on host threads: the same edges, in the same order, as on one thread") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const Cell cell = reference_cell("li3ycl6_supercell_180_rattled");
+  std::vector<std::array<double, 3>> x;
+  for (const auto& p : cell.x) x.push_back({p[0], p[1], p[2]});
+  nernst::graphnet::PeriodicGraph one, all;
+  nernst::nn::set_host_thread_limit(1);
+  nernst::graphnet::build_pymatgen_graph(x, cell.L, 5.0, one);
+  nernst::nn::set_host_thread_limit(0);
+  nernst::graphnet::build_pymatgen_graph(x, cell.L, 5.0, all);
+  REQUIRE(one.size() > 1000);
+  CHECK(all.src == one.src);
+  CHECK(all.dst == one.dst);
+  CHECK(all.image == one.image);
+  CHECK(all.distance == one.distance);
+}
+
 TEST_CASE("M3GNet on host threads: equal to one thread to 1e-12, bitwise repeatable (180 atoms, both MP-2021 and MatPES)") {
   NERNST_REQUIRE_SHARED_DATA();
   Cell cell = reference_cell("li3ycl6_supercell_180_rattled");
