@@ -2,6 +2,7 @@
 // relative in double), bitwise identical from run to run at a fixed thread count; the chunking
 // itself (balanced, key-aligned, exceptions propagated). CI runs this module with 2 threads
 // (test `graphnet`) and with 1 (`graphnet_1thread`).
+#include "chgnet_test_util.hpp"
 #include "m3gnet_test_util.hpp"
 
 #include <nernst/nn/row_chunks.hpp>
@@ -79,6 +80,23 @@ TEST_CASE("RowChunks: every row visited once; an exception in a chunk reaches th
                        "chunk failed", nernst::ValueError);
 }
 
+TEST_CASE("Graph construction on host threads: the same edges, in the same order, as on one thread") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const Cell cell = reference_cell("li3ycl6_supercell_180_rattled");
+  std::vector<std::array<double, 3>> x;
+  for (const auto& p : cell.x) x.push_back({p[0], p[1], p[2]});
+  nernst::graphnet::PeriodicGraph one, all;
+  nernst::nn::set_host_thread_limit(1);
+  nernst::graphnet::build_pymatgen_graph(x, cell.L, 5.0, one);
+  nernst::nn::set_host_thread_limit(0);
+  nernst::graphnet::build_pymatgen_graph(x, cell.L, 5.0, all);
+  REQUIRE(one.size() > 1000);
+  CHECK(all.src == one.src);
+  CHECK(all.dst == one.dst);
+  CHECK(all.image == one.image);
+  CHECK(all.distance == one.distance);
+}
+
 TEST_CASE("M3GNet on host threads: equal to one thread to 1e-12, bitwise repeatable (180 atoms, both MP-2021 and MatPES)") {
   NERNST_REQUIRE_SHARED_DATA();
   Cell cell = reference_cell("li3ycl6_supercell_180_rattled");
@@ -107,6 +125,44 @@ TEST_CASE("M3GNet in float on host threads: equal to one thread within float rou
   NERNST_REQUIRE_SHARED_DATA();
   auto sys = make_system(reference_cell("li3ycl6_supercell_180_rattled"));
   nernst::Potential<nernst::GraphNet<nernst::M3GNet>, float> pot(model());
+  const Result one = evaluate(pot, sys, 1);
+  const Result all = evaluate(pot, sys, 0);
+  const Result again = evaluate(pot, sys, 0);
+  CHECK(std::abs(all.energy - one.energy) <= 1e-5 * std::abs(one.energy));
+  CHECK(max_force_diff(all, one) <= 1e-3);
+  CHECK(all.energy == again.energy);
+  CHECK(max_force_diff(all, again) == 0.0);
+}
+
+TEST_CASE("CHGNet on host threads: equal to one thread to 1e-12, bitwise repeatable (160 atoms, both checkpoints)") {
+  NERNST_REQUIRE_SHARED_DATA();
+  for (const char* ckpt : chgnet_test::kCheckpoints) {
+    CAPTURE(std::string(ckpt));
+    const auto ref = chgnet_test::read_json(chgnet_test::ref_path(ckpt, "li3ycl6_like_2x2x2_rattled160"));
+    auto sys = chgnet_test::system_from(ref.at("structure"));
+    nernst::Potential<nernst::GraphNet<nernst::CHGNet>, double> pot(chgnet_test::model(ckpt));
+    const Result one = evaluate(pot, sys, 1);
+    const Result all = evaluate(pot, sys, 0);
+    const Result again = evaluate(pot, sys, 0);
+    CHECK(std::abs(all.energy - one.energy) <= 1e-12 * std::abs(one.energy));
+    double fscale = 0;
+    for (const auto& f : one.forces)
+      for (double v : f) fscale = std::max(fscale, std::abs(v));
+    CHECK(max_force_diff(all, one) <= 1e-12 * fscale);
+    for (int k = 0; k < 6; ++k)
+      CHECK(std::abs(all.stress[static_cast<std::size_t>(k)] - one.stress[static_cast<std::size_t>(k)]) <= 1e-14);
+    CHECK(all.energy == again.energy);
+    CHECK(max_force_diff(all, again) == 0.0);
+    CHECK(all.stress == again.stress);
+  }
+}
+
+TEST_CASE("CHGNet in float on host threads: equal to one thread within float rounding, bitwise repeatable") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const char* ckpt = chgnet_test::kCheckpoints[0];
+  const auto ref = chgnet_test::read_json(chgnet_test::ref_path(ckpt, "li3ycl6_like_2x2x2_rattled160"));
+  auto sys = chgnet_test::system_from(ref.at("structure"));
+  nernst::Potential<nernst::GraphNet<nernst::CHGNet>, float> pot(chgnet_test::model(ckpt));
   const Result one = evaluate(pot, sys, 1);
   const Result all = evaluate(pot, sys, 0);
   const Result again = evaluate(pot, sys, 0);

@@ -392,7 +392,7 @@ NeighborList<typename PositionView::memory_space> build_neighbor_list(const Exec
             ibin(i, d) = b;
             bk[d] = b;
           }
-          Kokkos::atomic_increment(&bin_count((bk[0] * nb1 + bk[1]) * nb2 + bk[2]));
+          Kokkos::atomic_add(&bin_count((bk[0] * nb1 + bk[1]) * nb2 + bk[2]), 1);  // integer: exact in any order
         },
         bad);
     const auto len = cell.lengths();

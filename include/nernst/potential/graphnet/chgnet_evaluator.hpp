@@ -17,6 +17,15 @@
 /// edges or angles (nn::BlockedGatedMLP, as M3GNet's convolutions); on large graphs the first
 /// atom convolutions recompute their activations in the reverse pass instead of keeping them.
 /// The last angle update is skipped: CHGNet computes it but never uses its output (spec §4.7).
+///
+/// Host threads (nn::RowChunks, as M3GNet's evaluator): edges, bonds, bond-graph nodes, angles
+/// and atoms are split into one contiguous chunk per host thread, each with its own blocked MLPs,
+/// scratch and message buffers. Edges are chunked where their source atom changes and angles
+/// where their centre atom changes, so the atom-convolution message sums (onto the source), the
+/// centre-atom gradients and the edge gradients of the force pass have one writer per row; sums
+/// onto rows shared across chunks (bond-graph nodes, bonds, destination atoms) go into private
+/// partials added in chunk order. One chunk reproduces the serial sums exactly; training
+/// (set_training) runs on one chunk.
 
 #include <nernst/core/error.hpp>
 #include <nernst/nn/activation.hpp>
@@ -25,6 +34,7 @@
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/nn/layer_norm.hpp>
 #include <nernst/nn/mlp.hpp>
+#include <nernst/nn/row_chunks.hpp>
 #include <nernst/potential/graphnet/bessel_basis.hpp>
 #include <nernst/potential/graphnet/bond_graph.hpp>
 #include <nernst/potential/graphnet/chgnet_model.hpp>
@@ -33,6 +43,7 @@
 #include <nernst/potential/graphnet/geometry_tangent.hpp>
 #include <nernst/potential/graphnet/graph.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <stdexcept>
@@ -81,6 +92,7 @@ class CHGNetEvaluator {
     for (std::size_t i = 0; i < Z.size(); ++i)
       if (Z[i] < 1 || Z[i] > 94)
         throw ValueError("CHGNet: atom " + std::to_string(i) + " has Z = " + std::to_string(Z[i]) + " (only 1..94 are supported)");
+    split_rows(g, bg);
     geometry(x, L, g, bg, gradients);
     forward(Z, g, bg);
     out.site_energy.assign(x.size(), 0.0);
@@ -145,8 +157,26 @@ class CHGNetEvaluator {
   struct AtomConvState {
     Mat pc, pn, qb;  // [N, 2H] centre (with the bias), [N, 2H] neighbour, [U, 2H] bond
     Mat s;           // [N, A], training only
-    nn::BlockedGatedMLP<Scalar> mlp;
+    std::vector<nn::BlockedGatedMLP<Scalar>> mlp;  // per edge chunk
   };
+
+  // --- rows over host threads ---------------------------------------------------------------
+  /// Chunks for this evaluation (nn::RowChunks). Edges split where the source atom changes and
+  /// angles where the centre changes (one writer per message-sum row); a graph whose edges are
+  /// not grouped by source (build_pymatgen_graph's are) runs its edges on one chunk.
+  void split_rows(const PeriodicGraph& g, const BondGraph& bg) {
+    const int threads = keep_inputs_ ? 1 : nn::host_threads();
+    const bool grouped = std::is_sorted(g.src.begin(), g.src.end()) &&
+                         std::is_sorted(bg.angle_center.begin(), bg.angle_center.end());
+    edges_.split_on_key(g.src.data(), E_, grouped ? threads : 1);
+    angles_.split_on_key(bg.angle_center.data(), T_, grouped ? threads : 1);
+    bonds_.split(U_, threads);
+    nodes_.split(Ub_, threads);
+    atoms_.split(N_, threads, 32);
+    const auto most = static_cast<std::size_t>(std::max(edges_.size(), angles_.size()));
+    if (scratch_.size() < most) scratch_.resize(most);
+    if (msg_.size() < most) msg_.resize(most);
+  }
 
   // --- geometry and bases -----------------------------------------------------------------
   void geometry(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const PeriodicGraph& g,
@@ -155,52 +185,60 @@ class CHGNetEvaluator {
     using math::sqrt;
     auto rv = nn::grow(rvec_, E_, 3);
     len_.resize(static_cast<std::size_t>(E_));
-    for (Eigen::Index e = 0; e < E_; ++e) {
-      const auto es = static_cast<std::size_t>(e);
-      const auto s = static_cast<std::size_t>(g.src[es]);
-      const auto d = static_cast<std::size_t>(g.dst[es]);
-      const auto& n = g.image[es];
-      Scalar r2(0);
-      for (int k = 0; k < 3; ++k) {
-        const double v = x[d][static_cast<std::size_t>(k)] + (n[0] * L(0, k) + n[1] * L(1, k) + n[2] * L(2, k)) -
-                         x[s][static_cast<std::size_t>(k)];
-        rv(e, k) = Scalar(v);
-        r2 += rv(e, k) * rv(e, k);
+    edges_.run([&](int, Eigen::Index e_begin, Eigen::Index e_end) {
+      for (Eigen::Index e = e_begin; e < e_end; ++e) {
+        const auto es = static_cast<std::size_t>(e);
+        const auto s = static_cast<std::size_t>(g.src[es]);
+        const auto d = static_cast<std::size_t>(g.dst[es]);
+        const auto& n = g.image[es];
+        Scalar r2(0);
+        for (int k = 0; k < 3; ++k) {
+          const double v = x[d][static_cast<std::size_t>(k)] + (n[0] * L(0, k) + n[1] * L(1, k) + n[2] * L(2, k)) -
+                           x[s][static_cast<std::size_t>(k)];
+          rv(e, k) = Scalar(v);
+          r2 += rv(e, k) * rv(e, k);
+        }
+        if constexpr (nn::is_dual_v<Scalar>) {
+          if (tangent_.active) r2 = tangent_.seed<Scalar>(rv.row(e), s, d);
+        }
+        len_[es] = sqrt(r2);
       }
-      if constexpr (nn::is_dual_v<Scalar>) {
-        if (tangent_.active) r2 = tangent_.seed<Scalar>(rv.row(e), s, d);
-      }
-      len_[es] = sqrt(r2);
-    }
+    });
     const int R = cfg_.num_radial;
     auto pa = nn::grow(phi_ag_, U_, R);
     auto dpa = nn::grow(dphi_ag_, grad ? U_ : 0, R);
-    for (Eigen::Index u = 0; u < U_; ++u) {
-      const Scalar r = len_[static_cast<std::size_t>(bg.bond_edge[static_cast<std::size_t>(u)])];
-      rbf_ag_(r, &pa(u, 0), grad ? &dpa(u, 0) : nullptr);
-    }
+    bonds_.run([&](int, Eigen::Index u0, Eigen::Index u1) {
+      for (Eigen::Index u = u0; u < u1; ++u) {
+        const Scalar r = len_[static_cast<std::size_t>(bg.bond_edge[static_cast<std::size_t>(u)])];
+        rbf_ag_(r, &pa(u, 0), grad ? &dpa(u, 0) : nullptr);
+      }
+    });
     auto pb = nn::grow(phi_bg_, Ub_, R);
     auto dpb = nn::grow(dphi_bg_, grad ? Ub_ : 0, R);
-    for (Eigen::Index k = 0; k < Ub_; ++k) {
-      const auto u = static_cast<std::size_t>(bg.node_bond[static_cast<std::size_t>(k)]);
-      const Scalar r = len_[static_cast<std::size_t>(bg.bond_edge[u])];
-      rbf_bg_(r, &pb(k, 0), grad ? &dpb(k, 0) : nullptr);
-    }
+    nodes_.run([&](int, Eigen::Index k0, Eigen::Index k1) {
+      for (Eigen::Index k = k0; k < k1; ++k) {
+        const auto u = static_cast<std::size_t>(bg.node_bond[static_cast<std::size_t>(k)]);
+        const Scalar r = len_[static_cast<std::size_t>(bg.bond_edge[u])];
+        rbf_bg_(r, &pb(k, 0), grad ? &dpb(k, 0) : nullptr);
+      }
+    });
     const int K = cfg_.num_angular;
     auto ps = nn::grow(psi_, T_, K);
     auto dps = nn::grow(dpsi_, grad ? T_ : 0, K);
     cos_.resize(static_cast<std::size_t>(T_));
     const Scalar shrink = Scalar(1) - Scalar(1e-6);
-    for (Eigen::Index t = 0; t < T_; ++t) {
-      const auto ts = static_cast<std::size_t>(t);
-      const auto e1 = static_cast<Eigen::Index>(bg.angle_edge1[ts]), e2 = static_cast<Eigen::Index>(bg.angle_edge2[ts]);
-      Scalar dot(0);
-      for (int k = 0; k < 3; ++k) dot += rv(e1, k) * rv(e2, k);
-      const Scalar c = dot / (len_[static_cast<std::size_t>(e1)] * len_[static_cast<std::size_t>(e2)]);
-      cos_[ts] = c;
-      const Scalar theta = acos(c * shrink);
-      fourier_(theta, &ps(t, 0), grad ? &dps(t, 0) : nullptr);
-    }
+    angles_.run([&](int, Eigen::Index t_begin, Eigen::Index t_end) {
+      for (Eigen::Index t = t_begin; t < t_end; ++t) {
+        const auto ts = static_cast<std::size_t>(t);
+        const auto e1 = static_cast<Eigen::Index>(bg.angle_edge1[ts]), e2 = static_cast<Eigen::Index>(bg.angle_edge2[ts]);
+        Scalar dot(0);
+        for (int k = 0; k < 3; ++k) dot += rv(e1, k) * rv(e2, k);
+        const Scalar c = dot / (len_[static_cast<std::size_t>(e1)] * len_[static_cast<std::size_t>(e2)]);
+        cos_[ts] = c;
+        const Scalar theta = acos(c * shrink);
+        fourier_(theta, &ps(t, 0), grad ? &dps(t, 0) : nullptr);
+      }
+    });
   }
 
   // --- forward ----------------------------------------------------------------------------
@@ -210,13 +248,20 @@ class CHGNetEvaluator {
     auto a = nn::grow(a_, N_, A);
     for (Eigen::Index i = 0; i < N_; ++i) a.row(i) = w_.atom_embedding.row(Z[static_cast<std::size_t>(i)] - 1);
     auto b = nn::grow(b_, U_, cfg_.bond_fea_dim);
-    b.noalias() = phi_ag_.topRows(U_) * w_.bond_embedding.transpose();
     auto wa = nn::grow(wa_, U_, A);
-    wa.noalias() = phi_ag_.topRows(U_) * w_.bond_weights_ag.transpose();
+    bonds_.run([&](int, Eigen::Index u0, Eigen::Index u1) {
+      const auto phi = phi_ag_.middleRows(u0, u1 - u0);
+      b.middleRows(u0, u1 - u0).noalias() = phi * w_.bond_embedding.transpose();
+      wa.middleRows(u0, u1 - u0).noalias() = phi * w_.bond_weights_ag.transpose();
+    });
     auto wb = nn::grow(wb_, Ub_, cfg_.bond_fea_dim);
-    wb.noalias() = phi_bg_.topRows(Ub_) * w_.bond_weights_bg.transpose();
+    nodes_.run([&](int, Eigen::Index k0, Eigen::Index k1) {
+      wb.middleRows(k0, k1 - k0).noalias() = phi_bg_.middleRows(k0, k1 - k0) * w_.bond_weights_bg.transpose();
+    });
     auto t = nn::grow(t_, T_, cfg_.angle_fea_dim);
-    t.noalias() = psi_.topRows(T_) * w_.angle_embedding.transpose();
+    angles_.run([&](int, Eigen::Index t0, Eigen::Index t1) {
+      t.middleRows(t0, t1 - t0).noalias() = psi_.middleRows(t0, t1 - t0) * w_.angle_embedding.transpose();
+    });
 
     atom_conv_.resize(static_cast<std::size_t>(nc));
     std::vector<double> bytes;
@@ -261,31 +306,42 @@ class CHGNetEvaluator {
     auto Pc = nn::grow(st.pc, N_, h2);
     auto Pn = nn::grow(st.pn, N_, h2);
     auto Qb = nn::grow(st.qb, U_, h2);
-    Pc.noalias() = a * W.leftCols(A).transpose();
-    if (G.first_layer().has_bias()) Pc.rowwise() += G.first_layer().bias;
-    Pn.noalias() = a * W.rightCols(A).transpose();
-    Qb.noalias() = b_.topRows(U_) * W.middleCols(A, B).transpose();
-    // S_c = Σ_{src(e)=c} Y_e ⊙ wa_u(e), summed block by block while the block is in cache.
+    atoms_.run([&](int, Eigen::Index i0, Eigen::Index i1) {
+      const Eigen::Index n = i1 - i0;
+      Pc.middleRows(i0, n).noalias() = a.middleRows(i0, n) * W.leftCols(A).transpose();
+      if (G.first_layer().has_bias()) Pc.middleRows(i0, n).rowwise() += G.first_layer().bias;
+      Pn.middleRows(i0, n).noalias() = a.middleRows(i0, n) * W.rightCols(A).transpose();
+    });
+    bonds_.run([&](int, Eigen::Index u0, Eigen::Index u1) {
+      Qb.middleRows(u0, u1 - u0).noalias() = b_.middleRows(u0, u1 - u0) * W.middleCols(A, B).transpose();
+    });
+    // S_c = Σ_{src(e)=c} Y_e ⊙ wa_u(e), summed block by block while the block is in cache (edge
+    // chunks end where the source changes: one writer per row of S).
     auto S = nn::grow(sum_a_, N_, A);
     S.setZero();
-    st.mlp.forward(G, E_, recompute_[ks], atom_conv_preactivation(st, g, bg),
-                   [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index e0, Eigen::Index n) {
-                     const auto& Al = c.A[G.depth() - 1];  // [core | gate] of the last layer
-                     for (Eigen::Index i = 0; i < n; ++i) {
-                       const auto es = static_cast<std::size_t>(e0 + i);
-                       if (i + detail::kPrefetchAhead < n)
-                         detail::prefetch_row(&wa_(bg.edge_bond[es + static_cast<std::size_t>(detail::kPrefetchAhead)], 0), A);
-                       Scalar* sc = &S(g.src[es], 0);
-                       const Scalar* yc = Al.data() + i * Al.cols();
-                       const Scalar* yg = yc + A;
-                       const Scalar* w = &wa_(bg.edge_bond[es], 0);
-                       for (Eigen::Index j = 0; j < A; ++j) sc[j] += (yc[j] * yg[j]) * w[j];
-                     }
-                   });
+    st.mlp.resize(static_cast<std::size_t>(edges_.size()));
+    edges_.run([&](int ch, Eigen::Index e_begin, Eigen::Index e_end) {
+      st.mlp[static_cast<std::size_t>(ch)].forward(G, e_begin, e_end, recompute_[ks], atom_conv_preactivation(st, g, bg),
+                     [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index e0, Eigen::Index n) {
+                       const auto& Al = c.A[G.depth() - 1];  // [core | gate] of the last layer
+                       for (Eigen::Index i = 0; i < n; ++i) {
+                         const auto es = static_cast<std::size_t>(e0 + i);
+                         if (i + detail::kPrefetchAhead < n)
+                           detail::prefetch_row(&wa_(bg.edge_bond[es + static_cast<std::size_t>(detail::kPrefetchAhead)], 0), A);
+                         Scalar* sc = &S(g.src[es], 0);
+                         const Scalar* yc = Al.data() + i * Al.cols();
+                         const Scalar* yg = yc + A;
+                         const Scalar* w = &wa_(bg.edge_bond[es], 0);
+                         for (Eigen::Index j = 0; j < A; ++j) sc[j] += (yc[j] * yg[j]) * w[j];
+                       }
+                     });
+    });
     if (keep_inputs_) nn::grow(st.s, N_, A) = S;
     const auto& O = w_.atom_out[ks];
-    a.noalias() += S * O.weight.transpose();
-    if (O.has_bias()) a.rowwise() += O.bias;
+    atoms_.run([&](int, Eigen::Index i0, Eigen::Index i1) {
+      a.middleRows(i0, i1 - i0).noalias() += S.middleRows(i0, i1 - i0) * O.weight.transpose();
+      if (O.has_bias()) a.middleRows(i0, i1 - i0).rowwise() += O.bias;
+    });
   }
 
   /// Atom convolution pre-activations of edges [e0, e0 + n): Pc[src] + Qb[bond] + Pn[dst]
@@ -303,14 +359,19 @@ class CHGNetEvaluator {
     const auto& W = G.first_layer().weight;  // [2H, 2B + G + A]
     const Eigen::Index h2 = W.rows();
     auto Bn = nn::grow(bnode_, Ub_, B);
-    for (Eigen::Index k = 0; k < Ub_; ++k) Bn.row(k) = b_.row(bg.node_bond[static_cast<std::size_t>(k)]);
     auto Q1 = nn::grow(proj_q1_, Ub_, h2);
     auto Q2 = nn::grow(proj_q2_, Ub_, h2);
     auto Pa = nn::grow(proj_c_, N_, h2);
-    Q1.noalias() = Bn * W.leftCols(B).transpose();
-    if (G.first_layer().has_bias()) Q1.rowwise() += G.first_layer().bias;
-    Q2.noalias() = Bn * W.middleCols(B, B).transpose();
-    Pa.noalias() = a_.topRows(N_) * W.rightCols(A).transpose();
+    nodes_.run([&](int, Eigen::Index k0, Eigen::Index k1) {
+      const Eigen::Index n = k1 - k0;
+      for (Eigen::Index k = k0; k < k1; ++k) Bn.row(k) = b_.row(bg.node_bond[static_cast<std::size_t>(k)]);
+      Q1.middleRows(k0, n).noalias() = Bn.middleRows(k0, n) * W.leftCols(B).transpose();
+      if (G.first_layer().has_bias()) Q1.middleRows(k0, n).rowwise() += G.first_layer().bias;
+      Q2.middleRows(k0, n).noalias() = Bn.middleRows(k0, n) * W.middleCols(B, B).transpose();
+    });
+    atoms_.run([&](int, Eigen::Index i0, Eigen::Index i1) {
+      Pa.middleRows(i0, i1 - i0).noalias() = a_.middleRows(i0, i1 - i0) * W.rightCols(A).transpose();
+    });
   }
 
   /// Pre-activations of angles [t0, t0 + n): Q1[node1] + Q2[node2] + Pa[centre] + t W_tᵀ
@@ -329,30 +390,40 @@ class CHGNetEvaluator {
     const auto ks = static_cast<std::size_t>(k);
     const auto& G = w_.bond_conv[ks];
     angle_projections(G, bg);
-    // S_n = Σ_{node1(τ)=n} Y_τ ⊙ wb_n1 ⊙ wb_n2, summed block by block.
+    // S_n = Σ_{node1(τ)=n} Y_τ ⊙ wb_n1 ⊙ wb_n2, summed block by block (a node's angles lie at
+    // both ends of its bond, so in two chunks: chunks ≥ 1 sum into private partials).
     auto S = nn::grow(sum_b_, Ub_, B);
     S.setZero();
+    nn::zero_partials(part_node_, angles_, Ub_, B);
     // Bond- and angle-graph activations are always kept: they are a fraction of the atom
     // convolutions', and the angle update's input is overwritten by its output.
-    bond_conv_[ks].mlp.forward(G, T_, false, angle_preactivation(G, bg),
-                               [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index t0, Eigen::Index n) {
-                                 const auto& Al = c.A[G.depth() - 1];
-                                 for (Eigen::Index i = 0; i < n; ++i) {
-                                   const auto ts = static_cast<std::size_t>(t0 + i);
-                                   Scalar* sn = &S(bg.angle_node1[ts], 0);
-                                   const Scalar* yc = Al.data() + i * Al.cols();
-                                   const Scalar* yg = yc + B;
-                                   const Scalar* w1 = &wb_(bg.angle_node1[ts], 0);
-                                   const Scalar* w2 = &wb_(bg.angle_node2[ts], 0);
-                                   for (Eigen::Index j = 0; j < B; ++j) sn[j] += ((yc[j] * yg[j]) * w1[j]) * w2[j];
-                                 }
-                               });
+    bond_conv_[ks].mlp.resize(static_cast<std::size_t>(angles_.size()));
+    angles_.run([&](int ch, Eigen::Index t_begin, Eigen::Index t_end) {
+      auto Sc = nn::partial_of(ch, S, part_node_, Ub_);
+      bond_conv_[ks].mlp[static_cast<std::size_t>(ch)].forward(G, t_begin, t_end, false, angle_preactivation(G, bg),
+                                 [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index t0, Eigen::Index n) {
+                                   const auto& Al = c.A[G.depth() - 1];
+                                   for (Eigen::Index i = 0; i < n; ++i) {
+                                     const auto ts = static_cast<std::size_t>(t0 + i);
+                                     Scalar* sn = &Sc(bg.angle_node1[ts], 0);
+                                     const Scalar* yc = Al.data() + i * Al.cols();
+                                     const Scalar* yg = yc + B;
+                                     const Scalar* w1 = &wb_(bg.angle_node1[ts], 0);
+                                     const Scalar* w2 = &wb_(bg.angle_node2[ts], 0);
+                                     for (Eigen::Index j = 0; j < B; ++j) sn[j] += ((yc[j] * yg[j]) * w1[j]) * w2[j];
+                                   }
+                                 });
+    });
+    nn::add_partials(S, part_node_, angles_, nodes_);
     if (keep_inputs_) nn::grow(bond_conv_[ks].s, Ub_, B) = S;
     const auto& O = w_.bond_out[ks];
     auto D = nn::grow(tmp_b_, Ub_, B);
-    D.noalias() = S * O.weight.transpose();
-    for (Eigen::Index n = 0; n < Ub_; ++n) b_.row(bg.node_bond[static_cast<std::size_t>(n)]) += D.row(n);
-    if (O.has_bias()) b_.topRows(U_).rowwise() += O.bias;  // every bond, as CHGNet's mlp_out does
+    nodes_.run([&](int, Eigen::Index k0, Eigen::Index k1) {
+      D.middleRows(k0, k1 - k0).noalias() = S.middleRows(k0, k1 - k0) * O.weight.transpose();
+      for (Eigen::Index n = k0; n < k1; ++n) b_.row(bg.node_bond[static_cast<std::size_t>(n)]) += D.row(n);
+    });
+    if (O.has_bias())  // every bond, as CHGNet's mlp_out does
+      bonds_.run([&](int, Eigen::Index u0, Eigen::Index u1) { b_.middleRows(u0, u1 - u0).rowwise() += O.bias; });
   }
 
   void angle_update_forward(int k, const BondGraph& bg) {
@@ -360,10 +431,14 @@ class CHGNetEvaluator {
     const auto& G = w_.angle_update[ks];
     angle_projections(G, bg);
     // t ← t + Y block by block: a block's pre-activations read only its own rows of t.
-    angle_update_[ks].mlp.forward(G, T_, false, angle_preactivation(G, bg),
-                                  [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index t0, Eigen::Index n) {
-                                    t_.middleRows(t0, n) += G.output(c);
-                                  });
+    auto& mlps = angle_update_[ks].mlp;
+    mlps.resize(static_cast<std::size_t>(angles_.size()));
+    angles_.run([&](int ch, Eigen::Index t_begin, Eigen::Index t_end) {
+      mlps[static_cast<std::size_t>(ch)].forward(G, t_begin, t_end, false, angle_preactivation(G, bg),
+                                                 [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index t0, Eigen::Index n) {
+                                                   t_.middleRows(t0, n) += G.output(c);
+                                                 });
+    });
   }
 
   // --- reverse ----------------------------------------------------------------------------
@@ -397,12 +472,19 @@ class CHGNetEvaluator {
     }
     // Embeddings: b0 = φag W_be^T, wa = φag W_wa^T, wb = φbg W_wb^T, t0 = ψ W_an^T.
     auto dpa = nn::grow(gphi_ag_, U_, cfg_.num_radial);
-    dpa.noalias() = db * w_.bond_embedding;
-    dpa.noalias() += dwa * w_.bond_weights_ag;
+    bonds_.run([&](int, Eigen::Index u0, Eigen::Index u1) {
+      const Eigen::Index n = u1 - u0;
+      dpa.middleRows(u0, n).noalias() = db.middleRows(u0, n) * w_.bond_embedding;
+      dpa.middleRows(u0, n).noalias() += dwa.middleRows(u0, n) * w_.bond_weights_ag;
+    });
     auto dpb = nn::grow(gphi_bg_, Ub_, cfg_.num_radial);
-    dpb.noalias() = dwb * w_.bond_weights_bg;
+    nodes_.run([&](int, Eigen::Index k0, Eigen::Index k1) {
+      dpb.middleRows(k0, k1 - k0).noalias() = dwb.middleRows(k0, k1 - k0) * w_.bond_weights_bg;
+    });
     auto dps = nn::grow(gpsi_, T_, cfg_.num_angular);
-    dps.noalias() = dt * w_.angle_embedding;
+    angles_.run([&](int, Eigen::Index t0, Eigen::Index t1) {
+      dps.middleRows(t0, t1 - t0).noalias() = dt.middleRows(t0, t1 - t0) * w_.angle_embedding;
+    });
   }
 
   void atom_conv_backward(int k, const PeriodicGraph& g, const BondGraph& bg, CHGNetGradients<Scalar>* pg = nullptr) {
@@ -426,41 +508,55 @@ class CHGNetEvaluator {
     dPc.setZero();
     dPn.setZero();
     dQb.setZero();
+    // Edge chunks end where the source changes: dPc has one writer per row; the destination,
+    // bond and wa sums go into private partials of chunks ≥ 1.
+    nn::zero_partials(part_atom_, edges_, N_, h2);
+    nn::zero_partials(part_bond_, edges_, U_, h2);
+    nn::zero_partials(part_wa_, edges_, U_, A);
     nn::GatedMLP<Scalar>* gG = pg ? &pg->w.atom_conv[ks] : nullptr;
-    st.mlp.backward(
-        G, atom_conv_preactivation(st, g, bg),
-        [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index e0, Eigen::Index n) {
-          // Gated output Y = core ⊙ gate from the last layer's activations.
-          const auto& Al = c.A[G.depth() - 1];
-          auto dY = nn::grow(msg_, n, A);
-          for (Eigen::Index i = 0; i < n; ++i) {
-            const auto es = static_cast<std::size_t>(e0 + i);
-            if (i + detail::kPrefetchAhead < n) {
-              const auto uf = bg.edge_bond[es + static_cast<std::size_t>(detail::kPrefetchAhead)];
-              detail::prefetch_row(&wa_(uf, 0), A);
-              detail::prefetch_row(&dwa_(uf, 0), A);
+    edges_.run([&](int ch, Eigen::Index, Eigen::Index) {
+      const auto chs = static_cast<std::size_t>(ch);
+      auto dPn_c = nn::partial_of(ch, dPn, part_atom_, N_);
+      auto dQb_c = nn::partial_of(ch, dQb, part_bond_, U_);
+      auto dwa_c = nn::partial_of(ch, dwa_.topRows(U_), part_wa_, U_);
+      st.mlp[chs].backward(
+          G, atom_conv_preactivation(st, g, bg),
+          [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index e0, Eigen::Index n) {
+            // Gated output Y = core ⊙ gate from the last layer's activations.
+            const auto& Al = c.A[G.depth() - 1];
+            auto dY = nn::grow(msg_[chs], n, A);
+            for (Eigen::Index i = 0; i < n; ++i) {
+              const auto es = static_cast<std::size_t>(e0 + i);
+              if (i + detail::kPrefetchAhead < n) {
+                const auto uf = bg.edge_bond[es + static_cast<std::size_t>(detail::kPrefetchAhead)];
+                detail::prefetch_row(&wa_(uf, 0), A);
+                detail::prefetch_row(&dwa_c(uf, 0), A);
+              }
+              const Eigen::Index u = bg.edge_bond[es];
+              const Scalar* ds = &dS(g.src[es], 0);
+              const Scalar* w = &wa_(u, 0);
+              const Scalar* yc = Al.data() + i * Al.cols();
+              const Scalar* yg = yc + A;
+              Scalar* dw = &dwa_c(u, 0);
+              Scalar* dy = &dY(i, 0);
+              for (Eigen::Index j = 0; j < A; ++j) {
+                dy[j] = ds[j] * w[j];
+                dw[j] += ds[j] * yc[j] * yg[j];
+              }
             }
-            const Eigen::Index u = bg.edge_bond[es];
-            const Scalar* ds = &dS(g.src[es], 0);
-            const Scalar* w = &wa_(u, 0);
-            const Scalar* yc = Al.data() + i * Al.cols();
-            const Scalar* yg = yc + A;
-            Scalar* dw = &dwa_(u, 0);
-            Scalar* dy = &dY(i, 0);
-            for (Eigen::Index j = 0; j < A; ++j) {
-              dy[j] = ds[j] * w[j];
-              dw[j] += ds[j] * yc[j] * yg[j];
-            }
-          }
-          return nn::ConstMatRef<Scalar>(dY);
-        },
-        [&](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&, Eigen::Index e0, Eigen::Index) {
-          scatter_add_rows(dPc, g.src.data() + e0, dZ1);
-          scatter_add_rows(dPn, g.dst.data() + e0, dZ1);
-          scatter_add_rows(dQb, bg.edge_bond.data() + e0, dZ1);
-          if (gG && G.first_layer().has_bias()) gG->mutable_first_layer().bias += dZ1.colwise().sum();
-        },
-        scratch_, gG);
+            return nn::ConstMatRef<Scalar>(dY);
+          },
+          [&](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&, Eigen::Index e0, Eigen::Index) {
+            scatter_add_rows(dPc, g.src.data() + e0, dZ1);
+            scatter_add_rows(dPn_c, g.dst.data() + e0, dZ1);
+            scatter_add_rows(dQb_c, bg.edge_bond.data() + e0, dZ1);
+            if (gG && G.first_layer().has_bias()) gG->mutable_first_layer().bias += dZ1.colwise().sum();
+          },
+          scratch_[chs], gG);
+    });
+    nn::add_partials(dPn, part_atom_, edges_, atoms_);
+    nn::add_partials(dQb, part_bond_, edges_, bonds_);
+    nn::add_partials(dwa_.topRows(U_), part_wa_, edges_, bonds_);
     if (gG) {
       // First layer split as in the forward: Z1 = a_c W_cᵀ + b_u W_bᵀ + a_n W_nᵀ + bias.
       auto& gW = gG->mutable_first_layer().weight;
@@ -469,21 +565,27 @@ class CHGNetEvaluator {
       gW.rightCols(A).noalias() += dPn.transpose() * ain;
       gW.middleCols(A, B).noalias() += dQb.transpose() * b_in_[ks].topRows(U_);
     }
-    da.noalias() += dPc * W.leftCols(A);
-    da.noalias() += dPn * W.rightCols(A);
-    db_.topRows(U_).noalias() += dQb * W.middleCols(A, B);
+    atoms_.run([&](int, Eigen::Index i0, Eigen::Index i1) {
+      const Eigen::Index n = i1 - i0;
+      da.middleRows(i0, n).noalias() += dPc.middleRows(i0, n) * W.leftCols(A);
+      da.middleRows(i0, n).noalias() += dPn.middleRows(i0, n) * W.rightCols(A);
+    });
+    bonds_.run([&](int, Eigen::Index u0, Eigen::Index u1) {
+      db_.middleRows(u0, u1 - u0).noalias() += dQb.middleRows(u0, u1 - u0) * W.middleCols(A, B);
+    });
   }
 
-  /// `dz` of a bond-graph MLP's blocked reverse pass: the block's dZ1 to dt (in place), to
-  /// dQ1, dQ2, dPa (proj_q1_, proj_q2_, proj_c_: zeroed by angle_backward_begin) and, in
+  /// `dz` of a bond-graph MLP's blocked reverse pass in angle chunk `ch`: the block's dZ1 to dt
+  /// (in place), to dQ1, dQ2 (proj_q1_, proj_q2_ or the chunk's partials), dPa (proj_c_: angle
+  /// chunks end where the centre changes) — all zeroed by angle_backward_begin — and, in
   /// training, to the first layer's angle-part weight and bias gradients (input t_in_[k]).
-  auto angle_dz(const nn::GatedMLP<Scalar>& G, const BondGraph& bg, nn::GatedMLP<Scalar>* gG, int k) {
-    return [this, &G, &bg, gG, k](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&,
-                                  Eigen::Index t0, Eigen::Index n) {
+  auto angle_dz(const nn::GatedMLP<Scalar>& G, const BondGraph& bg, nn::GatedMLP<Scalar>* gG, int k, int ch) {
+    return [this, &G, &bg, gG, k, ch](const nn::ConstMatRef<Scalar>& dZ1, const nn::GatedMLPCache<Scalar>&,
+                                      Eigen::Index t0, Eigen::Index n) {
       const Eigen::Index B = cfg_.bond_fea_dim, Gd = cfg_.angle_fea_dim;
       dt_.middleRows(t0, n).noalias() += dZ1 * G.first_layer().weight.middleCols(2 * B, Gd);
-      scatter_add_rows(proj_q1_, bg.angle_node1.data() + t0, dZ1);
-      scatter_add_rows(proj_q2_, bg.angle_node2.data() + t0, dZ1);
+      scatter_add_rows(nn::partial_of(ch, proj_q1_.topRows(Ub_), part_q1_, Ub_), bg.angle_node1.data() + t0, dZ1);
+      scatter_add_rows(nn::partial_of(ch, proj_q2_.topRows(Ub_), part_q2_, Ub_), bg.angle_node2.data() + t0, dZ1);
       scatter_add_rows(proj_c_, bg.angle_center.data() + t0, dZ1);
       if (gG) {
         auto& F = gG->mutable_first_layer();
@@ -508,6 +610,8 @@ class CHGNetEvaluator {
     nn::grow(proj_q1_, Ub_, h2).setZero();
     nn::grow(proj_q2_, Ub_, h2).setZero();
     nn::grow(proj_c_, N_, h2).setZero();
+    nn::zero_partials(part_q1_, angles_, Ub_, h2);
+    nn::zero_partials(part_q2_, angles_, Ub_, h2);
   }
 
   /// After all blocks: dQ1, dQ2 to db (bond-graph nodes), dPa to da; in training, the node
@@ -516,6 +620,8 @@ class CHGNetEvaluator {
   void angle_backward_end(const nn::GatedMLP<Scalar>& G, const BondGraph& bg, nn::GatedMLP<Scalar>* gG, int k, int kb) {
     const Eigen::Index A = cfg_.atom_fea_dim, B = cfg_.bond_fea_dim;
     const auto& W = G.first_layer().weight;
+    nn::add_partials(proj_q1_.topRows(Ub_), part_q1_, angles_, nodes_);
+    nn::add_partials(proj_q2_.topRows(Ub_), part_q2_, angles_, nodes_);
     const auto dQ1 = proj_q1_.topRows(Ub_);
     const auto dQ2 = proj_q2_.topRows(Ub_);
     const auto dPa = proj_c_.topRows(N_);
@@ -529,10 +635,15 @@ class CHGNetEvaluator {
       gW.rightCols(A).noalias() += dPa.transpose() * a_in_[static_cast<std::size_t>(k + 1)].topRows(N_);
     }
     auto dBn = nn::grow(tmp_b_, Ub_, B);
-    dBn.noalias() = dQ1 * W.leftCols(B);
-    dBn.noalias() += dQ2 * W.middleCols(B, B);
-    for (Eigen::Index n = 0; n < Ub_; ++n) db_.row(bg.node_bond[static_cast<std::size_t>(n)]) += dBn.row(n);
-    da_.topRows(N_).noalias() += dPa * W.rightCols(A);
+    nodes_.run([&](int, Eigen::Index k0, Eigen::Index k1) {
+      const Eigen::Index n = k1 - k0;
+      dBn.middleRows(k0, n).noalias() = dQ1.middleRows(k0, n) * W.leftCols(B);
+      dBn.middleRows(k0, n).noalias() += dQ2.middleRows(k0, n) * W.middleCols(B, B);
+      for (Eigen::Index r = k0; r < k1; ++r) db_.row(bg.node_bond[static_cast<std::size_t>(r)]) += dBn.row(r);
+    });
+    atoms_.run([&](int, Eigen::Index i0, Eigen::Index i1) {
+      da_.middleRows(i0, i1 - i0).noalias() += dPa.middleRows(i0, i1 - i0) * W.rightCols(A);
+    });
   }
 
   void angle_update_backward(int k, const BondGraph& bg, CHGNetGradients<Scalar>* pg = nullptr) {
@@ -541,12 +652,15 @@ class CHGNetEvaluator {
     nn::GatedMLP<Scalar>* gG = pg ? &pg->w.angle_update[ks] : nullptr;
     angle_backward_begin(G);
     // t_out = t_in + Y: dY = dt_out, read by the block's reverse pass before its dz adds to dt.
-    angle_update_[ks].mlp.backward(
-        G, kept_not_recomputed(),
-        [&](const nn::GatedMLPCache<Scalar>&, Eigen::Index t0, Eigen::Index n) {
-          return nn::ConstMatRef<Scalar>(dt_.middleRows(t0, n));
-        },
-        angle_dz(G, bg, gG, k), scratch_, gG);
+    angles_.run([&](int ch, Eigen::Index, Eigen::Index) {
+      const auto chs = static_cast<std::size_t>(ch);
+      angle_update_[ks].mlp[chs].backward(
+          G, kept_not_recomputed(),
+          [&](const nn::GatedMLPCache<Scalar>&, Eigen::Index t0, Eigen::Index n) {
+            return nn::ConstMatRef<Scalar>(dt_.middleRows(t0, n));
+          },
+          angle_dz(G, bg, gG, k, ch), scratch_[chs], gG);
+    });
     angle_backward_end(G, bg, gG, k, k + 1);
   }
 
@@ -566,32 +680,38 @@ class CHGNetEvaluator {
     w_.bond_out[ks].backward(dBo, dS);
     nn::GatedMLP<Scalar>* gG = pg ? &pg->w.bond_conv[ks] : nullptr;
     angle_backward_begin(G);
-    bond_conv_[ks].mlp.backward(
-        G, kept_not_recomputed(),
-        [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index t0, Eigen::Index n) {
-          const auto& Al = c.A[G.depth() - 1];
-          auto dY = nn::grow(msg_, n, B);
-          for (Eigen::Index i = 0; i < n; ++i) {
-            const auto ts = static_cast<std::size_t>(t0 + i);
-            const Eigen::Index n1 = bg.angle_node1[ts], n2 = bg.angle_node2[ts];
-            const Scalar* ds = &dS(n1, 0);
-            const Scalar* w1 = &wb_(n1, 0);
-            const Scalar* w2 = &wb_(n2, 0);
-            const Scalar* yc = Al.data() + i * Al.cols();
-            const Scalar* yg = yc + B;
-            Scalar* dw1 = &dwb_(n1, 0);
-            Scalar* dw2 = &dwb_(n2, 0);
-            Scalar* dy = &dY(i, 0);
-            for (Eigen::Index j = 0; j < B; ++j) {
-              const Scalar y = yc[j] * yg[j];
-              dy[j] = ds[j] * w1[j] * w2[j];
-              dw1[j] += ds[j] * y * w2[j];
-              dw2[j] += ds[j] * y * w1[j];
+    nn::zero_partials(part_wb_, angles_, Ub_, B);
+    angles_.run([&](int ch, Eigen::Index, Eigen::Index) {
+      const auto chs = static_cast<std::size_t>(ch);
+      auto dwb_c = nn::partial_of(ch, dwb_.topRows(Ub_), part_wb_, Ub_);  // a node's angles lie in two chunks
+      bond_conv_[ks].mlp[chs].backward(
+          G, kept_not_recomputed(),
+          [&](const nn::GatedMLPCache<Scalar>& c, Eigen::Index t0, Eigen::Index n) {
+            const auto& Al = c.A[G.depth() - 1];
+            auto dY = nn::grow(msg_[chs], n, B);
+            for (Eigen::Index i = 0; i < n; ++i) {
+              const auto ts = static_cast<std::size_t>(t0 + i);
+              const Eigen::Index n1 = bg.angle_node1[ts], n2 = bg.angle_node2[ts];
+              const Scalar* ds = &dS(n1, 0);
+              const Scalar* w1 = &wb_(n1, 0);
+              const Scalar* w2 = &wb_(n2, 0);
+              const Scalar* yc = Al.data() + i * Al.cols();
+              const Scalar* yg = yc + B;
+              Scalar* dw1 = &dwb_c(n1, 0);
+              Scalar* dw2 = &dwb_c(n2, 0);
+              Scalar* dy = &dY(i, 0);
+              for (Eigen::Index j = 0; j < B; ++j) {
+                const Scalar y = yc[j] * yg[j];
+                dy[j] = ds[j] * w1[j] * w2[j];
+                dw1[j] += ds[j] * y * w2[j];
+                dw2[j] += ds[j] * y * w1[j];
+              }
             }
-          }
-          return nn::ConstMatRef<Scalar>(dY);
-        },
-        angle_dz(G, bg, gG, k), scratch_, gG);
+            return nn::ConstMatRef<Scalar>(dY);
+          },
+          angle_dz(G, bg, gG, k, ch), scratch_[chs], gG);
+    });
+    nn::add_partials(dwb_.topRows(Ub_), part_wb_, angles_, nodes_);
     angle_backward_end(G, bg, gG, k, k);
   }
 
@@ -599,35 +719,40 @@ class CHGNetEvaluator {
     auto Gv = nn::grow(gvec_, E_, 3);
     Gv.setZero();
     const int R = cfg_.num_radial, K = cfg_.num_angular;
-    // Radial: bond lengths (representative edges).
-    for (Eigen::Index u = 0; u < U_; ++u) {
-      const auto us = static_cast<std::size_t>(u);
-      const Eigen::Index e = bg.bond_edge[us];
-      Scalar dr(0);
-      for (int k = 0; k < R; ++k) dr += gphi_ag_(u, k) * dphi_ag_(u, k);
-      const int n = bg.bond_node[us];
-      if (n >= 0)
-        for (int k = 0; k < R; ++k) dr += gphi_bg_(n, k) * dphi_bg_(n, k);
-      const Scalar f = dr / len_[static_cast<std::size_t>(e)];
-      for (int c = 0; c < 3; ++c) Gv(e, c) += f * rvec_(e, c);
-    }
-    // Angular: θ = acos((û1·û2)(1 − 1e-6)).
+    // Radial: bond lengths (representative edges: one bond per row of Gv).
+    bonds_.run([&](int, Eigen::Index u_begin, Eigen::Index u_end) {
+      for (Eigen::Index u = u_begin; u < u_end; ++u) {
+        const auto us = static_cast<std::size_t>(u);
+        const Eigen::Index e = bg.bond_edge[us];
+        Scalar dr(0);
+        for (int k = 0; k < R; ++k) dr += gphi_ag_(u, k) * dphi_ag_(u, k);
+        const int n = bg.bond_node[us];
+        if (n >= 0)
+          for (int k = 0; k < R; ++k) dr += gphi_bg_(n, k) * dphi_bg_(n, k);
+        const Scalar f = dr / len_[static_cast<std::size_t>(e)];
+        for (int c = 0; c < 3; ++c) Gv(e, c) += f * rvec_(e, c);
+      }
+    });
+    // Angular: θ = acos((û1·û2)(1 − 1e-6)). Both edges of an angle leave its centre, and angle
+    // chunks end where the centre changes: one writer per row of Gv, in the serial order.
     using math::sqrt;
     const Scalar shrink = Scalar(1) - Scalar(1e-6);
-    for (Eigen::Index t = 0; t < T_; ++t) {
-      const auto ts = static_cast<std::size_t>(t);
-      Scalar dth(0);
-      for (int k = 0; k < K; ++k) dth += gpsi_(t, k) * dpsi_(t, k);
-      const Scalar c = cos_[ts], cs = c * shrink;
-      const Scalar dc = -dth * shrink / sqrt(Scalar(1) - cs * cs);
-      const Eigen::Index e1 = bg.angle_edge1[ts], e2 = bg.angle_edge2[ts];
-      const Scalar l1 = len_[static_cast<std::size_t>(e1)], l2 = len_[static_cast<std::size_t>(e2)];
-      for (int k = 0; k < 3; ++k) {
-        const Scalar u1 = rvec_(e1, k) / l1, u2 = rvec_(e2, k) / l2;
-        Gv(e1, k) += dc * (u2 - c * u1) / l1;
-        Gv(e2, k) += dc * (u1 - c * u2) / l2;
+    angles_.run([&](int, Eigen::Index t_begin, Eigen::Index t_end) {
+      for (Eigen::Index t = t_begin; t < t_end; ++t) {
+        const auto ts = static_cast<std::size_t>(t);
+        Scalar dth(0);
+        for (int k = 0; k < K; ++k) dth += gpsi_(t, k) * dpsi_(t, k);
+        const Scalar c = cos_[ts], cs = c * shrink;
+        const Scalar dc = -dth * shrink / sqrt(Scalar(1) - cs * cs);
+        const Eigen::Index e1 = bg.angle_edge1[ts], e2 = bg.angle_edge2[ts];
+        const Scalar l1 = len_[static_cast<std::size_t>(e1)], l2 = len_[static_cast<std::size_t>(e2)];
+        for (int k = 0; k < 3; ++k) {
+          const Scalar u1 = rvec_(e1, k) / l1, u2 = rvec_(e2, k) / l2;
+          Gv(e1, k) += dc * (u2 - c * u1) / l1;
+          Gv(e2, k) += dc * (u1 - c * u2) / l2;
+        }
       }
-    }
+    });
     edge_gradients_to_forces(g, Gv, rvec_, static_cast<std::size_t>(N_), out.forces, out.virial);
   }
 
@@ -713,18 +838,23 @@ class CHGNetEvaluator {
   /// A bond-graph gated MLP (bond convolution or angle update) over blocks of angles; the bond
   /// convolution also keeps its message sum S in training (bond_out's input).
   struct AngleMLPState {
-    nn::BlockedGatedMLP<Scalar> mlp;
+    std::vector<nn::BlockedGatedMLP<Scalar>> mlp;  // per angle chunk
     Mat s;
   };
   std::vector<AngleMLPState> bond_conv_, angle_update_;
   nn::LayerNormCache<Scalar> read_norm_;
   nn::MLPCache<Scalar> readout_cache_;
-  nn::GatedMLPScratch<Scalar> scratch_;
-  Mat proj_c_, proj_n_, proj_b_, proj_q1_, proj_q2_, bnode_, msg_, sum_a_, sum_b_, tmp_b_, tmp_deps_;
+  std::vector<nn::GatedMLPScratch<Scalar>> scratch_;  // per edge / angle chunk
+  std::vector<Mat> msg_;                              // per edge / angle chunk: a block's dY
+  Mat proj_c_, proj_n_, proj_b_, proj_q1_, proj_q2_, bnode_, sum_a_, sum_b_, tmp_b_, tmp_deps_;
   Mat da_, db_, dt_, dwa_, dwb_, gphi_ag_, gphi_bg_, gpsi_, gvec_;
   // training only
   bool keep_inputs_ = false;
   GeometryTangent tangent_;  // Dual scalars only
+  nn::RowChunks edges_, bonds_, nodes_, angles_, atoms_;  // one chunk per host thread
+  // Private partial sums of chunks 1, 2, ... (nn::zero_partials): atoms and bonds from edge
+  // chunks; bond-graph nodes (and their first-layer projections) from angle chunks.
+  std::vector<Mat> part_atom_, part_bond_, part_wa_, part_node_, part_q1_, part_q2_, part_wb_;
   std::vector<Mat> a_in_, b_in_, t_in_;  // per conv block: inputs of atom conv k
   std::vector<int> z_;
 };

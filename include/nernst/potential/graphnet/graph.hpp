@@ -14,9 +14,14 @@
 /// Edges are directed, grouped by source atom in ascending order, bond vector
 /// r_e = x_dst + image·L − x_src; periodic self-images are kept, the zero-distance self pair
 /// is dropped. Positions are used as given (not wrapped).
+///
+/// Host threads: each atom's neighbour search only reads the shared image points and cell grid,
+/// so atoms are split into one contiguous chunk per host thread (nn::RowChunks) and the chunks'
+/// edge lists are concatenated in atom order: the same graph, edge for edge, at any thread count.
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/macros.hpp>
+#include <nernst/nn/row_chunks.hpp>
 
 #include <Eigen/Core>
 
@@ -201,7 +206,8 @@ inline void build_pymatgen_graph(const std::vector<std::array<double, 3>>& x, co
   }
 
   const double r2 = r * r;
-  for (std::size_t i = 0; i < n; ++i) {
+  // Edges of centre i, appended to `out` in pymatgen's order.
+  auto search_atom = [&](std::size_t i, PeriodicGraph& out) {
     long c3[3];
     cell_of(x[i].data(), c3);
     for (int o1 = -1; o1 <= 1; ++o1)
@@ -224,12 +230,28 @@ inline void build_pymatgen_graph(const std::vector<std::array<double, 3>>& x, co
             const auto& t = trans[static_cast<std::size_t>(q)];
             std::array<int, 3> img;
             for (int m = 0; m < 3; ++m) img[m] = static_cast<int>(std::llround(double(t[m]) - shift[p][m]));
-            g.src.push_back(static_cast<int>(i));
-            g.dst.push_back(p);
-            g.image.push_back(img);
-            g.distance.push_back(d);
+            out.src.push_back(static_cast<int>(i));
+            out.dst.push_back(p);
+            out.image.push_back(img);
+            out.distance.push_back(d);
           }
         }
+  };
+  nn::RowChunks atoms;
+  atoms.split(static_cast<Eigen::Index>(n), nn::host_threads(), 16);
+  if (atoms.size() <= 1) {
+    for (std::size_t i = 0; i < n; ++i) search_atom(i, g);
+    return;
+  }
+  std::vector<PeriodicGraph> parts(static_cast<std::size_t>(atoms.size()));
+  atoms.run([&](int c, Eigen::Index i0, Eigen::Index i1) {
+    for (Eigen::Index i = i0; i < i1; ++i) search_atom(static_cast<std::size_t>(i), parts[static_cast<std::size_t>(c)]);
+  });
+  for (const auto& part : parts) {
+    g.src.insert(g.src.end(), part.src.begin(), part.src.end());
+    g.dst.insert(g.dst.end(), part.dst.begin(), part.dst.end());
+    g.image.insert(g.image.end(), part.image.begin(), part.image.end());
+    g.distance.insert(g.distance.end(), part.distance.begin(), part.distance.end());
   }
 }
 
