@@ -97,27 +97,54 @@ TEST_CASE("Graph construction on host threads: the same edges, in the same order
   CHECK(all.distance == one.distance);
 }
 
+namespace {
+
+/// Threaded vs one thread in double: energy and forces to 1e-12 relative, stress to 1e-14
+/// eV/Å³; bitwise identical when repeated at the same thread count.
+template <class Pot>
+void check_double_threads(Pot& pot, nernst::System<>& sys) {
+  const Result one = evaluate(pot, sys, 1);
+  const Result all = evaluate(pot, sys, 0);
+  const Result again = evaluate(pot, sys, 0);
+  CHECK(std::abs(all.energy - one.energy) <= 1e-12 * std::abs(one.energy));
+  double fscale = 0;
+  for (const auto& f : one.forces)
+    for (double v : f) fscale = std::max(fscale, std::abs(v));
+  CHECK(max_force_diff(all, one) <= 1e-12 * fscale);
+  for (int k = 0; k < 6; ++k)
+    CHECK(std::abs(all.stress[static_cast<std::size_t>(k)] - one.stress[static_cast<std::size_t>(k)]) <= 1e-14);
+  CHECK(all.energy == again.energy);
+  CHECK(max_force_diff(all, again) == 0.0);
+  CHECK(all.stress == again.stress);
+}
+
+/// Threaded vs one thread in float: within float rounding; bitwise identical when repeated.
+template <class Pot>
+void check_float_threads(Pot& pot, nernst::System<>& sys) {
+  const Result one = evaluate(pot, sys, 1);
+  const Result all = evaluate(pot, sys, 0);
+  const Result again = evaluate(pot, sys, 0);
+  CHECK(std::abs(all.energy - one.energy) <= 1e-5 * std::abs(one.energy));
+  CHECK(max_force_diff(all, one) <= 1e-3);
+  CHECK(all.energy == again.energy);
+  CHECK(max_force_diff(all, again) == 0.0);
+}
+
+/// The 160-atom CHGNet reference structure.
+nernst::System<> chgnet_system(const char* ckpt) {
+  return chgnet_test::system_from(
+      chgnet_test::read_json(chgnet_test::ref_path(ckpt, "li3ycl6_like_2x2x2_rattled160")).at("structure"));
+}
+
+}  // namespace
+
 TEST_CASE("M3GNet on host threads: equal to one thread to 1e-12, bitwise repeatable (180 atoms, both MP-2021 and MatPES)") {
   NERNST_REQUIRE_SHARED_DATA();
-  Cell cell = reference_cell("li3ycl6_supercell_180_rattled");
-  auto sys = make_system(cell);
+  auto sys = make_system(reference_cell("li3ycl6_supercell_180_rattled"));
   MESSAGE("host threads: " << nernst::nn::host_threads());
   for (const auto* m : {&model(), &matpes_model("pbe")}) {
     nernst::Potential<nernst::GraphNet<nernst::M3GNet>, double> pot(*m);
-    const Result one = evaluate(pot, sys, 1);
-    const Result all = evaluate(pot, sys, 0);
-    const Result again = evaluate(pot, sys, 0);
-    CHECK(std::abs(all.energy - one.energy) <= 1e-12 * std::abs(one.energy));
-    double fscale = 0;
-    for (const auto& f : one.forces)
-      for (double v : f) fscale = std::max(fscale, std::abs(v));
-    CHECK(max_force_diff(all, one) <= 1e-12 * fscale);
-    for (int k = 0; k < 6; ++k)
-      CHECK(std::abs(all.stress[static_cast<std::size_t>(k)] - one.stress[static_cast<std::size_t>(k)]) <= 1e-14);
-    // Bitwise at a fixed thread count.
-    CHECK(all.energy == again.energy);
-    CHECK(max_force_diff(all, again) == 0.0);
-    CHECK(all.stress == again.stress);
+    check_double_threads(pot, sys);
   }
 }
 
@@ -125,49 +152,22 @@ TEST_CASE("M3GNet in float on host threads: equal to one thread within float rou
   NERNST_REQUIRE_SHARED_DATA();
   auto sys = make_system(reference_cell("li3ycl6_supercell_180_rattled"));
   nernst::Potential<nernst::GraphNet<nernst::M3GNet>, float> pot(model());
-  const Result one = evaluate(pot, sys, 1);
-  const Result all = evaluate(pot, sys, 0);
-  const Result again = evaluate(pot, sys, 0);
-  CHECK(std::abs(all.energy - one.energy) <= 1e-5 * std::abs(one.energy));
-  CHECK(max_force_diff(all, one) <= 1e-3);
-  CHECK(all.energy == again.energy);
-  CHECK(max_force_diff(all, again) == 0.0);
+  check_float_threads(pot, sys);
 }
 
 TEST_CASE("CHGNet on host threads: equal to one thread to 1e-12, bitwise repeatable (160 atoms, both checkpoints)") {
   NERNST_REQUIRE_SHARED_DATA();
   for (const char* ckpt : chgnet_test::kCheckpoints) {
     CAPTURE(std::string(ckpt));
-    const auto ref = chgnet_test::read_json(chgnet_test::ref_path(ckpt, "li3ycl6_like_2x2x2_rattled160"));
-    auto sys = chgnet_test::system_from(ref.at("structure"));
+    auto sys = chgnet_system(ckpt);
     nernst::Potential<nernst::GraphNet<nernst::CHGNet>, double> pot(chgnet_test::model(ckpt));
-    const Result one = evaluate(pot, sys, 1);
-    const Result all = evaluate(pot, sys, 0);
-    const Result again = evaluate(pot, sys, 0);
-    CHECK(std::abs(all.energy - one.energy) <= 1e-12 * std::abs(one.energy));
-    double fscale = 0;
-    for (const auto& f : one.forces)
-      for (double v : f) fscale = std::max(fscale, std::abs(v));
-    CHECK(max_force_diff(all, one) <= 1e-12 * fscale);
-    for (int k = 0; k < 6; ++k)
-      CHECK(std::abs(all.stress[static_cast<std::size_t>(k)] - one.stress[static_cast<std::size_t>(k)]) <= 1e-14);
-    CHECK(all.energy == again.energy);
-    CHECK(max_force_diff(all, again) == 0.0);
-    CHECK(all.stress == again.stress);
+    check_double_threads(pot, sys);
   }
 }
 
 TEST_CASE("CHGNet in float on host threads: equal to one thread within float rounding, bitwise repeatable") {
   NERNST_REQUIRE_SHARED_DATA();
-  const char* ckpt = chgnet_test::kCheckpoints[0];
-  const auto ref = chgnet_test::read_json(chgnet_test::ref_path(ckpt, "li3ycl6_like_2x2x2_rattled160"));
-  auto sys = chgnet_test::system_from(ref.at("structure"));
-  nernst::Potential<nernst::GraphNet<nernst::CHGNet>, float> pot(chgnet_test::model(ckpt));
-  const Result one = evaluate(pot, sys, 1);
-  const Result all = evaluate(pot, sys, 0);
-  const Result again = evaluate(pot, sys, 0);
-  CHECK(std::abs(all.energy - one.energy) <= 1e-5 * std::abs(one.energy));
-  CHECK(max_force_diff(all, one) <= 1e-3);
-  CHECK(all.energy == again.energy);
-  CHECK(max_force_diff(all, again) == 0.0);
+  auto sys = chgnet_system(chgnet_test::kCheckpoints[0]);
+  nernst::Potential<nernst::GraphNet<nernst::CHGNet>, float> pot(chgnet_test::model(chgnet_test::kCheckpoints[0]));
+  check_float_threads(pot, sys);
 }
