@@ -231,7 +231,7 @@ inline void add_enumerate_command(CLI::App& app) {
       throw ValueError("enumerate: give --supercell, --index or --index-range");
     if (opt->rank == "model") {
       const nlohmann::json j = detail_enumerate::run_model_rank(*opt);
-      if (!opt->json.empty()) workflow::write_file_atomic(opt->json, j.dump(1));
+      if (!opt->json.empty()) workflow::write_file_atomic(std::filesystem::absolute(opt->json), j.dump(1));
       std::cout << j.dump(1) << "\n";
       return;
     }
@@ -359,7 +359,7 @@ inline void add_enumerate_command(CLI::App& app) {
     }
     if (!opt->out.empty()) js["files_written"] = written;
     js["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!opt->json.empty()) workflow::write_file_atomic(opt->json, js.dump(1));
+    if (!opt->json.empty()) workflow::write_file_atomic(std::filesystem::absolute(opt->json), js.dump(1));
     std::cout << js.dump(1) << "\n";
   });
 }
