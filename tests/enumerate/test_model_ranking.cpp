@@ -97,6 +97,15 @@ ModelScreenOptions screen_options(std::size_t keep) {
   return o;
 }
 
+/// With a state file in `tmp`, a checkpoint every `every` energies.
+ModelScreenOptions resumable_options(const nernst_test::TempDir& tmp, std::size_t keep, std::uint64_t every) {
+  auto o = screen_options(keep);
+  o.screen.state_file = tmp.path() / "screen.json";
+  o.screen.inputs = inputs_fingerprint({{"keep", keep}});
+  o.screen.checkpoint_every = every;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("model ranking: the streamed best K equals a brute-force loop over all orderings") {
@@ -122,10 +131,7 @@ TEST_CASE("model ranking: a screen interrupted part-way resumes to the identical
   auto pot = make_rigid_ion<>();
   const auto whole = model_screen(c.e, c.hnf, pot, c.orderings, screen_options(10));
   nernst_test::TempDir tmp("nernst_screen");
-  auto o = screen_options(10);
-  o.screen.state_file = tmp.path() / "screen.json";
-  o.screen.inputs = inputs_fingerprint({{"case", "lyc111"}, {"keep", 10}});
-  o.screen.checkpoint_every = 10;
+  auto o = resumable_options(tmp, 10, 10);
   o.screen.after_energy = [](std::uint64_t n) {
     if (n == 37) throw std::runtime_error("simulated kill");
   };
@@ -154,10 +160,7 @@ TEST_CASE("model ranking: a screen killed with SIGKILL resumes to the identical 
   auto pot = make_rigid_ion<>();
   const auto whole = model_screen(c.e, c.hnf, pot, c.orderings, screen_options(10));
   nernst_test::TempDir tmp("nernst_screen_kill");
-  auto o = screen_options(10);
-  o.screen.state_file = tmp.path() / "screen.json";
-  o.screen.inputs = inputs_fingerprint({{"case", "kill"}});
-  o.screen.checkpoint_every = 4;
+  auto o = resumable_options(tmp, 10, 4);
   const pid_t child = fork();
   REQUIRE(child >= 0);
   if (child == 0) {  // slowed down so that the parent kills it part-way
@@ -194,9 +197,7 @@ TEST_CASE("model ranking: a state written for other inputs is refused with the f
   const Case c = lyc111();
   auto pot = make_rigid_ion<>();
   nernst_test::TempDir tmp("nernst_screen_hash");
-  auto o = screen_options(5);
-  o.screen.state_file = tmp.path() / "screen.json";
-  o.screen.inputs = inputs_fingerprint({{"keep", 5}});
+  auto o = resumable_options(tmp, 5, 0);
   model_screen(c.e, c.hnf, pot, c.orderings, o);
   o.screen.inputs = inputs_fingerprint({{"keep", 6}});
   o.screen.keep = 6;
