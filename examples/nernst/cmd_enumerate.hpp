@@ -2,12 +2,18 @@
 // `nernst enumerate STRUCTURE.cif (--supercell "1 1 2" | --index N | --index-range A B) ...`:
 // symmetry-distinct orderings of a disordered crystal, counted exactly (Burnside) before they
 // are enumerated, optionally ranked by Ewald energy; prints a JSON summary on stdout.
+// `--rank model --model M [--prefilter ewald:K] [--relax-top N] [--state DIR]` ranks the
+// orderings of one supercell by the model instead (enumerate/rank_by_model.hpp): a resumable
+// static screen, relaxation of the best N, space groups of the relaxed cells.
 
 #include <CLI/CLI.hpp>
 
 #include <nernst/enumerate/ewald_ranker.hpp>
 #include <nernst/enumerate/occupancy.hpp>
+#include <nernst/enumerate/rank_by_model.hpp>
 #include <nernst/io/read.hpp>
+
+#include "model_choice.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -67,17 +73,120 @@ inline enumerate::IMat3 parse_supercell(const std::string& s) {
   return m;
 }
 
+struct Options {
+  std::string path, supercell, counts, charges, rounding = "error", mode = "per-orbit", rank = "ewald", out, format = "cif";
+  long index = 0;
+  std::vector<long> range;
+  bool count_only = false, remove_superperiodic = false, quiet = false;
+  std::size_t top = 0;
+  double max_structures = 1e8, symprec = 1e-3, accuracy = 1e-8;
+  // --rank model
+  std::string model = "default", precision = "double", prefilter, state, json;
+  enumerate::RelaxRankingOptions relax;
+  double checkpoint_seconds = 10;
+};
+
+/// Formal charges for the Ewald energy: CLI, then CIF oxidation states, then common values.
+inline std::map<int, double> ranking_charges(const Structure& s, const std::string& cli) {
+  std::map<int, double> charges{{1, 1}, {3, 1}, {11, 1}, {19, 1}, {37, 1}, {55, 1}, {12, 2}, {20, 2}, {38, 2}, {56, 2},
+                                {13, 3}, {21, 3}, {31, 3}, {39, 3}, {49, 3}, {57, 3}, {40, 4}, {72, 4}, {9, -1}, {17, -1},
+                                {35, -1}, {53, -1}, {8, -2}, {16, -2}, {34, -2}, {7, -3}, {15, 5}};
+  for (const auto& site : s.sites())
+    for (const auto& sp : site.species)
+      if (sp.oxidation) charges[sp.z] = *sp.oxidation;
+  for (const auto& [el, q] : parse_assignments(cli, "--charges")) charges[atomic_number(el)] = q;
+  return charges;
+}
+
+/// The orderings model of the options (occupancy mode, rounding, explicit counts).
+inline enumerate::OrderingOptions ordering_options(const Options& o) {
+  enumerate::OrderingOptions oo;
+  oo.mode = enumerate::parse_occupancy_mode(o.mode);
+  oo.rounding = enumerate::parse_rounding(o.rounding);
+  oo.symprec = o.symprec;
+  for (const auto& [k, v] : parse_assignments(o.counts, "--counts")) {
+    if (v < 0 || v != std::floor(v)) throw ValueError("--counts: " + k + " must be a non-negative integer");
+    oo.counts[k] = static_cast<long>(v);
+  }
+  return oo;
+}
+
+/// K of `--prefilter ewald:K` (0 when not given).
+inline std::size_t parse_prefilter(const std::string& s) {
+  if (s.empty()) return 0;
+  const std::string head = "ewald:";
+  if (s.rfind(head, 0) != 0) throw ValueError("--prefilter: expected ewald:K, got '" + s + "'");
+  try {
+    std::size_t used = 0;
+    const long k = std::stol(s.substr(head.size()), &used);
+    if (used != s.size() - head.size() || k < 1) throw std::invalid_argument(s);
+    return static_cast<std::size_t>(k);
+  } catch (const std::exception&) {
+    throw ValueError("--prefilter: K in ewald:K must be a positive integer, got '" + s + "'");
+  }
+}
+
+/// What the screen's answer depends on; its fingerprint guards the state file.
+inline nlohmann::json model_rank_inputs(const Options& o, const enumerate::IMat3& hnf, const ModelChoice& m, std::size_t keep,
+                                        std::size_t prefilter, const std::map<int, double>& charges) {
+  nlohmann::json charges_js = nlohmann::json::object();
+  if (prefilter > 0)
+    for (const auto& [z, q] : charges) charges_js[std::to_string(z)] = q;
+  return {{"structure", enumerate::hex_fingerprint(enumerate::file_fingerprint(o.path))},
+          {"hnf", {hnf(0, 0), hnf(0, 1), hnf(0, 2), hnf(1, 0), hnf(1, 1), hnf(1, 2), hnf(2, 0), hnf(2, 1), hnf(2, 2)}},
+          {"mode", o.mode}, {"rounding", o.rounding}, {"counts", o.counts}, {"symprec", o.symprec},
+          {"remove_superperiodic", o.remove_superperiodic}, {"model", enumerate::model_fingerprint(m.path, m.name)},
+          {"precision", o.precision}, {"keep", keep}, {"prefilter", prefilter}, {"charges", charges_js},
+          {"accuracy", prefilter > 0 ? o.accuracy : 0.0}};
+}
+
+/// `--rank model`: the screen, relaxation and ranking of one fixed supercell (rank_by_model.hpp).
+inline nlohmann::json run_model_rank(const Options& o) {
+  namespace fs = std::filesystem;
+  using namespace enumerate;
+  if (o.supercell.empty()) throw ValueError("--rank model: give one --supercell (not --index or --index-range)");
+  if (o.count_only) throw ValueError("--rank model: --count-only ranks nothing");
+  const Structure s = io::read_structure(o.path);
+  const OrderingModel model(s, ordering_options(o));
+  const Enumerator<HNF> e(model.multilattice(), model.derivative_options(o.remove_superperiodic));
+  const IMat3 hnf = hermite_normal_form(parse_supercell(o.supercell));
+  const auto ag = e.active_group(hnf);
+  const std::uint64_t bc = burnside_count(e.problem(ag.group.n, model.label_counts(ag.group.n)), ag.perms);
+  if (static_cast<double>(bc) > o.max_structures)
+    throw ValueError("enumerate: the Burnside count is " + std::to_string(bc) + " orderings, above --max-structures " +
+                     std::to_string(static_cast<std::uint64_t>(o.max_structures)));
+  const ModelChoice mc = resolve_model(o.model);
+  const auto charges = ranking_charges(s, o.charges);
+  ModelScreenOptions so;
+  so.prefilter_ewald = parse_prefilter(o.prefilter);
+  so.label_charges = model.label_charges(charges);
+  so.ewald.accuracy = o.accuracy;
+  so.screen.keep = std::max<std::size_t>({o.top, o.relax.relax_top, 1});
+  so.screen.checkpoint_seconds = o.checkpoint_seconds;
+  so.screen.progress = o.quiet ? nullptr : &std::cerr;
+  so.screen.inputs = inputs_fingerprint(model_rank_inputs(o, hnf, mc, so.screen.keep, so.prefilter_ewald, charges));
+  RelaxRankingOptions ro = o.relax;
+  ro.progress = so.screen.progress;
+  if (!o.state.empty()) {
+    so.screen.state_file = fs::path(o.state) / "screen.json";
+    ro.state_dir = o.state;
+  }
+  ro.out_dir = !o.out.empty() ? fs::path(o.out) : !o.state.empty() ? fs::path(o.state) / "structures" : fs::path("enumerate_ranked");
+  nlohmann::json j = with_potential(mc, o.precision, graphnet::ThreeBodyMode::matgl,
+                                    [&](auto& pot) { return rank_by_model(e, hnf, bc, pot, so, ro); });
+  j["model"] = mc.name;
+  j["model_path"] = mc.path;
+  j["precision"] = o.precision;
+  j["occupancy_mode"] = o.mode;
+  j["burnside_count"] = bc;
+  j["inputs_fingerprint"] = so.screen.inputs;
+  return j;
+}
+
 }  // namespace detail_enumerate
 
 inline void add_enumerate_command(CLI::App& app) {
-  struct Options {
-    std::string path, supercell, counts, charges, rounding = "error", mode = "per-orbit", rank = "ewald", out, format = "cif";
-    long index = 0;
-    std::vector<long> range;
-    bool count_only = false, remove_superperiodic = false;
-    std::size_t top = 0;
-    double max_structures = 1e8, symprec = 1e-3, accuracy = 1e-8;
-  };
+  using Options = detail_enumerate::Options;
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("enumerate", "Symmetry-distinct orderings of a disordered crystal (Hart-Forcade), counted, ranked by Ewald energy");
   cmd->add_option("structure", opt->path, "disordered structure (CIF with occupancies)")->required();
@@ -92,7 +201,23 @@ inline void add_enumerate_command(CLI::App& app) {
   cmd->add_flag("--count-only", opt->count_only, "count only (fixed supercell: the Burnside count, no enumeration)");
   cmd->add_flag("--remove-superperiodic", opt->remove_superperiodic, "fixed supercell: drop orderings with a smaller period");
   cmd->add_option("--top", opt->top, "keep the K lowest-energy orderings");
-  cmd->add_option("--rank", opt->rank, "ranking energy (ewald)")->capture_default_str();
+  cmd->add_option("--rank", opt->rank, "ranking energy: ewald (formal charges) or model (static graph-network energy, then relaxation of the best --relax-top)")
+      ->check(CLI::IsMember({"ewald", "model"}))
+      ->capture_default_str();
+  cmd->add_option("--model", opt->model, "--rank model: default (the bundled M3GNet), rigid-ion, a matgl M3GNet/TensorNet directory or a CHGNet .pth.tar")
+      ->capture_default_str();
+  cmd->add_option("--precision", opt->precision, "--rank model: graph-network arithmetic, float or double")
+      ->check(CLI::IsMember({"float", "double"}))
+      ->capture_default_str();
+  cmd->add_option("--prefilter", opt->prefilter, "--rank model: only the K lowest Ewald energies go to the model (ewald:K)");
+  cmd->add_option("--relax-top", opt->relax.relax_top, "--rank model: relax (positions + cell) the N lowest static energies")->capture_default_str();
+  cmd->add_option("--fmax", opt->relax.fmax, "--rank model: FIRE force criterion (eV/Å)")->capture_default_str();
+  cmd->add_option("--relax-steps", opt->relax.max_steps, "--rank model: FIRE step limit")->capture_default_str();
+  cmd->add_option("--relaxed-symprec", opt->relax.symprec, "--rank model: tolerance (Å) of the relaxed cells' space group")->capture_default_str();
+  cmd->add_option("--state", opt->state, "--rank model: directory for the resumable state (screen.json, relaxed/)");
+  cmd->add_option("--checkpoint-seconds", opt->checkpoint_seconds, "--rank model: seconds between state checkpoints")->capture_default_str();
+  cmd->add_option("--json", opt->json, "also write the JSON summary to this file");
+  cmd->add_flag("--quiet", opt->quiet, "no progress lines on stderr");
   cmd->add_option("--charges", opt->charges, "formal charges, e.g. Li=1,Y=3,Cl=-1 (default: CIF oxidation states or common values)");
   cmd->add_option("--accuracy", opt->accuracy, "Ewald relative accuracy for ranking")->capture_default_str();
   cmd->add_option("--out", opt->out, "directory for the selected structures (the --top ones, else all)");
@@ -104,17 +229,14 @@ inline void add_enumerate_command(CLI::App& app) {
     const auto t0 = std::chrono::steady_clock::now();
     if (opt->supercell.empty() && opt->index == 0 && opt->range.empty())
       throw ValueError("enumerate: give --supercell, --index or --index-range");
-    if (opt->rank != "ewald") throw ValueError("--rank: only 'ewald' is available");
-    const Structure s = io::read_structure(opt->path);
-    OrderingOptions oo;
-    oo.mode = parse_occupancy_mode(opt->mode);
-    oo.rounding = parse_rounding(opt->rounding);
-    oo.symprec = opt->symprec;
-    for (const auto& [k, v] : detail_enumerate::parse_assignments(opt->counts, "--counts")) {
-      if (v < 0 || v != std::floor(v)) throw ValueError("--counts: " + k + " must be a non-negative integer");
-      oo.counts[k] = static_cast<long>(v);
+    if (opt->rank == "model") {
+      const nlohmann::json j = detail_enumerate::run_model_rank(*opt);
+      if (!opt->json.empty()) workflow::write_file_atomic(std::filesystem::absolute(opt->json), j.dump(1));
+      std::cout << j.dump(1) << "\n";
+      return;
     }
-    const OrderingModel model(s, oo);
+    const Structure s = io::read_structure(opt->path);
+    const OrderingModel model(s, detail_enumerate::ordering_options(*opt));
     const bool fixed = !opt->supercell.empty();
     const Enumerator<HNF> e(model.multilattice(), model.derivative_options(fixed ? opt->remove_superperiodic : true));
 
@@ -129,14 +251,7 @@ inline void add_enumerate_command(CLI::App& app) {
         for (const auto& h : e.superlattices(n)) cells.push_back(h);
     }
 
-    // Charges for ranking: CLI, then CIF oxidation states, then common values.
-    std::map<int, double> charges{{1, 1}, {3, 1}, {11, 1}, {19, 1}, {37, 1}, {55, 1}, {12, 2}, {20, 2}, {38, 2}, {56, 2},
-                                  {13, 3}, {21, 3}, {31, 3}, {39, 3}, {49, 3}, {57, 3}, {40, 4}, {72, 4}, {9, -1}, {17, -1},
-                                  {35, -1}, {53, -1}, {8, -2}, {16, -2}, {34, -2}, {7, -3}, {15, 5}};
-    for (const auto& site : s.sites())
-      for (const auto& sp : site.species)
-        if (sp.oxidation) charges[sp.z] = *sp.oxidation;
-    for (const auto& [el, q] : detail_enumerate::parse_assignments(opt->charges, "--charges")) charges[atomic_number(el)] = q;
+    const auto charges = detail_enumerate::ranking_charges(s, opt->charges);
 
     struct Kept {
       std::size_t cell;
@@ -244,6 +359,7 @@ inline void add_enumerate_command(CLI::App& app) {
     }
     if (!opt->out.empty()) js["files_written"] = written;
     js["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!opt->json.empty()) workflow::write_file_atomic(std::filesystem::absolute(opt->json), js.dump(1));
     std::cout << js.dump(1) << "\n";
   });
 }

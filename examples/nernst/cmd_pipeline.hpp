@@ -139,7 +139,12 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--timestep", o->p.timestep, "MD time step (fs)")->capture_default_str();
   cmd->add_option("--sample-every", o->p.sample_every, "steps between trajectory frames")->capture_default_str();
   cmd->add_option("--checkpoint-every", o->p.checkpoint_every, "MD steps between checkpoints (equilibration and production)")->capture_default_str();
-  cmd->add_option("--top-k", o->p.top_k, "orderings kept after the Ewald ranking (relaxed)")->capture_default_str();
+  cmd->add_option("--top-k", o->p.top_k, "orderings kept after the ranking (relaxed)")->capture_default_str();
+  cmd->add_option("--rank", o->p.rank, "ranking of the orderings: ewald (formal charges) or model (static energy of --model on every ordering)")
+      ->check(CLI::IsMember({"ewald", "model"}))
+      ->capture_default_str();
+  cmd->add_option("--prefilter-ewald", o->p.prefilter_ewald, "--rank model: only the K lowest Ewald energies reach the model (0: all)")
+      ->capture_default_str();
   cmd->add_option("--top-m", o->p.top_m, "relaxed orderings sent to MD")->capture_default_str();
   cmd->add_option("--fmax", o->p.fmax, "relaxation force criterion (eV/Å)")->capture_default_str();
   cmd->add_option("--relax-steps", o->p.relax_steps, "maximum FIRE steps per ordering")->capture_default_str();

@@ -36,6 +36,7 @@
 #include <nernst/analysis/svg_plot.hpp>
 #include <nernst/analysis/transport_plots.hpp>
 #include <nernst/enumerate/ewald_ranker.hpp>
+#include <nernst/enumerate/model_ranker.hpp>
 #include <nernst/enumerate/occupancy.hpp>
 #include <nernst/io/extxyz.hpp>
 #include <nernst/io/read.hpp>
@@ -68,7 +69,12 @@ struct PipelineOptions {
   // enumeration
   std::string occupancy_mode = "per-orbit";
   std::string rounding = "balanced";
-  std::size_t top_k = 20;                        ///< kept after the Ewald ranking
+  std::size_t top_k = 20;                        ///< kept after the ranking (and relaxed)
+  /// How the enumerate stage ranks: "ewald" (formal point charges) or "model" (the static
+  /// energy of make_potential() on every ordering, enumerate/model_ranker.hpp; resumable
+  /// part-way through enumerate/screen.json).
+  std::string rank = "ewald";
+  std::size_t prefilter_ewald = 0;               ///< rank "model": only the Ewald top K reach the model (0: all)
   double max_orderings = 5e6;                    ///< refuse to enumerate more
   std::map<int, double> charges;                 ///< formal charges for the Ewald ranking (defaults if empty)
   // relaxation
@@ -262,6 +268,10 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
                                        {o.supercell(1, 0), o.supercell(1, 1), o.supercell(1, 2)},
                                        {o.supercell(2, 0), o.supercell(2, 1), o.supercell(2, 2)}}},
                         {"occupancy_mode", o.occupancy_mode}, {"rounding", o.rounding}, {"top_k", o.top_k}};
+  if (o.rank != "ewald" && o.rank != "model") throw ValueError("pipeline: rank must be ewald or model, got '" + o.rank + "'");
+  if (o.rank == "model") {  // only then: earlier Ewald runs keep their parameters (and resume)
+    p_enum["rank"] = {{"by", "model"}, {"potential", o.potential_name}, {"prefilter_ewald", o.prefilter_ewald}};
+  }
   const nlohmann::json enum_res = runner.run("enumerate", p_enum, n_est * 1000, [&](const fs::path& dir) {
     using namespace enumerate;
     nlohmann::json r;
@@ -313,24 +323,45 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
     r["counts"] = counts;
     EwaldParameters ep;
     ep.accuracy = 1e-8;
-    EwaldRanker ranker(e, ag.group, ag.active, model.label_charges(charges), ep);
     struct Kept {
       std::vector<Label> labels;
-      std::uint64_t orbit;
+      nlohmann::json orbit;  // degeneracy (null when ranked by the model)
       int atoms;
     };
-    TopK<Kept> top(o.top_k);
-    std::uint64_t count = 0;
-    e.run_supercell(hnf, [&](const Derivative& d) {
-      ++count;
-      const double en = ranker.energy(d.labels);
-      const int atoms = ranker.atoms(d.labels);
-      const double key = en / atoms;
-      if (top.admits(key)) top.push(key, Kept{std::vector<Label>(d.labels, d.labels + d.active->size()), d.info.orbit_size, atoms});
-    });
-    r["count"] = count;
+    std::vector<std::pair<double, Kept>> best;  // by increasing ranking energy per atom
+    if (o.rank == "model") {
+      // Static energy of every ordering (or the Ewald top K) with the potential; the screen
+      // checkpoints into this stage's directory, so a killed run continues part-way.
+      auto pot = make_potential();
+      ModelScreenOptions so;
+      so.prefilter_ewald = o.prefilter_ewald;
+      so.label_charges = model.label_charges(charges);
+      so.ewald = ep;
+      so.screen.keep = o.top_k;
+      so.screen.state_file = dir / "screen.json";
+      so.screen.inputs = inputs_fingerprint(p_enum);
+      so.screen.progress = o.quiet ? nullptr : &std::cerr;
+      const ScreenResult sr = model_screen(e, hnf, pot, bc, so);
+      for (const auto& b : sr.best) best.push_back({b.energy_per_atom, Kept{b.labels, nullptr, b.atoms}});
+      r["count"] = sr.counters.orderings;
+      r["model_evaluations"] = sr.counters.evaluated;
+    } else {
+      EwaldRanker ranker(e, ag.group, ag.active, model.label_charges(charges), ep);
+      TopK<Kept> top(o.top_k);
+      std::uint64_t count = 0;
+      e.run_supercell(hnf, [&](const Derivative& d) {
+        ++count;
+        const double en = ranker.energy(d.labels);
+        const int atoms = ranker.atoms(d.labels);
+        const double key = en / atoms;
+        if (top.admits(key)) top.push(key, Kept{std::vector<Label>(d.labels, d.labels + d.active->size()), d.info.orbit_size, atoms});
+      });
+      r["count"] = count;
+      best = top.sorted();
+    }
+    const bool by_model = o.rank == "model";
     std::size_t k = 0;
-    for (const auto& [key, kept] : top.sorted()) {
+    for (const auto& [key, kept] : best) {
       Derivative d;
       d.index = n;
       d.group = &ag.group;
@@ -338,7 +369,9 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       d.labels = kept.labels.data();
       const std::string name = "top" + std::to_string(k) + ".vasp";
       io::write_structure((dir / name).string(), e.to_structure(d), io::Format::Poscar);
-      files.push_back({{"rank", k}, {"file", name}, {"ewald_eV_per_atom", key}, {"degeneracy", kept.orbit}, {"atoms", kept.atoms}});
+      files.push_back({{"rank", k}, {"file", name}, {"ewald_eV_per_atom", by_model ? nlohmann::json(nullptr) : nlohmann::json(key)},
+                       {"degeneracy", kept.orbit}, {"atoms", kept.atoms}});
+      if (by_model) files.back()["static_eV_per_atom"] = key;
       ++k;
     }
     r["top"] = files;
