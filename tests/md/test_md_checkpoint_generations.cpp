@@ -7,6 +7,7 @@
 #include "../process_support.hpp"
 
 #include <nernst/core/durable_file.hpp>
+#include <nernst/io/detail/line_reader.hpp>
 
 #include <sys/resource.h>
 
@@ -21,12 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string slurp(const fs::path& p) { return io::detail::read_text_file(p.string()); }
 
 fs::path fresh_dir(const std::string& name) {
   auto d = fs::temp_directory_path() / ("nernst_chkgen_" + name + "_" + std::to_string(::getpid()));

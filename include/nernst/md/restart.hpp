@@ -167,7 +167,8 @@ inline Checkpoint read_checkpoint(const std::string& path) {
   if (!in) throw IOError("cannot open checkpoint '" + path + "'");
   std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (buf.size() < 8 + 4 + 8 || std::memcmp(buf.data(), detail::checkpoint_magic, 8) != 0)
-    throw IOError("'" + path + "' is not a nernst MD checkpoint");
+    throw IOError("'" + path + "' is not a nernst MD checkpoint (" + std::to_string(buf.size()) +
+                  " bytes: truncated, or another kind of file)");
   std::uint64_t stored;
   std::memcpy(&stored, buf.data() + buf.size() - 8, 8);
   if (stored != detail::fnv1a(buf.data(), buf.size() - 8))
