@@ -8,9 +8,9 @@
 
 namespace fs = std::filesystem;
 
-TEST_CASE("fuzz regression corpus: every input parses or fails with a nernst::Error") {
-  const fs::path root = nernst_test::data_dir() / "io" / "fuzz_regressions";
-  REQUIRE(fs::exists(root));
+namespace {
+/// Replays every file under root/<target>/ through the fuzz target of that name; returns the count.
+std::size_t replay_tree(const fs::path& root) {
   std::size_t n = 0;
   for (const auto& dir : fs::directory_iterator(root)) {
     if (!dir.is_directory()) continue;
@@ -19,18 +19,31 @@ TEST_CASE("fuzz regression corpus: every input parses or fails with a nernst::Er
       INFO(f.path().string());
       const std::string data = nernst::io::detail::read_text_file(f.path().string());
       // The harness swallows nernst::Error only; any other exception fails here.
-      CHECK_NOTHROW([&] {
-        if (target == "cif") nernst_fuzz::fuzz_cif(data);
-        else if (target == "extxyz") nernst_fuzz::fuzz_extxyz(data);
-        else if (target == "poscar") nernst_fuzz::fuzz_poscar(data);
-        else if (target == "lammps") nernst_fuzz::fuzz_lammps(data);
-        else if (target == "vasprun") nernst_fuzz::fuzz_vasprun(data);
-        else FAIL("unknown fuzz target folder " << target);
-      }());
+      bool known = false;
+      CHECK_NOTHROW(known = nernst_fuzz::fuzz_one(target, data));
+      CHECK_MESSAGE(known, "unknown fuzz target folder " << target);
       ++n;
     }
   }
-  CHECK(n >= 3);
+  return n;
+}
+}  // namespace
+
+TEST_CASE("fuzz regression corpus: every input parses or fails with a nernst::Error") {
+  const fs::path root = nernst_test::data_dir() / "io" / "fuzz_regressions";
+  REQUIRE(fs::exists(root));
+  CHECK(replay_tree(root) >= 3);
+}
+
+TEST_CASE("fuzz corpus (tests/fuzz/corpus, minimized libFuzzer corpora): every input parses or fails with a nernst::Error") {
+  const fs::path root = nernst_test::data_dir().parent_path() / "fuzz" / "corpus";
+  REQUIRE(fs::exists(root));
+  std::size_t dirs = 0;
+  for (const auto& d : fs::directory_iterator(root)) dirs += d.is_directory();
+  CHECK(dirs == 8);  // cif extxyz lammps model_json outcar poscar torch vasprun
+  const std::size_t n = replay_tree(root);
+  MESSAGE(n << " corpus files replayed");
+  CHECK(n >= 8 * 20);
 }
 
 TEST_CASE("fuzz regressions: the specific bugs now give clear errors") {

@@ -6,7 +6,9 @@
 #include <nernst/core/elements.hpp>
 #include <nernst/md/simulation.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -61,6 +63,11 @@ inline void truncate_extxyz_after(const std::string& path, long step) {
   in.close();
   if (cut) std::filesystem::resize_file(path, frame_start);
 }
+/// Throws IOError naming `path` when an output stream has failed (disk full, file-size limit,
+/// I/O error): a run must stop instead of finishing with a silently truncated output.
+inline void check_written(const std::ofstream& out, const std::string& path) {
+  if (!out) throw IOError("cannot write '" + path + "': " + std::strerror(errno));
+}
 }  // namespace detail
 
 /// CSV thermo log: step,time_fs,T_K,Epot_eV,Ekin_eV,P_bar,V_A3,conserved_eV,steps_per_s.
@@ -76,6 +83,7 @@ class ThermoLog : public Observer<MS> {
                   t.potential, t.kinetic, t.pressure, t.volume, t.conserved, t.steps_per_second);
     out_ << buf;
     out_.flush();
+    detail::check_written(out_, path_);
   }
   void resume(long step) override {
     out_.close();
@@ -143,6 +151,7 @@ class TrajectoryWriter : public Observer<MS> {
     }
     out_ << os.str();
     out_.flush();
+    detail::check_written(out_, path_);
   }
   void resume(long step) override {
     out_.close();

@@ -7,8 +7,15 @@
 /// species, mass, type, x, v, f, image, cell rows, E_pot, stress, ensemble state, and a
 /// trailing FNV-1a hash of everything before it. Forces and the last energy/stress are stored so
 /// the continuation does not depend on re-evaluating them (bit-identical restarts).
-/// Written to `path.tmp`, flushed, then renamed over `path`: a crash never leaves a torn file.
+/// Written durably (core/durable_file.hpp: temporary, fsync, rename, directory fsync): a crash
+/// never leaves a torn file.
+///
+/// Generations: every write first moves the current checkpoint to `<path>.prev`, so the last
+/// two are on disk. read_checkpoint_generations() resumes from the newest one that reads back
+/// intact (hash, lengths) and says so when that is the previous one; only when both are
+/// unusable does it stop, with CheckpointUnusable (the workflow adds which stage to rerun).
 
+#include <nernst/core/durable_file.hpp>
 #include <nernst/core/error.hpp>
 #include <nernst/core/macros.hpp>
 
@@ -113,8 +120,8 @@ inline std::uint64_t fnv1a(const char* p, std::size_t n) {
 }
 }  // namespace detail
 
-/// Writes a checkpoint atomically (temporary file + rename).
-inline void write_checkpoint(const std::string& path, const Checkpoint& c) {
+/// Serialized checkpoint: the bytes write_checkpoint puts on disk.
+inline std::vector<char> checkpoint_bytes(const Checkpoint& c) {
   detail::ByteWriter w;
   w.append(detail::checkpoint_magic, 8);
   w.put(detail::checkpoint_version);
@@ -137,17 +144,21 @@ inline void write_checkpoint(const std::string& path, const Checkpoint& c) {
   w.put<std::uint8_t>(c.has_stress ? 1 : 0);
   w.put_vec(c.ensemble_state);
   w.put(detail::fnv1a(w.buf.data(), w.buf.size()));
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IOError("cannot open checkpoint '" + tmp + "' for writing");
-    out.write(w.buf.data(), static_cast<std::streamsize>(w.buf.size()));
-    out.flush();
-    if (!out) throw IOError("error writing checkpoint '" + tmp + "'");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw IOError("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+  return std::move(w.buf);
+}
+
+/// The previous generation of the checkpoint at `path`.
+inline std::string previous_checkpoint(const std::string& path) { return path + ".prev"; }
+
+/// True when any generation of the checkpoint exists (a run has something to resume from).
+inline bool checkpoint_exists(const std::string& path) {
+  return std::filesystem::exists(path) || std::filesystem::exists(previous_checkpoint(path));
+}
+
+/// Writes a checkpoint durably, keeping the one it replaces as `<path>.prev`.
+inline void write_checkpoint(const std::string& path, const Checkpoint& c) {
+  const std::vector<char> b = checkpoint_bytes(c);
+  write_file_durable(path, std::string_view(b.data(), b.size()), /*keep_previous=*/true);
 }
 
 /// Reads and validates a checkpoint (magic, version, lengths, hash).
@@ -156,7 +167,8 @@ inline Checkpoint read_checkpoint(const std::string& path) {
   if (!in) throw IOError("cannot open checkpoint '" + path + "'");
   std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (buf.size() < 8 + 4 + 8 || std::memcmp(buf.data(), detail::checkpoint_magic, 8) != 0)
-    throw IOError("'" + path + "' is not a nernst MD checkpoint");
+    throw IOError("'" + path + "' is not a nernst MD checkpoint (" + std::to_string(buf.size()) +
+                  " bytes: truncated, or another kind of file)");
   std::uint64_t stored;
   std::memcpy(&stored, buf.data() + buf.size() - 8, 8);
   if (stored != detail::fnv1a(buf.data(), buf.size() - 8))
@@ -190,6 +202,55 @@ inline Checkpoint read_checkpoint(const std::string& path) {
   c.ensemble_state = r.get_vec<double>();
   if (r.pos() != buf.size() - 8) throw IOError("checkpoint '" + path + "': trailing data");
   return c;
+}
+
+/// No generation of a checkpoint can be read back: the run cannot resume from it.
+class CheckpointUnusable : public IOError {
+ public:
+  using IOError::IOError;
+};
+
+/// A checkpoint read back for a resume: its content, the file it came from, and a notice
+/// (empty when the latest generation was used) that the caller must show the user.
+struct ResumedCheckpoint {
+  Checkpoint data;
+  std::string path;
+  std::string notice;
+};
+
+/// Reads the newest intact generation of the checkpoint at `path` (checkpoint_exists(path)
+/// must hold). A damaged latest one is renamed to `<path>.bad`, so that the next write keeps
+/// the good previous generation as `.prev`. Throws CheckpointUnusable when neither reads back.
+inline ResumedCheckpoint read_checkpoint_generations(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::string latest_problem;
+  if (fs::exists(path)) {
+    try {
+      return {read_checkpoint(path), path, ""};
+    } catch (const Error& e) {
+      latest_problem = e.what();
+    }
+  } else {
+    latest_problem = "checkpoint '" + path + "' is missing (the run stopped while replacing it)";
+  }
+  const std::string prev = previous_checkpoint(path);
+  if (!fs::exists(prev))
+    throw CheckpointUnusable(latest_problem + ", and there is no previous generation '" + prev + "' to resume from");
+  ResumedCheckpoint r;
+  try {
+    r.data = read_checkpoint(prev);
+  } catch (const Error& e) {
+    throw CheckpointUnusable(latest_problem + ", and the previous generation is unusable too: " + e.what());
+  }
+  r.path = prev;
+  r.notice = "warning: " + latest_problem + "; resuming from the previous checkpoint '" + prev + "' (step " +
+             std::to_string(r.data.step) + ")";
+  if (fs::exists(path)) {
+    std::error_code ec;
+    fs::rename(path, path + ".bad", ec);
+    if (!ec) r.notice += "; the damaged file is kept as '" + path + ".bad'";
+  }
+  return r;
 }
 
 }  // namespace md

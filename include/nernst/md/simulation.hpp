@@ -21,6 +21,7 @@
 #include <nernst/neighbor/neighbor_list.hpp>
 
 #include <chrono>
+#include <iostream>
 #include <limits>
 #include <memory>
 #include <sstream>
@@ -204,7 +205,13 @@ class Simulation {
 
   /// Restores the state of a checkpoint written by the same kind of ensemble; observers are
   /// told to drop output after the checkpoint step. The next run() continues bit-identically.
-  void restore(const std::string& path) { restore(read_checkpoint(path), path); }
+  /// Reads the newest intact generation (read_checkpoint_generations); when that is the
+  /// previous one, the notice saying so goes to stderr. Throws CheckpointUnusable when none is.
+  void restore(const std::string& path) {
+    const ResumedCheckpoint r = read_checkpoint_generations(path);
+    if (!r.notice.empty()) std::cerr << r.notice << "\n" << std::flush;
+    restore(r.data, r.path);
+  }
   void restore(const Checkpoint& c, const std::string& path = "<memory>") {
     if (c.ensemble != Ens::name)
       throw ValueError("checkpoint '" + path + "' was written by ensemble '" + c.ensemble + "', this run uses '" +

@@ -115,11 +115,11 @@ md::ProtocolResult run_resumable_protocol(System<typename Pot::memory_space>& sy
     if (progress) progress(done / total);
   };
   md::ProtocolResult res;
-  const bool npt_started = fs::exists(npt_chk);
+  const bool npt_started = md::checkpoint_exists(npt_chk);
   if (!npt_started) {  // heating + NVT (skipped entirely once the NpT part has a checkpoint)
     const double T0 = p.initial_temperature, T1 = p.temperature;
     md::Simulation<md::Ensemble<md::NVT, md::NoseHoover>, Pot> sim(sys, pot, md::Ensemble<md::NVT, md::NoseHoover>({T0, p.tdamp, 3}), base);
-    if (fs::exists(nvt_chk)) {
+    if (md::checkpoint_exists(nvt_chk)) {
       sim.restore(nvt_chk);
     } else {
       md::maxwell_boltzmann(sys, T0, p.seed);

@@ -44,6 +44,7 @@
 #include <nernst/optimize/fire.hpp>
 #include <nernst/symmetry/symmetry_dataset.hpp>
 #include <nernst/workflow/equilibration.hpp>
+#include <nernst/workflow/run_lock.hpp>
 #include <nernst/workflow/stage.hpp>
 #include <nernst/workflow/worker_processes.hpp>
 #include <nernst/workflow/transport_report.hpp>
@@ -252,6 +253,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
   if (o.jobs < 1) throw ValueError("pipeline: --jobs must be >= 1");
   const fs::path out(o.out);
   ProgressLog log(o.quiet ? nullptr : &std::cerr);
+  const RunLock lock(out);  // one writer per run directory (a second run stops here)
   StageRunner runner(out, &log);
   long interrupted_budget = 0;  // production steps run by this call (for interrupt_after_steps)
   const Structure parent = io::read_structure(o.structure);
@@ -485,7 +487,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
       sim.add_observer(std::make_shared<md::TrajectoryWriter<MS>>((dir / "trajectory.extxyz").string(), o.sample_every));
       sim.add_observer(std::make_shared<md::ThermoLog<MS>>((dir / "thermo.csv").string(), o.sample_every));
       sim.add_observer(std::make_shared<detail::ProgressForward<MS>>(&log, prod_steps, o.sample_every));
-      if (fs::exists(so.checkpoint)) sim.restore(so.checkpoint);
+      if (md::checkpoint_exists(so.checkpoint)) sim.restore(so.checkpoint);
       while (sim.step() < prod_steps) {
         const long chunk = std::min(o.checkpoint_every - sim.step() % o.checkpoint_every, prod_steps - sim.step());
         sim.run(chunk);

@@ -7,8 +7,10 @@
 /// production, pick up their own checkpoints). Changed parameters rerun the stage and every
 /// stage after it (the parameters of a stage include the results it depends on).
 
+#include <nernst/core/durable_file.hpp>
 #include <nernst/core/error.hpp>
 #include <nernst/core/macros.hpp>
+#include <nernst/md/restart.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -27,18 +29,11 @@ namespace workflow {
 /// simulate a kill; drivers may use it for logging.
 using CheckpointHook = std::function<void(const std::string& what, long step)>;
 
-/// Writes `text` to `path` through a temporary file and a rename (never a torn file).
+/// Writes `text` to `path` durably (temporary file, fsync, rename, directory fsync: never a torn
+/// file, and an IOError naming the file when the disk is full or the directory read-only).
 inline void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
   std::filesystem::create_directories(path.parent_path());
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IOError("cannot write '" + tmp + "'");
-    out << text;
-    out.flush();
-    if (!out) throw IOError("writing '" + tmp + "' failed");
-  }
-  std::filesystem::rename(tmp, path);
+  write_file_durable(path, text);
 }
 
 inline nlohmann::json read_json(const std::filesystem::path& path) {
@@ -158,7 +153,7 @@ class StageRunner {
       std::filesystem::remove_all(sdir);
     std::filesystem::create_directories(sdir);
     if (!std::filesystem::exists(pfile)) write_file_atomic(pfile, parameters.dump(1));
-    nlohmann::json result = body(sdir);
+    nlohmann::json result = run_body(stage, sdir, body);
     write_file_atomic(done, nlohmann::json{{"stage", stage}, {"parameters", parameters}, {"result", result}}.dump(1));
     ++executed_;
     if (log_) log_->end(false);
@@ -166,6 +161,19 @@ class StageRunner {
   }
 
  private:
+  /// The stage body; a checkpoint it cannot resume from becomes an error that says how to
+  /// rerun just this stage.
+  nlohmann::json run_body(const std::string& stage, const std::filesystem::path& sdir,
+                          const std::function<nlohmann::json(const std::filesystem::path&)>& body) {
+    try {
+      return body(sdir);
+    } catch (const md::CheckpointUnusable& e) {
+      throw md::CheckpointUnusable("stage '" + stage + "' cannot resume: " + e.what() +
+                                   ". To rerun this stage from its beginning (earlier stages are kept), remove its "
+                                   "directory ('rm -r " + sdir.string() + "') and run the same command again");
+    }
+  }
+
   std::filesystem::path dir_;
   ProgressLog* log_;
   long executed_ = 0, skipped_ = 0;

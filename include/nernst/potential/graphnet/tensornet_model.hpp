@@ -287,7 +287,7 @@ inline nlohmann::json read_tensornet_json(const std::string& path) {
   if (!in) throw IOError("cannot open '" + path + "'");
   try {
     return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for numbers beyond double
     throw ParseError(path, 0, std::string("invalid JSON: ") + e.what());
   }
 }
