@@ -32,7 +32,7 @@ using CheckpointHook = std::function<void(const std::string& what, long step)>;
 /// Writes `text` to `path` durably (temporary file, fsync, rename, directory fsync: never a torn
 /// file, and an IOError naming the file when the disk is full or the directory read-only).
 inline void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
-  std::filesystem::create_directories(path.parent_path());
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());  // a bare name: the current directory
   write_file_durable(path, text);
 }
 
