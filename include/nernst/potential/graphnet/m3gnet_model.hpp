@@ -10,6 +10,7 @@
 
 #include <nernst/core/elements.hpp>
 #include <nernst/core/error.hpp>
+#include <nernst/io/detail/json_int.hpp>
 #include <nernst/io/checkpoint/tensor.hpp>
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/nn/linear.hpp>
@@ -282,11 +283,11 @@ inline M3GNetConfig read_m3gnet_model_json(const std::string& path) {
     c.element_types = args.at("element_types").get<std::vector<std::string>>();
     c.cutoff = args.value("cutoff", 5.0);
     c.threebody_cutoff = args.value("threebody_cutoff", 4.0);
-    c.max_n = args.value("max_n", 3);
-    c.max_l = args.value("max_l", 3);
-    c.nblocks = args.value("nblocks", 3);
-    c.units = args.value("units", 64);
-    c.dim = args.value("dim_node_embedding", 64);
+    c.max_n = io::detail::json_int(args, "max_n", 3, path);
+    c.max_l = io::detail::json_int(args, "max_l", 3, path);
+    c.nblocks = io::detail::json_int(args, "nblocks", 3, path);
+    c.units = io::detail::json_int(args, "units", 64, path);
+    c.dim = io::detail::json_int(args, "dim_node_embedding", 64, path);
     c.use_smooth = args.value("use_smooth", false);
     auto need = [&](bool ok, const std::string& what) {
       if (!ok) throw NotSupported(path + ": M3GNet with " + what + " is not supported natively");
@@ -298,9 +299,9 @@ inline M3GNetConfig read_m3gnet_model_json(const std::string& path) {
     need(!args.value("is_intensive", false), "is_intensive = true");
     need(!args.value("include_state", false), "include_state = true");
     need(args.value("activation_type", "swish") == "swish", "an activation other than swish");
-    need(args.value("dim_edge_embedding", c.dim) == c.dim, "dim_edge_embedding different from dim_node_embedding");
+    need(io::detail::json_int(args, "dim_edge_embedding", c.dim, path) == c.dim, "dim_edge_embedding different from dim_node_embedding");
     need(c.dim > 0 && c.units > 0 && c.nblocks > 0, "non-positive layer sizes");
-    need(args.value("ntargets", 1) == 1, "more than one target");
+    need(io::detail::json_int(args, "ntargets", 1, path) == 1, "more than one target");
   } catch (const nlohmann::json::exception& e) {
     throw ParseError(path, 0, std::string("bad M3GNet init_args: ") + e.what());
   }

@@ -12,6 +12,7 @@
 
 #include <nernst/core/elements.hpp>
 #include <nernst/core/error.hpp>
+#include <nernst/io/detail/json_int.hpp>
 #include <nernst/io/checkpoint/tensor.hpp>
 #include <nernst/nn/gated_mlp.hpp>
 #include <nernst/nn/layer_norm.hpp>
@@ -330,9 +331,9 @@ inline TensorNetConfig read_tensornet_model_json(const std::string& path) {
     };
     c.element_types = args.at("element_types").get<std::vector<std::string>>();
     c.cutoff = args.value("cutoff", 5.0);
-    c.units = args.value("units", 64);
-    c.nblocks = args.value("nblocks", 2);
-    c.max_n = args.value("max_n", 3);
+    c.units = io::detail::json_int(args, "units", 64, path);
+    c.nblocks = io::detail::json_int(args, "nblocks", 2, path);
+    c.max_n = io::detail::json_int(args, "max_n", 3, path);
     need(args.value("rbf_type", std::string("Gaussian")) == "SphericalBessel", "rbf_type other than SphericalBessel");
     need(args.value("use_smooth", false), "the non-smooth spherical Bessel basis (use_smooth = false)");
     need(c.cutoff == SmoothBesselTable::cutoff, "a cutoff other than 5 Å (the smooth basis table is for 5 Å)");
@@ -342,7 +343,7 @@ inline TensorNetConfig read_tensornet_model_json(const std::string& path) {
     need(args.value("activation_type", std::string("swish")) == "swish", "an activation other than swish");
     need(!args.value("include_state", false), "include_state = true");
     need(!args.value("is_intensive", false), "is_intensive = true");
-    need(args.value("ntargets", 1) == 1, "more than one target");
+    need(io::detail::json_int(args, "ntargets", 1, path) == 1, "more than one target");
     need(c.units > 0 && c.nblocks > 0, "non-positive layer sizes");
   } catch (const nlohmann::json::exception& e) {
     throw ParseError(path, 0, std::string("missing or malformed matgl TensorNet fields: ") + e.what());
