@@ -170,6 +170,10 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--pressure", o->p.pressure_bar, "NpT equilibration pressure (bar), e.g. 1 or 10000")
       ->capture_default_str();
   cmd->add_flag("--quiet", o->p.quiet, "no progress output");
+  cmd->add_option("--stop-after-steps", o->p.interrupt_after_steps,
+                  "stop after this many production MD steps in this invocation, at a checkpoint (the same command "
+                  "continues): fits a long run into batch-queue slots; 0: run to the end")
+      ->capture_default_str();
   o->p.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cmd->add_option("--jobs", o->p.jobs,
                   "MD runs (temperatures x orderings) at once, one worker process each (default: the number of cores)")
@@ -256,6 +260,10 @@ inline void add_pipeline_command(CLI::App& app) {
     } catch (const workflow::LabelsPending& e) {
       // not a failure: the run continues from here once the external labels exist
       std::cout << e.what() << "\n";
+      return;
+    } catch (const workflow::Interrupted& e) {
+      // --stop-after-steps: not a failure either
+      std::cout << e.what() << "; run the same command to continue\n";
       return;
     }
     std::cout << "report: " << (std::filesystem::path(p.out) / "report.md").string() << "\n";

@@ -9,6 +9,7 @@
 #include <nernst/workflow/equilibration.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 using namespace nernst;
 namespace fs = std::filesystem;
@@ -111,4 +112,51 @@ TEST_CASE("resumable equilibration equals md::Protocol and resumes bit-identical
   CHECK(resumed_calls == 2);  // NpT steps 56 and 60 only
   check_identical(snapshot(r, sys), ref);
   fs::remove_all(base);
+}
+
+TEST_CASE("a damaged first NpT checkpoint (no previous generation) restarts NpT from the end of NVT") {
+  const Structure s = licl_rock_salt(5.2);
+  const auto p = tiny_protocol();
+  const fs::path dir = fs::temp_directory_path() / ("nernst_equil_npt_fallback_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  Final ref;
+  {
+    auto sys = System<>::from_structure(s);
+    auto pot = make_rigid_ion<>();
+    ref = snapshot(md::Protocol(p).run(sys, pot), sys);
+  }
+  const auto kill_at_first_npt_checkpoint = [&] {
+    auto sys = System<>::from_structure(s);
+    auto pot = make_rigid_ion<>();
+    auto hook = [](const std::string& w, long st) {
+      if (w == "equilibrate NpT" && st == 7) throw Kill{};
+    };
+    CHECK_THROWS_AS(workflow::run_resumable_protocol(sys, pot, p, dir, 7, hook), Kill);
+  };
+  kill_at_first_npt_checkpoint();
+  const fs::path npt = dir / "eq_npt.chk";
+  REQUIRE(fs::exists(npt));
+  REQUIRE_FALSE(fs::exists(npt.string() + ".prev"));
+  std::fstream(npt, std::ios::in | std::ios::out | std::ios::binary).seekp(100).put('\x7f');
+  {
+    auto sys = System<>::from_structure(s);
+    auto pot = make_rigid_ion<>();
+    check_identical(snapshot(workflow::run_resumable_protocol(sys, pot, p, dir, 7), sys), ref);
+  }
+  CHECK(fs::exists(npt.string() + ".bad"));  // the damaged file is kept for inspection
+
+  // NVT's checkpoints damaged too: nothing to fall back to, and the error says why
+  fs::remove_all(dir);
+  kill_at_first_npt_checkpoint();
+  for (const fs::path& f : {npt, dir / "eq_nvt.chk", dir / "eq_nvt.chk.prev"})
+    if (fs::exists(f)) fs::resize_file(f, 10);
+  auto sys = System<>::from_structure(s);
+  auto pot = make_rigid_ion<>();
+  try {
+    workflow::run_resumable_protocol(sys, pot, p, dir, 7);
+    FAIL("expected CheckpointUnusable");
+  } catch (const md::CheckpointUnusable& e) {
+    CHECK(std::string(e.what()).find("the NpT checkpoints cannot be read back") != std::string::npos);
+  }
+  fs::remove_all(dir);
 }

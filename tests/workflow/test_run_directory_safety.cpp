@@ -13,10 +13,12 @@
 #include <nernst/potential/rigid_ion.hpp>
 #include <nernst/workflow/pipeline.hpp>
 #include <nernst/workflow/run_lock.hpp>
+#include <nernst/workflow/run_status.hpp>
 
 #include <sys/resource.h>
 
 #include <filesystem>
+#include <map>
 #include <random>
 
 using namespace nernst;
@@ -306,5 +308,203 @@ TEST_CASE("full disk during a run: an error naming the file, no half-written sta
     CHECK(ok.killed);
   }
   finish_and_compare(dir);
+  fs::remove_all(dir);
+}
+
+namespace {
+/// Every file under `dir` with its size and modification time: what a read-only command must not change.
+std::map<std::string, std::pair<std::uintmax_t, fs::file_time_type>> file_table(const fs::path& dir) {
+  std::map<std::string, std::pair<std::uintmax_t, fs::file_time_type>> t;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) t[e.path().string()] = {e.file_size(), e.last_write_time()};
+  return t;
+}
+}  // namespace
+
+TEST_CASE("run status: read-only report of a stopped run (stages, checkpoint steps, lock holder), damaged files reported") {
+  const fs::path dir = fresh_dir("status");
+  auto o = short_run(dir);
+  o.interrupt_after_steps = 200;  // as `nernst pipeline --stop-after-steps 200`
+  CHECK_THROWS_AS(workflow::run_pipeline(o, factory), workflow::Interrupted);
+  // the lock file names this process; a holder that has exited reads "not running"
+  const auto child = nernst_test::run_in_child([&] { workflow::RunLock lock(dir); });
+  REQUIRE(child.finished);
+  const auto before = file_table(dir);
+  const workflow::RunStatus st = workflow::read_run_status(dir);
+  CHECK(file_table(dir) == before);  // nothing written, nothing touched
+  CHECK(st.lock_holder.rfind("pid ", 0) == 0);
+  CHECK(st.lock_state == "not running");
+  {
+    workflow::RunLock held(dir);  // a live holder on this host
+    CHECK(workflow::read_run_status(dir).lock_state == "running");
+  }
+  std::vector<std::string> names;
+  for (const auto& s : st.stages) names.push_back(s.name);
+  CHECK(names == std::vector<std::string>{"enumerate", "relax", equilibrate, production});
+  const auto& prod = st.stages.back();
+  CHECK_FALSE(prod.done);
+  CHECK(st.stages[2].done);
+  CHECK(st.stages[2].fraction == 1.0);
+  // production: 1 ps at 1 fs = 1000 steps, checkpoints every 100; stopped at 200 (.prev at 100)
+  const long total = std::llround(o.production_ps * 1000 / o.timestep);
+  CHECK(prod.fraction == doctest::Approx(200.0 / total).epsilon(1e-15));
+  REQUIRE(prod.checkpoints.size() == 2);
+  CHECK(prod.checkpoints[0].file == "checkpoint.bin");
+  CHECK(prod.checkpoints[0].step == 200);
+  CHECK(prod.checkpoints[1].file == "checkpoint.bin.prev");
+  CHECK(prod.checkpoints[1].step == 100);
+  REQUIRE(prod.runs.size() == 1);
+  CHECK(prod.runs[0] == workflow::current_execution());
+  CHECK_FALSE(st.report);
+  const std::string text = st.text();
+  CHECK(text.find(production) != std::string::npos);
+  CHECK(text.find("started, not done, 20 % of its MD steps checkpointed") != std::string::npos);
+  CHECK(text.find("checkpoint.bin: step 200") != std::string::npos);
+  CHECK(st.to_json()["stages"][3]["checkpoints"][0]["step"] == 200);
+
+  // a damaged latest checkpoint is reported with the reason, not thrown
+  fs::resize_file(dir / production / "checkpoint.bin", 10);
+  const auto damaged = workflow::read_run_status(dir);
+  CHECK(damaged.stages.back().checkpoints[0].step == -1);
+  CHECK(damaged.stages.back().checkpoints[0].problem.find("not a nernst MD checkpoint") != std::string::npos);
+  CHECK(damaged.stages.back().fraction == doctest::Approx(100.0 / total).epsilon(1e-15));  // the newest intact one
+  CHECK_THROWS_AS(workflow::read_run_status(dir / "no_such_dir"), IOError);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("execution record: each stage keeps the configurations it ran under; the report names stages resumed under another") {
+  const fs::path dir = fresh_dir("execution");
+  auto o = short_run(dir);
+  o.interrupt_after_steps = 200;
+  CHECK_THROWS_AS(workflow::run_pipeline(o, factory), workflow::Interrupted);
+  // resumed by a process with the same configuration: two entries, nothing mixed
+  o.interrupt_after_steps = 0;
+  workflow::run_pipeline(o, factory);
+  const auto runs = workflow::stage_executions(dir / production);
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[0] == runs[1]);
+  const auto same = workflow::read_json(dir / "report.json")["execution"];
+  CHECK(same["resumed_with_other_configuration"].empty());
+  REQUIRE(same["configurations"].size() == 1);
+  CHECK(same["configurations"][0]["stages"].size() == 7);  // enumerate … report
+  CHECK(slurp(dir / "report.md").find("## Execution") != std::string::npos);
+
+  // as if the first part had been run by a 4-thread process: the summary and the report's text
+  // name the production stage and both configurations
+  nlohmann::json rec = workflow::read_json(workflow::execution_file(dir / production));
+  rec[0]["threads"] = 4;
+  rec[0]["graphnet_threads"] = 4;
+  workflow::write_file_atomic(workflow::execution_file(dir / production), rec.dump());
+  const auto mixed = workflow::execution_summary(dir);
+  REQUIRE(mixed["resumed_with_other_configuration"].size() == 1);
+  CHECK(mixed["resumed_with_other_configuration"][0]["stage"] == production);
+  CHECK(mixed["configurations"].size() == 2);
+  const std::string md = workflow::execution_md(mixed);
+  CHECK(md.find("Resumed with another thread count or back end:** `" + production + "` (") != std::string::npos);
+  CHECK(md.find(", 4 threads → ") != std::string::npos);
+  CHECK(md.find("within their statistical errors") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+// ---- a run directory written with N threads, resumed with M (issue: "Threads and GPU") --------
+// The parts run in fresh processes of this test executable (fork + exec, so each process starts
+// its own OpenMP thread pool with the thread count asked for): the helper case below, skipped in
+// a normal run, is what they execute.
+
+TEST_CASE("helper: one pipeline call on NERNST_TEST_RUN_DIR (runs only when the N→M test starts it)" * doctest::skip()) {
+  const char* dir = std::getenv("NERNST_TEST_RUN_DIR");
+  REQUIRE(dir != nullptr);
+  auto o = short_run(dir);
+  o.interrupt_after_steps = std::atol(std::getenv("NERNST_TEST_STOP_AFTER") ? std::getenv("NERNST_TEST_STOP_AFTER") : "0");
+  try {
+    workflow::run_pipeline(o, factory);
+  } catch (const workflow::Interrupted&) {
+    REQUIRE(o.interrupt_after_steps > 0);
+  }
+}
+
+namespace {
+/// Runs the helper case in a new process of this executable with OMP_NUM_THREADS = threads.
+void run_part(const fs::path& dir, int threads, long stop_after) {
+  std::cout << std::flush;
+  std::cerr << std::flush;
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
+    ::setenv("NERNST_TEST_RUN_DIR", dir.c_str(), 1);
+    ::setenv("NERNST_TEST_STOP_AFTER", std::to_string(stop_after).c_str(), 1);
+    const char* args[] = {"nernst_test_workflow", "--test-case=helper: one pipeline call*", "--no-skip", "--minimal", nullptr};
+    ::execv("/proc/self/exe", const_cast<char* const*>(args));
+    ::_exit(127);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "pipeline part on " << threads << " threads failed");
+}
+
+std::vector<io::Frame> frames(const fs::path& file) {
+  std::vector<io::Frame> v;
+  io::detail::LineReader reader(file.string());
+  io::Frame f;
+  while (io::read_extxyz_frame(reader, f)) v.push_back(f);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("a run directory written with 2 threads resumes with 1: equal to rounding-driven tolerance, and the report says so") {
+  const fs::path ref = fresh_dir("threads_ref"), dir = fresh_dir("threads_resumed");
+  run_part(ref, 2, 0);    // uninterrupted, 2 threads
+  run_part(dir, 2, 300);  // stopped after 300 production steps (3 checkpoints) on 2 threads ...
+  run_part(dir, 1, 0);    // ... resumed to the end on 1 thread
+  const auto rep = workflow::read_json(dir / "report.json");
+  const auto runs = workflow::stage_executions(dir / production);
+  REQUIRE(runs.size() == 2);
+  const bool threaded = runs[0].threads == 2;
+  if (!threaded) {
+    MESSAGE("back end " << runs[0].backend << " runs one thread: the resume used the same configuration");
+    CHECK(rep["execution"]["resumed_with_other_configuration"].empty());
+  } else {
+    CHECK(runs[1].threads == 1);
+    const auto& mixed = rep["execution"]["resumed_with_other_configuration"];
+    REQUIRE(mixed.size() == 1);
+    CHECK(mixed[0]["stage"] == production);
+    CHECK(slurp(dir / "report.md").find("Resumed with another thread count or back end:** `" + production) != std::string::npos);
+  }
+  // Stages before production ran on 2 threads in both directories: identical. Production frames
+  // up to the stop (step 300) too; after it, the 1-thread continuation agrees to rounding-driven
+  // divergence. The measured deviation is printed; the bound is what docs/pipeline.md states.
+  CHECK(slurp(dir / equilibrate / "equilibrated.vasp") == slurp(ref / equilibrate / "equilibrated.vasp"));
+  const auto a = frames(ref / production / "trajectory.extxyz"), b = frames(dir / production / "trajectory.extxyz");
+  REQUIRE(a.size() == b.size());
+  double before = 0, after = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    const auto& sa = a[k].structure;
+    const auto& sb = b[k].structure;
+    REQUIRE(sa.sites().size() == sb.sites().size());
+    double dev = 0;
+    for (std::size_t i = 0; i < sa.sites().size(); ++i) {
+      Eigen::Vector3d d = sa.sites()[i].frac - sb.sites()[i].frac;
+      d -= d.array().round().matrix();  // the same atom wrapped on either side of a face
+      dev = std::max(dev, sa.lattice().to_cart(d).cwiseAbs().maxCoeff());
+    }
+    double& worst = k * 10 <= 300 ? before : after;
+    worst = std::max(worst, dev);
+  }
+  MESSAGE("largest position difference: " << before << " Å up to the stop, " << after << " Å after the 1-thread resume ("
+                                          << a.size() << " frames, 1000 steps at 2000 K)");
+  CHECK(before == 0);
+  CHECK(after < 1e-6);
+  const auto rep_ref = workflow::read_json(ref / "report.json");
+  const auto& ta = rep_ref["md"][0]["temperatures"][0];
+  const auto& tb = rep["md"][0]["temperatures"][0];
+  REQUIRE(ta["msd_slope_A2_per_ps"].is_number());
+  for (const char* key : {"msd_slope_A2_per_ps", "D_cm2_s", "D_upper_limit_cm2_s"})
+    if (ta[key].is_number()) {
+      const double da = ta[key].get<double>(), db = tb[key].get<double>();
+      MESSAGE(std::string(key) << ": " << da << " uninterrupted, " << db << " resumed (relative difference " << std::abs(db - da) / std::abs(da) << ")");
+      CHECK(std::abs(db - da) <= 1e-6 * std::abs(da));
+    }
+  fs::remove_all(ref);
   fs::remove_all(dir);
 }

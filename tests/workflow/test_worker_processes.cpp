@@ -95,6 +95,44 @@ TEST_CASE("worker processes: a failing task is named after the others finished; 
   fs::remove_all(dir);
 }
 
+TEST_CASE("worker processes: tasks stopped on request (Interrupted) are reported as stopped, not failed") {
+  const fs::path dir = fresh_dir("nernst_workers_stopped");
+  const auto name = [](std::size_t i) { return "task " + std::to_string(i); };
+  try {
+    workflow::run_in_worker_processes(
+        3, 2,
+        [&](std::size_t i) {
+          if (i != 1) throw workflow::Interrupted("stopped as asked");
+          timed_task(dir, i);
+        },
+        name);
+    FAIL("expected Interrupted");
+  } catch (const workflow::Interrupted& e) {
+    const std::string what = e.what();  // in the order the workers ended
+    CHECK(what.rfind("worker processes stopped as asked: ", 0) == 0);
+    CHECK(what.find("task 0") != std::string::npos);
+    CHECK(what.find("task 2") != std::string::npos);
+    CHECK(what.find("task 1") == std::string::npos);
+  }
+  CHECK(fs::exists(dir / "task1.txt"));
+  // a failure among them is still a failure (Error, not Interrupted)
+  try {
+    workflow::run_in_worker_processes(
+        2, 2,
+        [](std::size_t i) {
+          if (i == 0) throw workflow::Interrupted("stopped as asked");
+          throw ValueError("bad input");
+        },
+        name);
+    FAIL("expected an error");
+  } catch (const workflow::Interrupted&) {
+    FAIL("a failed task must not be reported as stopped");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("task 1") != std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("worker processes: children run Kokkos kernels and row chunks after the parent used its threads") {
   // With a threaded Kokkos (OpenMP) a forked child cannot use the parent's thread pool; before
   // the one-thread region of run_forked_child this hung in the child's first kernel.

@@ -130,8 +130,11 @@ class PeriodicBins {
  public:
   PeriodicBins(const Lattice& lat, double width) {
     const auto w = lat.perpendicular_widths();
-    for (int a = 0; a < 3; ++a)
-      n_[a] = std::max(1, std::min(48, static_cast<int>(std::floor(w[static_cast<std::size_t>(a)] / std::max(width, 1e-6)))));
+    for (int a = 0; a < 3; ++a) {
+      // compared as doubles before the cast: a cell edge of 1e9 Å (or NaN) must not overflow int
+      const double m = std::floor(w[static_cast<std::size_t>(a)] / std::max(width, 1e-6));
+      n_[a] = m >= 48 ? 48 : (m >= 1 ? static_cast<int>(m) : 1);
+    }
     bins_.resize(static_cast<std::size_t>(n_[0] * n_[1] * n_[2]));
   }
   void insert(std::size_t idx, const Eigen::Vector3d& f) { bins_[flat(cell(f))].push_back(idx); }

@@ -88,6 +88,41 @@ class CellSamples : public md::Observer<MS> {
 
 }  // namespace detail
 
+namespace detail {
+/// Whether the NpT part can resume from its own checkpoint. When neither generation of
+/// `eq_npt.chk` reads back (e.g. the first NpT checkpoint was damaged, so there is no `.prev`)
+/// but the NVT part's checkpoint holds its last step, the NpT part restarts from the end of NVT
+/// instead of the whole stage: the damaged files are set aside as `.bad` and a warning says so.
+/// The restarted NpT part is the uninterrupted run's (it starts from the same state as a run
+/// killed between the end of NVT and the first NpT checkpoint).
+inline bool npt_resumable(const std::string& npt_chk, const std::filesystem::path& samples_file,
+                          const std::string& nvt_chk, long nvt_end) {
+  std::string problem;
+  for (const std::string& f : {npt_chk, md::previous_checkpoint(npt_chk)}) {
+    if (!std::filesystem::exists(f)) continue;
+    try {
+      (void)md::read_checkpoint(f);
+      return true;  // Simulation::restore picks the generation and says which
+    } catch (const Error& e) {
+      problem += (problem.empty() ? "" : "; ") + std::string(e.what());
+    }
+  }
+  problem = "the NpT checkpoints cannot be read back (" + problem + ")";
+  long nvt_step = -1;
+  try {
+    if (md::checkpoint_exists(nvt_chk)) nvt_step = md::read_checkpoint_generations(nvt_chk).data.step;
+  } catch (const md::CheckpointUnusable&) {
+  }
+  if (nvt_step != nvt_end) throw md::CheckpointUnusable(problem);  // nothing to fall back to
+  std::error_code ec;
+  for (const std::string& f : {npt_chk, md::previous_checkpoint(npt_chk), samples_file.string()})
+    if (std::filesystem::exists(f)) std::filesystem::rename(f, f + ".bad", ec);
+  std::cerr << "warning: " << problem << "; restarting the NpT part from the end of NVT ('" << nvt_chk << "', step "
+            << nvt_step << ")\n" << std::flush;
+  return false;
+}
+}  // namespace detail
+
 /// Runs (or resumes) md::Protocol's equilibration of `sys` with `pot` (production = 0 only),
 /// checkpointing into `dir` every `checkpoint_every` steps. `progress(fraction)` is called after
 /// each chunk when given.
@@ -115,7 +150,7 @@ md::ProtocolResult run_resumable_protocol(System<typename Pot::memory_space>& sy
     if (progress) progress(done / total);
   };
   md::ProtocolResult res;
-  const bool npt_started = md::checkpoint_exists(npt_chk);
+  const bool npt_started = md::checkpoint_exists(npt_chk) && detail::npt_resumable(npt_chk, samples_file, nvt_chk, nA);
   if (!npt_started) {  // heating + NVT (skipped entirely once the NpT part has a checkpoint)
     const double T0 = p.initial_temperature, T1 = p.temperature;
     md::Simulation<md::Ensemble<md::NVT, md::NoseHoover>, Pot> sim(sys, pot, md::Ensemble<md::NVT, md::NoseHoover>({T0, p.tdamp, 3}), base);

@@ -112,7 +112,9 @@ struct PipelineOptions {
   /// (worker_processes.hpp); results are identical to jobs = 1. The driver's default is the
   /// number of cores.
   int jobs = 1;
-  // testing: stop the process after this many production steps (simulates a kill); 0 = never
+  /// Stop (throw Interrupted) after this many production MD steps of this call, at a checkpoint;
+  /// 0 = never. The driver's --stop-after-steps (batch-queue slots); tests use it as a kill.
+  /// With jobs > 1 each worker process counts its own steps.
   long interrupt_after_steps = 0;
   /// Called after every checkpoint (relaxed ordering saved, equilibration/production chunk,
   /// active-learning stage): tests throw from it to simulate a kill at that point.
@@ -124,12 +126,6 @@ struct PipelineOptions {
   /// returning that potential, also when its stages are skipped on a rerun.
   std::function<nlohmann::json(StageRunner&, const std::string&)> after_relax;
   bool quiet = false;
-};
-
-/// Thrown by the pipeline when `interrupt_after_steps` is reached (tests of resumability).
-class Interrupted : public Error {
- public:
-  explicit Interrupted(const std::string& m) : Error(m) {}
 };
 
 namespace detail {
@@ -495,7 +491,8 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
         interrupted_budget += chunk;
         if (o.interrupt_after_steps > 0 && interrupted_budget >= o.interrupt_after_steps && sim.step() < prod_steps) {
           interrupted_budget = 0;
-          throw Interrupted("pipeline interrupted (test) at production step " + std::to_string(sim.step()));
+          throw Interrupted("stopped after " + std::to_string(o.interrupt_after_steps) + " production steps as asked, at step " +
+                            std::to_string(sim.step()) + " of stage 'production_" + tt + "' (checkpointed)");
         }
       }
       return nlohmann::json{{"steps", prod_steps}, {"frames", prod_steps / o.sample_every + 1},
@@ -746,6 +743,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
     using namespace analysis;
     nlohmann::json j = p_rep;
     j["format"] = "nernst pipeline report 1";
+    j["execution"] = execution_summary(out);
     // energy ranking figure
     Plot p;
     p.title = "Energy ranking of the orderings";
@@ -808,6 +806,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
          << " ps per temperature resolve a fast conductor's order of magnitude, with wide error bars, and nothing "
             "finer; converged diffusivities need ≥ 1 ns per temperature (the default is 1 ns; `--preset paper`: the seed "
             "paper's 2 ns at 400–750 K).\n";
+    md << execution_md(j["execution"]);
     write_file_atomic(out / "report.md", md.str());
     write_file_atomic(out / "report.json", j.dump(1));
     return nlohmann::json{{"report_md", "report.md"}, {"report_json", "report.json"}};

@@ -11,6 +11,8 @@
 #include <nernst/core/error.hpp>
 #include <nernst/core/macros.hpp>
 #include <nernst/md/restart.hpp>
+#include <nernst/workflow/execution_record.hpp>
+#include <nernst/workflow/json_file.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -25,26 +27,16 @@
 NERNST_NAMESPACE_BEGIN
 namespace workflow {
 
+/// A run stopped on request at a checkpoint (PipelineOptions::interrupt_after_steps): not a
+/// failure; the same command continues it.
+class Interrupted : public Error {
+ public:
+  explicit Interrupted(const std::string& m) : Error(m) {}
+};
+
 /// Called after every checkpoint a resumable stage writes: (what, step). Tests throw from it to
 /// simulate a kill; drivers may use it for logging.
 using CheckpointHook = std::function<void(const std::string& what, long step)>;
-
-/// Writes `text` to `path` durably (temporary file, fsync, rename, directory fsync: never a torn
-/// file, and an IOError naming the file when the disk is full or the directory read-only).
-inline void write_file_atomic(const std::filesystem::path& path, const std::string& text) {
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());  // a bare name: the current directory
-  write_file_durable(path, text);
-}
-
-inline nlohmann::json read_json(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw IOError("cannot read '" + path.string() + "'");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw ParseError(path.string(), 0, std::string("invalid JSON: ") + e.what());
-  }
-}
 
 /// Progress lines (stage k/N, elapsed, ETA of the whole run from the stage cost estimates).
 class ProgressLog {
@@ -153,6 +145,7 @@ class StageRunner {
       std::filesystem::remove_all(sdir);
     std::filesystem::create_directories(sdir);
     if (!std::filesystem::exists(pfile)) write_file_atomic(pfile, parameters.dump(1));
+    record_stage_execution(sdir);  // which threads ran (or resumed) it: execution_record.hpp
     nlohmann::json result = run_body(stage, sdir, body);
     write_file_atomic(done, nlohmann::json{{"stage", stage}, {"parameters", parameters}, {"result", result}}.dump(1));
     ++executed_;

@@ -21,6 +21,7 @@
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
 #include <nernst/core/macros.hpp>
+#include <nernst/workflow/stage.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -68,6 +69,9 @@ void on_one_thread(F&& f) {
 }
 
 namespace detail {
+/// Exit status of a worker stopped on request (Interrupted; sysexits' EX_TEMPFAIL).
+inline constexpr int interrupted_status = 75;
+
 /// The body of a forked child: task(i) with its errors reported, on one thread (see the file
 /// comment); returns the exit status.
 template <class Task, class Name>
@@ -76,6 +80,9 @@ int run_forked_child(Task& task, Name& name, std::size_t i) {
   auto body = [&] {
     try {
       task(i);
+    } catch (const Interrupted& e) {  // stopped on request: told apart from failures by its status
+      std::cerr << "\n" << name(i) << ": " << e.what() << "\n";
+      rc = interrupted_status;
     } catch (const std::exception& e) {
       std::cerr << "\n" << name(i) << ": error: " << e.what() << "\n";
       rc = 1;
@@ -102,7 +109,7 @@ void run_in_worker_processes(std::size_t n, int jobs, Task&& task, Name&& name) 
 #if NERNST_HAVE_FORK
   if (jobs > 1 && n > 1) {
     std::map<pid_t, std::size_t> running;
-    std::vector<std::string> failed;
+    std::vector<std::string> failed, stopped;
     std::size_t next = 0;
     std::cout << std::flush;
     std::cerr << std::flush;
@@ -116,7 +123,9 @@ void run_in_worker_processes(std::size_t n, int jobs, Task&& task, Name&& name) 
       const auto it = running.find(pid);
       if (it == running.end()) return;
       const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      if (!ok) {
+      if (WIFEXITED(status) && WEXITSTATUS(status) == detail::interrupted_status) {
+        stopped.push_back(name(it->second));
+      } else if (!ok) {
         std::string why = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
                                               : "exit status " + std::to_string(WEXITSTATUS(status));
         failed.push_back(name(it->second) + " (" + why + ")");
@@ -142,6 +151,11 @@ void run_in_worker_processes(std::size_t n, int jobs, Task&& task, Name&& name) 
       std::string list;
       for (const auto& f : failed) list += (list.empty() ? "" : ", ") + f;
       throw Error("worker processes failed: " + list + " (rerun to resume; finished work is kept)");
+    }
+    if (!stopped.empty()) {
+      std::string list;
+      for (const auto& f : stopped) list += (list.empty() ? "" : ", ") + f;
+      throw Interrupted("worker processes stopped as asked: " + list);
     }
     return;
   }
