@@ -70,67 +70,59 @@ int find_site(const std::vector<Eigen::Vector3d>& sites, const Eigen::Vector3d& 
   return -1;
 }
 
-/// Brute force: the orbits of all k-subsets of the A sites of `sc` under spglib's group of sc.
-std::set<std::uint64_t> brute_force_orbits(const Structure& sc, int a, int k) {
-  std::vector<Eigen::Vector3d> frac, asites;
-  std::vector<int> types;
-  for (const auto& st : sc.sites()) {
-    frac.push_back(st.frac);
-    types.push_back(st.species[0].z);
-    if (st.species[0].z == a) asites.push_back(st.frac);
-  }
-  const auto ops = symmetry::get_symmetry_operations(sc.lattice(), frac, types, 1e-3);
+/// The A sites of a supercell and spglib's group of that supercell as permutations of them:
+/// the brute-force side, independent of the enumerator's parent group × translations.
+struct SubsetOrbits {
+  std::vector<Eigen::Vector3d> asites;
   std::vector<std::vector<int>> perms;
-  for (const auto& op : ops) {
-    std::vector<int> p;
-    for (const auto& f : asites) p.push_back(find_site(asites, op.apply(f)));
-    REQUIRE(std::find(p.begin(), p.end(), -1) == p.end());
-    perms.push_back(p);
+
+  SubsetOrbits(const Structure& sc, int a) {
+    std::vector<Eigen::Vector3d> frac;
+    std::vector<int> types;
+    for (const auto& st : sc.sites()) {
+      frac.push_back(st.frac);
+      types.push_back(st.species[0].z);
+      if (st.species[0].z == a) asites.push_back(st.frac);
+    }
+    for (const auto& op : symmetry::get_symmetry_operations(sc.lattice(), frac, types, 1e-3)) {
+      std::vector<int> p;
+      for (const auto& f : asites) p.push_back(find_site(asites, op.apply(f)));
+      REQUIRE(std::find(p.begin(), p.end(), -1) == p.end());
+      perms.push_back(p);
+    }
+    REQUIRE(asites.size() <= 24);
   }
-  const int n = static_cast<int>(asites.size());
-  REQUIRE(n <= 24);
-  std::set<std::uint64_t> reps;
-  for (std::uint64_t m = 0; m < (1ULL << n); ++m) {
-    if (static_cast<int>(std::bitset<64>(m).count()) != k) continue;
+  /// The smallest image of a subset (bit i: A site i substituted) under the group.
+  std::uint64_t canonical(std::uint64_t m) const {
     std::uint64_t best = m;
     for (const auto& p : perms) {
       std::uint64_t img = 0;
-      for (int i = 0; i < n; ++i)
-        if (m >> i & 1ULL) img |= 1ULL << p[static_cast<std::size_t>(i)];
+      for (std::size_t i = 0; i < p.size(); ++i)
+        if (m >> i & 1ULL) img |= 1ULL << p[i];
       best = std::min(best, img);
     }
-    reps.insert(best);
+    return best;
   }
-  return reps;
-}
-
-/// The canonical mask (as in brute_force_orbits) of an enumerated ordered supercell.
-std::uint64_t canonical_mask(const Structure& sc, const Structure& config, int a, int b) {
-  std::vector<Eigen::Vector3d> frac, asites;
-  std::vector<int> types;
-  for (const auto& st : sc.sites()) {
-    frac.push_back(st.frac);
-    types.push_back(st.species[0].z);
-    if (st.species[0].z == a) asites.push_back(st.frac);
+  /// Every orbit of the k-subsets, as its canonical mask.
+  std::set<std::uint64_t> orbits(int k) const {
+    std::set<std::uint64_t> reps;
+    for (std::uint64_t m = 0; m < (1ULL << asites.size()); ++m)
+      if (static_cast<int>(std::bitset<64>(m).count()) == k) reps.insert(canonical(m));
+    return reps;
   }
-  // The enumerator's supercell of a diagonal HNF has the same lattice: B positions map directly.
-  std::uint64_t m = 0;
-  for (const auto& st : config.sites())
-    if (st.species[0].z == b) {
-      const int i = find_site(asites, st.frac);
-      REQUIRE(i >= 0);
-      m |= 1ULL << i;
-    }
-  const auto ops = symmetry::get_symmetry_operations(sc.lattice(), frac, types, 1e-3);
-  std::uint64_t best = m;
-  for (const auto& op : ops) {
-    std::uint64_t img = 0;
-    for (int i = 0; i < static_cast<int>(asites.size()); ++i)
-      if (m >> i & 1ULL) img |= 1ULL << find_site(asites, op.apply(asites[static_cast<std::size_t>(i)]));
-    best = std::min(best, img);
+  /// The canonical mask of an enumerated configuration (B atoms at A sites; the enumerator's
+  /// supercell of a diagonal HNF has the same lattice, so positions map directly).
+  std::uint64_t mask_of(const Structure& config, int b) const {
+    std::uint64_t m = 0;
+    for (const auto& st : config.sites())
+      if (st.species[0].z == b) {
+        const int i = find_site(asites, st.frac);
+        REQUIRE(i >= 0);
+        m |= 1ULL << i;
+      }
+    return canonical(m);
   }
-  return best;
-}
+};
 
 SeriesOptions options(const std::string& spec, const Eigen::Vector3i& d = Eigen::Vector3i(1, 1, 1)) {
   SeriesOptions o;
@@ -142,6 +134,19 @@ SeriesOptions options(const std::string& spec, const Eigen::Vector3i& d = Eigen:
 }
 
 const std::map<int, double> kCharges{{Li, 1}, {Y, 3}, {Cl, -1}, {Br, -1}};
+
+/// A rigid-ion model that tells Br from Cl (the formal charges do not): the Li-Y-Cl
+/// Tosi-Fumi set of rigid_ion.hpp with Br pairs of the Tosi-Fumi radius 1.716 Å. A test model.
+RigidIonParameters li_y_cl_br_rigid_ion() {
+  RigidIonParameters p = li_y_cl_rigid_ion();
+  constexpr double rho = 0.342, sLi = 0.816, sCl = 1.585, sBr = 1.716, sY = 1.37, mayer = 0.62415;
+  p.ewald.charges[Br] = -1.0;
+  p.short_range.set(Li, Br, tosi_fumi_pair(sLi, sBr, rho, 1.375, 2.5 * mayer));
+  p.short_range.set(Br, Br, tosi_fumi_pair(sBr, sBr, rho, 0.75, 185.0 * mayer));
+  p.short_range.set(Cl, Br, tosi_fumi_pair(sCl, sBr, rho, 0.75, 140.0 * mayer));
+  p.short_range.set(Y, Br, tosi_fumi_pair(sY, sBr, rho, 1.25, 0.0));
+  return p;
+}
 
 /// Direct Ewald energy of a structure with the formal charges.
 double direct_ewald(const Structure& s) {
@@ -221,6 +226,7 @@ TEST_CASE("series: distinct orderings equal a brute-force orbit count (rock salt
   };
   for (const Case& cs : {Case{rocksalt(), Eigen::Vector3i(2, 1, 1)}, Case{lyc_ordered_sites(), Eigen::Vector3i(1, 1, 1)}}) {
     const Structure sc = supercell(cs.parent, cs.d);
+    const SubsetOrbits orbits(sc, Cl);
     long n_cl = 0;
     for (const auto& st : sc.sites()) n_cl += st.species[0].z == Cl;
     SeriesOptions o = options("Cl:Br=0..1:0.001", cs.d);
@@ -232,12 +238,12 @@ TEST_CASE("series: distinct orderings equal a brute-force orbit count (rock salt
     for (const auto& c : plan.used) {
       if (n_cl > 12 && c.count > 6 && c.count < n_cl - 6) continue;  // keep the brute force to seconds
       const auto r = run_composition(parent, c, o, all);
-      const auto reps = brute_force_orbits(sc, Cl, static_cast<int>(c.count));
+      const auto reps = orbits.orbits(static_cast<int>(c.count));
       INFO("parent atoms " << cs.parent.size() << ", k = " << c.count);
       CHECK(r.orderings == reps.size());
       REQUIRE(r.configs.size() == reps.size());
       std::set<std::uint64_t> got;
-      for (const auto& cf : r.configs) got.insert(canonical_mask(sc, cf.structure, Cl, Br));
+      for (const auto& cf : r.configs) got.insert(orbits.mask_of(cf.structure, Br));
       CHECK(got == reps);
     }
   }
@@ -265,16 +271,29 @@ TEST_CASE("series: Ewald ranking equals the direct Ewald sum of every ordering, 
 TEST_CASE("series: LYC 1x1x1 Cl->Br end to end (hull, E_hull, ΔE, resume, training set, outputs)") {
   NERNST_REQUIRE_SHARED_DATA();
   const Structure p = lyc();
-  // Parent 2: the lowest Ewald ordering of LYC 1x1x1, an ordered cell of the same composition.
-  SeriesOptions o = options("Cl:Br=0,1,2,16,17,18");
-  o.ranker_fingerprint = "ewald top 5";
-  const auto first = run_composition({"lyc", p}, series_plan({"lyc", p}, o).used.at(0), o, ewald_series_ranker(1, kCharges));
+  // Static rigid-ion energies (Li-Y-Cl-Br), the 3 lowest per composition. Parent 2: the lowest
+  // ordering of LYC 1x1x1 by the same energy, an ordered cell of the same composition.
+  auto pot = make_rigid_ion<>(li_y_cl_br_rigid_ion());
+  RelaxRankingOptions ro;
+  ro.relax_top = 0;
+  const auto rank = model_series_ranker(pot, 3, ModelScreenOptions{}, ro, kCharges);
+  SeriesOptions o = options("Cl:Br=0,1,17,18");
+  o.ranker_fingerprint = "rigid-ion Li-Y-Cl-Br static top 3";
+  const auto first = run_composition({"lyc", p}, series_plan({"lyc", p}, o).used.at(0), o, rank);
   const std::vector<SeriesParent> parents{{"P-3m1", p}, {"ordered", first.configs.at(0).structure}};
   nernst_test::TempDir dir("nernst_series");
   o.state_dir = dir.path() / "state";
-  const auto rank = ewald_series_ranker(5, kCharges);
   const auto results = run_series(parents, o, rank);
-  REQUIRE(results.size() == 12);
+  REQUIRE(results.size() == 8);
+  // The energies see Br: the best energy per atom changes along the series.
+  CHECK(std::abs(results[3].configs[0].energy_per_atom() - results[0].configs[0].energy_per_atom()) > 0.01);
+  for (const auto& r : results)
+    for (const auto& c : r.configs) {
+      auto sys = System<DefaultMemorySpace>::from_structure(c.structure);
+      ComputeRequest req;
+      req.forces = false;
+      CHECK(pot.compute(sys, req).energy == c.energy);
+    }
 
   // Hull and E_hull against a brute-force binary hull over the same entries.
   const SeriesAnalysis a = analyse_series(results);
@@ -309,7 +328,7 @@ TEST_CASE("series: LYC 1x1x1 Cl->Br end to end (hull, E_hull, ΔE, resume, train
   CHECK(on >= 2);
 
   // ΔE table against the per-parent minima.
-  REQUIRE(a.delta.size() == 6);
+  REQUIRE(a.delta.size() == 4);
   CHECK(a.parent1 == "P-3m1");
   for (const auto& d : a.delta) {
     double m1 = 1e300, m2 = 1e300;
@@ -322,7 +341,7 @@ TEST_CASE("series: LYC 1x1x1 Cl->Br end to end (hull, E_hull, ΔE, resume, train
   }
   // Ordered parent at x = 0 is one ordering, the disordered one 124 (docs/enumeration.md).
   CHECK(results[0].orderings == 124);
-  CHECK(results[6].orderings == 1);
+  CHECK(results[4].orderings == 1);
 
   // Resume: a rerun reads every composition back, identical.
   const auto again = run_series(parents, o, rank);
@@ -336,8 +355,8 @@ TEST_CASE("series: LYC 1x1x1 Cl->Br end to end (hull, E_hull, ΔE, resume, train
     }
   }
   SeriesOptions other = o;
-  other.ranker_fingerprint = "ewald top 6";
-  CHECK_THROWS_AS(run_series(parents, other, ewald_series_ranker(6, kCharges)), ValueError);
+  other.ranker_fingerprint = "rigid-ion Li-Y-Cl-Br static top 4";
+  CHECK_THROWS_AS(run_series(parents, other, model_series_ranker(pot, 4, ModelScreenOptions{}, ro, kCharges)), ValueError);
   {
     std::ofstream(o.state_dir / "compositions" / "P-3m1_k0.json") << "{\"inputs\": 3}";
   }
@@ -366,12 +385,12 @@ TEST_CASE("series: LYC 1x1x1 Cl->Br end to end (hull, E_hull, ΔE, resume, train
   const nlohmann::json j = write_series_outputs(out, results, a, to);
   for (const char* f : {"series.json", "table.md", "hull.svg", "delta_e.svg", "training_set.extxyz"})
     CHECK(std::filesystem::exists(out / f));
-  CHECK(j["compositions"].size() == 12);
-  CHECK(j["delta_e"].size() == 6);
+  CHECK(j["compositions"].size() == 8);
+  CHECK(j["delta_e"].size() == 4);
   CHECK(io::read_extxyz_all((out / "training_set.extxyz").string()).size() == 12);
   std::ifstream t(out / "table.md");
   std::string table((std::istreambuf_iterator<char>(t)), std::istreambuf_iterator<char>());
-  CHECK(std::count(table.begin(), table.end(), '\n') == 2 + 6 + 2);
+  CHECK(std::count(table.begin(), table.end(), '\n') == 2 + 4 + 2);
 }
 
 TEST_CASE("series: a series without an end member has no hull, and says so") {

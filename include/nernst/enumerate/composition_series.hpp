@@ -183,15 +183,53 @@ inline SeriesRanker ewald_series_ranker(std::size_t top, std::map<int, double> c
   };
 }
 
-/// Ranking by a potential (rank_by_model): static screen, relaxation of the best
-/// `ro.relax_top`, the `top` lowest relaxed energies kept. `pot` must outlive the ranker.
-/// The screen and relaxations of each composition live in its work directory (resumable).
+namespace detail {
+
+/// The `top` lowest static energies of a screen as configurations on the ideal positions.
+template <class Pot>
+std::vector<SeriesConfig> static_configs(const CompositionProblem& p, Pot& pot, const ScreenResult& screen, std::size_t top) {
+  ModelRanker<Pot> ranker(p.enumerator, p.group, pot);
+  std::vector<SeriesConfig> out;
+  for (const auto& e : screen.best) {
+    if (out.size() >= top) break;
+    SeriesConfig c;
+    c.rank = out.size();
+    c.energy = e.energy;
+    c.structure = ranker.structure(e.labels.data());
+    c.ordering = e.ordering;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+/// The `top` lowest relaxed energies of rank_by_model's summary, the relaxed cells read back.
+inline std::vector<SeriesConfig> relaxed_configs(const nlohmann::json& summary, std::size_t top) {
+  std::vector<SeriesConfig> out;
+  for (const auto& t : summary.at("top")) {
+    if (out.size() >= top) break;
+    SeriesConfig c;
+    c.rank = out.size();
+    c.energy = t.at("energy_eV").get<double>();
+    c.structure = io::read_structure(t.at("file").get<std::string>());
+    c.ordering = t.at("ordering_index").get<std::uint64_t>();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace detail
+
+/// Ranking by a potential. With `ro.relax_top` > 0: rank_by_model (static screen, relaxation of
+/// the best relax_top, at least `top`), the `top` lowest relaxed energies with their relaxed
+/// cells. With `ro.relax_top` = 0: the static screen alone, the `top` lowest static energies on
+/// the ideal positions. `pot` must outlive the ranker. The screen and relaxations of each
+/// composition live in its work directory (resumable).
 template <class Pot>
 SeriesRanker model_series_ranker(Pot& pot, std::size_t top, ModelScreenOptions so, RelaxRankingOptions ro,
                                  std::map<int, double> charges) {
   if (top < 1) throw ValueError("series: keep at least one configuration per composition (--top >= 1)");
-  if (ro.relax_top < top) ro.relax_top = top;
-  so.screen.keep = std::max(so.screen.keep, ro.relax_top);
+  if (ro.relax_top > 0 && ro.relax_top < top) ro.relax_top = top;
+  so.screen.keep = std::max({so.screen.keep, ro.relax_top, top});
   return [&pot, top, so, ro, charges = std::move(charges)](const CompositionProblem& p) {
     ModelScreenOptions s = so;
     RelaxRankingOptions r = ro;
@@ -202,18 +240,8 @@ SeriesRanker model_series_ranker(Pot& pot, std::size_t top, ModelScreenOptions s
       r.state_dir = p.work_dir;
       r.out_dir = p.work_dir / "structures";
     }
-    const nlohmann::json j = rank_by_model(p.enumerator, p.hnf, p.orderings, pot, s, r);
-    std::vector<SeriesConfig> out;
-    for (const auto& t : j.at("top")) {
-      if (out.size() >= top) break;
-      SeriesConfig c;
-      c.rank = out.size();
-      c.energy = t.at("energy_eV").get<double>();
-      c.structure = io::read_structure(t.at("file").get<std::string>());
-      c.ordering = t.at("ordering_index").get<std::uint64_t>();
-      out.push_back(std::move(c));
-    }
-    return out;
+    if (r.relax_top == 0) return detail::static_configs(p, pot, model_screen(p.enumerator, p.hnf, pot, p.orderings, s), top);
+    return detail::relaxed_configs(rank_by_model(p.enumerator, p.hnf, p.orderings, pot, s, r), top);
   };
 }
 
