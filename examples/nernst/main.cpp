@@ -22,6 +22,7 @@
 #include "cmd_relax.hpp"
 #include "cmd_pipeline.hpp"
 #include "cmd_status.hpp"
+#include "cmd_series.hpp"
 
 int main(int argc, char* argv[]) {
   CLI::App app{"nernst: Li-ion transport in solid electrolytes"};
@@ -40,6 +41,7 @@ int main(int argc, char* argv[]) {
   nernst::cli::add_relax_command(app);
   nernst::cli::add_pipeline_command(app);
   nernst::cli::add_status_command(app);
+  nernst::cli::add_series_command(app);
 
   // Kokkos sees only its own --kokkos-* options (given --help it would print its long help text
   // before ours, and it cannot hand back the shortened argc); CLI11 parses the rest.

@@ -1,0 +1,430 @@
+// The composition series (enumerate/substitution.hpp, composition_series.hpp,
+// series_analysis.hpp, series_report.hpp): composition plans, the number of distinct orderings
+// of a substitution against a brute-force orbit count with the supercell's own spglib group,
+// Ewald energies against the direct Ewald sum, the hull / E_hull against a brute-force binary
+// hull, the ΔE table against per-parent minima, resume per composition, the training set.
+#include "../test_support.hpp"
+
+#include <nernst/enumerate/series_report.hpp>
+#include <nernst/io/cif.hpp>
+#include <nernst/potential/rigid_ion.hpp>
+
+#include <algorithm>
+#include <bitset>
+#include <fstream>
+#include <set>
+
+using namespace nernst;
+using namespace nernst::enumerate;
+
+namespace {
+
+constexpr int Li = 3, Cl = 17, Br = 35, Y = 39;
+
+Structure lyc() {
+  return io::read_cif((nernst_test::shared_dir() / "structures" / "Li3YCl6_P-3m1_Schlem2021_obelix-ei3.cif").string());
+}
+
+/// Rock-salt LiCl, conventional cell.
+Structure rocksalt() {
+  Structure s(Lattice(Eigen::Matrix3d::Identity() * 5.13));
+  const double f[4][3] = {{0, 0, 0}, {0, 0.5, 0.5}, {0.5, 0, 0.5}, {0.5, 0.5, 0}};
+  for (const auto& p : f) {
+    s.add_site(Li, Eigen::Vector3d(p[0], p[1], p[2]));
+    s.add_site(Cl, Eigen::Vector3d(p[0] + 0.5, p[1], p[2]));
+  }
+  return s;
+}
+
+/// The ordered sites of LYC only (Y4 and the three Cl orbits): an ordered parent, 18 Cl.
+Structure lyc_ordered_sites() {
+  const Structure s = lyc();
+  Structure o(s.lattice());
+  for (const auto& st : s.sites())
+    if (st.is_ordered()) o.add_site(st.species[0].z, st.frac);
+  return o;
+}
+
+/// The diagonal supercell d of s, built directly (not through the enumerator).
+Structure supercell(const Structure& s, const Eigen::Vector3i& d) {
+  Eigen::Matrix3d m = s.lattice().matrix();
+  for (int i = 0; i < 3; ++i) m.row(i) *= d[i];
+  Structure out{Lattice(m)};
+  for (int a = 0; a < d[0]; ++a)
+    for (int b = 0; b < d[1]; ++b)
+      for (int c = 0; c < d[2]; ++c)
+        for (const auto& st : s.sites()) {
+          const Eigen::Vector3d f = (st.frac + Eigen::Vector3d(a, b, c)).cwiseQuotient(d.cast<double>());
+          out.add_site(st.species[0].z, f);
+        }
+  return out;
+}
+
+/// Index of the site of `sites` at fractional position f (mod 1), or -1.
+int find_site(const std::vector<Eigen::Vector3d>& sites, const Eigen::Vector3d& f) {
+  for (std::size_t i = 0; i < sites.size(); ++i) {
+    Eigen::Vector3d d = sites[i] - f;
+    for (int k = 0; k < 3; ++k) d[k] -= std::round(d[k]);
+    if (d.norm() < 1e-4) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+/// The A sites of a supercell and spglib's group of that supercell as permutations of them:
+/// the brute-force side, independent of the enumerator's parent group × translations.
+struct SubsetOrbits {
+  std::vector<Eigen::Vector3d> asites;
+  std::vector<std::vector<int>> perms;
+
+  SubsetOrbits(const Structure& sc, int a) {
+    std::vector<Eigen::Vector3d> frac;
+    std::vector<int> types;
+    for (const auto& st : sc.sites()) {
+      frac.push_back(st.frac);
+      types.push_back(st.species[0].z);
+      if (st.species[0].z == a) asites.push_back(st.frac);
+    }
+    for (const auto& op : symmetry::get_symmetry_operations(sc.lattice(), frac, types, 1e-3)) {
+      std::vector<int> p;
+      for (const auto& f : asites) p.push_back(find_site(asites, op.apply(f)));
+      REQUIRE(std::find(p.begin(), p.end(), -1) == p.end());
+      perms.push_back(p);
+    }
+    REQUIRE(asites.size() <= 24);
+  }
+  /// The smallest image of a subset (bit i: A site i substituted) under the group.
+  std::uint64_t canonical(std::uint64_t m) const {
+    std::uint64_t best = m;
+    for (const auto& p : perms) {
+      std::uint64_t img = 0;
+      for (std::size_t i = 0; i < p.size(); ++i)
+        if (m >> i & 1ULL) img |= 1ULL << p[i];
+      best = std::min(best, img);
+    }
+    return best;
+  }
+  /// Every orbit of the k-subsets, as its canonical mask.
+  std::set<std::uint64_t> orbits(int k) const {
+    std::set<std::uint64_t> reps;
+    for (std::uint64_t m = 0; m < (1ULL << asites.size()); ++m)
+      if (static_cast<int>(std::bitset<64>(m).count()) == k) reps.insert(canonical(m));
+    return reps;
+  }
+  /// The canonical mask of an enumerated configuration (B atoms at A sites; the enumerator's
+  /// supercell of a diagonal HNF has the same lattice, so positions map directly).
+  std::uint64_t mask_of(const Structure& config, int b) const {
+    std::uint64_t m = 0;
+    for (const auto& st : config.sites())
+      if (st.species[0].z == b) {
+        const int i = find_site(asites, st.frac);
+        REQUIRE(i >= 0);
+        m |= 1ULL << i;
+      }
+    return canonical(m);
+  }
+};
+
+SeriesOptions options(const std::string& spec, const Eigen::Vector3i& d = Eigen::Vector3i(1, 1, 1)) {
+  SeriesOptions o;
+  o.substitution = parse_substitution(spec);
+  o.supercell = IMat3::Zero();
+  for (int i = 0; i < 3; ++i) o.supercell(i, i) = d[i];
+  o.ordering.mode = OccupancyMode::PerElement;
+  return o;
+}
+
+const std::map<int, double> kCharges{{Li, 1}, {Y, 3}, {Cl, -1}, {Br, -1}};
+
+/// A rigid-ion model that tells Br from Cl (the formal charges do not): the Li-Y-Cl
+/// Tosi-Fumi set of rigid_ion.hpp with Br pairs of the Tosi-Fumi radius 1.716 Å. A test model.
+RigidIonParameters li_y_cl_br_rigid_ion() {
+  RigidIonParameters p = li_y_cl_rigid_ion();
+  constexpr double rho = 0.342, sLi = 0.816, sCl = 1.585, sBr = 1.716, sY = 1.37, mayer = 0.62415;
+  p.ewald.charges[Br] = -1.0;
+  p.short_range.set(Li, Br, tosi_fumi_pair(sLi, sBr, rho, 1.375, 2.5 * mayer));
+  p.short_range.set(Br, Br, tosi_fumi_pair(sBr, sBr, rho, 0.75, 185.0 * mayer));
+  p.short_range.set(Cl, Br, tosi_fumi_pair(sCl, sBr, rho, 0.75, 140.0 * mayer));
+  p.short_range.set(Y, Br, tosi_fumi_pair(sY, sBr, rho, 1.25, 0.0));
+  return p;
+}
+
+/// Direct Ewald energy of a structure with the formal charges.
+double direct_ewald(const Structure& s) {
+  std::vector<Eigen::Vector3d> r;
+  std::vector<double> q;
+  for (std::size_t i = 0; i < s.size(); ++i) r.push_back(s.cart(i)), q.push_back(kCharges.at(s[i].species[0].z));
+  return ewald_sum(s.lattice(), r, q, EwaldParameters{}, false, false).energy;
+}
+
+}  // namespace
+
+TEST_CASE("series: parsing the substitution and the composition plan") {
+  const auto s = parse_substitution("Cl:Br=0..1:0.0833");
+  CHECK(s.a == Cl);
+  CHECK(s.b == Br);
+  REQUIRE(s.fractions.size() == 13);
+  // N = 18 (LYC 1x1x1): x = i/12 is k/18 only for even i (k = 1.5 i).
+  const auto skip = plan_compositions(s, 18, CompositionRounding::Skip);
+  REQUIRE(skip.used.size() == 7);
+  CHECK(skip.skipped.size() == 6);
+  for (std::size_t i = 0; i < skip.used.size(); ++i) CHECK(skip.used[i].count == static_cast<long>(3 * i));
+  for (const auto& c : skip.skipped) CHECK(c.how.find("not representable") != std::string::npos);
+  // Nearest: k = round(1.5 i) (half away from zero, after the 0.0833 approximation of 1/12).
+  const auto near = plan_compositions(s, 18, CompositionRounding::Nearest);
+  std::vector<long> want;
+  for (int i = 0; i <= 12; ++i) {
+    const long k = std::lround(0.0833 * i * 18);
+    if (std::find(want.begin(), want.end(), k) == want.end()) want.push_back(k);
+  }
+  REQUIRE(near.used.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) CHECK(near.used[i].count == want[i]);
+  // N = 36 (1x1x2): every twelfth is representable.
+  const auto all = plan_compositions(s, 36, CompositionRounding::Skip);
+  CHECK(all.used.size() == 13);
+  CHECK(all.skipped.empty());
+  // Explicit counts, duplicates once.
+  const auto ex = plan_compositions(parse_substitution("Cl:Br=36,30,24,30"), 36, CompositionRounding::Skip);
+  REQUIRE(ex.used.size() == 3);
+  CHECK(ex.used[1].count == 30);
+  CHECK(ex.used[1].x() == doctest::Approx(30.0 / 36));
+  CHECK(ex.skipped.size() == 1);
+  CHECK_THROWS_AS(plan_compositions(parse_substitution("Cl:Br=37"), 36, CompositionRounding::Skip), ValueError);
+  for (const char* bad : {"Cl:Br", "ClBr=0..1:0.5", "Cl:Xx=0..1:0.5", "Cl:Cl=0..1:0.5", "Cl:Br=0..1:0", "Cl:Br=0..2:0.5",
+                          "Cl:Br=1..0:0.5", "Cl:Br=0..1:a", "Cl:Br=1.5", "Cl:Br=-1", "Cl:Br="})
+    CHECK_THROWS_AS(parse_substitution(bad), ValueError);
+  CHECK(parse_composition_rounding("nearest") == CompositionRounding::Nearest);
+  CHECK_THROWS_AS(parse_composition_rounding("up"), ValueError);
+}
+
+TEST_CASE("series: substituted structures and their atom counts") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const Structure p = lyc();
+  CHECK(sublattice_sites(p, Cl, Br).size() == 18);
+  CHECK(sublattice_sites(p, Br, Cl).size() == 18);  // the sublattice is A's or B's sites
+  CHECK_THROWS_AS(sublattice_sites(p, Li, 11), ValueError);  // Li is on partially occupied sites
+  CHECK_THROWS_AS(sublattice_sites(p, 9, 53), ValueError);   // neither F nor I in LYC
+  const Structure s = substitute(p, Cl, Br, SeriesComposition{0.5, 6, 18, "exact"});
+  OrderingOptions oo;
+  oo.mode = OccupancyMode::PerElement;
+  const OrderingModel m(s, oo);
+  std::map<std::string, long> used;
+  for (const auto& it : m.items(1)) used[it.name] = it.used;
+  CHECK(used["Br"] == 6);
+  CHECK(used["Cl"] == 12);
+  CHECK(used["Li"] == 9);
+  CHECK(used["Y"] == 2);  // the 2 partially occupied Y of the disordered 2d sites (Y4 is ordered)
+  const auto items2 = m.items(2);
+  for (const auto& it : items2)
+    if (it.name == "Br") CHECK(it.used == 12);
+}
+
+TEST_CASE("series: distinct orderings equal a brute-force orbit count (rock salt 2x1x1, LYC ordered sites)") {
+  NERNST_REQUIRE_SHARED_DATA();
+  struct Case {
+    Structure parent;
+    Eigen::Vector3i d;
+  };
+  for (const Case& cs : {Case{rocksalt(), Eigen::Vector3i(2, 1, 1)}, Case{lyc_ordered_sites(), Eigen::Vector3i(1, 1, 1)}}) {
+    const Structure sc = supercell(cs.parent, cs.d);
+    const SubsetOrbits orbits(sc, Cl);
+    long n_cl = 0;
+    for (const auto& st : sc.sites()) n_cl += st.species[0].z == Cl;
+    SeriesOptions o = options("Cl:Br=0..1:0.001", cs.d);
+    o.rounding = CompositionRounding::Skip;
+    const SeriesParent parent{"p", cs.parent};
+    const auto plan = series_plan(parent, o);
+    REQUIRE(plan.used.size() == static_cast<std::size_t>(n_cl + 1));
+    const auto all = ewald_series_ranker(1000000, kCharges);
+    for (const auto& c : plan.used) {
+      if (n_cl > 12 && c.count > 6 && c.count < n_cl - 6) continue;  // keep the brute force to seconds
+      const auto r = run_composition(parent, c, o, all);
+      const auto reps = orbits.orbits(static_cast<int>(c.count));
+      INFO("parent atoms " << cs.parent.size() << ", k = " << c.count);
+      CHECK(r.orderings == reps.size());
+      REQUIRE(r.configs.size() == reps.size());
+      std::set<std::uint64_t> got;
+      for (const auto& cf : r.configs) got.insert(orbits.mask_of(cf.structure, Br));
+      CHECK(got == reps);
+    }
+  }
+}
+
+TEST_CASE("series: Ewald ranking equals the direct Ewald sum of every ordering, sorted") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const SeriesParent parent{"lyc", lyc()};
+  SeriesOptions o = options("Cl:Br=1");
+  const auto c = series_plan(parent, o).used.at(0);
+  const auto all = run_composition(parent, c, o, ewald_series_ranker(1000000, kCharges));
+  const auto top = run_composition(parent, c, o, ewald_series_ranker(10, kCharges));
+  REQUIRE(all.configs.size() == all.orderings);
+  std::vector<std::pair<double, std::uint64_t>> ref;
+  for (const auto& cf : all.configs) {
+    const double e = direct_ewald(cf.structure);
+    CHECK(cf.energy == doctest::Approx(e).epsilon(1e-8));
+    ref.emplace_back(e / cf.atoms(), cf.ordering);
+  }
+  std::stable_sort(ref.begin(), ref.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  REQUIRE(top.configs.size() == 10);
+  for (std::size_t i = 0; i < 10; ++i) CHECK(top.configs[i].energy_per_atom() == doctest::Approx(ref[i].first).epsilon(1e-9));
+}
+
+TEST_CASE("series: LYC 1x1x1 Cl->Br end to end (hull, E_hull, ΔE, resume, training set, outputs)") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const Structure p = lyc();
+  // Static rigid-ion energies (Li-Y-Cl-Br), the 3 lowest per composition. Parent 2: the lowest
+  // ordering of LYC 1x1x1 by the same energy, an ordered cell of the same composition.
+  auto pot = make_rigid_ion<>(li_y_cl_br_rigid_ion());
+  RelaxRankingOptions ro;
+  ro.relax_top = 0;
+  const auto rank = model_series_ranker(pot, 3, ModelScreenOptions{}, ro, kCharges);
+  SeriesOptions o = options("Cl:Br=0,1,17,18");
+  o.ranker_fingerprint = "rigid-ion Li-Y-Cl-Br static top 3";
+  const auto first = run_composition({"lyc", p}, series_plan({"lyc", p}, o).used.at(0), o, rank);
+  const std::vector<SeriesParent> parents{{"P-3m1", p}, {"ordered", first.configs.at(0).structure}};
+  nernst_test::TempDir dir("nernst_series");
+  o.state_dir = dir.path() / "state";
+  const auto results = run_series(parents, o, rank);
+  REQUIRE(results.size() == 8);
+  // The energies see Br: the best energy per atom changes along the series.
+  CHECK(std::abs(results[3].configs[0].energy_per_atom() - results[0].configs[0].energy_per_atom()) > 0.01);
+  for (const auto& r : results)
+    for (const auto& c : r.configs) {
+      auto sys = System<DefaultMemorySpace>::from_structure(c.structure);
+      ComputeRequest req;
+      req.forces = false;
+      CHECK(pot.compute(sys, req).energy == c.energy);
+    }
+
+  // Hull and E_hull against a brute-force binary hull over the same entries.
+  const SeriesAnalysis a = analyse_series(results);
+  REQUIRE(a.has_hull);
+  double e0 = 1e300, e1 = 1e300;
+  for (const auto& r : results)
+    for (const auto& c : r.configs) {
+      if (r.composition.count == 0) e0 = std::min(e0, c.energy_per_atom());
+      if (r.composition.count == 18) e1 = std::min(e1, c.energy_per_atom());
+    }
+  std::vector<std::pair<double, double>> xe;  // (x, E_f)
+  for (const auto& r : results)
+    for (const auto& c : r.configs) {
+      const double x = r.composition.x();
+      xe.emplace_back(x, c.energy_per_atom() - (1 - x) * e0 - x * e1);
+    }
+  REQUIRE(xe.size() == a.points.size());
+  std::size_t on = 0;
+  for (std::size_t i = 0; i < xe.size(); ++i) {
+    const double x = xe[i].first;
+    double h = 1e300;
+    for (const auto& [xi, fi] : xe)
+      for (const auto& [xj, fj] : xe) {
+        if (xi > x + 1e-12 || xj < x - 1e-12) continue;
+        h = std::min(h, xj - xi < 1e-12 ? std::min(fi, fj) : fi + (fj - fi) * (x - xi) / (xj - xi));
+      }
+    CHECK(a.points[i].x == doctest::Approx(x));
+    CHECK(a.points[i].formation == doctest::Approx(xe[i].second).epsilon(1e-12).scale(1));
+    CHECK(a.points[i].e_above_hull == doctest::Approx(std::max(0.0, xe[i].second - h)).epsilon(1e-10).scale(1));
+    on += a.points[i].on_hull;
+  }
+  CHECK(on >= 2);
+
+  // ΔE table against the per-parent minima.
+  REQUIRE(a.delta.size() == 4);
+  CHECK(a.parent1 == "P-3m1");
+  for (const auto& d : a.delta) {
+    double m1 = 1e300, m2 = 1e300;
+    for (const auto& r : results)
+      if (std::abs(r.composition.x() - d.x) < 1e-9)
+        for (const auto& c : r.configs) (r.parent == "P-3m1" ? m1 : m2) = std::min(r.parent == "P-3m1" ? m1 : m2, c.energy_per_atom());
+    CHECK(d.e_b == m1);
+    CHECK(d.e_a == m2);
+    CHECK(d.delta_meV == doctest::Approx(1000 * (m1 - m2)));
+  }
+  // Ordered parent at x = 0 is one ordering, the disordered one 124 (docs/enumeration.md).
+  CHECK(results[0].orderings == 124);
+  CHECK(results[4].orderings == 1);
+
+  // Resume: a rerun reads every composition back, identical.
+  const auto again = run_series(parents, o, rank);
+  REQUIRE(again.size() == results.size());
+  for (std::size_t i = 0; i < again.size(); ++i) {
+    CHECK(again[i].reused);
+    REQUIRE(again[i].configs.size() == results[i].configs.size());
+    for (std::size_t k = 0; k < again[i].configs.size(); ++k) {
+      CHECK(again[i].configs[k].energy == results[i].configs[k].energy);
+      CHECK(again[i].configs[k].structure.size() == results[i].configs[k].structure.size());
+    }
+  }
+  SeriesOptions other = o;
+  other.ranker_fingerprint = "rigid-ion Li-Y-Cl-Br static top 4";
+  CHECK_THROWS_AS(run_series(parents, other, model_series_ranker(pot, 4, ModelScreenOptions{}, ro, kCharges)), ValueError);
+  {
+    std::ofstream(o.state_dir / "compositions" / "P-3m1_k0.json") << "{\"inputs\": 3}";
+  }
+  CHECK_THROWS_AS(run_series(parents, o, rank), ParseError);
+
+  // Training set: 4 selected, each with 2 strained copies within ±3 %.
+  TrainingSetOptions to;
+  to.select = 4, to.strained = 2, to.temperature = 3000;
+  const auto frames = training_set(results, a, to);
+  REQUIRE(frames.size() == 12);
+  std::set<std::string> picked;
+  for (std::size_t i = 0; i < frames.size(); i += 3) {
+    picked.insert(frames[i].info.at("config"));
+    const Eigen::Matrix3d h0 = frames[i].structure.lattice().matrix();
+    for (int k = 1; k <= 2; ++k) {
+      const Eigen::Matrix3d eps = h0.inverse() * frames[i + static_cast<std::size_t>(k)].structure.lattice().matrix() - Eigen::Matrix3d::Identity();
+      CHECK(eps.cwiseAbs().maxCoeff() <= 0.03 + 1e-12);
+      CHECK((eps - eps.transpose()).norm() < 1e-12);
+      CHECK(eps.norm() > 0);
+    }
+  }
+  CHECK(picked.size() == 4);
+
+  // Outputs.
+  const auto out = dir.path() / "out";
+  const nlohmann::json j = write_series_outputs(out, results, a, to);
+  for (const char* f : {"series.json", "table.md", "hull.svg", "delta_e.svg", "training_set.extxyz"})
+    CHECK(std::filesystem::exists(out / f));
+  CHECK(j["compositions"].size() == 8);
+  CHECK(j["delta_e"].size() == 4);
+  CHECK(io::read_extxyz_all((out / "training_set.extxyz").string()).size() == 12);
+  std::ifstream t(out / "table.md");
+  std::string table((std::istreambuf_iterator<char>(t)), std::istreambuf_iterator<char>());
+  CHECK(std::count(table.begin(), table.end(), '\n') == 2 + 4 + 2);
+}
+
+TEST_CASE("series: a series without an end member has no hull, and says so") {
+  NERNST_REQUIRE_SHARED_DATA();
+  SeriesOptions o = options("Cl:Br=1,2");
+  const auto results = run_series({{"lyc", lyc()}}, o, ewald_series_ranker(2, kCharges));
+  const auto a = analyse_series(results);
+  CHECK_FALSE(a.has_hull);
+  CHECK(a.hull_note.find("x = 0") != std::string::npos);
+  CHECK(a.delta.empty());
+  CHECK_THROWS_AS(training_set(results, a, {}), ValueError);
+}
+
+TEST_CASE("series: ranking by a potential (rigid ion) keeps the lowest relaxed energies") {
+  NERNST_REQUIRE_SHARED_DATA();
+  auto pot = make_rigid_ion<>();
+  SeriesOptions o = options("Cl:Br=0");
+  // LYC x = 0 alone (124 orderings) with Br absent: the rigid-ion parameters know Li, Y, Cl.
+  ModelScreenOptions so;
+  RelaxRankingOptions ro;
+  ro.relax_top = 3;
+  ro.max_steps = 30;
+  nernst_test::TempDir dir("nernst_series_model");
+  ro.out_dir = dir.path() / "relaxed";
+  const auto results = run_series({{"lyc", lyc()}}, o, model_series_ranker(pot, 2, so, ro, kCharges));
+  REQUIRE(results.size() == 1);
+  REQUIRE(results[0].configs.size() == 2);
+  CHECK(results[0].orderings == 124);
+  for (const auto& c : results[0].configs) {
+    auto sys = System<DefaultMemorySpace>::from_structure(c.structure);
+    ComputeRequest req;
+    req.forces = false;
+    // The reported energy is the potential's energy of the relaxed structure read back (CIF precision).
+    CHECK(pot.compute(sys, req).energy == doctest::Approx(c.energy).epsilon(1e-5));
+  }
+  CHECK(results[0].configs[0].energy_per_atom() <= results[0].configs[1].energy_per_atom());
+}
