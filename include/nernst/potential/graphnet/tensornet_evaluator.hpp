@@ -368,18 +368,15 @@ class TensorNetEvaluator {
     });
   }
 
-  /// out = in·w (out += in·w with `add`) on [9N, U] stacks: the rows of each chunk's atoms as one
-  /// GEMM.
+  /// out = in·w (out += in·w with `add`) on the rows of atoms [a0, a1) of [9N, U] stacks (`out`
+  /// already sized): one GEMM per atom chunk, inside the chunk's region.
   template <class W>
-  void mix(Mat& out, const Mat& in, const W& w, bool add = false) {
-    stack(out);
-    atoms_.run([&](int, Index a0, Index a1) {
-      const Index r0 = 9 * a0, n = 9 * (a1 - a0);
-      if (add)
-        out.middleRows(r0, n).noalias() += in.middleRows(r0, n) * w;
-      else
-        out.middleRows(r0, n).noalias() = in.middleRows(r0, n) * w;
-    });
+  static void mix(Mat& out, const Mat& in, const W& w, Index a0, Index a1, bool add = false) {
+    const Index r0 = 9 * a0, n = 9 * (a1 - a0);
+    if (add)
+      out.middleRows(r0, n).noalias() += in.middleRows(r0, n) * w;
+    else
+      out.middleRows(r0, n).noalias() = in.middleRows(r0, n) * w;
   }
 
   /// Base of the [rows, U] sum that bond chunk ch adds into: `dest` for chunk 0, its private
@@ -442,9 +439,14 @@ class TensorNetEvaluator {
                            sums);
       }
     });
-    nn::add_partials(emb_i_.topRows(9 * N_), part_i_, bonds_, node_rows_);
-    nn::add_partials(emb_a_.topRows(9 * N_), part_a_, bonds_, node_rows_);
-    nn::add_partials(emb_s_.topRows(9 * N_), part_s_, bonds_, node_rows_);
+    // nn::add_partials for the three stacks in one region.
+    node_rows_.run([&](int, Index r0, Index r1) {
+      for (std::size_t c = 0; c + 1 < static_cast<std::size_t>(bonds_.size()); ++c) {
+        emb_i_.middleRows(r0, r1 - r0) += part_i_[c].middleRows(r0, r1 - r0);
+        emb_a_.middleRows(r0, r1 - r0) += part_a_[c].middleRows(r0, r1 - r0);
+        emb_s_.middleRows(r0, r1 - r0) += part_s_[c].middleRows(r0, r1 - r0);
+      }
+    });
   }
 
   /// Edge e's share of E5 onto its destination's Ī, Ā, S̄ in `sums` (bases of three [9N, U]
@@ -500,17 +502,19 @@ class TensorNetEvaluator {
     w_.embedding_mlp[1].forward(h0, h);
     nn::silu_forward<Scalar>(h, nn::grow(emb_hs_, N_, 3 * U));
     // E10: X = fI·mix(Wt0, Ī) + fA·mix(Wt1, Ā) + fS·mix(Wt2, S̄).
-    mix(emb_mi_, emb_i_, w_.embedding_mix[0].transpose());
-    mix(emb_ma_, emb_a_, w_.embedding_mix[1].transpose());
-    mix(emb_ms_, emb_s_, w_.embedding_mix[2].transpose());
-    stack(x_embed_);
-    for_atoms([&](int, Index i) {
-      const Scalar* f = &emb_h_(i, 0);
-      const Scalar *mi = node(emb_mi_, i), *ma = node(emb_ma_, i), *ms = node(emb_ms_, i);
-      Scalar* X = node(x_embed_, i);
-      for (int ab = 0; ab < 9; ++ab)
-        for (Index c = 0; c < U; ++c)
-          X[ab * U + c] = f[c] * mi[ab * U + c] + f[U + c] * ma[ab * U + c] + f[2 * U + c] * ms[ab * U + c];
+    stack(emb_mi_), stack(emb_ma_), stack(emb_ms_), stack(x_embed_);
+    atoms_.run([&](int, Index a0, Index a1) {
+      mix(emb_mi_, emb_i_, w_.embedding_mix[0].transpose(), a0, a1);
+      mix(emb_ma_, emb_a_, w_.embedding_mix[1].transpose(), a0, a1);
+      mix(emb_ms_, emb_s_, w_.embedding_mix[2].transpose(), a0, a1);
+      for (Index i = a0; i < a1; ++i) {
+        const Scalar* f = &emb_h_(i, 0);
+        const Scalar *mi = node(emb_mi_, i), *ma = node(emb_ma_, i), *ms = node(emb_ms_, i);
+        Scalar* X = node(x_embed_, i);
+        for (int ab = 0; ab < 9; ++ab)
+          for (Index c = 0; c < U; ++c)
+            X[ab * U + c] = f[c] * mi[ab * U + c] + f[U + c] * ma[ab * U + c] + f[2 * U + c] * ms[ab * U + c];
+      }
     });
   }
 
@@ -603,170 +607,172 @@ class TensorNetEvaluator {
     for (Index c = 0; c < U_; ++c) y[c] += a[c] * x[c];
   }
 
-  void pack_parts(LayerCache& C) {
+  /// I′, A′, S′ of atom i → its packed rows (C.packed).
+  void pack_parts(LayerCache& C, Index i) const {
     const Index U = U_;
-    nn::grow(C.packed, kPacked * N_, U);
     static constexpr int kA[3] = {1, 2, 5}, kS[6] = {0, 4, 8, 1, 2, 5};
-    for_atoms([&](int, Index i) {
-      Scalar* p = packed(C.packed, i);
-      const Scalar *ip = node(C.ip, i), *ap = node(C.ap, i), *sp = node(C.sp, i);
-      const auto copy = [&](int r, const Scalar* src, int ab) {
-        for (Index c = 0; c < U; ++c) p[r * U + c] = src[ab * U + c];
-      };
-      copy(0, ip, 0);
-      for (int k = 0; k < 3; ++k) copy(1 + k, ap, kA[k]);
-      for (int k = 0; k < 6; ++k) copy(4 + k, sp, kS[k]);
-    });
+    Scalar* p = packed(C.packed, i);
+    const Scalar *ip = node(C.ip, i), *ap = node(C.ap, i), *sp = node(C.sp, i);
+    const auto copy = [&](int r, const Scalar* src, int ab) {
+      for (Index c = 0; c < U; ++c) p[r * U + c] = src[ab * U + c];
+    };
+    copy(0, ip, 0);
+    for (int k = 0; k < 3; ++k) copy(1 + k, ap, kA[k]);
+    for (int k = 0; k < 6; ++k) copy(4 + k, sp, kS[k]);
   }
 
-  /// Packed message sums (tmp_mc_) → the full M of each atom (C.m):
+  /// Packed message sums (tmp_mc_) → the full M of atom i (C.m):
   /// M = m0·Id + antisym(m1..3) + sym(m4..9).
-  void unpack_messages(LayerCache& C) {
+  void unpack_messages(LayerCache& C, Index i) const {
     const Index U = U_;
-    stack(C.m);
-    for_atoms([&](int, Index i) {
-      const Scalar* q = packed(tmp_mc_, i);
-      Scalar* M = node(C.m, i);
-      for (Index c = 0; c < U; ++c) {
-        const auto r = [&](int k) { return q[k * U + c]; };
-        M[0 * U + c] = r(0) + r(4);
-        M[4 * U + c] = r(0) + r(5);
-        M[8 * U + c] = r(0) + r(6);
-        M[1 * U + c] = r(1) + r(7);
-        M[3 * U + c] = r(7) - r(1);
-        M[2 * U + c] = r(2) + r(8);
-        M[6 * U + c] = r(8) - r(2);
-        M[5 * U + c] = r(3) + r(9);
-        M[7 * U + c] = r(9) - r(3);
-      }
-    });
+    const Scalar* q = packed(tmp_mc_, i);
+    Scalar* M = node(C.m, i);
+    for (Index c = 0; c < U; ++c) {
+      const auto r = [&](int k) { return q[k * U + c]; };
+      M[0 * U + c] = r(0) + r(4);
+      M[4 * U + c] = r(0) + r(5);
+      M[8 * U + c] = r(0) + r(6);
+      M[1 * U + c] = r(1) + r(7);
+      M[3 * U + c] = r(7) - r(1);
+      M[2 * U + c] = r(2) + r(8);
+      M[6 * U + c] = r(8) - r(2);
+      M[5 * U + c] = r(3) + r(9);
+      M[7 * U + c] = r(9) - r(3);
+    }
   }
 
   /// M̄ (tmp_mb_) → its packed pairing with the parts (tmp_mc_): ⟨M̄, I′⟩ = I′₀₀·tr M̄,
   /// ⟨M̄, A′⟩ = Σ A′_ab (M̄_ab − M̄_ba), ⟨M̄, S′⟩ = Σ S′_aa M̄_aa + Σ S′_ab (M̄_ab + M̄_ba) (a < b).
-  void pack_message_adjoint() {
+  void pack_message_adjoint(Index i) {
     const Index U = U_;
-    nn::grow(tmp_mc_, kPacked * N_, U);
-    for_atoms([&](int, Index i) {
-      const Scalar* M = node(tmp_mb_, i);
-      Scalar* q = packed(tmp_mc_, i);
-      for (Index c = 0; c < U; ++c) {
-        const auto m = [&](int ab) { return M[ab * U + c]; };
-        q[0 * U + c] = m(0) + m(4) + m(8);
-        q[1 * U + c] = m(1) - m(3);
-        q[2 * U + c] = m(2) - m(6);
-        q[3 * U + c] = m(5) - m(7);
-        q[4 * U + c] = m(0);
-        q[5 * U + c] = m(4);
-        q[6 * U + c] = m(8);
-        q[7 * U + c] = m(1) + m(3);
-        q[8 * U + c] = m(2) + m(6);
-        q[9 * U + c] = m(5) + m(7);
-      }
-    });
+    const Scalar* M = node(tmp_mb_, i);
+    Scalar* q = packed(tmp_mc_, i);
+    for (Index c = 0; c < U; ++c) {
+      const auto m = [&](int ab) { return M[ab * U + c]; };
+      q[0 * U + c] = m(0) + m(4) + m(8);
+      q[1 * U + c] = m(1) - m(3);
+      q[2 * U + c] = m(2) - m(6);
+      q[3 * U + c] = m(5) - m(7);
+      q[4 * U + c] = m(0);
+      q[5 * U + c] = m(4);
+      q[6 * U + c] = m(8);
+      q[7 * U + c] = m(1) + m(3);
+      q[8 * U + c] = m(2) + m(6);
+      q[9 * U + c] = m(5) + m(7);
+    }
   }
 
   /// The messages' adjoints of the parts, packed in tmp_qc_ (the I part's trace, the A part's
   /// differences a_ab − a_ba, the S part's diagonal and sums s_ab + s_ba), plus Ȳ → adjoints of
-  /// I′, A′, S′ (tmp_ipb_, tmp_apb_, tmp_spb_). Only each one's class projection matters (L4
-  /// mixes channels, L3 projects), so a packed adjoint becomes the matrix of its class with that
-  /// projection.
-  template <class YB>
-  void unpack_part_adjoints(const YB& Yb) {
+  /// I′, A′, S′ (tmp_ipb_, tmp_apb_, tmp_spb_), Ȳ in tmp_yb_; for atom i. Only each one's class
+  /// projection matters (L4 mixes channels, L3 projects), so a packed adjoint becomes the matrix
+  /// of its class with that projection.
+  void unpack_part_adjoints(Index i) {
     const Index U = U_;
-    stack(tmp_ipb_), stack(tmp_apb_), stack(tmp_spb_);
     const Scalar third = Scalar(1) / Scalar(3), half = Scalar(0.5);
-    for_atoms([&](int, Index i) {
-      const Scalar* q = packed(tmp_qc_, i);
-      Scalar *I = node(tmp_ipb_, i), *A = node(tmp_apb_, i), *S = node(tmp_spb_, i);
-      const Scalar* y = &Yb(9 * i, 0);
-      std::copy(y, y + 9 * U, I);
-      std::copy(y, y + 9 * U, A);
-      std::copy(y, y + 9 * U, S);
-      for (Index c = 0; c < U; ++c) {
-        const auto r = [&](int k) { return q[k * U + c]; };
-        const Scalar ti = r(0) * third;
-        I[0 * U + c] += ti;
-        I[4 * U + c] += ti;
-        I[8 * U + c] += ti;
-        A[1 * U + c] += half * r(1);
-        A[3 * U + c] -= half * r(1);
-        A[2 * U + c] += half * r(2);
-        A[6 * U + c] -= half * r(2);
-        A[5 * U + c] += half * r(3);
-        A[7 * U + c] -= half * r(3);
-        const Scalar ts = (r(4) + r(5) + r(6)) * third;
-        S[0 * U + c] += r(4) - ts;
-        S[4 * U + c] += r(5) - ts;
-        S[8 * U + c] += r(6) - ts;
-        S[1 * U + c] += half * r(7);
-        S[3 * U + c] += half * r(7);
-        S[2 * U + c] += half * r(8);
-        S[6 * U + c] += half * r(8);
-        S[5 * U + c] += half * r(9);
-        S[7 * U + c] += half * r(9);
-      }
-    });
+    const Scalar* q = packed(tmp_qc_, i);
+    Scalar *I = node(tmp_ipb_, i), *A = node(tmp_apb_, i), *S = node(tmp_spb_, i);
+    const Scalar* y = node(tmp_yb_, i);
+    std::copy(y, y + 9 * U, I);
+    std::copy(y, y + 9 * U, A);
+    std::copy(y, y + 9 * U, S);
+    for (Index c = 0; c < U; ++c) {
+      const auto r = [&](int k) { return q[k * U + c]; };
+      const Scalar ti = r(0) * third;
+      I[0 * U + c] += ti;
+      I[4 * U + c] += ti;
+      I[8 * U + c] += ti;
+      A[1 * U + c] += half * r(1);
+      A[3 * U + c] -= half * r(1);
+      A[2 * U + c] += half * r(2);
+      A[6 * U + c] -= half * r(2);
+      A[5 * U + c] += half * r(3);
+      A[7 * U + c] -= half * r(3);
+      const Scalar ts = (r(4) + r(5) + r(6)) * third;
+      S[0 * U + c] += r(4) - ts;
+      S[4 * U + c] += r(5) - ts;
+      S[8 * U + c] += r(6) - ts;
+      S[1 * U + c] += half * r(7);
+      S[3 * U + c] += half * r(7);
+      S[2 * U + c] += half * r(8);
+      S[6 * U + c] += half * r(8);
+      S[5 * U + c] += half * r(9);
+      S[7 * U + c] += half * r(9);
+    }
   }
 
+  /// The stacks a layer writes (sized before the chunks run).
+  void grow_layer(LayerCache& C) {
+    for (Mat* m : {&C.xhat, &tmp_i_, &tmp_a_, &tmp_s_, &C.ip, &C.ap, &C.sp, &C.y, &C.m, &tmp_t_, &C.it, &C.at, &C.st,
+                   &C.dx, &C.xout, &tmp_dx_, &tmp_mb_, &tmp_yb_, &tmp_ipb_, &tmp_apb_, &tmp_spb_})
+      stack(*m);
+    nn::grow(C.s, N_, U_);
+    nn::grow(C.p, N_, U_);
+    nn::grow(C.packed, kPacked * N_, U_);
+    nn::grow(tmp_mc_, kPacked * N_, U_);
+    nn::grow(tmp_qc_, kPacked * N_, U_);
+  }
+
+  /// Interaction layer l: the per-atom work before the messages, the messages (bond chunks),
+  /// the per-atom work after them; each per-atom stage one region over the atom chunks.
   void layer_forward(std::size_t l, const PeriodicGraph& g) {
-    const Index U = U_;
     const auto& w = w_.layers[l];
     auto& C = caches_[l];
     const Mat& Xin = l == 0 ? x_embed_ : caches_[l - 1].xout;
-    // L2: X̂ = X / (‖X‖² + 1).
-    stack(C.xhat);
-    nn::grow(C.s, N_, U);
-    for_atoms([&](int, Index i) {
+    grow_layer(C);
+    atoms_.run([&](int, Index a0, Index a1) { layer_nodes_in(w, C, Xin, a0, a1); });
+    layer_messages(w, C, g);
+    atoms_.run([&](int ch, Index a0, Index a1) { layer_nodes_out(w, C, a0, a1, scratch(ch, 9 * U_)); });
+  }
+
+  /// L2–L4 for atoms [a0, a1): X̂ = X / (‖X‖² + 1); its parts mixed per class into I′, A′, S′
+  /// (packed for the messages); Y = I′ + A′ + S′.
+  void layer_nodes_in(const TensorNetLayerWeights<Scalar>& w, LayerCache& C, const Mat& Xin, Index a0, Index a1) {
+    const Index U = U_;
+    for (Index i = a0; i < a1; ++i) {
       Scalar* s = &C.s(i, 0);
       tensornet::sq_norm(node(Xin, i), s, U, Scalar(1));
       const Scalar* x = node(Xin, i);
       Scalar* o = node(C.xhat, i);
       for (int ab = 0; ab < 9; ++ab)
         for (Index c = 0; c < U; ++c) o[ab * U + c] = x[ab * U + c] / s[c];
-    });
-    // L3, L4: parts of X̂ mixed per class; Y = I′ + A′ + S′.
-    stack(tmp_i_), stack(tmp_a_), stack(tmp_s_);
-    for_atoms([&](int, Index i) {
       tensornet::decompose(node(C.xhat, i), node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), U);
-    });
-    mix(C.ip, tmp_i_, w.mix[0].transpose());
-    mix(C.ap, tmp_a_, w.mix[1].transpose());
-    mix(C.sp, tmp_s_, w.mix[2].transpose());
-    stack(C.y);
-    for_atoms([&](int, Index i) {
+    }
+    mix(C.ip, tmp_i_, w.mix[0].transpose(), a0, a1);
+    mix(C.ap, tmp_a_, w.mix[1].transpose(), a0, a1);
+    mix(C.sp, tmp_s_, w.mix[2].transpose(), a0, a1);
+    for (Index i = a0; i < a1; ++i) {
       const Scalar *ip = node(C.ip, i), *ap = node(C.ap, i), *sp = node(C.sp, i);
       Scalar* y = node(C.y, i);
       for (Index k = 0; k < 9 * U; ++k) y[k] = ip[k] + ap[k] + sp[k];
-    });
-    // L1 + L5: messages on the packed parts (10 independent rows instead of 27).
-    pack_parts(C);
-    layer_messages(w, C, g);
-    unpack_messages(C);
-    // L6, L7: T = M·Y + Y·M; parts of T divided by p = ‖I^T + A^T + S^T‖² + 1.
-    stack(tmp_t_);
-    stack(C.it), stack(C.at), stack(C.st);
-    nn::grow(C.p, N_, U);
-    for_atoms([&](int ch, Index i) { normalized_products(C, i, scratch(ch, 9 * U)); });
-    // L8: dX = mix(Wt3, Ĩ) + mix(Wt4, Ã) + mix(Wt5, S̃).
-    mix(C.dx, C.it, w.mix[3].transpose());
-    mix(C.dx, C.at, w.mix[4].transpose(), true);
-    mix(C.dx, C.st, w.mix[5].transpose(), true);
-    // L9: X = X̂ + dX + dX·dX.
-    stack(C.xout);
-    for_atoms([&](int, Index i) {
+      pack_parts(C, i);
+    }
+  }
+
+  /// L6–L9 for atoms [a0, a1): M from the packed message sums; T = M·Y + Y·M normalised;
+  /// dX = mix(Wt3, Ĩ) + mix(Wt4, Ã) + mix(Wt5, S̃); X = X̂ + dX + dX·dX. `sum`: scratch of 9U.
+  void layer_nodes_out(const TensorNetLayerWeights<Scalar>& w, LayerCache& C, Index a0, Index a1, Scalar* sum) {
+    const Index U = U_;
+    for (Index i = a0; i < a1; ++i) {
+      unpack_messages(C, i);
+      normalized_products(C, i, sum);
+    }
+    mix(C.dx, C.it, w.mix[3].transpose(), a0, a1);
+    mix(C.dx, C.at, w.mix[4].transpose(), a0, a1, true);
+    mix(C.dx, C.st, w.mix[5].transpose(), a0, a1, true);
+    for (Index i = a0; i < a1; ++i) {
       const Scalar *xh = node(C.xhat, i), *dx = node(C.dx, i);
       Scalar* xo = node(C.xout, i);
       for (Index k = 0; k < 9 * U; ++k) xo[k] = xh[k] + dx[k];
       tensornet::matmul_add<false, false>(dx, dx, xo, U);
-    });
+    }
   }
 
   /// L1 + L5: M_src += gI·I′_dst + gA·A′_dst + gS·S′_dst with g = φ·C, into tmp_mc_ (packed),
   /// the edge MLPs run per block of bonds (their activations kept in C when they fit).
   void layer_messages(const TensorNetLayerWeights<Scalar>& w, LayerCache& C, const PeriodicGraph& g) {
     const Index U = U_;
-    nn::grow(tmp_mc_, kPacked * N_, U).setZero();
+    tmp_mc_.topRows(kPacked * N_).setZero();
     nn::zero_partials(part_mc_, bonds_, kPacked * N_, U);
     C.kept = keep_edge_activations();
     if (C.kept)
@@ -887,57 +893,68 @@ class TensorNetEvaluator {
   }
 
   /// Reverse of layer l: on entry xbar_ holds ∂E/∂(layer output), on exit ∂E/∂(layer input).
+  /// The per-atom work before and after the messages' reverse runs as one region each.
   void layer_backward(std::size_t l, const PeriodicGraph& g, TensorNetLayerWeights<Scalar>* pg = nullptr) {
-    const Index U = U_;
     const auto& w = w_.layers[l];
     auto& C = caches_[l];
-    // L9: X̂̄ = X̄; dX̄ = X̄ + X̄·dXᵀ + dXᵀ·X̄.
-    auto dXb = stack(tmp_dx_);
-    for_atoms([&](int, Index i) {
-      std::copy(node(xbar_, i), node(xbar_, i) + 9 * U, node(tmp_dx_, i));
-      tensornet::matmul_add<false, true>(node(xbar_, i), node(C.dx, i), node(tmp_dx_, i), U);
-      tensornet::matmul_add<true, false>(node(C.dx, i), node(xbar_, i), node(tmp_dx_, i), U);
-    });
-    // L8: adjoints of Ĩ, Ã, S̃ (general 3×3).
+    atoms_.run([&](int ch, Index a0, Index a1) { layer_nodes_out_backward(w, C, a0, a1, scratch(ch, 2 * U_)); });
     if (pg) {  // dX = Ĩ·Wt3ᵀ + Ã·Wt4ᵀ + S̃·Wt5ᵀ
+      const auto dXb = stack(tmp_dx_);
       pg->mix[3].noalias() += dXb.transpose() * stack(C.it);
       pg->mix[4].noalias() += dXb.transpose() * stack(C.at);
       pg->mix[5].noalias() += dXb.transpose() * stack(C.st);
     }
-    mix(tmp_i_, tmp_dx_, w.mix[3]);
-    mix(tmp_a_, tmp_dx_, w.mix[4]);
-    mix(tmp_s_, tmp_dx_, w.mix[5]);
-    // L7, L6: back to M̄ (tmp_mb_) and Ȳ (tmp_yb_).
-    stack(tmp_t_), stack(tmp_mb_), stack(tmp_yb_);
-    for_atoms([&](int ch, Index i) { normalized_products_backward(C, i, scratch(ch, 2 * U)); });
-    // L5 (+ L1): I′̄ = A′̄ = S′̄ = Ȳ, plus the messages' adjoints; edge-MLP adjoints to rbf̄, C̄.
-    pack_message_adjoint();
     layer_messages_backward(w, C, g, pg);
-    unpack_part_adjoints(tmp_yb_.topRows(9 * N_));
-    // L4, L3: back through the mixing to X̂̄ (added to X̄, which is X̂̄'s share from L9).
+    atoms_.run([&](int ch, Index a0, Index a1) { layer_nodes_in_backward(w, C, a0, a1, scratch(ch, U_)); });
     if (pg) {  // I′ = I·Wt0ᵀ, ... with (I, A, S) = decompose(X̂), recomputed into free scratch
       auto I = stack(tmp_t_), A = stack(tmp_dx_), S = stack(tmp_yb_);
       for (Index i = 0; i < N_; ++i)
-        tensornet::decompose(node(C.xhat, i), node(tmp_t_, i), node(tmp_dx_, i), node(tmp_yb_, i), U);
+        tensornet::decompose(node(C.xhat, i), node(tmp_t_, i), node(tmp_dx_, i), node(tmp_yb_, i), U_);
       pg->mix[0].noalias() += stack(tmp_ipb_).transpose() * I;
       pg->mix[1].noalias() += stack(tmp_apb_).transpose() * A;
       pg->mix[2].noalias() += stack(tmp_spb_).transpose() * S;
     }
-    mix(tmp_i_, tmp_ipb_, w.mix[0]);
-    mix(tmp_a_, tmp_apb_, w.mix[1]);
-    mix(tmp_s_, tmp_spb_, w.mix[2]);
-    // L2: X̄_in = X̄′/s − 2·X̂·⟨X̄′, X̂⟩ with X̄′ = X̄ + the parts' adjoints.
-    for_atoms([&](int ch, Index i) {
+  }
+
+  /// L9–L6 reversed for atoms [a0, a1): dX̄ = X̄ + X̄·dXᵀ + dXᵀ·X̄ (tmp_dx_; X̂̄ = X̄ stays in
+  /// xbar_); the adjoints of Ĩ, Ã, S̃ (general 3×3); M̄ and Ȳ; M̄ packed against the parts
+  /// (tmp_mc_). `q`: scratch of 2U.
+  void layer_nodes_out_backward(const TensorNetLayerWeights<Scalar>& w, const LayerCache& C, Index a0, Index a1,
+                                Scalar* q) {
+    const Index U = U_;
+    for (Index i = a0; i < a1; ++i) {
+      std::copy(node(xbar_, i), node(xbar_, i) + 9 * U, node(tmp_dx_, i));
+      tensornet::matmul_add<false, true>(node(xbar_, i), node(C.dx, i), node(tmp_dx_, i), U);
+      tensornet::matmul_add<true, false>(node(C.dx, i), node(xbar_, i), node(tmp_dx_, i), U);
+    }
+    mix(tmp_i_, tmp_dx_, w.mix[3], a0, a1);
+    mix(tmp_a_, tmp_dx_, w.mix[4], a0, a1);
+    mix(tmp_s_, tmp_dx_, w.mix[5], a0, a1);
+    for (Index i = a0; i < a1; ++i) {
+      normalized_products_backward(C, i, q);
+      pack_message_adjoint(i);
+    }
+  }
+
+  /// L5–L2 reversed for atoms [a0, a1): I′̄ = A′̄ = S′̄ = Ȳ plus the messages' adjoints; back
+  /// through the mixing to X̂̄ (added to X̄); X̄_in = X̂̄/s − 2·X̂·⟨X̂̄, X̂⟩. `q`: scratch of U.
+  void layer_nodes_in_backward(const TensorNetLayerWeights<Scalar>& w, const LayerCache& C, Index a0, Index a1,
+                               Scalar* q) {
+    const Index U = U_;
+    for (Index i = a0; i < a1; ++i) unpack_part_adjoints(i);
+    mix(tmp_i_, tmp_ipb_, w.mix[0], a0, a1);
+    mix(tmp_a_, tmp_apb_, w.mix[1], a0, a1);
+    mix(tmp_s_, tmp_spb_, w.mix[2], a0, a1);
+    for (Index i = a0; i < a1; ++i) {
       tensornet::decompose_adjoint(node(tmp_i_, i), node(tmp_a_, i), node(tmp_s_, i), node(xbar_, i), U,
                                    static_cast<const Scalar*>(nullptr), true);
-      Scalar* q = scratch(ch, U);
       Scalar* xb = node(xbar_, i);
       const Scalar* xh = node(C.xhat, i);
       tensornet::dot(xb, xh, q, U);
       const Scalar* s = &C.s(i, 0);
       for (int ab = 0; ab < 9; ++ab)
         for (Index c = 0; c < U; ++c) xb[ab * U + c] = xb[ab * U + c] / s[c] - Scalar(2) * xh[ab * U + c] * q[c];
-    });
+    }
   }
 
   /// L7 and L6 reversed for atom i: T̄ = (P_I(Ĩ̄) + P_A(Ã̄) + P_S(S̃̄))/p
@@ -970,7 +987,7 @@ class TensorNetEvaluator {
   void layer_messages_backward(const TensorNetLayerWeights<Scalar>& w, LayerCache& C, const PeriodicGraph& g,
                                TensorNetLayerWeights<Scalar>* pg) {
     const Index U = U_;
-    nn::grow(tmp_qc_, kPacked * N_, U).setZero();
+    tmp_qc_.topRows(kPacked * N_).setZero();
     nn::zero_partials(part_qc_, bonds_, kPacked * N_, U);
     if (!C.kept) grow_block_mlps();
     bonds_.run([&](int ch, Index bb, Index be) {
@@ -1054,28 +1071,30 @@ class TensorNetEvaluator {
     const Index U = U_;
     // E10: f̄ = ⟨X̄, mix(Wt_k, ·)⟩; Ī̄ = mix(Wt0ᵀ, fI⊙X̄), ...
     auto dh = nn::grow(emb_dh_, N_, 3 * U);
-    auto fx = stack(tmp_t_);
-    for_atoms([&](int, Index i) {
-      const Scalar* xb = node(xbar_, i);
-      tensornet::dot(xb, node(emb_mi_, i), &dh(i, 0), U);
-      tensornet::dot(xb, node(emb_ma_, i), &dh(i, U), U);
-      tensornet::dot(xb, node(emb_ms_, i), &dh(i, 2 * U), U);
-    });
-    Mat* outs[3] = {&tmp_i_, &tmp_a_, &tmp_s_};
-    for (Index k = 0; k < 3; ++k) {
-      for_atoms([&](int, Index i) {
-        const Scalar* f = &emb_h_(i, k * U);
+    stack(tmp_t_), stack(tmp_i_), stack(tmp_a_), stack(tmp_s_);
+    atoms_.run([&](int, Index a0, Index a1) {
+      for (Index i = a0; i < a1; ++i) {
         const Scalar* xb = node(xbar_, i);
-        Scalar* o = node(tmp_t_, i);
-        for (int ab = 0; ab < 9; ++ab)
-          for (Index c = 0; c < U; ++c) o[ab * U + c] = f[c] * xb[ab * U + c];
-      });
-      mix(*outs[k], tmp_t_, w_.embedding_mix[static_cast<std::size_t>(k)]);
-      if (pg) {  // mix(Wt_k, part_k) is part_k·Wt_kᵀ
-        const Mat* part[3] = {&emb_i_, &emb_a_, &emb_s_};
-        pg->embedding_mix[static_cast<std::size_t>(k)].noalias() += fx.transpose() * part[k]->topRows(9 * N_);
+        tensornet::dot(xb, node(emb_mi_, i), &dh(i, 0), U);
+        tensornet::dot(xb, node(emb_ma_, i), &dh(i, U), U);
+        tensornet::dot(xb, node(emb_ms_, i), &dh(i, 2 * U), U);
       }
-    }
+      Mat* outs[3] = {&tmp_i_, &tmp_a_, &tmp_s_};
+      const Mat* part[3] = {&emb_i_, &emb_a_, &emb_s_};
+      for (Index k = 0; k < 3; ++k) {
+        for (Index i = a0; i < a1; ++i) {
+          const Scalar* f = &emb_h_(i, k * U);
+          const Scalar* xb = node(xbar_, i);
+          Scalar* o = node(tmp_t_, i);
+          for (int ab = 0; ab < 9; ++ab)
+            for (Index c = 0; c < U; ++c) o[ab * U + c] = f[c] * xb[ab * U + c];
+        }
+        mix(*outs[k], tmp_t_, w_.embedding_mix[static_cast<std::size_t>(k)], a0, a1);
+        if (pg)  // mix(Wt_k, part_k) is part_k·Wt_kᵀ (one chunk with pg)
+          pg->embedding_mix[static_cast<std::size_t>(k)].noalias() +=
+              tmp_t_.middleRows(9 * a0, 9 * (a1 - a0)).transpose() * part[k]->middleRows(9 * a0, 9 * (a1 - a0));
+      }
+    });
     // E9, E8: through both SiLU layers; E7: LayerNorm.
     nn::silu_backward<Scalar>(dh, emb_h_.topRows(N_), emb_hs_.topRows(N_));
     auto dh0 = nn::grow(emb_dh0_, N_, 2 * U);
