@@ -555,6 +555,11 @@ class TensorNetEvaluator {
     Index r0;
   };
 
+  /// The rows of the block of bonds from b0: the layer's kept activations or the chunk's block.
+  static MlpRows block_rows(LayerCache& C, ChunkWork& wk, Index b0) {
+    return C.kept ? MlpRows{&C.act, &C.sig, b0} : MlpRows{&wk.act, &wk.sig, 0};
+  }
+
   /// Sizes `act`/`sig` for `rows` rows of the three layer widths.
   void grow_mlp(std::array<Mat, 3>& act, std::array<Mat, 3>& sig, Index rows) const {
     const Index widths[3] = {U_, 2 * U_, 3 * U_};
@@ -785,7 +790,7 @@ class TensorNetEvaluator {
       Scalar* gv = scratch(wk, 3 * U);
       for (Index b0 = bb; b0 < be; b0 += kEdgeBlock) {
         const Index n = std::min(kEdgeBlock, be - b0);
-        const MlpRows rows = C.kept ? MlpRows{&C.act, &C.sig, b0} : MlpRows{&wk.act, &wk.sig, 0};
+        const MlpRows rows = block_rows(C, wk, b0);
         edge_mlp_block(w, b0, n, rows);
         for (Index k = 0; k < n; ++k) {
           const Scalar Cf = bond_fc_[static_cast<std::size_t>(b0 + k)];
@@ -996,7 +1001,7 @@ class TensorNetEvaluator {
       Scalar* gv = scratch(wk, 3 * U);
       for (Index b0 = bb; b0 < be; b0 += kEdgeBlock) {
         const Index n = std::min(kEdgeBlock, be - b0);
-        const MlpRows rows = C.kept ? MlpRows{&C.act, &C.sig, b0} : MlpRows{&wk.act, &wk.sig, 0};
+        const MlpRows rows = block_rows(C, wk, b0);
         if (!C.kept) edge_mlp_block(w, b0, n, rows);  // recompute the block's activations
         auto dphi = nn::grow(wk.dact[2], n, 3 * U);
         for (Index k = 0; k < n; ++k)
