@@ -1,15 +1,16 @@
 // Thread scaling of the graph networks (energy + forces + stress, graph construction included):
-// M3GNet-MP-2021 and CHGNet (the 0.3.0 architecture with random weights), float and double, at
-// 60, 500, 2000 and 5000 atoms, 1..N host threads in one run (nn::set_host_thread_limit caps the
-// threads of the same Kokkos instance). Wall time (UseRealTime): CPU time would add up every
-// thread's. The speed-up of a size is the ratio of its 1-thread row to its n-thread row. The
-// 2000- and 5000-atom cells are 2x2x1 and 5x2x1 supercells of the 500-atom timing cell of
-// ../shared/reference/m3gnet.
+// M3GNet-MP-2021, CHGNet (the 0.3.0 architecture with random weights) and TensorNet-MatPES-PBE,
+// float and double, at 60, 500, 2000 and 5000 atoms, 1..N host threads in one run
+// (nn::set_host_thread_limit caps the threads of the same Kokkos instance). Wall time
+// (UseRealTime): CPU time would add up every thread's. The speed-up of a size is the ratio of its
+// 1-thread row to its n-thread row. The 2000- and 5000-atom cells are 2x2x1 and 5x2x1 supercells
+// of the 500-atom timing cell of ../shared/reference/m3gnet.
 #include "graphnet_bench_support.hpp"
 
 #include <nernst/nn/row_chunks.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
+#include <nernst/potential/graphnet/tensornet.hpp>
 
 #include <map>
 #include <memory>
@@ -88,6 +89,14 @@ void BM_CHGNetThreads(benchmark::State& st) {
   run(st, pot);
 }
 
+template <class Scalar>
+void BM_TensorNetThreads(benchmark::State& st) {
+  static const auto model =
+      nernst::TensorNet::load((nernst_bench::shared_dir() / "models" / "tensornet-matpes-pbe-v2025.1-pes").string());
+  nernst::Potential<nernst::GraphNet<nernst::TensorNet>, Scalar> pot(model);
+  run(st, pot);
+}
+
 /// Sizes x thread counts 1, 2, 4, ..., all (registered once Kokkos knows its thread count).
 void thread_args(benchmark::internal::Benchmark* b) {
   const int max_threads = nernst::nn::host_threads();
@@ -106,6 +115,8 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("BM_M3GNetThreads<double>", BM_M3GNetThreads<double>)->Apply(thread_args);
   benchmark::RegisterBenchmark("BM_CHGNetThreads<float>", BM_CHGNetThreads<float>)->Apply(thread_args);
   benchmark::RegisterBenchmark("BM_CHGNetThreads<double>", BM_CHGNetThreads<double>)->Apply(thread_args);
+  benchmark::RegisterBenchmark("BM_TensorNetThreads<float>", BM_TensorNetThreads<float>)->Apply(thread_args);
+  benchmark::RegisterBenchmark("BM_TensorNetThreads<double>", BM_TensorNetThreads<double>)->Apply(thread_args);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -4,6 +4,7 @@
 // (test `graphnet`) and with 1 (`graphnet_1thread`).
 #include "chgnet_test_util.hpp"
 #include "m3gnet_test_util.hpp"
+#include "tensornet_test_util.hpp"
 
 #include <nernst/nn/row_chunks.hpp>
 
@@ -170,4 +171,33 @@ TEST_CASE("CHGNet in float on host threads: equal to one thread within float rou
   auto sys = chgnet_system(chgnet_test::kCheckpoints[0]);
   nernst::Potential<nernst::GraphNet<nernst::CHGNet>, float> pot(chgnet_test::model(chgnet_test::kCheckpoints[0]));
   check_float_threads(pot, sys);
+}
+
+TEST_CASE("TensorNet on host threads: equal to one thread to 1e-12, bitwise repeatable (180 atoms, MatPES-PBE)") {
+  NERNST_REQUIRE_SHARED_DATA();
+  auto sys = make_system(reference_cell("li3ycl6_supercell_180_rattled"));
+  MESSAGE("host threads: " << nernst::nn::host_threads());
+  nernst::Potential<nernst::GraphNet<nernst::TensorNet>, double> pot(tensornet_test::model("pbe"));
+  check_double_threads(pot, sys);
+}
+
+TEST_CASE("TensorNet in float on host threads: equal to one thread within float rounding, bitwise repeatable") {
+  NERNST_REQUIRE_SHARED_DATA();
+  auto sys = make_system(reference_cell("li3ycl6_supercell_180_rattled"));
+  nernst::Potential<nernst::GraphNet<nernst::TensorNet>, float> pot(tensornet_test::model("pbe"));
+  check_float_threads(pot, sys);
+}
+
+TEST_CASE("TensorNet with the edge-MLP activations recomputed on host threads: the same result as kept") {
+  NERNST_REQUIRE_SHARED_DATA();
+  auto sys = make_system(reference_cell("li3ycl6_supercell_180_rattled"));
+  nernst::Potential<nernst::GraphNet<nernst::TensorNet>, double> kept(tensornet_test::model("pbe"));
+  nernst::Potential<nernst::GraphNet<nernst::TensorNet>, double> recomputed(tensornet_test::model("pbe"));
+  recomputed.set_activation_budget(0);
+  const Result a = evaluate(kept, sys, 0);
+  const Result b = evaluate(recomputed, sys, 0);
+  CHECK(a.energy == b.energy);
+  CHECK(max_force_diff(a, b) == 0.0);
+  CHECK(a.stress == b.stress);
+  check_double_threads(recomputed, sys);
 }
