@@ -82,6 +82,7 @@ void finish_and_compare(const fs::path& dir) {
 
 /// Every stage directory whose done.json exists: its result must match the reference's.
 void check_done_stages_are_complete(const fs::path& dir) {
+  if (!fs::exists(dir)) return;  // killed before it created the run directory: nothing to check
   for (const auto& e : fs::directory_iterator(dir)) {
     if (!e.is_directory() || !fs::exists(e.path() / "done.json")) continue;
     const auto ref = reference() / e.path().filename();
