@@ -50,12 +50,12 @@ inline std::vector<enumerate::SeriesParent> read_parents(const Options& o) {
   return out;
 }
 
-/// Formal charges of every parent's species (CLI, CIF oxidation states, common values).
+/// Formal charges of every parent's species (CLI, CIF oxidation states, common values): the
+/// first parent's value wins; ranking_charges has already put the CLI's values into each map.
 inline std::map<int, double> series_charges(const std::vector<enumerate::SeriesParent>& parents, const std::string& cli) {
   std::map<int, double> q;
   for (const auto& p : parents)
     for (const auto& [z, v] : detail_enumerate::ranking_charges(p.structure, cli)) q.emplace(z, v);
-  for (const auto& [el, v] : detail_enumerate::parse_assignments(cli, "--charges")) q[atomic_number(el)] = v;
   return q;
 }
 

@@ -86,9 +86,7 @@ class CellSamples : public md::Observer<MS> {
   long every_, from_;
 };
 
-}  // namespace detail
 
-namespace detail {
 /// Whether the NpT part can resume from its own checkpoint. When neither generation of
 /// `eq_npt.chk` reads back (e.g. the first NpT checkpoint was damaged, so there is no `.prev`)
 /// but the NVT part's checkpoint holds its last step, the NpT part restarts from the end of NVT

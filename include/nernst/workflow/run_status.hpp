@@ -31,6 +31,7 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -83,6 +84,14 @@ inline std::string lock_state(const std::string& holder) {
   return (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) ? "running" : "not running";
 }
 
+/// Steps of an equilibration's NVT part (heating + NVT) and NpT part, from its parameters
+/// (run_resumable_protocol's rounding); throws nlohmann::json::exception when they are missing.
+inline std::pair<long, long> equilibration_parts(const nlohmann::json& p) {
+  const double dt = p.at("dt").get<double>();
+  const auto steps = [&](const char* key) { return static_cast<long>(std::llround(p.at(key).get<double>() / dt)); };
+  return {steps("heating") + steps("nvt"), steps("npt")};
+}
+
 /// Total MD steps of an equilibration or production stage from its parameters.json (-1: unknown).
 inline long stage_total_steps(const std::string& name, const nlohmann::json& p) {
   try {
@@ -91,9 +100,8 @@ inline long stage_total_steps(const std::string& name, const nlohmann::json& p) 
       return std::llround(p.at("production_ps").get<double>() * 1000 / dt);
     }
     if (name.rfind("equilibrate", 0) == 0) {
-      const double dt = p.at("dt").get<double>();
-      return std::llround(p.at("heating").get<double>() / dt) + std::llround(p.at("nvt").get<double>() / dt) +
-             std::llround(p.at("npt").get<double>() / dt);
+      const auto [nvt, npt] = equilibration_parts(p);
+      return nvt + npt;
     }
   } catch (const nlohmann::json::exception&) {
   }
@@ -113,8 +121,7 @@ inline long stage_steps_done(const std::string& name, const nlohmann::json& p, c
     const long npt = newest("eq_npt.chk");
     if (npt < 0) return newest("eq_nvt.chk");
     try {
-      const double dt = p.at("dt").get<double>();
-      return std::llround(p.at("heating").get<double>() / dt) + std::llround(p.at("nvt").get<double>() / dt) + npt;
+      return equilibration_parts(p).first + npt;
     } catch (const nlohmann::json::exception&) {
     }
   }

@@ -147,16 +147,14 @@ void run_in_worker_processes(std::size_t n, int jobs, Task&& task, Name&& name) 
       }
       wait_one();
     }
-    if (!failed.empty()) {
+    const auto joined = [](const std::vector<std::string>& v) {
       std::string list;
-      for (const auto& f : failed) list += (list.empty() ? "" : ", ") + f;
-      throw Error("worker processes failed: " + list + " (rerun to resume; finished work is kept)");
-    }
-    if (!stopped.empty()) {
-      std::string list;
-      for (const auto& f : stopped) list += (list.empty() ? "" : ", ") + f;
-      throw Interrupted("worker processes stopped as asked: " + list);
-    }
+      for (const auto& f : v) list += (list.empty() ? "" : ", ") + f;
+      return list;
+    };
+    if (!failed.empty())
+      throw Error("worker processes failed: " + joined(failed) + " (rerun to resume; finished work is kept)");
+    if (!stopped.empty()) throw Interrupted("worker processes stopped as asked: " + joined(stopped));
     return;
   }
 #else
