@@ -47,9 +47,15 @@ nernst::System<> replicate(const nernst::System<>& base, int na, int nb, int nc)
   return sys;
 }
 
-const nernst::System<>& system_of(long atoms) {
+/// The benchmark systems by size, built once. Their Kokkos views must go before the Kokkos
+/// session ends: main() clears the cache (a function-local static would outlive it and abort).
+std::map<long, std::unique_ptr<nernst::System<>>>& system_cache() {
   static std::map<long, std::unique_ptr<nernst::System<>>> cache;
-  auto& s = cache[atoms];
+  return cache;
+}
+
+const nernst::System<>& system_of(long atoms) {
+  auto& s = system_cache()[atoms];
   if (!s) {
     const auto json = nernst_bench::shared_dir() / "reference" / "m3gnet" / "timing_structures.json";
     if (atoms <= 500) {
@@ -121,5 +127,6 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  system_cache().clear();
   return 0;
 }
