@@ -12,6 +12,7 @@
 #include <nernst/core/kokkos.hpp>
 #include <nernst/core/system.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
+#include <nernst/potential/graphnet/tensornet.hpp>
 #include <nernst/potential/lennard_jones.hpp>
 #include <nernst/potential/potential.hpp>
 #if __has_include(<nernst/potential/graphnet/chgnet.hpp>)
@@ -237,9 +238,66 @@ struct Impl {
   virtual void compute_local(int n_all, int n_owned, const int* numbers, const double* pos, const Out& o) = 0;
 };
 
+/// Local (domain-decomposed) evaluation of a graph network: the first n_owned of n_all atoms
+/// are owned, the rest ghosts, on an open (non-periodic) graph. Energy = the owned atoms'
+/// energies; forces and virial those of that energy (the evaluator's energy weights: 1 owned,
+/// 0 ghost), ghost forces included for the host to send back to their owners. Exact when the
+/// ghosts reach the network's range of influence (ghost_cutoff()).
+template <class Evaluator, class Output>
+struct LocalGraphNet {
+  LocalGraphNet(Evaluator e, double cutoff, double data_mean) : eval(std::move(e)), cutoff(cutoff), data_mean(data_mean) {}
+
+  template <class TypeOf>
+  void evaluate(int n_all, int n_owned, const int* numbers, const double* pos, const Out& o, TypeOf&& type_of) {
+    x.resize(static_cast<std::size_t>(n_all));
+    types.resize(static_cast<std::size_t>(n_all));
+    for (int i = 0; i < n_all; ++i) {
+      for (int k = 0; k < 3; ++k) {
+        x[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)] = pos[3 * i + k];
+        if (!std::isfinite(pos[3 * i + k])) throw ValueError("atom " + std::to_string(i) + ": non-finite position");
+      }
+      types[static_cast<std::size_t>(i)] = type_of(numbers[i]);
+    }
+    build_open_graph(x, cutoff, graph);
+    weights.assign(static_cast<std::size_t>(n_all), 0.0);
+    std::fill(weights.begin(), weights.begin() + n_owned, 1.0);
+    eval.set_energy_weights(weights);
+    eval.evaluate(x, Eigen::Matrix3d::Identity(), types, graph, o.forces || o.virial, out);
+    write(n_all, n_owned, o);
+  }
+
+  Evaluator eval;
+  double cutoff, data_mean;
+  graphnet::PeriodicGraph graph;
+  Output out;
+  std::vector<std::array<double, 3>> x;
+  std::vector<int> types;
+  std::vector<double> weights;
+
+ private:
+  void write(int n_all, int n_owned, const Out& o) const {
+    // atom_energy carries data_mean / n_all each; the per-structure constant is the host's to add.
+    const double mean_share = n_all > 0 ? data_mean / double(n_all) : 0.0;
+    double e = 0;
+    for (int i = 0; i < n_owned; ++i) {
+      const double ei = out.atom_energy[static_cast<std::size_t>(i)] - mean_share;
+      e += ei;
+      if (o.atom_energies) o.atom_energies[i] = ei;
+    }
+    if (o.energy) *o.energy = e;
+    if (o.forces)
+      for (int i = 0; i < n_all; ++i)
+        for (int k = 0; k < 3; ++k) o.forces[3 * i + k] = out.forces[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)];
+    if (o.virial)
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) o.virial[3 * a + b] = -out.virial(a, b);
+  }
+};
+
 template <class S>
 struct M3GNetImpl final : Impl {
-  M3GNetImpl(const graphnet::M3GNetModel& m, graphnet::ThreeBodyMode mode) : pot(m, mode), local(m, mode), mode(mode) {}
+  M3GNetImpl(const graphnet::M3GNetModel& m, graphnet::ThreeBodyMode mode)
+      : pot(m, mode), local(graphnet::M3GNetEvaluator<S>(m, mode), m.config.cutoff, m.config.data_mean), mode(mode) {}
   const char* kind() const override { return "m3gnet"; }
   double cutoff() const override { return pot.cutoff(); }
   double ghost_cutoff() const override {
@@ -270,47 +328,43 @@ struct M3GNetImpl final : Impl {
           "m3gnet: local (domain-decomposed) evaluation needs options threebody=smooth; matgl's three-body "
           "indexing couples atoms by their position in the edge list, so an atom's energy is not a function "
           "of its neighbourhood");
-    const auto& c = pot.config();
-    x.resize(static_cast<std::size_t>(n_all));
-    types.resize(static_cast<std::size_t>(n_all));
-    for (int i = 0; i < n_all; ++i) {
-      for (int k = 0; k < 3; ++k) {
-        x[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)] = pos[3 * i + k];
-        if (!std::isfinite(pos[3 * i + k])) throw ValueError("atom " + std::to_string(i) + ": non-finite position");
-      }
-      types[static_cast<std::size_t>(i)] = c.type_of(numbers[i]);
-    }
-    build_open_graph(x, c.cutoff, graph);
-    weights.assign(static_cast<std::size_t>(n_all), 0.0);
-    std::fill(weights.begin(), weights.begin() + n_owned, 1.0);
-    local.set_energy_weights(weights);
-    const bool grad = o.forces || o.virial;
-    local.evaluate(x, Eigen::Matrix3d::Identity(), types, graph, grad, out);
-    // atom_energy carries data_mean / n_all each; the per-structure constant is the host's to add.
-    const double mean_share = n_all > 0 ? c.data_mean / double(n_all) : 0.0;
-    double e = 0;
-    for (int i = 0; i < n_owned; ++i) {
-      const double ei = out.atom_energy[static_cast<std::size_t>(i)] - mean_share;
-      e += ei;
-      if (o.atom_energies) o.atom_energies[i] = ei;
-    }
-    if (o.energy) *o.energy = e;
-    if (o.forces)
-      for (int i = 0; i < n_all; ++i)
-        for (int k = 0; k < 3; ++k) o.forces[3 * i + k] = out.forces[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)];
-    if (o.virial)
-      for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b) o.virial[3 * a + b] = -out.virial(a, b);
+    local.evaluate(n_all, n_owned, numbers, pos, o, [this](int z) { return pot.config().type_of(z); });
   }
 
   Potential<GraphNet<M3GNet>, S, MS> pot;
-  graphnet::M3GNetEvaluator<S> local;
+  LocalGraphNet<graphnet::M3GNetEvaluator<S>, graphnet::M3GNetOutput> local;
   graphnet::ThreeBodyMode mode;
-  graphnet::PeriodicGraph graph;
-  graphnet::M3GNetOutput out;
-  std::vector<std::array<double, 3>> x;
-  std::vector<int> types;
-  std::vector<double> weights;
+};
+
+template <class S>
+struct TensorNetImpl final : Impl {
+  explicit TensorNetImpl(const graphnet::TensorNetModel& m)
+      : pot(m), local(graphnet::TensorNetEvaluator<S>(m), m.config.cutoff, m.config.data_mean) {}
+  const char* kind() const override { return "tensornet"; }
+  double cutoff() const override { return pot.cutoff(); }
+  /// The embedding reaches one cutoff, each interaction layer one more: an atom's energy depends
+  /// on the atoms within (nblocks + 1) cutoffs (15 Å for the MatPES models; tests/capi).
+  double ghost_cutoff() const override { return double(pot.config().nblocks + 1) * pot.cutoff(); }
+  bool supports(int z) const override {
+    try {
+      (void)pot.config().type_of(z);
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  double energy_offset() const override { return pot.config().data_mean; }
+  void compute(System<MS>& sys, const Out& o) override { write_out(pot.compute(sys, request_for(o)), sys, o); }
+  void compute_edges(System<MS>& sys, const HostEdges& e, const Out& o) override {
+    const auto g = graph_from_host(static_cast<int>(sys.size()), sys.x.data(), sys.cell.matrix(), e, cutoff());
+    write_out(pot.compute_with_graph(sys, request_for(o), g), sys, o);
+  }
+  void compute_local(int n_all, int n_owned, const int* numbers, const double* pos, const Out& o) override {
+    local.evaluate(n_all, n_owned, numbers, pos, o, [this](int z) { return pot.config().type_of(z); });
+  }
+
+  Potential<GraphNet<TensorNet>, S, MS> pot;
+  LocalGraphNet<graphnet::TensorNetEvaluator<S>, graphnet::TensorNetOutput> local;
 };
 
 #ifdef NERNST_CAPI_HAVE_CHGNET
@@ -447,14 +501,20 @@ std::unique_ptr<Impl> make_impl(const std::string& spec, const std::string& opti
   }
   namespace fs = std::filesystem;
   if (fs::is_directory(spec)) {
+    if (graphnet::is_tensornet_model_json((fs::path(spec) / "model.json").string())) {
+      const auto model = TensorNet::load(spec);
+      if (tb != "matgl") throw ValueError("options: threebody applies to M3GNet only; '" + spec + "' is a TensorNet model");
+      if (precision == "float") return std::make_unique<TensorNetImpl<float>>(model);
+      return std::make_unique<TensorNetImpl<double>>(model);
+    }
     const auto model = M3GNet::load(spec);
     const auto mode = tb == "smooth" ? graphnet::ThreeBodyMode::smooth : graphnet::ThreeBodyMode::matgl;
     if (precision == "float") return std::make_unique<M3GNetImpl<float>>(model, mode);
     return std::make_unique<M3GNetImpl<double>>(model, mode);
   }
   if (!fs::exists(spec))
-    throw IOError("'" + spec + "' does not exist (expected a matgl model directory, a CHGNet .pth.tar, or lj:...)");
-  throw ValueError("'" + spec + "' is not a model: expected a matgl model directory, a CHGNet .pth.tar, or lj:...");
+    throw IOError("'" + spec + "' does not exist (expected a matgl model directory (M3GNet or TensorNet), a CHGNet .pth.tar, or lj:...)");
+  throw ValueError("'" + spec + "' is not a model: expected a matgl model directory (M3GNet or TensorNet), a CHGNet .pth.tar, or lj:...");
 }
 
 thread_local std::string create_error;

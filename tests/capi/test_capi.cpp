@@ -11,10 +11,13 @@
 
 #include <array>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace {
 
@@ -152,7 +155,96 @@ std::vector<double> fold_forces(const Cell& c, const Cell& g, const std::vector<
   return f;
 }
 
+/// The structure of a reference JSON (lattice rows, species of Li3YCl6, positions).
+Cell cell_of(const nlohmann::json& s) {
+  Cell c;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) c.L[static_cast<std::size_t>(3 * a + b)] = s["lattice"][a][b].get<double>();
+  const std::vector<std::string> sym = s["species"];
+  for (const auto& el : sym) c.z.push_back(el == "Li" ? 3 : el == "Y" ? 39 : 17);
+  for (const auto& p : s["positions"])
+    for (int k = 0; k < 3; ++k) c.x.push_back(p[k].get<double>());
+  return c;
+}
+
 std::string m3gnet_dir() { return (nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes").string(); }
+std::string tensornet_dir() { return (nernst_test::shared_dir() / "models" / "tensornet-matpes-pbe-v2025.1-pes").string(); }
+
+/// A 16-atom LiCl cluster evaluated locally equals the periodic evaluation of the cluster in a box
+/// with > 5 Å of vacuum, and two owned parts (as on two ranks) add up to it.
+void check_local_cluster(nernst::capi::Potential& pot) {
+  // A 16-atom LiCl cluster: as an open cluster and as a periodic cell with > 5 Å of vacuum.
+  Cell c = rattled_licl(2, 0.1, 5);
+  Cell box = c;
+  box.L = {40, 0, 0, 0, 40, 0, 0, 0, 40};
+  const auto per = pot.compute(box.z, box.x, box.L, true);
+  const auto all = pot.compute_local(c.z, c.x, c.n());
+  CHECK(std::abs(all.energy - per.energy) < 1e-9);
+  double df = 0;
+  for (std::size_t k = 0; k < all.forces.size(); ++k) df = std::max(df, std::abs(all.forces[k] - per.forces[k]));
+  CHECK(df < 1e-9);
+  for (int k = 0; k < 9; ++k) CHECK(std::abs(all.virial[static_cast<std::size_t>(k)] - per.virial[static_cast<std::size_t>(k)]) < 1e-8);
+  // Owned = the first 6 atoms (the rest ghosts) plus owned = the other 10 (atoms reordered so that
+  // they come first): energies and forces add up to the whole cluster's, as in two ranks.
+  const auto a = pot.compute_local(c.z, c.x, 6);
+  Cell r;
+  std::vector<int> perm;
+  for (int i = 6; i < c.n(); ++i) perm.push_back(i);
+  for (int i = 0; i < 6; ++i) perm.push_back(i);
+  for (int i : perm) {
+    r.z.push_back(c.z[static_cast<std::size_t>(i)]);
+    for (int k = 0; k < 3; ++k) r.x.push_back(c.x[3 * static_cast<std::size_t>(i) + static_cast<std::size_t>(k)]);
+  }
+  const auto b = pot.compute_local(r.z, r.x, c.n() - 6);
+  CHECK(std::abs(a.energy + b.energy - per.energy) < 1e-9);
+  df = 0;
+  for (int q = 0; q < c.n(); ++q) {
+    const auto i = static_cast<std::size_t>(perm[static_cast<std::size_t>(q)]);
+    for (int k = 0; k < 3; ++k)
+      df = std::max(df, std::abs(a.forces[3 * i + static_cast<std::size_t>(k)] + b.forces[3 * static_cast<std::size_t>(q) + static_cast<std::size_t>(k)] - per.forces[3 * i + static_cast<std::size_t>(k)]));
+  }
+  CHECK(df < 1e-9);
+  for (int i = 0; i < 6; ++i) CHECK(std::abs(a.atom_energies[static_cast<std::size_t>(i)] - per.atom_energies[static_cast<std::size_t>(i)]) < 1e-10);
+}
+
+/// With ghosts beyond the range of influence (ghost_cutoff()) the local energy of one owned atom
+/// is its periodic per-atom energy; with a shell short of it, it is not.
+void check_ghost_shell(nernst::capi::Potential& pot) {
+  // One owned atom of a rattled LiCl cell: cluster = its images within 24 Å (cheap), energy =
+  // that atom's periodic per-atom energy.
+  Cell c = rattled_licl(1, 0.1, 11);
+  const auto per = pot.compute(c.z, c.x, c.L, true);
+  for (const auto& [owned, range] : {std::pair<int, double>{0, 15.5}, {5, 15.5}, {0, 13.5}}) {
+    Cell one;
+    one.L = c.L;
+    one.z = {c.z[static_cast<std::size_t>(owned)]};
+    one.x = {c.x[3 * static_cast<std::size_t>(owned)], c.x[3 * static_cast<std::size_t>(owned) + 1], c.x[3 * static_cast<std::size_t>(owned) + 2]};
+    // Ghosts: every image of every atom within the range of the owned atom.
+    Cell g = one;
+    for (int a = -6; a <= 6; ++a)
+      for (int b = -6; b <= 6; ++b)
+        for (int d = -6; d <= 6; ++d)
+          for (int i = 0; i < c.n(); ++i) {
+            if (i == owned && a == 0 && b == 0 && d == 0) continue;
+            double y[3], d2 = 0;
+            for (int k = 0; k < 3; ++k) {
+              y[k] = c.x[3 * i + k] + a * c.L[k] + b * c.L[3 + k] + d * c.L[6 + k];
+              d2 += (y[k] - one.x[static_cast<std::size_t>(k)]) * (y[k] - one.x[static_cast<std::size_t>(k)]);
+            }
+            if (d2 < range * range) {
+              g.z.push_back(c.z[static_cast<std::size_t>(i)]);
+              for (double v : y) g.x.push_back(v);
+            }
+          }
+    const auto loc = pot.compute_local(g.z, g.x, 1);
+    CAPTURE(owned);
+    CAPTURE(g.n());
+    const double err = std::abs(loc.energy - per.atom_energies[static_cast<std::size_t>(owned)]);
+    MESSAGE("owned atom " << owned << ", ghosts to " << range << " Å (" << g.n() << " atoms): |ΔE| = " << err << " eV");
+    if (range > pot.ghost_cutoff()) CHECK(err < 1e-9);
+    else CHECK(err > 1e-9);  // a shell short of the range of influence is not exact
+  }
+}
 
 }  // namespace
 
@@ -248,14 +340,7 @@ TEST_CASE("capi: local (owned + ghost) evaluation reproduces the periodic one (L
 TEST_CASE("capi: M3GNet matches matgl's reference; host neighbour list; local route needs threebody=smooth") {
   NERNST_REQUIRE_SHARED_DATA();
   const auto ref = nlohmann::json::parse(std::ifstream(nernst_test::shared_dir() / "reference" / "m3gnet" / "li3ycl6_ordered_40.json"));
-  Cell c;
-  const auto& s = ref["structure"];
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) c.L[static_cast<std::size_t>(3 * a + b)] = s["lattice"][a][b].get<double>();
-  const std::vector<std::string> sym = s["species"];
-  for (const auto& el : sym) c.z.push_back(el == "Li" ? 3 : el == "Y" ? 39 : 17);
-  for (const auto& p : s["positions"])
-    for (int k = 0; k < 3; ++k) c.x.push_back(p[k].get<double>());
+  const Cell c = cell_of(ref["structure"]);
 
   nernst::capi::Potential pot(m3gnet_dir());
   CHECK(pot.kind() == "m3gnet");
@@ -291,38 +376,7 @@ TEST_CASE("capi: M3GNet matches matgl's reference; host neighbour list; local ro
 TEST_CASE("capi: M3GNet (smooth) local evaluation of an isolated cluster, split into owned parts") {
   NERNST_REQUIRE_SHARED_DATA();
   nernst::capi::Potential pot(m3gnet_dir(), "threebody=smooth");
-  // A 16-atom LiCl cluster: as an open cluster and as a periodic cell with > 5 Å of vacuum.
-  Cell c = rattled_licl(2, 0.1, 5);
-  Cell box = c;
-  box.L = {40, 0, 0, 0, 40, 0, 0, 0, 40};
-  const auto per = pot.compute(box.z, box.x, box.L, true);
-  const auto all = pot.compute_local(c.z, c.x, c.n());
-  CHECK(std::abs(all.energy - per.energy) < 1e-9);
-  double df = 0;
-  for (std::size_t k = 0; k < all.forces.size(); ++k) df = std::max(df, std::abs(all.forces[k] - per.forces[k]));
-  CHECK(df < 1e-9);
-  for (int k = 0; k < 9; ++k) CHECK(std::abs(all.virial[static_cast<std::size_t>(k)] - per.virial[static_cast<std::size_t>(k)]) < 1e-8);
-  // Owned = the first 6 atoms (the rest ghosts) plus owned = the other 10 (atoms reordered so that
-  // they come first): energies and forces add up to the whole cluster's, as in two ranks.
-  const auto a = pot.compute_local(c.z, c.x, 6);
-  Cell r;
-  std::vector<int> perm;
-  for (int i = 6; i < c.n(); ++i) perm.push_back(i);
-  for (int i = 0; i < 6; ++i) perm.push_back(i);
-  for (int i : perm) {
-    r.z.push_back(c.z[static_cast<std::size_t>(i)]);
-    for (int k = 0; k < 3; ++k) r.x.push_back(c.x[3 * static_cast<std::size_t>(i) + static_cast<std::size_t>(k)]);
-  }
-  const auto b = pot.compute_local(r.z, r.x, c.n() - 6);
-  CHECK(std::abs(a.energy + b.energy - per.energy) < 1e-9);
-  df = 0;
-  for (int q = 0; q < c.n(); ++q) {
-    const auto i = static_cast<std::size_t>(perm[static_cast<std::size_t>(q)]);
-    for (int k = 0; k < 3; ++k)
-      df = std::max(df, std::abs(a.forces[3 * i + static_cast<std::size_t>(k)] + b.forces[3 * static_cast<std::size_t>(q) + static_cast<std::size_t>(k)] - per.forces[3 * i + static_cast<std::size_t>(k)]));
-  }
-  CHECK(df < 1e-9);
-  for (int i = 0; i < 6; ++i) CHECK(std::abs(a.atom_energies[static_cast<std::size_t>(i)] - per.atom_energies[static_cast<std::size_t>(i)]) < 1e-10);
+  check_local_cluster(pot);
 }
 
 // Slow (about 10 s, 1 GB): with ghosts to nblocks x cutoff = 15 Å the energy of an owned atom is its
@@ -331,38 +385,78 @@ TEST_CASE("capi: M3GNet (smooth) local evaluation with a ghost shell equals the 
   NERNST_REQUIRE_SHARED_DATA();
   nernst::capi::Potential pot(m3gnet_dir(), "threebody=smooth");
   CHECK(pot.ghost_cutoff() == doctest::Approx(15.0));
-  // One owned atom of a rattled LiCl cell: cluster = its images within 24 Å (cheap), energy =
-  // that atom's periodic per-atom energy.
-  Cell c = rattled_licl(1, 0.1, 11);
-  const auto per = pot.compute(c.z, c.x, c.L, true);
-  for (const auto& [owned, range] : {std::pair<int, double>{0, 15.5}, {5, 15.5}, {0, 13.5}}) {
-    Cell one;
-    one.L = c.L;
-    one.z = {c.z[static_cast<std::size_t>(owned)]};
-    one.x = {c.x[3 * static_cast<std::size_t>(owned)], c.x[3 * static_cast<std::size_t>(owned) + 1], c.x[3 * static_cast<std::size_t>(owned) + 2]};
-    // Ghosts: every image of every atom within the range of the owned atom.
-    Cell g = one;
-    for (int a = -6; a <= 6; ++a)
-      for (int b = -6; b <= 6; ++b)
-        for (int d = -6; d <= 6; ++d)
-          for (int i = 0; i < c.n(); ++i) {
-            if (i == owned && a == 0 && b == 0 && d == 0) continue;
-            double y[3], d2 = 0;
-            for (int k = 0; k < 3; ++k) {
-              y[k] = c.x[3 * i + k] + a * c.L[k] + b * c.L[3 + k] + d * c.L[6 + k];
-              d2 += (y[k] - one.x[static_cast<std::size_t>(k)]) * (y[k] - one.x[static_cast<std::size_t>(k)]);
-            }
-            if (d2 < range * range) {
-              g.z.push_back(c.z[static_cast<std::size_t>(i)]);
-              for (double v : y) g.x.push_back(v);
-            }
-          }
-    const auto loc = pot.compute_local(g.z, g.x, 1);
-    CAPTURE(owned);
-    CAPTURE(g.n());
-    const double err = std::abs(loc.energy - per.atom_energies[static_cast<std::size_t>(owned)]);
-    MESSAGE("owned atom " << owned << ", ghosts to " << range << " Å (" << g.n() << " atoms): |ΔE| = " << err << " eV");
-    if (range > pot.ghost_cutoff()) CHECK(err < 1e-9);
-    else CHECK(err > 1e-9);  // a shell short of the range of influence is not exact
-  }
+  check_ghost_shell(pot);
+}
+
+TEST_CASE("capi: TensorNet-MatPES matches matgl's reference (double and float); host neighbour list") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const auto ref = nlohmann::json::parse(std::ifstream(nernst_test::shared_dir() / "reference" / "matpes" /
+                                                       "TensorNet-MatPES-PBE-v2025.1-PES" / "li3ycl6_ordered_40.json"));
+  const Cell c = cell_of(ref["structure"]);
+  nernst::capi::Potential pot(tensornet_dir());
+  CHECK(pot.kind() == "tensornet");
+  CHECK(pot.cutoff() == 5.0);
+  CHECK(pot.ghost_cutoff() == doctest::Approx(15.0));  // (2 layers + embedding) x 5 Å
+  CHECK(pot.supports_element(39));
+  CHECK_FALSE(pot.supports_element(84));
+  const auto& o = ref["outputs_float64"];
+  auto max_force_error = [&](const std::vector<double>& f, const nlohmann::json& out) {
+    double df = 0;
+    for (int i = 0; i < c.n(); ++i)
+      for (int k = 0; k < 3; ++k)
+        df = std::max(df, std::abs(f[static_cast<std::size_t>(3 * i + k)] - out["forces_eV_per_A"][i][k].get<double>()));
+    return df;
+  };
+  const auto r = pot.compute(c.z, c.x, c.L, true);
+  CHECK(std::abs(r.energy - o["energy_eV"].get<double>()) < 1e-6);
+  CHECK(max_force_error(r.forces, o) < 1e-6);
+  for (int v = 0; v < 6; ++v) CHECK(std::abs(r.stress[static_cast<std::size_t>(v)] - o["stress_voigt_eV_per_A3"][v].get<double>()) < 1e-6);
+  double esum = 0;
+  for (double e : r.atom_energies) esum += e;
+  CHECK(esum == doctest::Approx(r.energy).epsilon(1e-12));
+
+  // The reference graph as a host neighbour list gives the same result.
+  const auto& ge = ref["graph"]["edges"];
+  std::vector<int> ei = ge["src"], ej = ge["dst"], es;
+  for (const auto& im : ge["image"])
+    for (int k = 0; k < 3; ++k) es.push_back(im[k].get<int>());
+  CHECK(std::abs(pot.compute(c.z, c.x, c.L, ei, ej, es).energy - r.energy) < 1e-10);
+
+  // float: the tolerance rule of tests/graphnet (twice matgl's recorded float32 − float64 gap,
+  // plus a few float ulps per atom).
+  nernst::capi::Potential pf(tensornet_dir(), "precision=float");
+  const auto rf = pf.compute(c.z, c.x, c.L, true);
+  const auto& gap = ref["consistency"]["max_abs_float32_minus_float64"];
+  CHECK(std::abs(rf.energy - o["energy_eV"].get<double>()) <= 2 * gap["energy_eV"].get<double>() + 3e-6 * std::sqrt(c.n()));
+  CHECK(max_force_error(rf.forces, o) <= 2 * gap["forces_eV_per_A"].get<double>() + 2e-6);
+
+  // threebody is an M3GNet option.
+  nernst_potential* p = nullptr;
+  CHECK(nernst_potential_create(tensornet_dir().c_str(), "threebody=smooth", &p) == NERNST_ERROR_INVALID_ARGUMENT);
+  CHECK(std::string(nernst_create_error()).find("TensorNet") != std::string::npos);
+}
+
+TEST_CASE("capi: a matgl directory of an architecture nernst lacks is refused, naming it") {
+  const auto dir = std::filesystem::temp_directory_path() / ("nernst_capi_megnet_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "model.json") << R"({"@class": "Potential", "kwargs": {"model": {"@class": "MEGNet", "init_args": {}}}})";
+  nernst_potential* p = nullptr;
+  CHECK(nernst_potential_create(dir.string().c_str(), nullptr, &p) == NERNST_ERROR_NOT_SUPPORTED);
+  CHECK(p == nullptr);
+  CHECK(std::string(nernst_create_error()).find("MEGNet") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("capi: TensorNet local evaluation of an isolated cluster, split into owned parts") {
+  NERNST_REQUIRE_SHARED_DATA();
+  nernst::capi::Potential pot(tensornet_dir());
+  check_local_cluster(pot);
+}
+
+// Slow (about 10 s): ghosts to (nblocks + 1) x cutoff = 15 Å make an owned atom's local energy its
+// periodic one; 13.5 Å does not.
+TEST_CASE("capi: TensorNet local evaluation with a ghost shell equals the periodic energy of the owned atoms" * doctest::test_suite("slow")) {
+  NERNST_REQUIRE_SHARED_DATA();
+  nernst::capi::Potential pot(tensornet_dir());
+  check_ghost_shell(pot);
 }

@@ -158,10 +158,17 @@ std::string run0(const std::string& name) {
          "write_dump all custom " + name + ".forces id fx fy fz modify sort id format float %.17g\n";
 }
 
-std::string m3gnet_pair(const std::string& opts, const std::string& ghost = "gather") {
-  return "pair_style nernst " + (nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes").string() +
-         (opts.empty() ? "" : " options " + opts) + " ghost " + ghost + "\npair_coeff * * Li Y Cl";
+std::string model_dir(const char* name) { return (nernst_test::shared_dir() / "models" / name).string(); }
+
+std::string model_pair(const std::string& dir, const std::string& opts, const std::string& ghost) {
+  return "pair_style nernst " + dir + (opts.empty() ? "" : " options " + opts) + " ghost " + ghost + "\npair_coeff * * Li Y Cl";
 }
+
+std::string m3gnet_pair(const std::string& opts, const std::string& ghost = "gather") {
+  return model_pair(model_dir("m3gnet-mp-2021.2.8-pes"), opts, ghost);
+}
+
+std::string tensornet_pair(const std::string& ghost) { return model_pair(model_dir("tensornet-matpes-pbe-v2025.1-pes"), "", ghost); }
 
 double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
   REQUIRE(a.size() == b.size());
@@ -291,4 +298,41 @@ TEST_CASE("lammps: M3GNet ghost shell on 2 ranks equals gather on 1 rank" * doct
   CHECK(dE < 1e-8);
   CHECK(dF < 1e-8);
   for (const char* k : {"pxx", "pyy", "pzz", "pxy", "pxz", "pyz"}) CHECK(std::abs(s.v.at(k) - g.v.at(k)) < 1e-3);  // bar
+}
+
+TEST_CASE("lammps: TensorNet-MatPES through pair_style nernst (run 0) equals the library") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const Cell c = li3ycl6_40();
+  write_data(c, workdir() / "data.lmp");
+  nernst::capi::Potential pot(model_dir("tensornet-matpes-pbe-v2025.1-pes"));
+  const auto ref = pot.compute(c.z, c.x, c.L);
+  const auto r = run_lammps("tn_run0", header(tensornet_pair("gather")) + run0("tn_run0"));
+  const double dE = std::abs(r.v.at("pe") - ref.energy), dF = max_abs_diff(r.f, ref.forces);
+  MESSAGE("TensorNet, LAMMPS vs library: |ΔE| = " << dE << " eV, max |ΔF| = " << dF << " eV/Å");
+  CHECK(dE < 1e-8);
+  CHECK(dF < 1e-8);
+  const double V = c.volume();
+  const std::pair<const char*, int> comp[6] = {{"pxx", 0}, {"pyy", 4}, {"pzz", 8}, {"pxy", 1}, {"pxz", 2}, {"pyz", 5}};
+  for (const auto& [key, k] : comp) {
+    CAPTURE(key);
+    CHECK(std::abs(r.v.at(key) * V / nktv2p - ref.virial[static_cast<std::size_t>(k)]) < 1e-7);
+  }
+}
+
+TEST_CASE("lammps: TensorNet ghost shell (1 and 2 ranks) equals gather" * doctest::test_suite("slow")) {
+  NERNST_REQUIRE_SHARED_DATA();
+  const Cell c = li3ycl6_40();
+  write_data(c, workdir() / "data.lmp");
+  const auto g = run_lammps("tn_gather", header(tensornet_pair("gather")) + run0("tn_gather"));
+  std::vector<int> ranks = {1};
+  if (!std::string(NERNST_MPIEXEC).empty()) ranks.push_back(2);
+  for (int n : ranks) {
+    const std::string name = "tn_shell" + std::to_string(n);
+    const auto s = run_lammps(name, header(tensornet_pair("shell")) + run0(name), n);
+    const double dE = std::abs(s.v.at("pe") - g.v.at("pe")), dF = max_abs_diff(s.f, g.f);
+    MESSAGE("TensorNet shell (" << n << " ranks) vs gather: |ΔE| = " << dE << " eV, max |ΔF| = " << dF << " eV/Å");
+    CHECK(dE < 1e-8);
+    CHECK(dF < 1e-8);
+    for (const char* k : {"pxx", "pyy", "pzz", "pxy", "pxz", "pyz"}) CHECK(std::abs(s.v.at(k) - g.v.at(k)) < 1e-3);  // bar
+  }
 }

@@ -7,6 +7,7 @@
 /// rows: no per-row Eigen expression set-up. Any row-major Eigen matrix, block or Ref with unit
 /// inner stride works. Rows reached through an index are prefetched a few rows ahead.
 
+#include <nernst/core/error.hpp>
 #include <nernst/core/macros.hpp>
 #include <nernst/nn/row_chunks.hpp>
 #include <nernst/potential/graphnet/graph.hpp>
@@ -15,6 +16,7 @@
 
 #include <array>
 #include <cstddef>
+#include <string>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -124,6 +126,20 @@ void segment_add_rows(SM&& S, const EdgeGroups& groups, const YM& Y, const nn::R
       }
     }
   });
+}
+
+/// Seeds a reverse pass: ∂(Σ_i w_i E_i)/∂ε_i = data_std · w_i, with ε_i the network's per-atom
+/// output before scaling. `weights` empty = all 1; otherwise one per atom (the evaluators'
+/// set_energy_weights(): local evaluation weights owned atoms 1 and ghosts 0).
+template <class Column>
+void seed_energy_gradient(Column&& deps, double data_std, const std::vector<double>& weights, const char* arch) {
+  using Scalar = typename std::decay_t<Column>::Scalar;
+  deps.setConstant(Scalar(data_std));
+  if (weights.empty()) return;
+  if (weights.size() != static_cast<std::size_t>(deps.rows()))
+    throw ValueError(std::string(arch) + ": energy weights for " + std::to_string(weights.size()) + " atoms, the graph has " +
+                     std::to_string(deps.rows()));
+  for (Eigen::Index i = 0; i < deps.rows(); ++i) deps(i, 0) *= Scalar(weights[static_cast<std::size_t>(i)]);
 }
 
 /// Forces and virial from per-edge gradients G_e = ∂E/∂r_e (r_e = x_dst + image − x_src):

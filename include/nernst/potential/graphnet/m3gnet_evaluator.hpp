@@ -411,12 +411,7 @@ class M3GNetEvaluator {
     auto dV = nn::grow(dv_, N_, u);
     {
       auto deps = nn::grow(tmp_deps_, N_, 1);
-      deps.setConstant(Scalar(cfg_.data_std));
-      if (!energy_weights_.empty()) {
-        if (energy_weights_.size() != static_cast<std::size_t>(N_))
-          throw ValueError("M3GNet: energy weights and atoms differ in length");
-        for (Eigen::Index i = 0; i < N_; ++i) deps(i, 0) *= Scalar(energy_weights_[static_cast<std::size_t>(i)]);
-      }
+      seed_energy_gradient(deps, cfg_.data_std, energy_weights_, "M3GNet");
       w_.readout.backward(deps, readout_, scratch_readout_, dV);
       if (pg) w_.readout.accumulate_parameter_gradients(v_.topRows(N_), readout_, scratch_readout_, pg->readout);
     }

@@ -121,6 +121,11 @@ class TensorNetEvaluator {
     pair_dst_ = w_.pair_embedding.weight.rightCols(U_);
   }
 
+  /// Weights w_i of the atoms' energies in the quantity the reverse pass differentiates:
+  /// forces and virial become those of Σ_i w_i E_i (empty = all 1). Local evaluation (C API,
+  /// LAMMPS) weights owned atoms 1 and ghosts 0; the energies themselves are not weighted.
+  void set_energy_weights(std::vector<double> w) { energy_weights_ = std::move(w); }
+
   /// Evaluates on the graph `g`. `x`: Cartesian positions (Å), `L`: lattice rows, `types`:
   /// model types (TensorNetConfig::type_of). With `gradients` the forces and virial are filled.
   void evaluate(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const std::vector<int>& types,
@@ -860,7 +865,7 @@ class TensorNetEvaluator {
     dc_acc_.assign(static_cast<std::size_t>(B_), Scalar(0));
     // R1: readout, linear, LayerNorm.
     auto deps = nn::grow(tmp_deps_, N_, 1);
-    deps.setConstant(Scalar(cfg_.data_std));
+    seed_energy_gradient(deps, cfg_.data_std, energy_weights_, "TensorNet");
     auto dv = nn::grow(out_dv_, N_, U);
     w_.readout.backward(deps, readout_, scratch_readout_, dv);
     if (pg) w_.readout.accumulate_parameter_gradients(out_v_.topRows(N_), readout_, scratch_readout_, pg->readout);
@@ -1250,6 +1255,7 @@ class TensorNetEvaluator {
   TensorNetWeights<Scalar> w_;  // with the two interleaved layers permuted (set_model)
   nn::Linear<Scalar> proj_;     // distance_proj1..3 stacked: max_n → 3U
   nn::RowMatrix<Scalar> pair_src_, pair_dst_;
+  std::vector<double> energy_weights_;  // set_energy_weights(); empty = all 1
   SmoothBesselBasis<double> basis_;  // evaluated in double (geometry())
   Index U_ = 0, N_ = 0, E_ = 0, B_ = 0;
   std::vector<int> types_;  // of the last evaluation (element-embedding gradients)
