@@ -24,6 +24,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace nernst::cli {
@@ -68,32 +69,58 @@ inline std::vector<double> parse_list(const std::string& s, const char* what) {
   return out;
 }
 
-/// The oracle of --al-label-with: "dft-export", "rigid-ion", an M3GNet directory or a CHGNet file.
+/// The pipeline's potential for a graph-network model (M3GNet in matgl's three-body mode).
+template <class Arch, class Scalar = double>
+auto make_graphnet(const typename Arch::Model& m) {
+  if constexpr (std::is_same_v<Arch, M3GNet>)
+    return Potential<GraphNet<M3GNet>, Scalar>(m, graphnet::ThreeBodyMode::matgl);
+  else
+    return Potential<GraphNet<Arch>, Scalar>(m);
+}
+
+/// A labeler evaluating the model of architecture Arch at `path` (double precision).
+template <class Arch>
+workflow::AnyLabeler model_labeler(const std::string& path, const std::string& name) {
+  auto m = std::make_shared<typename Arch::Model>(Arch::load(path));
+  return workflow::AnyLabeler(workflow::make_potential_labeler([m] { return make_graphnet<Arch>(*m); }, name));
+}
+
+/// The oracle of --al-label-with: "dft-export", "rigid-ion", a matgl M3GNet or TensorNet directory
+/// or a CHGNet file.
 inline workflow::AnyLabeler make_labeler(const std::string& spec) {
   if (spec == "dft-export") return workflow::AnyLabeler(workflow::DftExportLabeler());
   if (spec == "rigid-ion")
     return workflow::AnyLabeler(workflow::make_potential_labeler([] { return make_rigid_ion<>(); }, "rigid-ion (bundled)"));
   if (!std::filesystem::exists(spec))
     throw ValueError("--al-label-with: '" + spec + "' is not dft-export, rigid-ion or an existing model path");
-  if (std::filesystem::is_directory(spec)) {
-    auto m = std::make_shared<graphnet::M3GNetModel>(M3GNet::load(spec));
-    return workflow::AnyLabeler(workflow::make_potential_labeler(
-        [m] { return Potential<GraphNet<M3GNet>>(*m, graphnet::ThreeBodyMode::matgl); }, "M3GNet " + spec));
-  }
-  auto m = std::make_shared<graphnet::CHGNetModel>(CHGNet::load(spec));
-  return workflow::AnyLabeler(workflow::make_potential_labeler([m] { return Potential<GraphNet<CHGNet>>(*m); }, "CHGNet " + spec));
+  const ModelChoice c = resolve_model(spec);
+  if (c.kind == ModelKind::tensornet) return model_labeler<TensorNet>(c.path, c.name);
+  if (c.kind == ModelKind::m3gnet) return model_labeler<M3GNet>(c.path, c.name);
+  return model_labeler<CHGNet>(c.path, c.name);
 }
 
-/// Runs the pipeline with an M3GNet model (optionally fine-tuned by active learning first).
-template <class Scalar>
-nlohmann::json run_m3gnet(workflow::PipelineOptions p, const std::string& dir, const workflow::ActiveLearningOptions& al,
-                          const std::string& label_with) {
-  auto model = std::make_shared<graphnet::M3GNetModel>(M3GNet::load(dir));
-  auto make = [](const graphnet::M3GNetModel& m) { return Potential<GraphNet<M3GNet>, Scalar>(m, graphnet::ThreeBodyMode::matgl); };
-  if (al.rounds > 0)  // the MD after it uses the fine-tuned model
-    p.after_relax = workflow::active_learning_stage(al, dir, make, std::make_shared<workflow::AnyLabeler>(make_labeler(label_with)),
-                                                    model, p.on_checkpoint);
+/// Runs the pipeline with a graph-network model of architecture Arch, fine-tuned by active
+/// learning first when asked (architectures with a workflow::FineTuning).
+template <class Arch, class Scalar>
+nlohmann::json run_graphnet(workflow::PipelineOptions p, const std::string& path, const workflow::ActiveLearningOptions& al,
+                            const std::string& label_with) {
+  auto model = std::make_shared<typename Arch::Model>(Arch::load(path));
+  auto make = [](const typename Arch::Model& m) { return make_graphnet<Arch, Scalar>(m); };
+  if (al.rounds > 0) {  // the MD after it uses the fine-tuned model
+    if constexpr (workflow::can_fine_tune<Arch>::value)
+      p.after_relax = workflow::active_learning_stage<Arch>(
+          al, path, make, std::make_shared<workflow::AnyLabeler>(make_labeler(label_with)), model, p.on_checkpoint);
+    else
+      throw ValueError("--active-learning fine-tunes M3GNet and CHGNet models; '" + path + "' is another architecture");
+  }
   return workflow::run_pipeline(p, [model, make]() { return make(*model); });
+}
+
+template <class Arch>
+nlohmann::json run_graphnet(const workflow::PipelineOptions& p, const std::string& path, const std::string& precision,
+                            const workflow::ActiveLearningOptions& al, const std::string& label_with) {
+  return precision == "float" ? run_graphnet<Arch, float>(p, path, al, label_with)
+                              : run_graphnet<Arch, double>(p, path, al, label_with);
 }
 
 /// `--demo`: lengths for a first look in minutes on two cores (docs/pipeline.md, "Demonstration"),
@@ -180,12 +207,12 @@ inline void add_pipeline_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--active-learning", o->al.rounds,
-                  "active-learning rounds before the MD (M3GNet --model only): MD, furthest-point sampling, labels, "
+                  "active-learning rounds before the MD (M3GNet or CHGNet --model): MD, furthest-point sampling, labels, "
                   "fine-tuning")
       ->capture_default_str();
   cmd->add_option("--al-frames", o->al.frames, "frames labelled per round")->capture_default_str();
   cmd->add_option("--al-label-with", o->al_label_with,
-                  "labels from: rigid-ion, an M3GNet directory or CHGNet .pth.tar (a potential as oracle), or dft-export "
+                  "labels from: rigid-ion, a matgl M3GNet/TensorNet directory or CHGNet .pth.tar (a potential as oracle), or dft-export "
                   "(POSCAR folders; rerun once each holds a vasprun.xml)")
       ->capture_default_str();
   cmd->add_option("--al-T-start", o->al_T_start, "temperature of the first round (K; default: the lowest --temperatures)");
@@ -231,31 +258,19 @@ inline void add_pipeline_command(CLI::App& app) {
     al.timestep = p.timestep;
     al.seed = p.seed;
     const ModelChoice choice = resolve_model(o->model);
-    if (al.rounds > 0 && choice.kind != ModelKind::m3gnet)
-      throw ValueError("--active-learning fine-tunes an M3GNet model: give --model with an M3GNet directory");
+    if (al.rounds > 0 && choice.kind == ModelKind::rigid_ion)
+      throw ValueError("--active-learning fine-tunes a graph network: give --model with an M3GNet directory or a CHGNet checkpoint");
     nlohmann::json rep;
     try {
       if (choice.kind == ModelKind::rigid_ion) {
         p.potential_name = choice.name;
         rep = workflow::run_pipeline(p, []() { return make_rigid_ion<>(); });
-      } else if (choice.kind == ModelKind::chgnet) {
-        const auto model = std::make_shared<graphnet::CHGNetModel>(CHGNet::load(choice.path));
-        p.potential_name = choice.name + " (" + o->precision + ")";
-        if (o->precision == "float")
-          rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<CHGNet>, float>(*model); });
-        else
-          rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<CHGNet>>(*model); });
-      } else if (choice.kind == ModelKind::tensornet) {
-        const auto model = std::make_shared<graphnet::TensorNetModel>(TensorNet::load(choice.path));
-        p.potential_name = choice.name + " (" + o->precision + ")";
-        if (o->precision == "float")
-          rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<TensorNet>, float>(*model); });
-        else
-          rep = workflow::run_pipeline(p, [model]() { return Potential<GraphNet<TensorNet>>(*model); });
       } else {
         p.potential_name = choice.name + " (" + o->precision + ")";
-        rep = o->precision == "float" ? detail_pipeline::run_m3gnet<float>(p, choice.path, al, o->al_label_with)
-                                      : detail_pipeline::run_m3gnet<double>(p, choice.path, al, o->al_label_with);
+        using detail_pipeline::run_graphnet;
+        if (choice.kind == ModelKind::chgnet) rep = run_graphnet<CHGNet>(p, choice.path, o->precision, al, o->al_label_with);
+        else if (choice.kind == ModelKind::tensornet) rep = run_graphnet<TensorNet>(p, choice.path, o->precision, al, o->al_label_with);
+        else rep = run_graphnet<M3GNet>(p, choice.path, o->precision, al, o->al_label_with);
       }
     } catch (const workflow::LabelsPending& e) {
       // not a failure: the run continues from here once the external labels exist

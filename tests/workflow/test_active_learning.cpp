@@ -9,6 +9,7 @@
 #include "workflow_test_support.hpp"
 
 #include <nernst/core/units.hpp>
+#include <nernst/potential/graphnet/chgnet.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/potential/rigid_ion.hpp>
 #include <nernst/workflow/active_learning.hpp>
@@ -43,9 +44,9 @@ workflow::ActiveLearningOptions tiny_al() {
 auto make_m3gnet = [](const graphnet::M3GNetModel& m) { return Potential<GraphNet<M3GNet>>(m, graphnet::ThreeBodyMode::matgl); };
 auto make_oracle = []() { return make_rigid_ion<>(); };
 
-/// Mean absolute errors (energy eV/atom, force components eV/Å) of a model against labelled frames.
-std::pair<double, double> errors(const std::string& model_dir, const std::vector<io::Frame>& labels) {
-  Potential<GraphNet<M3GNet>> pot(M3GNet::load(model_dir), graphnet::ThreeBodyMode::matgl);
+/// Mean absolute errors (energy eV/atom, force components eV/Å) of a potential against labelled frames.
+template <class Pot>
+std::pair<double, double> errors_of(Pot&& pot, const std::vector<io::Frame>& labels) {
   double e = 0, f = 0;
   std::size_t nf = 0;
   for (const auto& l : labels) {
@@ -59,6 +60,10 @@ std::pair<double, double> errors(const std::string& model_dir, const std::vector
       for (int d = 0; d < 3; ++d) f += std::abs(hf(i, d) - l.forces[i][d]), ++nf;
   }
   return {e / double(labels.size()), f / double(nf)};
+}
+
+std::pair<double, double> errors(const std::string& model_dir, const std::vector<io::Frame>& labels) {
+  return errors_of(Potential<GraphNet<M3GNet>>(M3GNet::load(model_dir), graphnet::ThreeBodyMode::matgl), labels);
 }
 
 /// A minimal vasprun.xml (one ionic step) with the given labels, as VASP writes them.
@@ -152,6 +157,43 @@ TEST_CASE("active learning: M3GNet fine-tuned on rigid-ion labels; errors decrea
   CHECK(resb == res);
   CHECK(slurp(base / "a" / "al1_train" / "model" / "state.pt") == slurp(base / "b" / "al1_train" / "model" / "state.pt"));
   fs::remove_all(base);
+}
+
+TEST_CASE("active learning: CHGNet (the seed's model) fine-tuned on rigid-ion labels; saved checkpoint; rerun resumes") {
+  NERNST_REQUIRE_SHARED_DATA();
+  // CHGNet with random weights of the 0.3.0 architecture (no pretrained CHGNet is in ../shared):
+  // what is checked is the loop (MD, selection, labels, training, checkpoint written and read back),
+  // and that training moves the model towards the labels.
+  const std::string model = (nernst_test::shared_dir() / "models" / "chgnet-random" / "chgnet_0.3.0_random_seed0.pth.tar").string();
+  const fs::path dir = fs::temp_directory_path() / ("nernst_al_chgnet_test_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  io::write_structure((dir / "start.vasp").string(), licl_rock_salt(5.13), io::Format::Poscar);
+  auto a = tiny_al();
+  a.rounds = 1;
+  a.md_ps = 0.03;
+  a.epochs = 8;
+  auto make_chgnet = [](const graphnet::CHGNetModel& m) { return Potential<GraphNet<CHGNet>>(m); };
+  workflow::AnyLabeler oracle(workflow::make_potential_labeler(make_oracle, "rigid-ion"));
+  workflow::StageRunner r(dir);
+  const auto res = workflow::run_active_learning<CHGNet>(r, a, "start.vasp", model, make_chgnet, oracle);
+  CHECK(r.executed() == 4);
+  REQUIRE(res["model"].get<std::string>() == "al0_train/model.pth.tar");
+  const auto labels = io::read_extxyz_all((dir / "al0_label" / "labels.extxyz").string());
+  REQUIRE(labels.size() == 4);
+  const auto before = errors_of(make_chgnet(CHGNet::load(model)), labels);
+  const auto after = errors_of(make_chgnet(CHGNet::load((dir / res["model"].get<std::string>()).string())), labels);
+  MESSAGE("CHGNet MAE vs rigid-ion labels: E " << before.first << " -> " << after.first << " eV/atom, F " << before.second
+                                               << " -> " << after.second << " eV/A");
+  CHECK(after.first < before.first);
+  CHECK(after.second < before.second);
+  // the trainer's final metrics (in memory) equal the saved checkpoint's (inference code)
+  CHECK(res["rounds"][0]["train"]["final"]["e"].get<double>() == doctest::Approx(after.first).epsilon(1e-6));
+  CHECK(res["rounds"][0]["train"]["final"]["f"].get<double>() == doctest::Approx(after.second).epsilon(1e-6));
+  workflow::StageRunner r2(dir);
+  CHECK(workflow::run_active_learning<CHGNet>(r2, a, "start.vasp", model, make_chgnet, oracle) == res);
+  CHECK(r2.executed() == 0);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("active learning with the DFT-export labeler: waits for vasprun.xml, then imports them") {
@@ -249,7 +291,7 @@ TEST_CASE("pipeline with an active-learning round: the MD stages use the fine-tu
   a.epochs = 1;
   a.T_start = 1500;
   auto current = std::make_shared<graphnet::M3GNetModel>(M3GNet::load(model));
-  o.after_relax = workflow::active_learning_stage(
+  o.after_relax = workflow::active_learning_stage<M3GNet>(
       a, model, make_m3gnet, std::make_shared<workflow::AnyLabeler>(workflow::make_potential_labeler(make_oracle, "rigid-ion")),
       current);
   auto factory = [current]() { return make_m3gnet(*current); };

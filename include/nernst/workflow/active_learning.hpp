@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// \brief Active learning: R rounds of  MD at T_i → furthest-point sampling of the frames →
-/// labels from a Labeler (workflow/labeler.hpp) → fine-tuning of the M3GNet model on every label
-/// so far → round i + 1 at T_i + ΔT, starting from the last MD frame of round i.
+/// labels from a Labeler (workflow/labeler.hpp) → fine-tuning of the model (M3GNet or CHGNet, the
+/// seed study's own model; `FineTuning<Arch>`) on every label so far → round i + 1 at T_i + ΔT,
+/// starting from the last MD frame of round i.
 ///
 /// Each round is four resumable stages (workflow/stage.hpp) in the run directory:
 ///
@@ -12,7 +13,8 @@
 ///   al<i>_label   the Labeler's labels in labels.extxyz (17 digits); stops the run with
 ///                 LabelsPending while an external calculation is missing (DftExportLabeler)
 ///   al<i>_train   train::Trainer on the labels of rounds 0..i (all for training), the model saved
-///                 in float64 to al<i>_train/model (a matgl directory `--model` accepts)
+///                 in float64 to al<i>_train/model (M3GNet: a matgl directory) or
+///                 al<i>_train/model.pth.tar (CHGNet), either one a file `--model` accepts
 ///
 /// Every stage's parameters contain the results it depends on (the model of round i is the
 /// saved directory of round i − 1 together with its training result), so a rerun skips finished
@@ -22,8 +24,11 @@
 #include <nernst/io/extxyz.hpp>
 #include <nernst/io/read.hpp>
 #include <nernst/md/md.hpp>
+#include <nernst/potential/graphnet/chgnet.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/sampling/furthest_point.hpp>
+#include <nernst/train/chgnet_trainable.hpp>
+#include <nernst/train/m3gnet_trainable.hpp>
 #include <nernst/train/trainer.hpp>
 #include <nernst/workflow/labeler.hpp>
 #include <nernst/workflow/stage.hpp>
@@ -37,6 +42,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -67,6 +73,36 @@ struct ActiveLearningOptions {
   }
 };
 
+/// How active learning fine-tunes a model of architecture `Arch` (the tag with `Arch::load` and
+/// `Arch::Model`): `Trainable` (a train::Trainer model), `make` builds it from a loaded model, and
+/// `saved` names what a training stage writes in its directory (loaded back with Arch::load).
+template <class Arch>
+struct FineTuning {};  // an architecture without a specialisation cannot be fine-tuned here
+
+/// True when FineTuning<Arch> is specialised (active learning can fine-tune Arch).
+template <class Arch, class = void>
+struct can_fine_tune : std::false_type {};
+template <class Arch>
+struct can_fine_tune<Arch, std::void_t<typename FineTuning<Arch>::Trainable>> : std::true_type {};
+
+template <>
+struct FineTuning<M3GNet> {
+  using Trainable = train::M3GNetTrainable;
+  static std::unique_ptr<Trainable> make(graphnet::M3GNetModel m, const ActiveLearningOptions& a) {
+    return std::make_unique<Trainable>(std::move(m), a.mode);
+  }
+  static constexpr const char* saved = "model";  // a matgl directory
+};
+
+template <>
+struct FineTuning<CHGNet> {
+  using Trainable = train::CHGNetTrainable;
+  static std::unique_ptr<Trainable> make(graphnet::CHGNetModel m, const ActiveLearningOptions&) {
+    return std::make_unique<Trainable>(std::move(m));
+  }
+  static constexpr const char* saved = "model.pth.tar";  // a CHGNet checkpoint
+};
+
 namespace detail {
 
 inline Structure wrapped(const Structure& s) {
@@ -90,11 +126,12 @@ inline void write_frames(const std::filesystem::path& path, const std::vector<io
 }  // namespace detail
 
 /// Runs (or resumes) the active-learning rounds. `start` is the structure file of round 0
-/// (relative paths are relative to the run directory), `model_dir` the M3GNet model to fine-tune, `make_pot(const graphnet::M3GNetModel&)` builds the
-/// MD potential from a model, `labeler` a Labeler. Returns {"model": final model directory,
+/// (relative paths are relative to the run directory), `model_dir` the model of architecture
+/// `Arch` (M3GNet, CHGNet) to fine-tune, `make_pot(const Arch::Model&)` builds the MD potential
+/// from a model, `labeler` a Labeler. Returns {"model": final model (directory or file),
 /// "rounds": [per-round results]}; with rounds = 0 returns {"model": model_dir}. Paths inside the
 /// run directory are stored relative to it (runs in different directories give equal results).
-template <class MakePot, class Labeler>
+template <class Arch = M3GNet, class MakePot, class Labeler>
 nlohmann::json run_active_learning(StageRunner& runner, const ActiveLearningOptions& a, const std::string& start,
                                    const std::string& model_dir, MakePot make_pot, Labeler& labeler,
                                    const CheckpointHook& hook = {}) {
@@ -121,7 +158,7 @@ nlohmann::json run_active_learning(StageRunner& runner, const ActiveLearningOpti
                               {"sample_every", a.sample_every}, {"seed", a.seed + static_cast<std::uint64_t>(i)},
                               {"three_body", a.to_json()["three_body"]}};
     const nlohmann::json md_res = runner.run(tag + "_md", p_md, 1.0 * steps, [&](const fs::path& dir) {
-      const auto m = M3GNet::load(resolve(model).string());
+      const auto m = Arch::load(resolve(model).string());
       auto pot = make_pot(m);
       using Pot = decltype(pot);
       using MS = typename Pot::memory_space;
@@ -204,13 +241,13 @@ nlohmann::json run_active_learning(StageRunner& runner, const ActiveLearningOpti
       t.seed = a.seed;
       t.progress = false;
       t.log_csv = (dir / "learning_curve.csv").string();
-      train::M3GNetTrainable tm(M3GNet::load(resolve(model).string()), a.mode);
-      train::Trainer<train::M3GNetTrainable> trainer(tm, t);
+      const auto tm = FineTuning<Arch>::make(Arch::load(resolve(model).string()), a);
+      train::Trainer<typename FineTuning<Arch>::Trainable> trainer(*tm, t);
       const auto r = trainer.fit(data, train::Dataset{});
-      tm.save((dir / "model").string(), true);
+      tm->save((dir / FineTuning<Arch>::saved).string(), true);
       if (hook) hook(tag + "_train", static_cast<long>(r.history.size()));
       write_file_atomic(dir / "timing.json", nlohmann::json{{"seconds_per_epoch", r.seconds_per_epoch}}.dump());
-      return nlohmann::json{{"model", tag + "_train/model"}, {"n_train", data.size()},
+      return nlohmann::json{{"model", tag + "_train/" + FineTuning<Arch>::saved}, {"n_train", data.size()},
                             {"initial", r.initial_train.to_json()}, {"final", r.final_train.to_json()},
                             {"epochs", r.history.size()}};
     });
@@ -226,14 +263,14 @@ nlohmann::json run_active_learning(StageRunner& runner, const ActiveLearningOpti
 /// The active-learning stages as PipelineOptions::after_relax: runs run_active_learning from the
 /// best relaxed ordering and loads the final model into `*current` (the model the pipeline's
 /// potential factory builds from), also when every round was done earlier.
-template <class MakePot, class Labeler>
+template <class Arch, class MakePot, class Labeler>
 std::function<nlohmann::json(StageRunner&, const std::string&)> active_learning_stage(
     ActiveLearningOptions a, std::string model_dir, MakePot make_pot, std::shared_ptr<Labeler> labeler,
-    std::shared_ptr<graphnet::M3GNetModel> current, CheckpointHook hook = {}) {
+    std::shared_ptr<typename Arch::Model> current, CheckpointHook hook = {}) {
   return [=](StageRunner& r, const std::string& start) {
-    nlohmann::json res = run_active_learning(r, a, start, model_dir, make_pot, *labeler, hook);
+    nlohmann::json res = run_active_learning<Arch>(r, a, start, model_dir, make_pot, *labeler, hook);
     const std::filesystem::path m = res["model"].get<std::string>();
-    *current = M3GNet::load((m.is_absolute() ? m : r.dir() / m).string());
+    *current = Arch::load((m.is_absolute() ? m : r.dir() / m).string());
     return res;
   };
 }
