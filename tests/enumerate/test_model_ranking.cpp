@@ -154,7 +154,8 @@ TEST_CASE("model ranking: a screen interrupted part-way resumes to the identical
   CHECK(second_run == 0);
 }
 
-TEST_CASE("model ranking: a screen killed with SIGKILL resumes to the identical result") {
+// Forks a child: suite "fork", run on one thread (tests/CMakeLists.txt).
+TEST_CASE("model ranking: a screen killed with SIGKILL resumes to the identical result" * doctest::test_suite("fork")) {
   NERNST_REQUIRE_SHARED_DATA();
   const Case c = lyc111();
   auto pot = make_rigid_ion<>();

@@ -103,6 +103,9 @@ void partial_run(const fs::path& dir, long stop_at) {
 
 }  // namespace
 
+// Forks children (kill -9 tests): suite "fork", run on one thread (tests/CMakeLists.txt).
+TEST_SUITE_BEGIN("fork");
+
 TEST_CASE("checkpoint generations: each write keeps the one it replaces as .prev") {
   const auto dir = fresh_dir("prev");
   partial_run(dir, 50);
@@ -271,3 +274,5 @@ TEST_CASE("checkpoint write failures: IOError naming the file, old checkpoint in
   check_same_as_reference(dir);
   fs::remove_all(dir);
 }
+
+TEST_SUITE_END();

@@ -91,6 +91,9 @@ void check_done_stages_are_complete(const fs::path& dir) {
 }
 }  // namespace
 
+// Forks children (kill -9 tests): suite "fork", run on one thread (tests/CMakeLists.txt).
+TEST_SUITE_BEGIN("fork");
+
 TEST_CASE("run lock: a second run on the same directory refuses at once, naming the holder's PID and host") {
   const fs::path dir = fresh_dir("lock");
   int ready[2], release[2];
@@ -509,3 +512,5 @@ TEST_CASE("a run directory written with 2 threads resumes with 1: equal to round
   fs::remove_all(ref);
   fs::remove_all(dir);
 }
+
+TEST_SUITE_END();
