@@ -90,6 +90,34 @@ struct GemmList {
   }
 };
 
+/// `base` repeated na x nb x nc times along its lattice vectors.
+inline nernst::System<> replicate(const nernst::System<>& base, int na, int nb, int nc) {
+  const std::size_t n = base.size();
+  nernst::System<> sys(n * std::size_t(na * nb * nc));
+  sys.species = base.species;
+  const Eigen::Matrix3d L = base.cell.matrix();
+  Eigen::Matrix3d S = L;
+  S.row(0) *= na;
+  S.row(1) *= nb;
+  S.row(2) *= nc;
+  sys.cell = nernst::Lattice(S);
+  auto bx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), base.x);
+  auto bt = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), base.type);
+  auto hx = Kokkos::create_mirror_view(sys.x);
+  auto ht = Kokkos::create_mirror_view(sys.type);
+  std::size_t k = 0;
+  for (int a = 0; a < na; ++a)
+    for (int b = 0; b < nb; ++b)
+      for (int c = 0; c < nc; ++c)
+        for (std::size_t i = 0; i < n; ++i, ++k) {
+          ht(k) = bt(i);
+          for (int d = 0; d < 3; ++d) hx(k, d) = bx(i, d) + a * L(0, d) + b * L(1, d) + c * L(2, d);
+        }
+  Kokkos::deep_copy(sys.x, hx);
+  Kokkos::deep_copy(sys.type, ht);
+  return sys;
+}
+
 inline double cpu_seconds() {
   timespec t{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
