@@ -28,6 +28,7 @@
 #endif
 
 #include <algorithm>
+#include <array>
 #include <exception>
 #include <string>
 #include <vector>
@@ -96,12 +97,17 @@ class RowChunks {
       return;
     }
     if (n == 0) return;
-    std::vector<std::exception_ptr> failed(static_cast<std::size_t>(n));
+    // One slot per chunk for an exception, on the stack up to kInlineChunks (no heap allocation
+    // per parallel region: an evaluation runs ~30 of them).
+    std::array<std::exception_ptr, kInlineChunks> inline_failed;
+    std::vector<std::exception_ptr> heap_failed;
+    if (n > kInlineChunks) heap_failed.resize(static_cast<std::size_t>(n));
+    std::exception_ptr* failed = n > kInlineChunks ? heap_failed.data() : inline_failed.data();
     auto chunk = [&](const int c) {
       try {
         f(c, begin(c), end(c));
       } catch (...) {
-        failed[static_cast<std::size_t>(c)] = std::current_exception();
+        failed[c] = std::current_exception();
       }
     };
     if (Kokkos::is_initialized()) {
@@ -112,11 +118,13 @@ class RowChunks {
     } else {
       for (int c = 0; c < n; ++c) chunk(c);
     }
-    for (auto& e : failed)
-      if (e) std::rethrow_exception(e);
+    for (int c = 0; c < n; ++c)
+      if (failed[c]) std::rethrow_exception(failed[c]);
   }
 
  private:
+  static constexpr int kInlineChunks = 64;
+
   static Eigen::Index chunk_count(Eigen::Index rows, int parts, Eigen::Index min_rows) {
     const Eigen::Index by_size = std::max<Eigen::Index>(1, rows / std::max<Eigen::Index>(1, min_rows));
     return std::max<Eigen::Index>(1, std::min<Eigen::Index>(std::max(1, parts), by_size));
