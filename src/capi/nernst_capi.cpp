@@ -294,96 +294,90 @@ struct LocalGraphNet {
   }
 };
 
-template <class S>
-struct M3GNetImpl final : Impl {
-  M3GNetImpl(const graphnet::M3GNetModel& m, graphnet::ThreeBodyMode mode)
-      : pot(m, mode), local(graphnet::M3GNetEvaluator<S>(m, mode), m.config.cutoff, m.config.data_mean), mode(mode) {}
-  const char* kind() const override { return "m3gnet"; }
+/// What every graph-network potential behind the handle shares: the potential, its cutoff,
+/// periodic evaluation and evaluation on a host neighbour list.
+template <class Pot>
+struct GraphNetImpl : Impl {
+  template <class... Args>
+  explicit GraphNetImpl(Args&&... args) : pot(std::forward<Args>(args)...) {}
   double cutoff() const override { return pot.cutoff(); }
-  double ghost_cutoff() const override {
-    // Each block passes information one graph edge (cutoff) further; the three-body terms stay
-    // within the three-body cutoff of the receiving atom. Checked in tests/capi (slow suite): with
-    // ghosts to 15 Å an owned atom's energy equals its periodic one to 2e-13 eV, at 13.5 Å it is
-    // off by 2.5e-7 eV.
-    const auto& c = pot.config();
-    return double(c.nblocks) * std::max(c.cutoff, c.threebody_cutoff);
-  }
-  bool supports(int z) const override {
-    try {
-      (void)pot.config().type_of(z);
-      return true;
-    } catch (const std::exception&) {
-      return false;
-    }
-  }
-  double energy_offset() const override { return pot.config().data_mean; }
   void compute(System<MS>& sys, const Out& o) override { write_out(pot.compute(sys, request_for(o)), sys, o); }
   void compute_edges(System<MS>& sys, const HostEdges& e, const Out& o) override {
     const auto g = graph_from_host(static_cast<int>(sys.size()), sys.x.data(), sys.cell.matrix(), e, cutoff());
     write_out(pot.compute_with_graph(sys, request_for(o), g), sys, o);
   }
+  Pot pot;
+};
+
+/// True when the model configuration `c` (M3GNet, TensorNet) has element z in its table.
+template <class Config>
+bool in_element_table(const Config& c, int z) {
+  try {
+    (void)c.type_of(z);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+template <class S>
+struct M3GNetImpl final : GraphNetImpl<Potential<GraphNet<M3GNet>, S, MS>> {
+  M3GNetImpl(const graphnet::M3GNetModel& m, graphnet::ThreeBodyMode mode)
+      : GraphNetImpl<Potential<GraphNet<M3GNet>, S, MS>>(m, mode),
+        local(graphnet::M3GNetEvaluator<S>(m, mode), m.config.cutoff, m.config.data_mean),
+        mode(mode) {}
+  const char* kind() const override { return "m3gnet"; }
+  double ghost_cutoff() const override {
+    // Each block passes information one graph edge (cutoff) further; the three-body terms stay
+    // within the three-body cutoff of the receiving atom. Checked in tests/capi (slow suite): with
+    // ghosts to 15 Å an owned atom's energy equals its periodic one to 2e-13 eV, at 13.5 Å it is
+    // off by 2.5e-7 eV.
+    const auto& c = this->pot.config();
+    return double(c.nblocks) * std::max(c.cutoff, c.threebody_cutoff);
+  }
+  bool supports(int z) const override { return in_element_table(this->pot.config(), z); }
+  double energy_offset() const override { return this->pot.config().data_mean; }
   void compute_local(int n_all, int n_owned, const int* numbers, const double* pos, const Out& o) override {
     if (mode != graphnet::ThreeBodyMode::smooth)
       throw CapiNotSupported(
           "m3gnet: local (domain-decomposed) evaluation needs options threebody=smooth; matgl's three-body "
           "indexing couples atoms by their position in the edge list, so an atom's energy is not a function "
           "of its neighbourhood");
-    local.evaluate(n_all, n_owned, numbers, pos, o, [this](int z) { return pot.config().type_of(z); });
+    local.evaluate(n_all, n_owned, numbers, pos, o, [this](int z) { return this->pot.config().type_of(z); });
   }
 
-  Potential<GraphNet<M3GNet>, S, MS> pot;
   LocalGraphNet<graphnet::M3GNetEvaluator<S>, graphnet::M3GNetOutput> local;
   graphnet::ThreeBodyMode mode;
 };
 
 template <class S>
-struct TensorNetImpl final : Impl {
+struct TensorNetImpl final : GraphNetImpl<Potential<GraphNet<TensorNet>, S, MS>> {
   explicit TensorNetImpl(const graphnet::TensorNetModel& m)
-      : pot(m), local(graphnet::TensorNetEvaluator<S>(m), m.config.cutoff, m.config.data_mean) {}
+      : GraphNetImpl<Potential<GraphNet<TensorNet>, S, MS>>(m),
+        local(graphnet::TensorNetEvaluator<S>(m), m.config.cutoff, m.config.data_mean) {}
   const char* kind() const override { return "tensornet"; }
-  double cutoff() const override { return pot.cutoff(); }
   /// The embedding reaches one cutoff, each interaction layer one more: an atom's energy depends
   /// on the atoms within (nblocks + 1) cutoffs (15 Å for the MatPES models; tests/capi).
-  double ghost_cutoff() const override { return double(pot.config().nblocks + 1) * pot.cutoff(); }
-  bool supports(int z) const override {
-    try {
-      (void)pot.config().type_of(z);
-      return true;
-    } catch (const std::exception&) {
-      return false;
-    }
-  }
-  double energy_offset() const override { return pot.config().data_mean; }
-  void compute(System<MS>& sys, const Out& o) override { write_out(pot.compute(sys, request_for(o)), sys, o); }
-  void compute_edges(System<MS>& sys, const HostEdges& e, const Out& o) override {
-    const auto g = graph_from_host(static_cast<int>(sys.size()), sys.x.data(), sys.cell.matrix(), e, cutoff());
-    write_out(pot.compute_with_graph(sys, request_for(o), g), sys, o);
-  }
+  double ghost_cutoff() const override { return double(this->pot.config().nblocks + 1) * this->pot.cutoff(); }
+  bool supports(int z) const override { return in_element_table(this->pot.config(), z); }
+  double energy_offset() const override { return this->pot.config().data_mean; }
   void compute_local(int n_all, int n_owned, const int* numbers, const double* pos, const Out& o) override {
-    local.evaluate(n_all, n_owned, numbers, pos, o, [this](int z) { return pot.config().type_of(z); });
+    local.evaluate(n_all, n_owned, numbers, pos, o, [this](int z) { return this->pot.config().type_of(z); });
   }
 
-  Potential<GraphNet<TensorNet>, S, MS> pot;
   LocalGraphNet<graphnet::TensorNetEvaluator<S>, graphnet::TensorNetOutput> local;
 };
 
 #ifdef NERNST_CAPI_HAVE_CHGNET
 template <class S>
-struct CHGNetImpl final : Impl {
-  explicit CHGNetImpl(const graphnet::CHGNetModel& m) : pot(m) {}
+struct CHGNetImpl final : GraphNetImpl<Potential<GraphNet<CHGNet>, S, MS>> {
+  explicit CHGNetImpl(const graphnet::CHGNetModel& m) : GraphNetImpl<Potential<GraphNet<CHGNet>, S, MS>>(m) {}
   const char* kind() const override { return "chgnet"; }
-  double cutoff() const override { return pot.cutoff(); }
   double ghost_cutoff() const override { return 0.0; }
   bool supports(int z) const override { return z >= 1 && z <= max_atomic_number; }
-  void compute(System<MS>& sys, const Out& o) override { write_out(pot.compute(sys, request_for(o)), sys, o); }
-  void compute_edges(System<MS>& sys, const HostEdges& e, const Out& o) override {
-    const auto g = graph_from_host(static_cast<int>(sys.size()), sys.x.data(), sys.cell.matrix(), e, cutoff());
-    write_out(pot.compute_with_graph(sys, request_for(o), g), sys, o);
-  }
   void compute_local(int, int, const int*, const double*, const Out&) override {
     throw CapiNotSupported("chgnet: local (domain-decomposed) evaluation is not implemented; use nernst_compute");
   }
-  Potential<GraphNet<CHGNet>, S, MS> pot;
 };
 #endif
 

@@ -177,26 +177,33 @@ double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) 
   return m;
 }
 
-}  // namespace
 
-TEST_CASE("lammps: M3GNet through pair_style nernst (run 0) equals the library to 1e-8 eV and eV/Å") {
-  NERNST_REQUIRE_SHARED_DATA();
+/// `run 0` of the 40-atom cell with `pair` equals the library (C API) on model `dir`: energy and
+/// forces to 1e-8, the LAMMPS pressure (no velocities: virial only, W / V in bar, order xx yy zz
+/// xy xz yz) to the library's virial within 1e-7 eV.
+void check_run0_equals_library(const std::string& dir, const std::string& pair, const std::string& name) {
   const Cell c = li3ycl6_40();
   write_data(c, workdir() / "data.lmp");
-  nernst::capi::Potential pot((nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes").string());
+  nernst::capi::Potential pot(dir);
   const auto ref = pot.compute(c.z, c.x, c.L);
-  const auto r = run_lammps("m3gnet_run0", header(m3gnet_pair("")) + run0("m3gnet_run0"));
+  const auto r = run_lammps(name, header(pair) + run0(name));
   const double dE = std::abs(r.v.at("pe") - ref.energy), dF = max_abs_diff(r.f, ref.forces);
-  MESSAGE("LAMMPS vs library: |ΔE| = " << dE << " eV, max |ΔF| = " << dF << " eV/Å");
+  MESSAGE(name << ": LAMMPS vs library: |ΔE| = " << dE << " eV, max |ΔF| = " << dF << " eV/Å");
   CHECK(dE < 1e-8);
   CHECK(dF < 1e-8);
-  // LAMMPS pressure (no velocities: virial only) = W / V in bar, order xx yy zz xy xz yz.
   const double V = c.volume();
   const std::pair<const char*, int> comp[6] = {{"pxx", 0}, {"pyy", 4}, {"pzz", 8}, {"pxy", 1}, {"pxz", 2}, {"pyz", 5}};
   for (const auto& [key, k] : comp) {
     CAPTURE(key);
     CHECK(std::abs(r.v.at(key) * V / nktv2p - ref.virial[static_cast<std::size_t>(k)]) < 1e-7);
   }
+}
+
+}  // namespace
+
+TEST_CASE("lammps: M3GNet through pair_style nernst (run 0) equals the library to 1e-8 eV and eV/Å") {
+  NERNST_REQUIRE_SHARED_DATA();
+  check_run0_equals_library(model_dir("m3gnet-mp-2021.2.8-pes"), m3gnet_pair(""), "m3gnet_run0");
 }
 
 TEST_CASE("lammps: pair_style nernst virial sign and Voigt order pinned by finite differences of E") {
@@ -302,21 +309,7 @@ TEST_CASE("lammps: M3GNet ghost shell on 2 ranks equals gather on 1 rank" * doct
 
 TEST_CASE("lammps: TensorNet-MatPES through pair_style nernst (run 0) equals the library") {
   NERNST_REQUIRE_SHARED_DATA();
-  const Cell c = li3ycl6_40();
-  write_data(c, workdir() / "data.lmp");
-  nernst::capi::Potential pot(model_dir("tensornet-matpes-pbe-v2025.1-pes"));
-  const auto ref = pot.compute(c.z, c.x, c.L);
-  const auto r = run_lammps("tn_run0", header(tensornet_pair("gather")) + run0("tn_run0"));
-  const double dE = std::abs(r.v.at("pe") - ref.energy), dF = max_abs_diff(r.f, ref.forces);
-  MESSAGE("TensorNet, LAMMPS vs library: |ΔE| = " << dE << " eV, max |ΔF| = " << dF << " eV/Å");
-  CHECK(dE < 1e-8);
-  CHECK(dF < 1e-8);
-  const double V = c.volume();
-  const std::pair<const char*, int> comp[6] = {{"pxx", 0}, {"pyy", 4}, {"pzz", 8}, {"pxy", 1}, {"pxz", 2}, {"pyz", 5}};
-  for (const auto& [key, k] : comp) {
-    CAPTURE(key);
-    CHECK(std::abs(r.v.at(key) * V / nktv2p - ref.virial[static_cast<std::size_t>(k)]) < 1e-7);
-  }
+  check_run0_equals_library(model_dir("tensornet-matpes-pbe-v2025.1-pes"), tensornet_pair("gather"), "tn_run0");
 }
 
 TEST_CASE("lammps: TensorNet ghost shell (1 and 2 ranks) equals gather" * doctest::test_suite("slow")) {
