@@ -27,14 +27,18 @@ const graphnet::TensorNetModel& tensornet_model() {
   return *m;
 }
 
-train::Dataset labelled_set(train::TensorNetTrainable& m, std::initializer_list<const char*> names) {
-  train::Dataset d;
-  unsigned seed = 11;
-  for (const char* n : names) {
-    d.samples.push_back(train_test::reference_sample(n));
-    train_test::label_with_offsets(d.samples.back(), m.predict(d.samples.back()), seed++);
-  }
-  return d;
+/// A reference structure with its model types and graph.
+struct Structure {
+  train::Sample s;
+  std::vector<int> types;
+  graphnet::PeriodicGraph g;
+};
+
+Structure structure(const char* name) {
+  Structure c{train_test::reference_sample(name), {}, {}};
+  for (int z : c.s.z) c.types.push_back(tensornet_model().config.type_of(z));
+  graphnet::build_pymatgen_graph(c.s.x, c.s.lattice, tensornet_model().config.cutoff, c.g);
+  return c;
 }
 
 /// ∂E/∂θ (values) and ∂(D_t E)/∂θ (tangents) of one Dual evaluation, flattened.
@@ -63,11 +67,7 @@ std::vector<double> dual_parameter_gradient(const graphnet::TensorNetModel& mode
 TEST_CASE("TensorNet in Dual<double>: values equal the double evaluator's; the tangent is the directional derivative") {
   NERNST_REQUIRE_SHARED_DATA();
   const auto& model = tensornet_model();
-  const train::Sample s = train_test::reference_sample("li_y_cl_triclinic_rattled");
-  train::TensorNetTrainable m(model);
-  const auto types = m.types_of(s);
-  graphnet::PeriodicGraph g;
-  graphnet::build_pymatgen_graph(s.x, s.lattice, model.config.cutoff, g);
+  const auto [s, types, g] = structure("li_y_cl_triclinic_rattled");
   // Tangent δx = −F/|F| (a descent direction): D_t E = Σ F·F/|F|, from the double forces.
   graphnet::TensorNetEvaluator<double> ev(model);
   graphnet::TensorNetOutput ref;
@@ -100,7 +100,7 @@ TEST_CASE("TensorNet in Dual<double>: values equal the double evaluator's; the t
 TEST_CASE("TensorNet: every parameter gradient of an E+F+S loss matches finite differences") {
   NERNST_REQUIRE_SHARED_DATA();
   train::TensorNetTrainable m(tensornet_model());
-  auto d = labelled_set(m, {"li_y_cl_triclinic_rattled", "licl_rocksalt_prim"});
+  auto d = train_test::labelled_set(m, {"li_y_cl_triclinic_rattled", "licl_rocksalt_prim"});
   d.samples[1].weight = 0.5;
   // Entries across every group: embedding, both layers, output norm, linear, readout, refs.
   for (const char* group : {"model.tensor_embedding.", "model.layers.0.", "model.layers.1.", "model.out_norm.",
@@ -122,7 +122,7 @@ TEST_CASE("TensorNet: every parameter gradient of an E+F+S loss matches finite d
 TEST_CASE("TensorNet: freezing, a few Trainer steps lower the loss; save -> reload as a matgl directory") {
   NERNST_REQUIRE_SHARED_DATA();
   train::TensorNetTrainable m(tensornet_model());
-  auto d = labelled_set(m, {"li_y_cl_triclinic_rattled", "licl_rocksalt_prim", "licl_conv8_rattled"});
+  auto d = train_test::labelled_set(m, {"li_y_cl_triclinic_rattled", "licl_rocksalt_prim", "licl_conv8_rattled"});
   const std::vector<double> before = m.get_parameters();
   train::TrainOptions o;
   o.epochs = 3;
@@ -157,11 +157,7 @@ TEST_CASE("TensorNet: freezing, a few Trainer steps lower the loss; save -> relo
 TEST_CASE("TensorNet Dual evaluation and parameter gradients: 2 host threads equal 1 to 1e-12") {
   NERNST_REQUIRE_SHARED_DATA();
   const auto& model = tensornet_model();
-  const train::Sample s = train_test::reference_sample("licl_conv8_rattled");
-  train::TensorNetTrainable m(model);
-  const auto types = m.types_of(s);
-  graphnet::PeriodicGraph g;
-  graphnet::build_pymatgen_graph(s.x, s.lattice, model.config.cutoff, g);
+  const auto [s, types, g] = structure("licl_conv8_rattled");
   std::vector<std::array<double, 3>> dx(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) dx[i] = {0.1 * double(i % 3), -0.05, 0.02 * double(i)};
   double e1 = 0, e2 = 0;

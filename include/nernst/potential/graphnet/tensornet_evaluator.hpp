@@ -5,7 +5,8 @@
 /// Implements specs/tensornet.md §3–§11 (matgl's PyG TensorNet, O(3) products). The forward
 /// sweep is embedding → nblocks interaction layers → output head; the reverse sweep, written by
 /// hand, gives ∂E/∂r_e for every directed edge, from which forces and the strain derivative
-/// follow (edge_gradients_to_forces). The scalar type is a template parameter (float, double).
+/// follow (edge_gradients_to_forces). The scalar type is a template parameter (float, double,
+/// nn::Dual<double> for training).
 ///
 /// Layouts. Node features are stacks of U 3×3 matrices per atom, stored as [9·N, U] row-major
 /// batches (tensornet_tensors.hpp), so every channel mixing is one GEMM over all atoms. The edge
