@@ -1,4 +1,4 @@
-// Fine-tuning cost per structure (M3GNet and CHGNet) on the 20- and 60-atom Li3YCl6-like cells
+// Fine-tuning cost per structure (M3GNet, CHGNet and TensorNet) on the 20- and 60-atom Li3YCl6-like cells
 // of ../shared/reference/m3gnet/timing_structures.json: the double prediction (E, F, σ) and the
 // exact parameter gradient of an E+F+S loss (Dual<double> forward + reverse). An epoch over
 // 300 such structures costs 300 x (predict + gradient) plus the optimiser steps (see
@@ -7,6 +7,7 @@
 
 #include <nernst/train/chgnet_trainable.hpp>
 #include <nernst/train/m3gnet_trainable.hpp>
+#include <nernst/train/tensornet_trainable.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -32,6 +33,13 @@ nernst::train::M3GNetTrainable& m3gnet() {
 nernst::train::CHGNetTrainable& chgnet() {
   static auto m = std::make_unique<nernst::train::CHGNetTrainable>(nernst::CHGNet::load(
       (shared_dir() / "models" / "chgnet-random" / "chgnet_0.3.0_random_seed0.pth.tar").string()));
+  return *m;
+}
+
+// TensorNet-MatPES-PBE (U = 128, two interaction layers).
+nernst::train::TensorNetTrainable& tensornet() {
+  static auto m = std::make_unique<nernst::train::TensorNetTrainable>(
+      nernst::TensorNet::load((shared_dir() / "models" / "tensornet-matpes-pbe-v2025.1-pes").string()));
   return *m;
 }
 
@@ -62,6 +70,8 @@ void BM_predict(benchmark::State& st) { predict(st, m3gnet()); }
 void BM_loss_gradient(benchmark::State& st) { loss_gradient(st, m3gnet()); }
 void BM_chgnet_predict(benchmark::State& st) { predict(st, chgnet()); }
 void BM_chgnet_loss_gradient(benchmark::State& st) { loss_gradient(st, chgnet()); }
+void BM_tensornet_predict(benchmark::State& st) { predict(st, tensornet()); }
+void BM_tensornet_loss_gradient(benchmark::State& st) { loss_gradient(st, tensornet()); }
 
 }  // namespace
 
@@ -69,4 +79,6 @@ BENCHMARK(BM_predict)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_loss_gradient)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_chgnet_predict)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_chgnet_loss_gradient)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_tensornet_predict)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_tensornet_loss_gradient)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

@@ -10,7 +10,10 @@
 #include <nernst/core/error.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
+#include <nernst/potential/graphnet/tensornet.hpp>
 #include <nernst/train/trainer.hpp>
+
+#include "model_choice.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +25,41 @@
 #include <vector>
 
 namespace nernst::cli {
+
+namespace detail_finetune {
+
+/// Loads the trainable model `c` names and returns `fit(model)`; the rigid-ion potential has no
+/// learned parameters and is refused.
+template <class Fit>
+train::TrainResult fit_model(const ModelChoice& c, graphnet::ThreeBodyMode mode, Fit&& fit) {
+  switch (c.kind) {
+    case ModelKind::chgnet: {
+      train::CHGNetTrainable model(CHGNet::load(c.path));
+      return fit(model);
+    }
+    case ModelKind::tensornet: {
+      train::TensorNetTrainable model(TensorNet::load(c.path));
+      return fit(model);
+    }
+    case ModelKind::m3gnet: {
+      train::M3GNetTrainable model(M3GNet::load(c.path), mode);
+      return fit(model);
+    }
+    default:
+      throw NotSupported("finetune: " + c.name + " has no learned parameters (use an M3GNet, TensorNet or CHGNet model)");
+  }
+}
+
+inline const char* architecture_name(ModelKind k) {
+  switch (k) {
+    case ModelKind::chgnet: return "CHGNet";
+    case ModelKind::tensornet: return "TensorNet";
+    case ModelKind::m3gnet: return "M3GNet";
+    default: return "rigid-ion";
+  }
+}
+
+}  // namespace detail_finetune
 
 inline void add_finetune_command(CLI::App& app) {
   struct Opts {
@@ -35,12 +73,14 @@ inline void add_finetune_command(CLI::App& app) {
     std::string log_csv, log_json;
   };
   auto o = std::make_shared<Opts>();
-  auto* sub = app.add_subcommand("finetune", "Fine-tune an M3GNet or CHGNet potential on labelled structures");
-  sub->add_option("--model", o->model, "matgl M3GNet model directory (model.json + state.pt) or CHGNet .pth.tar file")->required();
+  auto* sub = app.add_subcommand("finetune", "Fine-tune an M3GNet, TensorNet or CHGNet potential on labelled structures");
+  sub->add_option("--model", o->model,
+                  "matgl M3GNet or TensorNet model directory (model.json + state.pt), CHGNet .pth.tar file, or 'default'")
+      ->required();
   sub->add_option("--train", o->train, "training data: extxyz (ASE energy/forces/stress) or vasprun.xml")->required();
   sub->add_option("--valid", o->valid, "validation data (default: --val-fraction of --train)");
   sub->add_option("--val-fraction", o->val_fraction, "validation share split off --train when --valid is absent");
-  sub->add_option("--out", o->out, "output: model directory (M3GNet) or .pth.tar file (CHGNet)")->required();
+  sub->add_option("--out", o->out, "output: model directory (M3GNet, TensorNet) or .pth.tar file (CHGNet)")->required();
   sub->add_option("--epochs", o->epochs, "epochs");
   sub->add_option("--batch-size", o->batch, "structures per optimiser step");
   sub->add_option("--lr", o->lr, "initial learning rate");
@@ -59,7 +99,7 @@ inline void add_finetune_command(CLI::App& app) {
   sub->add_flag("--refit-atomref", o->refit, "refit element reference energies by least squares first");
   sub->add_option("--patience", o->patience, "early stopping patience in epochs (0: off)");
   sub->add_option("--seed", o->seed, "seed for the split and the batch order");
-  sub->add_option("--three-body", o->three_body, "matgl | smooth");
+  sub->add_option("--three-body", o->three_body, "matgl | smooth (M3GNet only)");
   sub->add_option("--log-csv", o->log_csv, "per-epoch metrics as CSV");
   sub->add_option("--log-json", o->log_json, "per-epoch metrics as JSON");
   sub->add_option("--summary-json", o->summary, "summary (initial/final validation MAE, seconds per epoch)");
@@ -96,6 +136,7 @@ inline void add_finetune_command(CLI::App& app) {
     t.log_json = o->log_json;
     const auto mode = o->three_body == "smooth" ? graphnet::ThreeBodyMode::smooth : graphnet::ThreeBodyMode::matgl;
     if (o->three_body != "smooth" && o->three_body != "matgl") throw ValueError("--three-body must be matgl or smooth");
+    const ModelChoice choice = resolve_model(o->model);  // before reading the data: a bad --model fails fast
 
     train::Dataset all, valid;
     for (const auto& f : o->train) all.append(train::Dataset::read(f));
@@ -112,15 +153,7 @@ inline void add_finetune_command(CLI::App& app) {
       model.save(o->out, o->float64);
       return r;
     };
-    const bool chgnet = std::filesystem::is_regular_file(o->model);  // matgl models are directories
-    train::TrainResult res;
-    if (chgnet) {
-      train::CHGNetTrainable model(CHGNet::load(o->model));
-      res = fit(model);
-    } else {
-      train::M3GNetTrainable model(M3GNet::load(o->model), mode);
-      res = fit(model);
-    }
+    const train::TrainResult res = detail_finetune::fit_model(choice, mode, fit);
     nlohmann::json j;
     auto efs = [](const train::Metrics& m) { return nlohmann::json{{"e", m.e_mae}, {"f", m.f_mae}, {"s", m.s_mae}}; };
     j["initial_val_mae"] = efs(res.initial_valid);
@@ -137,7 +170,7 @@ inline void add_finetune_command(CLI::App& app) {
     j["trainable_parameters"] = res.trainable;
     j["frozen_parameters"] = res.frozen;
     j["out"] = o->out;
-    j["architecture"] = chgnet ? "CHGNet" : "M3GNet";
+    j["architecture"] = detail_finetune::architecture_name(choice.kind);
     if (o->refit) j["atomref_refit_rms_eV_per_atom"] = res.atomref_rms_after_refit;
     const std::string text = j.dump(2);
     if (!o->summary.empty()) {

@@ -18,19 +18,9 @@ std::string chgnet_file(const char* name) {
   return (nernst_test::shared_dir() / "models" / "chgnet-random" / name).string();
 }
 
-train::Dataset labelled_set(train::CHGNetTrainable& m, std::initializer_list<const char*> names) {
-  train::Dataset d;
-  unsigned seed = 11;
-  for (const char* n : names) {
-    d.samples.push_back(train_test::reference_sample(n));
-    train_test::label_with_offsets(d.samples.back(), m.predict(d.samples.back()), seed++);
-  }
-  return d;
-}
-
 void check_model(const char* file) {
   train::CHGNetTrainable m(CHGNet::load(chgnet_file(file)));
-  auto d = labelled_set(m, {"li_y_cl_triclinic_rattled", "licl_rocksalt_prim"});
+  auto d = train_test::labelled_set(m, {"li_y_cl_triclinic_rattled", "licl_rocksalt_prim"});
   d.samples[1].weight = 0.5;
   const auto r = train_test::check_all_parameters(m, d, train::Loss{}, {1.0, 1.5, 0.15}, 1e-3);
   MESSAGE(std::string(file) << ": " << r.tensors << " tensors (" << m.num_parameters() << " parameters), max rel err (random direction) "
@@ -58,7 +48,7 @@ TEST_CASE("CHGNet: parameter table covers the state_dict; freezing; save -> relo
   train::CHGNetTrainable m(CHGNet::load(src));
   // Every tensor of the checkpoint is a parameter (CHGNet has no buffers in its state_dict).
   CHECK(m.num_parameters() == m.model().config.n_parameters);
-  auto d = labelled_set(m, {"li_y_cl_triclinic_rattled", "licl_rocksalt_prim", "licl_conv8_rattled"});
+  auto d = train_test::labelled_set(m, {"li_y_cl_triclinic_rattled", "licl_rocksalt_prim", "licl_conv8_rattled"});
   const std::vector<double> before = m.get_parameters();
   train::TrainOptions o;
   o.epochs = 2;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <initializer_list>
 #include <memory>
 #include <random>
 
@@ -52,6 +53,18 @@ void label_with_offsets(nernst::train::Sample& s, const P& p, unsigned seed) {
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b) st(a, b) += 0.003 * u(rng);
   s.stress = st;
+}
+
+/// The named reference structures, labelled with the model's predictions plus random offsets.
+template <class Model>
+nernst::train::Dataset labelled_set(Model& m, std::initializer_list<const char*> names) {
+  nernst::train::Dataset d;
+  unsigned seed = 11;
+  for (const char* n : names) {
+    d.samples.push_back(reference_sample(n));
+    label_with_offsets(d.samples.back(), m.predict(d.samples.back()), seed++);
+  }
+  return d;
 }
 
 }  // namespace train_test

@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// \brief What the trainable models (M3GNetTrainable, CHGNetTrainable) share: the flat
+/// \brief What the trainable models (M3GNetTrainable, TensorNetTrainable, CHGNetTrainable) share: the flat
 /// parameter table by state_dict name, the forward-over-reverse gradient bookkeeping, the
 /// per-sample graph cache and the dtype handling of saved tensors.
 ///
@@ -11,6 +11,8 @@
 
 #include <nernst/core/error.hpp>
 #include <nernst/io/checkpoint/tensor.hpp>
+#include <nernst/io/checkpoint/torch_load.hpp>
+#include <nernst/io/checkpoint/torch_save.hpp>
 #include <nernst/nn/dual.hpp>
 #include <nernst/train/dataset.hpp>
 
@@ -19,6 +21,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -168,6 +171,50 @@ void put_tensor(Find&& find, const std::string& name, const double* d, std::size
   if (!t) throw ValueError(what + " save: the source state_dict lacks '" + name + "'");
   if (t->numel() != n) throw ValueError(what + " save: '" + name + "' changed size");
   t->values.assign(d, d + n);
+}
+
+/// Energy, forces and stress (virial / volume) of an evaluator output for sample `s`.
+template <class Output>
+Prediction prediction_of(const Output& out, const Sample& s) {
+  Prediction p;
+  p.energy = out.energy;
+  p.forces = out.forces;
+  p.stress = out.virial / s.volume();
+  return p;
+}
+
+/// Writes a matgl model directory (model.json + state.pt) for the weights `visit` walks (f(name,
+/// data, shape) over double tensors) and the reference energies `refs` (state_dict key
+/// `atomref_name`). Tensors not learned (data_mean, data_std, cutoffs, ...) and model.json are
+/// copied from the source directory `source`; `float64` as set_saved_precision. `what` names
+/// the architecture in errors.
+template <class Visit>
+void save_matgl_directory(const std::string& source, const std::string& dir, bool float64, Visit&& visit,
+                          const std::string& atomref_name, const std::vector<double>& refs, const std::string& what) {
+  namespace fs = std::filesystem;
+  const fs::path src(source);
+  if (source.empty() || !fs::exists(src / "state.pt") || !fs::exists(src / "model.json"))
+    throw IOError(what + " save: the source model directory '" + source + "' (model.json, state.pt) is needed");
+  io::StateDict sd = io::load_state_dict((src / "state.pt").string());
+  auto find = [&](const std::string& name) -> io::Tensor* {
+    auto it = sd.find(name);
+    return it == sd.end() ? nullptr : &it->second;
+  };
+  visit([&](const std::string& n, const double* d, const std::vector<std::int64_t>& shape) {
+    std::size_t sz = 1;
+    for (auto s : shape) sz *= static_cast<std::size_t>(s);
+    put_tensor(find, n, d, sz, what);
+  });
+  put_tensor(find, atomref_name, refs.data(), refs.size(), what);
+  for (auto& kv : sd) set_saved_precision(kv.second, float64);
+  fs::create_directories(dir);
+  if (fs::weakly_canonical(src) != fs::weakly_canonical(fs::path(dir))) {
+    const fs::path dst = fs::path(dir) / "model.json";
+    fs::remove(dst);  // a previous copy may be read-only (copy_file keeps the source's mode)
+    fs::copy_file(src / "model.json", dst);
+    fs::permissions(dst, fs::perms::owner_write, fs::perm_options::add);
+  }
+  io::save_state_dict((fs::path(dir) / "state.pt").string(), sd);
 }
 
 }  // namespace train

@@ -18,6 +18,7 @@
 #include <nernst/train/loss.hpp>
 #include <nernst/train/chgnet_trainable.hpp>
 #include <nernst/train/m3gnet_trainable.hpp>
+#include <nernst/train/tensornet_trainable.hpp>
 
 #include <Eigen/Dense>
 #include <nlohmann/json.hpp>

@@ -5,7 +5,8 @@
 /// Implements specs/tensornet.md §3–§11 (matgl's PyG TensorNet, O(3) products). The forward
 /// sweep is embedding → nblocks interaction layers → output head; the reverse sweep, written by
 /// hand, gives ∂E/∂r_e for every directed edge, from which forces and the strain derivative
-/// follow (edge_gradients_to_forces). The scalar type is a template parameter (float, double).
+/// follow (edge_gradients_to_forces). The scalar type is a template parameter (float, double,
+/// nn::Dual<double> for training).
 ///
 /// Layouts. Node features are stacks of U 3×3 matrices per atom, stored as [9·N, U] row-major
 /// batches (tensornet_tensors.hpp), so every channel mixing is one GEMM over all atoms. The edge
@@ -36,6 +37,12 @@
 /// Parameter gradients. accumulate_parameter_gradients() reruns the reverse pass with ∂E/∂θ
 /// accumulation for every learned tensor (energy only), on one chunk.
 ///
+/// Training (Scalar = nn::Dual<double>, docs/training.md). With a geometry tangent
+/// (set_geometry_tangent) every edge vector carries δr_e, and the per-edge geometry is then
+/// evaluated in Scalar (dual_edge_geometry) so that the tangent flows through d, û, the basis
+/// and the cutoff, and their derivatives; the parameter gradients' tangents are then
+/// ∂(D_t E)/∂θ. float and double keep the double-precision geometry path (`if constexpr`).
+///
 /// Host threads (nn::RowChunks, as CHGNet's and M3GNet's evaluators): edges (geometry), bonds
 /// (embedding, messages, edge MLPs and their adjoints) and atoms (the per-atom 3×3 work and the
 /// stacks' channel mixing, as row blocks of one GEMM) are split into one contiguous chunk per
@@ -54,6 +61,7 @@
 #include <nernst/nn/row_chunks.hpp>
 #include <nernst/potential/graphnet/basis.hpp>
 #include <nernst/potential/graphnet/gather_scatter.hpp>
+#include <nernst/potential/graphnet/geometry_tangent.hpp>
 #include <nernst/potential/graphnet/graph.hpp>
 #include <nernst/potential/graphnet/tensornet_model.hpp>
 #include <nernst/potential/graphnet/tensornet_tensors.hpp>
@@ -98,12 +106,21 @@ class TensorNetEvaluator {
   void set_activation_budget(double bytes) { activation_budget_ = bytes; }
   double activation_budget() const { return activation_budget_; }
 
+  /// Dual scalars only: the geometry tangent of the next evaluate(): displacements δx_i (Å)
+  /// and strain δε; every edge vector gets δr_e = δx_dst − δx_src + r_e δε.
+  void set_geometry_tangent(const std::vector<std::array<double, 3>>& dx, const Eigen::Matrix3d& deps) {
+    static_assert(nn::is_dual_v<Scalar>, "geometry tangents need a Dual scalar");
+    tangent_.set(dx, deps);
+  }
+  void clear_geometry_tangent() { tangent_.clear(); }
+
   /// Replaces configuration and weights (keeps the workspace).
   void set_model(const TensorNetModel& model) {
     cfg_ = model.config;
     w_ = model.weights.template cast<Scalar>();
     U_ = cfg_.units;
     basis_ = SmoothBesselBasis<double>(cfg_.max_n);
+    if constexpr (nn::is_dual_v<Scalar>) dual_basis_ = SmoothBesselBasis<Scalar>(cfg_.max_n);
     // matgl interleaves (I, A, S) per channel in the outputs of the embedding's second scalar
     // layer and of each layer's last edge-MLP layer; permute their rows to three blocks of U.
     w_.embedding_mlp[1] = deinterleave(w_.embedding_mlp[1]);
@@ -254,6 +271,10 @@ class TensorNetEvaluator {
     dist_.resize(static_cast<std::size_t>(E_));
     fc_.resize(static_cast<std::size_t>(E_));
     dfc_.resize(static_cast<std::size_t>(E_));
+    if constexpr (nn::is_dual_v<Scalar>)
+      if (tangent_.active && tangent_.dx.size() != x.size())
+        throw ValueError("TensorNet: the geometry tangent has " + std::to_string(tangent_.dx.size()) +
+                         " displacements for " + std::to_string(x.size()) + " atoms");
     edges_.run([&](int, Index e0, Index e1) {
       for (Index e = e0; e < e1; ++e) edge_geometry(x, L, g, e);
     });
@@ -280,6 +301,10 @@ class TensorNetEvaluator {
     if (!(de > 0))
       throw ValueError("TensorNet: edge " + std::to_string(e) + " joins atoms " + std::to_string(s) + " and " +
                        std::to_string(d) + " at zero distance (overlapping atoms)");
+    if constexpr (nn::is_dual_v<Scalar>) {
+      dual_edge_geometry(e, r, s, d);
+      return;
+    }
     dist_[es] = Scalar(de);
     const double du = de > 1e-6 ? de : 1e-6;  // E3's clamp (never active for real structures)
     for (int k = 0; k < 3; ++k) {
@@ -295,6 +320,38 @@ class TensorNetEvaluator {
     const bool inside = de <= rc;
     fc_[es] = inside ? Scalar(0.5 * (std::cos((pi * de) / rc) + 1.0)) : Scalar(0);
     dfc_[es] = inside ? Scalar(-0.5 * (pi / rc) * std::sin((pi * de) / rc)) : Scalar(0);
+  }
+
+  /// edge_geometry() in Scalar = Dual (training): the edge vector `r` seeded with the geometry
+  /// tangent (when one is set), then d, û, the basis, the cosine cutoff and their derivatives
+  /// by the Dual arithmetic, which carries δd into all of them (and into the derivatives the
+  /// reverse pass uses, so that ∂E/∂r_e gets its tangent too). Same operations as the double path.
+  void dual_edge_geometry(Index e, const double* r, std::size_t s, std::size_t d) {
+    using math::cos;
+    using math::sin;
+    using math::sqrt;
+    const auto es = static_cast<std::size_t>(e);
+    Scalar r2(0);
+    for (int k = 0; k < 3; ++k) {
+      rvec_(e, k) = Scalar(r[k]);
+      r2 += rvec_(e, k) * rvec_(e, k);
+    }
+    if (tangent_.active) r2 = tangent_.template seed<Scalar>(rvec_.row(e), s, d);
+    const Scalar de = sqrt(r2);
+    dist_[es] = de;
+    const Scalar du = de > Scalar(1e-6) ? de : Scalar(1e-6);
+    for (int k = 0; k < 3; ++k) unit_(e, k) = rvec_(e, k) / du;
+    Scalar val[SmoothBesselTable::max_functions], der[SmoothBesselTable::max_functions];
+    dual_basis_(de, val, der);
+    for (Index k = 0; k < cfg_.max_n; ++k) {
+      rbf_(e, k) = val[k];
+      drbf_(e, k) = der[k];
+    }
+    const double pi = 3.14159265358979323846, rc = cfg_.cutoff;
+    const bool inside = de <= Scalar(rc);
+    const Scalar arg = (Scalar(pi) * de) / Scalar(rc);
+    fc_[es] = inside ? Scalar(0.5) * (cos(arg) + Scalar(1)) : Scalar(0);
+    dfc_[es] = inside ? Scalar(-0.5 * (pi / rc)) * sin(arg) : Scalar(0);
   }
 
   /// Pairs every edge with its reverse (same atoms swapped, opposite image): bond b holds edges
@@ -1257,6 +1314,8 @@ class TensorNetEvaluator {
   nn::RowMatrix<Scalar> pair_src_, pair_dst_;
   std::vector<double> energy_weights_;  // set_energy_weights(); empty = all 1
   SmoothBesselBasis<double> basis_;  // evaluated in double (geometry())
+  SmoothBesselBasis<Scalar> dual_basis_;  // Dual scalars only (dual_edge_geometry)
+  GeometryTangent tangent_;               // Dual scalars only
   Index U_ = 0, N_ = 0, E_ = 0, B_ = 0;
   std::vector<int> types_;  // of the last evaluation (element-embedding gradients)
   double activation_budget_ = kDefaultActivationBudget;
