@@ -111,7 +111,7 @@ nlohmann::json run_graphnet(workflow::PipelineOptions p, const std::string& path
       p.after_relax = workflow::active_learning_stage<Arch>(
           al, path, make, std::make_shared<workflow::AnyLabeler>(make_labeler(label_with)), model, p.on_checkpoint);
     else
-      throw ValueError("--active-learning fine-tunes M3GNet and CHGNet models; '" + path + "' is another architecture");
+      throw ValueError("--active-learning fine-tunes M3GNet, TensorNet and CHGNet models; '" + path + "' is another architecture");
   }
   return workflow::run_pipeline(p, [model, make]() { return make(*model); });
 }
@@ -207,7 +207,7 @@ inline void add_pipeline_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--active-learning", o->al.rounds,
-                  "active-learning rounds before the MD (M3GNet or CHGNet --model): MD, furthest-point sampling, labels, "
+                  "active-learning rounds before the MD (M3GNet, TensorNet or CHGNet --model): MD, furthest-point sampling, labels, "
                   "fine-tuning")
       ->capture_default_str();
   cmd->add_option("--al-frames", o->al.frames, "frames labelled per round")->capture_default_str();
@@ -259,7 +259,7 @@ inline void add_pipeline_command(CLI::App& app) {
     al.seed = p.seed;
     const ModelChoice choice = resolve_model(o->model);
     if (al.rounds > 0 && choice.kind == ModelKind::rigid_ion)
-      throw ValueError("--active-learning fine-tunes a graph network: give --model with an M3GNet directory or a CHGNet checkpoint");
+      throw ValueError("--active-learning fine-tunes a graph network: give --model with a matgl M3GNet/TensorNet directory or a CHGNet checkpoint");
     nlohmann::json rep;
     try {
       if (choice.kind == ModelKind::rigid_ion) {

@@ -11,6 +11,7 @@
 #include <nernst/core/units.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
+#include <nernst/potential/graphnet/tensornet.hpp>
 #include <nernst/potential/rigid_ion.hpp>
 #include <nernst/workflow/active_learning.hpp>
 #include <nernst/workflow/pipeline.hpp>
@@ -159,13 +160,13 @@ TEST_CASE("active learning: M3GNet fine-tuned on rigid-ion labels; errors decrea
   fs::remove_all(base);
 }
 
-TEST_CASE("active learning: CHGNet (the seed's model) fine-tuned on rigid-ion labels; saved checkpoint; rerun resumes") {
-  NERNST_REQUIRE_SHARED_DATA();
-  // CHGNet with random weights of the 0.3.0 architecture (no pretrained CHGNet is in ../shared):
-  // what is checked is the loop (MD, selection, labels, training, checkpoint written and read back),
-  // and that training moves the model towards the labels.
-  const std::string model = (nernst_test::shared_dir() / "models" / "chgnet-random" / "chgnet_0.3.0_random_seed0.pth.tar").string();
-  const fs::path dir = fs::temp_directory_path() / ("nernst_al_chgnet_test_" + std::to_string(::getpid()));
+/// One round of active learning of architecture Arch on rigid-ion labels of an 8-atom LiCl cell:
+/// the fine-tuned model (read back from what the training stage saved, evaluated with the
+/// inference Potential) is closer to the labels than `model`, the trainer's final metrics equal
+/// that evaluation, and a rerun executes nothing.
+template <class Arch, class MakePot>
+void check_one_round(const std::string& model, const std::string& saved, MakePot make, const char* tag) {
+  const fs::path dir = fs::temp_directory_path() / ("nernst_al_" + std::string(tag) + "_test_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   io::write_structure((dir / "start.vasp").string(), licl_rock_salt(5.13), io::Format::Poscar);
@@ -173,27 +174,42 @@ TEST_CASE("active learning: CHGNet (the seed's model) fine-tuned on rigid-ion la
   a.rounds = 1;
   a.md_ps = 0.03;
   a.epochs = 8;
-  auto make_chgnet = [](const graphnet::CHGNetModel& m) { return Potential<GraphNet<CHGNet>>(m); };
   workflow::AnyLabeler oracle(workflow::make_potential_labeler(make_oracle, "rigid-ion"));
   workflow::StageRunner r(dir);
-  const auto res = workflow::run_active_learning<CHGNet>(r, a, "start.vasp", model, make_chgnet, oracle);
+  const auto res = workflow::run_active_learning<Arch>(r, a, "start.vasp", model, make, oracle);
   CHECK(r.executed() == 4);
-  REQUIRE(res["model"].get<std::string>() == "al0_train/model.pth.tar");
+  REQUIRE(res["model"].get<std::string>() == saved);
   const auto labels = io::read_extxyz_all((dir / "al0_label" / "labels.extxyz").string());
   REQUIRE(labels.size() == 4);
-  const auto before = errors_of(make_chgnet(CHGNet::load(model)), labels);
-  const auto after = errors_of(make_chgnet(CHGNet::load((dir / res["model"].get<std::string>()).string())), labels);
-  MESSAGE("CHGNet MAE vs rigid-ion labels: E " << before.first << " -> " << after.first << " eV/atom, F " << before.second
-                                               << " -> " << after.second << " eV/A");
+  const auto before = errors_of(make(Arch::load(model)), labels);
+  const auto after = errors_of(make(Arch::load((dir / saved).string())), labels);
+  MESSAGE(tag << " MAE vs rigid-ion labels: E " << before.first << " -> " << after.first << " eV/atom, F " << before.second
+              << " -> " << after.second << " eV/A");
   CHECK(after.first < before.first);
   CHECK(after.second < before.second);
-  // the trainer's final metrics (in memory) equal the saved checkpoint's (inference code)
   CHECK(res["rounds"][0]["train"]["final"]["e"].get<double>() == doctest::Approx(after.first).epsilon(1e-6));
   CHECK(res["rounds"][0]["train"]["final"]["f"].get<double>() == doctest::Approx(after.second).epsilon(1e-6));
   workflow::StageRunner r2(dir);
-  CHECK(workflow::run_active_learning<CHGNet>(r2, a, "start.vasp", model, make_chgnet, oracle) == res);
+  CHECK(workflow::run_active_learning<Arch>(r2, a, "start.vasp", model, make, oracle) == res);
   CHECK(r2.executed() == 0);
   fs::remove_all(dir);
+}
+
+TEST_CASE("active learning: CHGNet (the seed's model) fine-tuned on rigid-ion labels; saved checkpoint; rerun resumes") {
+  NERNST_REQUIRE_SHARED_DATA();
+  // CHGNet with random weights of the 0.3.0 architecture (no pretrained CHGNet is in ../shared):
+  // what is checked is the loop (MD, selection, labels, training, checkpoint written and read back),
+  // and that training moves the model towards the labels.
+  check_one_round<CHGNet>(
+      (nernst_test::shared_dir() / "models" / "chgnet-random" / "chgnet_0.3.0_random_seed0.pth.tar").string(),
+      "al0_train/model.pth.tar", [](const graphnet::CHGNetModel& m) { return Potential<GraphNet<CHGNet>>(m); }, "chgnet");
+}
+
+TEST_CASE("active learning: TensorNet-MatPES fine-tuned on rigid-ion labels; saved matgl directory; rerun resumes") {
+  NERNST_REQUIRE_SHARED_DATA();
+  check_one_round<TensorNet>((nernst_test::shared_dir() / "models" / "tensornet-matpes-pbe-v2025.1-pes").string(),
+                             "al0_train/model", [](const graphnet::TensorNetModel& m) { return Potential<GraphNet<TensorNet>>(m); },
+                             "tensornet");
 }
 
 TEST_CASE("active learning with the DFT-export labeler: waits for vasprun.xml, then imports them") {

@@ -1,9 +1,9 @@
 #pragma once
 /// \file
 /// \brief Active learning: R rounds of  MD at T_i → furthest-point sampling of the frames →
-/// labels from a Labeler (workflow/labeler.hpp) → fine-tuning of the model (M3GNet or CHGNet, the
-/// seed study's own model; `FineTuning<Arch>`) on every label so far → round i + 1 at T_i + ΔT,
-/// starting from the last MD frame of round i.
+/// labels from a Labeler (workflow/labeler.hpp) → fine-tuning of the model (M3GNet, TensorNet, or
+/// CHGNet, the seed study's own model; `FineTuning<Arch>`) on every label so far → round i + 1 at
+/// T_i + ΔT, starting from the last MD frame of round i.
 ///
 /// Each round is four resumable stages (workflow/stage.hpp) in the run directory:
 ///
@@ -13,7 +13,7 @@
 ///   al<i>_label   the Labeler's labels in labels.extxyz (17 digits); stops the run with
 ///                 LabelsPending while an external calculation is missing (DftExportLabeler)
 ///   al<i>_train   train::Trainer on the labels of rounds 0..i (all for training), the model saved
-///                 in float64 to al<i>_train/model (M3GNet: a matgl directory) or
+///                 in float64 to al<i>_train/model (M3GNet, TensorNet: a matgl directory) or
 ///                 al<i>_train/model.pth.tar (CHGNet), either one a file `--model` accepts
 ///
 /// Every stage's parameters contain the results it depends on (the model of round i is the
@@ -26,9 +26,11 @@
 #include <nernst/md/md.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
+#include <nernst/potential/graphnet/tensornet.hpp>
 #include <nernst/sampling/furthest_point.hpp>
 #include <nernst/train/chgnet_trainable.hpp>
 #include <nernst/train/m3gnet_trainable.hpp>
+#include <nernst/train/tensornet_trainable.hpp>
 #include <nernst/train/trainer.hpp>
 #include <nernst/workflow/labeler.hpp>
 #include <nernst/workflow/stage.hpp>
@@ -95,6 +97,15 @@ struct FineTuning<M3GNet> {
 };
 
 template <>
+struct FineTuning<TensorNet> {
+  using Trainable = train::TensorNetTrainable;
+  static std::unique_ptr<Trainable> make(graphnet::TensorNetModel m, const ActiveLearningOptions&) {
+    return std::make_unique<Trainable>(std::move(m));
+  }
+  static constexpr const char* saved = "model";  // a matgl directory
+};
+
+template <>
 struct FineTuning<CHGNet> {
   using Trainable = train::CHGNetTrainable;
   static std::unique_ptr<Trainable> make(graphnet::CHGNetModel m, const ActiveLearningOptions&) {
@@ -127,7 +138,7 @@ inline void write_frames(const std::filesystem::path& path, const std::vector<io
 
 /// Runs (or resumes) the active-learning rounds. `start` is the structure file of round 0
 /// (relative paths are relative to the run directory), `model_dir` the model of architecture
-/// `Arch` (M3GNet, CHGNet) to fine-tune, `make_pot(const Arch::Model&)` builds the MD potential
+/// `Arch` (M3GNet, TensorNet, CHGNet) to fine-tune, `make_pot(const Arch::Model&)` builds the MD potential
 /// from a model, `labeler` a Labeler. Returns {"model": final model (directory or file),
 /// "rounds": [per-round results]}; with rounds = 0 returns {"model": model_dir}. Paths inside the
 /// run directory are stored relative to it (runs in different directories give equal results).
