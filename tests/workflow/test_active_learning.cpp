@@ -176,7 +176,7 @@ void check_one_round(const std::string& model, const std::string& saved, MakePot
   a.epochs = 8;
   workflow::AnyLabeler oracle(workflow::make_potential_labeler(make_oracle, "rigid-ion"));
   workflow::StageRunner r(dir);
-  const auto res = workflow::run_active_learning<Arch>(r, a, "start.vasp", model, make, oracle);
+  const nlohmann::json res = workflow::run_active_learning<Arch>(r, a, "start.vasp", model, make, oracle);
   CHECK(r.executed() == 4);
   REQUIRE(res["model"].get<std::string>() == saved);
   const auto labels = io::read_extxyz_all((dir / "al0_label" / "labels.extxyz").string());
