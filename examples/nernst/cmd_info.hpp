@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "number_validators.hpp"
+
 #include <nernst/core/elements.hpp>
 #include <nernst/core/structure.hpp>
 #include <nernst/io/read.hpp>
@@ -90,18 +92,6 @@ inline void print_site_table(const Structure& s, const symmetry::SymmetryDataset
   }
 }
 
-/// CLI11 validator: a number > 0 (CLI::PositiveNumber prints the whole double range).
-inline const CLI::Validator positive(
-    [](std::string& v) -> std::string {
-      try {
-        std::size_t used = 0;
-        const double x = std::stod(v, &used);
-        if (used == v.size() && x > 0 && std::isfinite(x)) return {};
-      } catch (const std::exception&) {
-      }
-      return "'" + v + "' is not a positive number";
-    },
-    "POSITIVE");
 
 }  // namespace detail
 
@@ -115,10 +105,10 @@ inline void add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Print formula, space group, density and neighbour statistics of a structure");
   cmd->add_option("structure", opt->path, "structure file (POSCAR, extended XYZ, CIF)")->required();
   cmd->add_option("--cutoff", opt->cutoff, "neighbour cutoff in Å (pairs with d < cutoff)")
-      ->check(detail::positive)
+      ->check(positive)
       ->capture_default_str();
   cmd->add_option("--symprec", opt->symprec, "symmetry tolerance in Å (spglib symprec)")
-      ->check(detail::positive)
+      ->check(positive)
       ->capture_default_str();
   cmd->callback([opt]() {
     const Structure s = io::read_structure(opt->path);

@@ -16,6 +16,7 @@
 #include <nernst/workflow/pipeline.hpp>
 
 #include "model_choice.hpp"
+#include "number_validators.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -192,7 +193,7 @@ inline void add_pipeline_command(CLI::App& app) {
       ->check(CLI::IsMember({"paper"}))
       ->excludes(demo);
   cmd->add_option("--fit-start-ps", o->p.fit_start_ps, "fixed MSD fit start (ps); 0: automatic")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative)
       ->capture_default_str();
   cmd->add_option("--pressure", o->p.pressure_bar, "NpT equilibration pressure (bar), e.g. 1 or 10000")
       ->capture_default_str();
@@ -200,6 +201,7 @@ inline void add_pipeline_command(CLI::App& app) {
   cmd->add_option("--stop-after-steps", o->p.interrupt_after_steps,
                   "stop after this many production MD steps in this invocation, at a checkpoint (the same command "
                   "continues): fits a long run into batch-queue slots; 0: run to the end")
+      ->check(non_negative)
       ->capture_default_str();
   o->p.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cmd->add_option("--jobs", o->p.jobs,

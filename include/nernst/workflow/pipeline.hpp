@@ -247,6 +247,7 @@ nlohmann::json run_pipeline(const PipelineOptions& o, Factory make_potential, St
   if (o.top_k < 1 || o.top_m < 1) throw ValueError("pipeline: --top-k and --top-m must be >= 1");
   if (!std::isfinite(o.pressure_bar)) throw ValueError("pipeline: the NpT pressure must be a finite number (bar)");
   if (o.jobs < 1) throw ValueError("pipeline: --jobs must be >= 1");
+  if (o.interrupt_after_steps < 0) throw ValueError("pipeline: the production steps to stop after must be >= 0 (0: never)");
   const fs::path out(o.out);
   ProgressLog log(o.quiet ? nullptr : &std::cerr);
   const RunLock lock(out);  // one writer per run directory (a second run stops here)
