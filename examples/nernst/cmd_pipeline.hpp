@@ -101,19 +101,15 @@ inline workflow::AnyLabeler make_labeler(const std::string& spec) {
 }
 
 /// Runs the pipeline with a graph-network model of architecture Arch, fine-tuned by active
-/// learning first when asked (architectures with a workflow::FineTuning).
+/// learning first when asked (workflow::FineTuning<Arch>).
 template <class Arch, class Scalar>
 nlohmann::json run_graphnet(workflow::PipelineOptions p, const std::string& path, const workflow::ActiveLearningOptions& al,
                             const std::string& label_with) {
   auto model = std::make_shared<typename Arch::Model>(Arch::load(path));
   auto make = [](const typename Arch::Model& m) { return make_graphnet<Arch, Scalar>(m); };
-  if (al.rounds > 0) {  // the MD after it uses the fine-tuned model
-    if constexpr (workflow::can_fine_tune<Arch>::value)
-      p.after_relax = workflow::active_learning_stage<Arch>(
-          al, path, make, std::make_shared<workflow::AnyLabeler>(make_labeler(label_with)), model, p.on_checkpoint);
-    else
-      throw ValueError("--active-learning fine-tunes M3GNet, TensorNet and CHGNet models; '" + path + "' is another architecture");
-  }
+  if (al.rounds > 0)  // the MD after it uses the fine-tuned model
+    p.after_relax = workflow::active_learning_stage<Arch>(
+        al, path, make, std::make_shared<workflow::AnyLabeler>(make_labeler(label_with)), model, p.on_checkpoint);
   return workflow::run_pipeline(p, [model, make]() { return make(*model); });
 }
 

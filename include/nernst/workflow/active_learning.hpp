@@ -44,7 +44,6 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -79,13 +78,7 @@ struct ActiveLearningOptions {
 /// `Arch::Model`): `Trainable` (a train::Trainer model), `make` builds it from a loaded model, and
 /// `saved` names what a training stage writes in its directory (loaded back with Arch::load).
 template <class Arch>
-struct FineTuning {};  // an architecture without a specialisation cannot be fine-tuned here
-
-/// True when FineTuning<Arch> is specialised (active learning can fine-tune Arch).
-template <class Arch, class = void>
-struct can_fine_tune : std::false_type {};
-template <class Arch>
-struct can_fine_tune<Arch, std::void_t<typename FineTuning<Arch>::Trainable>> : std::true_type {};
+struct FineTuning;  // one specialisation per trainable architecture (all three graph networks)
 
 template <>
 struct FineTuning<M3GNet> {
