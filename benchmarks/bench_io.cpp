@@ -30,11 +30,7 @@ bool have_trajectory(benchmark::State& state) {
   return false;
 }
 
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
+double peak_rss_mb() { return nernst_bench::peak_resident_bytes() / 1048576.0; }
 
 void stream_file(benchmark::State& state, const std::string& path) {
   const auto bytes = static_cast<std::int64_t>(fs::file_size(path));

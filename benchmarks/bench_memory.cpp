@@ -35,13 +35,6 @@
 
 namespace {
 
-double resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  double pages_total = 0, pages_resident = 0;
-  statm >> pages_total >> pages_resident;
-  return pages_resident * static_cast<double>(::sysconf(_SC_PAGESIZE));
-}
-
 nernst::System<> system_of(long atoms) {
   const auto base = nernst_bench::timing_system(nernst_bench::shared_dir() / "reference" / "m3gnet" / "timing_structures.json", "500");
   if (atoms == 2000) return nernst_bench::replicate(base, 2, 2, 1);
@@ -54,7 +47,7 @@ int measure(Pot&& pot, long atoms) {
   auto sys = system_of(atoms);
   nernst::ComputeRequest req;
   req.forces = req.stress = true;
-  const double baseline = resident_bytes();
+  const double baseline = nernst_bench::resident_bytes();
   const auto t0 = std::chrono::steady_clock::now();
   (void)pot.compute(sys, req);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

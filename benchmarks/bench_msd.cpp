@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_support.hpp"
+
 #include <sys/resource.h>
 #include <time.h>
 
@@ -52,17 +54,8 @@ double cpu_now() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
-double peak_rss_MB() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
-double rss_MB() {
-  std::ifstream in("/proc/self/statm");
-  double pages = 0, resident = 0;
-  in >> pages >> resident;
-  return resident * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1048576.0;
-}
+double peak_rss_MB() { return nernst_bench::peak_resident_bytes() / 1048576.0; }
+double rss_MB() { return nernst_bench::resident_bytes() / 1048576.0; }
 
 /// Median of the per-iteration CPU times, and the speed-up counters.
 void set_speed_counters(benchmark::State& state, std::vector<double> cpu, double mda_cpu, double mda_wall) {
