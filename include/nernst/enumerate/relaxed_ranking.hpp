@@ -55,6 +55,32 @@ inline nlohmann::json space_group_json(const Structure& s, double symprec) {
   }
 }
 
+/// A structure after FIRE relaxation of positions and cell (ASE's UnitCellFilter, zero
+/// pressure): the relaxation both the model ranking and the pipeline's relax stage use.
+struct RelaxedStructure {
+  Structure structure;
+  RelaxResult result;
+};
+
+template <class Pot>
+RelaxedStructure relax_positions_and_cell(const Structure& s, Pot& pot, double fmax, long max_steps) {
+  auto sys = System<typename Pot::memory_space>::from_structure(s);
+  RelaxOptions ro;
+  ro.fmax = fmax;
+  ro.max_steps = max_steps;
+  ro.cell = CellFilter{};
+  const RelaxResult rr = Optimizer<FIRE>().run(sys, pot, ro);
+  return {sys.to_structure(), rr};
+}
+
+/// Sorts a list of JSON objects by the number `key` (stable: equal energies keep their order)
+/// and numbers them with `rank` from 0.
+inline void rank_by(nlohmann::json& list, const char* key) {
+  std::stable_sort(list.begin(), list.end(),
+                   [key](const nlohmann::json& a, const nlohmann::json& b) { return a[key].get<double>() < b[key].get<double>(); });
+  for (std::size_t r = 0; r < list.size(); ++r) list[r]["rank"] = r;
+}
+
 namespace detail {
 
 inline nlohmann::json relax_parameters(const RelaxRankingOptions& o) {
@@ -66,19 +92,13 @@ inline nlohmann::json relax_parameters(const RelaxRankingOptions& o) {
 template <class Pot>
 nlohmann::json relax_one(const ScreenEntry& e, std::size_t static_rank, const Structure& ideal, Pot& pot,
                          const RelaxRankingOptions& o) {
-  auto sys = System<typename Pot::memory_space>::from_structure(ideal);
-  RelaxOptions ro;
-  ro.fmax = o.fmax;
-  ro.max_steps = o.max_steps;
-  ro.cell = CellFilter{};
-  const RelaxResult rr = Optimizer<FIRE>().run(sys, pot, ro);
-  const Structure relaxed = sys.to_structure();
+  const auto [relaxed, rr] = relax_positions_and_cell(ideal, pot, o.fmax, o.max_steps);
   const std::string name = "ordering_" + std::to_string(e.ordering) + ".cif";
   std::filesystem::create_directories(o.out_dir);
   io::write_structure((o.out_dir / name).string(), relaxed, io::Format::Cif);
   nlohmann::json ladder = nlohmann::json::array();
   for (double p : o.symprec_ladder) ladder.push_back(space_group_json(relaxed, p));
-  const double n = static_cast<double>(sys.size());
+  const double n = static_cast<double>(relaxed.size());
   return {{"energy_per_atom_eV", rr.energy / n},
           {"energy_eV", rr.energy},
           {"space_group", space_group_json(relaxed, o.symprec)},
@@ -87,7 +107,7 @@ nlohmann::json relax_one(const ScreenEntry& e, std::size_t static_rank, const St
           {"static_energy_per_atom_eV", e.energy_per_atom},
           {"static_rank", static_rank},
           {"ordering_index", e.ordering},
-          {"atoms", sys.size()},
+          {"atoms", relaxed.size()},
           {"volume_per_atom_A3", rr.volume / n},
           {"converged", rr.converged},
           {"steps", rr.steps},
@@ -126,10 +146,7 @@ nlohmann::json relax_and_rank(const std::vector<ScreenEntry>& best, ToStructure&
                   << " eV/atom after " << r["steps"].get<long>() << " steps\n" << std::flush;
     list.push_back(std::move(r));
   }
-  std::stable_sort(list.begin(), list.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
-    return a["energy_per_atom_eV"].get<double>() < b["energy_per_atom_eV"].get<double>();
-  });
-  for (std::size_t r = 0; r < list.size(); ++r) list[r]["rank"] = r;
+  rank_by(list, "energy_per_atom_eV");
   return list;
 }
 

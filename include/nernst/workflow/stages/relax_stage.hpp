@@ -1,0 +1,84 @@
+#pragma once
+/// \file
+/// \brief The pipeline's `relax` stage: FIRE (positions + cell, fmax) of every ordering the
+/// enumerate stage kept, with the potential, ranked by relaxed energy per atom.
+///
+/// Inputs: the enumerate stage's result, the potential's name, fmax and the step limit. Output
+/// (`relax/done.json`): {ranked: [{rank, file, ewald_rank, ewald_eV_per_atom, energy_eV,
+/// energy_eV_per_atom, atoms, converged, steps, fmax, volume_A3, space_group,
+/// space_group_number, cell}]}, best first, and the relaxed cells `relax/top<k>.vasp`. Resume
+/// rule: each relaxed ordering is saved as `relax/top<k>.vasp.json` when it finishes; a rerun
+/// relaxes only the ones without it.
+
+#include <nernst/enumerate/relaxed_ranking.hpp>
+#include <nernst/symmetry/symmetry_dataset.hpp>
+#include <nernst/workflow/json_file.hpp>
+#include <nernst/workflow/pipeline_run.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+NERNST_NAMESPACE_BEGIN
+namespace workflow {
+
+namespace detail {
+
+/// Relaxes one kept ordering (`enumerated`: its entry of the enumerate stage's `top`).
+template <class Factory>
+nlohmann::json relax_ordering(PipelineRun<Factory>& run, const nlohmann::json& enumerated, const std::filesystem::path& dir) {
+  const std::string name = enumerated["file"].get<std::string>();
+  const Structure s = io::read_structure((run.out / "enumerate" / name).string());
+  auto pot = run.make_potential();
+  const auto [relaxed, rr] = enumerate::relax_positions_and_cell(s, pot, run.o.fmax, run.o.relax_steps);
+  io::write_structure((dir / name).string(), relaxed, io::Format::Poscar);
+  const auto sg = symmetry::space_group(relaxed, 0.1);
+  const auto n = relaxed.size();
+  return {{"file", name},
+          {"ewald_rank", enumerated["rank"]},
+          {"ewald_eV_per_atom", enumerated["ewald_eV_per_atom"]},
+          {"energy_eV", rr.energy},
+          {"energy_eV_per_atom", rr.energy / n},
+          {"atoms", n},
+          {"converged", rr.converged},
+          {"steps", rr.steps},
+          {"fmax", rr.fmax},
+          {"volume_A3", rr.volume},
+          {"space_group", sg.second},
+          {"space_group_number", sg.first},
+          {"cell", matrix_json(relaxed.lattice().matrix())}};
+}
+
+}  // namespace detail
+
+/// Runs (or skips, when done) the relax stage; returns its result.
+template <class Factory>
+nlohmann::json relax_stage(PipelineRun<Factory>& run, const nlohmann::json& enumerated) {
+  const PipelineOptions& o = run.o;
+  const nlohmann::json p{{"enumerate", enumerated}, {"potential", o.potential_name}, {"fmax", o.fmax}, {"max_steps", o.relax_steps}};
+  const auto& top = enumerated["top"];
+  return run.runner.run("relax", p, run.n_est * 300.0 * top.size(), [&](const std::filesystem::path& dir) {
+    nlohmann::json list = nlohmann::json::array();
+    std::size_t i = 0;
+    for (const auto& t : top) {
+      const std::string name = t["file"].get<std::string>();
+      const std::filesystem::path done = dir / (name + ".json");
+      if (std::filesystem::exists(done)) {  // finished before an interruption
+        list.push_back(read_json(done));
+        ++i;
+        continue;
+      }
+      const nlohmann::json j = detail::relax_ordering(run, t, dir);
+      write_file_atomic(done, j.dump(1));
+      list.push_back(j);
+      run.log.update(static_cast<double>(++i) / top.size());
+      if (o.on_checkpoint) o.on_checkpoint("relax " + name, static_cast<long>(i));
+    }
+    enumerate::rank_by(list, "energy_eV_per_atom");
+    return nlohmann::json{{"ranked", list}};
+  });
+}
+
+}  // namespace workflow
+NERNST_NAMESPACE_END
