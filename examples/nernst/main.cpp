@@ -23,6 +23,7 @@
 #include "cmd_pipeline.hpp"
 #include "cmd_status.hpp"
 #include "cmd_series.hpp"
+#include "cmd_label.hpp"
 
 int main(int argc, char* argv[]) {
   CLI::App app{"nernst: Li-ion transport in solid electrolytes"};
@@ -42,6 +43,7 @@ int main(int argc, char* argv[]) {
   nernst::cli::add_pipeline_command(app);
   nernst::cli::add_status_command(app);
   nernst::cli::add_series_command(app);
+  nernst::cli::add_label_command(app);
 
   // Kokkos sees only its own --kokkos-* options (given --help it would print its long help text
   // before ours, and it cannot hand back the shortened argc); CLI11 parses the rest.

@@ -51,6 +51,23 @@ class LabelsPending : public Error {
   explicit LabelsPending(const std::string& m) : Error(m) {}
 };
 
+/// One structure labelled by a potential: energy, forces and stress (ASE sign) as an extxyz
+/// frame (the form `nernst finetune` and the Trainer read).
+template <class Pot>
+io::Frame label_with_potential(Pot& pot, const Structure& s) {
+  auto sys = System<typename Pot::memory_space>::from_structure(s);
+  ComputeRequest req;
+  req.forces = req.stress = true;
+  const ComputeResult r = pot.compute(sys, req);
+  auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.f);
+  io::Frame f;
+  f.structure = s;
+  f.energy = r.energy;
+  f.stress = r.stress;
+  for (std::size_t i = 0; i < sys.size(); ++i) f.forces.emplace_back(hf(i, 0), hf(i, 1), hf(i, 2));
+  return f;
+}
+
 /// A Potential as the oracle: `make()` returns a fresh potential (any Potential concept model).
 template <class Factory>
 class PotentialLabeler {
@@ -61,20 +78,7 @@ class PotentialLabeler {
   LabelOutcome label(const std::vector<Structure>& frames, const std::filesystem::path& /*dir*/) {
     LabelOutcome out;
     auto pot = make_();
-    using MS = typename decltype(pot)::memory_space;
-    for (const auto& s : frames) {
-      auto sys = System<MS>::from_structure(s);
-      ComputeRequest req;
-      req.forces = req.stress = true;
-      const ComputeResult r = pot.compute(sys, req);
-      auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.f);
-      io::Frame f;
-      f.structure = s;
-      f.energy = r.energy;
-      f.stress = r.stress;
-      for (std::size_t i = 0; i < sys.size(); ++i) f.forces.emplace_back(hf(i, 0), hf(i, 1), hf(i, 2));
-      out.frames.push_back(std::move(f));
-    }
+    for (const auto& s : frames) out.frames.push_back(label_with_potential(pot, s));
     return out;
   }
 
