@@ -106,6 +106,14 @@ ModelScreenOptions resumable_options(const nernst_test::TempDir& tmp, std::size_
   return o;
 }
 
+/// The graph networks on one host thread while it lives.
+struct OneThread {
+  OneThread() { nn::set_host_thread_limit(1); }
+  ~OneThread() { nn::set_host_thread_limit(0); }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+};
+
 }  // namespace
 
 TEST_CASE("model ranking: the streamed best K equals a brute-force loop over all orderings") {
@@ -248,6 +256,9 @@ TEST_CASE("model ranking: the real M3GNet ranks the Ewald top 6 as a direct eval
   c.e.run_supercell(c.hnf, [&](const Derivative& d) { top.push(ewald.energy(d.labels) / ewald.atoms(d.labels), d.info.index); });
   std::vector<std::uint64_t> keep;
   for (const auto& [k, i] : top.sorted()) keep.push_back(i);
+  // On several threads the screen ranks batches, each ordering on one thread: the direct
+  // evaluation it must equal bitwise is the one-thread one.
+  const OneThread one;
   const auto want = brute_force(c, pot, 3, [&](const Derivative& d) { return std::find(keep.begin(), keep.end(), d.info.index) != keep.end(); });
   check_same(r.best, want);
   // Plausible M3GNet energies for a chloride (eV/atom), not a NaN or a unit slip.
@@ -296,4 +307,43 @@ TEST_CASE("model ranking: relaxation of the best N, ranked by relaxed energy, fi
   // Resumed: the relaxed orderings are read back, not recomputed (same answer).
   const auto again = relax_and_rank(r.best, to_structure, pot, ro);
   CHECK(again == top);
+}
+
+TEST_CASE("model ranking: batches on the host threads give the one-thread screen bitwise, also resumed after a kill") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const auto dir = nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes";
+  const Case c = lyc111();
+  Potential<GraphNet<M3GNet>, float> pot(M3GNet::load(dir.string()));
+  static_assert(has_independent_copies<decltype(pot)>::value);
+  static_assert(!has_independent_copies<decltype(make_rigid_ion<>())>::value);
+  // Reference: all 124 orderings one at a time on one thread (batch 1: ModelRanker).
+  ScreenResult serial;
+  {
+    const OneThread one;
+    auto o = screen_options(12);
+    o.batch = 1;
+    serial = model_screen(c.e, c.hnf, pot, c.orderings, o);
+  }
+  // Batches of 5 (124 = 24 x 5 + 4: a short last batch) on every host thread; each ordering
+  // is evaluated by one thread with the serial code, so the result is bitwise the same.
+  auto o = screen_options(12);
+  o.batch = 5;
+  const auto batched = model_screen(c.e, c.hnf, pot, c.orderings, o);
+  CHECK(batched.counters.evaluated == 124);
+  check_same(batched, serial);
+  // The default (batch 0) batches when there are several threads, and agrees too.
+  check_same(model_screen(c.e, c.hnf, pot, c.orderings, screen_options(12)), serial);
+  // Killed after 37 energies (inside the 8th batch), checkpoints every 10: resumes to the same result.
+  nernst_test::TempDir tmp("nernst_screen_batched");
+  auto ro = resumable_options(tmp, 12, 10);
+  ro.batch = 5;
+  ro.screen.after_energy = [](std::uint64_t n) {
+    if (n == 37) throw std::runtime_error("simulated kill");
+  };
+  CHECK_THROWS_WITH(model_screen(c.e, c.hnf, pot, c.orderings, ro), "simulated kill");
+  ro.screen.after_energy = nullptr;
+  const auto resumed = model_screen(c.e, c.hnf, pot, c.orderings, ro);
+  CHECK(resumed.resumed_from == 30);
+  CHECK(resumed.evaluated_this_run == 124 - 30);
+  check_same(resumed, serial);
 }

@@ -8,12 +8,22 @@
 /// discarded before the model ever sees it.
 ///
 /// Each call builds the structure (Enumerator::to_structure), a System and calls
-/// `compute` without forces or stress (the graph networks then skip their backward pass); the
-/// potential's own threading (row_chunks.hpp) is what uses the cores.
+/// `compute` without forces or stress (the graph networks then skip their backward pass). On
+/// several host threads a graph network ranks batches of orderings, one ordering per thread at a
+/// time (BatchModelRanker); otherwise the potential's own threading (row_chunks.hpp) splits each.
 
 #include <nernst/enumerate/enumerator.hpp>
 #include <nernst/enumerate/static_screen.hpp>
+#include <nernst/nn/row_chunks.hpp>
 #include <nernst/potential/potential.hpp>
+
+#include <algorithm>
+#include <exception>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 NERNST_NAMESPACE_BEGIN
 namespace enumerate {
@@ -55,6 +65,76 @@ class ModelRanker {
   Pot& pot_;
 };
 
+namespace detail {
+
+/// Runs task(c) for c = 0 .. n-1, each on its own OpenMP thread (one after another without
+/// OpenMP), and rethrows the first task's exception. Deliberately not a Kokkos kernel: a task
+/// builds Systems, and allocating a Kokkos view fences the host execution space, which inside a
+/// Kokkos parallel region waits for that region forever. Inside a plain OpenMP region Kokkos runs
+/// such work serially on the calling thread (as in a forked worker, workflow::on_one_thread), and
+/// the graph networks see one host thread (nn::host_threads).
+template <class Task>
+void run_on_host_threads(int n, const Task& task) {
+  std::vector<std::exception_ptr> failed(static_cast<std::size_t>(std::max(n, 0)));
+  const auto one = [&](int c) {
+    try {
+      task(c);
+    } catch (...) {
+      failed[static_cast<std::size_t>(c)] = std::current_exception();
+    }
+  };
+#if defined(_OPENMP)
+  if (n > 1) {
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+    for (int c = 0; c < n; ++c) one(c);
+  } else {
+    for (int c = 0; c < n; ++c) one(c);
+  }
+#else
+  for (int c = 0; c < n; ++c) one(c);
+#endif
+  for (const auto& f : failed)
+    if (f) std::rethrow_exception(f);
+}
+
+}  // namespace detail
+
+/// Static energies of many orderings at once: one copy of the potential per host thread, each
+/// evaluating a contiguous share of the batch (detail::run_on_host_threads). Inside a chunk a graph network
+/// runs its serial code (one thread), so every energy is bitwise the one-thread energy of that
+/// ordering, whatever the thread count; with small cells this keeps every core busy where
+/// splitting one 60-atom graph over threads cannot (docs/threads.md). Needs a potential whose
+/// copies share nothing (has_independent_copies).
+template <class Pot>
+class BatchModelRanker {
+  static_assert(has_independent_copies<Pot>::value,
+                "BatchModelRanker: copies of this potential share state (Kokkos views); rank one ordering at a time");
+
+ public:
+  BatchModelRanker(const Enumerator<HNF>& e, const Enumerator<HNF>::ActiveGroup& ag, const Pot& pot, int threads)
+      : e_(e), ag_(ag), pots_(static_cast<std::size_t>(std::max(1, threads)), pot), threads_(std::max(1, threads)) {}
+
+  /// Orderings per batch: a few per thread, so that uneven costs even out.
+  std::size_t preferred_batch() const { return 4 * static_cast<std::size_t>(threads_); }
+
+  std::vector<StaticEnergy> operator()(const OrderingBatch& batch) {
+    std::vector<StaticEnergy> out(batch.size());
+    const std::size_t n = batch.size(), parts = std::min<std::size_t>(static_cast<std::size_t>(threads_), n);
+    detail::run_on_host_threads(static_cast<int>(parts), [&](int c) {
+      ModelRanker<Pot> ranker(e_, ag_, pots_[static_cast<std::size_t>(c)]);
+      const std::size_t r0 = n * static_cast<std::size_t>(c) / parts, r1 = n * static_cast<std::size_t>(c + 1) / parts;
+      for (std::size_t r = r0; r < r1; ++r) out[r] = ranker.energy(batch.labels[r].data());
+    });
+    return out;
+  }
+
+ private:
+  const Enumerator<HNF>& e_;
+  const Enumerator<HNF>::ActiveGroup& ag_;
+  std::vector<Pot> pots_;
+  int threads_;
+};
+
 /// The screen by the model over one supercell: every ordering, or only the `prefilter_ewald`
 /// lowest by Ewald energy (the cheap pre-filter; 0 = none, the default).
 struct ModelScreenOptions {
@@ -62,6 +142,10 @@ struct ModelScreenOptions {
   std::vector<double> label_charges;  ///< per label, for the pre-filter (OrderingModel::label_charges)
   EwaldParameters ewald;
   ScreenOptions screen;
+  /// Orderings per batch evaluated together on the host threads (BatchModelRanker): 0 picks
+  /// one when there are several threads and the potential allows it (graph networks), 1 ranks
+  /// one at a time (the potential's own threading splits each structure).
+  std::size_t batch = 0;
 };
 
 /// Streams the orderings of supercell `hnf` through ModelRanker into run_static_screen;
@@ -70,12 +154,23 @@ template <class Pot>
 ScreenResult model_screen(const Enumerator<HNF>& e, const IMat3& hnf, Pot& pot, std::uint64_t orderings,
                           const ModelScreenOptions& o) {
   const auto ag = e.active_group(hnf);
-  ModelRanker<Pot> ranker(e, ag, pot);
-  if (o.prefilter_ewald == 0) return run_static_screen(enumeration_stream(e, hnf), ranker, orderings, orderings, o.screen);
+  const auto screen = [&](auto&& stream, std::uint64_t candidates) {
+    if constexpr (has_independent_copies<Pot>::value) {
+      const int threads = nn::host_threads();
+      if (o.batch != 1 && (o.batch > 1 || threads > 1)) {
+        BatchModelRanker<Pot> batched(e, ag, pot, threads);
+        const std::size_t b = o.batch > 1 ? o.batch : batched.preferred_batch();
+        return run_static_screen_batched(stream, batched, b, candidates, orderings, o.screen);
+      }
+    }
+    ModelRanker<Pot> ranker(e, ag, pot);
+    return run_static_screen(stream, ranker, candidates, orderings, o.screen);
+  };
+  if (o.prefilter_ewald == 0) return screen(enumeration_stream(e, hnf), orderings);
   const EwaldRanker ewald(e, ag.group, ag.active, o.label_charges, o.ewald);
   auto list = ewald_prefilter(e, hnf, ewald, o.prefilter_ewald);
   const std::uint64_t k = list.size();
-  return run_static_screen(candidate_stream(std::move(list)), ranker, k, orderings, o.screen);
+  return screen(candidate_stream(std::move(list)), k);
 }
 
 }  // namespace enumerate

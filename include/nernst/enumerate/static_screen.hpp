@@ -197,5 +197,46 @@ ScreenResult run_static_screen(Stream&& stream, Energy&& energy, std::uint64_t c
   return run.finish();
 }
 
+/// Orderings handed to a batch energy: `labels[k]` of ordering `orderings[k]`.
+struct OrderingBatch {
+  std::vector<std::uint64_t> orderings;
+  std::vector<std::vector<Label>> labels;
+  std::size_t size() const { return orderings.size(); }
+  void clear() {
+    orderings.clear();
+    labels.clear();
+  }
+};
+
+/// As run_static_screen, with the energies of `batch` orderings at a time from
+/// `energies(const OrderingBatch&) -> std::vector<StaticEnergy>` (e.g. on several threads at
+/// once). The energies are recorded in stream order, so the result, the checkpoints and a resumed
+/// run are those of the one-at-a-time screen with the same energies; a kill loses at most the
+/// batch being computed.
+template <class Stream, class BatchEnergy>
+ScreenResult run_static_screen_batched(Stream&& stream, BatchEnergy&& energies, std::size_t batch, std::uint64_t candidates,
+                                       std::uint64_t orderings, const ScreenOptions& o) {
+  if (batch < 1) throw ValueError("static screen: a batch holds at least one ordering");
+  detail::ScreenRun run(o, candidates, orderings);
+  OrderingBatch pending;
+  const auto flush = [&]() {
+    if (pending.size() == 0) return;
+    const std::vector<StaticEnergy> e = energies(pending);
+    if (e.size() != pending.size()) throw ValueError("static screen: a batch energy returned the wrong number of energies");
+    for (std::size_t k = 0; k < e.size(); ++k) run.record(pending.orderings[k], pending.labels[k].data(), pending.labels[k].size(), e[k]);
+    pending.clear();
+  };
+  if (!run.complete()) {
+    stream([&](std::uint64_t ordering, const Label* l, std::size_t n) {
+      if (!run.wants(ordering)) return;
+      pending.orderings.push_back(ordering);
+      pending.labels.emplace_back(l, l + n);
+      if (pending.size() == batch) flush();
+    });
+    flush();
+  }
+  return run.finish();
+}
+
 }  // namespace enumerate
 NERNST_NAMESPACE_END

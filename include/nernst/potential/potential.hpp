@@ -50,6 +50,13 @@ struct ComputeResult {
 template <class Policy, class Scalar = double, class MemorySpace = DefaultMemorySpace>
 class Potential;
 
+/// Whether copies of a potential share no mutable state, so that copies may evaluate different
+/// structures on different host threads at once (ranking many orderings, enumerate/model_ranker.hpp).
+/// False by default: a potential holding Kokkos views (pair potentials, Ewald) copies them
+/// shallowly. The graph networks, whose state is host containers, say true (graphnet.hpp).
+template <class Pot>
+struct has_independent_copies : std::false_type {};
+
 namespace detail {
 template <class P, class = void>
 struct is_potential : std::false_type {};

@@ -6,6 +6,9 @@
 /// `Potential<GraphNet<Arch>, Scalar, MemorySpace>` in its own header.
 
 #include <nernst/core/macros.hpp>
+#include <nernst/potential/potential.hpp>
+
+#include <type_traits>
 
 NERNST_NAMESPACE_BEGIN
 
@@ -18,5 +21,10 @@ struct M3GNet;
 
 /// Architecture tag of matgl's TensorNet (defined in potential/graphnet/tensornet.hpp).
 struct TensorNet;
+
+/// A graph-network potential keeps its weights, graph and workspace in host containers: a copy
+/// shares nothing with the original.
+template <class Arch, class Scalar, class MemorySpace>
+struct has_independent_copies<Potential<GraphNet<Arch>, Scalar, MemorySpace>> : std::true_type {};
 
 NERNST_NAMESPACE_END
