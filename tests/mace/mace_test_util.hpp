@@ -76,3 +76,44 @@ inline std::vector<double> flat(const nlohmann::json& j) {
 }
 
 }  // namespace mace_test
+
+#include <nernst/core/elements.hpp>
+#include <nernst/potential/graphnet/mace/mace_forward.hpp>
+
+namespace mace_test {
+
+/// A reference structure: positions (as given), lattice rows, atomic numbers.
+struct Structure {
+  std::vector<std::array<double, 3>> x;
+  Eigen::Matrix3d lattice;
+  std::vector<int> z;
+};
+
+inline Structure structure_of(const nlohmann::json& ref) {
+  const auto& s = ref.at("structure");
+  Structure st;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) st.lattice(i, j) = s.at("lattice")[i][j].get<double>();
+  for (const auto& p : s.at("positions")) st.x.push_back({p[0].get<double>(), p[1].get<double>(), p[2].get<double>()});
+  for (const auto& sym : s.at("species")) st.z.push_back(nernst::atomic_number(sym.get<std::string>()));
+  return st;
+}
+
+inline nlohmann::json reference(const std::string& model, const std::string& structure) {
+  return nernst_test::read_json(reference_dir(model) / (structure + ".json"));
+}
+
+/// The reference's own edge list as a MACEGraph (mace's edge order), geometry recomputed here.
+inline gm::MACEGraph reference_graph(const nlohmann::json& ref, const Structure& st) {
+  const auto& e = ref.at("graph").at("edges");
+  gm::MACEGraph g;
+  for (std::size_t k = 0; k < e.at("sender").size(); ++k) {
+    const auto& S = e.at("unit_shift")[k];
+    const bool added = g.add_within(e.at("sender")[k].get<int>(), e.at("receiver")[k].get<int>(),
+                                    {S[0].get<int>(), S[1].get<int>(), S[2].get<int>()}, st.x, st.lattice, 1e300);
+    REQUIRE(added);
+  }
+  return g;
+}
+
+}  // namespace mace_test

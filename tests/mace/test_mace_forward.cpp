@@ -1,0 +1,151 @@
+// MACE forward pass against mace-torch's float64 intermediates (shared/reference/mace): graph,
+// radial embedding, radial MLP, node embedding, interaction messages and skip connection,
+// readouts and the energy assembly. Tolerance: 1e-12 relative (the spec's criterion).
+
+#include "mace_test_util.hpp"
+
+#include <nernst/core/error.hpp>
+
+#include <set>
+#include <tuple>
+
+using namespace mace_test;
+
+namespace {
+
+constexpr double kRel = 1e-12;
+
+/// Row r of a matrix as a flat vector.
+template <class M>
+std::vector<double> row(const M& m, Eigen::Index r) {
+  return std::vector<double>(m.row(r).data(), m.row(r).data() + m.cols());
+}
+
+}  // namespace
+
+TEST_CASE("MACE graph: same (sender, receiver, shift) set and distances as mace's neighbour list") {
+  if (!nernst_test::have_shared()) return;
+  for (const auto& name : model_names())
+    for (const auto& sname : reference_structures(name)) {
+      INFO(name << " / " << sname);
+      const auto ref = reference(name, sname);
+      const auto st = structure_of(ref);
+      const auto g = gm::build_mace_graph(st.x, st.lattice, source(name).config.r_max);
+      const auto& e = ref.at("graph").at("edges");
+      REQUIRE(g.size() == e.at("sender").size());
+      std::map<std::tuple<int, int, int, int, int>, double> want;
+      for (std::size_t k = 0; k < g.size(); ++k) {
+        const auto& S = e.at("unit_shift")[k];
+        want[{e.at("sender")[k].get<int>(), e.at("receiver")[k].get<int>(), S[0].get<int>(), S[1].get<int>(), S[2].get<int>()}] =
+            e.at("distance_A")[k].get<double>();
+      }
+      double dd = 0;
+      for (std::size_t k = 0; k < g.size(); ++k) {
+        const auto it = want.find({g.sender[k], g.receiver[k], g.shift[k][0], g.shift[k][1], g.shift[k][2]});
+        REQUIRE(it != want.end());
+        dd = std::max(dd, std::abs(g.length[k] - it->second));
+      }
+      CHECK(dd < 1e-12);
+    }
+}
+
+TEST_CASE("MACE edge features: radial embedding and radial-MLP outputs match mace's first edges") {
+  if (!nernst_test::have_shared()) return;
+  for (const auto& name : model_names())
+    for (const auto& sname : reference_structures(name)) {
+      INFO(name << " / " << sname);
+      const auto ref = reference(name, sname);
+      const auto& inter = ref.at("float64").at("intermediates");
+      const auto& m = model64(name);
+      const auto st = structure_of(ref);
+      const auto g = reference_graph(ref, st);
+      nernst::nn::RowMatrix<double> sh, radial;
+      gm::edge_attributes(m, g, sh, radial);
+      for (std::size_t k = 0; k < inter.at("edges").size(); ++k) {
+        const auto e = static_cast<Eigen::Index>(inter.at("edges")[k].get<int>());
+        CHECK(max_rel_diff(Eigen::VectorXd::Map(&g.vector[static_cast<std::size_t>(e)][0], 3), flat(inter.at("edge_vectors_A")[k])) < kRel);
+        CHECK(max_rel_diff(Eigen::VectorXd(sh.row(e).transpose()), flat(inter.at("spherical_harmonics")[k])) < kRel);
+        CHECK(max_rel_diff(Eigen::VectorXd(radial.row(e).transpose()), flat(inter.at("radial_embedding")[k])) < kRel);
+      }
+      for (int t = 0; t < m.config.num_interactions(); ++t) {
+        nernst::nn::RowMatrix<double> w;
+        m.weights.interactions[static_cast<std::size_t>(t)].radial_mlp.apply(radial, w);
+        const auto& lay = inter.at("layers")[static_cast<std::size_t>(t)];
+        for (std::size_t k = 0; k < inter.at("edges").size(); ++k) {
+          const auto e = static_cast<Eigen::Index>(inter.at("edges")[k].get<int>());
+          CHECK(max_rel_diff(Eigen::VectorXd(w.row(e).transpose()), flat(lay.at("radial_mlp_output")[k])) < kRel);
+        }
+      }
+    }
+}
+
+TEST_CASE("MACE first layer: node embedding, interaction messages and skip connection match mace") {
+  if (!nernst_test::have_shared()) return;
+  for (const auto& name : model_names())
+    for (const auto& sname : reference_structures(name)) {
+      INFO(name << " / " << sname);
+      const auto ref = reference(name, sname);
+      const auto& inter = ref.at("float64").at("intermediates");
+      const auto& m = model64(name);
+      const auto st = structure_of(ref);
+      gm::ForwardState<double> s;
+      s.element = gm::element_indices(m.config, st.z);
+      s.graph = gm::build_mace_graph(st.x, st.lattice, m.config.r_max);
+      gm::edge_attributes(m, s.graph, s.sh, s.radial);
+      gm::embed_nodes(m, s.element, s.node_embedding);
+      gm::LayerState<double> L;
+      gm::interaction(m, 0, s.node_embedding, s, L);
+      const auto& lay = inter.at("layers")[0];
+      const int C = m.config.channels(), nsh = gm::sh_dim(m.config.max_ell);
+      for (std::size_t k = 0; k < inter.at("atoms").size(); ++k) {
+        const auto i = static_cast<Eigen::Index>(inter.at("atoms")[k].get<int>());
+        CHECK(max_rel_diff(Eigen::VectorXd(s.node_embedding.row(i).transpose()), flat(inter.at("node_embedding")[k])) < kRel);
+        Eigen::VectorXd msg(C * nsh);
+        for (int c = 0; c < C; ++c)
+          for (int q = 0; q < nsh; ++q) msg(c * nsh + q) = gm::message_component(m.config, L.message, i, c, q);
+        CHECK(max_rel_diff(msg, flat(lay.at("interaction_message")[k])) < kRel);
+        if (m.config.interactions[0] == gm::InteractionKind::Residual)
+          CHECK(max_rel_diff(Eigen::VectorXd(L.sc.row(i).transpose()), flat(lay.at("interaction_sc")[k])) < kRel);
+        else
+          CHECK(lay.at("interaction_sc").is_null());
+      }
+    }
+}
+
+TEST_CASE("MACE readouts and energy assembly from mace's node features") {
+  if (!nernst_test::have_shared()) return;
+  for (const auto& name : model_names())
+    for (const auto& sname : reference_structures(name)) {
+      INFO(name << " / " << sname);
+      const auto ref = reference(name, sname);
+      const auto& f64 = ref.at("float64");
+      const auto& inter = f64.at("intermediates");
+      const auto& m = model64(name);
+      const int T = m.config.num_interactions();
+      for (int t = 0; t < T; ++t) {
+        const auto& lay = inter.at("layers")[static_cast<std::size_t>(t)];
+        const auto n = static_cast<Eigen::Index>(inter.at("atoms").size());
+        const auto first = flat(lay.at("product_output"));
+        nernst::nn::RowMatrix<double> h = Eigen::Map<const nernst::nn::RowMatrix<double>>(first.data(), n, static_cast<Eigen::Index>(first.size()) / n);
+        nernst::nn::RowMatrix<double> e;
+        gm::readout(m, t, h, e);
+        for (Eigen::Index k = 0; k < n; ++k) {
+          const int i = inter.at("atoms")[static_cast<std::size_t>(k)].get<int>();
+          const double want = inter.at("readouts_all_atoms")[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)].get<double>();
+          CHECK(std::abs(e(k, 0) - want) <= kRel * std::max(1.0, std::abs(want)));
+        }
+      }
+      // Energy assembly (item 10) from mace's readouts of all atoms.
+      const auto st = structure_of(ref);
+      gm::ForwardState<double> s;
+      s.element = gm::element_indices(m.config, st.z);
+      s.readouts.resize(static_cast<Eigen::Index>(st.z.size()), T);
+      for (int t = 0; t < T; ++t)
+        for (std::size_t i = 0; i < st.z.size(); ++i)
+          s.readouts(static_cast<Eigen::Index>(i), t) = inter.at("readouts_all_atoms")[static_cast<std::size_t>(t)][i].get<double>();
+      gm::node_energies(m, s);
+      const auto want = f64.at("node_energy_eV").get<std::vector<double>>();
+      for (std::size_t i = 0; i < want.size(); ++i) CHECK(std::abs(s.node_energy[i] - want[i]) < 1e-12);
+      CHECK(std::abs(s.energy - f64.at("energy_eV").get<double>()) < 1e-10);
+    }
+}
