@@ -20,21 +20,6 @@ using namespace nernst_test;
 
 namespace {
 
-/// Buffers of a pickled torch module graph, by dotted name (test-local walker: each Opaque module's
-/// BUILD state holds `_buffers` and `_modules` dicts).
-void collect_buffers(const io::PickleValue& v, const std::string& prefix, io::StateDict& out) {
-  if (!v.is_opaque()) return;
-  for (const auto& st : v.as_opaque().state) {
-    if (!st.is_dict()) continue;
-    if (const auto* b = st.find(io::PickleValue(std::string("_buffers"))); b && b->is_dict())
-      for (const auto& kv : b->as_dict().items)
-        if (kv.first.is_string() && kv.second.is_tensor()) out.emplace(prefix + kv.first.as_string(), kv.second.as_tensor());
-    if (const auto* m = st.find(io::PickleValue(std::string("_modules"))); m && m->is_dict())
-      for (const auto& kv : m->as_dict().items)
-        if (kv.first.is_string()) collect_buffers(kv.second, prefix + kv.first.as_string() + ".", out);
-  }
-}
-
 /// Output irreps of each product layer's contractions, in order (hidden_out of that layer).
 struct Layer {
   std::vector<mace::Irrep> outs;
@@ -66,7 +51,7 @@ int compare_u_matrices(const io::StateDict& tensors, int lmax, const std::vector
 
 TEST_CASE("mace U matrices equal the small model's state_dict buffers") {
   if (!have_shared()) return;
-  const auto sd = io::load_state_dict((mace_models_dir() / "mace-small-random.state_dict.pt").string());
+  const auto sd = mace_model_tensors("mace-small-random");
   const mace::Irrep e0{0, 1}, o1{1, -1};
   double worst = 0;
   const int n = compare_u_matrices(sd, 2, {{{e0, o1}}, {{e0}}}, worst);
@@ -76,9 +61,7 @@ TEST_CASE("mace U matrices equal the small model's state_dict buffers") {
 
 TEST_CASE("mace U matrices equal the medium model's buffers (lmax 3, correlation 3)") {
   if (!have_shared()) return;
-  const auto top = io::load_torch((mace_models_dir() / "mace-mp0a-medium-random.model").string());
-  io::StateDict buffers;
-  collect_buffers(top, "", buffers);
+  const auto buffers = mace_model_tensors("mace-mp0a-medium-random");
   const mace::Irrep e0{0, 1}, o1{1, -1};
   double worst = 0;
   const int n = compare_u_matrices(buffers, 3, {{{e0, o1}}, {{e0}}}, worst);
