@@ -147,6 +147,31 @@ TEST_CASE("wigner_3j couples harmonics of one direction into the harmonic of l3 
       }
 }
 
+TEST_CASE("wigner_3j follows e3nn 0.4.4's sign rule on sorted triples") {
+  // l1 <= l2 <= l3: the central element (all m = 0) is positive, or, where it vanishes (odd
+  // l1+l2+l3), the first non-zero element in row-major order.
+  int odd = 0;
+  for (int l1 = 0; l1 <= 6; ++l1)
+    for (int l2 = l1; l2 <= 6; ++l2)
+      for (int l3 = l2; l3 <= l1 + l2; ++l3) {
+        const auto& W = mace::wigner_3j(l1, l2, l3);
+        const double centre = w(W, 2 * l2 + 1, 2 * l3 + 1, l1, l2, l3);
+        INFO("l1=" << l1 << " l2=" << l2 << " l3=" << l3);
+        if ((l1 + l2 + l3) % 2 == 0) {
+          CHECK(centre > 1e-3);
+        } else {
+          CHECK(centre == 0.0);
+          for (double v : W)
+            if (v != 0.0) {
+              CHECK(v > 0);
+              break;
+            }
+          ++odd;
+        }
+      }
+  CHECK(odd > 0);
+}
+
 TEST_CASE("wigner_3j rejects triples outside the triangle rule") {
   CHECK_THROWS_AS(mace::wigner_3j(1, 1, 3), std::runtime_error);
   CHECK_THROWS_AS(mace::wigner_3j(-1, 1, 1), std::runtime_error);

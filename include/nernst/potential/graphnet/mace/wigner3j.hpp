@@ -15,13 +15,24 @@
 ///
 /// The (−i)^l factors make the result real for every triple (odd l1+l2+l3 included). This basis
 /// is the one of e3nn's spherical harmonics (spherical_harmonics.hpp): Σ W3j Y_l1(u) Y_l2(u) ∝
-/// Y_l3(u), which the tests check; the signs are pinned by the comparison with mace's U matrices.
+/// Y_l3(u), which the tests check.
+///
+/// **Sign.** The tensor is unique up to sign, and e3nn 0.4.4 does not use the CG sign: it reads
+/// the sorted triples (l1 ≤ l2 ≤ l3) from its `constants.pt`, generated as a null vector with the
+/// rule "the central element W[l1][l2][l3] (all m = 0) positive; if it is zero (odd l1+l2+l3),
+/// the first non-zero element in row-major order positive" (entries below 1e-14 set to zero),
+/// and obtains the other orders by transposing, times (−1)^(l1+l2+l3) for odd permutations. The
+/// CG tensor has that same permutation symmetry, so here each triple is the CG tensor times the
+/// sign that makes its sorted triple obey the rule. For even l1+l2+l3 this is the CG sign itself;
+/// for odd sums it flips some triples, e.g. the 6 columns of the MACE-MP medium model's order-3 1o
+/// U matrix that couple through odd intermediate irreps (tests/mace/test_u_matrix.cpp).
 ///
 /// `wigner_3j(l1, l2, l3)` caches each triple (thread-safe) and returns [2l1+1][2l2+1][2l3+1]
 /// row-major doubles; an invalid triple (triangle rule) or l > kMaxW3jDegree throws.
 
 #include <nernst/core/error.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <map>
@@ -90,8 +101,8 @@ inline std::vector<std::complex<double>> real_to_complex_basis(int l) {
   return q;
 }
 
-/// The real, normalised W3j of one valid triple (see the file comment).
-inline std::vector<double> compute_wigner_3j(int l1, int l2, int l3) {
+/// The real, normalised CG-based W3j of one valid triple (before e3nn's sign rule).
+inline std::vector<double> cg_wigner_3j(int l1, int l2, int l3) {
   const int n1 = 2 * l1 + 1, n2 = 2 * l2 + 1, n3 = 2 * l3 + 1;
   const auto Q1 = real_to_complex_basis(l1), Q2 = real_to_complex_basis(l2), Q3 = real_to_complex_basis(l3);
   std::vector<std::complex<double>> W(n1 * n2 * n3, 0.0);
@@ -118,8 +129,32 @@ inline std::vector<double> compute_wigner_3j(int l1, int l2, int l3) {
     norm2 += out[i] * out[i];
   }
   const double inv = 1.0 / std::sqrt(norm2);
-  for (auto& v : out) v *= inv;
+  for (auto& v : out) {
+    v *= inv;
+    if (std::abs(v) < 1e-14) v = 0.0;  // as e3nn's generator: what is zero by symmetry is exactly zero
+  }
   return out;
+}
+
+/// e3nn 0.4.4's sign of the sorted triple relative to the CG tensor: +1 when the central element
+/// (or, where that is zero, the first non-zero element) of the CG tensor is positive.
+inline double e3nn_sorted_sign(int l1, int l2, int l3) {
+  int s[3] = {l1, l2, l3};
+  std::sort(s, s + 3);
+  const auto W = cg_wigner_3j(s[0], s[1], s[2]);
+  const double centre = W[(static_cast<std::size_t>(s[0]) * (2 * s[1] + 1) + s[1]) * (2 * s[2] + 1) + s[2]];
+  if (centre != 0.0) return centre > 0 ? 1.0 : -1.0;
+  for (double v : W)
+    if (v != 0.0) return v > 0 ? 1.0 : -1.0;
+  return 1.0;
+}
+
+/// The W3j of one valid triple in e3nn 0.4.4's convention (see the file comment).
+inline std::vector<double> compute_wigner_3j(int l1, int l2, int l3) {
+  auto W = cg_wigner_3j(l1, l2, l3);
+  if (e3nn_sorted_sign(l1, l2, l3) < 0)
+    for (auto& v : W) v = -v;
+  return W;
 }
 
 }  // namespace detail

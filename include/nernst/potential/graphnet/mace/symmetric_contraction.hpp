@@ -1,0 +1,288 @@
+#pragma once
+/// \file
+/// \brief MACE's symmetric contraction (the product basis of one node), forward and reverse.
+///
+/// For a node of element z with features x[c][a] (C channels, a over the D = (lmax+1)² components
+/// of 0e+1o+...+lmax) and each output irrep L of hidden_out (mace `SymmetricContraction`,
+/// `symmetric_contraction.py`), with correlation order ν ≤ 3:
+///
+///     B[c][M] = Σ_ν Σ_{a1..aν} (U_ν W_ν)[c][M][a1..aν] x[c][a1] ⋯ x[c][aν],
+///     (U_ν W_ν)[c][M][a] = Σ_k U_ν[M][a][k] W_ν[z][k][c]
+///
+/// (U from u_matrix.hpp, W_ν = `weights_max` for ν = correlation, `weights.0` for ν−1, ...).
+/// mace evaluates it as nested contractions (Horner in x); the sum is the same polynomial.
+///
+/// Because x⊗⋯⊗x is symmetric, only the part of U_ν W_ν symmetric in a1..aν contributes. This
+/// struct stores that symmetrised tensor S_ν per (element, irrep), contracted with the weights
+/// once, so that one node costs one pass over S_ν and the gradient is as cheap as the value:
+///
+///     q[a1][a2] = Σ_a3 S3[a1][a2][a3] x[a3]
+///     B         = Σ_a1 (S1[a1] + Σ_a2 (S2[a1][a2] + q[a1][a2]) x[a2]) x[a1]
+///     ∂B/∂x[b]  = S1[b] + Σ_a (2 S2[b][a] + 3 q[b][a]) x[a]
+///
+/// Output layout as mace's: for each output irrep in hidden_out order, [c] for L = 0 and
+/// [c][M] (channel-major) for L > 0, concatenated. Weight gradients use the raw U (∂B/∂W_ν[k][c]
+/// = Σ_M g[c][M] Σ_a U_ν[M][a][k] x[a1]⋯x[aν]).
+
+#include <nernst/core/error.hpp>
+#include <nernst/core/kokkos.hpp>
+#include <nernst/potential/graphnet/mace/u_matrix.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+namespace mace {
+
+/// Largest correlation order and feature dimension the per-node kernels support.
+inline constexpr int kMaxCorrelation = 3;
+inline constexpr int kMaxContractionDim = 16;  ///< D = (lmax+1)², lmax ≤ 3
+
+/// The weights of one output irrep's contraction: W[ν−1] holds [n_elements][n_params(ν)][C]
+/// row-major (mace: W[correlation−1] = weights_max, W[correlation−2] = weights.0, ...).
+struct ContractionWeights {
+  Irrep out;
+  std::vector<std::vector<double>> W;  ///< index ν−1
+};
+
+/// One output irrep for one element: the symmetrised S_ν[c][M][a1..aν].
+template <class S>
+struct IrrepContraction {
+  Irrep out;
+  int correlation = 0, D = 0, C = 0;
+  std::vector<S> Sym[kMaxCorrelation];  ///< [C][2L+1][D^ν]
+
+  /// B[c][M] of node features x[c][a]; writes C·(2L+1) values (channel-major).
+  void forward(const S* x, S* B) const { evaluate(x, B, nullptr, nullptr); }
+
+  /// B and g_x[c][a] += Σ_M g[c][M] ∂B[c][M]/∂x[c][a].
+  void forward_backward(const S* x, const S* g, S* B, S* g_x) const { evaluate(x, B, g, g_x); }
+
+  /// gW[ν−1][k][c] += Σ_M g[c][M] Σ_a U_ν[M][a][k] x[c][a1]⋯x[c][aν] (this element's rows;
+  /// U[ν−1] the raw U_ν of this irrep).
+  void weight_gradient(const std::vector<UMatrix>& U, const S* x, const S* g, std::vector<std::vector<S>>& gW) const;
+
+ private:
+  void evaluate(const S* x, S* B, const S* g, S* g_x) const;
+};
+
+template <class S>
+void IrrepContraction<S>::evaluate(const S* x_all, S* B, const S* g, S* g_x) const {
+  const int dM = out.dim(), D2 = D * D, D3 = D2 * D;
+  S q[kMaxContractionDim * kMaxContractionDim];
+  for (int c = 0; c < C; ++c) {
+    const S* x = x_all + static_cast<std::size_t>(c) * D;
+    for (int M = 0; M < dM; ++M) {
+      const std::size_t cm = static_cast<std::size_t>(c) * dM + M;
+      for (int i = 0; i < D2; ++i) q[i] = S(0);
+      if (correlation >= 3) {
+        const S* s3 = Sym[2].data() + cm * D3;
+        for (int i = 0; i < D2; ++i) {
+          S acc(0);
+          for (int a = 0; a < D; ++a) acc += s3[static_cast<std::size_t>(i) * D + a] * x[a];
+          q[i] = acc;
+        }
+      }
+      const S* s1 = Sym[0].data() + cm * D;
+      const S* s2 = correlation >= 2 ? Sym[1].data() + cm * D2 : nullptr;
+      S value(0);
+      for (int a1 = 0; a1 < D; ++a1) {
+        S t1 = s1[a1], dt1 = s1[a1];
+        if (s2) {
+          for (int a2 = 0; a2 < D; ++a2) {
+            const S s = s2[a1 * D + a2], qq = q[a1 * D + a2];
+            t1 += (s + qq) * x[a2];
+            dt1 += (S(2) * s + S(3) * qq) * x[a2];
+          }
+        }
+        value += t1 * x[a1];
+        if (g_x) g_x[static_cast<std::size_t>(c) * D + a1] += g[cm] * dt1;
+      }
+      B[cm] = value;
+    }
+  }
+}
+
+template <class S>
+void IrrepContraction<S>::weight_gradient(const std::vector<UMatrix>& U, const S* x_all, const S* g,
+                                          std::vector<std::vector<S>>& gW) const {
+  const int dM = out.dim();
+  for (int nu = 1; nu <= correlation; ++nu) {
+    const UMatrix& u = U[static_cast<std::size_t>(nu - 1)];
+    const int K = u.n_paths;
+    std::size_t Dnu = 1;
+    for (int k = 0; k < nu; ++k) Dnu *= static_cast<std::size_t>(D);
+    for (int c = 0; c < C; ++c) {
+      const S* x = x_all + static_cast<std::size_t>(c) * D;
+      for (int M = 0; M < dM; ++M) {
+        const S gm = g[static_cast<std::size_t>(c) * dM + M];
+        for (std::size_t a = 0; a < Dnu; ++a) {
+          S p = gm;  // g · x[a1] ⋯ x[aν], a = ((a1 D + a2) D + a3)
+          for (std::size_t rest = a, k = 0; k < static_cast<std::size_t>(nu); ++k, rest /= D) p *= x[rest % D];
+          const double* urow = u.values.data() + (static_cast<std::size_t>(M) * Dnu + a) * K;
+          for (int k = 0; k < K; ++k)
+            if (urow[k] != 0.0) gW[nu - 1][static_cast<std::size_t>(k) * C + c] += S(urow[k]) * p;
+        }
+      }
+    }
+  }
+}
+
+namespace detail {
+
+/// S[c][M][a] = symmetrisation over a1..aν of Σ_k U[M][a][k] W[z][k][c].
+inline std::vector<double> symmetrised_uw(const UMatrix& U, const std::vector<double>& W, int z, int C) {
+  const int nu = U.nu, D = U.dim_in, dM = U.out.dim(), K = U.n_paths;
+  std::size_t Dnu = 1;
+  for (int k = 0; k < nu; ++k) Dnu *= static_cast<std::size_t>(D);
+  const double* w = W.data() + static_cast<std::size_t>(z) * K * C;
+  std::vector<double> uw(static_cast<std::size_t>(C) * dM * Dnu, 0.0);
+  for (int M = 0; M < dM; ++M)
+    for (std::size_t a = 0; a < Dnu; ++a) {
+      const double* urow = U.values.data() + (static_cast<std::size_t>(M) * Dnu + a) * K;
+      for (int k = 0; k < K; ++k) {
+        if (urow[k] == 0.0) continue;
+        for (int c = 0; c < C; ++c)
+          uw[(static_cast<std::size_t>(c) * dM + M) * Dnu + a] += urow[k] * w[static_cast<std::size_t>(k) * C + c];
+      }
+    }
+  if (nu == 1) return uw;
+  std::vector<double> sym(uw.size(), 0.0);
+  for (std::size_t cm = 0; cm < static_cast<std::size_t>(C) * dM; ++cm) {
+    const double* in = uw.data() + cm * Dnu;
+    double* o = sym.data() + cm * Dnu;
+    for (std::size_t a = 0; a < Dnu; ++a) {
+      if (nu == 2) {
+        const std::size_t a1 = a / D, a2 = a % D;
+        o[a] = 0.5 * (in[a] + in[a2 * D + a1]);
+      } else {  // ν = 3: mean over the 6 orders of (a1, a2, a3)
+        const std::size_t a1 = a / (D * D), a2 = (a / D) % D, a3 = a % D;
+        auto at = [&](std::size_t i, std::size_t j, std::size_t k) { return in[(i * D + j) * D + k]; };
+        o[a] = (at(a1, a2, a3) + at(a1, a3, a2) + at(a2, a1, a3) + at(a2, a3, a1) + at(a3, a1, a2) + at(a3, a2, a1)) / 6.0;
+      }
+    }
+  }
+  return sym;
+}
+
+}  // namespace detail
+
+/// The symmetric contraction of one product layer: U matrices of every output irrep and order,
+/// the weights, and per element (built on first use by `prepare`) the contracted tensors.
+template <class S>
+class SymmetricContraction {
+ public:
+  /// `lmax` of the node features, C channels, the weights of each output irrep (hidden_out order).
+  SymmetricContraction(int lmax, int channels, int n_elements, std::vector<ContractionWeights> weights)
+      : D_(sh_dim_of(lmax)), C_(channels), n_elements_(n_elements), weights_(std::move(weights)) {
+    const auto in = sh_irreps(lmax);
+    for (const auto& cw : weights_) {
+      const int corr = static_cast<int>(cw.W.size());
+      if (corr < 1 || corr > kMaxCorrelation)
+        throw Error("mace symmetric contraction: correlation " + std::to_string(corr) + " outside 1.." +
+                    std::to_string(kMaxCorrelation));
+      std::vector<UMatrix> us;
+      for (int nu = 1; nu <= corr; ++nu) {
+        us.push_back(u_matrix(in, cw.out, nu));
+        const std::size_t want = static_cast<std::size_t>(n_elements) * us.back().n_paths * channels;
+        if (cw.W[nu - 1].size() != want)
+          throw Error("mace symmetric contraction: weights of order " + std::to_string(nu) + " for irrep l=" +
+                      std::to_string(cw.out.l) + " hold " + std::to_string(cw.W[nu - 1].size()) + " values, expected " +
+                      std::to_string(n_elements) + " x " + std::to_string(us.back().n_paths) + " x " +
+                      std::to_string(channels));
+      }
+      U_.push_back(std::move(us));
+    }
+    per_element_.resize(static_cast<std::size_t>(n_elements));
+  }
+
+  int channels() const { return C_; }
+  int feature_dim() const { return D_; }
+  const std::vector<UMatrix>& u_matrices(std::size_t irrep) const { return U_.at(irrep); }
+
+  /// Output size per node: Σ over output irreps of C·(2L+1).
+  int output_dim() const {
+    int n = 0;
+    for (const auto& cw : weights_) n += C_ * cw.out.dim();
+    return n;
+  }
+
+  /// Builds element z's contracted tensors (host, not thread-safe; call for every element present
+  /// before a parallel loop over nodes).
+  void prepare(int z) {
+    check_element(z);
+    auto& pe = per_element_[static_cast<std::size_t>(z)];
+    if (!pe.empty()) return;
+    for (std::size_t i = 0; i < weights_.size(); ++i) {
+      IrrepContraction<S> ic;
+      ic.out = weights_[i].out;
+      ic.correlation = static_cast<int>(weights_[i].W.size());
+      ic.D = D_;
+      ic.C = C_;
+      for (int nu = 1; nu <= ic.correlation; ++nu) {
+        const auto sym = detail::symmetrised_uw(U_[i][nu - 1], weights_[i].W[nu - 1], z, C_);
+        ic.Sym[nu - 1].assign(sym.begin(), sym.end());
+      }
+      pe.push_back(std::move(ic));
+    }
+  }
+
+  /// B (output_dim values) of node features x[C][D] of element z (prepared).
+  void forward(int z, const S* x, S* B) const {
+    for (const auto& ic : prepared(z)) {
+      ic.forward(x, B);
+      B += C_ * ic.out.dim();
+    }
+  }
+
+  /// B and g_x[C][D] += (∂B/∂x)ᵀ g for the upstream gradient g (output_dim values).
+  void forward_backward(int z, const S* x, const S* g, S* B, S* g_x) const {
+    for (const auto& ic : prepared(z)) {
+      ic.forward_backward(x, g, B, g_x);
+      B += C_ * ic.out.dim();
+      g += C_ * ic.out.dim();
+    }
+  }
+
+  /// gW[irrep][ν−1][k][c] += ∂(gᵀB)/∂W_ν[z][k][c] (element z's rows of the weights).
+  void weight_gradient(int z, const S* x, const S* g, std::vector<std::vector<std::vector<S>>>& gW) const {
+    const auto& ics = prepared(z);
+    gW.resize(ics.size());
+    for (std::size_t i = 0; i < ics.size(); ++i) {
+      gW[i].resize(static_cast<std::size_t>(ics[i].correlation));
+      for (int nu = 1; nu <= ics[i].correlation; ++nu)
+        gW[i][nu - 1].resize(static_cast<std::size_t>(U_[i][nu - 1].n_paths) * C_, S(0));
+      ics[i].weight_gradient(U_[i], x, g, gW[i]);
+      g += C_ * ics[i].out.dim();
+    }
+  }
+
+ private:
+  static int sh_dim_of(int lmax) {
+    if (lmax < 0 || (lmax + 1) * (lmax + 1) > kMaxContractionDim)
+      throw Error("mace symmetric contraction: lmax " + std::to_string(lmax) + " outside 0..3");
+    return (lmax + 1) * (lmax + 1);
+  }
+  void check_element(int z) const {
+    if (z < 0 || z >= n_elements_)
+      throw Error("mace symmetric contraction: element index " + std::to_string(z) + " outside 0.." +
+                  std::to_string(n_elements_ - 1));
+  }
+  const std::vector<IrrepContraction<S>>& prepared(int z) const {
+    check_element(z);
+    const auto& pe = per_element_[static_cast<std::size_t>(z)];
+    if (pe.empty()) throw Error("mace symmetric contraction: element " + std::to_string(z) + " not prepared");
+    return pe;
+  }
+
+  int D_, C_, n_elements_;
+  std::vector<ContractionWeights> weights_;
+  std::vector<std::vector<UMatrix>> U_;  ///< [irrep][ν−1]
+  std::vector<std::vector<IrrepContraction<S>>> per_element_;
+};
+
+}  // namespace mace
+}  // namespace graphnet
+NERNST_NAMESPACE_END
