@@ -161,3 +161,39 @@ TEST_CASE("MACE readouts and energy assembly from mace's node features") {
       CHECK(std::abs(s.energy - f64.at("energy_eV").get<double>()) < 1e-10);
     }
 }
+
+TEST_CASE("MACE forward pass: product outputs, readouts and energies of every reference structure (float64)") {
+  if (!nernst_test::have_shared()) return;
+  for (const auto& name : model_names()) {
+    auto m = gm::make_mace_model<double>(source(name));
+    for (const auto& sname : reference_structures(name)) {
+      INFO(name << " / " << sname);
+      const auto ref = reference(name, sname);
+      const auto& f64 = ref.at("float64");
+      const auto& inter = f64.at("intermediates");
+      const auto st = structure_of(ref);
+      const auto s = gm::forward(m, st.x, st.lattice, st.z);
+      const int C = m.config.channels(), nsh = gm::sh_dim(m.config.max_ell);
+      for (int t = 0; t < m.config.num_interactions(); ++t) {
+        const auto& lay = inter.at("layers")[static_cast<std::size_t>(t)];
+        const auto& L = s.layers[static_cast<std::size_t>(t)];
+        for (std::size_t k = 0; k < inter.at("atoms").size(); ++k) {
+          const auto i = static_cast<Eigen::Index>(inter.at("atoms")[k].get<int>());
+          Eigen::VectorXd msg(C * nsh);
+          for (int c = 0; c < C; ++c)
+            for (int q = 0; q < nsh; ++q) msg(c * nsh + q) = gm::message_component(m.config, L.message, i, c, q);
+          CHECK(max_rel_diff(msg, flat(lay.at("interaction_message")[k])) < kRel);
+          CHECK(max_rel_diff(Eigen::VectorXd(L.features.row(i).transpose()), flat(lay.at("product_output")[k])) < kRel);
+        }
+      }
+      const auto want = f64.at("node_energy_eV").get<std::vector<double>>();
+      REQUIRE(want.size() == s.node_energy.size());
+      double de_atom = 0;
+      for (std::size_t i = 0; i < want.size(); ++i) de_atom = std::max(de_atom, std::abs(s.node_energy[i] - want[i]));
+      CHECK(de_atom < 1e-9);
+      CHECK(std::abs(s.energy - f64.at("energy_eV").get<double>()) < 1e-9);
+      MESSAGE(name << " / " << sname << ": |dE| = " << std::abs(s.energy - f64.at("energy_eV").get<double>())
+                   << " eV, max |dE_i| = " << de_atom << " eV");
+    }
+  }
+}

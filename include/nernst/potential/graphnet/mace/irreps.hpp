@@ -8,6 +8,7 @@
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/macros.hpp>
+#include <nernst/potential/graphnet/mace/u_matrix.hpp>  // Irrep
 
 #include <cctype>
 #include <string>
@@ -17,15 +18,8 @@ NERNST_NAMESPACE_BEGIN
 namespace graphnet {
 namespace mace {
 
-/// An O(3) irrep: degree l and parity p (+1 even "e", -1 odd "o").
-struct Irrep {
-  int l = 0;
-  int p = 1;
-  int dim() const { return 2 * l + 1; }
-  friend bool operator==(const Irrep& a, const Irrep& b) { return a.l == b.l && a.p == b.p; }
-  friend bool operator!=(const Irrep& a, const Irrep& b) { return !(a == b); }
-  std::string str() const { return std::to_string(l) + (p > 0 ? "e" : "o"); }
-};
+/// e3nn's spelling of an irrep, "1o". (Irrep itself is defined once, in u_matrix.hpp.)
+inline std::string irrep_str(const Irrep& ir) { return std::to_string(ir.l) + (ir.p > 0 ? "e" : "o"); }
 
 /// `mul` copies of one irrep.
 struct MulIrrep {
@@ -69,7 +63,7 @@ struct Irreps {
   std::string str() const {
     std::string s;
     for (std::size_t k = 0; k < items.size(); ++k)
-      s += (k ? "+" : "") + std::to_string(items[k].mul) + "x" + items[k].ir.str();
+      s += (k ? "+" : "") + std::to_string(items[k].mul) + "x" + irrep_str(items[k].ir);
     return s;
   }
   friend bool operator==(const Irreps& a, const Irreps& b) { return a.items == b.items; }

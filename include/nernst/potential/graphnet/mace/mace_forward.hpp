@@ -160,6 +160,52 @@ void interaction(const MACEModel<Scalar>& m, int t, const nn::RowMatrix<Scalar>&
   }
 }
 
+/// Product basis of layer t (item 8): h^(t+1) = linear(SymmetricContraction(message)) (+ sc in
+/// residual blocks). The message rows are regrouped per node into mace's [C][(lmax+1)²] layout.
+template <class Scalar>
+void product_basis(const MACEModel<Scalar>& m, int t, const std::vector<int>& element, LayerState<Scalar>& L) {
+  const auto& p = m.weights.products[static_cast<std::size_t>(t)];
+  const int C = m.config.channels(), D = sh_dim(m.config.max_ell);
+  const Eigen::Index n = L.message.rows();
+  nn::RowMatrix<Scalar> B(n, p.contraction.output_dim());
+  std::vector<Scalar> x(static_cast<std::size_t>(C * D));
+  for (Eigen::Index i = 0; i < n; ++i) {
+    for (int l = 0, k = 0; l <= m.config.max_ell; ++l)
+      for (int q = 0; q < 2 * l + 1; ++q, ++k)
+        for (int c = 0; c < C; ++c) x[static_cast<std::size_t>(c * D + k)] = L.message(i, C * l * l + c * (2 * l + 1) + q);
+    p.contraction.forward(element[static_cast<std::size_t>(i)], x.data(), B.row(i).data());
+  }
+  p.linear.apply(B, L.features);
+  if (L.sc.size()) L.features += L.sc;
+}
+
+/// The whole forward pass on a periodic cell (positions as given, lattice vectors as rows):
+/// graph, every layer, readouts, node energies and the energy. Prepares the elements present.
+template <class Scalar>
+ForwardState<Scalar> forward(MACEModel<Scalar>& m, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& lattice,
+                             const std::vector<int>& atomic_numbers) {
+  if (x.size() != atomic_numbers.size()) throw ValueError("MACE: positions and atomic numbers differ in length");
+  ForwardState<Scalar> s;
+  s.element = element_indices(m.config, atomic_numbers);
+  m.prepare_elements(s.element);
+  s.graph = build_mace_graph(x, lattice, m.config.r_max);
+  edge_attributes(m, s.graph, s.sh, s.radial);
+  embed_nodes(m, s.element, s.node_embedding);
+  const int T = m.config.num_interactions();
+  s.layers.resize(static_cast<std::size_t>(T));
+  s.readouts.resize(static_cast<Eigen::Index>(x.size()), T);
+  for (int t = 0; t < T; ++t) {
+    auto& L = s.layers[static_cast<std::size_t>(t)];
+    interaction(m, t, t == 0 ? s.node_embedding : s.layers[static_cast<std::size_t>(t - 1)].features, s, L);
+    product_basis(m, t, s.element, L);
+    nn::RowMatrix<Scalar> e;
+    readout(m, t, L.features, e);
+    s.readouts.col(t) = e.col(0);
+  }
+  node_energies(m, s);
+  return s;
+}
+
 /// Message of atom i, channel c, harmonic index k (0..(lmax+1)²−1) in mace's reshaped layout.
 template <class Scalar>
 Scalar message_component(const MACEConfig& cfg, const nn::RowMatrix<Scalar>& message, Eigen::Index i, int c, int k) {

@@ -38,6 +38,14 @@ template <class Scalar>
 struct MACEModel {
   MACEConfig config;
   MACEWeights<Scalar> weights;
+
+  /// Builds the product-basis tensors of the given element indices (once per element; memory
+  /// grows with the number of distinct elements used, so only those present are built). Must
+  /// precede any evaluation of a structure with these elements; not thread-safe.
+  void prepare_elements(const std::vector<int>& element) {
+    for (auto& p : weights.products)
+      for (int z : element) p.contraction.prepare(z);
+  }
 };
 
 namespace detail {

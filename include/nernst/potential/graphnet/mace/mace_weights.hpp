@@ -14,6 +14,7 @@
 #include <nernst/potential/graphnet/mace/e3nn_linear.hpp>
 #include <nernst/potential/graphnet/mace/mace_config.hpp>
 #include <nernst/potential/graphnet/mace/radial.hpp>
+#include <nernst/potential/graphnet/mace/symmetric_contraction.hpp>
 
 #include <cmath>
 #include <string>
@@ -22,13 +23,6 @@
 NERNST_NAMESPACE_BEGIN
 namespace graphnet {
 namespace mace {
-
-/// A dense row-major array in the evaluation precision (U matrices, contraction weights).
-template <class Scalar>
-struct DenseArray {
-  std::vector<std::int64_t> shape;
-  std::vector<Scalar> values;
-};
 
 /// One interaction block (`interactions.t`).
 template <class Scalar>
@@ -42,19 +36,11 @@ struct InteractionWeights {
   ElementLinear<Scalar> skip_tp;     ///< residual: node → layer out; non-residual: target → target
 };
 
-/// One symmetric contraction (one output irrep L of `products.t`).
-template <class Scalar>
-struct ContractionWeights {
-  Irrep ir_out;
-  std::vector<DenseArray<Scalar>> U;        ///< U[nu-1] = U_matrix_nu: [(2L+1),] [(lmax+1)^2]^nu, [n_params]
-  std::vector<DenseArray<Scalar>> weights;  ///< weights[nu-1]: [n_elements, n_params_nu, C]
-};
-
 /// One product-basis block (`products.t`).
 template <class Scalar>
 struct ProductWeights {
-  std::vector<ContractionWeights<Scalar>> contractions;  ///< one per irrep of the layer output
-  E3nnLinear<Scalar> linear;                              ///< layer out → layer out
+  SymmetricContraction<Scalar> contraction;  ///< per node: target-irreps messages [C][(lmax+1)²] → layer out
+  E3nnLinear<Scalar> linear;                 ///< layer out → layer out
 };
 
 /// All weights of a ScaleShiftMACE in precision Scalar.
@@ -63,7 +49,7 @@ struct MACEWeights {
   E3nnLinear<Scalar> node_embedding;  ///< n_elements x 0e → C x 0e (row z of the one-hot product)
   RadialEmbedding<Scalar> radial;
   std::vector<InteractionWeights<Scalar>> interactions;
-  std::vector<ProductWeights<Scalar>> products;
+  std::vector<ProductWeights<Scalar>> products;  ///< contractions prepared per element on demand (prepare_elements)
   std::vector<E3nnLinear<Scalar>> readouts;  ///< layers 0..T-2: hidden → 1x0e
   E3nnLinear<Scalar> readout_hidden;         ///< last layer: C x 0e → MLP irreps
   E3nnLinear<Scalar> readout_out;            ///< MLP irreps → 1x0e
@@ -81,14 +67,6 @@ inline const io::Tensor& sd_tensor(const io::StateDict& sd, const std::string& n
                                   " elements, the configuration implies " + std::to_string(numel));
   if (!it->second.is_floating()) throw ParseError(file, 0, "MACE tensor '" + name + "' is not floating-point");
   return it->second;
-}
-
-template <class Scalar>
-DenseArray<Scalar> dense(const io::Tensor& t) {
-  DenseArray<Scalar> a;
-  a.shape = t.shape;
-  a.values.assign(t.values.begin(), t.values.end());
-  return a;
 }
 
 template <class Scalar>
@@ -138,33 +116,31 @@ InteractionWeights<Scalar> interaction(const io::StateDict& sd, const MACEConfig
   return w;
 }
 
+/// The contraction weights of products.t (mace: weights_max is the highest order, weights.0 the
+/// next lower, ...; spec item 8). The U matrices are generated from the Wigner 3j symbols
+/// (u_matrix.hpp), which reproduces the stored `U_matrix_<nu>` buffers.
 template <class Scalar>
 ProductWeights<Scalar> product(const io::StateDict& sd, const MACEConfig& cfg, int t, const std::string& file) {
   const std::string p = "products." + std::to_string(t);
-  ProductWeights<Scalar> w;
   const Irreps out = cfg.layer_out_irreps(t);
+  std::vector<ContractionWeights> cws;
   for (std::size_t k = 0; k < out.size(); ++k) {
     const std::string c = p + ".symmetric_contractions.contractions." + std::to_string(k);
-    ContractionWeights<Scalar> cw;
-    cw.ir_out = out[k].ir;
-    for (int nu = 1; nu <= cfg.correlation; ++nu) cw.U.push_back(dense<Scalar>(sd_tensor(sd, c + ".U_matrix_" + std::to_string(nu), file)));
-    // weights_max is the highest order; weights.0 the next lower, ... (spec item 8).
-    cw.weights.resize(static_cast<std::size_t>(cfg.correlation));
-    cw.weights.back() = dense<Scalar>(sd_tensor(sd, c + ".weights_max", file));
+    ContractionWeights cw{out[k].ir, std::vector<std::vector<double>>(static_cast<std::size_t>(cfg.correlation))};
+    cw.W.back() = sd_tensor(sd, c + ".weights_max", file).values;
     for (int j = 0; j + 1 < cfg.correlation; ++j)
-      cw.weights[static_cast<std::size_t>(cfg.correlation - 2 - j)] = dense<Scalar>(sd_tensor(sd, c + ".weights." + std::to_string(j), file));
-    for (int nu = 1; nu <= cfg.correlation; ++nu) {
-      const auto& U = cw.U[static_cast<std::size_t>(nu - 1)];
-      const auto& W = cw.weights[static_cast<std::size_t>(nu - 1)];
-      if (W.shape.size() != 3 || W.shape[0] != cfg.num_elements() || W.shape[2] != cfg.channels() || U.shape.empty() ||
-          U.shape.back() != W.shape[1])
-        throw ParseError(file, 0, "MACE contraction '" + c + "' order " + std::to_string(nu) +
-                                      ": U matrix and weights have inconsistent shapes");
-    }
-    w.contractions.push_back(std::move(cw));
+      cw.W[static_cast<std::size_t>(cfg.correlation - 2 - j)] = sd_tensor(sd, c + ".weights." + std::to_string(j), file).values;
+    cws.push_back(std::move(cw));
   }
-  w.linear = E3nnLinear<Scalar>::from_flat(out, out, sd_tensor(sd, p + ".linear.weight", file).values, file + ": " + p + ".linear");
-  return w;
+  try {
+    return ProductWeights<Scalar>{SymmetricContraction<Scalar>(cfg.max_ell, cfg.channels(), cfg.num_elements(), std::move(cws)),
+                                  E3nnLinear<Scalar>::from_flat(out, out, sd_tensor(sd, p + ".linear.weight", file).values,
+                                                                file + ": " + p + ".linear")};
+  } catch (const ParseError&) {
+    throw;
+  } catch (const Error& e) {
+    throw ParseError(file, 0, p + ".symmetric_contractions: " + e.what());
+  }
 }
 
 }  // namespace detail
