@@ -228,7 +228,8 @@ void readout(const MACEModel<Scalar>& m, int t, const nn::RowMatrix<Scalar>& fea
   m.weights.readout_out.apply(hidden, e);
 }
 
-/// E_i = E0[z_i] + scale Σ_t readout_t,i + shift (item 10), summed in float64 as mace does.
+/// E_i = E0[z_i] + scale Σ_t readout_t,i + shift (item 10). The two parts are in precision Scalar
+/// (E0 rounded to it, as `model.float()` does) and added in float64, as mace does.
 template <class Scalar>
 void node_energies(const MACEModel<Scalar>& m, ForwardState<Scalar>& s) {
   const auto n = static_cast<std::size_t>(s.readouts.rows());
@@ -238,7 +239,8 @@ void node_energies(const MACEModel<Scalar>& m, ForwardState<Scalar>& s) {
     Scalar sum = 0;
     for (Eigen::Index t = 0; t < s.readouts.cols(); ++t) sum += s.readouts(static_cast<Eigen::Index>(i), t);
     const Scalar inter = static_cast<Scalar>(m.config.scale) * sum + static_cast<Scalar>(m.config.shift);
-    s.node_energy[i] = m.config.e0[static_cast<std::size_t>(s.element[i])] + static_cast<double>(inter);
+    const Scalar e0 = static_cast<Scalar>(m.config.e0[static_cast<std::size_t>(s.element[i])]);
+    s.node_energy[i] = static_cast<double>(e0) + static_cast<double>(inter);
     s.energy += s.node_energy[i];
   }
 }
