@@ -41,6 +41,20 @@ struct LinearInstruction {
   int i_in = 0, i_out = 0;
 };
 
+namespace detail {
+
+/// Where an instruction reads and writes: multiplicities, block offsets and the irrep dimension.
+struct BlockPair {
+  int mul_in, mul_out, offset_in, offset_out, d;
+};
+
+inline BlockPair block_pair(const Irreps& in, const Irreps& out, const LinearInstruction& i) {
+  const auto a = static_cast<std::size_t>(i.i_in), b = static_cast<std::size_t>(i.i_out);
+  return {in[a].mul, out[b].mul, in.offset(a), out.offset(b), in[a].ir.dim()};
+}
+
+}  // namespace detail
+
 /// e3nn Linear with its normalisation folded into the weights.
 template <class Scalar>
 struct E3nnLinear {
@@ -90,14 +104,10 @@ struct E3nnLinear {
                                                       " features, expected " + std::to_string(irreps_in.dim()));
     Y.setZero(X.rows(), irreps_out.dim());
     for (std::size_t k = 0; k < instructions.size(); ++k) {
-      const auto& bi = irreps_in[static_cast<std::size_t>(instructions[k].i_in)];
-      const auto& bo = irreps_out[static_cast<std::size_t>(instructions[k].i_out)];
-      const int oi = irreps_in.offset(static_cast<std::size_t>(instructions[k].i_in));
-      const int oo = irreps_out.offset(static_cast<std::size_t>(instructions[k].i_out));
-      const int d = bi.ir.dim();
-      for (int m = 0; m < d; ++m) {
-        auto x = detail::irrep_component(X.data(), X.rows(), X.cols(), oi, bi.mul, d, m);
-        auto y = detail::irrep_component(Y.data(), Y.rows(), Y.cols(), oo, bo.mul, d, m);
+      const auto b = detail::block_pair(irreps_in, irreps_out, instructions[k]);
+      for (int m = 0; m < b.d; ++m) {
+        auto x = detail::irrep_component(X.data(), X.rows(), X.cols(), b.offset_in, b.mul_in, b.d, m);
+        auto y = detail::irrep_component(Y.data(), Y.rows(), Y.cols(), b.offset_out, b.mul_out, b.d, m);
         y.noalias() += x * weights[k];
       }
     }
@@ -150,16 +160,12 @@ struct ElementLinear {
                        ", expected " + std::to_string(element.size()) + " x " + std::to_string(irreps_in.dim()));
     Y.setZero(X.rows(), irreps_out.dim());
     for (std::size_t k = 0; k < instructions.size(); ++k) {
-      const auto& bi = irreps_in[static_cast<std::size_t>(instructions[k].i_in)];
-      const auto& bo = irreps_out[static_cast<std::size_t>(instructions[k].i_out)];
-      const int oi = irreps_in.offset(static_cast<std::size_t>(instructions[k].i_in));
-      const int oo = irreps_out.offset(static_cast<std::size_t>(instructions[k].i_out));
-      const int d = bi.ir.dim();
+      const auto b = detail::block_pair(irreps_in, irreps_out, instructions[k]);
       for (Eigen::Index n = 0; n < X.rows(); ++n) {
         const auto& w = weights[k][static_cast<std::size_t>(element[static_cast<std::size_t>(n)])];
-        for (int m = 0; m < d; ++m) {
-          auto x = detail::irrep_component(X.row(n).data(), 1, X.cols(), oi, bi.mul, d, m);
-          auto y = detail::irrep_component(Y.row(n).data(), 1, Y.cols(), oo, bo.mul, d, m);
+        for (int m = 0; m < b.d; ++m) {
+          auto x = detail::irrep_component(X.row(n).data(), 1, X.cols(), b.offset_in, b.mul_in, b.d, m);
+          auto y = detail::irrep_component(Y.row(n).data(), 1, Y.cols(), b.offset_out, b.mul_out, b.d, m);
           y.noalias() += x * w;
         }
       }
