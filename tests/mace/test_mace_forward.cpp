@@ -6,6 +6,8 @@
 
 #include <nernst/core/error.hpp>
 
+#include <Eigen/Geometry>
+
 #include <set>
 #include <tuple>
 
@@ -219,4 +221,26 @@ TEST_CASE("MACE forward pass in float32 against mace's float32 block") {
       MESSAGE(name << " / " << sname << " float32: |dE| = " << de << " eV, max |dE_i| = " << de_atom << " eV");
     }
   }
+}
+
+TEST_CASE("MACE energy is invariant under rotation and translation; unknown elements are refused") {
+  if (!nernst_test::have_shared()) return;
+  auto m = gm::make_mace_model<double>(source("mace-mp0a-medium-random"));
+  const auto st = structure_of(reference("mace-mp0a-medium-random", "li_y_cl_triclinic_rattled"));
+  const double e = gm::forward(m, st.x, st.lattice, st.z).energy;
+  // A proper rotation about an oblique axis, applied to positions and lattice vectors, and a shift.
+  const Eigen::Matrix3d R = Eigen::AngleAxisd(0.7, Eigen::Vector3d(1, -2, 0.5).normalized()).toRotationMatrix();
+  auto x = st.x;
+  for (auto& p : x) {
+    const Eigen::Vector3d q = R * Eigen::Vector3d(p[0], p[1], p[2]) + Eigen::Vector3d(0.3, -1.1, 2.0);
+    p = {q[0], q[1], q[2]};
+  }
+  const Eigen::Matrix3d L = st.lattice * R.transpose();
+  const double er = gm::forward(m, x, L, st.z).energy;
+  CHECK(std::abs(er - e) < 1e-11 * std::abs(e));
+  auto z = st.z;
+  z[0] = 94;  // Pu: not among the model's 89 elements
+  CHECK_THROWS_WITH_AS(gm::forward(m, st.x, st.lattice, z), doctest::Contains("94"), nernst::ValueError);
+  z.pop_back();
+  CHECK_THROWS_AS(gm::forward(m, st.x, st.lattice, z), nernst::ValueError);
 }
