@@ -2,8 +2,7 @@
 // Helpers for the MACE tests: the random-weight models of shared/models/mace-random, their
 // reference outputs (shared/reference/mace), loaded once per test binary.
 
-#include "../json_support.hpp"
-#include "../test_support.hpp"
+#include "mace_test_support.hpp"
 
 #include <nernst/potential/graphnet/mace/mace_reader.hpp>
 
@@ -24,7 +23,7 @@ inline const std::vector<std::string>& model_names() {
   static const std::vector<std::string> names{"mace-small-random", "mace-small-nonresfirst-random", "mace-mp0a-medium-random"};
   return names;
 }
-inline std::filesystem::path model_dir() { return nernst_test::shared_dir() / "models" / "mace-random"; }
+inline std::filesystem::path model_dir() { return nernst_test::mace_models_dir(); }
 inline std::string model_file(const std::string& name) { return (model_dir() / (name + ".model")).string(); }
 inline std::string model_json(const std::string& name) { return (model_dir() / (name + ".json")).string(); }
 inline std::filesystem::path reference_dir(const std::string& name) { return nernst_test::shared_dir() / "reference" / "mace" / name; }
@@ -100,7 +99,7 @@ inline Structure structure_of(const nlohmann::json& ref) {
 }
 
 inline nlohmann::json reference(const std::string& model, const std::string& structure) {
-  return nernst_test::read_json(reference_dir(model) / (structure + ".json"));
+  return nernst_test::read_json(nernst_test::mace_reference_file(model, structure));
 }
 
 /// The reference's own edge list as a MACEGraph (mace's edge order), geometry recomputed here.
