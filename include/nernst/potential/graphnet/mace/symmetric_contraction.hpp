@@ -20,7 +20,8 @@
 ///     B         = Σ_a1 (S1[a1] + Σ_a2 (S2[a1][a2] + q[a1][a2]) x[a2]) x[a1]
 ///     ∂B/∂x[b]  = S1[b] + Σ_a (2 S2[b][a] + 3 q[b][a]) x[a]
 ///
-/// Output layout as mace's: for each output irrep in hidden_out order, [c] for L = 0 and
+/// S3 is stored for a1 ≤ a2 only (D(D+1)/2 rows of D; q is symmetric), which halves the
+/// dominant pass. Output layout as mace's: for each output irrep in hidden_out order, [c] for L = 0 and
 /// [c][M] (channel-major) for L > 0, concatenated. Weight gradients use the raw U (∂B/∂W_ν[k][c]
 /// = Σ_M g[c][M] Σ_a U_ν[M][a][k] x[a1]⋯x[aν]).
 
@@ -28,6 +29,7 @@
 #include <nernst/core/kokkos.hpp>
 #include <nernst/potential/graphnet/mace/u_matrix.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -52,7 +54,8 @@ template <class S>
 struct IrrepContraction {
   Irrep out;
   int correlation = 0, D = 0, C = 0;
-  std::vector<S> Sym[kMaxCorrelation];  ///< [C][2L+1][D^ν]
+  /// S1 [C][2L+1][D], S2 [C][2L+1][D][D], S3 [C][2L+1][D(D+1)/2 pairs a1 ≤ a2][D]
+  std::vector<S> Sym[kMaxCorrelation];
 
   /// B[c][M] of node features x[c][a]; writes C·(2L+1) values (channel-major).
   void forward(const S* x, S* B) const { evaluate(x, B, nullptr, nullptr); }
@@ -70,7 +73,7 @@ struct IrrepContraction {
 
 template <class S>
 void IrrepContraction<S>::evaluate(const S* x_all, S* B, const S* g, S* g_x) const {
-  const int dM = out.dim(), D2 = D * D, D3 = D2 * D;
+  const int dM = out.dim(), D2 = D * D, P3 = D * (D + 1) / 2 * D;
   S q[kMaxContractionDim * kMaxContractionDim];
   for (int c = 0; c < C; ++c) {
     const S* x = x_all + static_cast<std::size_t>(c) * D;
@@ -78,12 +81,13 @@ void IrrepContraction<S>::evaluate(const S* x_all, S* B, const S* g, S* g_x) con
       const std::size_t cm = static_cast<std::size_t>(c) * dM + M;
       for (int i = 0; i < D2; ++i) q[i] = S(0);
       if (correlation >= 3) {
-        const S* s3 = Sym[2].data() + cm * D3;
-        for (int i = 0; i < D2; ++i) {
-          S acc(0);
-          for (int a = 0; a < D; ++a) acc += s3[static_cast<std::size_t>(i) * D + a] * x[a];
-          q[i] = acc;
-        }
+        const S* s3 = Sym[2].data() + cm * P3;
+        for (int a1 = 0; a1 < D; ++a1)
+          for (int a2 = a1; a2 < D; ++a2, s3 += D) {
+            S acc(0);
+            for (int a = 0; a < D; ++a) acc += s3[a] * x[a];
+            q[a1 * D + a2] = q[a2 * D + a1] = acc;
+          }
       }
       const S* s1 = Sym[0].data() + cm * D;
       const S* s2 = correlation >= 2 ? Sym[1].data() + cm * D2 : nullptr;
@@ -138,15 +142,17 @@ inline std::vector<double> symmetrised_uw(const UMatrix& U, const std::vector<do
   std::size_t Dnu = 1;
   for (int k = 0; k < nu; ++k) Dnu *= static_cast<std::size_t>(D);
   const double* w = W.data() + static_cast<std::size_t>(z) * K * C;
-  std::vector<double> uw(static_cast<std::size_t>(C) * dM * Dnu, 0.0);
+  std::vector<double> uw(static_cast<std::size_t>(C) * dM * Dnu, 0.0), row(static_cast<std::size_t>(C));
   for (int M = 0; M < dM; ++M)
     for (std::size_t a = 0; a < Dnu; ++a) {
       const double* urow = U.values.data() + (static_cast<std::size_t>(M) * Dnu + a) * K;
+      std::fill(row.begin(), row.end(), 0.0);  // row[c] = Σ_k U[M][a][k] W[z][k][c], c contiguous
       for (int k = 0; k < K; ++k) {
         if (urow[k] == 0.0) continue;
-        for (int c = 0; c < C; ++c)
-          uw[(static_cast<std::size_t>(c) * dM + M) * Dnu + a] += urow[k] * w[static_cast<std::size_t>(k) * C + c];
+        const double* wk = w + static_cast<std::size_t>(k) * C;
+        for (int c = 0; c < C; ++c) row[c] += urow[k] * wk[c];
       }
+      for (int c = 0; c < C; ++c) uw[(static_cast<std::size_t>(c) * dM + M) * Dnu + a] = row[c];
     }
   if (nu == 1) return uw;
   std::vector<double> sym(uw.size(), 0.0);
@@ -165,6 +171,19 @@ inline std::vector<double> symmetrised_uw(const UMatrix& U, const std::vector<do
     }
   }
   return sym;
+}
+
+/// S3 [rows][D][D][D] (symmetric) → [rows][a1 ≤ a2][D]: the rows with a1 > a2 are duplicates.
+template <class S>
+std::vector<S> pack_upper_pairs(const std::vector<double>& full, int D) {
+  const std::size_t D3 = static_cast<std::size_t>(D) * D * D, rows = full.size() / D3;
+  std::vector<S> out;
+  out.reserve(rows * D * (D + 1) / 2 * D);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (int a1 = 0; a1 < D; ++a1)
+      for (int a2 = a1; a2 < D; ++a2)
+        for (int a3 = 0; a3 < D; ++a3) out.push_back(S(full[r * D3 + (static_cast<std::size_t>(a1) * D + a2) * D + a3]));
+  return out;
 }
 
 }  // namespace detail
@@ -223,7 +242,10 @@ class SymmetricContraction {
       ic.C = C_;
       for (int nu = 1; nu <= ic.correlation; ++nu) {
         const auto sym = detail::symmetrised_uw(U_[i][nu - 1], weights_[i].W[nu - 1], z, C_);
-        ic.Sym[nu - 1].assign(sym.begin(), sym.end());
+        if (nu == 3)
+          ic.Sym[2] = detail::pack_upper_pairs<S>(sym, D_);
+        else
+          ic.Sym[nu - 1].assign(sym.begin(), sym.end());
       }
       pe.push_back(std::move(ic));
     }
