@@ -117,7 +117,7 @@ std::vector<mace::ContractionWeights> random_weights(int C, std::mt19937_64& rng
   for (const mace::Irrep ir : {mace::Irrep{0, 1}, mace::Irrep{1, -1}}) {
     mace::ContractionWeights cw{ir, {}};
     for (int nu = 1; nu <= 3; ++nu) {
-      const int K = mace::u_matrix(mace::sh_irreps(3), ir, nu).n_paths;
+      const int K = mace::sh_u_matrix(3, ir, nu).n_paths;
       std::vector<double> w(static_cast<std::size_t>(2) * K * C);
       for (auto& v : w) v = g(rng) / K;
       cw.W.push_back(std::move(w));
@@ -186,7 +186,7 @@ TEST_CASE("mace symmetric contraction: reverse pass against central differences"
   sc.weight_gradient(1, x.data(), up.data(), gW);
   for (std::size_t ir = 0; ir < weights.size(); ++ir)
     for (int nu = 1; nu <= 3; ++nu) {
-      const int K = sc.u_matrices(ir)[nu - 1].n_paths;
+      const int K = sc.u_matrix_of(ir, nu).n_paths;
       for (int k : {0, K / 2, K - 1})
         for (int c : {0, C - 1}) {
           auto wp = weights, wm = weights;
@@ -253,7 +253,7 @@ TEST_CASE("mace symmetric contraction: cost of one node, medium model shape (C =
   const double fwd_f = time_it([&] { sf.forward(0, xf.data(), Bf.data()); });
   const double both_f = time_it([&] { sf.forward_backward(0, xf.data(), upf.data(), Bf.data(), gxf.data()); });
   MESSAGE("per node (0e + 1o outputs, fastest of 20): forward " << fwd << " us, forward+backward " << both << " us (double); "
-                                                 << fwd_f << " / " << both_f << " us (float); construction (U matrices + one element) "
+                                                 << fwd_f << " / " << both_f << " us (float); constructor + prepare(one element), U cached: "
                                                  << t_prepare * 1e3 << " ms");
   CHECK(std::isfinite(B[0]));
 }

@@ -65,7 +65,8 @@ struct IrrepContraction {
 
   /// gW[ν−1][k][c] += Σ_M g[c][M] Σ_a U_ν[M][a][k] x[c][a1]⋯x[c][aν] (this element's rows;
   /// U[ν−1] the raw U_ν of this irrep).
-  void weight_gradient(const std::vector<UMatrix>& U, const S* x, const S* g, std::vector<std::vector<S>>& gW) const;
+  void weight_gradient(const std::vector<const UMatrix*>& U, const S* x, const S* g,
+                       std::vector<std::vector<S>>& gW) const;
 
  private:
   void evaluate(const S* x, S* B, const S* g, S* g_x) const;
@@ -110,11 +111,11 @@ void IrrepContraction<S>::evaluate(const S* x_all, S* B, const S* g, S* g_x) con
 }
 
 template <class S>
-void IrrepContraction<S>::weight_gradient(const std::vector<UMatrix>& U, const S* x_all, const S* g,
+void IrrepContraction<S>::weight_gradient(const std::vector<const UMatrix*>& U, const S* x_all, const S* g,
                                           std::vector<std::vector<S>>& gW) const {
   const int dM = out.dim();
   for (int nu = 1; nu <= correlation; ++nu) {
-    const UMatrix& u = U[static_cast<std::size_t>(nu - 1)];
+    const UMatrix& u = *U[static_cast<std::size_t>(nu - 1)];
     const int K = u.n_paths;
     std::size_t Dnu = 1;
     for (int k = 0; k < nu; ++k) Dnu *= static_cast<std::size_t>(D);
@@ -196,20 +197,19 @@ class SymmetricContraction {
   /// `lmax` of the node features, C channels, the weights of each output irrep (hidden_out order).
   SymmetricContraction(int lmax, int channels, int n_elements, std::vector<ContractionWeights> weights)
       : D_(sh_dim_of(lmax)), C_(channels), n_elements_(n_elements), weights_(std::move(weights)) {
-    const auto in = sh_irreps(lmax);
     for (const auto& cw : weights_) {
       const int corr = static_cast<int>(cw.W.size());
       if (corr < 1 || corr > kMaxCorrelation)
         throw Error("mace symmetric contraction: correlation " + std::to_string(corr) + " outside 1.." +
                     std::to_string(kMaxCorrelation));
-      std::vector<UMatrix> us;
+      std::vector<const UMatrix*> us;
       for (int nu = 1; nu <= corr; ++nu) {
-        us.push_back(u_matrix(in, cw.out, nu));
-        const std::size_t want = static_cast<std::size_t>(n_elements) * us.back().n_paths * channels;
+        us.push_back(&sh_u_matrix(lmax, cw.out, nu));
+        const std::size_t want = static_cast<std::size_t>(n_elements) * us.back()->n_paths * channels;
         if (cw.W[nu - 1].size() != want)
           throw Error("mace symmetric contraction: weights of order " + std::to_string(nu) + " for irrep l=" +
                       std::to_string(cw.out.l) + " hold " + std::to_string(cw.W[nu - 1].size()) + " values, expected " +
-                      std::to_string(n_elements) + " x " + std::to_string(us.back().n_paths) + " x " +
+                      std::to_string(n_elements) + " x " + std::to_string(us.back()->n_paths) + " x " +
                       std::to_string(channels));
       }
       U_.push_back(std::move(us));
@@ -219,7 +219,8 @@ class SymmetricContraction {
 
   int channels() const { return C_; }
   int feature_dim() const { return D_; }
-  const std::vector<UMatrix>& u_matrices(std::size_t irrep) const { return U_.at(irrep); }
+  /// U_ν (ν = 1..correlation) of output irrep `irrep`.
+  const UMatrix& u_matrix_of(std::size_t irrep, int nu) const { return *U_.at(irrep).at(static_cast<std::size_t>(nu - 1)); }
 
   /// Output size per node: Σ over output irreps of C·(2L+1).
   int output_dim() const {
@@ -241,7 +242,7 @@ class SymmetricContraction {
       ic.D = D_;
       ic.C = C_;
       for (int nu = 1; nu <= ic.correlation; ++nu) {
-        const auto sym = detail::symmetrised_uw(U_[i][nu - 1], weights_[i].W[nu - 1], z, C_);
+        const auto sym = detail::symmetrised_uw(*U_[i][nu - 1], weights_[i].W[nu - 1], z, C_);
         if (nu == 3)
           ic.Sym[2] = detail::pack_upper_pairs<S>(sym, D_);
         else
@@ -275,7 +276,7 @@ class SymmetricContraction {
     for (std::size_t i = 0; i < ics.size(); ++i) {
       gW[i].resize(static_cast<std::size_t>(ics[i].correlation));
       for (int nu = 1; nu <= ics[i].correlation; ++nu)
-        gW[i][nu - 1].resize(static_cast<std::size_t>(U_[i][nu - 1].n_paths) * C_, S(0));
+        gW[i][nu - 1].resize(static_cast<std::size_t>(U_[i][nu - 1]->n_paths) * C_, S(0));
       ics[i].weight_gradient(U_[i], x, g, gW[i]);
       g += C_ * ics[i].out.dim();
     }
@@ -301,7 +302,7 @@ class SymmetricContraction {
 
   int D_, C_, n_elements_;
   std::vector<ContractionWeights> weights_;
-  std::vector<std::vector<UMatrix>> U_;  ///< [irrep][ν−1]
+  std::vector<std::vector<const UMatrix*>> U_;  ///< [irrep][ν−1], owned by sh_u_matrix's cache
   std::vector<std::vector<IrrepContraction<S>>> per_element_;
 };
 

@@ -28,7 +28,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -167,6 +170,18 @@ inline UMatrix u_matrix(const std::vector<Irrep>& in, const Irrep& out, int nu) 
   for (std::size_t k = 0; k < paths.size(); ++k)
     for (std::size_t i = 0; i < rows; ++i) U.values[i * paths.size() + k] = paths[k].C[i];
   return U;
+}
+
+/// u_matrix over the harmonic irreps 0e + 1o + ... + lmax, computed once per (lmax, irrep, ν) and
+/// cached for the process (thread-safe; the reference stays valid). Layers and dtypes share it.
+inline const UMatrix& sh_u_matrix(int lmax, const Irrep& out, int nu) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int, int, int, int>, UMatrix> cache;  // node-based: references stay valid
+  std::lock_guard<std::mutex> lock(mutex);
+  const auto key = std::make_tuple(lmax, out.l, out.p, nu);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, u_matrix(sh_irreps(lmax), out, nu)).first;
+  return it->second;
 }
 
 }  // namespace mace
