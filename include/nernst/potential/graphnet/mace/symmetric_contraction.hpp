@@ -49,6 +49,53 @@ struct ContractionWeights {
   std::vector<std::vector<double>> W;  ///< index ν−1
 };
 
+/// The per-node arithmetic of one output irrep over borrowed storage: plain pointers and sizes,
+/// callable from a Kokkos kernel (one channel per call, so a team can split the channels).
+/// S1 [C][dM][D], S2 [C][dM][D][D], S3 [C][dM][D(D+1)/2 pairs a1 ≤ a2][D] (null above the
+/// correlation order).
+template <class S>
+struct ContractionKernel {
+  const S* s1 = nullptr;
+  const S* s2 = nullptr;
+  const S* s3 = nullptr;
+  int D = 0, dM = 0;
+
+  /// B[M] of one channel's features x[a]; with g non-null also g_x[a] += Σ_M g[M] ∂B[M]/∂x[a].
+  KOKKOS_INLINE_FUNCTION void channel(int c, const S* x, S* B, const S* g, S* g_x) const {
+    const int D2 = D * D, P3 = D * (D + 1) / 2 * D;
+    S q[kMaxContractionDim * kMaxContractionDim];
+    for (int M = 0; M < dM; ++M) {
+      const std::size_t cm = static_cast<std::size_t>(c) * dM + M;
+      for (int i = 0; i < D2; ++i) q[i] = S(0);
+      if (s3) {  // q[a1][a2] = Σ_a3 S3[a1][a2][a3] x[a3], symmetric
+        const S* row = s3 + cm * P3;
+        for (int a1 = 0; a1 < D; ++a1)
+          for (int a2 = a1; a2 < D; ++a2, row += D) {
+            S acc(0);
+            for (int a = 0; a < D; ++a) acc += row[a] * x[a];
+            q[a1 * D + a2] = q[a2 * D + a1] = acc;
+          }
+      }
+      const S* r1 = s1 + cm * D;
+      const S* r2 = s2 ? s2 + cm * D2 : nullptr;
+      S value(0);
+      for (int a1 = 0; a1 < D; ++a1) {
+        S t1 = r1[a1], dt1 = r1[a1];
+        if (r2) {
+          for (int a2 = 0; a2 < D; ++a2) {
+            const S s = r2[a1 * D + a2], qq = q[a1 * D + a2];
+            t1 += (s + qq) * x[a2];
+            dt1 += (S(2) * s + S(3) * qq) * x[a2];
+          }
+        }
+        value += t1 * x[a1];
+        if (g) g_x[a1] += g[M] * dt1;
+      }
+      B[M] = value;
+    }
+  }
+};
+
 /// One output irrep for one element: the symmetrised S_ν[c][M][a1..aν].
 template <class S>
 struct IrrepContraction {
@@ -56,6 +103,12 @@ struct IrrepContraction {
   int correlation = 0, D = 0, C = 0;
   /// S1 [C][2L+1][D], S2 [C][2L+1][D][D], S3 [C][2L+1][D(D+1)/2 pairs a1 ≤ a2][D]
   std::vector<S> Sym[kMaxCorrelation];
+
+  /// The kernel over this storage (valid while this object lives unchanged).
+  ContractionKernel<S> kernel() const {
+    return {Sym[0].data(), correlation >= 2 ? Sym[1].data() : nullptr, correlation >= 3 ? Sym[2].data() : nullptr, D,
+            out.dim()};
+  }
 
   /// B[c][M] of node features x[c][a]; writes C·(2L+1) values (channel-major).
   void forward(const S* x, S* B) const { evaluate(x, B, nullptr, nullptr); }
@@ -69,46 +122,14 @@ struct IrrepContraction {
                        std::vector<std::vector<S>>& gW) const;
 
  private:
-  void evaluate(const S* x, S* B, const S* g, S* g_x) const;
-};
-
-template <class S>
-void IrrepContraction<S>::evaluate(const S* x_all, S* B, const S* g, S* g_x) const {
-  const int dM = out.dim(), D2 = D * D, P3 = D * (D + 1) / 2 * D;
-  S q[kMaxContractionDim * kMaxContractionDim];
-  for (int c = 0; c < C; ++c) {
-    const S* x = x_all + static_cast<std::size_t>(c) * D;
-    for (int M = 0; M < dM; ++M) {
-      const std::size_t cm = static_cast<std::size_t>(c) * dM + M;
-      for (int i = 0; i < D2; ++i) q[i] = S(0);
-      if (correlation >= 3) {
-        const S* s3 = Sym[2].data() + cm * P3;
-        for (int a1 = 0; a1 < D; ++a1)
-          for (int a2 = a1; a2 < D; ++a2, s3 += D) {
-            S acc(0);
-            for (int a = 0; a < D; ++a) acc += s3[a] * x[a];
-            q[a1 * D + a2] = q[a2 * D + a1] = acc;
-          }
-      }
-      const S* s1 = Sym[0].data() + cm * D;
-      const S* s2 = correlation >= 2 ? Sym[1].data() + cm * D2 : nullptr;
-      S value(0);
-      for (int a1 = 0; a1 < D; ++a1) {
-        S t1 = s1[a1], dt1 = s1[a1];
-        if (s2) {
-          for (int a2 = 0; a2 < D; ++a2) {
-            const S s = s2[a1 * D + a2], qq = q[a1 * D + a2];
-            t1 += (s + qq) * x[a2];
-            dt1 += (S(2) * s + S(3) * qq) * x[a2];
-          }
-        }
-        value += t1 * x[a1];
-        if (g_x) g_x[static_cast<std::size_t>(c) * D + a1] += g[cm] * dt1;
-      }
-      B[cm] = value;
-    }
+  void evaluate(const S* x, S* B, const S* g, S* g_x) const {
+    const auto k = kernel();
+    const int dM = out.dim();
+    for (int c = 0; c < C; ++c)
+      k.channel(c, x + static_cast<std::size_t>(c) * D, B + static_cast<std::size_t>(c) * dM,
+                g ? g + static_cast<std::size_t>(c) * dM : nullptr, g_x ? g_x + static_cast<std::size_t>(c) * D : nullptr);
   }
-}
+};
 
 template <class S>
 void IrrepContraction<S>::weight_gradient(const std::vector<const UMatrix*>& U, const S* x_all, const S* g,
@@ -251,6 +272,9 @@ class SymmetricContraction {
       pe.push_back(std::move(ic));
     }
   }
+
+  /// Element z's per-irrep contractions (prepared), e.g. for `kernel()` inside a Kokkos loop.
+  const std::vector<IrrepContraction<S>>& element(int z) const { return prepared(z); }
 
   /// B (output_dim values) of node features x[C][D] of element z (prepared).
   void forward(int z, const S* x, S* B) const {
