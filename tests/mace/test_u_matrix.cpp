@@ -29,7 +29,9 @@ struct Layer {
 int compare_u_matrices(const io::StateDict& tensors, int lmax, const std::vector<Layer>& layers, double& worst) {
   const std::regex re(R"(products\.(\d+)\.symmetric_contractions\.contractions\.(\d+)\.U_matrix_(\d+))");
   int compared = 0;
-  for (const auto& [name, t] : tensors) {
+  for (const auto& entry : tensors) {
+    const std::string& name = entry.first;
+    const auto& t = entry.second;
     std::smatch m;
     if (!std::regex_match(name, m, re)) continue;
     const int layer = std::stoi(m[1]), contraction = std::stoi(m[2]), nu = std::stoi(m[3]);
