@@ -169,7 +169,7 @@ struct Twin {
 TEST_CASE("mace symmetric contraction: reverse pass against central differences") {
   std::mt19937_64 rng(21);
   std::normal_distribution<double> g;
-  const int C = 3, D = 16;
+  const int C = 11, D = 16;  // two channel blocks, the second partial
   auto weights = random_weights(C, rng);
   mace::SymmetricContraction<double> sc(3, C, 2, weights);
   sc.prepare(1);

@@ -21,7 +21,7 @@
 ///     ∂B/∂x[b]  = S1[b] + Σ_a (2 S2[b][a] + 3 q[b][a]) x[a]
 ///
 /// S3 is stored for a1 ≤ a2 only (D(D+1)/2 rows of D; q is symmetric), which halves the
-/// dominant pass. Output layout as mace's: for each output irrep in hidden_out order, [c] for L = 0 and
+/// dominant pass, and channels are interleaved in blocks (ContractionKernel) so the loops vectorise. Output layout as mace's: for each output irrep in hidden_out order, [c] for L = 0 and
 /// [c][M] (channel-major) for L > 0, concatenated. Weight gradients use the raw U (∂B/∂W_ν[k][c]
 /// = Σ_M g[c][M] Σ_a U_ν[M][a][k] x[a1]⋯x[aν]).
 
@@ -49,50 +49,80 @@ struct ContractionWeights {
   std::vector<std::vector<double>> W;  ///< index ν−1
 };
 
+/// Channels evaluated together: the storage interleaves them (channel innermost) so that every
+/// loop of the kernel runs over this many independent lanes, which the compiler vectorises
+/// (64 bytes of lanes: 8 doubles, 16 floats).
+template <class S>
+inline constexpr int kChannelBlock = sizeof(S) >= 8 ? 8 : 16;
+
 /// The per-node arithmetic of one output irrep over borrowed storage: plain pointers and sizes,
-/// callable from a Kokkos kernel (one channel per call, so a team can split the channels).
-/// S1 [C][dM][D], S2 [C][dM][D][D], S3 [C][dM][D(D+1)/2 pairs a1 ≤ a2][D] (null above the
-/// correlation order).
+/// callable from a Kokkos kernel (one block of CB = kChannelBlock<S> channels per call, so a team
+/// can split the blocks). Storage, per channel block b and lane l (channel c = b·CB + l, lanes
+/// past C hold zeros): S1 [b][dM][D][l], S2 [b][dM][D][D][l], S3 [b][dM][D(D+1)/2 pairs a1 ≤ a2][D][l]
+/// (S2, S3 null above the correlation order).
 template <class S>
 struct ContractionKernel {
+  static constexpr int CB = kChannelBlock<S>;
   const S* s1 = nullptr;
   const S* s2 = nullptr;
   const S* s3 = nullptr;
-  int D = 0, dM = 0;
+  int D = 0, dM = 0, C = 0;
 
-  /// B[M] of one channel's features x[a]; with g non-null also g_x[a] += Σ_M g[M] ∂B[M]/∂x[a].
-  KOKKOS_INLINE_FUNCTION void channel(int c, const S* x, S* B, const S* g, S* g_x) const {
-    const int D2 = D * D, P3 = D * (D + 1) / 2 * D;
-    S q[kMaxContractionDim * kMaxContractionDim];
-    for (int M = 0; M < dM; ++M) {
-      const std::size_t cm = static_cast<std::size_t>(c) * dM + M;
-      for (int i = 0; i < D2; ++i) q[i] = S(0);
-      if (s3) {  // q[a1][a2] = Σ_a3 S3[a1][a2][a3] x[a3], symmetric
-        const S* row = s3 + cm * P3;
-        for (int a1 = 0; a1 < D; ++a1)
-          for (int a2 = a1; a2 < D; ++a2, row += D) {
-            S acc(0);
-            for (int a = 0; a < D; ++a) acc += row[a] * x[a];
-            q[a1 * D + a2] = q[a2 * D + a1] = acc;
-          }
+  KOKKOS_INLINE_FUNCTION int blocks() const { return (C + CB - 1) / CB; }
+
+  /// Channels of block b of one node: x[C][D] → B[C][dM] (those channels); with g non-null also
+  /// g_x[c][a] += Σ_M g[c][M] ∂B[c][M]/∂x[c][a].
+  KOKKOS_INLINE_FUNCTION void block(int b, const S* x, S* B, const S* g, S* g_x) const {
+    const int P = D * (D + 1) / 2;
+    const int lanes = C - b * CB < CB ? C - b * CB : CB;
+    S xt[kMaxContractionDim][CB], gxt[kMaxContractionDim][CB];
+    S q[kMaxContractionDim * (kMaxContractionDim + 1) / 2][CB];
+    for (int a = 0; a < D; ++a)
+      for (int l = 0; l < CB; ++l) {
+        xt[a][l] = l < lanes ? x[static_cast<std::size_t>(b * CB + l) * D + a] : S(0);
+        gxt[a][l] = S(0);
       }
-      const S* r1 = s1 + cm * D;
-      const S* r2 = s2 ? s2 + cm * D2 : nullptr;
-      S value(0);
+    for (int M = 0; M < dM; ++M) {
+      const std::size_t bm = static_cast<std::size_t>(b) * dM + M;
+      if (s3) {  // q[a1 ≤ a2] = Σ_a3 S3[a1][a2][a3] x[a3]
+        const S* row = s3 + bm * P * D * CB;
+        for (int p = 0; p < P; ++p) {
+          S acc[CB] = {};
+          for (int a = 0; a < D; ++a, row += CB)
+            for (int l = 0; l < CB; ++l) acc[l] += row[l] * xt[a][l];
+          for (int l = 0; l < CB; ++l) q[p][l] = acc[l];
+        }
+      }
+      const S* r1 = s1 + bm * D * CB;
+      const S* r2 = s2 ? s2 + bm * D * D * CB : nullptr;
+      S value[CB] = {}, gm[CB];
+      for (int l = 0; l < CB; ++l) gm[l] = g && l < lanes ? g[static_cast<std::size_t>(b * CB + l) * dM + M] : S(0);
       for (int a1 = 0; a1 < D; ++a1) {
-        S t1 = r1[a1], dt1 = r1[a1];
+        S t1[CB], dt1[CB];
+        for (int l = 0; l < CB; ++l) t1[l] = dt1[l] = r1[a1 * CB + l];
         if (r2) {
           for (int a2 = 0; a2 < D; ++a2) {
-            const S s = r2[a1 * D + a2], qq = q[a1 * D + a2];
-            t1 += (s + qq) * x[a2];
-            dt1 += (S(2) * s + S(3) * qq) * x[a2];
+            const S* s = r2 + (a1 * D + a2) * CB;
+            const int lo = a1 < a2 ? a1 : a2, hi = a1 < a2 ? a2 : a1;
+            const S* qq = q[lo * D - lo * (lo - 1) / 2 + (hi - lo)];
+            if (!s3) qq = nullptr;
+            for (int l = 0; l < CB; ++l) {
+              const S qv = qq ? qq[l] : S(0);
+              t1[l] += (s[l] + qv) * xt[a2][l];
+              dt1[l] += (S(2) * s[l] + S(3) * qv) * xt[a2][l];
+            }
           }
         }
-        value += t1 * x[a1];
-        if (g) g_x[a1] += g[M] * dt1;
+        for (int l = 0; l < CB; ++l) {
+          value[l] += t1[l] * xt[a1][l];
+          gxt[a1][l] += gm[l] * dt1[l];
+        }
       }
-      B[M] = value;
+      for (int l = 0; l < lanes; ++l) B[static_cast<std::size_t>(b * CB + l) * dM + M] = value[l];
     }
+    if (g_x)
+      for (int l = 0; l < lanes; ++l)
+        for (int a = 0; a < D; ++a) g_x[static_cast<std::size_t>(b * CB + l) * D + a] += gxt[a][l];
   }
 };
 
@@ -101,13 +131,13 @@ template <class S>
 struct IrrepContraction {
   Irrep out;
   int correlation = 0, D = 0, C = 0;
-  /// S1 [C][2L+1][D], S2 [C][2L+1][D][D], S3 [C][2L+1][D(D+1)/2 pairs a1 ≤ a2][D]
+  /// S_ν in ContractionKernel's channel-blocked layout.
   std::vector<S> Sym[kMaxCorrelation];
 
   /// The kernel over this storage (valid while this object lives unchanged).
   ContractionKernel<S> kernel() const {
     return {Sym[0].data(), correlation >= 2 ? Sym[1].data() : nullptr, correlation >= 3 ? Sym[2].data() : nullptr, D,
-            out.dim()};
+            out.dim(), C};
   }
 
   /// B[c][M] of node features x[c][a]; writes C·(2L+1) values (channel-major).
@@ -124,10 +154,7 @@ struct IrrepContraction {
  private:
   void evaluate(const S* x, S* B, const S* g, S* g_x) const {
     const auto k = kernel();
-    const int dM = out.dim();
-    for (int c = 0; c < C; ++c)
-      k.channel(c, x + static_cast<std::size_t>(c) * D, B + static_cast<std::size_t>(c) * dM,
-                g ? g + static_cast<std::size_t>(c) * dM : nullptr, g_x ? g_x + static_cast<std::size_t>(c) * D : nullptr);
+    for (int b = 0; b < k.blocks(); ++b) k.block(b, x, B, g, g_x);
   }
 };
 
@@ -195,16 +222,29 @@ inline std::vector<double> symmetrised_uw(const UMatrix& U, const std::vector<do
   return sym;
 }
 
-/// S3 [rows][D][D][D] (symmetric) → [rows][a1 ≤ a2][D]: the rows with a1 > a2 are duplicates.
+/// Full symmetric S_ν [C][dM][D^ν] → ContractionKernel's layout [block][dM][entries][lane], where
+/// the entries are D^ν, except for ν = 3, whose pairs (a1, a2) with a1 > a2 are dropped (duplicates).
 template <class S>
-std::vector<S> pack_upper_pairs(const std::vector<double>& full, int D) {
-  const std::size_t D3 = static_cast<std::size_t>(D) * D * D, rows = full.size() / D3;
-  std::vector<S> out;
-  out.reserve(rows * D * (D + 1) / 2 * D);
-  for (std::size_t r = 0; r < rows; ++r)
+std::vector<S> block_channels(const std::vector<double>& full, int nu, int D, int C, int dM) {
+  constexpr int CB = kChannelBlock<S>;
+  std::size_t Dnu = 1;
+  for (int k = 0; k < nu; ++k) Dnu *= static_cast<std::size_t>(D);
+  std::vector<std::size_t> entries;  // kept offsets within one [c][M] row of `full`
+  if (nu == 3) {
     for (int a1 = 0; a1 < D; ++a1)
       for (int a2 = a1; a2 < D; ++a2)
-        for (int a3 = 0; a3 < D; ++a3) out.push_back(S(full[r * D3 + (static_cast<std::size_t>(a1) * D + a2) * D + a3]));
+        for (int a3 = 0; a3 < D; ++a3) entries.push_back((static_cast<std::size_t>(a1) * D + a2) * D + a3);
+  } else {
+    for (std::size_t a = 0; a < Dnu; ++a) entries.push_back(a);
+  }
+  const int blocks = (C + CB - 1) / CB;
+  std::vector<S> out(static_cast<std::size_t>(blocks) * dM * entries.size() * CB, S(0));
+  for (int c = 0; c < C; ++c)
+    for (int M = 0; M < dM; ++M) {
+      const double* row = full.data() + (static_cast<std::size_t>(c) * dM + M) * Dnu;
+      S* dst = out.data() + (static_cast<std::size_t>(c / CB) * dM + M) * entries.size() * CB + c % CB;
+      for (std::size_t e = 0; e < entries.size(); ++e) dst[e * CB] = S(row[entries[e]]);
+    }
   return out;
 }
 
@@ -264,10 +304,7 @@ class SymmetricContraction {
       ic.C = C_;
       for (int nu = 1; nu <= ic.correlation; ++nu) {
         const auto sym = detail::symmetrised_uw(*U_[i][nu - 1], weights_[i].W[nu - 1], z, C_);
-        if (nu == 3)
-          ic.Sym[2] = detail::pack_upper_pairs<S>(sym, D_);
-        else
-          ic.Sym[nu - 1].assign(sym.begin(), sym.end());
+        ic.Sym[nu - 1] = detail::block_channels<S>(sym, nu, D_, C_, ic.out.dim());
       }
       pe.push_back(std::move(ic));
     }
