@@ -268,6 +268,9 @@ TEST_CASE("mace symmetric contraction: cost of one node, medium model shape (C =
   const double both = time_it([&] { sd.forward_backward(0, x.data(), up.data(), B.data(), gx.data()); });
   const double fwd_f = time_it([&] { sf.forward(0, xf.data(), Bf.data()); });
   const double both_f = time_it([&] { sf.forward_backward(0, xf.data(), upf.data(), Bf.data(), gxf.data()); });
+  std::vector<std::vector<std::vector<double>>> gW;
+  const double wgrad = time_it([&] { sd.weight_gradient(0, x.data(), up.data(), gW); });
+  MESSAGE("weight gradient per node (double, fastest of 20): " << wgrad << " us");
   MESSAGE("per node (0e + 1o outputs, fastest of 20): forward " << fwd << " us, forward+backward " << both << " us (double); "
                                                  << fwd_f << " / " << both_f << " us (float); constructor + prepare(one element), U cached: "
                                                  << t_prepare * 1e3 << " ms");

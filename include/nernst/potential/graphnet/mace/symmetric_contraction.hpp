@@ -23,7 +23,7 @@
 /// S3 is stored for a1 ≤ a2 only (D(D+1)/2 rows of D; q is symmetric), which halves the
 /// dominant pass, and channels are interleaved in blocks (ContractionKernel) so the loops vectorise. Output layout as mace's: for each output irrep in hidden_out order, [c] for L = 0 and
 /// [c][M] (channel-major) for L > 0, concatenated. Weight gradients use the raw U (∂B/∂W_ν[k][c]
-/// = Σ_M g[c][M] Σ_a U_ν[M][a][k] x[a1]⋯x[aν]).
+/// = Σ_M g[c][M] Σ_a U_ν[M][a][k] x[a1]⋯x[aν]), through its orbit-summed non-zeros.
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
@@ -146,11 +146,6 @@ struct IrrepContraction {
   /// B and g_x[c][a] += Σ_M g[c][M] ∂B[c][M]/∂x[c][a].
   void forward_backward(const S* x, const S* g, S* B, S* g_x) const { evaluate(x, B, g, g_x); }
 
-  /// gW[ν−1][k][c] += Σ_M g[c][M] Σ_a U_ν[M][a][k] x[c][a1]⋯x[c][aν] (this element's rows;
-  /// U[ν−1] the raw U_ν of this irrep).
-  void weight_gradient(const std::vector<const UMatrix*>& U, const S* x, const S* g,
-                       std::vector<std::vector<S>>& gW) const;
-
  private:
   void evaluate(const S* x, S* B, const S* g, S* g_x) const {
     const auto k = kernel();
@@ -158,30 +153,30 @@ struct IrrepContraction {
   }
 };
 
+namespace detail {
+
+/// gW[k][c] += Σ_terms coef · g[c][M] · x[c][a1]⋯x[c][aν] for one irrep and order; x and g are
+/// transposed ([a][c], [M][c]) so the channel loop is contiguous.
 template <class S>
-void IrrepContraction<S>::weight_gradient(const std::vector<const UMatrix*>& U, const S* x_all, const S* g,
-                                          std::vector<std::vector<S>>& gW) const {
-  const int dM = out.dim();
-  for (int nu = 1; nu <= correlation; ++nu) {
-    const UMatrix& u = *U[static_cast<std::size_t>(nu - 1)];
-    const int K = u.n_paths;
-    std::size_t Dnu = 1;
-    for (int k = 0; k < nu; ++k) Dnu *= static_cast<std::size_t>(D);
-    for (int c = 0; c < C; ++c) {
-      const S* x = x_all + static_cast<std::size_t>(c) * D;
-      for (int M = 0; M < dM; ++M) {
-        const S gm = g[static_cast<std::size_t>(c) * dM + M];
-        for (std::size_t a = 0; a < Dnu; ++a) {
-          S p = gm;  // g · x[a1] ⋯ x[aν], a = ((a1 D + a2) D + a3)
-          for (std::size_t rest = a, k = 0; k < static_cast<std::size_t>(nu); ++k, rest /= D) p *= x[rest % D];
-          const double* urow = u.values.data() + (static_cast<std::size_t>(M) * Dnu + a) * K;
-          for (int k = 0; k < K; ++k)
-            if (urow[k] != 0.0) gW[nu - 1][static_cast<std::size_t>(k) * C + c] += S(urow[k]) * p;
-        }
-      }
-    }
+void accumulate_weight_gradient(const std::vector<SymmetricUTerm>& terms, int nu, int C, const std::vector<S>& xt,
+                                const std::vector<S>& gt, S* gW) {
+  for (const auto& t : terms) {
+    const S* gm = gt.data() + static_cast<std::size_t>(t.M) * C;
+    const S* x1 = xt.data() + static_cast<std::size_t>(t.a[0]) * C;
+    const S* x2 = xt.data() + static_cast<std::size_t>(t.a[1]) * C;
+    const S* x3 = xt.data() + static_cast<std::size_t>(t.a[2]) * C;
+    S* out = gW + static_cast<std::size_t>(t.k) * C;
+    const S coef = S(t.coef);
+    if (nu == 1)
+      for (int c = 0; c < C; ++c) out[c] += coef * gm[c] * x1[c];
+    else if (nu == 2)
+      for (int c = 0; c < C; ++c) out[c] += coef * gm[c] * x1[c] * x2[c];
+    else
+      for (int c = 0; c < C; ++c) out[c] += coef * gm[c] * x1[c] * x2[c] * x3[c];
   }
 }
+
+}  // namespace detail
 
 namespace detail {
 
@@ -273,6 +268,8 @@ class SymmetricContraction {
                       std::to_string(n_elements) + " x " + std::to_string(us.back()->n_paths) + " x " +
                       std::to_string(channels));
       }
+      terms_.emplace_back();
+      for (const UMatrix* u : us) terms_.back().push_back(symmetric_u_terms(*u));
       U_.push_back(std::move(us));
     }
     per_element_.resize(static_cast<std::size_t>(n_elements));
@@ -330,16 +327,25 @@ class SymmetricContraction {
     }
   }
 
-  /// gW[irrep][ν−1][k][c] += ∂(gᵀB)/∂W_ν[z][k][c] (element z's rows of the weights).
+  /// gW[irrep][ν−1][k][c] += ∂(gᵀB)/∂W_ν[z][k][c] (element z's rows of the weights). Goes through
+  /// the orbit-summed non-zeros of U (symmetric_u_terms), not the contracted S.
   void weight_gradient(int z, const S* x, const S* g, std::vector<std::vector<std::vector<S>>>& gW) const {
-    const auto& ics = prepared(z);
-    gW.resize(ics.size());
-    for (std::size_t i = 0; i < ics.size(); ++i) {
-      gW[i].resize(static_cast<std::size_t>(ics[i].correlation));
-      for (int nu = 1; nu <= ics[i].correlation; ++nu)
+    check_element(z);
+    std::vector<S> xt(static_cast<std::size_t>(D_) * C_);
+    for (int c = 0; c < C_; ++c)
+      for (int a = 0; a < D_; ++a) xt[static_cast<std::size_t>(a) * C_ + c] = x[static_cast<std::size_t>(c) * D_ + a];
+    gW.resize(weights_.size());
+    for (std::size_t i = 0; i < weights_.size(); ++i) {
+      const int dM = weights_[i].out.dim(), corr = static_cast<int>(weights_[i].W.size());
+      std::vector<S> gt(static_cast<std::size_t>(dM) * C_);
+      for (int c = 0; c < C_; ++c)
+        for (int M = 0; M < dM; ++M) gt[static_cast<std::size_t>(M) * C_ + c] = g[static_cast<std::size_t>(c) * dM + M];
+      gW[i].resize(static_cast<std::size_t>(corr));
+      for (int nu = 1; nu <= corr; ++nu) {
         gW[i][nu - 1].resize(static_cast<std::size_t>(U_[i][nu - 1]->n_paths) * C_, S(0));
-      ics[i].weight_gradient(U_[i], x, g, gW[i]);
-      g += C_ * ics[i].out.dim();
+        detail::accumulate_weight_gradient(terms_[i][nu - 1], nu, C_, xt, gt, gW[i][nu - 1].data());
+      }
+      g += C_ * dM;
     }
   }
 
@@ -364,6 +370,7 @@ class SymmetricContraction {
   int D_, C_, n_elements_;
   std::vector<ContractionWeights> weights_;
   std::vector<std::vector<const UMatrix*>> U_;  ///< [irrep][ν−1], owned by sh_u_matrix's cache
+  std::vector<std::vector<std::vector<SymmetricUTerm>>> terms_;  ///< [irrep][ν−1], for weight gradients
   std::vector<std::vector<IrrepContraction<S>>> per_element_;
 };
 
