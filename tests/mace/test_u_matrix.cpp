@@ -107,3 +107,35 @@ TEST_CASE("mace u_matrix rejects an irrep no path reaches") {
   CHECK_THROWS_AS(mace::u_matrix(mace::sh_irreps(1), mace::Irrep{3, -1}, 1), std::runtime_error);
   CHECK_THROWS_AS(mace::coupling_paths(mace::sh_irreps(1), 0), std::runtime_error);
 }
+
+TEST_CASE("mace symmetric_u_terms contract a symmetric tensor like the dense U") {
+  std::mt19937_64 rng(13);
+  std::normal_distribution<double> g;
+  for (int nu = 1; nu <= 3; ++nu)
+    for (const mace::Irrep ir : {mace::Irrep{0, 1}, mace::Irrep{1, -1}, mace::Irrep{2, 1}}) {
+      const auto& U = mace::sh_u_matrix(2, ir, nu);
+      const auto terms = mace::symmetric_u_terms(U);
+      const int D = U.dim_in, K = U.n_paths, dM = ir.dim();
+      std::vector<double> x(D), r(static_cast<std::size_t>(dM) * K);
+      for (auto& v : x) v = g(rng);
+      for (auto& v : r) v = g(rng);
+      std::size_t Dnu = 1;
+      for (int k = 0; k < nu; ++k) Dnu *= D;
+      double dense = 0, sparse = 0;  // Σ r[M][k] Σ_a U[M][a][k] x[a1]⋯x[aν]
+      for (int M = 0; M < dM; ++M)
+        for (std::size_t a = 0; a < Dnu; ++a) {
+          double p = 1;
+          for (std::size_t rest = a, i = 0; i < std::size_t(nu); ++i, rest /= D) p *= x[rest % D];
+          for (int k = 0; k < K; ++k) dense += r[M * K + k] * U.values[(M * Dnu + a) * K + k] * p;
+        }
+      for (const auto& t : terms) {
+        double p = t.coef * r[t.M * K + t.k];
+        for (int i = 0; i < nu; ++i) p *= x[t.a[i]];
+        sparse += p;
+      }
+      INFO("nu=" << nu << " L=" << ir.l);
+      CHECK(sparse == doctest::Approx(dense).epsilon(1e-12));
+      for (const auto& t : terms)
+        for (int i = 1; i < nu; ++i) CHECK(t.a[i - 1] <= t.a[i]);
+    }
+}
