@@ -4,6 +4,7 @@
 #include "mace_test_support.hpp"
 
 #include <nernst/core/elements.hpp>
+#include <nernst/nn/dual.hpp>
 #include <nernst/potential/graphnet/mace/symmetric_contraction.hpp>
 
 #include <doctest/doctest.h>
@@ -242,6 +243,42 @@ TEST_CASE("mace symmetric contraction: float agrees with double; bad input is re
   auto bad = weights;
   bad[1].W[2].pop_back();
   CHECK_THROWS_AS(mace::SymmetricContraction<double>(3, C, 2, bad), std::runtime_error);
+}
+
+TEST_CASE("mace symmetric contraction runs on nn::Dual (forward over reverse)") {
+  // With x seeded along a direction v: tangent(gᵀB) = (∂B/∂x)ᵀg · v, and tangent(g_x) equals the
+  // central difference of g_x along v (the Hessian-vector product a force-loss gradient needs).
+  using Dual = nernst::nn::Dual<double>;
+  std::mt19937_64 rng(17);
+  std::normal_distribution<double> g;
+  const int C = 10, D = 16;
+  const auto weights = random_weights(C, rng);
+  mace::SymmetricContraction<double> sd(3, C, 2, weights);
+  mace::SymmetricContraction<Dual> sdual(3, C, 2, weights);
+  sd.prepare(0);
+  sdual.prepare(0);
+  const int nout = sd.output_dim();
+  std::vector<double> x(C * D), v(C * D), up(nout), B(nout), gx(C * D, 0.0);
+  for (auto& e : x) e = g(rng);
+  for (auto& e : v) e = g(rng);
+  for (auto& e : up) e = g(rng);
+  std::vector<Dual> xd(C * D), upd(up.begin(), up.end()), Bd(nout), gxd(C * D, Dual(0.0));
+  for (int i = 0; i < C * D; ++i) xd[i] = Dual(x[i]), xd[i].d = v[i];
+  sd.forward_backward(0, x.data(), up.data(), B.data(), gx.data());
+  sdual.forward_backward(0, xd.data(), upd.data(), Bd.data(), gxd.data());
+  double lhs = 0, rhs = 0;
+  for (int i = 0; i < nout; ++i) {
+    CHECK(Bd[i].v == doctest::Approx(B[i]).epsilon(1e-14));
+    lhs += up[i] * Bd[i].d;
+  }
+  for (int a = 0; a < C * D; ++a) rhs += gx[a] * v[a];
+  CHECK(lhs == doctest::Approx(rhs).epsilon(1e-12));
+  const double h = 1e-5;
+  std::vector<double> xp(x), xm(x), gp(C * D, 0.0), gm(C * D, 0.0), Bp(nout);
+  for (int a = 0; a < C * D; ++a) xp[a] += h * v[a], xm[a] -= h * v[a];
+  sd.forward_backward(0, xp.data(), up.data(), Bp.data(), gp.data());
+  sd.forward_backward(0, xm.data(), up.data(), Bp.data(), gm.data());
+  for (int a = 0; a < C * D; ++a) CHECK(gxd[a].d == doctest::Approx((gp[a] - gm[a]) / (2 * h)).epsilon(1e-7).scale(1));
 }
 
 TEST_CASE("mace symmetric contraction: cost of one node, medium model shape (C = 128, lmax 3, correlation 3)") {
