@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 namespace mace = nernst::graphnet::mace;
@@ -96,4 +97,10 @@ TEST_CASE("mace spherical harmonics: float agrees with double") {
     for (int i = 0; i < 16; ++i) CHECK(std::abs(Yf[i] - Y[i]) <= 5e-6);
     for (int i = 0; i < 48; ++i) CHECK(std::abs(dYf[i] - dY[i]) <= 5e-5);
   }
+}
+
+TEST_CASE("mace spherical harmonics: degrees beyond the closed forms are refused by the host check") {
+  CHECK_NOTHROW(mace::check_sh_degree(3));
+  CHECK_THROWS_AS(mace::check_sh_degree(4), std::runtime_error);
+  CHECK_THROWS_AS(mace::check_sh_degree(-1), std::runtime_error);
 }

@@ -29,7 +29,9 @@ struct Layer {
 int compare_u_matrices(const io::StateDict& tensors, int lmax, const std::vector<Layer>& layers, double& worst) {
   const std::regex re(R"(products\.(\d+)\.symmetric_contractions\.contractions\.(\d+)\.U_matrix_(\d+))");
   int compared = 0;
-  for (const auto& [name, t] : tensors) {
+  for (const auto& entry : tensors) {
+    const std::string& name = entry.first;
+    const auto& t = entry.second;
     std::smatch m;
     if (!std::regex_match(name, m, re)) continue;
     const int layer = std::stoi(m[1]), contraction = std::stoi(m[2]), nu = std::stoi(m[3]);
@@ -104,4 +106,36 @@ TEST_CASE("mace coupling paths: e3nn's irrep order, and columns that transform a
 TEST_CASE("mace u_matrix rejects an irrep no path reaches") {
   CHECK_THROWS_AS(mace::u_matrix(mace::sh_irreps(1), mace::Irrep{3, -1}, 1), std::runtime_error);
   CHECK_THROWS_AS(mace::coupling_paths(mace::sh_irreps(1), 0), std::runtime_error);
+}
+
+TEST_CASE("mace symmetric_u_terms contract a symmetric tensor like the dense U") {
+  std::mt19937_64 rng(13);
+  std::normal_distribution<double> g;
+  for (int nu = 1; nu <= 3; ++nu)
+    for (const mace::Irrep ir : {mace::Irrep{0, 1}, mace::Irrep{1, -1}, mace::Irrep{2, 1}}) {
+      const auto& U = mace::sh_u_matrix(2, ir, nu);
+      const auto terms = mace::symmetric_u_terms(U);
+      const int D = U.dim_in, K = U.n_paths, dM = ir.dim();
+      std::vector<double> x(D), r(static_cast<std::size_t>(dM) * K);
+      for (auto& v : x) v = g(rng);
+      for (auto& v : r) v = g(rng);
+      std::size_t Dnu = 1;
+      for (int k = 0; k < nu; ++k) Dnu *= D;
+      double dense = 0, sparse = 0;  // Σ r[M][k] Σ_a U[M][a][k] x[a1]⋯x[aν]
+      for (int M = 0; M < dM; ++M)
+        for (std::size_t a = 0; a < Dnu; ++a) {
+          double p = 1;
+          for (std::size_t rest = a, i = 0; i < std::size_t(nu); ++i, rest /= D) p *= x[rest % D];
+          for (int k = 0; k < K; ++k) dense += r[M * K + k] * U.values[(M * Dnu + a) * K + k] * p;
+        }
+      for (const auto& t : terms) {
+        double p = t.coef * r[t.M * K + t.k];
+        for (int i = 0; i < nu; ++i) p *= x[t.a[i]];
+        sparse += p;
+      }
+      INFO("nu=" << nu << " L=" << ir.l);
+      CHECK(sparse == doctest::Approx(dense).epsilon(1e-12));
+      for (const auto& t : terms)
+        for (int i = 1; i < nu; ++i) CHECK(t.a[i - 1] <= t.a[i]);
+    }
 }

@@ -112,7 +112,8 @@ KOKKOS_INLINE_FUNCTION void spherical_harmonics_with_gradient(int lmax, const S 
   }
 }
 
-/// Checked entry for host code: throws for an lmax these closed forms do not cover.
+/// Host check for a model's max_ell: throws for an lmax these closed forms do not cover (the
+/// kernels above cannot throw; call this when loading a model).
 inline void check_sh_degree(int lmax) {
   if (lmax < 0 || lmax > kMaxShDegree)
     throw Error("mace spherical harmonics: max_ell = " + std::to_string(lmax) + " is outside 0.." +

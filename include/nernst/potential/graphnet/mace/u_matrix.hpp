@@ -28,7 +28,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -167,6 +170,68 @@ inline UMatrix u_matrix(const std::vector<Irrep>& in, const Irrep& out, int nu) 
   for (std::size_t k = 0; k < paths.size(); ++k)
     for (std::size_t i = 0; i < rows; ++i) U.values[i * paths.size() + k] = paths[k].C[i];
   return U;
+}
+
+/// One non-zero of U_ν summed over the orderings of its input indices: Σ_a U[M][a][k] X[a] =
+/// Σ_terms coef · X[a1 ≤ … ≤ aν] for any symmetric X (such as x⊗x⊗x).
+struct SymmetricUTerm {
+  int M = 0, k = 0;
+  int a[3] = {0, 0, 0};  ///< sorted input indices (first ν used)
+  double coef = 0.0;
+};
+
+/// The orbit-summed non-zeros of U_ν (ν ≤ 3), ordered by (M, a, k). Used where a contraction
+/// with a symmetric tensor must go through the raw U (weight gradients): a few thousand terms
+/// instead of (2L+1)·D^ν·n_paths dense entries.
+inline std::vector<SymmetricUTerm> symmetric_u_terms(const UMatrix& U) {
+  if (U.nu > 3) throw Error("mace symmetric_u_terms: order " + std::to_string(U.nu) + " > 3");
+  const int D = U.dim_in, K = U.n_paths;
+  std::size_t Dnu = 1;
+  for (int k = 0; k < U.nu; ++k) Dnu *= static_cast<std::size_t>(D);
+  std::vector<SymmetricUTerm> raw;
+  for (int M = 0; M < U.out.dim(); ++M)
+    for (std::size_t a = 0; a < Dnu; ++a) {
+      const double* row = U.values.data() + (static_cast<std::size_t>(M) * Dnu + a) * K;
+      for (int k = 0; k < K; ++k) {
+        if (row[k] == 0.0) continue;
+        SymmetricUTerm t;
+        t.M = M;
+        t.k = k;
+        t.coef = row[k];
+        for (std::size_t rest = a, i = static_cast<std::size_t>(U.nu); i-- > 0; rest /= D) t.a[i] = static_cast<int>(rest % D);
+        auto order = [&](int i, int j) {  // a 3-element sorting network (unused slots stay 0 and first)
+          if (t.a[i] > t.a[j]) std::swap(t.a[i], t.a[j]);
+        };
+        if (U.nu == 3) order(1, 2);
+        if (U.nu >= 2) order(0, 1);
+        if (U.nu == 3) order(1, 2);
+        raw.push_back(t);
+      }
+    }
+  auto key = [](const SymmetricUTerm& t) { return std::make_tuple(t.M, t.a[0], t.a[1], t.a[2], t.k); };
+  std::sort(raw.begin(), raw.end(), [&](const SymmetricUTerm& x, const SymmetricUTerm& y) { return key(x) < key(y); });
+  std::vector<SymmetricUTerm> out;
+  for (const auto& t : raw) {
+    if (!out.empty() && key(out.back()) == key(t))
+      out.back().coef += t.coef;
+    else
+      out.push_back(t);
+  }
+  out.erase(std::remove_if(out.begin(), out.end(), [](const SymmetricUTerm& t) { return std::abs(t.coef) < 1e-15; }),
+            out.end());
+  return out;
+}
+
+/// u_matrix over the harmonic irreps 0e + 1o + ... + lmax, computed once per (lmax, irrep, ν) and
+/// cached for the process (thread-safe; the reference stays valid). Layers and dtypes share it.
+inline const UMatrix& sh_u_matrix(int lmax, const Irrep& out, int nu) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int, int, int, int>, UMatrix> cache;  // node-based: references stay valid
+  std::lock_guard<std::mutex> lock(mutex);
+  const auto key = std::make_tuple(lmax, out.l, out.p, nu);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, u_matrix(sh_irreps(lmax), out, nu)).first;
+  return it->second;
 }
 
 }  // namespace mace
