@@ -203,3 +203,19 @@ TEST_CASE("checkpoint: CHGNet trainer checkpoints (.pth.tar)") {
     CHECK(top["trainer_args"]["optimizer"].as_string() == "Adam");
   }
 }
+
+TEST_CASE("checkpoint: load_torch_bytes reads an archive held in memory like the file itself") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const auto path = (nernst_test::shared_dir() / "models/m3gnet-mp-2021.2.8-pes" / "state.pt").string();
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() > 1000);
+  const PickleValue from_file = nernst::io::load_torch(path);
+  const PickleValue from_memory = nernst::io::load_torch_bytes(bytes, "in-memory state.pt");
+  CHECK(from_memory == from_file);
+  // Not a zip, and a cut archive: ParseError naming the label.
+  CHECK_THROWS_WITH_AS(nernst::io::load_torch_bytes("not a zip archive", "blob-label"), doctest::Contains("blob-label"),
+                       nernst::ParseError);
+  CHECK_THROWS_WITH_AS(nernst::io::load_torch_bytes(bytes.substr(0, bytes.size() / 2), "half-archive"),
+                       doctest::Contains("half-archive"), nernst::ParseError);
+}

@@ -19,6 +19,10 @@
 
 NERNST_NAMESPACE_BEGIN
 namespace io {
+namespace detail {
+inline PickleValue load_torch_zip(ZipReader& zip);
+}  // namespace detail
+
 
 /// Loads the whole object a `torch.save` file holds (tensors rebuilt, unknown classes as Opaque).
 /// Throws IOError when the file cannot be opened, ParseError on malformed content (naming the file,
@@ -35,6 +39,21 @@ inline PickleValue load_torch(const std::string& path) {
                                 "_use_new_zipfile_serialization=False) is not supported; re-save it with a recent torch");
   }
   detail::ZipReader zip(path);
+  return detail::load_torch_zip(zip);
+}
+
+/// Loads a `torch.save` / TorchScript archive held in memory (such archives are pickled as bytes
+/// inside some modules, e.g. e3nn's compiled code with its constant buffers); `label` names it in
+/// error messages.
+inline PickleValue load_torch_bytes(std::string bytes, const std::string& label) {
+  detail::ZipReader zip = detail::ZipReader::from_memory(label, std::move(bytes));
+  return detail::load_torch_zip(zip);
+}
+
+namespace detail {
+/// The unpickling half of load_torch: finds data.pkl in the archive and rebuilds the object.
+inline PickleValue load_torch_zip(ZipReader& zip) {
+  const std::string& path = zip.path();
 
   // The pickle is "<prefix>/data.pkl"; prefer the shallowest such entry (TorchScript archives
   // hold other .pkl files deeper down).
@@ -85,6 +104,7 @@ inline PickleValue load_torch(const std::string& path) {
                        big_endian);
   return up.load();
 }
+}  // namespace detail
 
 /// True when `v` is a dict whose every value is a tensor and every key a string (and it is not empty).
 inline bool is_state_dict(const PickleValue& v) {

@@ -37,13 +37,30 @@ class ZipReader {
     std::error_code ec;
     file_size_ = static_cast<std::uint64_t>(std::filesystem::file_size(path_, ec));
     if (ec) file_size_ = 0;
-    const zip_int64_t n = zip_get_num_entries(z, 0);
-    if (n < 0) throw ParseError(path_, 0, "cannot list the zip entries");
-    names_.reserve(static_cast<std::size_t>(n));
-    for (zip_int64_t i = 0; i < n; ++i) {
-      const char* name = zip_get_name(z, static_cast<zip_uint64_t>(i), ZIP_FL_ENC_RAW);
-      names_.emplace_back(name ? name : "");
+    list_names();
+  }
+
+  /// Reads an archive held in memory (e.g. the TorchScript archive e3nn pickles inside a module);
+  /// `label` names it in error messages.
+  static ZipReader from_memory(std::string label, std::string bytes) {
+    ZipReader r;
+    r.path_ = std::move(label);
+    r.bytes_ = std::make_unique<std::string>(std::move(bytes));
+    zip_error_t e;
+    zip_error_init(&e);
+    zip_source_t* src = zip_source_buffer_create(r.bytes_->data(), r.bytes_->size(), 0, &e);
+    zip_t* z = src ? zip_open_from_source(src, ZIP_RDONLY, &e) : nullptr;
+    if (!z) {
+      if (src) zip_source_free(src);
+      const std::string why = zip_error_strerror(&e);
+      zip_error_fini(&e);
+      throw ParseError(r.path_, 0, "not a readable zip archive (" + why + ")");
     }
+    zip_error_fini(&e);
+    r.zip_.reset(z);
+    r.file_size_ = r.bytes_->size();
+    r.list_names();
+    return r;
   }
 
   const std::string& path() const noexcept { return path_; }
@@ -98,6 +115,16 @@ class ZipReader {
   }
 
  private:
+  ZipReader() = default;
+  void list_names() {
+    const zip_int64_t n = zip_get_num_entries(zip_.get(), 0);
+    if (n < 0) throw ParseError(path_, 0, "cannot list the zip entries");
+    names_.reserve(static_cast<std::size_t>(n));
+    for (zip_int64_t i = 0; i < n; ++i) {
+      const char* name = zip_get_name(zip_.get(), static_cast<zip_uint64_t>(i), ZIP_FL_ENC_RAW);
+      names_.emplace_back(name ? name : "");
+    }
+  }
   static std::string error_string(int code) {
     zip_error_t e;
     zip_error_init_with_code(&e, code);
@@ -109,6 +136,7 @@ class ZipReader {
     void operator()(zip_t* z) const noexcept { zip_discard(z); }
   };
   std::string path_;
+  std::unique_ptr<std::string> bytes_;  ///< the archive when read from memory (libzip reads it in place; outlives zip_)
   std::unique_ptr<zip_t, Closer> zip_;
   std::uint64_t file_size_ = 0;
   std::vector<std::string> names_;

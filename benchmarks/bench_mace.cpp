@@ -1,0 +1,65 @@
+// Native MACE energy (forward pass, graph construction included), one core, on the cells of
+// ../shared/reference/m3gnet/timing_structures.json, with the MACE-MP-0a-architecture medium model
+// (random weights, shared/models/mace-random) and the small debugging model, float and double.
+// mace-torch's own timing of E+F+S on the 60-atom cell is in shared/specs/mace.md. Results:
+// docs/mace.md.
+#include "graphnet_bench_support.hpp"
+
+#include <nernst/potential/graphnet/mace/mace_forward.hpp>
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace gm = nernst::graphnet::mace;
+
+/// Positions, lattice and atomic numbers of a timing cell, as the forward pass takes them.
+struct Cell {
+  std::vector<std::array<double, 3>> x;
+  Eigen::Matrix3d lattice;
+  std::vector<int> z;
+};
+
+Cell timing_cell(int n) {
+  const auto sys = nernst_bench::timing_system(nernst_bench::shared_dir() / "reference" / "m3gnet" / "timing_structures.json",
+                                               std::to_string(n));
+  Cell c;
+  auto hx = Kokkos::create_mirror_view(sys.x);
+  Kokkos::deep_copy(hx, sys.x);
+  for (std::size_t i = 0; i < sys.size(); ++i) c.x.push_back({hx(i, 0), hx(i, 1), hx(i, 2)});
+  c.lattice = sys.cell.matrix();
+  c.z = sys.atomic_numbers();
+  return c;
+}
+
+template <class Scalar>
+void BM_MACEEnergy(benchmark::State& st, const char* model) {
+  auto m = gm::make_mace_model<Scalar>(
+      gm::read_mace_model_file((nernst_bench::shared_dir() / "models" / "mace-random" / (std::string(model) + ".model")).string()));
+  const Cell c = timing_cell(static_cast<int>(st.range(0)));
+  double e = 0;
+  std::size_t edges = 0;
+  for (auto _ : st) {
+    const auto s = gm::forward(m, c.x, c.lattice, c.z);
+    e = s.energy;
+    edges = s.graph.size();
+    benchmark::DoNotOptimize(e);
+  }
+  st.counters["edges"] = static_cast<double>(edges);
+}
+
+}  // namespace
+
+void BM_MACEMediumFloat(benchmark::State& st) { BM_MACEEnergy<float>(st, "mace-mp0a-medium-random"); }
+void BM_MACEMediumDouble(benchmark::State& st) { BM_MACEEnergy<double>(st, "mace-mp0a-medium-random"); }
+void BM_MACESmallFloat(benchmark::State& st) { BM_MACEEnergy<float>(st, "mace-small-random"); }
+void BM_MACESmallDouble(benchmark::State& st) { BM_MACEEnergy<double>(st, "mace-small-random"); }
+
+BENCHMARK(BM_MACEMediumFloat)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MACEMediumDouble)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MACESmallFloat)->Arg(60)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MACESmallDouble)->Arg(60)->Unit(benchmark::kMillisecond);
+
+int main(int argc, char** argv) { return nernst_bench::run_benchmarks(argc, argv); }

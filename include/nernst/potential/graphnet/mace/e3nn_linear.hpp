@@ -1,0 +1,178 @@
+#pragma once
+/// \file
+/// \brief e3nn `o3.Linear` (spec item 3) and the per-element linear of MACE's `skip_tp` (item 7).
+///
+/// e3nn's Linear mixes the copies of each irrep and never mixes irreps: for every output block,
+/// out[w, m] = Σ_instructions Σ_u W[u, w] x[u, m] / sqrt(Σ mul_in of the instructions that feed
+/// it) ("element" path normalisation), no bias. The flat weight vector holds the instructions'
+/// [mul_in, mul_out] row-major blocks in instruction order. The normalisation is folded into the
+/// stored matrices, so applying a path is one GEMM per m component over all rows (atoms) at once.
+
+#include <nernst/core/error.hpp>
+#include <nernst/nn/matrix.hpp>
+#include <nernst/potential/graphnet/mace/irreps.hpp>
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+namespace mace {
+
+namespace detail {
+
+/// Strided view of component m of irrep block (offset, mul, d) in the rows of a row-major batch:
+/// an N x mul matrix whose column u is feature offset + u d + m.
+template <class Ptr>
+auto irrep_component(Ptr data, Eigen::Index rows, Eigen::Index row_stride, int offset, int mul, int d, int m) {
+  using Scalar = std::remove_const_t<std::remove_pointer_t<Ptr>>;
+  using Mat = std::conditional_t<std::is_const_v<std::remove_pointer_t<Ptr>>, const nn::RowMatrix<Scalar>,
+                                 nn::RowMatrix<Scalar>>;
+  return Eigen::Map<Mat, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>(
+      data + offset + m, rows, mul, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(row_stride, d));
+}
+
+}  // namespace detail
+
+/// One instruction of an e3nn Linear: input block → output block.
+struct LinearInstruction {
+  int i_in = 0, i_out = 0;
+};
+
+namespace detail {
+
+/// Where an instruction reads and writes: multiplicities, block offsets and the irrep dimension.
+struct BlockPair {
+  int mul_in, mul_out, offset_in, offset_out, d;
+};
+
+inline BlockPair block_pair(const Irreps& in, const Irreps& out, const LinearInstruction& i) {
+  const auto a = static_cast<std::size_t>(i.i_in), b = static_cast<std::size_t>(i.i_out);
+  return {in[a].mul, out[b].mul, in.offset(a), out.offset(b), in[a].ir.dim()};
+}
+
+}  // namespace detail
+
+/// e3nn Linear with its normalisation folded into the weights.
+template <class Scalar>
+struct E3nnLinear {
+  Irreps irreps_in, irreps_out;
+  std::vector<LinearInstruction> instructions;
+  std::vector<nn::RowMatrix<Scalar>> weights;  ///< per instruction [mul_in, mul_out] × path weight
+
+  /// e3nn's default instructions: every (i_in, i_out) with equal irreps, i_in-major.
+  static std::vector<LinearInstruction> default_instructions(const Irreps& in, const Irreps& out) {
+    std::vector<LinearInstruction> ins;
+    for (std::size_t a = 0; a < in.size(); ++a)
+      for (std::size_t b = 0; b < out.size(); ++b)
+        if (in[a].ir == out[b].ir) ins.push_back({static_cast<int>(a), static_cast<int>(b)});
+    return ins;
+  }
+
+  /// Builds the layer from e3nn's flat weight vector (`what` names it in errors).
+  static E3nnLinear from_flat(Irreps in, Irreps out, const std::vector<double>& flat, const std::string& what) {
+    E3nnLinear L;
+    L.instructions = default_instructions(in, out);
+    std::vector<double> fan_in(out.size(), 0.0);
+    std::size_t numel = 0;
+    for (const auto& i : L.instructions) {
+      fan_in[static_cast<std::size_t>(i.i_out)] += in[static_cast<std::size_t>(i.i_in)].mul;
+      numel += static_cast<std::size_t>(in[static_cast<std::size_t>(i.i_in)].mul) * out[static_cast<std::size_t>(i.i_out)].mul;
+    }
+    if (flat.size() != numel)
+      throw ValueError(what + ": e3nn Linear " + in.str() + " -> " + out.str() + " needs " + std::to_string(numel) +
+                       " weights, found " + std::to_string(flat.size()));
+    std::size_t pos = 0;
+    for (const auto& i : L.instructions) {
+      const int mi = in[static_cast<std::size_t>(i.i_in)].mul, mo = out[static_cast<std::size_t>(i.i_out)].mul;
+      const double alpha = 1.0 / std::sqrt(fan_in[static_cast<std::size_t>(i.i_out)]);
+      nn::RowMatrix<Scalar> w(mi, mo);
+      for (int u = 0; u < mi; ++u)
+        for (int v = 0; v < mo; ++v) w(u, v) = static_cast<Scalar>(flat[pos++] * alpha);
+      L.weights.push_back(std::move(w));
+    }
+    L.irreps_in = std::move(in);
+    L.irreps_out = std::move(out);
+    return L;
+  }
+
+  /// Y = Linear(X) for all rows: X is N x irreps_in.dim(), Y is resized to N x irreps_out.dim().
+  void apply(const nn::RowMatrix<Scalar>& X, nn::RowMatrix<Scalar>& Y) const {
+    if (X.cols() != irreps_in.dim()) throw ValueError("e3nn Linear: input has " + std::to_string(X.cols()) +
+                                                      " features, expected " + std::to_string(irreps_in.dim()));
+    Y.setZero(X.rows(), irreps_out.dim());
+    for (std::size_t k = 0; k < instructions.size(); ++k) {
+      const auto b = detail::block_pair(irreps_in, irreps_out, instructions[k]);
+      for (int m = 0; m < b.d; ++m) {
+        auto x = detail::irrep_component(X.data(), X.rows(), X.cols(), b.offset_in, b.mul_in, b.d, m);
+        auto y = detail::irrep_component(Y.data(), Y.rows(), Y.cols(), b.offset_out, b.mul_out, b.d, m);
+        y.noalias() += x * weights[k];
+      }
+    }
+  }
+};
+
+/// MACE's `skip_tp` (an e3nn FullyConnectedTensorProduct of the features with the one-hot element,
+/// `uvw`): for every output block with an irrep present in the input, sc[w, m] =
+/// Σ_u W[u, z, w] h[u, m] / sqrt(mul_in · n_elements) — a linear whose matrix depends on the element.
+template <class Scalar>
+struct ElementLinear {
+  Irreps irreps_in, irreps_out;
+  std::vector<LinearInstruction> instructions;
+  std::vector<std::vector<nn::RowMatrix<Scalar>>> weights;  ///< [instruction][element] [mul_in, mul_out] × path weight
+
+  /// From the flat weight (instructions' [mul_in, n_elements, mul_out] blocks in order).
+  static ElementLinear from_flat(Irreps in, Irreps out, int n_elements, const std::vector<double>& flat,
+                                 const std::string& what) {
+    ElementLinear L;
+    L.instructions = E3nnLinear<Scalar>::default_instructions(in, out);
+    std::vector<double> fan_in(out.size(), 0.0);
+    std::size_t numel = 0;
+    for (const auto& i : L.instructions) {
+      fan_in[static_cast<std::size_t>(i.i_out)] += static_cast<double>(in[static_cast<std::size_t>(i.i_in)].mul) * n_elements;
+      numel += static_cast<std::size_t>(in[static_cast<std::size_t>(i.i_in)].mul) * n_elements *
+               out[static_cast<std::size_t>(i.i_out)].mul;
+    }
+    if (flat.size() != numel)
+      throw ValueError(what + ": skip_tp " + in.str() + " x " + std::to_string(n_elements) + "x0e -> " + out.str() +
+                       " needs " + std::to_string(numel) + " weights, found " + std::to_string(flat.size()));
+    std::size_t pos = 0;
+    for (const auto& i : L.instructions) {
+      const int mi = in[static_cast<std::size_t>(i.i_in)].mul, mo = out[static_cast<std::size_t>(i.i_out)].mul;
+      const double alpha = 1.0 / std::sqrt(fan_in[static_cast<std::size_t>(i.i_out)]);
+      std::vector<nn::RowMatrix<Scalar>> per(static_cast<std::size_t>(n_elements), nn::RowMatrix<Scalar>(mi, mo));
+      for (int u = 0; u < mi; ++u)
+        for (int z = 0; z < n_elements; ++z)
+          for (int v = 0; v < mo; ++v) per[static_cast<std::size_t>(z)](u, v) = static_cast<Scalar>(flat[pos++] * alpha);
+      L.weights.push_back(std::move(per));
+    }
+    L.irreps_in = std::move(in);
+    L.irreps_out = std::move(out);
+    return L;
+  }
+
+  /// Y = skip_tp(X, elements): row i of X with element index element[i].
+  void apply(const nn::RowMatrix<Scalar>& X, const std::vector<int>& element, nn::RowMatrix<Scalar>& Y) const {
+    if (X.cols() != irreps_in.dim() || static_cast<std::size_t>(X.rows()) != element.size())
+      throw ValueError("skip_tp: input is " + std::to_string(X.rows()) + " x " + std::to_string(X.cols()) +
+                       ", expected " + std::to_string(element.size()) + " x " + std::to_string(irreps_in.dim()));
+    Y.setZero(X.rows(), irreps_out.dim());
+    for (std::size_t k = 0; k < instructions.size(); ++k) {
+      const auto b = detail::block_pair(irreps_in, irreps_out, instructions[k]);
+      for (Eigen::Index n = 0; n < X.rows(); ++n) {
+        const auto& w = weights[k][static_cast<std::size_t>(element[static_cast<std::size_t>(n)])];
+        for (int m = 0; m < b.d; ++m) {
+          auto x = detail::irrep_component(X.row(n).data(), 1, X.cols(), b.offset_in, b.mul_in, b.d, m);
+          auto y = detail::irrep_component(Y.row(n).data(), 1, Y.cols(), b.offset_out, b.mul_out, b.d, m);
+          y.noalias() += x * w;
+        }
+      }
+    }
+  }
+};
+
+}  // namespace mace
+}  // namespace graphnet
+NERNST_NAMESPACE_END

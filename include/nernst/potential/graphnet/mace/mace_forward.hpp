@@ -1,0 +1,250 @@
+#pragma once
+/// \file
+/// \brief The forward pass of ScaleShiftMACE up to the energy, stage by stage (spec items 1-10),
+/// single-threaded, keeping every per-edge and per-node quantity a reverse pass needs.
+///
+/// Stages: edge attributes (spherical harmonics, radial embedding) → node embedding → per layer:
+/// interaction (linear_up, conv_tp with per-edge radial-MLP weights, sum onto receivers, linear,
+/// / avg_num_neighbors, skip_tp) → product basis → readout → E0 + scale · Σ readouts + shift.
+/// Feature rows use e3nn's layout (irreps.hpp); messages keep it too (mace's reshape to
+/// [N, C, (lmax+1)²] is only a view: message_component()).
+
+#include <nernst/core/error.hpp>
+#include <nernst/nn/matrix.hpp>
+#include <nernst/potential/graphnet/mace/mace_graph.hpp>
+#include <nernst/potential/graphnet/mace/mace_reader.hpp>
+#include <nernst/potential/graphnet/mace/spherical_harmonics.hpp>
+
+#include <cmath>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+namespace mace {
+
+/// What one interaction layer computed.
+template <class Scalar>
+struct LayerState {
+  nn::RowMatrix<Scalar> node_up;     ///< N x node dim: linear_up(h)
+  nn::RowMatrix<Scalar> tp_weights;  ///< E x conv weights: radial MLP output
+  std::vector<nn::RowMatrix<Scalar>> mlp_hidden;  ///< the radial MLP's hidden pre-activations
+  nn::RowMatrix<Scalar> conv;        ///< N x conv-out dim: Σ over incoming edges of conv_tp
+  nn::RowMatrix<Scalar> message;     ///< N x target dim: linear(conv) / avg_num_neighbors (, skip_tp)
+  nn::RowMatrix<Scalar> sc;          ///< N x layer-out dim: skip_tp(h) (residual blocks), else empty
+  nn::RowMatrix<Scalar> features;    ///< N x layer-out dim: product basis output (next layer's h)
+};
+
+/// Everything one evaluation computed.
+template <class Scalar>
+struct ForwardState {
+  std::vector<int> element;             ///< element index per atom
+  MACEGraph graph;
+  nn::RowMatrix<Scalar> sh;             ///< E x (lmax+1)²
+  nn::RowMatrix<Scalar> radial;         ///< E x num_bessel
+  nn::RowMatrix<Scalar> node_embedding; ///< N x C
+  std::vector<LayerState<Scalar>> layers;
+  nn::RowMatrix<Scalar> readouts;       ///< N x T: raw readout of each layer
+  std::vector<double> node_energy;      ///< E0 + scale Σ_t readout + shift (eV)
+  double energy = 0;
+};
+
+/// Element index of every atom (errors name the atomic number the model lacks).
+inline std::vector<int> element_indices(const MACEConfig& cfg, const std::vector<int>& atomic_numbers) {
+  std::vector<int> el(atomic_numbers.size());
+  for (std::size_t i = 0; i < el.size(); ++i) el[i] = cfg.element_index(atomic_numbers[i]);
+  return el;
+}
+
+/// Spherical harmonics and radial embedding of every edge (item 4, 5).
+template <class Scalar>
+void edge_attributes(const MACEModel<Scalar>& m, const MACEGraph& g, nn::RowMatrix<Scalar>& sh, nn::RowMatrix<Scalar>& radial) {
+  check_sh_degree(m.config.max_ell);
+  const int nsh = sh_dim(m.config.max_ell);
+  sh.resize(static_cast<Eigen::Index>(g.size()), nsh);
+  std::vector<Scalar> r(g.size());
+  for (std::size_t e = 0; e < g.size(); ++e) {
+    const Scalar v[3] = {static_cast<Scalar>(g.vector[e][0]), static_cast<Scalar>(g.vector[e][1]), static_cast<Scalar>(g.vector[e][2])};
+    spherical_harmonics<Scalar>(m.config.max_ell, v, sh.row(static_cast<Eigen::Index>(e)).data());
+    r[e] = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  }
+  m.weights.radial.apply(r, radial);
+}
+
+/// h_i = W_emb[z_i, :] / sqrt(n_elements) (item 3: the one-hot product is a row pick).
+template <class Scalar>
+void embed_nodes(const MACEModel<Scalar>& m, const std::vector<int>& element, nn::RowMatrix<Scalar>& h) {
+  const auto& W = m.weights.node_embedding.weights.at(0);
+  h.resize(static_cast<Eigen::Index>(element.size()), W.cols());
+  for (std::size_t i = 0; i < element.size(); ++i) h.row(static_cast<Eigen::Index>(i)) = W.row(element[i]);
+}
+
+namespace detail {
+
+/// A nonzero coupling sqrt(2 l3 + 1) W3j[m1, m2, M] of one conv_tp path.
+template <class Scalar>
+struct Coupling {
+  int m1, m2, M;
+  Scalar c;
+};
+
+template <class Scalar>
+std::vector<Coupling<Scalar>> couplings(const ConvInstruction& ins, const std::vector<Scalar>& w3j) {
+  const int d1 = 2 * ins.l1 + 1, d2 = 2 * ins.l2 + 1, d3 = 2 * ins.l3 + 1;
+  const Scalar norm = std::sqrt(static_cast<Scalar>(d3));
+  std::vector<Coupling<Scalar>> out;
+  for (int a = 0; a < d1; ++a)
+    for (int b = 0; b < d2; ++b)
+      for (int M = 0; M < d3; ++M)
+        if (const Scalar w = w3j[static_cast<std::size_t>((a * d2 + b) * d3 + M)]; w != Scalar(0)) out.push_back({a, b, M, norm * w});
+  return out;
+}
+
+}  // namespace detail
+
+/// Σ over the edges into each receiver of conv_tp(h'_sender, Y_e; w_e) (item 7, `uvu`):
+/// out_k[u, M] = w_e,k[u] Σ sqrt(2 l3 + 1) W3j[m1, m2, M] h'[u, m1] Y[m2]. Edges are summed in
+/// graph order, so the result does not depend on the thread count.
+template <class Scalar>
+void convolve(const InteractionWeights<Scalar>& w, const Irreps& node, const nn::RowMatrix<Scalar>& h_up,
+              const nn::RowMatrix<Scalar>& sh, const nn::RowMatrix<Scalar>& tp_weights, const MACEGraph& g,
+              nn::RowMatrix<Scalar>& out) {
+  const auto& ins = w.conv.instructions;
+  std::vector<std::vector<detail::Coupling<Scalar>>> cpl;
+  std::vector<int> off1, off2, offo, offw;
+  int wpos = 0;
+  for (std::size_t k = 0; k < ins.size(); ++k) {
+    cpl.push_back(detail::couplings(ins[k], w.w3j[k]));
+    off1.push_back(node.offset(static_cast<std::size_t>(ins[k].i_in1)));
+    off2.push_back(ins[k].l2 * ins[k].l2);
+    offo.push_back(w.conv.irreps_out.offset(static_cast<std::size_t>(ins[k].i_out)));
+    offw.push_back(wpos);
+    wpos += node[static_cast<std::size_t>(ins[k].i_in1)].mul;
+  }
+  out.setZero(h_up.rows(), w.conv.irreps_out.dim());
+  for (std::size_t e = 0; e < g.size(); ++e) {
+    const Scalar* hs = h_up.row(g.sender[e]).data();
+    const Scalar* Y = sh.row(static_cast<Eigen::Index>(e)).data();
+    const Scalar* we = tp_weights.row(static_cast<Eigen::Index>(e)).data();
+    Scalar* o = out.row(g.receiver[e]).data();
+    for (std::size_t k = 0; k < ins.size(); ++k) {
+      const int mul = node[static_cast<std::size_t>(ins[k].i_in1)].mul;
+      const int d1 = 2 * ins[k].l1 + 1, d3 = 2 * ins[k].l3 + 1;
+      for (int u = 0; u < mul; ++u) {
+        const Scalar wu = we[offw[k] + u];
+        const Scalar* x = hs + off1[k] + u * d1;
+        Scalar* y = o + offo[k] + u * d3;
+        for (const auto& c : cpl[k]) y[c.M] += wu * c.c * x[c.m1] * Y[off2[k] + c.m2];
+      }
+    }
+  }
+}
+
+/// Interaction block t (item 7) on features h: fills node_up, tp_weights, conv, message, sc.
+template <class Scalar>
+void interaction(const MACEModel<Scalar>& m, int t, const nn::RowMatrix<Scalar>& h, const ForwardState<Scalar>& s,
+                 LayerState<Scalar>& out) {
+  const auto& w = m.weights.interactions[static_cast<std::size_t>(t)];
+  const Irreps node = m.config.node_irreps(t);
+  w.linear_up.apply(h, out.node_up);
+  w.radial_mlp.apply(s.radial, out.tp_weights, &out.mlp_hidden);
+  convolve(w, node, out.node_up, s.sh, out.tp_weights, s.graph, out.conv);
+  w.linear.apply(out.conv, out.message);
+  out.message /= static_cast<Scalar>(m.config.avg_num_neighbors);
+  if (w.kind == InteractionKind::Residual) {
+    w.skip_tp.apply(h, s.element, out.sc);
+  } else {
+    nn::RowMatrix<Scalar> mixed;
+    w.skip_tp.apply(out.message, s.element, mixed);
+    out.message = std::move(mixed);
+    out.sc.resize(0, 0);
+  }
+}
+
+/// Product basis of layer t (item 8): h^(t+1) = linear(SymmetricContraction(message)) (+ sc in
+/// residual blocks). The message rows are regrouped per node into mace's [C][(lmax+1)²] layout.
+template <class Scalar>
+void product_basis(const MACEModel<Scalar>& m, int t, const std::vector<int>& element, LayerState<Scalar>& L) {
+  const auto& p = m.weights.products[static_cast<std::size_t>(t)];
+  const int C = m.config.channels(), D = sh_dim(m.config.max_ell);
+  const Eigen::Index n = L.message.rows();
+  nn::RowMatrix<Scalar> B(n, p.contraction.output_dim());
+  std::vector<Scalar> x(static_cast<std::size_t>(C * D));
+  for (Eigen::Index i = 0; i < n; ++i) {
+    for (int l = 0, k = 0; l <= m.config.max_ell; ++l)
+      for (int q = 0; q < 2 * l + 1; ++q, ++k)
+        for (int c = 0; c < C; ++c) x[static_cast<std::size_t>(c * D + k)] = L.message(i, C * l * l + c * (2 * l + 1) + q);
+    p.contraction.forward(element[static_cast<std::size_t>(i)], x.data(), B.row(i).data());
+  }
+  p.linear.apply(B, L.features);
+  if (L.sc.size()) L.features += L.sc;
+}
+
+/// The whole forward pass on a periodic cell (positions as given, lattice vectors as rows):
+/// graph, every layer, readouts, node energies and the energy. Prepares the elements present.
+template <class Scalar>
+ForwardState<Scalar> forward(MACEModel<Scalar>& m, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& lattice,
+                             const std::vector<int>& atomic_numbers) {
+  if (x.size() != atomic_numbers.size()) throw ValueError("MACE: positions and atomic numbers differ in length");
+  ForwardState<Scalar> s;
+  s.element = element_indices(m.config, atomic_numbers);
+  m.prepare_elements(s.element);
+  s.graph = build_mace_graph(x, lattice, m.config.r_max);
+  edge_attributes(m, s.graph, s.sh, s.radial);
+  embed_nodes(m, s.element, s.node_embedding);
+  const int T = m.config.num_interactions();
+  s.layers.resize(static_cast<std::size_t>(T));
+  s.readouts.resize(static_cast<Eigen::Index>(x.size()), T);
+  for (int t = 0; t < T; ++t) {
+    auto& L = s.layers[static_cast<std::size_t>(t)];
+    interaction(m, t, t == 0 ? s.node_embedding : s.layers[static_cast<std::size_t>(t - 1)].features, s, L);
+    product_basis(m, t, s.element, L);
+    nn::RowMatrix<Scalar> e;
+    readout(m, t, L.features, e);
+    s.readouts.col(t) = e.col(0);
+  }
+  node_energies(m, s);
+  return s;
+}
+
+/// Message of atom i, channel c, harmonic index k (0..(lmax+1)²−1) in mace's reshaped layout.
+template <class Scalar>
+Scalar message_component(const MACEConfig& cfg, const nn::RowMatrix<Scalar>& message, Eigen::Index i, int c, int k) {
+  const int l = static_cast<int>(std::sqrt(static_cast<double>(k)) + 1e-9);
+  const int C = cfg.channels();
+  return message(i, C * l * l + c * (2 * l + 1) + (k - l * l));
+}
+
+/// Raw readout of layer t per atom (item 9).
+template <class Scalar>
+void readout(const MACEModel<Scalar>& m, int t, const nn::RowMatrix<Scalar>& features, nn::RowMatrix<Scalar>& e) {
+  if (t + 1 < m.config.num_interactions()) {
+    m.weights.readouts[static_cast<std::size_t>(t)].apply(features, e);
+    return;
+  }
+  nn::RowMatrix<Scalar> hidden;
+  m.weights.readout_hidden.apply(features, hidden);
+  const Scalar c = static_cast<Scalar>(m.config.act_constant);
+  hidden = hidden.unaryExpr([c](Scalar v) { return scaled_silu(v, c); });
+  m.weights.readout_out.apply(hidden, e);
+}
+
+/// E_i = E0[z_i] + scale Σ_t readout_t,i + shift (item 10). The two parts are in precision Scalar
+/// (E0 rounded to it, as `model.float()` does) and added in float64, as mace does.
+template <class Scalar>
+void node_energies(const MACEModel<Scalar>& m, ForwardState<Scalar>& s) {
+  const auto n = static_cast<std::size_t>(s.readouts.rows());
+  s.node_energy.assign(n, 0.0);
+  s.energy = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    Scalar sum = 0;
+    for (Eigen::Index t = 0; t < s.readouts.cols(); ++t) sum += s.readouts(static_cast<Eigen::Index>(i), t);
+    const Scalar inter = static_cast<Scalar>(m.config.scale) * sum + static_cast<Scalar>(m.config.shift);
+    const Scalar e0 = static_cast<Scalar>(m.config.e0[static_cast<std::size_t>(s.element[i])]);
+    s.node_energy[i] = static_cast<double>(e0) + static_cast<double>(inter);
+    s.energy += s.node_energy[i];
+  }
+}
+
+}  // namespace mace
+}  // namespace graphnet
+NERNST_NAMESPACE_END

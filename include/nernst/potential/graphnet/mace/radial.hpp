@@ -1,0 +1,85 @@
+#pragma once
+/// \file
+/// \brief MACE's radial embedding (Bessel × polynomial envelope, spec item 5) and the radial MLP
+/// that turns it into the per-edge tensor-product weights (e3nn FullyConnectedNet, item 6).
+
+#include <nernst/core/error.hpp>
+#include <nernst/nn/matrix.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+namespace mace {
+
+/// B_n(r) u(r): sqrt(2/r_max) sin(w_n r) / r times the polynomial envelope
+/// u = 1 − (p+1)(p+2)/2 x^p + p(p+2) x^(p+1) − p(p+1)/2 x^(p+2), x = r/r_max, zero from r_max on.
+/// The frequencies w_n = n π / r_max are the model's stored `bessel_weights` (read, not recomputed,
+/// so that float32 models use exactly their rounded values).
+template <class Scalar>
+struct RadialEmbedding {
+  Scalar r_max = 5;
+  Scalar prefactor = 0;                ///< sqrt(2 / r_max)
+  int p = 5;                           ///< envelope order
+  std::vector<Scalar> bessel_weights;  ///< w_n
+
+  int size() const { return static_cast<int>(bessel_weights.size()); }
+
+  /// Envelope u(r) (mace's PolynomialCutoff, same order of operations).
+  Scalar envelope(Scalar r) const {
+    const Scalar x = r / r_max;
+    const Scalar pp = static_cast<Scalar>(p);
+    const Scalar u = Scalar(1) - ((pp + Scalar(1)) * (pp + Scalar(2)) / Scalar(2)) * std::pow(x, p) +
+                     pp * (pp + Scalar(2)) * std::pow(x, p + 1) - (pp * (pp + Scalar(1)) / Scalar(2)) * std::pow(x, p + 2);
+    return r < r_max ? u : Scalar(0);
+  }
+
+  /// Row e of `out` (resized to n x num_bessel) = embedding of length r[e].
+  void apply(const std::vector<Scalar>& r, nn::RowMatrix<Scalar>& out) const {
+    out.resize(static_cast<Eigen::Index>(r.size()), size());
+    for (std::size_t e = 0; e < r.size(); ++e) {
+      const Scalar u = envelope(r[e]);
+      for (int n = 0; n < size(); ++n)
+        out(static_cast<Eigen::Index>(e), n) =
+            prefactor * (std::sin(bessel_weights[static_cast<std::size_t>(n)] * r[e]) / r[e]) * u;
+    }
+  }
+};
+
+/// e3nn's normalize2mom(silu): c · silu(x), c the model's stored Monte-Carlo constant.
+template <class Scalar>
+inline Scalar scaled_silu(Scalar x, Scalar c) {
+  return c * (x / (Scalar(1) + std::exp(-x)));
+}
+
+/// e3nn FullyConnectedNet without biases: h → φ(h W_0 / sqrt(n_0)) → ... → h W_last / sqrt(n_last),
+/// φ = normalize2mom(silu) after every layer but the last. The 1/sqrt(fan-in) is folded into W.
+template <class Scalar>
+struct RadialMLP {
+  std::vector<nn::RowMatrix<Scalar>> layers;  ///< [fan_in, fan_out] / sqrt(fan_in)
+  Scalar act_constant = 1;                    ///< normalize2mom constant c
+
+  int out_dim() const { return layers.empty() ? 0 : static_cast<int>(layers.back().cols()); }
+
+  /// Y = MLP(X) for all rows; `hidden` keeps each hidden layer's pre-activation (for a reverse pass).
+  void apply(const nn::RowMatrix<Scalar>& X, nn::RowMatrix<Scalar>& Y, std::vector<nn::RowMatrix<Scalar>>* hidden = nullptr) const {
+    nn::RowMatrix<Scalar> h = X, z;
+    if (hidden) hidden->resize(layers.size() - 1);
+    for (std::size_t k = 0; k < layers.size(); ++k) {
+      if (h.cols() != layers[k].rows())
+        throw ValueError("radial MLP: layer " + std::to_string(k) + " expects " + std::to_string(layers[k].rows()) +
+                         " inputs, got " + std::to_string(h.cols()));
+      z.noalias() = h * layers[k];
+      if (k + 1 == layers.size()) break;
+      if (hidden) (*hidden)[k] = z;
+      h = z.unaryExpr([c = act_constant](Scalar v) { return scaled_silu(v, c); });
+    }
+    Y = std::move(z);
+  }
+};
+
+}  // namespace mace
+}  // namespace graphnet
+NERNST_NAMESPACE_END
