@@ -4,7 +4,8 @@
 
 #include "mace_test_util.hpp"
 
-#include <nernst/potential/graphnet/mace/mace_backward.hpp>
+#include <nernst/core/system.hpp>
+#include <nernst/potential/graphnet/mace.hpp>
 
 using namespace mace_test;
 
@@ -110,4 +111,36 @@ TEST_CASE("MACE forces and stress equal central finite differences of the energy
   CHECK(fmax > 1e-2);  // the structure is rattled: the check is not against zeros
   CHECK(df < 1e-7);
   CHECK(ds < 1e-8);
+}
+
+TEST_CASE("Potential<GraphNet<MACE>> gives forward/backward's energy, forces, stress and per-atom energies") {
+  if (!nernst_test::have_shared()) return;
+  const std::string name = "mace-mp0a-medium-random";
+  const auto ref = reference(name, "li_y_cl_triclinic_rattled");
+  const auto st = structure_of(ref);
+  std::vector<Eigen::Vector3d> cart;
+  for (const auto& p : st.x) cart.emplace_back(p[0], p[1], p[2]);
+  auto sys = nernst::System<>::from_cartesian(nernst::Lattice(st.lattice), st.z, cart);
+  nernst::Potential<nernst::GraphNet<nernst::MACE>, double> pot(source(name));
+  nernst::ComputeRequest req;
+  req.forces = req.stress = req.per_atom_energy = true;
+  const auto res = pot.compute(sys, req);
+  auto m = gm::make_mace_model<double>(source(name));
+  const auto s = gm::forward(m, st.x, st.lattice, st.z);
+  const auto g = gm::backward(m, s, st.lattice);
+  CHECK(res.energy == s.energy);
+  CHECK(res.per_atom_energy == s.node_energy);
+  CHECK(res.has_stress);
+  CHECK((res.stress - g.stress).cwiseAbs().maxCoeff() < 1e-15);
+  auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.f);
+  const auto F = flat(ref.at("float64").at("forces_eV_per_A"));
+  double df = 0, dref = 0;
+  for (std::size_t i = 0; i < sys.size(); ++i)
+    for (int k = 0; k < 3; ++k) {
+      df = std::max(df, std::abs(hf(i, k) - g.forces[i][static_cast<std::size_t>(k)]));
+      dref = std::max(dref, std::abs(hf(i, k) - F[3 * i + static_cast<std::size_t>(k)]));
+    }
+  CHECK(df == 0.0);
+  CHECK(dref < 1e-9);
+  CHECK(std::abs(res.energy - ref.at("float64").at("energy_eV").get<double>()) < 1e-9);
 }

@@ -19,4 +19,7 @@ struct M3GNet;
 /// Architecture tag of matgl's TensorNet (defined in potential/graphnet/tensornet.hpp).
 struct TensorNet;
 
+/// Architecture tag of mace-torch's MACE (defined in potential/graphnet/mace.hpp).
+struct MACE;
+
 NERNST_NAMESPACE_END

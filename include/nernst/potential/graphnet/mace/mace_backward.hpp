@@ -16,6 +16,7 @@
 #include <Eigen/Core>
 #include <Eigen/LU>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <vector>
@@ -28,7 +29,8 @@ namespace mace {
 struct MACEGradient {
   std::vector<std::array<double, 3>> edge_gradient;  ///< dE/dr_e per edge (eV/Å)
   std::vector<std::array<double, 3>> forces;         ///< −dE/dx_i (eV/Å)
-  Eigen::Matrix3d stress = Eigen::Matrix3d::Zero();  ///< (1/V) dE/dε, symmetric strain (eV/Å³, positive = tensile)
+  Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< dE/dε = sym(Σ_e r_e ⊗ dE/dr_e), symmetric strain ε (eV)
+  Eigen::Matrix3d stress = Eigen::Matrix3d::Zero();  ///< virial / V (eV/Å³, ASE sign, positive = tensile)
 };
 
 /// Gradients of the energy with respect to the edge attributes, accumulated over the layers.
@@ -196,7 +198,8 @@ MACEGradient backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s,
       for (int b = 0; b < 3; ++b) M(a, b) += s.graph.vector[e][static_cast<std::size_t>(a)] * ge[static_cast<std::size_t>(b)];
     }
   }
-  out.stress = 0.5 * (M + M.transpose()) / std::abs(lattice.determinant());
+  out.virial = 0.5 * (M + M.transpose());
+  out.stress = out.virial / std::abs(lattice.determinant());
   return out;
 }
 
