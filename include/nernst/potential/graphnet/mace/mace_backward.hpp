@@ -78,7 +78,8 @@ void product_backward(const MACEModel<Scalar>& m, int t, const std::vector<int>&
 }
 
 /// Reverse of convolve: from dE/d(conv) the gradients of the node features h' (g_up, resized),
-/// the per-edge weights (g_w, resized) and the harmonics (added to g_sh).
+/// the per-edge weights (g_w, resized; each weight feeds one path and channel, so it is written,
+/// not accumulated) and the harmonics (added to g_sh).
 template <class Scalar>
 void convolve_backward(const InteractionWeights<Scalar>& w, const Irreps& node, const nn::RowMatrix<Scalar>& h_up,
                        const nn::RowMatrix<Scalar>& sh, const nn::RowMatrix<Scalar>& tp_weights, const MACEGraph& g,
@@ -86,7 +87,7 @@ void convolve_backward(const InteractionWeights<Scalar>& w, const Irreps& node, 
                        nn::RowMatrix<Scalar>& g_sh) {
   const detail::ConvPaths<Scalar> P(w, node);
   g_up.setZero(h_up.rows(), h_up.cols());
-  g_w.setZero(tp_weights.rows(), tp_weights.cols());
+  g_w.resize(tp_weights.rows(), tp_weights.cols());  // every entry is written once below
   for (std::size_t e = 0; e < g.size(); ++e) {
     const auto ee = static_cast<Eigen::Index>(e);
     const Scalar* hs = h_up.row(g.sender[e]).data();
@@ -110,7 +111,7 @@ void convolve_backward(const InteractionWeights<Scalar>& w, const Irreps& node, 
           gx[c.m1] += wu * t * y2;
           gY[P.off2[k] + c.m2] += wu * t * x[c.m1];
         }
-        gwe[P.offw[k] + u] += gw;
+        gwe[P.offw[k] + u] = gw;
       }
   }
 }

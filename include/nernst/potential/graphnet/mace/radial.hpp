@@ -113,16 +113,18 @@ struct RadialMLP {
   /// GX = (∂Y/∂X)ᵀ GY from the hidden pre-activations `hidden` that apply kept.
   void backward(const std::vector<nn::RowMatrix<Scalar>>& hidden, const nn::RowMatrix<Scalar>& GY, nn::RowMatrix<Scalar>& GX) const {
     if (hidden.size() + 1 != layers.size()) throw ValueError("radial MLP backward: hidden pre-activations were not kept");
-    nn::RowMatrix<Scalar> g = GY;
+    const nn::RowMatrix<Scalar>* g = &GY;  // dE/d(output of layer k); GY (E x many weights) is not copied
+    nn::RowMatrix<Scalar> gz;
     for (std::size_t k = layers.size(); k-- > 0;) {
       nn::RowMatrix<Scalar> gh;
-      gh.noalias() = g * layers[k].transpose();
+      gh.noalias() = *g * layers[k].transpose();
       if (k == 0) {
         GX = std::move(gh);
         return;
       }
       const auto& z = hidden[k - 1];
-      g = gh.cwiseProduct(z.unaryExpr([c = act_constant](Scalar v) { return scaled_silu_derivative(v, c); }));
+      gz = gh.cwiseProduct(z.unaryExpr([c = act_constant](Scalar v) { return scaled_silu_derivative(v, c); }));
+      g = &gz;
     }
   }
 };
