@@ -144,3 +144,14 @@ TEST_CASE("Potential<GraphNet<MACE>> gives forward/backward's energy, forces, st
   CHECK(dref < 1e-9);
   CHECK(std::abs(res.energy - ref.at("float64").at("energy_eV").get<double>()) < 1e-9);
 }
+
+TEST_CASE("MACE backward refuses a forward state that is not a complete forward() of the model") {
+  if (!nernst_test::have_shared()) return;
+  const auto& m = model64("mace-small-random");
+  const auto st = structure_of(reference("mace-small-random", "licl_rocksalt_prim"));
+  CHECK_THROWS_WITH_AS(gm::backward(m, gm::ForwardState<double>{}, st.lattice), doctest::Contains("not a complete forward()"),
+                       nernst::ValueError);
+  auto m2 = gm::make_mace_model<double>(source("mace-small-random"));
+  const auto s = gm::forward(m2, st.x, st.lattice, st.z);
+  CHECK_THROWS_WITH_AS(gm::backward(m2, s, Eigen::Matrix3d::Zero()), doctest::Contains("zero volume"), nernst::ValueError);
+}

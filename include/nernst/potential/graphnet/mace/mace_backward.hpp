@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <string>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -187,6 +188,13 @@ std::vector<std::array<double, 3>> edge_gradients(const MACEModel<Scalar>& m, co
 /// F_receiver −= g_e (r_e = x_receiver − x_sender + S·L), stress = sym(Σ_e r_e ⊗ g_e) / V.
 template <class Scalar>
 MACEGradient backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const Eigen::Matrix3d& lattice) {
+  if (static_cast<int>(s.layers.size()) != m.config.num_interactions() || s.sh.rows() != static_cast<Eigen::Index>(s.graph.size()) ||
+      s.readouts.rows() != static_cast<Eigen::Index>(s.element.size()))
+    throw ValueError("MACE backward: the forward state has " + std::to_string(s.layers.size()) + " layers and " +
+                     std::to_string(s.sh.rows()) + " edge rows for " + std::to_string(s.graph.size()) +
+                     " edges; it is not a complete forward() of this model");
+  const double volume = std::abs(lattice.determinant());
+  if (!(volume > 0)) throw ValueError("MACE backward: the cell has zero volume (stress undefined)");
   MACEGradient out;
   out.edge_gradient = edge_gradients(m, s.graph, layers_backward(m, s));
   out.forces.assign(s.element.size(), {0.0, 0.0, 0.0});
@@ -200,7 +208,7 @@ MACEGradient backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s,
     }
   }
   out.virial = 0.5 * (M + M.transpose());
-  out.stress = out.virial / std::abs(lattice.determinant());
+  out.stress = out.virial / volume;
   return out;
 }
 
