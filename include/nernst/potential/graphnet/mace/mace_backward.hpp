@@ -81,6 +81,11 @@ void product_backward(const MACEModel<Scalar>& m, int t, const std::vector<int>&
 /// Reverse of convolve: from dE/d(conv) the gradients of the node features h' (g_up, resized),
 /// the per-edge weights (g_w, resized; each weight feeds one path and channel, so it is written,
 /// not accumulated) and the harmonics (added to g_sh).
+///
+/// Per edge and path the couplings are first folded with the harmonics, A[m1][M] =
+/// Σ c·Y[m2], so each channel u costs two small d1 x d3 products: t = A gy_u gives
+/// dE/dh'_u = w_u t and dE/dw_u = h'_u · t, and Pm += w_u h'_u ⊗ gy_u collects what the
+/// harmonics receive, Σ c·Pm[m1][M], once per path.
 template <class Scalar>
 void convolve_backward(const InteractionWeights<Scalar>& w, const Irreps& node, const nn::RowMatrix<Scalar>& h_up,
                        const nn::RowMatrix<Scalar>& sh, const nn::RowMatrix<Scalar>& tp_weights, const MACEGraph& g,
@@ -89,6 +94,9 @@ void convolve_backward(const InteractionWeights<Scalar>& w, const Irreps& node, 
   const detail::ConvPaths<Scalar> P(w, node);
   g_up.setZero(h_up.rows(), h_up.cols());
   g_w.resize(tp_weights.rows(), tp_weights.cols());  // every entry is written once below
+  std::size_t dmax = 0;
+  for (std::size_t k = 0; k < P.size(); ++k) dmax = std::max(dmax, static_cast<std::size_t>(P.d1[k] * P.d3[k]));
+  std::vector<Scalar> A(dmax), Pm(dmax);
   for (std::size_t e = 0; e < g.size(); ++e) {
     const auto ee = static_cast<Eigen::Index>(e);
     const Scalar* hs = h_up.row(g.sender[e]).data();
@@ -98,22 +106,33 @@ void convolve_backward(const InteractionWeights<Scalar>& w, const Irreps& node, 
     Scalar* ghs = g_up.row(g.sender[e]).data();
     Scalar* gY = g_sh.row(ee).data();
     Scalar* gwe = g_w.row(ee).data();
-    for (std::size_t k = 0; k < P.size(); ++k)
+    for (std::size_t k = 0; k < P.size(); ++k) {
+      const int d1 = P.d1[k], d3 = P.d3[k];
+      std::fill(A.begin(), A.end(), Scalar(0));
+      std::fill(Pm.begin(), Pm.end(), Scalar(0));
+      for (const auto& c : P.cpl[k]) A[static_cast<std::size_t>(c.m1 * d3 + c.M)] += c.c * Y[P.off2[k] + c.m2];
       for (int u = 0; u < P.mul[k]; ++u) {
         const Scalar wu = we[P.offw[k] + u];
-        const Scalar* x = hs + P.off1[k] + u * P.d1[k];
-        Scalar* gx = ghs + P.off1[k] + u * P.d1[k];
-        const Scalar* gy = go + P.offo[k] + u * P.d3[k];
+        const Scalar* x = hs + P.off1[k] + u * d1;
+        Scalar* gx = ghs + P.off1[k] + u * d1;
+        const Scalar* gy = go + P.offo[k] + u * d3;
         Scalar gw = 0;
-        for (const auto& c : P.cpl[k]) {
-          const Scalar y2 = Y[P.off2[k] + c.m2];
-          const Scalar t = c.c * gy[c.M];
-          gw += t * x[c.m1] * y2;
-          gx[c.m1] += wu * t * y2;
-          gY[P.off2[k] + c.m2] += wu * t * x[c.m1];
+        for (int a = 0; a < d1; ++a) {
+          const Scalar* Aa = A.data() + a * d3;
+          Scalar* Pa = Pm.data() + a * d3;
+          Scalar t = 0;
+          const Scalar wx = wu * x[a];
+          for (int M = 0; M < d3; ++M) {
+            t += Aa[M] * gy[M];
+            Pa[M] += wx * gy[M];
+          }
+          gx[a] += wu * t;
+          gw += x[a] * t;
         }
         gwe[P.offw[k] + u] = gw;
       }
+      for (const auto& c : P.cpl[k]) gY[P.off2[k] + c.m2] += c.c * Pm[static_cast<std::size_t>(c.m1 * d3 + c.M)];
+    }
   }
 }
 
