@@ -1,11 +1,12 @@
-// Native MACE energy (forward pass, graph construction included), one core, on the cells of
+// Native MACE energy (forward pass, graph construction included) and energy + forces + stress
+// (forward and the hand-written reverse pass), one core, on the cells of
 // ../shared/reference/m3gnet/timing_structures.json, with the MACE-MP-0a-architecture medium model
 // (random weights, shared/models/mace-random) and the small debugging model, float and double.
 // mace-torch's own timing of E+F+S on the 60-atom cell is in shared/specs/mace.md. Results:
 // docs/mace.md.
 #include "graphnet_bench_support.hpp"
 
-#include <nernst/potential/graphnet/mace/mace_forward.hpp>
+#include <nernst/potential/graphnet/mace/mace_backward.hpp>
 
 #include <array>
 #include <string>
@@ -34,8 +35,9 @@ Cell timing_cell(int n) {
   return c;
 }
 
+/// Times the energy (with_gradient false) or energy + forces + stress of a timing cell.
 template <class Scalar>
-void BM_MACEEnergy(benchmark::State& st, const char* model) {
+void BM_MACE(benchmark::State& st, const char* model, bool with_gradient) {
   auto m = gm::make_mace_model<Scalar>(
       gm::read_mace_model_file((nernst_bench::shared_dir() / "models" / "mace-random" / (std::string(model) + ".model")).string()));
   const Cell c = timing_cell(static_cast<int>(st.range(0)));
@@ -44,11 +46,17 @@ void BM_MACEEnergy(benchmark::State& st, const char* model) {
   for (auto _ : st) {
     const auto s = gm::forward(m, c.x, c.lattice, c.z);
     e = s.energy;
+    if (with_gradient) e += gm::backward(m, s, c.lattice).stress(0, 0);
     edges = s.graph.size();
     benchmark::DoNotOptimize(e);
   }
   st.counters["edges"] = static_cast<double>(edges);
 }
+
+template <class Scalar>
+void BM_MACEEnergy(benchmark::State& st, const char* model) { BM_MACE<Scalar>(st, model, false); }
+template <class Scalar>
+void BM_MACEForces(benchmark::State& st, const char* model) { BM_MACE<Scalar>(st, model, true); }
 
 }  // namespace
 
@@ -57,9 +65,16 @@ void BM_MACEMediumDouble(benchmark::State& st) { BM_MACEEnergy<double>(st, "mace
 void BM_MACESmallFloat(benchmark::State& st) { BM_MACEEnergy<float>(st, "mace-small-random"); }
 void BM_MACESmallDouble(benchmark::State& st) { BM_MACEEnergy<double>(st, "mace-small-random"); }
 
+void BM_MACEMediumForcesFloat(benchmark::State& st) { BM_MACEForces<float>(st, "mace-mp0a-medium-random"); }
+void BM_MACEMediumForcesDouble(benchmark::State& st) { BM_MACEForces<double>(st, "mace-mp0a-medium-random"); }
+void BM_MACESmallForcesFloat(benchmark::State& st) { BM_MACEForces<float>(st, "mace-small-random"); }
+
 BENCHMARK(BM_MACEMediumFloat)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MACEMediumDouble)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MACESmallFloat)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MACESmallDouble)->Arg(60)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MACEMediumForcesFloat)->Arg(60)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MACEMediumForcesDouble)->Arg(60)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MACESmallForcesFloat)->Arg(60)->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) { return nernst_bench::run_benchmarks(argc, argv); }

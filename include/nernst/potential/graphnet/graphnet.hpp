@@ -22,6 +22,9 @@ struct M3GNet;
 /// Architecture tag of matgl's TensorNet (defined in potential/graphnet/tensornet.hpp).
 struct TensorNet;
 
+/// Architecture tag of mace-torch's MACE (defined in potential/graphnet/mace.hpp).
+struct MACE;
+
 /// A graph-network potential keeps its weights, graph and workspace in host containers: a copy
 /// shares nothing with the original.
 template <class Arch, class Scalar, class MemorySpace>

@@ -112,6 +112,19 @@ struct E3nnLinear {
       }
     }
   }
+
+  /// GX = (∂Y/∂X)ᵀ GY: the reverse pass of apply (the layer is linear, so no input is needed).
+  void backward(const nn::RowMatrix<Scalar>& GY, nn::RowMatrix<Scalar>& GX) const {
+    GX.setZero(GY.rows(), irreps_in.dim());
+    for (std::size_t k = 0; k < instructions.size(); ++k) {
+      const auto b = detail::block_pair(irreps_in, irreps_out, instructions[k]);
+      for (int m = 0; m < b.d; ++m) {
+        auto gy = detail::irrep_component(GY.data(), GY.rows(), GY.cols(), b.offset_out, b.mul_out, b.d, m);
+        auto gx = detail::irrep_component(GX.data(), GX.rows(), GX.cols(), b.offset_in, b.mul_in, b.d, m);
+        gx.noalias() += gy * weights[k].transpose();
+      }
+    }
+  }
 };
 
 /// MACE's `skip_tp` (an e3nn FullyConnectedTensorProduct of the features with the one-hot element,
@@ -167,6 +180,22 @@ struct ElementLinear {
           auto x = detail::irrep_component(X.row(n).data(), 1, X.cols(), b.offset_in, b.mul_in, b.d, m);
           auto y = detail::irrep_component(Y.row(n).data(), 1, Y.cols(), b.offset_out, b.mul_out, b.d, m);
           y.noalias() += x * w;
+        }
+      }
+    }
+  }
+
+  /// GX = (∂Y/∂X)ᵀ GY: the reverse pass of apply for the same elements.
+  void backward(const nn::RowMatrix<Scalar>& GY, const std::vector<int>& element, nn::RowMatrix<Scalar>& GX) const {
+    GX.setZero(GY.rows(), irreps_in.dim());
+    for (std::size_t k = 0; k < instructions.size(); ++k) {
+      const auto b = detail::block_pair(irreps_in, irreps_out, instructions[k]);
+      for (Eigen::Index n = 0; n < GY.rows(); ++n) {
+        const auto& w = weights[k][static_cast<std::size_t>(element[static_cast<std::size_t>(n)])];
+        for (int m = 0; m < b.d; ++m) {
+          auto gy = detail::irrep_component(GY.row(n).data(), 1, GY.cols(), b.offset_out, b.mul_out, b.d, m);
+          auto gx = detail::irrep_component(GX.row(n).data(), 1, GX.cols(), b.offset_in, b.mul_in, b.d, m);
+          gx.noalias() += gy * w.transpose();
         }
       }
     }

@@ -99,6 +99,30 @@ std::vector<Coupling<Scalar>> couplings(const ConvInstruction& ins, const std::v
   return out;
 }
 
+/// Where each conv_tp path reads and writes, with its nonzero couplings (built once per call).
+template <class Scalar>
+struct ConvPaths {
+  std::vector<std::vector<Coupling<Scalar>>> cpl;
+  std::vector<int> off1, off2, offo, offw, mul, d1, d3;
+
+  ConvPaths(const InteractionWeights<Scalar>& w, const Irreps& node) {
+    int wpos = 0;
+    for (std::size_t k = 0; k < w.conv.instructions.size(); ++k) {
+      const auto& ins = w.conv.instructions[k];
+      cpl.push_back(couplings(ins, w.w3j[k]));
+      off1.push_back(node.offset(static_cast<std::size_t>(ins.i_in1)));
+      off2.push_back(ins.l2 * ins.l2);
+      offo.push_back(w.conv.irreps_out.offset(static_cast<std::size_t>(ins.i_out)));
+      offw.push_back(wpos);
+      mul.push_back(node[static_cast<std::size_t>(ins.i_in1)].mul);
+      d1.push_back(2 * ins.l1 + 1);
+      d3.push_back(2 * ins.l3 + 1);
+      wpos += mul.back();
+    }
+  }
+  std::size_t size() const { return cpl.size(); }
+};
+
 }  // namespace detail
 
 /// Σ over the edges into each receiver of conv_tp(h'_sender, Y_e; w_e) (item 7, `uvu`):
@@ -108,34 +132,20 @@ template <class Scalar>
 void convolve(const InteractionWeights<Scalar>& w, const Irreps& node, const nn::RowMatrix<Scalar>& h_up,
               const nn::RowMatrix<Scalar>& sh, const nn::RowMatrix<Scalar>& tp_weights, const MACEGraph& g,
               nn::RowMatrix<Scalar>& out) {
-  const auto& ins = w.conv.instructions;
-  std::vector<std::vector<detail::Coupling<Scalar>>> cpl;
-  std::vector<int> off1, off2, offo, offw;
-  int wpos = 0;
-  for (std::size_t k = 0; k < ins.size(); ++k) {
-    cpl.push_back(detail::couplings(ins[k], w.w3j[k]));
-    off1.push_back(node.offset(static_cast<std::size_t>(ins[k].i_in1)));
-    off2.push_back(ins[k].l2 * ins[k].l2);
-    offo.push_back(w.conv.irreps_out.offset(static_cast<std::size_t>(ins[k].i_out)));
-    offw.push_back(wpos);
-    wpos += node[static_cast<std::size_t>(ins[k].i_in1)].mul;
-  }
+  const detail::ConvPaths<Scalar> P(w, node);
   out.setZero(h_up.rows(), w.conv.irreps_out.dim());
   for (std::size_t e = 0; e < g.size(); ++e) {
     const Scalar* hs = h_up.row(g.sender[e]).data();
     const Scalar* Y = sh.row(static_cast<Eigen::Index>(e)).data();
     const Scalar* we = tp_weights.row(static_cast<Eigen::Index>(e)).data();
     Scalar* o = out.row(g.receiver[e]).data();
-    for (std::size_t k = 0; k < ins.size(); ++k) {
-      const int mul = node[static_cast<std::size_t>(ins[k].i_in1)].mul;
-      const int d1 = 2 * ins[k].l1 + 1, d3 = 2 * ins[k].l3 + 1;
-      for (int u = 0; u < mul; ++u) {
-        const Scalar wu = we[offw[k] + u];
-        const Scalar* x = hs + off1[k] + u * d1;
-        Scalar* y = o + offo[k] + u * d3;
-        for (const auto& c : cpl[k]) y[c.M] += wu * c.c * x[c.m1] * Y[off2[k] + c.m2];
+    for (std::size_t k = 0; k < P.size(); ++k)
+      for (int u = 0; u < P.mul[k]; ++u) {
+        const Scalar wu = we[P.offw[k] + u];
+        const Scalar* x = hs + P.off1[k] + u * P.d1[k];
+        Scalar* y = o + P.offo[k] + u * P.d3[k];
+        for (const auto& c : P.cpl[k]) y[c.M] += wu * c.c * x[c.m1] * Y[P.off2[k] + c.m2];
       }
-    }
   }
 }
 
@@ -160,6 +170,17 @@ void interaction(const MACEModel<Scalar>& m, int t, const nn::RowMatrix<Scalar>&
   }
 }
 
+/// perm[c·D + k] = column of the message row (e3nn layout) that holds mace's reshaped
+/// [C][(lmax+1)²] entry (c, k), the symmetric contraction's input layout.
+inline std::vector<int> contraction_layout(int C, int lmax) {
+  const int D = sh_dim(lmax);
+  std::vector<int> perm(static_cast<std::size_t>(C * D));
+  for (int l = 0, k = 0; l <= lmax; ++l)
+    for (int q = 0; q < 2 * l + 1; ++q, ++k)
+      for (int c = 0; c < C; ++c) perm[static_cast<std::size_t>(c * D + k)] = C * l * l + c * (2 * l + 1) + q;
+  return perm;
+}
+
 /// Product basis of layer t (item 8): h^(t+1) = linear(SymmetricContraction(message)) (+ sc in
 /// residual blocks). The message rows are regrouped per node into mace's [C][(lmax+1)²] layout.
 template <class Scalar>
@@ -168,11 +189,10 @@ void product_basis(const MACEModel<Scalar>& m, int t, const std::vector<int>& el
   const int C = m.config.channels(), D = sh_dim(m.config.max_ell);
   const Eigen::Index n = L.message.rows();
   nn::RowMatrix<Scalar> B(n, p.contraction.output_dim());
+  const auto perm = contraction_layout(C, m.config.max_ell);
   std::vector<Scalar> x(static_cast<std::size_t>(C * D));
   for (Eigen::Index i = 0; i < n; ++i) {
-    for (int l = 0, k = 0; l <= m.config.max_ell; ++l)
-      for (int q = 0; q < 2 * l + 1; ++q, ++k)
-        for (int c = 0; c < C; ++c) x[static_cast<std::size_t>(c * D + k)] = L.message(i, C * l * l + c * (2 * l + 1) + q);
+    for (std::size_t j = 0; j < x.size(); ++j) x[j] = L.message(i, perm[j]);
     p.contraction.forward(element[static_cast<std::size_t>(i)], x.data(), B.row(i).data());
   }
   p.linear.apply(B, L.features);

@@ -36,6 +36,30 @@ struct RadialEmbedding {
     return r < r_max ? u : Scalar(0);
   }
 
+  /// du/dr (zero from r_max on).
+  Scalar envelope_derivative(Scalar r) const {
+    if (!(r < r_max)) return Scalar(0);
+    const Scalar x = r / r_max;
+    const Scalar pp = static_cast<Scalar>(p);
+    const Scalar dudx = -((pp + Scalar(1)) * (pp + Scalar(2)) / Scalar(2)) * pp * std::pow(x, p - 1) +
+                        pp * (pp + Scalar(2)) * (pp + Scalar(1)) * std::pow(x, p) -
+                        (pp * (pp + Scalar(1)) / Scalar(2)) * (pp + Scalar(2)) * std::pow(x, p + 1);
+    return dudx / r_max;
+  }
+
+  /// Σ_n g[n] d(embedding_n)/dr at length r: the reverse pass of one row of apply.
+  Scalar backward(Scalar r, const Scalar* g) const {
+    const Scalar u = envelope(r), du = envelope_derivative(r);
+    Scalar out = 0;
+    for (int n = 0; n < size(); ++n) {
+      const Scalar w = bessel_weights[static_cast<std::size_t>(n)];
+      const Scalar s = std::sin(w * r) / r;
+      const Scalar ds = (w * std::cos(w * r) - s) / r;
+      out += g[n] * prefactor * (ds * u + s * du);
+    }
+    return out;
+  }
+
   /// Row e of `out` (resized to n x num_bessel) = embedding of length r[e].
   void apply(const std::vector<Scalar>& r, nn::RowMatrix<Scalar>& out) const {
     out.resize(static_cast<Eigen::Index>(r.size()), size());
@@ -52,6 +76,13 @@ struct RadialEmbedding {
 template <class Scalar>
 inline Scalar scaled_silu(Scalar x, Scalar c) {
   return c * (x / (Scalar(1) + std::exp(-x)));
+}
+
+/// d/dx of scaled_silu: c σ(x) (1 + x (1 − σ(x))).
+template <class Scalar>
+inline Scalar scaled_silu_derivative(Scalar x, Scalar c) {
+  const Scalar sig = Scalar(1) / (Scalar(1) + std::exp(-x));
+  return c * sig * (Scalar(1) + x * (Scalar(1) - sig));
 }
 
 /// e3nn FullyConnectedNet without biases: h → φ(h W_0 / sqrt(n_0)) → ... → h W_last / sqrt(n_last),
@@ -77,6 +108,24 @@ struct RadialMLP {
       h = z.unaryExpr([c = act_constant](Scalar v) { return scaled_silu(v, c); });
     }
     Y = std::move(z);
+  }
+
+  /// GX = (∂Y/∂X)ᵀ GY from the hidden pre-activations `hidden` that apply kept.
+  void backward(const std::vector<nn::RowMatrix<Scalar>>& hidden, const nn::RowMatrix<Scalar>& GY, nn::RowMatrix<Scalar>& GX) const {
+    if (hidden.size() + 1 != layers.size()) throw ValueError("radial MLP backward: hidden pre-activations were not kept");
+    const nn::RowMatrix<Scalar>* g = &GY;  // dE/d(output of layer k); GY (E x many weights) is not copied
+    nn::RowMatrix<Scalar> gz;
+    for (std::size_t k = layers.size(); k-- > 0;) {
+      nn::RowMatrix<Scalar> gh;
+      gh.noalias() = *g * layers[k].transpose();
+      if (k == 0) {
+        GX = std::move(gh);
+        return;
+      }
+      const auto& z = hidden[k - 1];
+      gz = gh.cwiseProduct(z.unaryExpr([c = act_constant](Scalar v) { return scaled_silu_derivative(v, c); }));
+      g = &gz;
+    }
   }
 };
 

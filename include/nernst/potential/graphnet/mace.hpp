@@ -1,0 +1,73 @@
+#pragma once
+/// \file
+/// \brief `Potential<GraphNet<MACE>, Scalar, MemorySpace>`: a mace-torch ScaleShiftMACE model
+/// (MACE-MP-0 architecture), native: energy, forces and stress from the forward pass
+/// (mace/mace_forward.hpp) and its hand-written reverse pass (mace/mace_backward.hpp).
+///
+/// ```
+/// auto src = nernst::MACE::load("mace-mp-0a-medium.model");        // or load(state_dict, json)
+/// nernst::Potential<nernst::GraphNet<nernst::MACE>, float> pot(src);
+/// auto res = pot.compute(sys, {.forces = true, .stress = true});   // eV, eV/Å, eV/Å³
+/// ```
+///
+/// Same conventions as the other graph networks (positions used as given, fully periodic cells,
+/// stress with ASE's sign). Single-threaded on the host; `Scalar` is the model's precision
+/// (float as `mace_mp(default_dtype="float32")`, or double).
+
+#include <nernst/core/error.hpp>
+#include <nernst/core/system.hpp>
+#include <nernst/potential/graphnet/compute_result.hpp>
+#include <nernst/potential/graphnet/graphnet.hpp>
+#include <nernst/potential/graphnet/mace/mace_backward.hpp>
+#include <nernst/potential/potential.hpp>
+
+#include <string>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+
+/// Architecture tag of mace-torch's MACE; `MACE::load` reads a model (float64 master copy).
+struct MACE {
+  using Source = graphnet::mace::MACESource;
+
+  /// A pickled `.model` file.
+  static Source load(const std::string& model_file) { return graphnet::mace::read_mace_model_file(model_file); }
+  /// A `state_dict.pt` with the JSON of its hyper-parameters.
+  static Source load(const std::string& state_dict, const std::string& json) {
+    return graphnet::mace::read_mace_state_dict(state_dict, json);
+  }
+};
+
+template <class Scalar, class MemorySpace>
+class Potential<GraphNet<MACE>, Scalar, MemorySpace> {
+ public:
+  using memory_space = MemorySpace;
+  using scalar_type = Scalar;
+
+  explicit Potential(const graphnet::mace::MACESource& source) : model_(graphnet::mace::make_mace_model<Scalar>(source)) {}
+  explicit Potential(const std::string& model_file) : Potential(MACE::load(model_file)) {}
+
+  /// Graph cutoff r_max (Å).
+  double cutoff() const { return model_.config.r_max; }
+  const graphnet::mace::MACEConfig& config() const { return model_.config; }
+  /// Intermediates of the last compute() (graph, per-layer features).
+  const graphnet::mace::ForwardState<Scalar>& state() const { return state_; }
+
+  ComputeResult compute(System<MemorySpace>& sys, const ComputeRequest& req) {
+    std::vector<int> z(sys.size());
+    graphnet::load_host_atoms(sys, "MACE", x_, [&](std::size_t i, std::size_t t) { z[i] = sys.species[t]; });
+    const Eigen::Matrix3d lattice = sys.cell.matrix();
+    state_ = graphnet::mace::forward(model_, x_, lattice, z);
+    graphnet::mace::MACEGradient g;
+    if (req.forces || req.stress) g = graphnet::mace::backward(model_, state_, lattice);
+    else g.forces.assign(sys.size(), {0.0, 0.0, 0.0});
+    return graphnet::make_compute_result(sys, req, state_.energy, state_.node_energy, g.forces, g.virial);
+  }
+
+ private:
+  graphnet::mace::MACEModel<Scalar> model_;
+  graphnet::mace::ForwardState<Scalar> state_;
+  std::vector<std::array<double, 3>> x_;
+};
+
+NERNST_NAMESPACE_END

@@ -1,0 +1,236 @@
+#pragma once
+/// \file
+/// \brief The hand-written reverse pass of ScaleShiftMACE (spec item 11): dE/d(edge vector) from
+/// the ForwardState, then forces F = −dE/dx and the stress (1/V) dE/dε (ASE sign).
+///
+/// Stage by stage, in the reverse order of mace_forward.hpp: readouts → product basis (linear,
+/// symmetric contraction) → interaction (linear / avg_num_neighbors, skip_tp, receiver sums,
+/// conv_tp, linear_up) → per-edge weights (radial MLP) and edge attributes (radial embedding and
+/// spherical harmonics, both functions of the edge vector r_e). Every layer is linear in its
+/// weights' inputs except the contraction, the activations and the edge attributes, whose
+/// derivatives come from their own headers. All in precision Scalar; forces and stress are summed
+/// in double.
+
+#include <nernst/potential/graphnet/mace/mace_forward.hpp>
+
+#include <Eigen/Core>
+#include <Eigen/LU>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+namespace mace {
+
+/// What the reverse pass gives.
+struct MACEGradient {
+  std::vector<std::array<double, 3>> edge_gradient;  ///< dE/dr_e per edge (eV/Å)
+  std::vector<std::array<double, 3>> forces;         ///< −dE/dx_i (eV/Å)
+  Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< dE/dε = sym(Σ_e r_e ⊗ dE/dr_e), symmetric strain ε (eV)
+  Eigen::Matrix3d stress = Eigen::Matrix3d::Zero();  ///< virial / V (eV/Å³, ASE sign, positive = tensile)
+};
+
+/// Gradients of the energy with respect to the edge attributes, accumulated over the layers.
+template <class Scalar>
+struct EdgeAttributeGradient {
+  nn::RowMatrix<Scalar> sh;      ///< E x (lmax+1)²
+  nn::RowMatrix<Scalar> radial;  ///< E x num_bessel
+};
+
+/// dE/d(features of layer t) through its readout, dE/d(readout) = scale (item 9 reversed).
+template <class Scalar>
+void readout_backward(const MACEModel<Scalar>& m, int t, const nn::RowMatrix<Scalar>& features, nn::RowMatrix<Scalar>& g) {
+  const Scalar scale = static_cast<Scalar>(m.config.scale);
+  const nn::RowMatrix<Scalar> g_out = nn::RowMatrix<Scalar>::Constant(features.rows(), 1, scale);
+  if (t + 1 < m.config.num_interactions()) {
+    m.weights.readouts[static_cast<std::size_t>(t)].backward(g_out, g);
+    return;
+  }
+  nn::RowMatrix<Scalar> hidden, g_act;
+  m.weights.readout_hidden.apply(features, hidden);
+  m.weights.readout_out.backward(g_out, g_act);
+  const Scalar c = static_cast<Scalar>(m.config.act_constant);
+  g_act = g_act.cwiseProduct(hidden.unaryExpr([c](Scalar v) { return scaled_silu_derivative(v, c); }));
+  m.weights.readout_hidden.backward(g_act, g);
+}
+
+/// dE/d(message) of layer t from dE/d(features) through the product basis (item 8 reversed):
+/// features = linear(SymmetricContraction(message)) (+ sc, whose gradient is g_features itself).
+template <class Scalar>
+void product_backward(const MACEModel<Scalar>& m, int t, const std::vector<int>& element, const LayerState<Scalar>& L,
+                      const nn::RowMatrix<Scalar>& g_features, nn::RowMatrix<Scalar>& g_message) {
+  const auto& p = m.weights.products[static_cast<std::size_t>(t)];
+  const int C = m.config.channels(), D = sh_dim(m.config.max_ell);
+  nn::RowMatrix<Scalar> g_B;
+  p.linear.backward(g_features, g_B);
+  const auto perm = contraction_layout(C, m.config.max_ell);
+  std::vector<Scalar> x(static_cast<std::size_t>(C * D)), gx(x.size()), B(static_cast<std::size_t>(p.contraction.output_dim()));
+  g_message.setZero(L.message.rows(), L.message.cols());
+  for (Eigen::Index i = 0; i < L.message.rows(); ++i) {
+    for (std::size_t j = 0; j < x.size(); ++j) x[j] = L.message(i, perm[j]);
+    std::fill(gx.begin(), gx.end(), Scalar(0));
+    p.contraction.forward_backward(element[static_cast<std::size_t>(i)], x.data(), g_B.row(i).data(), B.data(), gx.data());
+    for (std::size_t j = 0; j < x.size(); ++j) g_message(i, perm[j]) = gx[j];
+  }
+}
+
+/// Reverse of convolve: from dE/d(conv) the gradients of the node features h' (g_up, resized),
+/// the per-edge weights (g_w, resized; each weight feeds one path and channel, so it is written,
+/// not accumulated) and the harmonics (added to g_sh).
+///
+/// Per edge and path the couplings are first folded with the harmonics, A[m1][M] =
+/// Σ c·Y[m2], so each channel u costs two small d1 x d3 products: t = A gy_u gives
+/// dE/dh'_u = w_u t and dE/dw_u = h'_u · t, and Pm += w_u h'_u ⊗ gy_u collects what the
+/// harmonics receive, Σ c·Pm[m1][M], once per path.
+template <class Scalar>
+void convolve_backward(const InteractionWeights<Scalar>& w, const Irreps& node, const nn::RowMatrix<Scalar>& h_up,
+                       const nn::RowMatrix<Scalar>& sh, const nn::RowMatrix<Scalar>& tp_weights, const MACEGraph& g,
+                       const nn::RowMatrix<Scalar>& g_conv, nn::RowMatrix<Scalar>& g_up, nn::RowMatrix<Scalar>& g_w,
+                       nn::RowMatrix<Scalar>& g_sh) {
+  const detail::ConvPaths<Scalar> P(w, node);
+  g_up.setZero(h_up.rows(), h_up.cols());
+  g_w.resize(tp_weights.rows(), tp_weights.cols());  // every entry is written once below
+  std::size_t dmax = 0;
+  for (std::size_t k = 0; k < P.size(); ++k) dmax = std::max(dmax, static_cast<std::size_t>(P.d1[k] * P.d3[k]));
+  std::vector<Scalar> A(dmax), Pm(dmax);
+  for (std::size_t e = 0; e < g.size(); ++e) {
+    const auto ee = static_cast<Eigen::Index>(e);
+    const Scalar* hs = h_up.row(g.sender[e]).data();
+    const Scalar* Y = sh.row(ee).data();
+    const Scalar* we = tp_weights.row(ee).data();
+    const Scalar* go = g_conv.row(g.receiver[e]).data();
+    Scalar* ghs = g_up.row(g.sender[e]).data();
+    Scalar* gY = g_sh.row(ee).data();
+    Scalar* gwe = g_w.row(ee).data();
+    for (std::size_t k = 0; k < P.size(); ++k) {
+      const int d1 = P.d1[k], d3 = P.d3[k];
+      std::fill(A.begin(), A.end(), Scalar(0));
+      std::fill(Pm.begin(), Pm.end(), Scalar(0));
+      for (const auto& c : P.cpl[k]) A[static_cast<std::size_t>(c.m1 * d3 + c.M)] += c.c * Y[P.off2[k] + c.m2];
+      for (int u = 0; u < P.mul[k]; ++u) {
+        const Scalar wu = we[P.offw[k] + u];
+        const Scalar* x = hs + P.off1[k] + u * d1;
+        Scalar* gx = ghs + P.off1[k] + u * d1;
+        const Scalar* gy = go + P.offo[k] + u * d3;
+        Scalar gw = 0;
+        for (int a = 0; a < d1; ++a) {
+          const Scalar* Aa = A.data() + a * d3;
+          Scalar* Pa = Pm.data() + a * d3;
+          Scalar t = 0;
+          const Scalar wx = wu * x[a];
+          for (int M = 0; M < d3; ++M) {
+            t += Aa[M] * gy[M];
+            Pa[M] += wx * gy[M];
+          }
+          gx[a] += wu * t;
+          gw += x[a] * t;
+        }
+        gwe[P.offw[k] + u] = gw;
+      }
+      for (const auto& c : P.cpl[k]) gY[P.off2[k] + c.m2] += c.c * Pm[static_cast<std::size_t>(c.m1 * d3 + c.M)];
+    }
+  }
+}
+
+/// Reverse of interaction t: from dE/d(message) and dE/d(sc) (used in residual blocks only)
+/// gives dE/d(h) (resized; h itself is not needed: every map of h is linear) and adds to the
+/// edge-attribute gradients.
+template <class Scalar>
+void interaction_backward(const MACEModel<Scalar>& m, int t, const ForwardState<Scalar>& s,
+                          const LayerState<Scalar>& L, const nn::RowMatrix<Scalar>& g_message,
+                          const nn::RowMatrix<Scalar>& g_sc, nn::RowMatrix<Scalar>& g_h, EdgeAttributeGradient<Scalar>& ge) {
+  const auto& w = m.weights.interactions[static_cast<std::size_t>(t)];
+  const Scalar inv_avg = Scalar(1) / static_cast<Scalar>(m.config.avg_num_neighbors);
+  nn::RowMatrix<Scalar> g_lin, g_conv, g_up, g_w, g_r;
+  if (w.kind == InteractionKind::Residual) {
+    g_lin = g_message * inv_avg;
+  } else {
+    w.skip_tp.backward(g_message, s.element, g_lin);
+    g_lin *= inv_avg;
+  }
+  w.linear.backward(g_lin, g_conv);
+  convolve_backward(w, m.config.node_irreps(t), L.node_up, s.sh, L.tp_weights, s.graph, g_conv, g_up, g_w, ge.sh);
+  w.radial_mlp.backward(L.mlp_hidden, g_w, g_r);
+  ge.radial += g_r;
+  w.linear_up.backward(g_up, g_h);
+  if (w.kind == InteractionKind::Residual) {
+    nn::RowMatrix<Scalar> g_skip;
+    w.skip_tp.backward(g_sc, s.element, g_skip);
+    g_h += g_skip;
+  }
+}
+
+/// dE/d(edge attributes) through every layer, last to first.
+template <class Scalar>
+EdgeAttributeGradient<Scalar> layers_backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s) {
+  EdgeAttributeGradient<Scalar> ge;
+  ge.sh.setZero(s.sh.rows(), s.sh.cols());
+  ge.radial.setZero(s.radial.rows(), s.radial.cols());
+  nn::RowMatrix<Scalar> g_next, g_feat, g_message;
+  for (int t = m.config.num_interactions() - 1; t >= 0; --t) {
+    const auto& L = s.layers[static_cast<std::size_t>(t)];
+    readout_backward(m, t, L.features, g_feat);
+    if (g_next.size()) g_feat += g_next;
+    product_backward(m, t, s.element, L, g_feat, g_message);
+    interaction_backward(m, t, s, L, g_message, g_feat, g_next, ge);
+  }
+  return ge;
+}
+
+/// dE/dr_e of every edge from the edge-attribute gradients: harmonics through ∂Y/∂r, the radial
+/// embedding through d/d|r| times r/|r|.
+template <class Scalar>
+std::vector<std::array<double, 3>> edge_gradients(const MACEModel<Scalar>& m, const MACEGraph& g, const EdgeAttributeGradient<Scalar>& ge) {
+  const int lmax = m.config.max_ell, nsh = sh_dim(lmax);
+  std::vector<Scalar> Y(static_cast<std::size_t>(nsh)), dY(static_cast<std::size_t>(3 * nsh));
+  std::vector<std::array<double, 3>> out(g.size());
+  for (std::size_t e = 0; e < g.size(); ++e) {
+    const auto ee = static_cast<Eigen::Index>(e);
+    const Scalar v[3] = {static_cast<Scalar>(g.vector[e][0]), static_cast<Scalar>(g.vector[e][1]), static_cast<Scalar>(g.vector[e][2])};
+    spherical_harmonics_with_gradient<Scalar>(lmax, v, Y.data(), dY.data());
+    const Scalar r = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+    const Scalar dr = m.weights.radial.backward(r, ge.radial.row(ee).data()) / r;
+    for (int k = 0; k < 3; ++k) {
+      Scalar gk = dr * v[k];
+      for (int q = 0; q < nsh; ++q) gk += ge.sh(ee, q) * dY[static_cast<std::size_t>(3 * q + k)];
+      out[e][static_cast<std::size_t>(k)] = static_cast<double>(gk);
+    }
+  }
+  return out;
+}
+
+/// Forces and stress of a forward pass on the cell `lattice` (rows): F_sender += g_e,
+/// F_receiver −= g_e (r_e = x_receiver − x_sender + S·L), stress = sym(Σ_e r_e ⊗ g_e) / V.
+template <class Scalar>
+MACEGradient backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const Eigen::Matrix3d& lattice) {
+  if (static_cast<int>(s.layers.size()) != m.config.num_interactions() || s.sh.rows() != static_cast<Eigen::Index>(s.graph.size()) ||
+      s.readouts.rows() != static_cast<Eigen::Index>(s.element.size()))
+    throw ValueError("MACE backward: the forward state has " + std::to_string(s.layers.size()) + " layers and " +
+                     std::to_string(s.sh.rows()) + " edge rows for " + std::to_string(s.graph.size()) +
+                     " edges; it is not a complete forward() of this model");
+  const double volume = std::abs(lattice.determinant());
+  if (!(volume > 0)) throw ValueError("MACE backward: the cell has zero volume (stress undefined)");
+  MACEGradient out;
+  out.edge_gradient = edge_gradients(m, s.graph, layers_backward(m, s));
+  out.forces.assign(s.element.size(), {0.0, 0.0, 0.0});
+  Eigen::Matrix3d M = Eigen::Matrix3d::Zero();
+  for (std::size_t e = 0; e < s.graph.size(); ++e) {
+    const auto& ge = out.edge_gradient[e];
+    for (int a = 0; a < 3; ++a) {
+      out.forces[static_cast<std::size_t>(s.graph.sender[e])][static_cast<std::size_t>(a)] += ge[static_cast<std::size_t>(a)];
+      out.forces[static_cast<std::size_t>(s.graph.receiver[e])][static_cast<std::size_t>(a)] -= ge[static_cast<std::size_t>(a)];
+      for (int b = 0; b < 3; ++b) M(a, b) += s.graph.vector[e][static_cast<std::size_t>(a)] * ge[static_cast<std::size_t>(b)];
+    }
+  }
+  out.virial = 0.5 * (M + M.transpose());
+  out.stress = out.virial / volume;
+  return out;
+}
+
+}  // namespace mace
+}  // namespace graphnet
+NERNST_NAMESPACE_END
