@@ -10,6 +10,7 @@
 #include <nernst/core/units.hpp>
 #include <nernst/io/read.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
+#include <nernst/potential/graphnet/mace.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/potential/graphnet/tensornet.hpp>
 
@@ -30,7 +31,8 @@ namespace nernst::cli {
 namespace detail {
 
 /// Evaluates any Potential on a structure (median time over `repeat` calls) and returns the JSON
-/// common to all graph networks: energies, forces, stress (eV/Å³ and GPa), per-atom energies.
+/// common to all graph networks: energies, forces, stress (eV/Å³ and GPa), per-atom energies
+/// (each architecture's wrapper below adds its graph sizes).
 template <class Pot>
 nlohmann::json eval_potential(Pot& pot, const Structure& s, int repeat) {
   auto sys = System<>::from_structure(s);
@@ -62,7 +64,6 @@ nlohmann::json eval_potential(Pot& pot, const Structure& s, int repeat) {
   j["stress_GPa"] = gpa;
   j["per_atom_energy"] = r.per_atom_energy;
   j["seconds_per_eval"] = times[times.size() / 2];
-  j["n_edges"] = pot.graph().size();
   return j;
 }
 
@@ -71,6 +72,7 @@ nlohmann::json eval_m3gnet(const graphnet::M3GNetModel& model, graphnet::ThreeBo
                            int repeat) {
   Potential<GraphNet<M3GNet>, Scalar> pot(model, mode);
   nlohmann::json j = eval_potential(pot, s, repeat);
+  j["n_edges"] = pot.graph().size();
   j["n_triplets"] = pot.triplets().size();
   return j;
 }
@@ -79,7 +81,18 @@ nlohmann::json eval_m3gnet(const graphnet::M3GNetModel& model, graphnet::ThreeBo
 template <class Scalar>
 nlohmann::json eval_tensornet(const graphnet::TensorNetModel& model, const Structure& s, int repeat) {
   Potential<GraphNet<TensorNet>, Scalar> pot(model);
-  return eval_potential(pot, s, repeat);
+  nlohmann::json j = eval_potential(pot, s, repeat);
+  j["n_edges"] = pot.graph().size();
+  return j;
+}
+
+/// MACE (mace-torch .model file): the common JSON.
+template <class Scalar>
+nlohmann::json eval_mace(const MACE::Model& model, const Structure& s, int repeat) {
+  Potential<GraphNet<MACE>, Scalar> pot(model);
+  nlohmann::json j = eval_potential(pot, s, repeat);
+  j["n_edges"] = pot.state().graph.size();
+  return j;
 }
 
 /// CHGNet (.pth.tar checkpoint): the same JSON as for M3GNet plus "magmoms" (μ_B) and graph sizes.
@@ -87,6 +100,7 @@ template <class Scalar>
 nlohmann::json eval_chgnet(const graphnet::CHGNetModel& model, const Structure& s, int repeat) {
   Potential<GraphNet<CHGNet>, Scalar> pot(model);
   nlohmann::json j = eval_potential(pot, s, repeat);
+  j["n_edges"] = pot.graph().size();
   j["magmoms"] = pot.magmoms();
   j["n_angles"] = pot.bond_graph().angles();
   return j;
@@ -104,8 +118,8 @@ inline void add_eval_command(CLI::App& app) {
       "eval", "Energy (eV), forces (eV/Å) and stress (eV/Å³ and GPa, ASE sign, Voigt xx yy zz yz xz xy) as JSON");
   cmd->add_option("structure", opt->structure, "structure file (POSCAR, extended XYZ, CIF, ...)")->required();
   cmd->add_option("--model", opt->model,
-                  "default (the bundled M3GNet-MatPES-r2SCAN), a matgl M3GNet or TensorNet model directory (model.json + state.pt) "
-                  "or a CHGNet checkpoint file (.pth.tar)")
+                  "default (the bundled M3GNet-MatPES-r2SCAN), a matgl M3GNet or TensorNet model directory (model.json + state.pt), "
+                  "a MACE .model file or a CHGNet checkpoint file (.pth.tar)")
       ->capture_default_str();
   cmd->add_option("--precision", opt->precision, "float or double")
       ->check(CLI::IsMember({"float", "double"}))
@@ -128,6 +142,16 @@ inline void add_eval_command(CLI::App& app) {
                                                    : detail::eval_chgnet<double>(model, s, opt->repeat);
       j["precision"] = opt->precision;
       j["model"] = choice.path;
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    if (choice.kind == ModelKind::mace) {
+      const auto model = MACE::load(choice.path);
+      nlohmann::json j = opt->precision == "float" ? detail::eval_mace<float>(model, s, opt->repeat)
+                                                   : detail::eval_mace<double>(model, s, opt->repeat);
+      j["precision"] = opt->precision;
+      j["model"] = choice.path;
+      j["architecture"] = "MACE";
       std::cout << j.dump(2) << "\n";
       return;
     }

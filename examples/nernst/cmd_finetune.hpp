@@ -46,8 +46,17 @@ train::TrainResult fit_model(const ModelChoice& c, graphnet::ThreeBodyMode mode,
       return fit(model);
     }
     default:
-      throw NotSupported("finetune: " + c.name + " has no learned parameters (use an M3GNet, TensorNet or CHGNet model)");
+      throw NotSupported("finetune: " + c.name + " cannot be fine-tuned (use an M3GNet, TensorNet or CHGNet model)");
   }
+}
+
+/// Refuses, before any data is read, a model fit_model cannot train.
+inline void require_trainable(const ModelChoice& c) {
+  if (c.kind == ModelKind::rigid_ion)
+    throw NotSupported("finetune: " + c.name + " has no learned parameters (use an M3GNet, TensorNet or CHGNet model)");
+  if (c.kind == ModelKind::mace)
+    throw NotSupported("finetune: fine-tuning a MACE model is not implemented yet (" + c.name +
+                       "); M3GNet, TensorNet and CHGNet models can be fine-tuned");
 }
 
 inline const char* architecture_name(ModelKind k) {
@@ -55,6 +64,7 @@ inline const char* architecture_name(ModelKind k) {
     case ModelKind::chgnet: return "CHGNet";
     case ModelKind::tensornet: return "TensorNet";
     case ModelKind::m3gnet: return "M3GNet";
+    case ModelKind::mace: return "MACE";
     default: return "rigid-ion";
   }
 }
@@ -137,6 +147,7 @@ inline void add_finetune_command(CLI::App& app) {
     const auto mode = o->three_body == "smooth" ? graphnet::ThreeBodyMode::smooth : graphnet::ThreeBodyMode::matgl;
     if (o->three_body != "smooth" && o->three_body != "matgl") throw ValueError("--three-body must be matgl or smooth");
     const ModelChoice choice = resolve_model(o->model);  // before reading the data: a bad --model fails fast
+    detail_finetune::require_trainable(choice);
 
     train::Dataset all, valid;
     for (const auto& f : o->train) all.append(train::Dataset::read(f));

@@ -206,6 +206,9 @@ inline void add_md_command(CLI::App& app) {
       if (m.kind == ModelKind::rigid_ion) {
         auto pot = make_rigid_ion<>();
         j = detail::dispatch(*o, sys, pot);
+      } else if (m.kind == ModelKind::mace) {
+        Potential<GraphNet<MACE>> pot(MACE::load(m.path));
+        j = detail::dispatch(*o, sys, pot);
       } else if (m.kind == ModelKind::tensornet) {
         Potential<GraphNet<TensorNet>> pot(TensorNet::load(m.path));
         j = detail::dispatch(*o, sys, pot);

@@ -70,15 +70,6 @@ inline std::vector<double> parse_list(const std::string& s, const char* what) {
   return out;
 }
 
-/// The pipeline's potential for a graph-network model (M3GNet in matgl's three-body mode).
-template <class Arch, class Scalar = double>
-auto make_graphnet(const typename Arch::Model& m) {
-  if constexpr (std::is_same_v<Arch, M3GNet>)
-    return Potential<GraphNet<M3GNet>, Scalar>(m, graphnet::ThreeBodyMode::matgl);
-  else
-    return Potential<GraphNet<Arch>, Scalar>(m);
-}
-
 /// A labeler evaluating the model of architecture Arch at `path` (double precision).
 template <class Arch>
 workflow::AnyLabeler model_labeler(const std::string& path, const std::string& name) {
@@ -96,6 +87,7 @@ inline workflow::AnyLabeler make_labeler(const std::string& spec) {
     throw ValueError("--al-label-with: '" + spec + "' is not dft-export, rigid-ion or an existing model path");
   const ModelChoice c = resolve_model(spec);
   if (c.kind == ModelKind::tensornet) return model_labeler<TensorNet>(c.path, c.name);
+  if (c.kind == ModelKind::mace) return model_labeler<MACE>(c.path, c.name);
   if (c.kind == ModelKind::m3gnet) return model_labeler<M3GNet>(c.path, c.name);
   return model_labeler<CHGNet>(c.path, c.name);
 }
@@ -118,6 +110,17 @@ nlohmann::json run_graphnet(const workflow::PipelineOptions& p, const std::strin
                             const workflow::ActiveLearningOptions& al, const std::string& label_with) {
   return precision == "float" ? run_graphnet<Arch, float>(p, path, al, label_with)
                               : run_graphnet<Arch, double>(p, path, al, label_with);
+}
+
+/// Runs the pipeline with a MACE model (no active learning: MACE is not fine-tunable yet).
+inline nlohmann::json run_mace(const workflow::PipelineOptions& p, const std::string& path, const std::string& precision,
+                               const workflow::ActiveLearningOptions& al) {
+  if (al.rounds > 0)
+    throw NotSupported("--active-learning fine-tunes the model, and fine-tuning MACE is not implemented yet; "
+                       "run the pipeline without it or with an M3GNet, TensorNet or CHGNet model");
+  auto model = std::make_shared<MACE::Model>(MACE::load(path));
+  if (precision == "float") return workflow::run_pipeline(p, [model]() { return make_graphnet<MACE, float>(*model); });
+  return workflow::run_pipeline(p, [model]() { return make_graphnet<MACE, double>(*model); });
 }
 
 /// `--demo`: lengths for a first look in minutes on two cores (docs/pipeline.md, "Demonstration"),
@@ -266,7 +269,9 @@ inline void add_pipeline_command(CLI::App& app) {
       } else {
         p.potential_name = choice.name + " (" + o->precision + ")";
         using detail_pipeline::run_graphnet;
-        if (choice.kind == ModelKind::chgnet) rep = run_graphnet<CHGNet>(p, choice.path, o->precision, al, o->al_label_with);
+        using detail_pipeline::run_mace;
+        if (choice.kind == ModelKind::mace) rep = run_mace(p, choice.path, o->precision, al);
+        else if (choice.kind == ModelKind::chgnet) rep = run_graphnet<CHGNet>(p, choice.path, o->precision, al, o->al_label_with);
         else if (choice.kind == ModelKind::tensornet) rep = run_graphnet<TensorNet>(p, choice.path, o->precision, al, o->al_label_with);
         else rep = run_graphnet<M3GNet>(p, choice.path, o->precision, al, o->al_label_with);
       }

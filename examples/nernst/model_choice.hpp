@@ -5,6 +5,7 @@
 
 #include <nernst/core/error.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
+#include <nernst/potential/graphnet/mace.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/potential/graphnet/tensornet.hpp>
 #include <nernst/potential/rigid_ion.hpp>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #if defined(__linux__)
@@ -26,7 +28,7 @@ namespace nernst::cli {
 /// The model `--model` falls back to (docs/models.md explains the choice with measurements).
 inline constexpr const char* kDefaultModel = "m3gnet-matpes-r2scan-v2025.1-pes";
 
-enum class ModelKind { rigid_ion, m3gnet, chgnet, tensornet };
+enum class ModelKind { rigid_ion, m3gnet, chgnet, tensornet, mace };
 
 struct ModelChoice {
   ModelKind kind = ModelKind::m3gnet;
@@ -83,8 +85,8 @@ inline std::filesystem::path bundled_model(const std::string& name) {
 }
 
 /// Resolves a --model value: "" or "default" (the bundled default), "rigid-ion", a matgl model
-/// directory (its model.json must name an architecture nernst implements: M3GNet or TensorNet)
-/// or a CHGNet checkpoint file.
+/// directory (its model.json must name an architecture nernst implements: M3GNet or TensorNet),
+/// a mace-torch `.model` file (MACE) or a CHGNet checkpoint file (any other file).
 inline ModelChoice resolve_model(const std::string& spec) {
   namespace fs = std::filesystem;
   ModelChoice c;
@@ -115,15 +117,45 @@ inline ModelChoice resolve_model(const std::string& spec) {
     c.name = "M3GNet " + base.filename().string();
     return c;
   }
+  if (p.extension() == ".model") {  // what mace-torch's training writes and mace_mp() loads
+    c.kind = ModelKind::mace;
+    c.name = "MACE " + base.filename().string();
+    return c;
+  }
   c.kind = ModelKind::chgnet;
   c.name = "CHGNet " + base.filename().string();
   return c;
 }
 
+/// The potential of a graph-network model of architecture Arch (M3GNet in three-body `mode`; the
+/// other architectures have no three-body part).
+template <class Arch, class Scalar = double>
+auto make_graphnet(const typename Arch::Model& m, graphnet::ThreeBodyMode mode = graphnet::ThreeBodyMode::matgl) {
+  if constexpr (std::is_same_v<Arch, M3GNet>)
+    return Potential<GraphNet<M3GNet>, Scalar>(m, mode);
+  else
+    return Potential<GraphNet<Arch>, Scalar>(m);
+}
+
+namespace detail_model {
+
+/// f(potential) for the Arch model at `path`, in float or double.
+template <class Arch, class F>
+auto with_graphnet(const std::string& path, bool fp32, graphnet::ThreeBodyMode mode, F&& f) {
+  const auto model = Arch::load(path);
+  if (fp32) {
+    auto pot = make_graphnet<Arch, float>(model, mode);
+    return f(pot);
+  }
+  auto pot = make_graphnet<Arch, double>(model, mode);
+  return f(pot);
+}
+
+}  // namespace detail_model
+
 /// Calls f(potential) with the potential `c` names, in `precision` ("float" or "double") for the
 /// graph networks (the rigid-ion potential is always double) and the M3GNet three-body `mode`
-/// (TensorNet has no three-body part and ignores it); returns what f returns (the same type for
-/// every potential).
+/// (TensorNet and CHGNet ignore it); returns what f returns (the same type for every potential).
 template <class F>
 auto with_potential(const ModelChoice& c, const std::string& precision, graphnet::ThreeBodyMode mode, F&& f) {
   if (precision != "float" && precision != "double")
@@ -134,33 +166,14 @@ auto with_potential(const ModelChoice& c, const std::string& precision, graphnet
       auto pot = make_rigid_ion<>();
       return f(pot);
     }
-    case ModelKind::chgnet: {
-      const auto model = CHGNet::load(c.path);
-      if (fp32) {
-        Potential<GraphNet<CHGNet>, float> pot(model);
-        return f(pot);
-      }
-      Potential<GraphNet<CHGNet>, double> pot(model);
-      return f(pot);
-    }
-    case ModelKind::tensornet: {
-      const auto model = TensorNet::load(c.path);
-      if (fp32) {
-        Potential<GraphNet<TensorNet>, float> pot(model);
-        return f(pot);
-      }
-      Potential<GraphNet<TensorNet>, double> pot(model);
-      return f(pot);
-    }
-    default: {
-      const auto model = M3GNet::load(c.path);
-      if (fp32) {
-        Potential<GraphNet<M3GNet>, float> pot(model, mode);
-        return f(pot);
-      }
-      Potential<GraphNet<M3GNet>, double> pot(model, mode);
-      return f(pot);
-    }
+    case ModelKind::chgnet:
+      return detail_model::with_graphnet<CHGNet>(c.path, fp32, mode, f);
+    case ModelKind::tensornet:
+      return detail_model::with_graphnet<TensorNet>(c.path, fp32, mode, f);
+    case ModelKind::mace:
+      return detail_model::with_graphnet<MACE>(c.path, fp32, mode, f);
+    default:
+      return detail_model::with_graphnet<M3GNet>(c.path, fp32, mode, f);
   }
 }
 

@@ -29,6 +29,7 @@ NERNST_NAMESPACE_BEGIN
 /// Architecture tag of mace-torch's MACE; `MACE::load` reads a model (float64 master copy).
 struct MACE {
   using Source = graphnet::mace::MACESource;
+  using Model = Source;  ///< what `load` returns (the name the other architectures use)
 
   /// A pickled `.model` file.
   static Source load(const std::string& model_file) { return graphnet::mace::read_mace_model_file(model_file); }

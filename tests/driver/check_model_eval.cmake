@@ -1,10 +1,12 @@
-# `nernst eval --model <TensorNet-MatPES-PBE dir> --precision double` on a reference structure of
-# ../shared/reference/matpes (written here as a POSCAR from the reference JSON) reproduces matgl's
-# float64 energy: the first 10 characters of both numbers must agree (|dE| < 1e-7 eV here; the
-# library tests check 1e-8 and below). Arguments: DRIVER, MODEL, REF (reference JSON), WORK (dir).
+# `nernst eval --model MODEL --precision double` on a reference structure (written here as a POSCAR
+# from the reference JSON) reproduces the reference implementation's float64 energy: the first 10
+# characters of both numbers must agree (|dE| < 1e-7 eV here; the library tests check 1e-8 and
+# below), and the output names the architecture. Arguments: DRIVER, MODEL, REF (reference JSON with
+# structure{lattice, species, positions}), ARCH (TensorNet, MACE, ...), ENERGY (the JSON path of the
+# float64 energy, a list: outputs_float64;energy_eV for matgl, float64;energy_eV for mace), WORK (dir).
 file(READ "${REF}" ref)
 file(MAKE_DIRECTORY "${WORK}")
-set(poscar "${WORK}/tensornet_eval.vasp")
+set(poscar "${WORK}/eval.vasp")
 string(JSON nat LENGTH "${ref}" structure species)
 math(EXPR last "${nat} - 1")
 set(text "from ${REF}\n1.0\n")
@@ -49,14 +51,14 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "nernst eval failed (${rc}): ${err}")
 endif()
 string(JSON arch GET "${out}" architecture)
-if(NOT arch STREQUAL "TensorNet")
-  message(FATAL_ERROR "expected architecture TensorNet, got '${arch}'")
+if(NOT arch STREQUAL "${ARCH}")
+  message(FATAL_ERROR "expected architecture ${ARCH}, got '${arch}'")
 endif()
 string(JSON e GET "${out}" energy)
-string(JSON e_ref GET "${ref}" outputs_float64 energy_eV)
+string(JSON e_ref GET "${ref}" ${ENERGY})
 string(SUBSTRING "${e}" 0 10 e10)
 string(SUBSTRING "${e_ref}" 0 10 r10)
 if(NOT e10 STREQUAL r10)
-  message(FATAL_ERROR "TensorNet energy ${e} eV differs from matgl's float64 ${e_ref} eV")
+  message(FATAL_ERROR "${ARCH} energy ${e} eV differs from the reference float64 ${e_ref} eV")
 endif()
-message(STATUS "nernst eval (TensorNet, double): E = ${e} eV, matgl float64: ${e_ref} eV")
+message(STATUS "nernst eval (${ARCH}, double): E = ${e} eV, reference float64: ${e_ref} eV")
