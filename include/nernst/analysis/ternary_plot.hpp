@@ -51,8 +51,9 @@ inline std::string render_ternary_svg(const TernaryPlot& p) {
   o << "<text x=\"" << p.width / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">" << detail::esc(p.title) << "</text>\n";
   o << "<polygon points=\"" << P[0][0] << "," << P[0][1] << " " << P[1][0] << "," << P[1][1] << " " << P[2][0] << "," << P[2][1]
     << "\" fill=\"none\" stroke=\"black\" stroke-width=\"1.5\"/>\n";
-  const std::array<std::string, 3> anchor{"end", "start", "middle"};
-  const std::array<std::array<double, 2>, 3> shift{{{-6, 18}, {6, 18}, {0, -10}}};
+  // Bottom labels run inwards from their corners (long labels stay inside the figure).
+  const std::array<std::string, 3> anchor{"start", "end", "middle"};
+  const std::array<std::array<double, 2>, 3> shift{{{-20, 24}, {20, 24}, {0, -12}}};
   for (int k = 0; k < 3; ++k)
     o << "<text x=\"" << P[k][0] + shift[k][0] << "\" y=\"" << P[k][1] + shift[k][1] << "\" text-anchor=\"" << anchor[k] << "\">"
       << detail::esc(p.corners[k]) << "</text>\n";
