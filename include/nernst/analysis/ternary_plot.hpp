@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -65,7 +66,12 @@ inline std::string render_ternary_svg(const TernaryPlot& p) {
     }
     o << "\" fill=\"none\" stroke=\"#555555\" stroke-width=\"1\"/>\n";
   }
-  for (std::size_t i = 0; i < p.points.size(); ++i) {
+  // Highest values first, so that where entries share a composition the lowest is on top.
+  std::vector<std::size_t> order(p.points.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto key = [&](std::size_t i) { return std::isfinite(p.values[i]) ? p.values[i] : std::numeric_limits<double>::infinity(); };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t i, std::size_t j) { return key(i) > key(j); });
+  for (std::size_t i : order) {
     const auto q = at(p.points[i]);
     const std::string c = std::isfinite(p.values[i]) ? detail::colormap((p.values[i] - lo) / (hi - lo)) : "#bbbbbb";
     o << "<circle cx=\"" << q[0] << "\" cy=\"" << q[1] << "\" r=\"4.5\" fill=\"" << c << "\" stroke=\"#333333\" stroke-width=\"0.5\"/>\n";
@@ -79,7 +85,7 @@ inline std::string render_ternary_svg(const TernaryPlot& p) {
       << detail::colormap(s / 49.0) << "\"/>\n";
   o << "<text x=\"" << bx + 20 << "\" y=\"" << by + 5 << "\">" << fmt_num(hi) << "</text>\n";
   o << "<text x=\"" << bx + 20 << "\" y=\"" << by + bh << "\">" << fmt_num(lo) << "</text>\n";
-  o << "<text x=\"" << bx - 10 << "\" y=\"" << by - 12 << "\">" << detail::esc(p.value_label) << "</text>\n";
+  o << "<text x=\"" << p.width - 8 << "\" y=\"" << by - 12 << "\" text-anchor=\"end\">" << detail::esc(p.value_label) << "</text>\n";
   o << "<circle cx=\"" << bx + 8 << "\" cy=\"" << by + bh + 30 << "\" r=\"8\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>\n";
   o << "<text x=\"" << bx + 20 << "\" y=\"" << by + bh + 35 << "\">on hull</text>\n";
   o << "</svg>\n";
