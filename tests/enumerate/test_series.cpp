@@ -579,6 +579,29 @@ TEST_CASE("series grid: rock-salt (Li,Na)(Cl,Br) ternary hull against supporting
       }
   CHECK(matched == b.points.size());
 
+  // ΔE per grid point: a second parent with every energy raised by (1 + x + 2y) meV/atom gives
+  // ΔE = E(rs) − E(rs2) = −(1 + x + 2y) at each of the 15 points, rows carrying their y.
+  {
+    std::vector<CompositionResult> two = results;
+    for (const auto& r : results) {
+      CompositionResult s = r;
+      s.parent = "rs2";
+      for (auto& c : s.configs) c.energy += 1e-3 * (1 + r.composition.x() + 2 * r.second->x()) * c.atoms();
+      two.push_back(s);
+    }
+    const SeriesAnalysis d = analyse_series(two);
+    REQUIRE(d.delta.size() == 15);
+    REQUIRE(d.delta_y.size() == 15);
+    std::set<std::pair<double, double>> seen;
+    for (std::size_t i = 0; i < d.delta.size(); ++i) {
+      CHECK(d.delta[i].delta_meV == doctest::Approx(-(1 + d.delta[i].x + 2 * d.delta_y[i])).epsilon(1e-9));
+      seen.insert({d.delta[i].x, d.delta_y[i]});
+    }
+    CHECK(seen.size() == 15);
+    const std::string table = delta_table_markdown(d);
+    CHECK(std::count(table.begin(), table.end(), '|') == 6 * (2 + 15));  // x | y | E1 | E2 | ΔE
+  }
+
   // Resume per grid point, files named by both counts.
   CHECK(std::filesystem::exists(o.state_dir / "compositions" / "rs_k1_2.json"));
   const auto again = run_series(parents, o, rank);
