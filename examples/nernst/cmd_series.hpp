@@ -4,7 +4,10 @@
 // series (enumerate/composition_series.hpp, series_analysis.hpp, series_report.hpp). Each
 // parent × composition is enumerated and ranked (Ewald by default, or by the model with
 // relaxation), resumable per composition in DIR/state; DIR gets series.json, table.md (ΔE
-// between the first two parents), hull.svg, delta_e.svg and training_set.extxyz.
+// between the first two parents), hull.svg, delta_e.svg and training_set.extxyz. A second
+// --substitute (another sublattice, e.g. Y:In) makes a grid of compositions analysed in the
+// triangle of the end members (0,0), (1,0), (0,1) (enumerate/composition_grid.hpp): ternary
+// hull, hull.svg/png as the composition triangle.
 
 #include <CLI/CLI.hpp>
 
@@ -29,7 +32,8 @@ namespace detail_series {
 
 struct Options {
   std::vector<std::string> parents;
-  std::string substitute, supercell = "1 1 1", composition_rounding = "skip", mode = "per-element", rounding = "error", counts,
+  std::vector<std::string> substitute;
+  std::string supercell = "1 1 1", composition_rounding = "skip", mode = "per-element", rounding = "error", counts,
               charges, rank = "ewald", model = "default", precision = "double", prefilter, out = "series";
   double x_tol = 1e-3, max_structures = 1e8, symprec = 1e-3, accuracy = 1e-8;
   std::size_t top = 5;
@@ -61,7 +65,11 @@ inline std::map<int, double> series_charges(const std::vector<enumerate::SeriesP
 
 inline enumerate::SeriesOptions series_options(const Options& o) {
   enumerate::SeriesOptions so;
-  so.substitution = enumerate::parse_substitution(o.substitute);
+  if (o.substitute.empty() || o.substitute.size() > 2)
+    throw ValueError("series: give --substitute once (a series) or twice (a grid on two sublattices), not " +
+                     std::to_string(o.substitute.size()) + " times");
+  so.substitution = enumerate::parse_substitution(o.substitute[0]);
+  if (o.substitute.size() == 2) so.second = enumerate::parse_substitution(o.substitute[1]);
   so.rounding = enumerate::parse_composition_rounding(o.composition_rounding);
   so.x_tol = o.x_tol;
   so.supercell = detail_enumerate::parse_supercell(o.supercell);
@@ -74,16 +82,37 @@ inline enumerate::SeriesOptions series_options(const Options& o) {
   return so;
 }
 
+/// The compositions not run, with the reason: not representable (either substitution) or, on a
+/// grid, outside the end-member triangle.
+inline nlohmann::json skipped_compositions(const std::vector<enumerate::SeriesParent>& parents, const enumerate::SeriesOptions& so) {
+  using namespace enumerate;
+  nlohmann::json skipped = nlohmann::json::array();
+  auto add = [&](const std::string& parent, const char* axis, const CompositionPlan& plan) {
+    for (const auto& c : plan.skipped)
+      skipped.push_back({{"parent", parent}, {"substitution", axis}, {"requested_x", c.requested}, {"count", c.count}, {"sites", c.sites}, {"why", c.how}});
+  };
+  for (const auto& p : parents) {
+    if (!so.second) {
+      add(p.name, "first", series_plan(p, so));
+      continue;
+    }
+    const GridPlan g = grid_plan(p, so);
+    add(p.name, "first", g.first);
+    add(p.name, "second", g.second);
+    for (const auto& c : g.outside)
+      skipped.push_back({{"parent", p.name}, {"x", c.x()}, {"y", c.y()}, {"count", c.first.count}, {"count2", c.second.count},
+                         {"why", "outside the end-member triangle (x + y > 1)"}});
+  }
+  return skipped;
+}
+
 /// Hull, ΔE, training set and the files in --out; the JSON summary.
 inline nlohmann::json finish_study(const Options& o, const std::vector<enumerate::CompositionResult>& results,
                                    const std::vector<enumerate::SeriesParent>& parents, const enumerate::SeriesOptions& so) {
   using namespace enumerate;
   const SeriesAnalysis a = analyse_series(results);
-  nlohmann::json skipped = nlohmann::json::array();
-  for (const auto& p : parents)
-    for (const auto& c : series_plan(p, so).skipped)
-      skipped.push_back({{"parent", p.name}, {"requested_x", c.requested}, {"count", c.count}, {"sites", c.sites}, {"why", c.how}});
-  nlohmann::json extra{{"substitute", o.substitute}, {"supercell", o.supercell}, {"rank", o.rank}, {"top", o.top},
+  const nlohmann::json skipped = skipped_compositions(parents, so);
+  nlohmann::json extra{{"substitute", o.substitute.size() == 1 ? nlohmann::json(o.substitute[0]) : nlohmann::json(o.substitute)}, {"supercell", o.supercell}, {"rank", o.rank}, {"top", o.top},
                        {"occupancy_mode", o.mode}, {"composition_rounding", o.composition_rounding}, {"skipped", skipped}};
   if (o.rank == "model") extra["model"] = o.model;
   return write_series_outputs(o.out, results, a, o.training, extra);
@@ -125,8 +154,13 @@ inline void add_series_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("series", "Phase stability across a composition series: substitute A by B on a sublattice of each parent, "
                                            "enumerate and rank every composition, hull, E_hull, ΔE table, training set");
   cmd->add_option("parents", opt->parents, "parent structures (CIF, ordered or with partial occupancies)")->required();
-  cmd->add_option("--substitute", opt->substitute, "A:B=lo..hi:step (B fraction on A's sites) or A:B=k1,k2,... (B atoms per supercell)")
-      ->required();
+  cmd->add_option("--substitute", opt->substitute,
+                  "A:B=lo..hi:step (B fraction on A's sites) or A:B=k1,k2,... (B atoms per supercell); twice (another sublattice): "
+                  "a grid, analysed in the triangle of the end members (0,0), (1,0), (0,1)")
+      ->required()
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->take_all();
   cmd->add_option("--supercell", opt->supercell, "fixed supercell: \"1 1 2\" (diagonal) or 9 integers (rows)")->capture_default_str();
   cmd->add_option("--composition-rounding", opt->composition_rounding, "fractions that are not k/N: skip or nearest")
       ->check(CLI::IsMember({"skip", "nearest"}))

@@ -428,3 +428,208 @@ TEST_CASE("series: ranking by a potential (rigid ion) keeps the lowest relaxed e
   }
   CHECK(results[0].configs[0].energy_per_atom() <= results[0].configs[1].energy_per_atom());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Two substitutions at once: the composition grid and the ternary hull (composition_grid.hpp)
+
+namespace {
+
+constexpr int Na = 11;
+
+/// Rock-salt (Li,Na)(Cl,Br): the Li-Y-Cl-Br test model with Tosi-Fumi Na pairs (σ_Na = 1.170 Å,
+/// Pauling factors 1 + z_i/n_i + z_j/n_j). A test model.
+RigidIonParameters li_na_cl_br_rigid_ion() {
+  RigidIonParameters p = li_y_cl_br_rigid_ion();
+  constexpr double rho = 0.342, sLi = 0.816, sNa = 1.170, sCl = 1.585, sBr = 1.716, mayer = 0.62415;
+  p.ewald.charges[Na] = 1.0;
+  p.short_range.set(Na, Cl, tosi_fumi_pair(sNa, sCl, rho, 1.0, 11.2 * mayer));
+  p.short_range.set(Na, Br, tosi_fumi_pair(sNa, sBr, rho, 1.0, 14.5 * mayer));
+  p.short_range.set(Na, Na, tosi_fumi_pair(sNa, sNa, rho, 1.25, 1.68 * mayer));
+  p.short_range.set(Li, Na, tosi_fumi_pair(sLi, sNa, rho, 1.625, 0.3 * mayer));
+  return p;
+}
+
+/// The lower hull at (x, y) as the upper envelope of the supporting planes: the largest value
+/// at (x, y) of a plane through three points (non-degenerate in (x, y)) that no point lies below.
+/// The dual of ConvexHull's "lowest simplex containing the point": an independent computation.
+double supporting_plane_hull(const std::vector<std::array<double, 3>>& p, double x, double y) {
+  double best = -1e300;
+  for (std::size_t i = 0; i < p.size(); ++i)
+    for (std::size_t j = i + 1; j < p.size(); ++j)
+      for (std::size_t k = j + 1; k < p.size(); ++k) {
+        Eigen::Matrix3d A;
+        A << 1, p[i][0], p[i][1], 1, p[j][0], p[j][1], 1, p[k][0], p[k][1];
+        if (std::abs(A.determinant()) < 1e-9) continue;
+        const Eigen::Vector3d c = A.inverse() * Eigen::Vector3d(p[i][2], p[j][2], p[k][2]);  // z = c0 + c1 x + c2 y
+        bool below = true;
+        for (const auto& q : p) below &= q[2] >= c[0] + c[1] * q[0] + c[2] * q[1] - 1e-10;
+        if (below) best = std::max(best, c[0] + c[1] * x + c[2] * y);
+      }
+  return best;
+}
+
+SeriesOptions grid_options() {
+  SeriesOptions o = options("Cl:Br=0..1:0.25");
+  o.second = parse_substitution("Li:Na=0..1:0.25");
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("series grid: the plan, the end-member triangle and its refusals") {
+  const GridPlan g = plan_grid(parse_substitution("Cl:Br=0..1:0.5"), 4, parse_substitution("Li:Na=0..1:0.5"), 4, CompositionRounding::Skip);
+  CHECK(g.used.size() == 6);     // (0,0) (0,.5) (0,1) (.5,0) (.5,.5) (1,0)
+  CHECK(g.outside.size() == 3);  // x + y > 1
+  for (const auto& c : g.used) CHECK(c.x() + c.y() <= 1.0);
+  for (const auto& c : g.outside) CHECK(c.x() + c.y() > 1.0);
+  // Not representable on one axis: skipped there (1/3 of 4 sites), the grid still has its corners.
+  const GridPlan h = plan_grid(parse_substitution("Cl:Br=0,4"), 4, parse_substitution("Li:Na=0..1:0.3333"), 4, CompositionRounding::Skip, 1e-3);
+  CHECK(h.second.skipped.size() == 2);
+  CHECK(h.used.size() == 3);
+  CHECK_THROWS_WITH_AS(plan_grid(parse_substitution("Cl:Br=0..0.5:0.5"), 4, parse_substitution("Li:Na=0..1:0.5"), 4, CompositionRounding::Skip),
+                       doctest::Contains("no point at (x, y) = (1, 0)"), ValueError);
+  CHECK_THROWS_WITH_AS(plan_grid(parse_substitution("Cl:Br=0..1:0.5"), 4, parse_substitution("Cl:I=0..1:0.5"), 4, CompositionRounding::Skip),
+                       doctest::Contains("share Cl"), ValueError);
+  // The substituted cell: both sublattices mixed, with the exact fractions.
+  const Structure s = substitute_grid(rocksalt(), parse_substitution("Cl:Br=1"), parse_substitution("Li:Na=1"), g.used.at(4));
+  for (const auto& st : s.sites()) {
+    REQUIRE(st.species.size() == 2);
+    CHECK(st.species[1].occupancy == doctest::Approx(st.species[0].z == Li ? g.used[4].y() : g.used[4].x()));
+  }
+}
+
+TEST_CASE("series grid: rock-salt (Li,Na)(Cl,Br) ternary hull against supporting planes and the binary edge") {
+  auto pot = make_rigid_ion<>(li_na_cl_br_rigid_ion());
+  RelaxRankingOptions ro;
+  ro.relax_top = 0;
+  std::map<int, double> q = kCharges;
+  q[Na] = 1;
+  const auto rank = model_series_ranker(pot, 2, ModelScreenOptions{}, ro, q);
+  SeriesOptions o = grid_options();
+  o.ranker_fingerprint = "rigid-ion Li-Na-Cl-Br static top 2";
+  nernst_test::TempDir dir("nernst_series_grid");
+  o.state_dir = dir.path() / "state";
+  const std::vector<SeriesParent> parents{{"rs", rocksalt()}};
+  const auto results = run_series(parents, o, rank);
+  REQUIRE(results.size() == 15);  // x + y ≤ 1 on the 5 × 5 grid of quarters
+  const SeriesAnalysis a = analyse_series(results);
+  REQUIRE(a.has_hull);
+  REQUIRE(a.ternary);
+  CHECK(a.end_member_formulas == std::vector<std::string>{"LiCl", "LiBr", "NaCl"});
+
+  // Formation energies by the direct formula, E_hull by the supporting-plane envelope.
+  double e[3] = {1e300, 1e300, 1e300};
+  for (const auto& r : results)
+    for (const auto& c : r.configs) {
+      const int corner = r.composition.count == 0 && r.second->count == 0 ? 0 : r.second->count == 0 && r.composition.count == 4 ? 1
+                         : r.composition.count == 0 && r.second->count == 4                                             ? 2 : -1;
+      if (corner >= 0) e[corner] = std::min(e[corner], c.energy_per_atom());
+    }
+  std::vector<std::array<double, 3>> pts;
+  for (const auto& r : results)
+    for (const auto& c : r.configs) {
+      const double x = r.composition.x(), y = r.second->x();
+      pts.push_back({x, y, c.energy_per_atom() - (1 - x - y) * e[0] - x * e[1] - y * e[2]});
+    }
+  REQUIRE(pts.size() == a.points.size());
+  std::size_t on = 0;
+  double spread = 0;
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    CHECK(a.points[i].x == pts[i][0]);
+    CHECK(a.points[i].y == pts[i][1]);
+    CHECK(a.points[i].formation == doctest::Approx(pts[i][2]).epsilon(1e-12).scale(1));
+    const double eh = std::max(0.0, pts[i][2] - supporting_plane_hull(pts, pts[i][0], pts[i][1]));
+    CHECK(a.points[i].e_above_hull == doctest::Approx(eh).epsilon(1e-9).scale(1));
+    on += a.points[i].on_hull;
+    spread = std::max(spread, std::abs(pts[i][2]));
+  }
+  CHECK(on >= 3);
+  CHECK(spread > 1e-3);  // the model sees the mixing: formation energies are not all zero
+
+  // The facets: supporting planes through hull vertices, covering the triangle (areas sum to
+  // 1/2 in (x, y) when no four vertices are coplanar).
+  REQUIRE(!a.hull_facets.empty());
+  double area = 0;
+  for (const auto& f : a.hull_facets) {
+    std::vector<std::array<double, 3>> tri;
+    for (std::size_t i : f) {
+      CHECK(a.points[i].on_hull);
+      tri.push_back(pts[i]);
+    }
+    area += 0.5 * std::abs((tri[1][0] - tri[0][0]) * (tri[2][1] - tri[0][1]) - (tri[2][0] - tri[0][0]) * (tri[1][1] - tri[0][1]));
+    Eigen::Matrix3d A;
+    A << 1, tri[0][0], tri[0][1], 1, tri[1][0], tri[1][1], 1, tri[2][0], tri[2][1];
+    const Eigen::Vector3d c = A.inverse() * Eigen::Vector3d(tri[0][2], tri[1][2], tri[2][2]);
+    for (const auto& p : pts) CHECK(p[2] >= c[0] + c[1] * p[0] + c[2] * p[1] - 1e-8);
+  }
+  CHECK(area >= 0.5 - 1e-9);
+
+  // The y = 0 edge is the binary Cl:Br series: same energies, formation energies and E_hull.
+  const auto binary = run_series(parents, options("Cl:Br=0..1:0.25"), rank);
+  const SeriesAnalysis b = analyse_series(binary);
+  REQUIRE(b.has_hull);
+  std::size_t matched = 0;
+  for (const auto& pb : b.points)
+    for (const auto& pa : a.points)
+      if (pa.y == 0 && pa.x == pb.x && results[pa.result].configs[pa.config].rank == binary[pb.result].configs[pb.config].rank) {
+        CHECK(pa.energy_per_atom == doctest::Approx(pb.energy_per_atom).epsilon(1e-12));
+        CHECK(pa.formation == doctest::Approx(pb.formation).epsilon(1e-12).scale(1));
+        CHECK(pa.e_above_hull == doctest::Approx(pb.e_above_hull).epsilon(1e-9).scale(1));
+        ++matched;
+      }
+  CHECK(matched == b.points.size());
+
+  // ΔE per grid point: a second parent with every energy raised by (1 + x + 2y) meV/atom gives
+  // ΔE = E(rs) − E(rs2) = −(1 + x + 2y) at each of the 15 points, rows carrying their y.
+  {
+    std::vector<CompositionResult> two = results;
+    for (const auto& r : results) {
+      CompositionResult s = r;
+      s.parent = "rs2";
+      for (auto& c : s.configs) c.energy += 1e-3 * (1 + r.composition.x() + 2 * r.second->x()) * c.atoms();
+      two.push_back(s);
+    }
+    const SeriesAnalysis d = analyse_series(two);
+    REQUIRE(d.delta.size() == 15);
+    REQUIRE(d.delta_y.size() == 15);
+    std::set<std::pair<double, double>> seen;
+    for (std::size_t i = 0; i < d.delta.size(); ++i) {
+      CHECK(d.delta[i].delta_meV == doctest::Approx(-(1 + d.delta[i].x + 2 * d.delta_y[i])).epsilon(1e-9));
+      seen.insert({d.delta[i].x, d.delta_y[i]});
+    }
+    CHECK(seen.size() == 15);
+    const std::string table = delta_table_markdown(d);
+    CHECK(std::count(table.begin(), table.end(), '|') == 6 * (2 + 15));  // x | y | E1 | E2 | ΔE
+  }
+
+  // Resume per grid point, files named by both counts.
+  CHECK(std::filesystem::exists(o.state_dir / "compositions" / "rs_k1_2.json"));
+  const auto again = run_series(parents, o, rank);
+  REQUIRE(again.size() == results.size());
+  for (std::size_t i = 0; i < again.size(); ++i) {
+    CHECK(again[i].reused);
+    REQUIRE(again[i].second);
+    CHECK(again[i].second->count == results[i].second->count);
+    CHECK(again[i].configs.at(0).energy == results[i].configs.at(0).energy);
+  }
+
+  // Outputs: the triangle figure (one polygon per facet + the frame), y in the JSON and frames.
+  TrainingSetOptions to;
+  to.select = 3, to.strained = 1;
+  const auto out = dir.path() / "out";
+  const nlohmann::json j = write_series_outputs(out, results, a, to);
+  CHECK(j["composition_space"] == "ternary");
+  CHECK(j["compositions"].size() == 15);
+  CHECK(j["hull_facets"].size() == a.hull_facets.size());
+  CHECK(j["compositions"][1]["y"].get<double>() == doctest::Approx(0.25));
+  std::ifstream svg(out / "hull.svg");
+  const std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+  std::size_t polygons = 0;
+  for (auto p = text.find("<polygon"); p != std::string::npos; p = text.find("<polygon", p + 1)) ++polygons;
+  CHECK(polygons == a.hull_facets.size() + 1);
+  CHECK(text.find("NaCl") != std::string::npos);
+  CHECK(std::filesystem::exists(out / "hull.png") == analysis::png_available());
+  const auto frames = io::read_extxyz_all((out / "training_set.extxyz").string());
+  REQUIRE(frames.size() == 6);
+  CHECK(frames[0].info.count("y") == 1);
+}

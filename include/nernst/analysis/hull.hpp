@@ -23,6 +23,7 @@
 #include <Eigen/Dense>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -185,6 +186,48 @@ class ConvexHull {
   std::vector<HullPoint> points_;
   double tol_;
 };
+
+/// The facets of a ternary lower hull, as triples of indices into `h.points()`: every
+/// triangle of hull vertices whose plane (E_f over the two free end-member fractions) no entry
+/// lies below by more than `tol`, with a non-degenerate projection and no other hull vertex on
+/// or inside it (so a facet spanning collinear vertices is split at them). Duplicates of one
+/// composition count once (the lowest index). Four or more coplanar vertices give every such
+/// triangle of them (the facet is drawn with its diagonals). O(v³ n) for v hull vertices.
+inline std::vector<std::array<std::size_t, 3>> ternary_hull_facets(const ConvexHull& h, double tol = 1e-8) {
+  if (h.dimension() != 3) throw ValueError("ternary_hull_facets: the hull has " + std::to_string(h.dimension()) + " end members, not 3");
+  const auto& pts = h.points();
+  auto xy = [&](std::size_t i) { return Eigen::Vector2d(pts[i].x[1], pts[i].x[2]); };
+  std::vector<std::size_t> v;  // distinct hull vertices
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    if (!pts[i].on_hull) continue;
+    bool dup = false;
+    for (std::size_t j : v) dup |= (xy(i) - xy(j)).norm() < 1e-9;
+    if (!dup) v.push_back(i);
+  }
+  auto cross = [](const Eigen::Vector2d& a, const Eigen::Vector2d& b) { return a[0] * b[1] - a[1] * b[0]; };
+  std::vector<std::array<std::size_t, 3>> out;
+  for (std::size_t a = 0; a < v.size(); ++a)
+    for (std::size_t b = a + 1; b < v.size(); ++b)
+      for (std::size_t c = b + 1; c < v.size(); ++c) {
+        const Eigen::Vector2d p0 = xy(v[a]), p1 = xy(v[b]), p2 = xy(v[c]);
+        const double area2 = cross(p1 - p0, p2 - p0);
+        if (std::abs(area2) < 1e-10) continue;
+        // Barycentric coordinates of q in the triangle, the plane's value there.
+        auto bary = [&](const Eigen::Vector2d& q) {
+          const double l1 = cross(q - p0, p2 - p0) / cross(p1 - p0, p2 - p0), l2 = cross(p1 - p0, q - p0) / area2;
+          return Eigen::Vector3d(1 - l1 - l2, l1, l2);
+        };
+        const Eigen::Vector3d f(pts[v[a]].formation, pts[v[b]].formation, pts[v[c]].formation);
+        bool ok = true;
+        for (std::size_t i = 0; i < pts.size() && ok; ++i) ok = pts[i].formation >= bary(xy(i)).dot(f) - tol;
+        for (std::size_t k = 0; k < v.size() && ok; ++k) {
+          if (k == a || k == b || k == c) continue;
+          ok = bary(xy(v[k])).minCoeff() < -1e-9;
+        }
+        if (ok) out.push_back({v[a], v[b], v[c]});
+      }
+  return out;
+}
 
 /// One row of the polymorph energy-difference table.
 struct PolymorphRow {

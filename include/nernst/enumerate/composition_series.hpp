@@ -14,11 +14,15 @@
 /// `<state_dir>/compositions/<parent>_k<k>.json` with a fingerprint of its inputs (parent,
 /// supercell, counting options, k, the ranker's own fingerprint); a rerun reuses it, a file
 /// written for other inputs is refused.
+///
+/// Two substitutions at once (`SeriesOptions::second`, composition_grid.hpp): every point
+/// (x, y) of the grid inside the end-member triangle is one composition, enumerated and ranked
+/// exactly the same way; its files are `<parent>_k<k1>_<k2>.json`.
 
 #include <nernst/enumerate/ewald_ranker.hpp>
 #include <nernst/enumerate/occupancy.hpp>
 #include <nernst/enumerate/rank_by_model.hpp>
-#include <nernst/enumerate/substitution.hpp>
+#include <nernst/enumerate/composition_grid.hpp>
 #include <nernst/symmetry/symmetry_dataset.hpp>
 #include <nernst/workflow/stage.hpp>
 
@@ -27,6 +31,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -64,6 +69,7 @@ using SeriesRanker = std::function<std::vector<SeriesConfig>(const CompositionPr
 struct CompositionResult {
   std::string parent;
   SeriesComposition composition;
+  std::optional<SeriesComposition> second;  ///< the second substitution's count (a grid), if any
   std::uint64_t orderings = 0;
   double seconds = 0;
   bool reused = false;  ///< read back from the state directory
@@ -77,6 +83,7 @@ struct SeriesParent {
 
 struct SeriesOptions {
   SubstitutionSpec substitution;
+  std::optional<SubstitutionSpec> second;  ///< a second, independent substitution: the grid (composition_grid.hpp)
   CompositionRounding rounding = CompositionRounding::Skip;
   double x_tol = 1e-3;
   IMat3 supercell = IMat3::Identity();
@@ -129,8 +136,10 @@ inline SeriesConfig config_from_json(const nlohmann::json& j) {
   return c;
 }
 
-/// The fingerprint of one composition's inputs.
-inline std::string composition_inputs(const SeriesParent& p, const SeriesComposition& c, const SeriesOptions& o) {
+/// The fingerprint of one composition's inputs (a binary series' fingerprint is unchanged by
+/// the grid's keys, so earlier state directories still resume).
+inline std::string composition_inputs(const SeriesParent& p, const SeriesComposition& c, const SeriesOptions& o,
+                                      const std::optional<SeriesComposition>& second = std::nullopt) {
   nlohmann::json parent = structure_json(p.structure);
   nlohmann::json occ = nlohmann::json::array();
   for (const auto& st : p.structure.sites()) {
@@ -140,10 +149,17 @@ inline std::string composition_inputs(const SeriesParent& p, const SeriesComposi
   }
   parent["species"] = occ;
   const IMat3& h = o.supercell;
-  return inputs_fingerprint({{"parent", parent}, {"a", o.substitution.a}, {"b", o.substitution.b}, {"count", c.count},
-                             {"sites", c.sites}, {"supercell", {h(0, 0), h(0, 1), h(0, 2), h(1, 0), h(1, 1), h(1, 2), h(2, 0), h(2, 1), h(2, 2)}},
-                             {"mode", static_cast<int>(o.ordering.mode)}, {"rounding", static_cast<int>(o.ordering.rounding)},
-                             {"counts", o.ordering.counts}, {"symprec", o.ordering.symprec}, {"ranker", o.ranker_fingerprint}});
+  nlohmann::json in{{"parent", parent}, {"a", o.substitution.a}, {"b", o.substitution.b}, {"count", c.count},
+                    {"sites", c.sites}, {"supercell", {h(0, 0), h(0, 1), h(0, 2), h(1, 0), h(1, 1), h(1, 2), h(2, 0), h(2, 1), h(2, 2)}},
+                    {"mode", static_cast<int>(o.ordering.mode)}, {"rounding", static_cast<int>(o.ordering.rounding)},
+                    {"counts", o.ordering.counts}, {"symprec", o.ordering.symprec}, {"ranker", o.ranker_fingerprint}};
+  if (second && o.second) in["second"] = {o.second->a, o.second->b, second->count, second->sites};
+  return inputs_fingerprint(in);
+}
+
+/// "k<k1>" or, on a grid, "k<k1>_<k2>": the composition's part of file and point names.
+inline std::string composition_tag(const SeriesComposition& c, const std::optional<SeriesComposition>& second) {
+  return "k" + std::to_string(c.count) + (second ? "_" + std::to_string(second->count) : std::string());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,22 +266,25 @@ SeriesRanker model_series_ranker(Pot& pot, std::size_t top, ModelScreenOptions s
 
 namespace detail {
 
-inline std::filesystem::path composition_file(const SeriesOptions& o, const std::string& parent, long k) {
-  return o.state_dir / "compositions" / (parent + "_k" + std::to_string(k) + ".json");
+inline std::filesystem::path composition_file(const SeriesOptions& o, const std::string& parent, const std::string& tag) {
+  return o.state_dir / "compositions" / (parent + "_" + tag + ".json");
 }
 
 inline nlohmann::json result_json(const CompositionResult& r, const std::string& inputs) {
   nlohmann::json cs = nlohmann::json::array();
   for (const auto& c : r.configs) cs.push_back(config_json(c));
-  return {{"inputs", inputs}, {"parent", r.parent}, {"count", r.composition.count}, {"sites", r.composition.sites},
-          {"requested", r.composition.requested}, {"how", r.composition.how}, {"orderings", r.orderings},
-          {"seconds", r.seconds}, {"configs", cs}};
+  nlohmann::json j{{"inputs", inputs}, {"parent", r.parent}, {"count", r.composition.count}, {"sites", r.composition.sites},
+                   {"requested", r.composition.requested}, {"how", r.composition.how}, {"orderings", r.orderings},
+                   {"seconds", r.seconds}, {"configs", cs}};
+  if (r.second) j["count2"] = r.second->count, j["sites2"] = r.second->sites;
+  return j;
 }
 
 /// A finished composition from the state directory, if there is one (refused when it was
 /// written for other inputs).
 inline std::optional<CompositionResult> load_composition(const std::filesystem::path& f, const std::string& inputs,
-                                                         const std::string& parent, const SeriesComposition& c) {
+                                                         const std::string& parent, const SeriesComposition& c,
+                                                         const std::optional<SeriesComposition>& second) {
   if (!std::filesystem::exists(f)) return std::nullopt;
   const nlohmann::json j = workflow::read_json(f);
   try {
@@ -275,6 +294,7 @@ inline std::optional<CompositionResult> load_composition(const std::filesystem::
     CompositionResult r;
     r.parent = parent;
     r.composition = c;
+    r.second = second;
     r.orderings = j.at("orderings").get<std::uint64_t>();
     r.seconds = j.at("seconds").get<double>();
     r.reused = true;
@@ -287,57 +307,98 @@ inline std::optional<CompositionResult> load_composition(const std::filesystem::
 
 }  // namespace detail
 
-/// Enumerates and ranks one composition of one parent.
+/// The parent with the composition's substitution(s) applied.
+inline Structure substituted(const SeriesParent& parent, const SeriesComposition& c, const std::optional<SeriesComposition>& second,
+                             const SeriesOptions& o) {
+  if (!second) return substitute(parent.structure, o.substitution.a, o.substitution.b, c);
+  if (!o.second) throw ValueError("series: a grid composition without a second substitution");
+  return substitute_grid(parent.structure, o.substitution, *o.second, {c, *second});
+}
+
+/// Enumerates and ranks one composition of one parent (`second`: its count of the second
+/// substitution, on a grid).
 inline CompositionResult run_composition(const SeriesParent& parent, const SeriesComposition& c, const SeriesOptions& o,
-                                         const SeriesRanker& rank, const std::filesystem::path& work_dir = {}) {
+                                         const SeriesRanker& rank, const std::filesystem::path& work_dir = {},
+                                         const std::optional<SeriesComposition>& second = std::nullopt) {
   const auto t0 = std::chrono::steady_clock::now();
-  const OrderingModel model(substitute(parent.structure, o.substitution.a, o.substitution.b, c), o.ordering);
+  const OrderingModel model(substituted(parent, c, second, o), o.ordering);
   const Enumerator<HNF> e(model.multilattice(), model.derivative_options(false));
   const IMat3 hnf = hermite_normal_form(o.supercell);
   const auto ag = e.active_group(hnf);
   const std::uint64_t bc = burnside_count(e.problem(ag.group.n, model.label_counts(ag.group.n)), ag.perms);
   if (static_cast<double>(bc) > o.max_structures)
-    throw ValueError("series: " + parent.name + " at x = " + std::to_string(c.x()) + " has " + std::to_string(bc) +
+    throw ValueError("series: " + parent.name + " at x = " + std::to_string(c.x()) + (second ? ", y = " + std::to_string(second->x()) : "") +
+                     " has " + std::to_string(bc) +
                      " orderings, above --max-structures " + std::to_string(static_cast<std::uint64_t>(o.max_structures)));
   CompositionResult r;
   r.parent = parent.name;
   r.composition = c;
+  r.second = second;
   r.orderings = bc;
-  r.configs = rank(CompositionProblem{model, e, hnf, ag, bc, work_dir, composition_inputs(parent, c, o)});
+  r.configs = rank(CompositionProblem{model, e, hnf, ag, bc, work_dir, composition_inputs(parent, c, o, second)});
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
 
+namespace detail {
+/// Sublattice sites of one substitution in the supercell (parent sites × supercell index).
+inline long supercell_sites(const SeriesParent& p, const SubstitutionSpec& s, const SeriesOptions& o) {
+  const long n = static_cast<long>(std::llround(o.supercell.cast<double>().determinant()));
+  return n * static_cast<long>(sublattice_sites(p.structure, s.a, s.b).size());
+}
+}  // namespace detail
+
 /// The compositions of the series for one parent (sublattice size × supercell index).
 inline CompositionPlan series_plan(const SeriesParent& p, const SeriesOptions& o) {
-  const long n = static_cast<long>(std::llround(o.supercell.cast<double>().determinant()));
-  const long sites = n * static_cast<long>(sublattice_sites(p.structure, o.substitution.a, o.substitution.b).size());
-  return plan_compositions(o.substitution, sites, o.rounding, o.x_tol);
+  return plan_compositions(o.substitution, detail::supercell_sites(p, o.substitution, o), o.rounding, o.x_tol);
 }
+
+/// The grid of both substitutions for one parent (composition_grid.hpp; needs `o.second`).
+inline GridPlan grid_plan(const SeriesParent& p, const SeriesOptions& o) {
+  if (!o.second) throw ValueError("series: grid_plan needs a second substitution");
+  check_independent(o.substitution, *o.second);
+  return plan_grid(o.substitution, detail::supercell_sites(p, o.substitution, o), *o.second, detail::supercell_sites(p, *o.second, o),
+                   o.rounding, o.x_tol);
+}
+
+/// The compositions run for one parent: the 1-D plan, or the grid's points inside the triangle.
+inline std::vector<GridComposition> planned_compositions(const SeriesParent& p, const SeriesOptions& o) {
+  std::vector<GridComposition> out;
+  if (o.second) return grid_plan(p, o).used;
+  for (const auto& c : series_plan(p, o).used) out.push_back({c, {}});
+  return out;
+}
+
+namespace detail {
+/// One composition, reused from the state directory when already finished there.
+inline CompositionResult run_or_reuse(const SeriesParent& p, const SeriesComposition& c, const std::optional<SeriesComposition>& second,
+                                      const SeriesOptions& o, const SeriesRanker& rank) {
+  const std::string inputs = composition_inputs(p, c, o, second), tag = composition_tag(c, second);
+  const auto file = o.state_dir.empty() ? std::filesystem::path() : composition_file(o, p.name, tag);
+  if (auto r = file.empty() ? std::nullopt : load_composition(file, inputs, p.name, c, second)) return std::move(*r);
+  const auto work = o.state_dir.empty() ? std::filesystem::path() : o.state_dir / "work" / (p.name + "_" + tag);
+  CompositionResult r = run_composition(p, c, o, rank, work, second);
+  if (!file.empty()) workflow::write_file_atomic(file, result_json(r, inputs).dump(1));
+  return r;
+}
+}  // namespace detail
 
 /// Every parent × composition, each reused from the state directory when already finished.
 inline std::vector<CompositionResult> run_series(const std::vector<SeriesParent>& parents, const SeriesOptions& o,
                                                  const SeriesRanker& rank) {
   std::vector<CompositionResult> out;
-  for (const auto& p : parents) {
-    const CompositionPlan plan = series_plan(p, o);
-    for (const auto& c : plan.used) {
-      const std::string inputs = composition_inputs(p, c, o);
-      const auto file = o.state_dir.empty() ? std::filesystem::path() : detail::composition_file(o, p.name, c.count);
-      auto r = file.empty() ? std::nullopt : detail::load_composition(file, inputs, p.name, c);
-      if (!r) {
-        const auto work = o.state_dir.empty() ? std::filesystem::path() : o.state_dir / "work" / (p.name + "_k" + std::to_string(c.count));
-        r = run_composition(p, c, o, rank, work);
-        if (!file.empty()) workflow::write_file_atomic(file, detail::result_json(*r, inputs).dump(1));
-      }
+  for (const auto& p : parents)
+    for (const auto& g : planned_compositions(p, o)) {
+      const auto second = o.second ? std::optional<SeriesComposition>(g.second) : std::nullopt;
+      CompositionResult r = detail::run_or_reuse(p, g.first, second, o, rank);
       if (o.progress) {
-        *o.progress << "series: " << p.name << " x = " << c.x() << " (" << c.count << "/" << c.sites << "): " << r->orderings
-                    << " orderings, best " << (r->configs.empty() ? 0.0 : r->configs[0].energy_per_atom()) << " eV/atom, "
-                    << (r->reused ? "reused" : std::to_string(r->seconds) + " s") << "\n" << std::flush;
+        *o.progress << "series: " << p.name << " x = " << g.first.x() << " (" << g.first.count << "/" << g.first.sites << ")";
+        if (second) *o.progress << ", y = " << second->x() << " (" << second->count << "/" << second->sites << ")";
+        *o.progress << ": " << r.orderings << " orderings, best " << (r.configs.empty() ? 0.0 : r.configs[0].energy_per_atom())
+                    << " eV/atom, " << (r.reused ? "reused" : std::to_string(r.seconds) + " s") << "\n" << std::flush;
       }
-      out.push_back(std::move(*r));
+      out.push_back(std::move(r));
     }
-  }
   return out;
 }
 

@@ -4,8 +4,12 @@
 /// ranked configuration with E_f and E_hull, the ΔE table, skipped compositions), `table.md`
 /// (the ΔE table in the paper's Table 3 layout), `hull.svg` (E_f vs x with the hull line) and
 /// `delta_e.svg` (ΔE vs x), `training_set.extxyz` (the Boltzmann selection with strained copies).
+/// On a grid (two substitutions) the compositions carry y, the ΔE table is per (x, y), and the
+/// hull figure is the composition triangle (analysis/ternary_plot.hpp), `hull.svg` + `hull.png`.
 
+#include <nernst/analysis/png.hpp>
 #include <nernst/analysis/svg_plot.hpp>
+#include <nernst/analysis/ternary_plot.hpp>
 #include <nernst/enumerate/series_analysis.hpp>
 #include <nernst/io/extxyz.hpp>
 
@@ -35,22 +39,38 @@ inline nlohmann::json series_json(const std::vector<CompositionResult>& results,
                            {"e_above_hull_eV_atom", num_or_null(p.e_above_hull)}, {"on_hull", p.on_hull},
                            {"volume_per_atom_A3", c.volume_per_atom()}, {"ordering_index", c.ordering}, {"degeneracy", c.degeneracy}});
       }
-    comps.push_back({{"parent", r.parent}, {"x", r.composition.x()}, {"count", r.composition.count}, {"sites", r.composition.sites},
-                     {"requested_x", r.composition.requested}, {"how", r.composition.how}, {"orderings", r.orderings},
-                     {"lowest_energy_per_atom_eV", num_or_null(s.energy_per_atom)},
-                     {"space_group", {{"symbol", s.space_group}, {"number", s.space_group_number}}},
-                     {"volume_per_atom_A3", num_or_null(s.volume_per_atom)}, {"seconds", r.seconds}, {"reused", r.reused},
-                     {"configs", configs}});
+    nlohmann::json cj{{"parent", r.parent}, {"x", r.composition.x()}, {"count", r.composition.count}, {"sites", r.composition.sites},
+                      {"requested_x", r.composition.requested}, {"how", r.composition.how}, {"orderings", r.orderings},
+                      {"lowest_energy_per_atom_eV", num_or_null(s.energy_per_atom)},
+                      {"space_group", {{"symbol", s.space_group}, {"number", s.space_group_number}}},
+                      {"volume_per_atom_A3", num_or_null(s.volume_per_atom)}, {"seconds", r.seconds}, {"reused", r.reused},
+                      {"configs", configs}};
+    if (r.second)
+      cj["y"] = r.second->x(), cj["count2"] = r.second->count, cj["sites2"] = r.second->sites, cj["requested_y"] = r.second->requested;
+    comps.push_back(cj);
   }
   nlohmann::json delta = nlohmann::json::array();
-  for (const auto& d : a.delta)
+  for (std::size_t i = 0; i < a.delta.size(); ++i) {
+    const auto& d = a.delta[i];
     delta.push_back({{"x", d.x}, {"e_parent1_eV_atom", num_or_null(d.e_b)}, {"e_parent2_eV_atom", num_or_null(d.e_a)},
                      {"delta_meV_atom", num_or_null(d.delta_meV)}});
+    if (i < a.delta_y.size()) delta.back()["y"] = a.delta_y[i];
+  }
   nlohmann::json j{{"compositions", comps}, {"delta_e", delta}, {"parent1", a.parent1}, {"parent2", a.parent2},
                    {"delta_definition", "E(parent1) - E(parent2), lowest energies per atom, meV/atom"},
                    {"has_hull", a.has_hull}};
-  if (a.has_hull) j["end_member_energies_eV_atom"] = a.reference_energies;
-  else j["hull_note"] = a.hull_note;
+  j["composition_space"] = a.ternary ? "ternary" : "binary";
+  if (a.has_hull) {
+    j["end_member_energies_eV_atom"] = a.reference_energies;
+    j["end_members"] = a.end_member_formulas;
+  } else {
+    j["hull_note"] = a.hull_note;
+  }
+  if (a.ternary && a.has_hull) {
+    nlohmann::json facets = nlohmann::json::array();
+    for (const auto& f : a.hull_facets) facets.push_back({a.points[f[0]].name, a.points[f[1]].name, a.points[f[2]].name});
+    j["hull_facets"] = facets;
+  }
   return j;
 }
 
@@ -61,16 +81,20 @@ inline std::string delta_table_markdown(const SeriesAnalysis& a) {
     o << "No ΔE table: the series has one parent.\n";
     return o.str();
   }
-  o << "| x | E(" << a.parent1 << ") (eV/atom) | E(" << a.parent2 << ") (eV/atom) | ΔE (meV/atom) |\n|---|---|---|---|\n";
+  const bool grid = !a.delta_y.empty();
+  o << (grid ? "| x | y " : "| x ") << "| E(" << a.parent1 << ") (eV/atom) | E(" << a.parent2 << ") (eV/atom) | ΔE (meV/atom) |\n"
+    << (grid ? "|---|---|---|---|---|\n" : "|---|---|---|---|\n");
   char b[256];
   auto cell = [&](double v, const char* f) {
     if (!std::isfinite(v)) return std::string("–");
     std::snprintf(b, sizeof b, f, v);
     return std::string(b);
   };
-  for (const auto& d : a.delta)
-    o << "| " << cell(d.x, "%.4f") << " | " << cell(d.e_b, "%.6f") << " | " << cell(d.e_a, "%.6f") << " | " << cell(d.delta_meV, "%.2f")
+  for (std::size_t i = 0; i < a.delta.size(); ++i) {
+    const auto& d = a.delta[i];
+    o << "| " << cell(d.x, "%.4f") << (grid ? " | " + cell(a.delta_y[i], "%.4f") : "") << " | " << cell(d.e_b, "%.6f") << " | " << cell(d.e_a, "%.6f") << " | " << cell(d.delta_meV, "%.2f")
       << " |\n";
+  }
   o << "\nΔE = E(" << a.parent1 << ") − E(" << a.parent2 << "): > 0 means " << a.parent2 << " is more stable.\n";
   return o.str();
 }
@@ -122,6 +146,24 @@ inline std::string hull_plot_svg(const SeriesAnalysis& a) {
   return analysis::render_svg(p);
 }
 
+/// The composition triangle: every configuration at its end-member fractions (1 − x − y, x, y)
+/// coloured by E_hull (meV/atom), hull vertices ringed, hull facets drawn.
+inline std::string ternary_hull_svg(const SeriesAnalysis& a) {
+  analysis::TernaryPlot p;
+  p.title = "Energy above the convex hull";
+  for (std::size_t k = 0; k < 3; ++k) {
+    static const char* where[] = {"(x, y) = (0, 0)", "(1, 0)", "(0, 1)"};
+    p.corners[k] = (k < a.end_member_formulas.size() ? a.end_member_formulas[k] + " " : std::string()) + where[k];
+  }
+  for (const auto& pt : a.points) {
+    p.points.push_back({1 - pt.x - pt.y, pt.x, pt.y});
+    p.values.push_back(1000 * pt.e_above_hull);
+    p.marked.push_back(pt.on_hull);
+  }
+  p.facets = a.hull_facets;
+  return analysis::render_ternary_svg(p);
+}
+
 /// Writes series.json, table.md, hull.svg, delta_e.svg and training_set.extxyz into `dir`.
 /// Returns the JSON summary.
 inline nlohmann::json write_series_outputs(const std::filesystem::path& dir, const std::vector<CompositionResult>& results,
@@ -131,9 +173,10 @@ inline nlohmann::json write_series_outputs(const std::filesystem::path& dir, con
   nlohmann::json j = series_json(results, a, summarise_series(results));
   for (const auto& [k, v] : extra.items()) j[k] = v;
   workflow::write_file_atomic(dir / "table.md", delta_table_markdown(a));
-  if (!a.delta.empty()) workflow::write_file_atomic(dir / "delta_e.svg", delta_plot_svg(a));
+  if (!a.delta.empty() && !a.ternary) workflow::write_file_atomic(dir / "delta_e.svg", delta_plot_svg(a));  // ΔE(x): one substitution
   if (a.has_hull) {
-    workflow::write_file_atomic(dir / "hull.svg", hull_plot_svg(a));
+    if (a.ternary) analysis::write_svg_and_png(ternary_hull_svg(a), (dir / "hull.svg").string());
+    else workflow::write_file_atomic(dir / "hull.svg", hull_plot_svg(a));
     std::ostringstream ts;
     const auto frames = training_set(results, a, to);
     for (const auto& f : frames) io::write_extxyz_frame(ts, f);
