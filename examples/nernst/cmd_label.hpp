@@ -35,7 +35,7 @@ inline void add_label_command(CLI::App& app) {
   cmd->add_option("frames", opt->frames, "frames to label (extended XYZ, trajectory, POSCAR, CIF, vasprun.xml, ...)")->required();
   cmd->add_option("--model", opt->model,
                   "the labelling model: default (the bundled M3GNet-MatPES-r2SCAN), rigid-ion, a matgl M3GNet or TensorNet "
-                  "directory or a CHGNet .pth.tar")
+                  "directory, a MACE .model file or a CHGNet .pth.tar")
       ->capture_default_str();
   cmd->add_option("--precision", opt->precision, "float or double")->check(CLI::IsMember({"float", "double"}))->capture_default_str();
   cmd->add_option("--out", opt->out, "output: extended XYZ with energy, forces and stress per frame")->required();

@@ -114,7 +114,8 @@ class BatchModelRanker {
   BatchModelRanker(const Enumerator<HNF>& e, const Enumerator<HNF>::ActiveGroup& ag, const Pot& pot, int threads)
       : e_(e), ag_(ag), pots_(static_cast<std::size_t>(std::max(1, threads)), pot), threads_(std::max(1, threads)) {}
 
-  /// Orderings per batch: a few per thread, so that uneven costs even out.
+  /// Orderings per batch: a few per thread (each thread takes a contiguous share), so that one
+  /// parallel region serves several orderings while a kill still loses at most one batch.
   std::size_t preferred_batch() const { return 4 * static_cast<std::size_t>(threads_); }
 
   std::vector<StaticEnergy> operator()(const OrderingBatch& batch) {
