@@ -45,6 +45,15 @@ Structure lyc_ordered_sites() {
   return o;
 }
 
+/// `s` with one label per atom ("Cl_7"), as a P1 file of an ordering (nernst's own output, a
+/// relaxed cell) has: the labels must not hide the parent's symmetry from the enumerator.
+Structure with_unique_labels(const Structure& s) {
+  Structure o(s.lattice());
+  for (std::size_t i = 0; i < s.size(); ++i)
+    o.add_site(s[i].species[0].z, s[i].frac, std::string(element_symbol(s[i].species[0].z)) + "_" + std::to_string(i));
+  return o;
+}
+
 /// The diagonal supercell d of s, built directly (not through the enumerator).
 Structure supercell(const Structure& s, const Eigen::Vector3i& d) {
   Eigen::Matrix3d m = s.lattice().matrix();
@@ -218,13 +227,15 @@ TEST_CASE("series: substituted structures and their atom counts") {
     if (it.name == "Br") CHECK(it.used == 12);
 }
 
-TEST_CASE("series: distinct orderings equal a brute-force orbit count (rock salt 2x1x1, LYC ordered sites)") {
+TEST_CASE("series: distinct orderings equal a brute-force orbit count (rock salt 2x1x1, LYC ordered sites; also with one label per atom)") {
   NERNST_REQUIRE_SHARED_DATA();
   struct Case {
     Structure parent;
     Eigen::Vector3i d;
   };
-  for (const Case& cs : {Case{rocksalt(), Eigen::Vector3i(2, 1, 1)}, Case{lyc_ordered_sites(), Eigen::Vector3i(1, 1, 1)}}) {
+  for (const Case& cs : {Case{rocksalt(), Eigen::Vector3i(2, 1, 1)}, Case{lyc_ordered_sites(), Eigen::Vector3i(1, 1, 1)},
+                         Case{with_unique_labels(rocksalt()), Eigen::Vector3i(2, 1, 1)},
+                         Case{with_unique_labels(lyc_ordered_sites()), Eigen::Vector3i(1, 1, 1)}}) {
     const Structure sc = supercell(cs.parent, cs.d);
     const SubsetOrbits orbits(sc, Cl);
     long n_cl = 0;

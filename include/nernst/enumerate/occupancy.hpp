@@ -336,12 +336,32 @@ class OrderingModel {
       for (std::size_t i : c.parent_sites) allowed[i] = al;
     }
     if (label_name_.size() > 255) throw ValueError("enumerate: more than 255 labels");
+    const auto type = symmetry_types(site_class);
     for (std::size_t i = 0; i < s_.size(); ++i) {
       ml_.frac.push_back(s_[i].frac);
       ml_.allowed.push_back(allowed[i]);
-      ml_.type.push_back(site_class[i] + 1);
+      ml_.type.push_back(type[i]);
     }
     ml_.n_labels = static_cast<int>(label_name_.size());
+  }
+
+  /// The site types the parent's symmetry must preserve (1-based). A site's content (species and
+  /// occupancies) always; its CIF row only where the row matters: a disordered site in per-orbit
+  /// mode, whose row keeps its own count. Ordered sites and per-element disorder are keyed by
+  /// content alone, so a P1 file with one row per atom (an ordering nernst wrote, a relaxed cell)
+  /// keeps its symmetry: otherwise every atom would be its own type and the group trivial.
+  std::vector<int> symmetry_types(const std::vector<int>& site_class) const {
+    std::map<std::string, int> id;
+    std::vector<int> type(s_.size());
+    for (std::size_t i = 0; i < s_.size(); ++i) {
+      const auto& cls = classes_[static_cast<std::size_t>(site_class[i])];
+      std::ostringstream key;
+      if (!cls.ordered && opt_.mode == OccupancyMode::PerOrbit) key << "row " << site_class[i] << "|";
+      for (const auto& sp : s_[i].species)
+        key << sp.z << ":" << std::lround(sp.occupancy * 1e5) << ":" << (sp.oxidation ? std::to_string(*sp.oxidation) : "-") << ",";
+      type[i] = id.emplace(key.str(), static_cast<int>(id.size()) + 1).first->second;
+    }
+    return type;
   }
 
   Structure s_;
