@@ -13,8 +13,10 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <string>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -47,14 +49,27 @@ struct MACEGraph {
   }
 };
 
+/// MACE's graph from a directed pair list (src → dst with image S, r = x_dst − x_src + S·L): a
+/// host code's neighbour list, or an open cluster's (images zero). Pairs at or beyond r_max are
+/// dropped, so a list built with a skin gives the same graph.
+inline MACEGraph mace_graph_from(const PeriodicGraph& g, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& lattice,
+                                 double r_max) {
+  MACEGraph out;
+  for (std::size_t e = 0; e < g.size(); ++e) {
+    if (g.src[e] < 0 || g.dst[e] < 0 || static_cast<std::size_t>(std::max(g.src[e], g.dst[e])) >= x.size())
+      throw ValueError("MACE graph: edge " + std::to_string(e) + " refers to an atom outside 0.." + std::to_string(x.size()) + "-1");
+    if (g.src[e] == g.dst[e] && g.image[e] == std::array<int, 3>{0, 0, 0}) continue;  // the atom itself
+    out.add_within(g.src[e], g.dst[e], g.image[e], x, lattice, r_max);
+  }
+  return out;
+}
+
 /// Builds MACE's graph of a fully periodic cell (lattice vectors as rows, positions as given).
 /// pymatgen's search keeps d² < r² + tol; the pairs at or beyond r_max are dropped here.
 inline MACEGraph build_mace_graph(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& lattice, double r_max) {
   PeriodicGraph g;
   build_pymatgen_graph(x, lattice, r_max, g);
-  MACEGraph out;
-  for (std::size_t e = 0; e < g.size(); ++e) out.add_within(g.src[e], g.dst[e], g.image[e], x, lattice, r_max);
-  return out;
+  return mace_graph_from(g, x, lattice, r_max);
 }
 
 }  // namespace mace
