@@ -208,7 +208,8 @@ template <class Scalar>
 ForwardState<Scalar> forward(MACEModel<Scalar>& m, MACEGraph graph, const std::vector<int>& atomic_numbers) {
   for (std::size_t e = 0; e < graph.size(); ++e)
     if (graph.sender[e] < 0 || graph.receiver[e] < 0 || static_cast<std::size_t>(std::max(graph.sender[e], graph.receiver[e])) >= atomic_numbers.size())
-      throw ValueError("MACE: edge " + std::to_string(e) + " refers to an atom outside 0.." + std::to_string(atomic_numbers.size()) + "-1");
+      throw ValueError("MACE: edge " + std::to_string(e) + " (" + std::to_string(graph.sender[e]) + " -> " + std::to_string(graph.receiver[e]) +
+                       ") refers to an atom outside the " + std::to_string(atomic_numbers.size()) + " atoms");
   ForwardState<Scalar> s;
   s.element = element_indices(m.config, atomic_numbers);
   m.prepare_elements(s.element);

@@ -57,7 +57,8 @@ inline MACEGraph mace_graph_from(const PeriodicGraph& g, const std::vector<std::
   MACEGraph out;
   for (std::size_t e = 0; e < g.size(); ++e) {
     if (g.src[e] < 0 || g.dst[e] < 0 || static_cast<std::size_t>(std::max(g.src[e], g.dst[e])) >= x.size())
-      throw ValueError("MACE graph: edge " + std::to_string(e) + " refers to an atom outside 0.." + std::to_string(x.size()) + "-1");
+      throw ValueError("MACE graph: edge " + std::to_string(e) + " (" + std::to_string(g.src[e]) + " -> " + std::to_string(g.dst[e]) +
+                       ") refers to an atom outside the " + std::to_string(x.size()) + " atoms");
     if (g.src[e] == g.dst[e] && g.image[e] == std::array<int, 3>{0, 0, 0}) continue;  // the atom itself
     out.add_within(g.src[e], g.dst[e], g.image[e], x, lattice, r_max);
   }
