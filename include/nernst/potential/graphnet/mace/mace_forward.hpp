@@ -15,9 +15,7 @@
 #include <nernst/potential/graphnet/mace/mace_reader.hpp>
 #include <nernst/potential/graphnet/mace/spherical_harmonics.hpp>
 
-#include <algorithm>
 #include <cmath>
-#include <string>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -206,10 +204,7 @@ void product_basis(const MACEModel<Scalar>& m, int t, const std::vector<int>& el
 /// elements present. A host neighbour list or a domain's owned + ghost atoms come in this way.
 template <class Scalar>
 ForwardState<Scalar> forward(MACEModel<Scalar>& m, MACEGraph graph, const std::vector<int>& atomic_numbers) {
-  for (std::size_t e = 0; e < graph.size(); ++e)
-    if (graph.sender[e] < 0 || graph.receiver[e] < 0 || static_cast<std::size_t>(std::max(graph.sender[e], graph.receiver[e])) >= atomic_numbers.size())
-      throw ValueError("MACE: edge " + std::to_string(e) + " (" + std::to_string(graph.sender[e]) + " -> " + std::to_string(graph.receiver[e]) +
-                       ") refers to an atom outside the " + std::to_string(atomic_numbers.size()) + " atoms");
+  check_edge_atoms(graph.sender, graph.receiver, atomic_numbers.size(), "MACE");
   ForwardState<Scalar> s;
   s.element = element_indices(m.config, atomic_numbers);
   m.prepare_elements(s.element);
