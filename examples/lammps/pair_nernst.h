@@ -9,6 +9,9 @@
 /// pair_coeff * * Li Y Cl          # element of LAMMPS type 1, 2, 3
 /// ```
 ///
+/// MODEL is any spec of nernst_potential_create: a matgl directory (M3GNet, TensorNet), a
+/// mace-torch `.model` file (MACE), a CHGNet `.pth.tar`, or `lj:...`.
+///
 /// Two ways to handle the atoms other ranks own and the periodic images (see docs/embedding.md):
 ///  - `ghost gather` (default): the owned atoms of all ranks are gathered in tag order and the
 ///    periodic cell is evaluated once (by rank 0) with nernst_compute; forces go back to the
@@ -17,7 +20,8 @@
 ///  - `ghost shell`: each rank evaluates its owned atoms plus LAMMPS ghost atoms out to the
 ///    model's range of influence with nernst_compute_local; forces on ghosts are summed into their
 ///    owners by LAMMPS (newton on) and the virial is LAMMPS' fdotr sum. Exact and parallel, but
-///    the ghost shell is wide for message-passing models (n_blocks x cutoff = 15 Å for M3GNet).
+///    the ghost shell is wide for message-passing models (n_blocks x cutoff = 15 Å for M3GNet, num_interactions x r_max = 12 Å for
+///    MACE-MP-0).
 ///
 /// No LAMMPS neighbour list is requested: the C API builds its own graph, which keeps this style
 /// independent of the neighbour-request API that changed in 2022.

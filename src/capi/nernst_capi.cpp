@@ -12,6 +12,7 @@
 #include <nernst/core/kokkos.hpp>
 #include <nernst/core/system.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
+#include <nernst/potential/graphnet/mace.hpp>
 #include <nernst/potential/graphnet/tensornet.hpp>
 #include <nernst/potential/lennard_jones.hpp>
 #include <nernst/potential/potential.hpp>
@@ -368,6 +369,51 @@ struct TensorNetImpl final : GraphNetImpl<Potential<GraphNet<TensorNet>, S, MS>>
   LocalGraphNet<graphnet::TensorNetEvaluator<S>, graphnet::TensorNetOutput> local;
 };
 
+/// What MACE's local route gives LocalGraphNet (the fields it reads).
+struct MACELocalOutput {
+  std::vector<double> atom_energy;                   ///< eV, every atom (ghosts included)
+  std::vector<std::array<double, 3>> forces;         ///< of Σ_i w_i E_i, eV/Å
+  Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< sym(Σ_e r_e ⊗ ∂E/∂r_e) (eV)
+};
+
+/// A MACE potential behind LocalGraphNet's evaluator interface: types are atomic numbers, and
+/// the open graph becomes MACE's graph (pairs within r_max) before the weighted evaluation.
+template <class Pot>
+struct MACELocalEvaluator {
+  explicit MACELocalEvaluator(Pot* p) : pot(p) {}
+  void set_energy_weights(std::vector<double> w) { weights = std::move(w); }
+  void evaluate(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L, const std::vector<int>& z,
+                const graphnet::PeriodicGraph& g, bool grad, MACELocalOutput& out) {
+    auto r = pot->compute_weighted(graphnet::mace::mace_graph_from(g, x, L, pot->cutoff()), z, weights, grad);
+    out.atom_energy = pot->state().node_energy;
+    out.forces = std::move(r.forces);
+    out.virial = r.virial;
+  }
+  Pot* pot;
+  std::vector<double> weights;
+};
+
+template <class S>
+struct MACEImpl final : GraphNetImpl<Potential<GraphNet<MACE>, S, MS>> {
+  using Pot = Potential<GraphNet<MACE>, S, MS>;
+  explicit MACEImpl(const MACE::Source& src)
+      : GraphNetImpl<Pot>(src), local(MACELocalEvaluator<Pot>(&this->pot), this->pot.cutoff(), 0.0) {}
+  const char* kind() const override { return "mace"; }
+  /// Each interaction layer passes information one edge (r_max) further: an atom's energy
+  /// depends on the atoms within num_interactions x r_max (tests/capi's ghost-shell case).
+  double ghost_cutoff() const override { return double(this->pot.config().num_interactions()) * this->pot.cutoff(); }
+  bool supports(int z) const override {
+    const auto& t = this->pot.config().atomic_numbers;
+    return std::find(t.begin(), t.end(), z) != t.end();
+  }
+  // energy_offset() stays 0: E0(z) is part of every atom's energy, not a per-structure constant.
+  void compute_local(int n_all, int n_owned, const int* numbers, const double* pos, const Out& o) override {
+    local.evaluate(n_all, n_owned, numbers, pos, o, [](int z) { return z; });
+  }
+
+  LocalGraphNet<MACELocalEvaluator<Pot>, MACELocalOutput> local;
+};
+
 #ifdef NERNST_CAPI_HAVE_CHGNET
 template <class S>
 struct CHGNetImpl final : GraphNetImpl<Potential<GraphNet<CHGNet>, S, MS>> {
@@ -459,6 +505,10 @@ bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
+/// The model specs make_impl accepts, for its error messages.
+const std::string kAcceptedSpecs =
+    "a matgl model directory (M3GNet or TensorNet), a mace-torch .model file (MACE), a CHGNet .pth.tar, or lj:...";
+
 std::unique_ptr<Impl> make_impl(const std::string& spec, const std::string& options) {
   auto opt = parse_kv(options, "options");
   const std::string precision = opt.count("precision") ? opt["precision"] : "double";
@@ -494,6 +544,13 @@ std::unique_ptr<Impl> make_impl(const std::string& spec, const std::string& opti
 #endif
   }
   namespace fs = std::filesystem;
+  if (ends_with(spec, ".model") && !fs::is_directory(spec)) {  // what mace-torch's training writes and mace_mp() loads
+    if (!fs::exists(spec)) throw IOError("'" + spec + "' does not exist (expected a mace-torch .model file)");
+    if (tb != "matgl") throw ValueError("options: threebody applies to M3GNet only; '" + spec + "' is a MACE model");
+    const auto source = MACE::load(spec);
+    if (precision == "float") return std::make_unique<MACEImpl<float>>(source);
+    return std::make_unique<MACEImpl<double>>(source);
+  }
   if (fs::is_directory(spec)) {
     if (graphnet::is_tensornet_model_json((fs::path(spec) / "model.json").string())) {
       const auto model = TensorNet::load(spec);
@@ -507,8 +564,8 @@ std::unique_ptr<Impl> make_impl(const std::string& spec, const std::string& opti
     return std::make_unique<M3GNetImpl<double>>(model, mode);
   }
   if (!fs::exists(spec))
-    throw IOError("'" + spec + "' does not exist (expected a matgl model directory (M3GNet or TensorNet), a CHGNet .pth.tar, or lj:...)");
-  throw ValueError("'" + spec + "' is not a model: expected a matgl model directory (M3GNet or TensorNet), a CHGNet .pth.tar, or lj:...");
+    throw IOError("'" + spec + "' does not exist (expected " + kAcceptedSpecs + ")");
+  throw ValueError("'" + spec + "' is not a model: expected " + kAcceptedSpecs);
 }
 
 thread_local std::string create_error;

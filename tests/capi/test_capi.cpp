@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -168,6 +169,7 @@ Cell cell_of(const nlohmann::json& s) {
 }
 
 std::string m3gnet_dir() { return (nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes").string(); }
+std::string mace_model(const std::string& name) { return (nernst_test::shared_dir() / "models" / "mace-random" / (name + ".model")).string(); }
 std::string tensornet_dir() { return (nernst_test::shared_dir() / "models" / "tensornet-matpes-pbe-v2025.1-pes").string(); }
 
 /// A 16-atom LiCl cluster evaluated locally equals the periodic evaluation of the cluster in a box
@@ -208,13 +210,15 @@ void check_local_cluster(nernst::capi::Potential& pot) {
 }
 
 /// With ghosts beyond the range of influence (ghost_cutoff()) the local energy of one owned atom
-/// is its periodic per-atom energy; with a shell short of it, it is not.
+/// is its periodic per-atom energy; with a shell 1.5 Å short of it, it is not.
 void check_ghost_shell(nernst::capi::Potential& pot) {
-  // One owned atom of a rattled LiCl cell: cluster = its images within 24 Å (cheap), energy =
-  // that atom's periodic per-atom energy.
+  // One owned atom of a rattled LiCl cell: cluster = its images within ghost_cutoff() + 0.5 Å,
+  // energy = that atom's periodic per-atom energy.
   Cell c = rattled_licl(1, 0.1, 11);
   const auto per = pot.compute(c.z, c.x, c.L, true);
-  for (const auto& [owned, range] : {std::pair<int, double>{0, 15.5}, {5, 15.5}, {0, 13.5}}) {
+  const double gc = pot.ghost_cutoff();
+  REQUIRE(gc < 25.0);  // the image loop below reaches 6 cells (> 30 Å)
+  for (const auto& [owned, range] : {std::pair<int, double>{0, gc + 0.5}, {5, gc + 0.5}, {0, gc - 1.5}}) {
     Cell one;
     one.L = c.L;
     one.z = {c.z[static_cast<std::size_t>(owned)]};
@@ -458,5 +462,159 @@ TEST_CASE("capi: TensorNet local evaluation of an isolated cluster, split into o
 TEST_CASE("capi: TensorNet local evaluation with a ghost shell equals the periodic energy of the owned atoms" * doctest::test_suite("slow")) {
   NERNST_REQUIRE_SHARED_DATA();
   nernst::capi::Potential pot(tensornet_dir());
+  check_ghost_shell(pot);
+}
+
+namespace {
+
+/// A mace-torch reference file (reference/mace/<model>/<structure>.json).
+nlohmann::json mace_reference(const std::string& model, const std::string& structure) {
+  return nlohmann::json::parse(std::ifstream(nernst_test::shared_dir() / "reference" / "mace" / model / (structure + ".json")));
+}
+
+/// The structure of a MACE reference file (lattice rows, species symbols, positions).
+Cell mace_cell(const nlohmann::json& s) {
+  Cell c;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) c.L[static_cast<std::size_t>(3 * a + b)] = s["lattice"][a][b].get<double>();
+  const std::map<std::string, int> z = {{"Li", 3}, {"Cl", 17}, {"Br", 35}, {"Y", 39}};
+  for (const auto& el : s["species"]) c.z.push_back(z.at(el.get<std::string>()));
+  for (const auto& p : s["positions"])
+    for (int k = 0; k < 3; ++k) c.x.push_back(p[k].get<double>());
+  return c;
+}
+
+/// Largest |ΔE|, |ΔF|, |Δσ| of a C API result against one block (float64/float32) of a reference.
+struct MaceGap {
+  double energy = 0, force = 0, stress = 0;
+};
+MaceGap mace_gap(const nernst::capi::Result& r, const nlohmann::json& block) {
+  MaceGap g;
+  g.energy = std::abs(r.energy - block["energy_eV"].get<double>());
+  const auto& F = block["forces_eV_per_A"];
+  for (std::size_t i = 0; i < F.size(); ++i)
+    for (std::size_t k = 0; k < 3; ++k) g.force = std::max(g.force, std::abs(r.forces[3 * i + k] - F[i][k].get<double>()));
+  for (std::size_t v = 0; v < 6; ++v)
+    g.stress = std::max(g.stress, std::abs(r.stress[v] - block["stress_voigt_eV_per_A3"][v].get<double>()));
+  return g;
+}
+
+/// Every ordered pair (i, j, S) with |x_j + S·L − x_i| < rc, brute force over images to ±m:
+/// an independent neighbour list with a skin (rc > r_max) for the host-neighbour-list route.
+void brute_force_pairs(const Cell& c, double rc, int m, std::vector<int>& ei, std::vector<int>& ej, std::vector<int>& es) {
+  for (int i = 0; i < c.n(); ++i)
+    for (int j = 0; j < c.n(); ++j)
+      for (int a = -m; a <= m; ++a)
+        for (int b = -m; b <= m; ++b)
+          for (int d = -m; d <= m; ++d) {
+            if (i == j && a == 0 && b == 0 && d == 0) continue;
+            double r2 = 0;
+            for (int k = 0; k < 3; ++k) {
+              const double v = c.x[3 * static_cast<std::size_t>(j) + static_cast<std::size_t>(k)] + a * c.L[static_cast<std::size_t>(k)] +
+                               b * c.L[3 + static_cast<std::size_t>(k)] + d * c.L[6 + static_cast<std::size_t>(k)] -
+                               c.x[3 * static_cast<std::size_t>(i) + static_cast<std::size_t>(k)];
+              r2 += v * v;
+            }
+            if (r2 >= rc * rc) continue;
+            ei.push_back(i);
+            ej.push_back(j);
+            es.insert(es.end(), {a, b, d});
+          }
+}
+
+}  // namespace
+
+TEST_CASE("capi: MACE .model (double) matches mace-torch's reference; per-atom energies; host neighbour list") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const std::string name = "mace-mp0a-medium-random";
+  const auto ref = mace_reference(name, "li3ycl6_ordered_40");
+  const Cell c = mace_cell(ref["structure"]);
+  nernst::capi::Potential pot(mace_model(name));
+  CHECK(pot.kind() == "mace");
+  CHECK(pot.cutoff() == 6.0);
+  CHECK(pot.ghost_cutoff() == doctest::Approx(12.0));  // 2 interactions x r_max
+  CHECK(pot.energy_offset() == 0.0);                   // E0(z) is inside every atom's energy
+  CHECK(pot.supports_element(39));
+  CHECK(pot.supports_element(89));
+  CHECK_FALSE(pot.supports_element(94));  // MACE-MP-0 has Z = 1..89
+  const auto r = pot.compute(c.z, c.x, c.L, true);
+  const auto gap = mace_gap(r, ref["float64"]);
+  MESSAGE(name << " double via C API: |dE| = " << gap.energy << " eV, max |dF| = " << gap.force << " eV/A, max |dS| = " << gap.stress << " eV/A^3");
+  CHECK(gap.energy < 1e-6);
+  CHECK(gap.force < 1e-6);
+  CHECK(gap.stress < 1e-6);
+  double esum = 0;
+  for (double e : r.atom_energies) esum += e;
+  CHECK(esum == doctest::Approx(r.energy).epsilon(1e-12));
+  const auto& node = ref["float64"]["node_energy_eV"];
+  double de_atom = 0;
+  for (int i = 0; i < c.n(); ++i) de_atom = std::max(de_atom, std::abs(r.atom_energies[static_cast<std::size_t>(i)] - node[i].get<double>()));
+  CHECK(de_atom < 1e-9);
+
+  // mace's own graph (matscipy) as a host neighbour list, and a brute-force list with a 1 Å skin
+  // (the pairs beyond r_max must be dropped), give the periodic result.
+  const auto& ge = ref["graph"]["edges"];
+  std::vector<int> ei = ge["sender"], ej = ge["receiver"], es;
+  for (const auto& s : ge["unit_shift"])
+    for (int k = 0; k < 3; ++k) es.push_back(s[k].get<int>());
+  std::vector<int> bi, bj, bs;
+  brute_force_pairs(c, pot.cutoff() + 1.0, 2, bi, bj, bs);
+  REQUIRE(bi.size() > ei.size());
+  for (const auto* list : {&ei, &bi}) {
+    const bool mace_graph = list == &ei;
+    const auto rn = mace_graph ? pot.compute(c.z, c.x, c.L, ei, ej, es) : pot.compute(c.z, c.x, c.L, bi, bj, bs);
+    CAPTURE(mace_graph);
+    CHECK(std::abs(rn.energy - r.energy) < 1e-10);
+    double df = 0, ds = 0;
+    for (std::size_t k = 0; k < r.forces.size(); ++k) df = std::max(df, std::abs(rn.forces[k] - r.forces[k]));
+    for (std::size_t v = 0; v < 6; ++v) ds = std::max(ds, std::abs(rn.stress[v] - r.stress[v]));
+    CHECK(df < 1e-10);
+    CHECK(ds < 1e-12);
+  }
+}
+
+TEST_CASE("capi: MACE .model in float within mace's float32 gap; spec errors") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const std::string name = "mace-mp0a-medium-random";
+  const auto ref = mace_reference(name, "li3ycl6_ordered_40");
+  const Cell c = mace_cell(ref["structure"]);
+  nernst::capi::Potential pf(mace_model(name), "precision=float");
+  // tests/mace's float32 rule against mace's own float32 run: 1e-4 eV per 40 atoms, 2.5e-4 eV/Å, 1e-5 eV/Å³.
+  const auto gap = mace_gap(pf.compute(c.z, c.x, c.L), ref["float32"]);
+  MESSAGE(name << " float via C API vs mace float32: |dE| = " << gap.energy << " eV, max |dF| = " << gap.force << " eV/A, max |dS| = " << gap.stress << " eV/A^3");
+  CHECK(gap.energy < 1e-4);
+  CHECK(gap.force < 2.5e-4);
+  CHECK(gap.stress < 1e-5);
+
+  nernst_potential* p = nullptr;
+  CHECK(nernst_potential_create(mace_model(name).c_str(), "threebody=smooth", &p) == NERNST_ERROR_INVALID_ARGUMENT);
+  CHECK(std::string(nernst_create_error()).find("MACE") != std::string::npos);
+  CHECK(nernst_potential_create("/no/such/file.model", nullptr, &p) == NERNST_ERROR_IO);
+  CHECK(std::string(nernst_create_error()).find(".model") != std::string::npos);
+  // An element outside the model's table is named.
+  nernst::capi::Potential pot(mace_model("mace-small-random"));
+  const std::vector<int> z = {3, 94};
+  const std::vector<double> x = {0, 0, 0, 2, 0, 0};
+  try {
+    (void)pot.compute(z, x, {10, 0, 0, 0, 10, 0, 0, 0, 10});
+    FAIL("expected an error");
+  } catch (const nernst::capi::Error& e) {
+    CHECK(e.status() == NERNST_ERROR_INVALID_ARGUMENT);
+    CHECK(std::string(e.what()).find("atomic number 94 is not among the model") != std::string::npos);
+  }
+}
+
+TEST_CASE("capi: MACE local evaluation of an isolated cluster, split into owned parts") {
+  NERNST_REQUIRE_SHARED_DATA();
+  nernst::capi::Potential pot(mace_model("mace-small-random"));
+  check_local_cluster(pot);
+}
+
+// Ghosts to num_interactions x r_max (10 Å for the small model) + 0.5 make an owned atom's local
+// energy its periodic one; 1.5 Å short of it, they do not.
+TEST_CASE("capi: MACE local evaluation with a ghost shell equals the periodic energy of the owned atoms") {
+  NERNST_REQUIRE_SHARED_DATA();
+  nernst::capi::Potential pot(mace_model("mace-small-random"));
+  CHECK(pot.ghost_cutoff() == doctest::Approx(10.0));
   check_ghost_shell(pot);
 }

@@ -170,6 +170,10 @@ std::string m3gnet_pair(const std::string& opts, const std::string& ghost = "gat
 
 std::string tensornet_pair(const std::string& ghost) { return model_pair(model_dir("tensornet-matpes-pbe-v2025.1-pes"), "", ghost); }
 
+/// The small MACE debugging model (r_max 5 Å, 2 interactions: a 10 Å ghost shell).
+std::string mace_file() { return model_dir("mace-random/mace-small-random.model"); }
+std::string mace_pair(const std::string& ghost) { return model_pair(mace_file(), "", ghost); }
+
 double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
   REQUIRE(a.size() == b.size());
   double m = 0;
@@ -196,6 +200,27 @@ void check_run0_equals_library(const std::string& dir, const std::string& pair, 
   for (const auto& [key, k] : comp) {
     CAPTURE(key);
     CHECK(std::abs(r.v.at(key) * V / nktv2p - ref.virial[static_cast<std::size_t>(k)]) < 1e-7);
+  }
+}
+
+/// `run 0` of the 40-atom cell with `ghost shell` on 1 and (with MPI) 2 ranks equals `ghost
+/// gather` on 1 rank: energy and forces to 1e-8, pressure to 1e-3 bar. `pair(ghost)` is the
+/// pair_style/pair_coeff lines; `prefix` names the runs.
+template <class PairOf>
+void check_shell_equals_gather(PairOf&& pair, const std::string& prefix, const std::string& what) {
+  const Cell c = li3ycl6_40();
+  write_data(c, workdir() / "data.lmp");
+  const auto g = run_lammps(prefix + "_gather", header(pair("gather")) + run0(prefix + "_gather"));
+  std::vector<int> ranks = {1};
+  if (!std::string(NERNST_MPIEXEC).empty()) ranks.push_back(2);
+  for (int n : ranks) {
+    const std::string name = prefix + "_shell" + std::to_string(n);
+    const auto s = run_lammps(name, header(pair("shell")) + run0(name), n);
+    const double dE = std::abs(s.v.at("pe") - g.v.at("pe")), dF = max_abs_diff(s.f, g.f);
+    MESSAGE(what << " shell (" << n << " ranks) vs gather: |ΔE| = " << dE << " eV, max |ΔF| = " << dF << " eV/Å");
+    CHECK(dE < 1e-8);
+    CHECK(dF < 1e-8);
+    for (const char* k : {"pxx", "pyy", "pzz", "pxy", "pxz", "pyz"}) CHECK(std::abs(s.v.at(k) - g.v.at(k)) < 1e-3);  // bar
   }
 }
 
@@ -314,18 +339,17 @@ TEST_CASE("lammps: TensorNet-MatPES through pair_style nernst (run 0) equals the
 
 TEST_CASE("lammps: TensorNet ghost shell (1 and 2 ranks) equals gather" * doctest::test_suite("slow")) {
   NERNST_REQUIRE_SHARED_DATA();
-  const Cell c = li3ycl6_40();
-  write_data(c, workdir() / "data.lmp");
-  const auto g = run_lammps("tn_gather", header(tensornet_pair("gather")) + run0("tn_gather"));
-  std::vector<int> ranks = {1};
-  if (!std::string(NERNST_MPIEXEC).empty()) ranks.push_back(2);
-  for (int n : ranks) {
-    const std::string name = "tn_shell" + std::to_string(n);
-    const auto s = run_lammps(name, header(tensornet_pair("shell")) + run0(name), n);
-    const double dE = std::abs(s.v.at("pe") - g.v.at("pe")), dF = max_abs_diff(s.f, g.f);
-    MESSAGE("TensorNet shell (" << n << " ranks) vs gather: |ΔE| = " << dE << " eV, max |ΔF| = " << dF << " eV/Å");
-    CHECK(dE < 1e-8);
-    CHECK(dF < 1e-8);
-    for (const char* k : {"pxx", "pyy", "pzz", "pxy", "pxz", "pyz"}) CHECK(std::abs(s.v.at(k) - g.v.at(k)) < 1e-3);  // bar
-  }
+  check_shell_equals_gather(tensornet_pair, "tn", "TensorNet");
+}
+
+TEST_CASE("lammps: MACE (.model) through pair_style nernst (run 0) equals the library") {
+  NERNST_REQUIRE_SHARED_DATA();
+  check_run0_equals_library(mace_file(), mace_pair("gather"), "mace_run0");
+}
+
+// Ghosts to num_interactions x r_max = 10 Å (LAMMPS' comm cutoff from nernst_potential_ghost_cutoff):
+// each rank's owned-atom energies and forces add up to the periodic (gathered) evaluation.
+TEST_CASE("lammps: MACE ghost shell (1 and 2 ranks) equals gather") {
+  NERNST_REQUIRE_SHARED_DATA();
+  check_shell_equals_gather(mace_pair, "mace", "MACE");
 }

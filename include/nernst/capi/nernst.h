@@ -61,6 +61,8 @@ NERNST_CAPI_EXPORT const char* nernst_status_string(nernst_status status);
 /** Creates a potential from a spec:
  *    - a matgl model directory (model.json + state.pt)  -> M3GNet or TensorNet (by the class
  *      its model.json names; another class is refused with NERNST_ERROR_NOT_SUPPORTED)
+ *    - a file ending in .model (mace-torch's whole-module file, what training writes and
+ *      mace_mp() loads)                                 -> MACE
  *    - a file ending in .pth.tar                         -> CHGNet
  *    - "lj:epsilon=E,sigma=S,cutoff=RC[,shift=1|0]"      -> Lennard-Jones (eV, Å; shifted by default)
  *  `options` (may be NULL or ""): comma-separated key=value pairs:
@@ -78,14 +80,14 @@ NERNST_CAPI_EXPORT void nernst_potential_destroy(nernst_potential* pot);
  *  stays valid until the next call on the handle. */
 NERNST_CAPI_EXPORT const char* nernst_potential_last_error(const nernst_potential* pot);
 
-/** "m3gnet", "tensornet", "chgnet" or "lj". */
+/** "m3gnet", "tensornet", "mace", "chgnet" or "lj". */
 NERNST_CAPI_EXPORT const char* nernst_potential_kind(const nernst_potential* pot);
 /** Interaction (graph) cutoff, Å. */
 NERNST_CAPI_EXPORT double nernst_potential_cutoff(const nernst_potential* pot);
 /** Range of influence, Å: the energy of an atom depends on atoms up to this distance. A host that
  *  evaluates owned atoms with nernst_compute_local must supply ghosts to at least this distance
  *  (M3GNet: nblocks x cutoff = 15 Å for the MP-2021 model; TensorNet: (nblocks + 1) x cutoff
- *  = 15 Å for the MatPES models). 0 when
+ *  = 15 Å for the MatPES models; MACE: num_interactions x r_max = 12 Å for MACE-MP-0). 0 when
  *  the potential cannot be evaluated locally. */
 NERNST_CAPI_EXPORT double nernst_potential_ghost_cutoff(const nernst_potential* pot);
 /** 1 if the atomic number is supported by the model, else 0. */

@@ -55,20 +55,48 @@ class Potential<GraphNet<MACE>, Scalar, MemorySpace> {
   const graphnet::mace::ForwardState<Scalar>& state() const { return state_; }
 
   ComputeResult compute(System<MemorySpace>& sys, const ComputeRequest& req) {
-    std::vector<int> z(sys.size());
-    graphnet::load_host_atoms(sys, "MACE", x_, [&](std::size_t i, std::size_t t) { z[i] = sys.species[t]; });
-    const Eigen::Matrix3d lattice = sys.cell.matrix();
-    state_ = graphnet::mace::forward(model_, x_, lattice, z);
-    graphnet::mace::MACEGradient g;
-    if (req.forces || req.stress) g = graphnet::mace::backward(model_, state_, lattice);
-    else g.forces.assign(sys.size(), {0.0, 0.0, 0.0});
-    return graphnet::make_compute_result(sys, req, state_.energy, state_.node_energy, g.forces, g.virial);
+    load_system(sys);
+    return run(sys, req, graphnet::mace::build_mace_graph(x_, sys.cell.matrix(), cutoff()));
+  }
+
+  /// Same as compute() on a given pair list (a host code's neighbour list; src → dst with image
+  /// S): the pairs shorter than r_max make MACE's graph, held fixed (no neighbour search).
+  ComputeResult compute_with_graph(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {
+    load_system(sys);
+    return run(sys, req, graphnet::mace::mace_graph_from(g, x_, sys.cell.matrix(), cutoff()));
+  }
+
+  /// Forward pass on a given graph without a cell (open boundaries: a domain's owned + ghost
+  /// atoms) and, when `grad`, the forces and virial of E = Σ_i w_i E_i (weights 1 for owned, 0 for
+  /// ghost atoms; empty = all 1). state().node_energy holds every E_i. No stress: there is no cell.
+  graphnet::mace::MACEGradient compute_weighted(graphnet::mace::MACEGraph g, const std::vector<int>& atomic_numbers,
+                                                const std::vector<double>& weights, bool grad) {
+    state_ = graphnet::mace::forward(model_, std::move(g), atomic_numbers);
+    if (grad) return graphnet::mace::gradient(model_, state_, weights);
+    graphnet::mace::MACEGradient none;
+    none.forces.assign(atomic_numbers.size(), {0.0, 0.0, 0.0});
+    return none;
   }
 
  private:
+  void load_system(const System<MemorySpace>& sys) {
+    z_.resize(sys.size());
+    graphnet::load_host_atoms(sys, "MACE", x_, [&](std::size_t i, std::size_t t) { z_[i] = sys.species[t]; });
+  }
+
+  ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req, graphnet::mace::MACEGraph g) {
+    const Eigen::Matrix3d lattice = sys.cell.matrix();
+    state_ = graphnet::mace::forward(model_, std::move(g), z_);
+    graphnet::mace::MACEGradient grad;
+    if (req.forces || req.stress) grad = graphnet::mace::backward(model_, state_, lattice);
+    else grad.forces.assign(sys.size(), {0.0, 0.0, 0.0});
+    return graphnet::make_compute_result(sys, req, state_.energy, state_.node_energy, grad.forces, grad.virial);
+  }
+
   graphnet::mace::MACEModel<Scalar> model_;
   graphnet::mace::ForwardState<Scalar> state_;
   std::vector<std::array<double, 3>> x_;
+  std::vector<int> z_;
 };
 
 NERNST_NAMESPACE_END

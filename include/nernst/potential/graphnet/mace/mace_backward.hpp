@@ -41,11 +41,22 @@ struct EdgeAttributeGradient {
   nn::RowMatrix<Scalar> radial;  ///< E x num_bessel
 };
 
-/// dE/d(features of layer t) through its readout, dE/d(readout) = scale (item 9 reversed).
+/// dE/d(readout_t,i) = w_i · scale for the energy E = Σ_i w_i E_i (item 10 reversed). All weights
+/// are 1 for the whole structure (`weights` empty); a domain of owned + ghost atoms weighs its
+/// owned atoms 1 and its ghosts 0, so that the ranks' energies add up to the total.
 template <class Scalar>
-void readout_backward(const MACEModel<Scalar>& m, int t, const nn::RowMatrix<Scalar>& features, nn::RowMatrix<Scalar>& g) {
+nn::RowMatrix<Scalar> readout_seed(const MACEModel<Scalar>& m, Eigen::Index n, const std::vector<double>& weights) {
   const Scalar scale = static_cast<Scalar>(m.config.scale);
-  const nn::RowMatrix<Scalar> g_out = nn::RowMatrix<Scalar>::Constant(features.rows(), 1, scale);
+  nn::RowMatrix<Scalar> g = nn::RowMatrix<Scalar>::Constant(n, 1, scale);
+  if (!weights.empty())
+    for (Eigen::Index i = 0; i < n; ++i) g(i, 0) = static_cast<Scalar>(weights[static_cast<std::size_t>(i)]) * scale;
+  return g;
+}
+
+/// dE/d(features of layer t) through its readout, from dE/d(readout) = g_out (item 9 reversed).
+template <class Scalar>
+void readout_backward(const MACEModel<Scalar>& m, int t, const nn::RowMatrix<Scalar>& features, const nn::RowMatrix<Scalar>& g_out,
+                      nn::RowMatrix<Scalar>& g) {
   if (t + 1 < m.config.num_interactions()) {
     m.weights.readouts[static_cast<std::size_t>(t)].backward(g_out, g);
     return;
@@ -164,16 +175,18 @@ void interaction_backward(const MACEModel<Scalar>& m, int t, const ForwardState<
   }
 }
 
-/// dE/d(edge attributes) through every layer, last to first.
+/// dE/d(edge attributes) through every layer, last to first, for E = Σ_i w_i E_i (readout_seed).
 template <class Scalar>
-EdgeAttributeGradient<Scalar> layers_backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s) {
+EdgeAttributeGradient<Scalar> layers_backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s,
+                                              const std::vector<double>& weights = {}) {
+  const nn::RowMatrix<Scalar> g_readout = readout_seed(m, s.readouts.rows(), weights);
   EdgeAttributeGradient<Scalar> ge;
   ge.sh.setZero(s.sh.rows(), s.sh.cols());
   ge.radial.setZero(s.radial.rows(), s.radial.cols());
   nn::RowMatrix<Scalar> g_next, g_feat, g_message;
   for (int t = m.config.num_interactions() - 1; t >= 0; --t) {
     const auto& L = s.layers[static_cast<std::size_t>(t)];
-    readout_backward(m, t, L.features, g_feat);
+    readout_backward(m, t, L.features, g_readout, g_feat);
     if (g_next.size()) g_feat += g_next;
     product_backward(m, t, s.element, L, g_feat, g_message);
     interaction_backward(m, t, s, L, g_message, g_feat, g_next, ge);
@@ -203,19 +216,21 @@ std::vector<std::array<double, 3>> edge_gradients(const MACEModel<Scalar>& m, co
   return out;
 }
 
-/// Forces and stress of a forward pass on the cell `lattice` (rows): F_sender += g_e,
-/// F_receiver −= g_e (r_e = x_receiver − x_sender + S·L), stress = sym(Σ_e r_e ⊗ g_e) / V.
+/// Forces and virial of E = Σ_i w_i E_i (every weight 1 when `weights` is empty) from a forward
+/// pass on any graph, periodic or open: F_sender += g_e, F_receiver −= g_e (r_e = x_receiver −
+/// x_sender + S·L) and virial = sym(Σ_e r_e ⊗ g_e). No cell is needed: with open boundaries (a
+/// domain's owned + ghost atoms) the virial is the domain's share and there is no stress.
 template <class Scalar>
-MACEGradient backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const Eigen::Matrix3d& lattice) {
+MACEGradient gradient(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const std::vector<double>& weights = {}) {
   if (static_cast<int>(s.layers.size()) != m.config.num_interactions() || s.sh.rows() != static_cast<Eigen::Index>(s.graph.size()) ||
       s.readouts.rows() != static_cast<Eigen::Index>(s.element.size()))
     throw ValueError("MACE backward: the forward state has " + std::to_string(s.layers.size()) + " layers and " +
                      std::to_string(s.sh.rows()) + " edge rows for " + std::to_string(s.graph.size()) +
                      " edges; it is not a complete forward() of this model");
-  const double volume = std::abs(lattice.determinant());
-  if (!(volume > 0)) throw ValueError("MACE backward: the cell has zero volume (stress undefined)");
+  if (!weights.empty() && weights.size() != s.element.size())
+    throw ValueError("MACE backward: " + std::to_string(weights.size()) + " energy weights for " + std::to_string(s.element.size()) + " atoms");
   MACEGradient out;
-  out.edge_gradient = edge_gradients(m, s.graph, layers_backward(m, s));
+  out.edge_gradient = edge_gradients(m, s.graph, layers_backward(m, s, weights));
   out.forces.assign(s.element.size(), {0.0, 0.0, 0.0});
   Eigen::Matrix3d M = Eigen::Matrix3d::Zero();
   for (std::size_t e = 0; e < s.graph.size(); ++e) {
@@ -227,6 +242,16 @@ MACEGradient backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s,
     }
   }
   out.virial = 0.5 * (M + M.transpose());
+  return out;
+}
+
+/// Forces and stress of a forward pass on the cell `lattice` (rows): gradient() of the whole
+/// energy, stress = virial / V.
+template <class Scalar>
+MACEGradient backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const Eigen::Matrix3d& lattice) {
+  const double volume = std::abs(lattice.determinant());
+  if (!(volume > 0)) throw ValueError("MACE backward: the cell has zero volume (stress undefined)");
+  MACEGradient out = gradient(m, s);
   out.stress = out.virial / volume;
   return out;
 }

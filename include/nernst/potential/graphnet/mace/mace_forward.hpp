@@ -199,21 +199,21 @@ void product_basis(const MACEModel<Scalar>& m, int t, const std::vector<int>& el
   if (L.sc.size()) L.features += L.sc;
 }
 
-/// The whole forward pass on a periodic cell (positions as given, lattice vectors as rows):
-/// graph, every layer, readouts, node energies and the energy. Prepares the elements present.
+/// The whole forward pass on a given graph (its edge vectors carry the geometry, so open
+/// boundaries need no cell): every layer, readouts, node energies and the energy. Prepares the
+/// elements present. A host neighbour list or a domain's owned + ghost atoms come in this way.
 template <class Scalar>
-ForwardState<Scalar> forward(MACEModel<Scalar>& m, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& lattice,
-                             const std::vector<int>& atomic_numbers) {
-  if (x.size() != atomic_numbers.size()) throw ValueError("MACE: positions and atomic numbers differ in length");
+ForwardState<Scalar> forward(MACEModel<Scalar>& m, MACEGraph graph, const std::vector<int>& atomic_numbers) {
+  check_edge_atoms(graph.sender, graph.receiver, atomic_numbers.size(), "MACE");
   ForwardState<Scalar> s;
   s.element = element_indices(m.config, atomic_numbers);
   m.prepare_elements(s.element);
-  s.graph = build_mace_graph(x, lattice, m.config.r_max);
+  s.graph = std::move(graph);
   edge_attributes(m, s.graph, s.sh, s.radial);
   embed_nodes(m, s.element, s.node_embedding);
   const int T = m.config.num_interactions();
   s.layers.resize(static_cast<std::size_t>(T));
-  s.readouts.resize(static_cast<Eigen::Index>(x.size()), T);
+  s.readouts.resize(static_cast<Eigen::Index>(atomic_numbers.size()), T);
   for (int t = 0; t < T; ++t) {
     auto& L = s.layers[static_cast<std::size_t>(t)];
     interaction(m, t, t == 0 ? s.node_embedding : s.layers[static_cast<std::size_t>(t - 1)].features, s, L);
@@ -224,6 +224,15 @@ ForwardState<Scalar> forward(MACEModel<Scalar>& m, const std::vector<std::array<
   }
   node_energies(m, s);
   return s;
+}
+
+/// The whole forward pass on a periodic cell (positions as given, lattice vectors as rows):
+/// MACE's graph of the cell, then forward() on it.
+template <class Scalar>
+ForwardState<Scalar> forward(MACEModel<Scalar>& m, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& lattice,
+                             const std::vector<int>& atomic_numbers) {
+  if (x.size() != atomic_numbers.size()) throw ValueError("MACE: positions and atomic numbers differ in length");
+  return forward(m, build_mace_graph(x, lattice, m.config.r_max), atomic_numbers);
 }
 
 /// Message of atom i, channel c, harmonic index k (0..(lmax+1)²−1) in mace's reshaped layout.

@@ -13,8 +13,10 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <string>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -47,14 +49,34 @@ struct MACEGraph {
   }
 };
 
+/// Refuses (ValueError naming the edge) an edge whose sender or receiver is not one of n atoms.
+inline void check_edge_atoms(const std::vector<int>& sender, const std::vector<int>& receiver, std::size_t n, const char* what) {
+  for (std::size_t e = 0; e < sender.size(); ++e)
+    if (sender[e] < 0 || receiver[e] < 0 || static_cast<std::size_t>(std::max(sender[e], receiver[e])) >= n)
+      throw ValueError(std::string(what) + ": edge " + std::to_string(e) + " (" + std::to_string(sender[e]) + " -> " +
+                       std::to_string(receiver[e]) + ") refers to an atom outside the " + std::to_string(n) + " atoms");
+}
+
+/// MACE's graph from a directed pair list (src → dst with image S, r = x_dst − x_src + S·L): a
+/// host code's neighbour list, or an open cluster's (images zero). Pairs at or beyond r_max are
+/// dropped, so a list built with a skin gives the same graph.
+inline MACEGraph mace_graph_from(const PeriodicGraph& g, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& lattice,
+                                 double r_max) {
+  MACEGraph out;
+  check_edge_atoms(g.src, g.dst, x.size(), "MACE graph");
+  for (std::size_t e = 0; e < g.size(); ++e) {
+    if (g.src[e] == g.dst[e] && g.image[e] == std::array<int, 3>{0, 0, 0}) continue;  // the atom itself
+    out.add_within(g.src[e], g.dst[e], g.image[e], x, lattice, r_max);
+  }
+  return out;
+}
+
 /// Builds MACE's graph of a fully periodic cell (lattice vectors as rows, positions as given).
 /// pymatgen's search keeps d² < r² + tol; the pairs at or beyond r_max are dropped here.
 inline MACEGraph build_mace_graph(const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& lattice, double r_max) {
   PeriodicGraph g;
   build_pymatgen_graph(x, lattice, r_max, g);
-  MACEGraph out;
-  for (std::size_t e = 0; e < g.size(); ++e) out.add_within(g.src[e], g.dst[e], g.image[e], x, lattice, r_max);
-  return out;
+  return mace_graph_from(g, x, lattice, r_max);
 }
 
 }  // namespace mace
