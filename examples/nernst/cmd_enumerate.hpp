@@ -204,7 +204,7 @@ inline void add_enumerate_command(CLI::App& app) {
   cmd->add_option("--rank", opt->rank, "ranking energy: ewald (formal charges) or model (static graph-network energy, then relaxation of the best --relax-top)")
       ->check(CLI::IsMember({"ewald", "model"}))
       ->capture_default_str();
-  cmd->add_option("--model", opt->model, "--rank model: default (the bundled M3GNet), rigid-ion, a matgl M3GNet/TensorNet directory or a CHGNet .pth.tar")
+  cmd->add_option("--model", opt->model, "--rank model: default (the bundled M3GNet), rigid-ion, a matgl M3GNet/TensorNet directory, a CHGNet .pth.tar or a MACE .model")
       ->capture_default_str();
   cmd->add_option("--precision", opt->precision, "--rank model: graph-network arithmetic, float or double")
       ->check(CLI::IsMember({"float", "double"}))

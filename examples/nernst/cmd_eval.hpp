@@ -1,7 +1,7 @@
 #pragma once
 // `nernst eval --model PATH [--precision float|double] [--repeat N] STRUCTURE`: energy, forces and
-// stress of a structure with a graph-network potential (matgl M3GNet or TensorNet model directory
-// or CHGNet .pth.tar checkpoint), as JSON.
+// stress of a structure with a graph-network potential (matgl M3GNet or TensorNet model directory,
+// CHGNet .pth.tar checkpoint or MACE .model file), as JSON.
 
 #include <CLI/CLI.hpp>
 
@@ -24,6 +24,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace nernst::cli {
@@ -32,7 +33,7 @@ namespace detail {
 
 /// Evaluates any Potential on a structure (median time over `repeat` calls) and returns the JSON
 /// common to all graph networks: energies, forces, stress (eV/Å³ and GPa), per-atom energies
-/// (each architecture's wrapper below adds its graph sizes).
+/// (add_architecture_facts adds the architecture's own).
 template <class Pot>
 nlohmann::json eval_potential(Pot& pot, const Structure& s, int repeat) {
   auto sys = System<>::from_structure(s);
@@ -67,43 +68,36 @@ nlohmann::json eval_potential(Pot& pot, const Structure& s, int repeat) {
   return j;
 }
 
-template <class Scalar>
-nlohmann::json eval_m3gnet(const graphnet::M3GNetModel& model, graphnet::ThreeBodyMode mode, const Structure& s,
-                           int repeat) {
-  Potential<GraphNet<M3GNet>, Scalar> pot(model, mode);
-  nlohmann::json j = eval_potential(pot, s, repeat);
-  j["n_edges"] = pot.graph().size();
-  j["n_triplets"] = pot.triplets().size();
-  return j;
-}
+/// The architecture of a graph-network potential type (Potential<GraphNet<Arch>, ...>).
+template <class Pot>
+struct architecture_of;
+template <class Arch, class Scalar, class Space>
+struct architecture_of<Potential<GraphNet<Arch>, Scalar, Space>> {
+  using type = Arch;
+};
 
-/// TensorNet (matgl model directory): the common JSON.
-template <class Scalar>
-nlohmann::json eval_tensornet(const graphnet::TensorNetModel& model, const Structure& s, int repeat) {
-  Potential<GraphNet<TensorNet>, Scalar> pot(model);
-  nlohmann::json j = eval_potential(pot, s, repeat);
-  j["n_edges"] = pot.graph().size();
-  return j;
-}
-
-/// MACE (mace-torch .model file): the common JSON.
-template <class Scalar>
-nlohmann::json eval_mace(const MACE::Model& model, const Structure& s, int repeat) {
-  Potential<GraphNet<MACE>, Scalar> pot(model);
-  nlohmann::json j = eval_potential(pot, s, repeat);
-  j["n_edges"] = pot.state().graph.size();
-  return j;
-}
-
-/// CHGNet (.pth.tar checkpoint): the same JSON as for M3GNet plus "magmoms" (μ_B) and graph sizes.
-template <class Scalar>
-nlohmann::json eval_chgnet(const graphnet::CHGNetModel& model, const Structure& s, int repeat) {
-  Potential<GraphNet<CHGNet>, Scalar> pot(model);
-  nlohmann::json j = eval_potential(pot, s, repeat);
-  j["n_edges"] = pot.graph().size();
-  j["magmoms"] = pot.magmoms();
-  j["n_angles"] = pot.bond_graph().angles();
-  return j;
+/// What each architecture adds to the common JSON: its name and graph sizes (CHGNet: the
+/// magnetic moments, μ_B, too).
+template <class Pot>
+void add_architecture_facts(const Pot& pot, nlohmann::json& j) {
+  using Arch = typename architecture_of<Pot>::type;
+  if constexpr (std::is_same_v<Arch, MACE>) {
+    j["architecture"] = "MACE";
+    j["n_edges"] = pot.state().graph.size();
+  } else {
+    j["n_edges"] = pot.graph().size();
+    if constexpr (std::is_same_v<Arch, M3GNet>) {
+      j["architecture"] = "M3GNet";
+      j["n_triplets"] = pot.triplets().size();
+    } else if constexpr (std::is_same_v<Arch, CHGNet>) {
+      j["architecture"] = "CHGNet";
+      j["magmoms"] = pot.magmoms();
+      j["n_angles"] = pot.bond_graph().angles();
+    } else {
+      static_assert(std::is_same_v<Arch, TensorNet>, "eval: an architecture without its facts");
+      j["architecture"] = "TensorNet";
+    }
+  }
 }
 
 }  // namespace detail
@@ -136,39 +130,16 @@ inline void add_eval_command(CLI::App& app) {
     if (!s.is_ordered()) throw ValueError("'" + opt->structure + "' has partial occupancies; eval needs an ordered structure");
     const ModelChoice choice = resolve_model(opt->model);
     if (choice.kind == ModelKind::rigid_ion) throw NotSupported("eval evaluates graph networks; rigid-ion has no model to evaluate");
-    if (choice.kind == ModelKind::chgnet) {
-      const auto model = CHGNet::load(choice.path);
-      nlohmann::json j = opt->precision == "float" ? detail::eval_chgnet<float>(model, s, opt->repeat)
-                                                   : detail::eval_chgnet<double>(model, s, opt->repeat);
-      j["precision"] = opt->precision;
-      j["model"] = choice.path;
-      std::cout << j.dump(2) << "\n";
-      return;
-    }
-    if (choice.kind == ModelKind::mace) {
-      const auto model = MACE::load(choice.path);
-      nlohmann::json j = opt->precision == "float" ? detail::eval_mace<float>(model, s, opt->repeat)
-                                                   : detail::eval_mace<double>(model, s, opt->repeat);
-      j["precision"] = opt->precision;
-      j["model"] = choice.path;
-      j["architecture"] = "MACE";
-      std::cout << j.dump(2) << "\n";
-      return;
-    }
-    if (choice.kind == ModelKind::tensornet) {
-      const auto model = TensorNet::load(choice.path);
-      nlohmann::json j = opt->precision == "float" ? detail::eval_tensornet<float>(model, s, opt->repeat)
-                                                   : detail::eval_tensornet<double>(model, s, opt->repeat);
-      j["precision"] = opt->precision;
-      j["model"] = choice.path;
-      j["architecture"] = "TensorNet";
-      std::cout << j.dump(2) << "\n";
-      return;
-    }
-    const auto model = M3GNet::load(choice.path);
     const auto mode = opt->three_body == "smooth" ? graphnet::ThreeBodyMode::smooth : graphnet::ThreeBodyMode::matgl;
-    nlohmann::json j = opt->precision == "float" ? detail::eval_m3gnet<float>(model, mode, s, opt->repeat)
-                                                 : detail::eval_m3gnet<double>(model, mode, s, opt->repeat);
+    nlohmann::json j = with_potential(choice, opt->precision, mode, [&](auto& pot) -> nlohmann::json {
+      if constexpr (std::is_same_v<std::decay_t<decltype(pot)>, decltype(make_rigid_ion<>())>) {
+        throw Error("eval: the rigid-ion potential was refused above");
+      } else {
+        nlohmann::json out = detail::eval_potential(pot, s, opt->repeat);
+        detail::add_architecture_facts(pot, out);
+        return out;
+      }
+    });
     j["precision"] = opt->precision;
     j["model"] = choice.path;
     std::cout << j.dump(2) << "\n";

@@ -3,7 +3,7 @@
 //  [--production-ps PS] [--out DIR] ...`: the whole workflow (enumerate → Ewald top K → relax top
 // → equilibrate → NVT production per T → MSD/D → Arrhenius/σ(300 K) → report), resumable: rerun
 // the same command after an interruption and finished stages are skipped. `--model` takes the
-// bundled default (M3GNet-MatPES-r2SCAN), rigid-ion, an M3GNet model directory or a CHGNet .pth.tar
+// bundled default (M3GNet-MatPES-r2SCAN), rigid-ion, a matgl M3GNet/TensorNet directory, a CHGNet .pth.tar or a MACE .model
 // checkpoint (model_choice.hpp); `--active-learning R` fine-tunes the M3GNet model before the MD
 // (workflow/active_learning.hpp), labels from a potential or from DFT.
 

@@ -29,7 +29,7 @@ inline void add_relax_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("relax", "FIRE relaxation of positions (and the cell with --cell)");
   cmd->add_option("structure", o->structure, "ordered structure (CIF, POSCAR, extxyz)")->required();
   cmd->add_option("--model", o->model,
-                  "default (the bundled M3GNet-MatPES-r2SCAN), rigid-ion, a matgl M3GNet or TensorNet directory or a CHGNet .pth.tar")
+                  "default (the bundled M3GNet-MatPES-r2SCAN), rigid-ion, a matgl M3GNet or TensorNet directory, a CHGNet .pth.tar or a MACE .model")
       ->capture_default_str();
   cmd->add_option("--precision", o->precision, "graph-network arithmetic: float or double")
       ->check(CLI::IsMember({"float", "double"}))

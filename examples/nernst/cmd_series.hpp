@@ -172,7 +172,7 @@ inline void add_series_command(CLI::App& app) {
   cmd->add_option("--rank", opt->rank, "ewald (formal charges) or model (static screen, relaxation of the best --relax-top)")
       ->check(CLI::IsMember({"ewald", "model"}))
       ->capture_default_str();
-  cmd->add_option("--model", opt->model, "--rank model: default, rigid-ion, a matgl directory or a CHGNet .pth.tar")->capture_default_str();
+  cmd->add_option("--model", opt->model, "--rank model: default, rigid-ion, a matgl directory, a CHGNet .pth.tar or a MACE .model")->capture_default_str();
   cmd->add_option("--precision", opt->precision, "--rank model: float or double")->check(CLI::IsMember({"float", "double"}))->capture_default_str();
   cmd->add_option("--prefilter", opt->prefilter, "--rank model: only the K lowest Ewald energies go to the model (ewald:K)");
   cmd->add_option("--relax-top", opt->relax.relax_top, "--rank model: relax the N lowest static energies (0: rank by the static energy of the ideal cells)")->capture_default_str();

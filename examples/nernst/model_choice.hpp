@@ -96,7 +96,7 @@ inline ModelChoice resolve_model(const std::string& spec) {
     return c;
   }
   const fs::path p = (spec.empty() || spec == "default") ? bundled_model(kDefaultModel) : fs::path(spec);
-  if (!fs::exists(p)) throw IOError("model '" + spec + "' does not exist (a matgl model directory, a CHGNet .pth.tar, "
+  if (!fs::exists(p)) throw IOError("model '" + spec + "' does not exist (a matgl model directory, a CHGNet .pth.tar, a MACE .model, "
                                     "'default' or 'rigid-ion')");
   c.path = p.string();
   const fs::path base = p.filename().empty() ? p.parent_path() : p;  // "dir/" names dir
@@ -111,8 +111,8 @@ inline ModelChoice resolve_model(const std::string& spec) {
     }
     if (cls != "M3GNet")
       throw NotSupported("model directory '" + c.path + "' holds a matgl " + cls +
-                         " model; nernst runs matgl's M3GNet and TensorNet (directories) and CHGNet (.pth.tar "
-                         "checkpoints)");
+                         " model; nernst runs matgl's M3GNet and TensorNet (directories), CHGNet (.pth.tar "
+                         "checkpoints) and MACE (.model files)");
     c.kind = ModelKind::m3gnet;
     c.name = "M3GNet " + base.filename().string();
     return c;
