@@ -5,6 +5,7 @@
 
 #include <nernst/capi/nernst.h>
 #include <nernst/capi/nernst.hpp>
+#include <nernst/core/elements.hpp>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -13,7 +14,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -477,8 +477,7 @@ Cell mace_cell(const nlohmann::json& s) {
   Cell c;
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b) c.L[static_cast<std::size_t>(3 * a + b)] = s["lattice"][a][b].get<double>();
-  const std::map<std::string, int> z = {{"Li", 3}, {"Cl", 17}, {"Br", 35}, {"Y", 39}};
-  for (const auto& el : s["species"]) c.z.push_back(z.at(el.get<std::string>()));
+  for (const auto& el : s["species"]) c.z.push_back(nernst::atomic_number(el.get<std::string>()));
   for (const auto& p : s["positions"])
     for (int k = 0; k < 3; ++k) c.x.push_back(p[k].get<double>());
   return c;
