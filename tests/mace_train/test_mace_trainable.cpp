@@ -140,6 +140,33 @@ TEST_CASE("MACETrainable: Trainer steps toward a perturbed copy lower the loss; 
     CHECK(a.forces == b.forces);
     CHECK(a.stress == b.stress);
   }
+  // The .model file: the source archive with new storages, pickle kept; MACE::load(file) reads it.
+  const std::string mf = (tmp / "nernst_mace_train.model").string();
+  m.save_model_file(mf);
+  train::MACETrainable r2(nernst::MACE::load(mf));
+  CHECK(r2.get_parameters() == m.get_parameters());  // the random models are float64 throughout
+  for (const auto& s : d.samples) {
+    const auto a = m.predict(s), b = r2.predict(s);
+    CHECK(a.energy == b.energy);
+    CHECK(a.forces == b.forces);
+    CHECK(a.stress == b.stress);
+  }
+  // The tensors that are not learned come through unchanged (e.g. the W3j constants of e3nn's code).
+  const auto learned = gm::learned_tensor_names(m.source().config);
+  std::size_t kept = 0;
+  for (const auto& kv : source(name).tensors) {
+    if (std::find(learned.begin(), learned.end(), kv.first) != learned.end() || kv.first == gm::kAtomicEnergiesName) continue;
+    INFO(kv.first);
+    REQUIRE(r2.source().tensors.count(kv.first) == 1);
+    CHECK(r2.source().tensors.at(kv.first).values == kv.second.values);
+    CHECK(r2.source().tensors.at(kv.first).int_values == kv.second.int_values);
+    ++kept;
+  }
+  CHECK(r2.source().tensors.size() == source(name).tensors.size());
+  CHECK(kept > 10);
+  // A state_dict source has no pickled module to keep.
+  CHECK_THROWS_AS(r.save_model_file((tmp / "nernst_mace_bad.model").string()), nernst::ValueError);
   std::filesystem::remove(sd);
   std::filesystem::remove(js);
+  std::filesystem::remove(mf);
 }

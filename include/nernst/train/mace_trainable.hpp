@@ -21,6 +21,7 @@
 #include <nernst/nn/dual.hpp>
 #include <nernst/potential/graphnet/mace.hpp>
 #include <nernst/potential/graphnet/mace/mace_parameter_gradient.hpp>
+#include <nernst/potential/graphnet/mace/mace_writer.hpp>
 #include <nernst/train/dataset.hpp>
 #include <nernst/train/trainable.hpp>
 
@@ -142,6 +143,11 @@ class MACETrainable {
     out << mace_hyper_parameters_json(src_.config).dump(2) << '\n';
     if (!out) throw IOError("error writing '" + json_path + "'");
   }
+
+  /// Writes a mace `.model` file: the source `.model` (MACE::load(file)) copied with the
+  /// learned tensors and E0 replaced in their storages, the pickle kept (mace_writer.hpp), so
+  /// that mace-torch and `MACE::load` read it. Values take each storage's dtype.
+  void save_model_file(const std::string& path) const { graphnet::mace::write_mace_model_file(src_, path); }
 
  private:
   /// The walk over the learned tensors of the source (ParameterTable's visitor).
