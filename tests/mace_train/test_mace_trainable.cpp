@@ -164,6 +164,7 @@ TEST_CASE("MACETrainable: Trainer steps toward a perturbed copy lower the loss; 
   }
   CHECK(r2.source().tensors.size() == source(name).tensors.size());
   CHECK(kept > 10);
+  MESSAGE(kept << " non-learned tensors of the .model unchanged after writing");
   // A state_dict source has no pickled module to keep.
   CHECK_THROWS_AS(r.save_model_file((tmp / "nernst_mace_bad.model").string()), nernst::ValueError);
   std::filesystem::remove(sd);
