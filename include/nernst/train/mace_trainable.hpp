@@ -144,6 +144,15 @@ class MACETrainable {
     if (!out) throw IOError("error writing '" + json_path + "'");
   }
 
+  /// The Trainer driver's save (`nernst finetune --out`): a mace `.model` file (save_model_file),
+  /// whose storages keep the source's dtype whatever `float64` says. Other paths are refused:
+  /// the library's save_state_dict writes state_dict + JSON.
+  void save(const std::string& path, bool /*float64*/ = false) const {
+    if (path.size() < 6 || path.compare(path.size() - 6, 6, ".model") != 0)
+      throw ValueError("MACE save: '" + path + "' is not a .model path (save_state_dict writes state_dict + JSON)");
+    save_model_file(path);
+  }
+
   /// Writes a mace `.model` file: the source `.model` (MACE::load(file)) copied with the
   /// learned tensors and E0 replaced in their storages, the pickle kept (mace_writer.hpp), so
   /// that mace-torch and `MACE::load` read it. Values take each storage's dtype.
