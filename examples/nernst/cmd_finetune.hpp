@@ -1,16 +1,19 @@
 #pragma once
 // `nernst finetune --model PATH --train DATA [--valid DATA] [--epochs N] [--lr X] [--weights e,f,s]
 //  [--freeze PATTERN...] [--refit-atomref] --out PATH [--summary-json FILE]`: fine-tunes an M3GNet
-// model directory or a CHGNet .pth.tar checkpoint on labelled structures (extxyz with ASE
-// energy/forces/stress, or vasprun.xml) and writes the same format (matgl directory
-// model.json + state.pt, or CHGNet .pth.tar) that `nernst eval --model` and matgl/CHGNet load.
+// or TensorNet model directory, a CHGNet .pth.tar checkpoint or a MACE .model file on labelled
+// structures (extxyz with ASE energy/forces/stress, or vasprun.xml) and writes the same format
+// (matgl directory model.json + state.pt, CHGNet .pth.tar, MACE .model) that `nernst eval
+// --model` and matgl/CHGNet/mace-torch load.
 
 #include <CLI/CLI.hpp>
 
 #include <nernst/core/error.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
+#include <nernst/potential/graphnet/mace.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/potential/graphnet/tensornet.hpp>
+#include <nernst/train/mace_trainable.hpp>
 #include <nernst/train/trainer.hpp>
 
 #include "model_choice.hpp"
@@ -45,18 +48,25 @@ train::TrainResult fit_model(const ModelChoice& c, graphnet::ThreeBodyMode mode,
       train::M3GNetTrainable model(M3GNet::load(c.path), mode);
       return fit(model);
     }
+    case ModelKind::mace: {
+      train::MACETrainable model(MACE::load(c.path));
+      return fit(model);
+    }
     default:
-      throw NotSupported("finetune: " + c.name + " cannot be fine-tuned (use an M3GNet, TensorNet or CHGNet model)");
+      throw NotSupported("finetune: " + c.name + " cannot be fine-tuned (use an M3GNet, TensorNet, CHGNet or MACE model)");
   }
 }
 
 /// Refuses, before any data is read, a model fit_model cannot train.
 inline void require_trainable(const ModelChoice& c) {
   if (c.kind == ModelKind::rigid_ion)
-    throw NotSupported("finetune: " + c.name + " has no learned parameters (use an M3GNet, TensorNet or CHGNet model)");
-  if (c.kind == ModelKind::mace)
-    throw NotSupported("finetune: fine-tuning a MACE model is not implemented yet (" + c.name +
-                       "); M3GNet, TensorNet and CHGNet models can be fine-tuned");
+    throw NotSupported("finetune: " + c.name + " has no learned parameters (use an M3GNet, TensorNet, CHGNet or MACE model)");
+}
+
+/// Refuses, before any training, an output path the architecture cannot write (MACE: a .model).
+inline void require_output(const ModelChoice& c, const std::string& out) {
+  if (c.kind == ModelKind::mace && std::filesystem::path(out).extension() != ".model")
+    throw ValueError("finetune: a MACE model is written as a mace .model file; --out '" + out + "' must end in .model");
 }
 
 inline const char* architecture_name(ModelKind k) {
@@ -83,14 +93,14 @@ inline void add_finetune_command(CLI::App& app) {
     std::string log_csv, log_json;
   };
   auto o = std::make_shared<Opts>();
-  auto* sub = app.add_subcommand("finetune", "Fine-tune an M3GNet, TensorNet or CHGNet potential on labelled structures");
+  auto* sub = app.add_subcommand("finetune", "Fine-tune an M3GNet, TensorNet, CHGNet or MACE potential on labelled structures");
   sub->add_option("--model", o->model,
-                  "matgl M3GNet or TensorNet model directory (model.json + state.pt), CHGNet .pth.tar file, or 'default'")
+                  "matgl M3GNet or TensorNet model directory (model.json + state.pt), CHGNet .pth.tar file, MACE .model file, or 'default'")
       ->required();
   sub->add_option("--train", o->train, "training data: extxyz (ASE energy/forces/stress) or vasprun.xml")->required();
   sub->add_option("--valid", o->valid, "validation data (default: --val-fraction of --train)");
   sub->add_option("--val-fraction", o->val_fraction, "validation share split off --train when --valid is absent");
-  sub->add_option("--out", o->out, "output: model directory (M3GNet, TensorNet) or .pth.tar file (CHGNet)")->required();
+  sub->add_option("--out", o->out, "output: model directory (M3GNet, TensorNet), .pth.tar file (CHGNet) or .model file (MACE)")->required();
   sub->add_option("--epochs", o->epochs, "epochs");
   sub->add_option("--batch-size", o->batch, "structures per optimiser step");
   sub->add_option("--lr", o->lr, "initial learning rate");
@@ -113,7 +123,7 @@ inline void add_finetune_command(CLI::App& app) {
   sub->add_option("--log-csv", o->log_csv, "per-epoch metrics as CSV");
   sub->add_option("--log-json", o->log_json, "per-epoch metrics as JSON");
   sub->add_option("--summary-json", o->summary, "summary (initial/final validation MAE, seconds per epoch)");
-  sub->add_flag("--float64", o->float64, "store the fine-tuned tensors in float64 (default: the source dtype)");
+  sub->add_flag("--float64", o->float64, "store the fine-tuned tensors in float64 (default: the source dtype; MACE .model files keep their storages' dtype)");
   sub->add_flag("--quiet", o->quiet, "no progress bar");
   sub->callback([o]() {
     train::TrainOptions t;
@@ -148,6 +158,7 @@ inline void add_finetune_command(CLI::App& app) {
     if (o->three_body != "smooth" && o->three_body != "matgl") throw ValueError("--three-body must be matgl or smooth");
     const ModelChoice choice = resolve_model(o->model);  // before reading the data: a bad --model fails fast
     detail_finetune::require_trainable(choice);
+    detail_finetune::require_output(choice, o->out);
 
     train::Dataset all, valid;
     for (const auto& f : o->train) all.append(train::Dataset::read(f));

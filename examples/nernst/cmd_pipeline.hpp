@@ -112,11 +112,12 @@ nlohmann::json run_graphnet(const workflow::PipelineOptions& p, const std::strin
                               : run_graphnet<Arch, double>(p, path, al, label_with);
 }
 
-/// Runs the pipeline with a MACE model (no active learning: MACE is not fine-tunable yet).
+/// Runs the pipeline with a MACE model (no active learning yet: `nernst finetune` trains MACE, but
+/// workflow::FineTuning has no MACE specialisation).
 inline nlohmann::json run_mace(const workflow::PipelineOptions& p, const std::string& path, const std::string& precision,
                                const workflow::ActiveLearningOptions& al) {
   if (al.rounds > 0)
-    throw NotSupported("--active-learning fine-tunes the model, and fine-tuning MACE is not implemented yet; "
+    throw NotSupported("--active-learning is not wired for MACE yet (nernst finetune trains MACE models); "
                        "run the pipeline without it or with an M3GNet, TensorNet or CHGNet model");
   auto model = std::make_shared<MACE::Model>(MACE::load(path));
   if (precision == "float") return workflow::run_pipeline(p, [model]() { return make_graphnet<MACE, float>(*model); });

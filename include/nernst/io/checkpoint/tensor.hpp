@@ -63,6 +63,12 @@ struct Tensor {
   std::vector<std::int64_t> shape;        ///< empty for a 0-d (scalar) tensor
   std::vector<double> values;             ///< floating dtypes
   std::vector<std::int64_t> int_values;   ///< integer and bool dtypes
+  /// Where a loaded tensor's elements live in its archive (torch's storage key, element offset
+  /// and strides), so that a file can be written back with new values in place (a mace `.model`,
+  /// mace_writer.hpp). Empty key for tensors not read from a storage.
+  std::string storage_key;
+  std::int64_t storage_offset = 0;
+  std::vector<std::int64_t> storage_stride;
 
   /// Number of elements: the product of `shape` (1 for a 0-d tensor).
   std::size_t numel() const noexcept {

@@ -604,6 +604,9 @@ class Unpickler {
     Tensor t;
     t.dtype = storage->dtype;
     t.shape = size;
+    t.storage_key = storage->key;
+    t.storage_offset = offset;
+    t.storage_stride = stride;
     const bool fl = is_floating(t.dtype);
     if (fl)
       t.values.resize(static_cast<std::size_t>(numel));

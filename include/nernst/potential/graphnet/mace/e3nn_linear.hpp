@@ -125,6 +125,37 @@ struct E3nnLinear {
       }
     }
   }
+
+  /// e3nn's path normalisation of each instruction, 1/sqrt(Σ mul_in of the instructions feeding its
+  /// output block): the factor from_flat folds into `weights` (training maps gradients back to the
+  /// flat state_dict tensor with it).
+  std::vector<double> path_normalisation() const {
+    std::vector<double> fan_in(irreps_out.size(), 0.0), alpha;
+    for (const auto& i : instructions) fan_in[static_cast<std::size_t>(i.i_out)] += irreps_in[static_cast<std::size_t>(i.i_in)].mul;
+    for (const auto& i : instructions) alpha.push_back(1.0 / std::sqrt(fan_in[static_cast<std::size_t>(i.i_out)]));
+    return alpha;
+  }
+
+  /// flat[...] += ∂(Σ GY ⊙ Y)/∂(e3nn's flat weight) for Y = apply(X): the gradient in the
+  /// state_dict tensor's layout (instructions' [mul_in, mul_out] blocks), path normalisation included.
+  void weight_gradient(const nn::RowMatrix<Scalar>& X, const nn::RowMatrix<Scalar>& GY, Scalar* flat) const {
+    if (X.cols() != irreps_in.dim() || GY.cols() != irreps_out.dim() || X.rows() != GY.rows())
+      throw ValueError("e3nn Linear weight gradient: input and output gradient do not match the layer");
+    const auto alpha = path_normalisation();
+    std::size_t pos = 0;
+    for (std::size_t k = 0; k < instructions.size(); ++k) {
+      const auto b = detail::block_pair(irreps_in, irreps_out, instructions[k]);
+      nn::RowMatrix<Scalar> g = nn::RowMatrix<Scalar>::Zero(b.mul_in, b.mul_out);
+      for (int m = 0; m < b.d; ++m) {
+        auto x = detail::irrep_component(X.data(), X.rows(), X.cols(), b.offset_in, b.mul_in, b.d, m);
+        auto gy = detail::irrep_component(GY.data(), GY.rows(), GY.cols(), b.offset_out, b.mul_out, b.d, m);
+        g.noalias() += x.transpose() * gy;
+      }
+      const Scalar a = static_cast<Scalar>(alpha[k]);
+      for (int u = 0; u < b.mul_in; ++u)
+        for (int v = 0; v < b.mul_out; ++v) flat[pos++] += a * g(u, v);
+    }
+  }
 };
 
 /// MACE's `skip_tp` (an e3nn FullyConnectedTensorProduct of the features with the one-hot element,
@@ -198,6 +229,37 @@ struct ElementLinear {
           gx.noalias() += gy * w.transpose();
         }
       }
+    }
+  }
+
+  /// flat[...] += ∂(Σ GY ⊙ Y)/∂(e3nn's flat weight) for Y = apply(X, element): the gradient in the
+  /// state_dict tensor's layout (instructions' [mul_in, n_elements, mul_out] blocks), path
+  /// normalisation 1/sqrt(Σ mul_in · n_elements) included.
+  void weight_gradient(const nn::RowMatrix<Scalar>& X, const std::vector<int>& element, const nn::RowMatrix<Scalar>& GY,
+                       Scalar* flat) const {
+    if (X.cols() != irreps_in.dim() || GY.cols() != irreps_out.dim() || X.rows() != GY.rows() ||
+        static_cast<std::size_t>(X.rows()) != element.size())
+      throw ValueError("skip_tp weight gradient: input, elements and output gradient do not match the layer");
+    std::vector<double> fan_in(irreps_out.size(), 0.0);
+    const int n_el = weights.empty() ? 0 : static_cast<int>(weights[0].size());
+    for (const auto& i : instructions)
+      fan_in[static_cast<std::size_t>(i.i_out)] += static_cast<double>(irreps_in[static_cast<std::size_t>(i.i_in)].mul) * n_el;
+    std::size_t pos = 0;
+    for (std::size_t k = 0; k < instructions.size(); ++k) {
+      const auto b = detail::block_pair(irreps_in, irreps_out, instructions[k]);
+      std::vector<nn::RowMatrix<Scalar>> g(static_cast<std::size_t>(n_el), nn::RowMatrix<Scalar>::Zero(b.mul_in, b.mul_out));
+      for (Eigen::Index n = 0; n < X.rows(); ++n) {
+        auto& gz = g[static_cast<std::size_t>(element[static_cast<std::size_t>(n)])];
+        for (int m = 0; m < b.d; ++m) {
+          auto x = detail::irrep_component(X.row(n).data(), 1, X.cols(), b.offset_in, b.mul_in, b.d, m);
+          auto gy = detail::irrep_component(GY.row(n).data(), 1, GY.cols(), b.offset_out, b.mul_out, b.d, m);
+          gz.noalias() += x.transpose() * gy;
+        }
+      }
+      const Scalar a = static_cast<Scalar>(1.0 / std::sqrt(fan_in[static_cast<std::size_t>(instructions[k].i_out)]));
+      for (int u = 0; u < b.mul_in; ++u)
+        for (int z = 0; z < n_el; ++z)
+          for (int v = 0; v < b.mul_out; ++v) flat[pos++] += a * g[static_cast<std::size_t>(z)](u, v);
     }
   }
 };

@@ -127,6 +127,20 @@ struct RadialMLP {
       g = &gz;
     }
   }
+
+  /// flat[...] += ∂(Σ G ⊙ (H W_k))/∂(state_dict weight of layer k) = H_kᵀ G_k / sqrt(fan_in) for
+  /// the layer's input H (the MLP input or the previous activation) and the gradient G of its
+  /// output; the state_dict layout [fan_in, fan_out] is the folded matrix's.
+  void layer_weight_gradient(std::size_t k, const nn::RowMatrix<Scalar>& H, const nn::RowMatrix<Scalar>& G, Scalar* flat) const {
+    const auto& W = layers.at(k);
+    if (H.cols() != W.rows() || G.cols() != W.cols() || H.rows() != G.rows())
+      throw ValueError("radial MLP weight gradient: layer " + std::to_string(k) + " input or output gradient misshapen");
+    nn::RowMatrix<Scalar> g;
+    g.noalias() = H.transpose() * G;
+    const Scalar a = static_cast<Scalar>(1.0 / std::sqrt(static_cast<double>(W.rows())));
+    for (Eigen::Index i = 0; i < g.rows(); ++i)
+      for (Eigen::Index j = 0; j < g.cols(); ++j) flat[i * g.cols() + j] += a * g(i, j);
+  }
 };
 
 }  // namespace mace

@@ -24,6 +24,7 @@
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
+#include <nernst/nn/dual.hpp>  // math::sqrt of a dual number (training: mace_parameter_gradient.hpp)
 
 #include <string>
 
