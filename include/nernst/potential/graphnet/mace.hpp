@@ -11,7 +11,8 @@
 /// ```
 ///
 /// Same conventions as the other graph networks (positions used as given, fully periodic cells,
-/// stress with ASE's sign). Single-threaded on the host; `Scalar` is the model's precision
+/// stress with ASE's sign). Runs on every host thread (row chunks of edges and atoms,
+/// mace/mace_chunks.hpp; deterministic, no atomics); `Scalar` is the model's precision
 /// (float as `mace_mp(default_dtype="float32")`, or double).
 
 #include <nernst/core/error.hpp>
