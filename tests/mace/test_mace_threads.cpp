@@ -125,3 +125,29 @@ TEST_CASE("MACE edge index: every edge once, grouped by atom in graph order") {
   CHECK(idx.ptr == std::vector<int>{0, 2, 3, 5, 5});
   CHECK(idx.edge == std::vector<int>{1, 4, 3, 0, 2});
 }
+
+TEST_CASE("MACE forward/backward refilling a state and workspace of another structure equal fresh ones") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const std::string model = "mace-small-random";
+  auto m = gm::make_mace_model<double>(source(model));
+  const auto big = structure_of(reference(model, "li3ycl6_supercell_180_rattled"));
+  const auto small = structure_of(reference(model, "li3ycl6_ordered_40"));
+  gm::ForwardState<double> s;
+  gm::BackwardWorkspace<double> ws;
+  for (const auto* st : {&big, &small, &small, &big}) {
+    gm::forward(m, gm::build_mace_graph(st->x, st->lattice, m.config.r_max), st->z, s);
+    const auto g = gm::backward(m, s, st->lattice, ws);
+    const auto fresh = gm::forward(m, st->x, st->lattice, st->z);
+    const auto gf = gm::backward(m, fresh, st->lattice);
+    CHECK(s.energy == fresh.energy);
+    CHECK(s.node_energy == fresh.node_energy);
+    CHECK(g.forces == gf.forces);
+    CHECK(g.stress == gf.stress);
+  }
+  // A forward pass that fails part-way (an element the model lacks) leaves the state incomplete:
+  // the reverse pass refuses it instead of using the previous structure's intermediates.
+  auto bad = small.z;
+  bad[0] = 118;
+  CHECK_THROWS(gm::forward(m, gm::build_mace_graph(small.x, small.lattice, m.config.r_max), bad, s));
+  CHECK_THROWS_AS(gm::backward(m, s, small.lattice, ws), nernst::ValueError);
+}

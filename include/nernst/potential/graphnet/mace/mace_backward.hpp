@@ -42,6 +42,15 @@ struct EdgeAttributeGradient {
   nn::RowMatrix<Scalar> radial;  ///< E x num_bessel
 };
 
+/// The reverse pass's per-layer matrices, kept between calls (a Potential holds one): the largest,
+/// dE/d(tp weights), is E x conv weights (E x 1280 for the medium model); reused, it is neither
+/// allocated nor page-faulted again while the system keeps its size.
+template <class Scalar>
+struct BackwardWorkspace {
+  nn::RowMatrix<Scalar> g_lin, g_conv, g_up, g_w, g_r, g_skip;  ///< interaction_backward
+  nn::RowMatrix<Scalar> g_next, g_feat, g_message;              ///< layers_backward
+};
+
 /// dE/d(readout_t,i) = w_i · scale for the energy E = Σ_i w_i E_i (item 10 reversed). All weights
 /// are 1 for the whole structure (`weights` empty); a domain of owned + ghost atoms weighs its
 /// owned atoms 1 and its ghosts 0, so that the ranks' energies add up to the total.
@@ -199,12 +208,17 @@ void convolve_backward(const InteractionWeights<Scalar>& w, const Irreps& node, 
 template <class Scalar>
 void interaction_backward(const MACEModel<Scalar>& m, int t, const ForwardState<Scalar>& s,
                           const LayerState<Scalar>& L, const nn::RowMatrix<Scalar>& g_message,
-                          const nn::RowMatrix<Scalar>& g_sc, nn::RowMatrix<Scalar>& g_h, EdgeAttributeGradient<Scalar>& ge) {
+                          const nn::RowMatrix<Scalar>& g_sc, nn::RowMatrix<Scalar>& g_h, EdgeAttributeGradient<Scalar>& ge,
+                          BackwardWorkspace<Scalar>& ws) {
   const auto& w = m.weights.interactions[static_cast<std::size_t>(t)];
   MACEChunks local;
   const MACEChunks& c = chunks_for(s.chunks, s.graph, s.element.size(), local);
   const Scalar inv_avg = Scalar(1) / static_cast<Scalar>(m.config.avg_num_neighbors);
-  nn::RowMatrix<Scalar> g_lin, g_conv, g_up, g_w, g_r;
+  auto& g_lin = ws.g_lin;
+  auto& g_conv = ws.g_conv;
+  auto& g_up = ws.g_up;
+  auto& g_w = ws.g_w;
+  auto& g_r = ws.g_r;
   if (w.kind == InteractionKind::Residual) {
     g_lin = g_message * inv_avg;
   } else {
@@ -217,31 +231,50 @@ void interaction_backward(const MACEModel<Scalar>& m, int t, const ForwardState<
   ge.radial += g_r;
   backward_linear(w.linear_up, g_up, g_h, c.nodes);
   if (w.kind == InteractionKind::Residual) {
-    nn::RowMatrix<Scalar> g_skip;
-    backward_element_linear(w.skip_tp, g_sc, s.element, g_skip, c.nodes);
-    g_h += g_skip;
+    backward_element_linear(w.skip_tp, g_sc, s.element, ws.g_skip, c.nodes);
+    g_h += ws.g_skip;
   }
+}
+
+/// As above with a workspace of its own.
+template <class Scalar>
+void interaction_backward(const MACEModel<Scalar>& m, int t, const ForwardState<Scalar>& s,
+                          const LayerState<Scalar>& L, const nn::RowMatrix<Scalar>& g_message,
+                          const nn::RowMatrix<Scalar>& g_sc, nn::RowMatrix<Scalar>& g_h, EdgeAttributeGradient<Scalar>& ge) {
+  BackwardWorkspace<Scalar> ws;
+  interaction_backward(m, t, s, L, g_message, g_sc, g_h, ge, ws);
 }
 
 /// dE/d(edge attributes) through every layer, last to first, for E = Σ_i w_i E_i (readout_seed).
 template <class Scalar>
 EdgeAttributeGradient<Scalar> layers_backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s,
-                                              const std::vector<double>& weights = {}) {
+                                              const std::vector<double>& weights, BackwardWorkspace<Scalar>& ws) {
   const nn::RowMatrix<Scalar> g_readout = readout_seed(m, s.readouts.rows(), weights);
   EdgeAttributeGradient<Scalar> ge;
   ge.sh.setZero(s.sh.rows(), s.sh.cols());
   ge.radial.setZero(s.radial.rows(), s.radial.cols());
   MACEChunks local;
   const MACEChunks& c = chunks_for(s.chunks, s.graph, s.element.size(), local);
-  nn::RowMatrix<Scalar> g_next, g_feat, g_message;
+  auto& g_next = ws.g_next;
+  auto& g_feat = ws.g_feat;
+  auto& g_message = ws.g_message;
+  g_next.resize(0, 0);
   for (int t = m.config.num_interactions() - 1; t >= 0; --t) {
     const auto& L = s.layers[static_cast<std::size_t>(t)];
     readout_backward(m, t, L.features, g_readout, g_feat, c.nodes);
     if (g_next.size()) g_feat += g_next;
     product_backward(m, t, s.element, L, g_feat, g_message, c.nodes);
-    interaction_backward(m, t, s, L, g_message, g_feat, g_next, ge);
+    interaction_backward(m, t, s, L, g_message, g_feat, g_next, ge, ws);
   }
   return ge;
+}
+
+/// As above with a workspace of its own.
+template <class Scalar>
+EdgeAttributeGradient<Scalar> layers_backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s,
+                                              const std::vector<double>& weights = {}) {
+  BackwardWorkspace<Scalar> ws;
+  return layers_backward(m, s, weights, ws);
 }
 
 /// dE/dr_e of every edge from the edge-attribute gradients: harmonics through ∂Y/∂r, the radial
@@ -282,7 +315,8 @@ std::vector<std::array<double, 3>> edge_gradients(const MACEModel<Scalar>& m, co
 /// x_sender + S·L) and virial = sym(Σ_e r_e ⊗ g_e). No cell is needed: with open boundaries (a
 /// domain's owned + ghost atoms) the virial is the domain's share and there is no stress.
 template <class Scalar>
-MACEGradient gradient(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const std::vector<double>& weights = {}) {
+MACEGradient gradient(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const std::vector<double>& weights,
+                      BackwardWorkspace<Scalar>& ws) {
   if (static_cast<int>(s.layers.size()) != m.config.num_interactions() || s.sh.rows() != static_cast<Eigen::Index>(s.graph.size()) ||
       s.readouts.rows() != static_cast<Eigen::Index>(s.element.size()))
     throw ValueError("MACE backward: the forward state has " + std::to_string(s.layers.size()) + " layers and " +
@@ -293,7 +327,7 @@ MACEGradient gradient(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s,
   MACEGradient out;
   MACEChunks local;
   const MACEChunks& c = chunks_for(s.chunks, s.graph, s.element.size(), local);
-  out.edge_gradient = edge_gradients(m, s.graph, layers_backward(m, s, weights), c.edges);
+  out.edge_gradient = edge_gradients(m, s.graph, layers_backward(m, s, weights, ws), c.edges);
   // Forces and virial: ~20 flops per edge, serial (well under 1% of the reverse pass).
   out.forces.assign(s.element.size(), {0.0, 0.0, 0.0});
   Eigen::Matrix3d M = Eigen::Matrix3d::Zero();
@@ -309,15 +343,30 @@ MACEGradient gradient(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s,
   return out;
 }
 
+/// As above with a workspace of its own.
+template <class Scalar>
+MACEGradient gradient(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const std::vector<double>& weights = {}) {
+  BackwardWorkspace<Scalar> ws;
+  return gradient(m, s, weights, ws);
+}
+
 /// Forces and stress of a forward pass on the cell `lattice` (rows): gradient() of the whole
 /// energy, stress = virial / V.
 template <class Scalar>
-MACEGradient backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const Eigen::Matrix3d& lattice) {
+MACEGradient backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const Eigen::Matrix3d& lattice,
+                      BackwardWorkspace<Scalar>& ws) {
   const double volume = std::abs(lattice.determinant());
   if (!(volume > 0)) throw ValueError("MACE backward: the cell has zero volume (stress undefined)");
-  MACEGradient out = gradient(m, s);
+  MACEGradient out = gradient(m, s, {}, ws);
   out.stress = out.virial / volume;
   return out;
+}
+
+/// As above with a workspace of its own.
+template <class Scalar>
+MACEGradient backward(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s, const Eigen::Matrix3d& lattice) {
+  BackwardWorkspace<Scalar> ws;
+  return backward(m, s, lattice, ws);
 }
 
 }  // namespace mace

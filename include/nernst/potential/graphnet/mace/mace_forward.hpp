@@ -250,10 +250,15 @@ void product_basis(const MACEModel<Scalar>& m, int t, const std::vector<int>& el
 /// The whole forward pass on a given graph (its edge vectors carry the geometry, so open
 /// boundaries need no cell): every layer, readouts, node energies and the energy. Prepares the
 /// elements present. A host neighbour list or a domain's owned + ghost atoms come in this way.
+///
+/// This overload refills `s`, reusing its buffers where the sizes match (a Potential or an MD
+/// loop evaluating the same system again: the E x weights matrices are then neither allocated
+/// nor page-faulted again). If it throws, `s` is left incomplete (backward() refuses it).
 template <class Scalar>
-ForwardState<Scalar> forward(MACEModel<Scalar>& m, MACEGraph graph, const std::vector<int>& atomic_numbers) {
+void forward(MACEModel<Scalar>& m, MACEGraph graph, const std::vector<int>& atomic_numbers, ForwardState<Scalar>& s) {
   check_edge_atoms(graph.sender, graph.receiver, atomic_numbers.size(), "MACE");
-  ForwardState<Scalar> s;
+  s.readouts.resize(0, 0);  // marks the state incomplete until the last layer's readout
+  s.energy = 0;
   s.element = element_indices(m.config, atomic_numbers);
   m.prepare_elements(s.element);
   s.graph = std::move(graph);
@@ -262,16 +267,24 @@ ForwardState<Scalar> forward(MACEModel<Scalar>& m, MACEGraph graph, const std::v
   embed_nodes(m, s.element, s.node_embedding);
   const int T = m.config.num_interactions();
   s.layers.resize(static_cast<std::size_t>(T));
-  s.readouts.resize(static_cast<Eigen::Index>(atomic_numbers.size()), T);
+  nn::RowMatrix<Scalar> readouts(static_cast<Eigen::Index>(atomic_numbers.size()), T);
   for (int t = 0; t < T; ++t) {
     auto& L = s.layers[static_cast<std::size_t>(t)];
     interaction(m, t, t == 0 ? s.node_embedding : s.layers[static_cast<std::size_t>(t - 1)].features, s, L);
     product_basis(m, t, s.element, L, s.chunks.nodes);
     nn::RowMatrix<Scalar> e;
     readout(m, t, L.features, e, s.chunks.nodes);
-    s.readouts.col(t) = e.col(0);
+    readouts.col(t) = e.col(0);
   }
+  s.readouts = std::move(readouts);
   node_energies(m, s);
+}
+
+/// As above, into a new state.
+template <class Scalar>
+ForwardState<Scalar> forward(MACEModel<Scalar>& m, MACEGraph graph, const std::vector<int>& atomic_numbers) {
+  ForwardState<Scalar> s;
+  forward(m, std::move(graph), atomic_numbers, s);
   return s;
 }
 
