@@ -10,8 +10,8 @@
 // same Kokkos instance); wall time (UseRealTime), since CPU time would add up every thread's. The
 // speed-up of a cell is the ratio of its 1-thread row to its 2-thread row. The forward state and
 // the reverse pass's workspace are kept between evaluations (as the Potential keeps them), so
-// BM_MACEThreads<float>/60/1 against BM_MACEMediumForcesFloat/60 (fresh buffers every call) is the
-// gain of reusing them.
+// BM_MACEThreads<float>/60/1 against BM_MACEMediumForcesFloat/60 (fresh buffers every call; run
+// with OMP_NUM_THREADS=1 so that it too uses one thread) is the gain of reusing them.
 #include "graphnet_bench_support.hpp"
 
 #include <nernst/nn/row_chunks.hpp>
