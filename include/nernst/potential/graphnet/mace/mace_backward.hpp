@@ -328,7 +328,7 @@ MACEGradient gradient(const MACEModel<Scalar>& m, const ForwardState<Scalar>& s,
   MACEChunks local;
   const MACEChunks& c = chunks_for(s.chunks, s.graph, s.element.size(), local);
   out.edge_gradient = edge_gradients(m, s.graph, layers_backward(m, s, weights, ws), c.edges);
-  // Forces and virial: ~20 flops per edge, serial (well under 1% of the reverse pass).
+  // Forces and virial: ~20 flops per edge, serial (estimated far below 1% of the reverse pass).
   out.forces.assign(s.element.size(), {0.0, 0.0, 0.0});
   Eigen::Matrix3d M = Eigen::Matrix3d::Zero();
   for (std::size_t e = 0; e < s.graph.size(); ++e) {
