@@ -4,8 +4,17 @@
 // (random weights, shared/models/mace-random) and the small debugging model, float and double.
 // mace-torch's own timing of E+F+S on the 60-atom cell is in shared/specs/mace.md. Results:
 // docs/mace.md.
+//
+// BM_MACEThreads: thread scaling of E+F+S (medium model, float and double, the 60- and 500-atom
+// cells) at 1 and 2 host threads in one run (nn::set_host_thread_limit caps the threads of the
+// same Kokkos instance); wall time (UseRealTime), since CPU time would add up every thread's. The
+// speed-up of a cell is the ratio of its 1-thread row to its 2-thread row. The forward state and
+// the reverse pass's workspace are kept between evaluations (as the Potential keeps them), so
+// BM_MACEThreads<float>/60/1 against BM_MACEMediumForcesFloat/60 (fresh buffers every call; run
+// with OMP_NUM_THREADS=1 so that it too uses one thread) is the gain of reusing them.
 #include "graphnet_bench_support.hpp"
 
+#include <nernst/nn/row_chunks.hpp>
 #include <nernst/potential/graphnet/mace/mace_backward.hpp>
 
 #include <array>
@@ -58,6 +67,31 @@ void BM_MACEEnergy(benchmark::State& st, const char* model) { BM_MACE<Scalar>(st
 template <class Scalar>
 void BM_MACEForces(benchmark::State& st, const char* model) { BM_MACE<Scalar>(st, model, true); }
 
+/// E+F+S of the medium model on a timing cell (range 0: atoms) at range 1 host threads.
+template <class Scalar>
+void BM_MACEThreads(benchmark::State& st) {
+  static auto m = gm::make_mace_model<Scalar>(gm::read_mace_model_file(
+      (nernst_bench::shared_dir() / "models" / "mace-random" / "mace-mp0a-medium-random.model").string()));
+  const Cell c = timing_cell(static_cast<int>(st.range(0)));
+  nernst::nn::set_host_thread_limit(static_cast<int>(st.range(1)));
+  double e = 0;
+  gm::ForwardState<Scalar> s;      // kept between evaluations, as Potential<GraphNet<MACE>> keeps them
+  gm::BackwardWorkspace<Scalar> ws;
+  // One untimed evaluation fills the state and workspace: a 500-atom row may time a single
+  // iteration, which would otherwise include the first allocation and page faults.
+  gm::forward(m, gm::build_mace_graph(c.x, c.lattice, m.config.r_max), c.z, s);
+  gm::backward(m, s, c.lattice, ws);
+  for (auto _ : st) {
+    gm::forward(m, gm::build_mace_graph(c.x, c.lattice, m.config.r_max), c.z, s);
+    e = s.energy + gm::backward(m, s, c.lattice, ws).stress(0, 0);
+    benchmark::DoNotOptimize(e);
+  }
+  const int node_chunks = s.chunks.nodes.size();
+  nernst::nn::set_host_thread_limit(0);
+  st.counters["threads"] = static_cast<double>(st.range(1));
+  st.counters["chunks"] = static_cast<double>(node_chunks);
+}
+
 }  // namespace
 
 void BM_MACEMediumFloat(benchmark::State& st) { BM_MACEEnergy<float>(st, "mace-mp0a-medium-random"); }
@@ -76,5 +110,8 @@ BENCHMARK(BM_MACESmallDouble)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MACEMediumForcesFloat)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MACEMediumForcesDouble)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MACESmallForcesFloat)->Arg(60)->Unit(benchmark::kMillisecond);
+
+BENCHMARK_TEMPLATE(BM_MACEThreads, float)->ArgsProduct({{60, 500}, {1, 2}})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_MACEThreads, double)->ArgsProduct({{60, 500}, {1, 2}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) { return nernst_bench::run_benchmarks(argc, argv); }

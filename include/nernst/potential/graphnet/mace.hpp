@@ -11,7 +11,8 @@
 /// ```
 ///
 /// Same conventions as the other graph networks (positions used as given, fully periodic cells,
-/// stress with ASE's sign). Single-threaded on the host; `Scalar` is the model's precision
+/// stress with ASE's sign). Runs on every host thread (row chunks of edges and atoms,
+/// mace/mace_chunks.hpp; deterministic, no atomics); `Scalar` is the model's precision
 /// (float as `mace_mp(default_dtype="float32")`, or double).
 
 #include <nernst/core/error.hpp>
@@ -71,8 +72,8 @@ class Potential<GraphNet<MACE>, Scalar, MemorySpace> {
   /// ghost atoms; empty = all 1). state().node_energy holds every E_i. No stress: there is no cell.
   graphnet::mace::MACEGradient compute_weighted(graphnet::mace::MACEGraph g, const std::vector<int>& atomic_numbers,
                                                 const std::vector<double>& weights, bool grad) {
-    state_ = graphnet::mace::forward(model_, std::move(g), atomic_numbers);
-    if (grad) return graphnet::mace::gradient(model_, state_, weights);
+    graphnet::mace::forward(model_, std::move(g), atomic_numbers, state_);
+    if (grad) return graphnet::mace::gradient(model_, state_, weights, workspace_);
     graphnet::mace::MACEGradient none;
     none.forces.assign(atomic_numbers.size(), {0.0, 0.0, 0.0});
     return none;
@@ -86,15 +87,16 @@ class Potential<GraphNet<MACE>, Scalar, MemorySpace> {
 
   ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req, graphnet::mace::MACEGraph g) {
     const Eigen::Matrix3d lattice = sys.cell.matrix();
-    state_ = graphnet::mace::forward(model_, std::move(g), z_);
+    graphnet::mace::forward(model_, std::move(g), z_, state_);  // reuses the last call's buffers
     graphnet::mace::MACEGradient grad;
-    if (req.forces || req.stress) grad = graphnet::mace::backward(model_, state_, lattice);
+    if (req.forces || req.stress) grad = graphnet::mace::backward(model_, state_, lattice, workspace_);
     else grad.forces.assign(sys.size(), {0.0, 0.0, 0.0});
     return graphnet::make_compute_result(sys, req, state_.energy, state_.node_energy, grad.forces, grad.virial);
   }
 
   graphnet::mace::MACEModel<Scalar> model_;
   graphnet::mace::ForwardState<Scalar> state_;
+  graphnet::mace::BackwardWorkspace<Scalar> workspace_;
   std::vector<std::array<double, 3>> x_;
   std::vector<int> z_;
 };
