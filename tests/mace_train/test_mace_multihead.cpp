@@ -3,7 +3,7 @@
 // finite differences; the replay keeps head 0 closer to the original model than training without
 // it; each head written back as a .model that MACE::load reads.
 
-#include "../mace/mace_test_util.hpp"
+#include "mace_train_test_util.hpp"
 #include "../train/grad_check.hpp"
 
 #include <nernst/core/elements.hpp>
@@ -12,45 +12,11 @@
 #include <nernst/train/trainer.hpp>
 
 #include <filesystem>
-#include <random>
 
 using namespace mace_test;
 namespace train = nernst::train;
 
 namespace {
-
-train::Sample sample_at(const std::string& model, const std::string& structure) {
-  const auto st = structure_of(reference(model, structure));
-  train::Sample s;
-  s.x = st.x;
-  s.lattice = st.lattice;
-  s.z = st.z;
-  s.origin = structure;
-  return s;
-}
-
-/// Every learned tensor scaled by (1 + amount·N(0,1)), E0 shifted: the "new labels".
-gm::MACESource relabelled(gm::MACESource src, double amount, unsigned seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0.0, 1.0);
-  gm::visit_mace_parameters(src.tensors, src.config, [&](const std::string&, double* d, const std::vector<std::int64_t>& shape) {
-    std::size_t sz = 1;
-    for (auto s : shape) sz *= static_cast<std::size_t>(s);
-    for (std::size_t j = 0; j < sz; ++j) d[j] *= 1.0 + amount * n(rng);
-  });
-  for (auto& e : src.config.e0) e -= 0.1;
-  src.tensors.at(gm::kAtomicEnergiesName).values = src.config.e0;
-  return src;
-}
-
-void label(train::Dataset& d, train::MACETrainable& labeller) {
-  for (auto& s : d.samples) {
-    const auto p = labeller.predict(s);
-    s.energy = p.energy;
-    s.forces = p.forces;
-    s.stress = p.stress;
-  }
-}
 
 /// Largest |ΔE| (eV/atom) and |ΔF| (eV/Å) of head 0 against the original model on `replay`.
 std::pair<double, double> head0_drift(train::MACETwoHeadTrainable& m, train::MACETrainable& original, const train::Dataset& replay) {
@@ -73,8 +39,8 @@ const char* kModel = "mace-small-random";
 train::Dataset two_head_set(train::MACETrainable& original, train::MACETrainable& teacher, const std::vector<std::string>& replay,
                             const std::vector<std::string>& fresh) {
   train::Dataset r, f;
-  for (const auto& n : replay) r.samples.push_back(sample_at(kModel, n));
-  for (const auto& n : fresh) f.samples.push_back(sample_at(kModel, n));
+  for (const auto& n : replay) r.samples.push_back(sample_of(kModel, n));
+  for (const auto& n : fresh) f.samples.push_back(sample_of(kModel, n));
   label(r, original);
   label(f, teacher);
   r.append(f);
@@ -87,7 +53,7 @@ void assign_heads(train::MACETwoHeadTrainable& m, const train::Dataset& d, std::
 
 TEST_CASE("MACE two heads: loss gradient over a replay (head 0) and a new-label (head 1) set equals finite differences") {
   if (!nernst_test::have_shared()) return;
-  train::MACETrainable original(source(kModel)), teacher(relabelled(source(kModel), 0.1, 5));
+  train::MACETrainable original(source(kModel)), teacher(perturbed(source(kModel), 0.1, 5, -0.1));
   const auto d = two_head_set(original, teacher, {"licl_conv8_rattled"}, {"li_y_cl_triclinic_rattled"});
   train::MACETwoHeadTrainable m(source(kModel));
   CHECK_THROWS_AS(m.predict(d.samples[0]), nernst::ValueError);  // not assigned to a head yet
@@ -106,7 +72,7 @@ TEST_CASE("MACE two heads: loss gradient over a replay (head 0) and a new-label 
 
 TEST_CASE("MACE two heads: head 1 learns the new labels; the replay set keeps head 0 near the original; both heads reload") {
   if (!nernst_test::have_shared()) return;
-  train::MACETrainable original(source(kModel)), teacher(relabelled(source(kModel), 0.1, 5));
+  train::MACETrainable original(source(kModel)), teacher(perturbed(source(kModel), 0.1, 5, -0.1));
   const std::vector<std::string> replay = {"licl_conv8_rattled", "licl_rocksalt_prim"};
   const std::vector<std::string> fresh = {"li_y_cl_triclinic_rattled", "libr_rocksalt_prim"};
   train::TrainOptions o;

@@ -2,7 +2,7 @@
 // differences of the loss, a few Trainer steps toward a perturbed copy of the model, freezing,
 // and writing back as state_dict + JSON (bit-identical float64 reload).
 
-#include "../mace/mace_test_util.hpp"
+#include "mace_train_test_util.hpp"
 #include "../train/grad_check.hpp"
 #include "../train/save_check.hpp"
 
@@ -13,49 +13,17 @@
 
 #include <cstring>
 #include <filesystem>
-#include <random>
 
 using namespace mace_test;
 namespace train = nernst::train;
 
 namespace {
 
-train::Sample sample_of(const std::string& model, const std::string& structure) {
-  const auto st = structure_of(reference(model, structure));
-  train::Sample s;
-  s.x = st.x;
-  s.lattice = st.lattice;
-  s.z = st.z;
-  s.origin = structure;
-  return s;
-}
-
-/// The source with every learned tensor scaled by (1 + `amount` · N(0, 1)) entry by entry and E0
-/// shifted: an honest target that the original model does not reproduce.
-gm::MACESource perturbed(gm::MACESource src, double amount, unsigned seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0.0, 1.0);
-  gm::visit_mace_parameters(src.tensors, src.config, [&](const std::string&, double* d, const std::vector<std::int64_t>& shape) {
-    std::size_t sz = 1;
-    for (auto s : shape) sz *= static_cast<std::size_t>(s);
-    for (std::size_t j = 0; j < sz; ++j) d[j] *= 1.0 + amount * n(rng);
-  });
-  for (auto& e : src.config.e0) e += 0.05;
-  src.tensors.at(gm::kAtomicEnergiesName).values = src.config.e0;
-  return src;
-}
-
 /// Structures of the reference set labelled (E, F, σ) by `labeller`.
 train::Dataset labelled(train::MACETrainable& labeller, const std::string& model, const std::vector<std::string>& names) {
   train::Dataset d;
-  for (const auto& n : names) {
-    auto s = sample_of(model, n);
-    const auto p = labeller.predict(s);
-    s.energy = p.energy;
-    s.forces = p.forces;
-    s.stress = p.stress;
-    d.samples.push_back(std::move(s));
-  }
+  for (const auto& n : names) d.samples.push_back(sample_of(model, n));
+  label(d, labeller);
   return d;
 }
 
@@ -91,7 +59,7 @@ TEST_CASE("MACETrainable: parameters by state_dict name, E0 last; get/set round 
 TEST_CASE("MACETrainable: gradient of an energy + force + stress loss equals finite differences of the loss") {
   if (!nernst_test::have_shared()) return;
   for (const char* name : {"mace-small-random", "mace-small-nonresfirst-random"}) {
-    train::MACETrainable target(perturbed(source(name), 0.1, 3));
+    train::MACETrainable target(perturbed(source(name), 0.1, 3, 0.05));
     train::MACETrainable m(source(name));
     const auto d = labelled(target, name, {"licl_conv8_rattled", "li_y_cl_triclinic_rattled"});
     const auto r = train_test::check_all_parameters(m, d, train::Loss{}, {1.0, 1.0, 0.1}, 1e-3);
@@ -105,7 +73,7 @@ TEST_CASE("MACETrainable: gradient of an energy + force + stress loss equals fin
 TEST_CASE("MACETrainable: Trainer steps toward a perturbed copy lower the loss; frozen tensors stay; state_dict + JSON reload bit-identically") {
   if (!nernst_test::have_shared()) return;
   const std::string name = "mace-small-random";
-  train::MACETrainable target(perturbed(source(name), 0.1, 11));
+  train::MACETrainable target(perturbed(source(name), 0.1, 11, 0.05));
   train::MACETrainable m(source(name));
   const auto d = labelled(target, name, {"licl_conv8_rattled", "li_y_cl_triclinic_rattled", "licl_rocksalt_prim", "libr_rocksalt_prim"});
   const std::vector<double> before = m.get_parameters();

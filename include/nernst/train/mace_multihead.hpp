@@ -23,6 +23,7 @@
 #include <nernst/potential/graphnet/mace/mace_parameter_gradient.hpp>
 #include <nernst/potential/graphnet/mace/mace_writer.hpp>
 #include <nernst/train/dataset.hpp>
+#include <nernst/train/mace_trainable.hpp>
 #include <nernst/train/trainable.hpp>
 
 #include <array>
@@ -88,14 +89,7 @@ class MACETwoHeadTrainable {
 
   /// Energy, forces and stress of the sample's head.
   Prediction predict(const Sample& s) {
-    auto& m = model_[static_cast<std::size_t>(head_of(s))];
-    const auto st = graphnet::mace::forward(m, graph_of(s), s.z);
-    const auto g = graphnet::mace::backward(m, st, s.lattice);
-    Prediction p;
-    p.energy = st.energy;
-    p.forces = g.forces;
-    p.stress = g.stress;
-    return p;
+    return mace_prediction(model_[static_cast<std::size_t>(head_of(s))], graph_of(s), s);
   }
 
   /// dL/dθ by forward-over-reverse (as MACETrainable) through the sample's head: the backbone's

@@ -62,6 +62,17 @@ inline nlohmann::json mace_hyper_parameters_json(const graphnet::mace::MACEConfi
   return {{"hyper_parameters", h}, {"architecture", {{"normalize2mom_constants", {{"silu", {{"cst", c.act_constant}}}}}}}};
 }
 
+/// Energy, forces and stress of sample `s` on its graph `g` by the inference code of `model`.
+inline Prediction mace_prediction(graphnet::mace::MACEModel<double>& model, const graphnet::mace::MACEGraph& g, const Sample& s) {
+  const auto st = graphnet::mace::forward(model, g, s.z);
+  const auto grad = graphnet::mace::backward(model, st, s.lattice);
+  Prediction p;
+  p.energy = st.energy;
+  p.forces = grad.forces;
+  p.stress = grad.stress;
+  return p;
+}
+
 class MACETrainable {
  public:
   using Dual = nn::Dual<double>;
@@ -98,13 +109,7 @@ class MACETrainable {
 
   /// Energy, forces and stress (float64 inference code).
   Prediction predict(const Sample& s) {
-    const auto st = graphnet::mace::forward(model_, graph_of(s), s.z);
-    const auto g = graphnet::mace::backward(model_, st, s.lattice);
-    Prediction p;
-    p.energy = st.energy;
-    p.forces = g.forces;
-    p.stress = g.stress;
-    return p;
+    return mace_prediction(model_, graph_of(s), s);
   }
 
   /// Adds dL/dθ to `grad` (flat) for a loss whose derivatives w.r.t. this structure's outputs
