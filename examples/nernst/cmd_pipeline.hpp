@@ -4,7 +4,7 @@
 // → equilibrate → NVT production per T → MSD/D → Arrhenius/σ(300 K) → report), resumable: rerun
 // the same command after an interruption and finished stages are skipped. `--model` takes the
 // bundled default (M3GNet-MatPES-r2SCAN), rigid-ion, a matgl M3GNet/TensorNet directory, a CHGNet .pth.tar or a MACE .model
-// checkpoint (model_choice.hpp); `--active-learning R` fine-tunes the M3GNet model before the MD
+// checkpoint (model_choice.hpp); `--active-learning R` fine-tunes that graph network before the MD
 // (workflow/active_learning.hpp), labels from a potential or from DFT.
 
 #include <CLI/CLI.hpp>
@@ -112,18 +112,6 @@ nlohmann::json run_graphnet(const workflow::PipelineOptions& p, const std::strin
                               : run_graphnet<Arch, double>(p, path, al, label_with);
 }
 
-/// Runs the pipeline with a MACE model (no active learning yet: `nernst finetune` trains MACE, but
-/// workflow::FineTuning has no MACE specialisation).
-inline nlohmann::json run_mace(const workflow::PipelineOptions& p, const std::string& path, const std::string& precision,
-                               const workflow::ActiveLearningOptions& al) {
-  if (al.rounds > 0)
-    throw NotSupported("--active-learning is not wired for MACE yet (nernst finetune trains MACE models); "
-                       "run the pipeline without it or with an M3GNet, TensorNet or CHGNet model");
-  auto model = std::make_shared<MACE::Model>(MACE::load(path));
-  if (precision == "float") return workflow::run_pipeline(p, [model]() { return make_graphnet<MACE, float>(*model); });
-  return workflow::run_pipeline(p, [model]() { return make_graphnet<MACE, double>(*model); });
-}
-
 /// `--demo`: lengths for a first look in minutes on two cores (docs/pipeline.md, "Demonstration"),
 /// not converged science.
 struct Demo {
@@ -209,7 +197,7 @@ inline void add_pipeline_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--active-learning", o->al.rounds,
-                  "active-learning rounds before the MD (M3GNet, TensorNet or CHGNet --model): MD, furthest-point sampling, labels, "
+                  "active-learning rounds before the MD (M3GNet, TensorNet, CHGNet or MACE --model): MD, furthest-point sampling, labels, "
                   "fine-tuning")
       ->capture_default_str();
   cmd->add_option("--al-frames", o->al.frames, "frames labelled per round")->capture_default_str();
@@ -261,7 +249,7 @@ inline void add_pipeline_command(CLI::App& app) {
     al.seed = p.seed;
     const ModelChoice choice = resolve_model(o->model);
     if (al.rounds > 0 && choice.kind == ModelKind::rigid_ion)
-      throw ValueError("--active-learning fine-tunes a graph network: give --model with a matgl M3GNet/TensorNet directory or a CHGNet checkpoint");
+      throw ValueError("--active-learning fine-tunes a graph network: give --model with a matgl M3GNet/TensorNet directory, a CHGNet checkpoint or a MACE .model");
     nlohmann::json rep;
     try {
       if (choice.kind == ModelKind::rigid_ion) {
@@ -270,8 +258,7 @@ inline void add_pipeline_command(CLI::App& app) {
       } else {
         p.potential_name = choice.name + " (" + o->precision + ")";
         using detail_pipeline::run_graphnet;
-        using detail_pipeline::run_mace;
-        if (choice.kind == ModelKind::mace) rep = run_mace(p, choice.path, o->precision, al);
+        if (choice.kind == ModelKind::mace) rep = run_graphnet<MACE>(p, choice.path, o->precision, al, o->al_label_with);
         else if (choice.kind == ModelKind::chgnet) rep = run_graphnet<CHGNet>(p, choice.path, o->precision, al, o->al_label_with);
         else if (choice.kind == ModelKind::tensornet) rep = run_graphnet<TensorNet>(p, choice.path, o->precision, al, o->al_label_with);
         else rep = run_graphnet<M3GNet>(p, choice.path, o->precision, al, o->al_label_with);

@@ -10,6 +10,7 @@
 
 #include <nernst/core/units.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
+#include <nernst/potential/graphnet/mace.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/potential/graphnet/tensornet.hpp>
 #include <nernst/potential/rigid_ion.hpp>
@@ -210,6 +211,14 @@ TEST_CASE("active learning: TensorNet-MatPES fine-tuned on rigid-ion labels; sav
   check_one_round<TensorNet>((nernst_test::shared_dir() / "models" / "tensornet-matpes-pbe-v2025.1-pes").string(),
                              "al0_train/model", [](const graphnet::TensorNetModel& m) { return Potential<GraphNet<TensorNet>>(m); },
                              "tensornet");
+}
+
+TEST_CASE("active learning: MACE fine-tuned on rigid-ion labels; saved .model; rerun resumes") {
+  NERNST_REQUIRE_SHARED_DATA();
+  // The small MACE model with random weights (shared/models/mace-random): the loop with MACE's
+  // trainer (MACETrainable) and its .model writer, read back by MACE::load.
+  check_one_round<MACE>((nernst_test::shared_dir() / "models" / "mace-random" / "mace-small-random.model").string(),
+                        "al0_train/model.model", [](const MACE::Model& m) { return Potential<GraphNet<MACE>>(m); }, "mace");
 }
 
 TEST_CASE("active learning with the DFT-export labeler: waits for vasprun.xml, then imports them") {

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
 /// \brief Active learning: R rounds of  MD at T_i → furthest-point sampling of the frames →
-/// labels from a Labeler (workflow/labeler.hpp) → fine-tuning of the model (M3GNet, TensorNet, or
-/// CHGNet, the seed study's own model; `FineTuning<Arch>`) on every label so far → round i + 1 at
+/// labels from a Labeler (workflow/labeler.hpp) → fine-tuning of the model (M3GNet, TensorNet,
+/// CHGNet, the seed study's own model, or MACE; `FineTuning<Arch>`) on every label so far → round i + 1 at
 /// T_i + ΔT, starting from the last MD frame of round i.
 ///
 /// Each round is four resumable stages (workflow/stage.hpp) in the run directory:
@@ -13,8 +13,10 @@
 ///   al<i>_label   the Labeler's labels in labels.extxyz (17 digits); stops the run with
 ///                 LabelsPending while an external calculation is missing (DftExportLabeler)
 ///   al<i>_train   train::Trainer on the labels of rounds 0..i (all for training), the model saved
-///                 in float64 to al<i>_train/model (M3GNet, TensorNet: a matgl directory) or
-///                 al<i>_train/model.pth.tar (CHGNet), either one a file `--model` accepts
+///                 in float64 to al<i>_train/model (M3GNet, TensorNet: a matgl directory),
+///                 al<i>_train/model.pth.tar (CHGNet) or al<i>_train/model.model (MACE: the source
+///                 .model with the trained tensors, in the source's precision), each a file
+///                 `--model` accepts
 ///
 /// Every stage's parameters contain the results it depends on (the model of round i is the
 /// saved directory of round i − 1 together with its training result), so a rerun skips finished
@@ -25,11 +27,13 @@
 #include <nernst/io/read.hpp>
 #include <nernst/md/md.hpp>
 #include <nernst/potential/graphnet/chgnet.hpp>
+#include <nernst/potential/graphnet/mace.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/potential/graphnet/tensornet.hpp>
 #include <nernst/sampling/furthest_point.hpp>
 #include <nernst/train/chgnet_trainable.hpp>
 #include <nernst/train/m3gnet_trainable.hpp>
+#include <nernst/train/mace_trainable.hpp>
 #include <nernst/train/tensornet_trainable.hpp>
 #include <nernst/train/trainer.hpp>
 #include <nernst/workflow/labeler.hpp>
@@ -78,7 +82,7 @@ struct ActiveLearningOptions {
 /// `Arch::Model`): `Trainable` (a train::Trainer model), `make` builds it from a loaded model, and
 /// `saved` names what a training stage writes in its directory (loaded back with Arch::load).
 template <class Arch>
-struct FineTuning;  // one specialisation per trainable architecture (all three graph networks)
+struct FineTuning;  // one specialisation per trainable architecture (all four graph networks)
 
 template <>
 struct FineTuning<M3GNet> {
@@ -105,6 +109,17 @@ struct FineTuning<CHGNet> {
     return std::make_unique<Trainable>(std::move(m));
   }
   static constexpr const char* saved = "model.pth.tar";  // a CHGNet checkpoint
+};
+
+template <>
+struct FineTuning<MACE> {
+  using Trainable = train::MACETrainable;
+  static std::unique_ptr<Trainable> make(MACE::Model m, const ActiveLearningOptions&) {
+    return std::make_unique<Trainable>(std::move(m));
+  }
+  // A mace-torch .model: the source archive with the trained tensors (a .model source is needed;
+  // its storages keep their dtype, so a float32 model is saved rounded to float32).
+  static constexpr const char* saved = "model.model";
 };
 
 namespace detail {
