@@ -5,7 +5,7 @@
 // mace-torch's own timing of E+F+S on the 60-atom cell is in shared/specs/mace.md. Results:
 // docs/mace.md.
 //
-// BM_MACEThreads: thread scaling of E+F+S (medium model, float and double, the 60- and 500-atom
+// BM_MACEThreads: thread scaling of E+F+S (medium model, float and double, the 20-, 60-, 160- and 500-atom
 // cells) at 1 and 2 host threads in one run (nn::set_host_thread_limit caps the threads of the
 // same Kokkos instance); wall time (UseRealTime), since CPU time would add up every thread's. The
 // speed-up of a cell is the ratio of its 1-thread row to its 2-thread row. The forward state and
@@ -111,7 +111,7 @@ BENCHMARK(BM_MACEMediumForcesFloat)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MACEMediumForcesDouble)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MACESmallForcesFloat)->Arg(60)->Unit(benchmark::kMillisecond);
 
-BENCHMARK_TEMPLATE(BM_MACEThreads, float)->ArgsProduct({{60, 500}, {1, 2}})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_MACEThreads, double)->ArgsProduct({{60, 500}, {1, 2}})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_MACEThreads, float)->ArgsProduct({{20, 60, 160, 500}, {1, 2}})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_MACEThreads, double)->ArgsProduct({{20, 60, 160, 500}, {1, 2}})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) { return nernst_bench::run_benchmarks(argc, argv); }

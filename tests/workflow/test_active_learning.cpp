@@ -184,7 +184,7 @@ void check_one_round(const std::string& model, const std::string& saved, MakePot
   REQUIRE(labels.size() == 4);
   const auto before = errors_of(make(Arch::load(model)), labels);
   const auto after = errors_of(make(Arch::load((dir / saved).string())), labels);
-  MESSAGE(tag << " MAE vs rigid-ion labels: E " << before.first << " -> " << after.first << " eV/atom, F " << before.second
+  MESSAGE(std::string(tag) << " MAE vs rigid-ion labels: E " << before.first << " -> " << after.first << " eV/atom, F " << before.second
               << " -> " << after.second << " eV/A");
   CHECK(after.first < before.first);
   CHECK(after.second < before.second);
