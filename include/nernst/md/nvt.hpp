@@ -119,7 +119,6 @@ class Ensemble<NVT, Langevin> : public detail::BathExchange {
   void setup(MDState<MS>&) {}
   template <class MS, class F>
   void step(MDState<MS>& s, F&& force) {
-    using ES = typename MS::execution_space;
     auto& sys = *s.sys;
     detail::kick(sys, 0.5 * s.dt);
     detail::drift(sys, 0.5 * s.dt);
@@ -127,15 +126,7 @@ class Ensemble<NVT, Langevin> : public detail::BathExchange {
     const double c = std::exp(-s.dt / p_.tdamp);
     const double sq = std::sqrt((1.0 - c * c) * units::kB * p_.temperature * units::force_to_accel);
     const std::uint64_t seed = s.seed, step = static_cast<std::uint64_t>(s.step + 1);
-    auto v = sys.v;
-    auto m = sys.mass;
-    Kokkos::parallel_for(
-        "nernst::md::langevin_O", Kokkos::RangePolicy<ES>(0, static_cast<int>(sys.size())),
-        KOKKOS_LAMBDA(const int i) {
-          const double w = sq / math::sqrt(m(i));
-          for (int d = 0; d < 3; ++d)
-            v(i, d) = c * v(i, d) + w * detail::counter_normal(seed, step, static_cast<std::uint64_t>(i), d);
-        });
+    detail::langevin_velocity_step(sys, c, sq, seed, step);
     if (p_.zero_momentum && sys.size() > 1) remove_com_momentum(sys);
     exchanged_ += s.kinetic_energy() - ke0;
     detail::drift(sys, 0.5 * s.dt);

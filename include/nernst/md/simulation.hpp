@@ -305,15 +305,7 @@ class Simulation {
   }
 
   void check_forces(long step, double energy) {
-    auto f = sys_.f;
-    int bad = 0;
-    Kokkos::parallel_reduce(
-        "nernst::md::guard_forces", Kokkos::RangePolicy<execution_space>(0, static_cast<int>(sys_.size())),
-        KOKKOS_LAMBDA(const int i, int& b) {
-          for (int d = 0; d < 3; ++d)
-            if (!(f(i, d) - f(i, d) == 0.0)) ++b;  // NaN or ±inf
-        },
-        bad);
+    const int bad = detail::count_non_finite_forces(sys_);
     if (bad == 0 && std::isfinite(energy)) return;
     std::ostringstream os;
     os << "step " << step << ": ";

@@ -258,6 +258,40 @@ inline Eigen::Matrix3d sym_expm(const Eigen::Matrix3d& M, double s) {
   return es.eigenvectors() * e.asDiagonal() * es.eigenvectors().transpose();
 }
 
+/// Number of non-finite force components (NaN or ±inf) in sys.f: the MD guard's test.
+template <class MS>
+int count_non_finite_forces(const System<MS>& sys) {
+  using ES = typename MS::execution_space;
+  auto f = sys.f;
+  int bad = 0;
+  Kokkos::parallel_reduce(
+      "nernst::md::guard_forces", Kokkos::RangePolicy<ES>(0, static_cast<int>(sys.size())),
+      KOKKOS_LAMBDA(const int i, int& b) {
+        for (int d = 0; d < 3; ++d)
+          if (!(f(i, d) - f(i, d) == 0.0)) ++b;  // NaN or ±inf
+      },
+      bad);
+  return bad;
+}
+
+/// Langevin (BAOAB) O step: v ← c·v + sq/√m · ξ, with ξ the counter-based normal of (seed, step,
+/// atom, axis), so the noise does not depend on the back end or the thread count. A free function,
+/// not a lambda in Ensemble::step: CUDA's extended lambdas may not sit in a function templated on
+/// a local lambda type (the force callback).
+template <class MS>
+void langevin_velocity_step(const System<MS>& sys, const double c, const double sq, const std::uint64_t seed,
+                            const std::uint64_t step) {
+  using ES = typename MS::execution_space;
+  auto v = sys.v;
+  auto m = sys.mass;
+  Kokkos::parallel_for(
+      "nernst::md::langevin_O", Kokkos::RangePolicy<ES>(0, static_cast<int>(sys.size())), KOKKOS_LAMBDA(const int i) {
+        const double w = sq / math::sqrt(m(i));
+        for (int d = 0; d < 3; ++d)
+          v(i, d) = c * v(i, d) + w * counter_normal(seed, step, static_cast<std::uint64_t>(i), d);
+      });
+}
+
 /// ∫_0^τ exp(s·M·t) dt for symmetric M: O diag(τ e^{sλτ/2} sinhc(sλτ/2)) Oᵀ.
 inline Eigen::Matrix3d sym_expm_integral(const Eigen::Matrix3d& M, double s, double tau) {
   Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> es(0.5 * (M + M.transpose()));

@@ -294,7 +294,7 @@ inline BinGeometry bin_geometry(const Lattice& cell, double cutoff, std::size_t 
 /// Throws ValueError for a non-positive cutoff, non-finite positions, or a list that would not
 /// fit in 32-bit indices (cutoff far too large for the cell).
 template <class ExecutionSpace, class PositionView,
-          class = std::enable_if_t<Kokkos::is_view<PositionView>::value>>
+          class IsView = std::enable_if_t<Kokkos::is_view<PositionView>::value>>  // named: nvcc's extended lambdas need every template parameter to have a name
 NeighborList<typename PositionView::memory_space> build_neighbor_list(const ExecutionSpace& exec,
                                                                       const PositionView& x, const Lattice& cell,
                                                                       double cutoff,

@@ -155,6 +155,54 @@ struct LJKernel {
   }
 };
 
+/// Largest squared displacement of an atom since the list was built (unwrapped through the image
+/// counters); 1e300 when an image counter moved by more than one cell (outside the packed table).
+/// Named functors and free functions, not lambdas in the potential's private members: CUDA's
+/// extended lambdas may not live in a private member function.
+template <class MS>
+struct LJMaxDisplacement {
+  Kokkos::View<double* [3], MS> x, xref;
+  Kokkos::View<int* [3], MS> image, image_ref;
+  Mat3<double> cell;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i, double& m) const {
+    double d2 = 0;
+    for (int d = 0; d < 3; ++d) {
+      const int di = image(i, d) - image_ref(i, d);
+      if (di > 1 || di < -1) d2 = 1e300;  // outside the packed-image table: rebuild
+      const double u = x(i, d) + (image(i, 0) - image_ref(i, 0)) * cell(0, d) +
+                       (image(i, 1) - image_ref(i, 1)) * cell(1, d) + (image(i, 2) - image_ref(i, 2)) * cell(2, d) -
+                       xref(i, d);
+      d2 += u * u;
+    }
+    if (d2 > m) m = d2;
+  }
+};
+
+/// Largest |S_d| over the pairs' periodic shifts (sizes the packed image table).
+template <class ES, class Shifts>
+int max_abs_shift(const Shifts& sh, const int npairs) {
+  int smax = 0;
+  Kokkos::parallel_reduce(
+      "nernst::LJ::smax", Kokkos::RangePolicy<ES>(0, npairs),
+      KOKKOS_LAMBDA(const int p, int& m) {
+        for (int d = 0; d < 3; ++d) {
+          const int a = sh(p, d) < 0 ? -sh(p, d) : sh(p, d);
+          if (a > m) m = a;
+        }
+      },
+      Kokkos::Max<int>(smax));
+  return smax;
+}
+
+/// scode(p) = S_p packed in base B (signed digits) + bias.
+template <class ES, class Shifts, class Codes>
+void pack_shift_codes(const Shifts& sh, const Codes& sc, const int npairs, const int B, const int bias) {
+  Kokkos::parallel_for(
+      "nernst::LJ::scode", Kokkos::RangePolicy<ES>(0, npairs), KOKKOS_LAMBDA(const int p) {
+        sc(p) = (sh(p, 0) * B + sh(p, 1)) * B + sh(p, 2) + bias;
+      });
+}
+
 }  // namespace detail
 
 /// Lennard-Jones potential; see the file comment for conventions.
@@ -278,28 +326,10 @@ class Potential<LennardJones, Scalar, MemorySpace> {
     Kokkos::deep_copy(table_, table_host_);
   }
 
-  struct MaxReducer {
-    Kokkos::View<double* [3], MemorySpace> x, xref;
-    Kokkos::View<int* [3], MemorySpace> image, image_ref;
-    Mat3<double> cell;
-    KOKKOS_INLINE_FUNCTION void operator()(const int i, double& m) const {
-      double d2 = 0;
-      for (int d = 0; d < 3; ++d) {
-        const int di = image(i, d) - image_ref(i, d);
-        if (di > 1 || di < -1) d2 = 1e300;  // outside the packed-image table: rebuild
-        const double u = x(i, d) + (image(i, 0) - image_ref(i, 0)) * cell(0, d) +
-                         (image(i, 1) - image_ref(i, 1)) * cell(1, d) + (image(i, 2) - image_ref(i, 2)) * cell(2, d) -
-                         xref(i, d);
-        d2 += u * u;
-      }
-      if (d2 > m) m = d2;
-    }
-  };
-
   void ensure_list(const System<MemorySpace>& sys) {
     const int n = static_cast<int>(sys.size());
     if (valid_ && static_cast<int>(x_ref_.extent(0)) == n) {
-      MaxReducer r{sys.x, x_ref_, sys.image, image_ref_, sys.cell.to_mat3()};
+      detail::LJMaxDisplacement<MemorySpace> r{sys.x, x_ref_, sys.image, image_ref_, sys.cell.to_mat3()};
       double m2 = 0;
       Kokkos::parallel_reduce("nernst::LJ::displacement", Kokkos::RangePolicy<execution_space>(0, n), r,
                               Kokkos::Max<double>(m2));
@@ -319,18 +349,8 @@ class Potential<LennardJones, Scalar, MemorySpace> {
     Kokkos::deep_copy(x_ref_, sys.x);
     Kokkos::deep_copy(image_ref_, sys.image);
     cell_ref_ = sys.cell.matrix();
-    int smax = 0;
-    auto sh = list_.shifts;
     const int npairs = static_cast<int>(list_.num_pairs());
-    Kokkos::parallel_reduce(
-        "nernst::LJ::smax", Kokkos::RangePolicy<execution_space>(0, npairs),
-        KOKKOS_LAMBDA(const int p, int& m) {
-          for (int d = 0; d < 3; ++d) {
-            const int a = sh(p, d) < 0 ? -sh(p, d) : sh(p, d);
-            if (a > m) m = a;
-          }
-        },
-        Kokkos::Max<int>(smax));
+    const int smax = detail::max_abs_shift<execution_space>(list_.shifts, npairs);
     smax_ = smax;
     // e = S + Δimage(j) − Δimage(i) has |e_d| <= smax + 2
     const int h = smax + 2, B = 2 * h + 1;
@@ -345,14 +365,7 @@ class Potential<LennardJones, Scalar, MemorySpace> {
     if (static_cast<int>(scode_.extent(0)) < npairs)
       scode_ = Kokkos::View<int*, MemorySpace>(Kokkos::view_alloc(Kokkos::WithoutInitializing, "nernst::LJ::scode"),
                                                npairs + npairs / 8);
-    {
-      auto sc = scode_;
-      const int bias = (h * B + h) * B + h;
-      Kokkos::parallel_for(
-          "nernst::LJ::scode", Kokkos::RangePolicy<execution_space>(0, npairs), KOKKOS_LAMBDA(const int p) {
-            sc(p) = (sh(p, 0) * B + sh(p, 1)) * B + sh(p, 2) + bias;
-          });
-    }
+    detail::pack_shift_codes<execution_space>(list_.shifts, scode_, npairs, B, (h * B + h) * B + h);
     valid_ = true;
     ++builds_;
   }
