@@ -12,7 +12,7 @@
 #                     not accept GCC 12)
 #   NERNST_SHARED_DIR the shared data directory (default ../shared): the Kokkos release archive in
 #                     its third_party/ is used when present, else Kokkos is downloaded from GitHub.
-#   NERNST_CUDA_TARGETS  what to build (default: everything but the driver; "all" for everything)
+#   NERNST_CUDA_TARGETS  targets to build (default: all of them)
 #   JOBS              parallel compile jobs (default: number of cores)
 #
 # A machine without a GPU can run this (compile only; CI does): the binaries then stop at Kokkos'
@@ -77,11 +77,5 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DNERNST_SHARED_DIR="$shared" "$@"
 
 targets=${NERNST_CUDA_TARGETS:-}
-if [ "$targets" = "all" ]; then
-  cmake --build "$build" -j "$jobs"
-elif [ -n "$targets" ]; then
-  # shellcheck disable=SC2086
-  cmake --build "$build" -j "$jobs" --target $targets
-else
-  cmake --build "$build" -j "$jobs" --target nernst_cuda_check
-fi
+# shellcheck disable=SC2086
+cmake --build "$build" -j "$jobs" ${targets:+--target $targets}

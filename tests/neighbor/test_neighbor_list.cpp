@@ -142,7 +142,9 @@ TEST_CASE("neighbor list: fcc shells and the strict cutoff rule d < rc") {
   for (int i = 0; i < 4; ++i)
     for (int d = 0; d < 3; ++d) x(i, d) = f[i][d] * a;
   // First shell at a/√2 (12), second at a (6), third at a√(3/2) (24).
-  for (auto [rc, cn] : std::vector<std::pair<double, int>>{{2.8, 0}, {2.9, 12}, {4.0, 12}, {4.0001, 18}, {4.85, 18}, {4.95, 42}}) {
+  for (const auto& shell : std::vector<std::pair<double, int>>{{2.8, 0}, {2.9, 12}, {4.0, 12}, {4.0001, 18}, {4.85, 18}, {4.95, 42}}) {
+    const double rc = shell.first;  // not a structured binding: doctest's messages capture it (nvcc)
+    const int cn = shell.second;
     const auto nl = build_neighbor_list(host(), x, L, rc);
     for (int i = 0; i < 4; ++i) CHECK_MESSAGE(nl.num_neighbors(i) == cn, "rc = " << rc);
     CHECK(as_set(nl) == brute_force(x, L, rc));

@@ -162,8 +162,10 @@ struct SmoothBesselBasis {
       throw ValueError("SmoothBesselBasis: between 1 and 9 functions, got " + std::to_string(n));
   }
 
-  /// Values at distance r (Å) into val[0..size); d/dr into deriv when given.
-  KOKKOS_INLINE_FUNCTION void operator()(const Scalar& r, Scalar* val, Scalar* deriv = nullptr) const {
+  /// Values at distance r (Å) into val[0..size); d/dr into deriv when given. Host code: the
+  /// table's static constexpr arrays are host variables, which CUDA device code cannot read (the
+  /// graph networks run on the host; a device version would take the table as a View).
+  void operator()(const Scalar& r, Scalar* val, Scalar* deriv = nullptr) const {
     using math::cos;
     using math::sin;
     using T = SmoothBesselTable;
