@@ -287,14 +287,333 @@ inline BinGeometry bin_geometry(const Lattice& cell, double cutoff, std::size_t 
 
 }  // namespace detail
 
+namespace detail {
+
+// The stages of build_neighbor_list. Free function templates, not one long function: each stage
+// reads at once, and nvcc accepts extended lambdas in them (every template parameter named).
+
+/// max_i,d |x_id| (NaN ignored: the binning stage catches it).
+template <class ExecutionSpace, class PositionView>
+double max_abs_coordinate(const ExecutionSpace& exec, const PositionView& x, const int n) {
+  double xmax = 0;
+  Kokkos::parallel_reduce(
+      "nernst::NeighborList::xmax", Kokkos::RangePolicy<ExecutionSpace>(exec, 0, n),
+      KOKKOS_LAMBDA(const int i, double& m) {
+        for (int d = 0; d < 3; ++d) m = math::max(m, math::fabs(x(i, d)));
+      },
+      Kokkos::Max<double>(xmax));
+  return xmax;
+}
+
+/// Stage 1: wrapped fractional coordinates → image origin and bin of every atom; bin_count(b)
+/// += atoms in bin b. Returns the number of non-finite or absurdly large coordinates.
+template <class ExecutionSpace, class PositionView, class Counts>
+int assign_bins(const ExecutionSpace& exec, const NeighborSearch<PositionView>& s, const Mat3<double>& inv,
+                const Counts& bin_count, const int n) {
+  const auto xs = s.x;
+  const auto origin = s.origin;
+  const auto ibin = s.ibin;
+  const int nb0 = s.nb0, nb1 = s.nb1, nb2 = s.nb2;
+  int bad = 0;
+  Kokkos::parallel_reduce(
+      "nernst::NeighborList::bin", Kokkos::RangePolicy<ExecutionSpace>(exec, 0, n),
+      KOKKOS_LAMBDA(const int i, int& nbad) {
+        const Vec3<double> xi(xs(i, 0), xs(i, 1), xs(i, 2));
+        const Vec3<double> f = frac_to_cart(xi, inv);  // x · L⁻¹
+        const int nbk[3] = {nb0, nb1, nb2};
+        int bk[3] = {0, 0, 0};
+        for (int d = 0; d < 3; ++d) {
+          if (!(math::fabs(f[d]) < 1e9)) {  // also catches NaN
+            ++nbad;
+            origin(i, d) = 0;
+            ibin(i, d) = 0;
+            continue;
+          }
+          const double o = math::floor(f[d]);
+          const double w = f[d] - o;  // in [0, 1] (1 only by rounding)
+          origin(i, d) = static_cast<int>(o);
+          int b = static_cast<int>(w * nbk[d]);
+          b = b < 0 ? 0 : (b >= nbk[d] ? nbk[d] - 1 : b);
+          ibin(i, d) = b;
+          bk[d] = b;
+        }
+        Kokkos::atomic_add(&bin_count((bk[0] * nb1 + bk[1]) * nb2 + bk[2]), 1);  // integer: exact in any order
+      },
+      bad);
+  return bad;
+}
+
+/// Exclusive scan of `counts` into `offsets` (offsets(n) = the total).
+template <class ExecutionSpace, class Counts, class Offsets>
+void scan_counts(const ExecutionSpace& exec, const Counts& counts, const Offsets& offsets, const int n,
+                    const char* label) {
+  Kokkos::parallel_scan(
+      label, Kokkos::RangePolicy<ExecutionSpace>(exec, 0, n), KOKKOS_LAMBDA(const int i, int& upd, const bool final) {
+        const int c = counts(i);
+        if (final) {
+          offsets(i) = upd;
+          if (i == n - 1) offsets(n) = upd + c;
+        }
+        upd += c;
+      });
+}
+
+/// Stage 2: bin offsets, atoms in bin order (within a bin in any order: the visit order of a
+/// bin's atoms does not change which pairs are found, and sorted lists are ordered afterwards),
+/// and their wrapped Cartesian positions.
+template <class ExecutionSpace, class PositionView, class Counts>
+void fill_bins(const ExecutionSpace& exec, NeighborSearch<PositionView>& s, const Counts& bin_count, const int n,
+               const int nbins) {
+  using MS = typename PositionView::memory_space;
+  using Policy = Kokkos::RangePolicy<ExecutionSpace>;
+  scan_counts(exec, bin_count, s.bin_start, nbins, "nernst::NeighborList::bin_scan");
+  Kokkos::deep_copy(exec, bin_count, 0);
+  const auto ibin = s.ibin;
+  const auto bin_start = s.bin_start;
+  const auto bin_atoms = s.bin_atoms;
+  const int nb1 = s.nb1, nb2 = s.nb2;
+  Kokkos::parallel_for(
+      "nernst::NeighborList::bin_fill", Policy(exec, 0, n), KOKKOS_LAMBDA(const int i) {
+        const int b = (ibin(i, 0) * nb1 + ibin(i, 1)) * nb2 + ibin(i, 2);
+        const int k = Kokkos::atomic_fetch_add(&bin_count(b), 1);
+        bin_atoms(bin_start(b) + k) = i;
+      });
+  s.bin_xw = Kokkos::View<double* [3], MS>(
+      Kokkos::view_alloc(std::string("nernst::NeighborList::bin_xw"), Kokkos::WithoutInitializing), n);
+  const auto xs = s.x;
+  const auto origin = s.origin;
+  const auto bxw = s.bin_xw;
+  const auto cm = s.cell;
+  Kokkos::parallel_for(
+      "nernst::NeighborList::bin_copy", Policy(exec, 0, n), KOKKOS_LAMBDA(const int k) {
+        const int i = bin_atoms(k);
+        const Vec3<double> w = image_vector(Vec3<double>(), Vec3<double>(xs(i, 0), xs(i, 1), xs(i, 2)),
+                                            -origin(i, 0), -origin(i, 1), -origin(i, 2), cm);
+        for (int d = 0; d < 3; ++d) bxw(k, d) = w[d];
+      });
+}
+
+/// Per-row counts of a list: counts(i) pairs kept in row i, lower(i) pairs with (j, S) before
+/// (i, 0) (the half of the row a half list drops).
+template <class MemorySpace>
+struct RowCounts {
+  Kokkos::View<int*, MemorySpace> counts, lower;
+  explicit RowCounts(const int n)
+      : counts(Kokkos::view_alloc(std::string("nernst::NeighborList::counts"), Kokkos::WithoutInitializing), n),
+        lower(Kokkos::view_alloc(std::string("nernst::NeighborList::lower"), Kokkos::WithoutInitializing), n) {}
+};
+
+/// Stage 3 (parallel): count every atom's pairs, atoms walked in bin order so that neighbouring
+/// bins stay in cache.
+template <class ExecutionSpace, class PositionView>
+void count_pairs(const ExecutionSpace& exec, const NeighborSearch<PositionView>& s,
+                 const RowCounts<typename PositionView::memory_space>& rc, const bool half, const int n) {
+  const auto counts = rc.counts;
+  const auto lower = rc.lower;
+  Kokkos::parallel_for(
+      "nernst::NeighborList::count", Kokkos::RangePolicy<ExecutionSpace>(exec, 0, n), KOKKOS_LAMBDA(const int k) {
+        const int i = s.bin_atoms(k);
+        int c = 0, up = 0;
+        s.visit(i, [&](int j, int s0, int s1, int s2) {
+          ++c;
+          if (pair_after(i, j, s0, s1, s2)) ++up;
+        });
+        counts(i) = half ? up : c;
+        lower(i) = c - up;
+      });
+}
+
+/// The mirror rows U of a sorted list built on one thread (see fill_by_transpose): row i of U
+/// starts at ubeg(i) in (unb, ush).
+template <class MemorySpace>
+struct MirrorRows {
+  Kokkos::View<int*, MemorySpace> ubeg, unb;
+  Kokkos::View<int* [3], MemorySpace> ush;
+};
+
+/// Stage 3 (one thread, sorted list): counts every row and writes the mirror rows U in the same
+/// visit, in bin order, into a buffer sized from the mean density (`expected` pairs); a second
+/// visit only when that guess was too small.
+template <class ExecutionSpace, class PositionView>
+MirrorRows<typename PositionView::memory_space> count_and_fill_mirror(
+    const ExecutionSpace& exec, const NeighborSearch<PositionView>& s,
+    const RowCounts<typename PositionView::memory_space>& rc, const bool half, const int n, const double expected) {
+  using MS = typename PositionView::memory_space;
+  MirrorRows<MS> u;
+  u.ubeg = Kokkos::View<int*, MS>(
+      Kokkos::view_alloc(std::string("nernst::NeighborList::ubeg"), Kokkos::WithoutInitializing), n);
+  std::int64_t cap = static_cast<std::int64_t>((half ? 0.6 : 1.15) * expected) + 64 * std::int64_t(n) + 1024;
+  const auto counts = rc.counts;
+  const auto lower = rc.lower;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    cap = std::min<std::int64_t>(cap, INT_MAX - 1);
+    u.unb = Kokkos::View<int*, MS>(
+        Kokkos::view_alloc(std::string("nernst::NeighborList::unb"), Kokkos::WithoutInitializing), cap);
+    u.ush = Kokkos::View<int* [3], MS>(
+        Kokkos::view_alloc(std::string("nernst::NeighborList::ush"), Kokkos::WithoutInitializing), cap);
+    const auto ub = u.ubeg;
+    const auto un = u.unb;
+    const auto us = u.ush;
+    const std::int64_t capacity = cap;
+    std::int64_t used = 0;
+    Kokkos::parallel_reduce(
+        "nernst::NeighborList::count_fill_mirror", Kokkos::RangePolicy<ExecutionSpace>(exec, 0, 1),
+        KOKKOS_LAMBDA(const int, std::int64_t& total) {
+          std::int64_t q = 0;
+          for (int k = 0; k < n; ++k) {
+            const int i = s.bin_atoms(k);
+            ub(i) = q < capacity ? static_cast<int>(q) : 0;
+            int c = 0, up = 0;
+            s.visit(i, [&](int j, int s0, int s1, int s2) {
+              ++c;
+              const bool after = pair_after(i, j, s0, s1, s2);
+              if (after) ++up;
+              if (half && after) return;
+              if (q < capacity) {
+                un(q) = j;
+                us(q, 0) = s0;
+                us(q, 1) = s1;
+                us(q, 2) = s2;
+              }
+              ++q;
+            });
+            counts(i) = half ? up : c;
+            lower(i) = c - up;
+          }
+          total += q;
+        },
+        used);
+    if (used <= cap) break;
+    if (used >= static_cast<std::int64_t>(INT_MAX))
+      throw ValueError("neighbour list: " + std::to_string(used) + " pairs do not fit in a 32-bit list");
+    cap = used;
+  }
+  return u;
+}
+
+/// Total and largest row count; throws when the list would not fit in 32-bit indices.
+template <class ExecutionSpace, class Counts>
+std::pair<std::int64_t, int> count_totals(const ExecutionSpace& exec, const Counts& counts, const int n) {
+  using Policy = Kokkos::RangePolicy<ExecutionSpace>;
+  std::int64_t total = 0;
+  int maxn = 0;
+  Kokkos::parallel_reduce(
+      "nernst::NeighborList::total", Policy(exec, 0, n), KOKKOS_LAMBDA(const int i, std::int64_t& t) { t += counts(i); },
+      total);
+  Kokkos::parallel_reduce(
+      "nernst::NeighborList::max", Policy(exec, 0, n),
+      KOKKOS_LAMBDA(const int i, int& m) {
+        if (counts(i) > m) m = counts(i);
+      },
+      Kokkos::Max<int>(maxn));
+  if (total >= static_cast<std::int64_t>(INT_MAX))
+    throw ValueError("neighbour list: " + std::to_string(total) + " pairs do not fit in a 32-bit list");
+  return {total, maxn};
+}
+
+/// Stage 4 (one thread, sorted list), without comparison sorts: scatter the mirror rows U, then
+/// order the runs of equal j. Row j of U holds the (i, S) that row i of the result receives as
+/// (j, −S) (the list is symmetric: image_vector is exactly antisymmetric); scattering the rows of
+/// U in increasing j leaves every result row ordered by j, and only runs of equal j (several
+/// images of one atom) still need ordering by S. Full list: U = the full rows; half list: U = the
+/// lower halves, since (i, S) before (j, 0) ⟺ (j, −S) after (i, 0).
+template <class ExecutionSpace, class MemorySpace>
+void fill_by_transpose(const ExecutionSpace& exec, NeighborList<MemorySpace>& list, const MirrorRows<MemorySpace>& u,
+                       const Kokkos::View<int*, MemorySpace>& ucount, const int n) {
+  using Policy = Kokkos::RangePolicy<ExecutionSpace>;
+  const auto offsets = list.offsets;
+  const auto nbr = list.neighbors;
+  const auto sh = list.shifts;
+  const auto ubeg = u.ubeg;
+  const auto unb = u.unb;
+  const auto ush = u.ush;
+  Kokkos::View<int*, MemorySpace> cursor(
+      Kokkos::view_alloc(std::string("nernst::NeighborList::cursor"), Kokkos::WithoutInitializing), n);
+  Kokkos::deep_copy(exec, cursor, Kokkos::subview(offsets, Kokkos::make_pair(0, n)));
+  Kokkos::parallel_for(
+      "nernst::NeighborList::transpose", Policy(exec, 0, 1), KOKKOS_LAMBDA(const int) {
+        for (int j = 0; j < n; ++j)
+          for (int q = ubeg(j); q < ubeg(j) + ucount(j); ++q) {
+            const int p = cursor(unb(q))++;
+            nbr(p) = j;
+            sh(p, 0) = -ush(q, 0);
+            sh(p, 1) = -ush(q, 1);
+            sh(p, 2) = -ush(q, 2);
+          }
+      });
+  Kokkos::parallel_for(
+      "nernst::NeighborList::sort_runs", Policy(exec, 0, n),
+      KOKKOS_LAMBDA(const int i) { sort_equal_j_runs(nbr, sh, offsets(i), offsets(i + 1)); });
+}
+
+/// Stage 4 (parallel): every row filled by a second visit, then sorted by (j, S) when asked.
+template <class ExecutionSpace, class PositionView>
+void fill_pairs(const ExecutionSpace& exec, const NeighborSearch<PositionView>& s,
+                NeighborList<typename PositionView::memory_space>& list, const bool half, const bool sort,
+                const int n) {
+  const auto offsets = list.offsets;
+  const auto nbr = list.neighbors;
+  const auto sh = list.shifts;
+  Kokkos::parallel_for(
+      "nernst::NeighborList::fill", Kokkos::RangePolicy<ExecutionSpace>(exec, 0, n), KOKKOS_LAMBDA(const int k) {
+        const int i = s.bin_atoms(k);
+        int p = offsets(i);
+        s.visit(i, [&](int j, int s0, int s1, int s2) {
+          if (half && !pair_after(i, j, s0, s1, s2)) return;
+          nbr(p) = j;
+          sh(p, 0) = s0;
+          sh(p, 1) = s1;
+          sh(p, 2) = s2;
+          ++p;
+        });
+        if (sort) heap_sort_pairs(nbr, sh, offsets(i), p);
+      });
+}
+
+/// The search state of `x` in `cell`: bin grid, search range, cutoffs, and the per-atom and
+/// per-bin views (unfilled).
+template <class PositionView>
+NeighborSearch<PositionView> make_search(const PositionView& x, const Lattice& cell, const double cutoff,
+                                         const BinGeometry& geom, const double xmax, const int n) {
+  using MS = typename PositionView::memory_space;
+  NeighborSearch<PositionView> s;
+  s.x = x;
+  s.cell = cell.to_mat3<double>();
+  s.nb0 = geom.nb[0];
+  s.nb1 = geom.nb[1];
+  s.nb2 = geom.nb[2];
+  s.r0 = geom.range[0];
+  s.r1 = geom.range[1];
+  s.r2 = geom.range[2];
+  s.rc2 = cutoff * cutoff;
+  const auto len = cell.lengths();
+  const double delta = 1e-10 * (cutoff + xmax + len[0] + len[1] + len[2]) + 1e-12;
+  s.rc2_loose = (cutoff + delta) * (cutoff + delta);
+  s.origin = Kokkos::View<int* [3], MS>(
+      Kokkos::view_alloc(std::string("nernst::NeighborList::origin"), Kokkos::WithoutInitializing), n);
+  s.ibin = Kokkos::View<int* [3], MS>(
+      Kokkos::view_alloc(std::string("nernst::NeighborList::ibin"), Kokkos::WithoutInitializing), n);
+  s.bin_start = Kokkos::View<int*, MS>("nernst::NeighborList::bin_start", s.nb0 * s.nb1 * s.nb2 + 1);
+  s.bin_atoms = Kokkos::View<int*, MS>(
+      Kokkos::view_alloc(std::string("nernst::NeighborList::bin_atoms"), Kokkos::WithoutInitializing), n);
+  return s;
+}
+
+}  // namespace detail
+
 /// Builds the full neighbour list of positions `x` (Cartesian Å, an n × 3 view in a memory space
 /// `exec` can access; need not be wrapped into the cell) in the periodic cell `cell` with cutoff
 /// `cutoff` (Å, pairs with d < cutoff). All three directions are periodic.
 ///
 /// Throws ValueError for a non-positive cutoff, non-finite positions, or a list that would not
 /// fit in 32-bit indices (cutoff far too large for the cell).
+///
+/// Stages: bin the atoms (assign_bins, fill_bins), count every row, scan the counts into row
+/// offsets, fill the rows. With one thread and a sorted list the rows are counted and their
+/// mirror written in one visit and the list is filled by a transpose (fill_by_transpose);
+/// otherwise by a second visit (fill_pairs).
 template <class ExecutionSpace, class PositionView,
-          class IsView = std::enable_if_t<Kokkos::is_view<PositionView>::value>>  // named: nvcc's extended lambdas need every template parameter to have a name
+          class IsView = std::enable_if_t<Kokkos::is_view<PositionView>::value>>  // named for nvcc (see above)
 NeighborList<typename PositionView::memory_space> build_neighbor_list(const ExecutionSpace& exec,
                                                                       const PositionView& x, const Lattice& cell,
                                                                       double cutoff,
@@ -303,7 +622,6 @@ NeighborList<typename PositionView::memory_space> build_neighbor_list(const Exec
   static_assert(is_accessible_v<ExecutionSpace, MS>,
                 "build_neighbor_list: the positions' memory space must be accessible from the execution space");
   static_assert(PositionView::rank == 2, "build_neighbor_list: positions must be an n x 3 view");
-  using Policy = Kokkos::RangePolicy<ExecutionSpace>;
 
   if (!(cutoff > 0) || !std::isfinite(cutoff))
     throw ValueError("neighbour list: cutoff must be positive and finite (got " + std::to_string(cutoff) + ")");
@@ -314,6 +632,7 @@ NeighborList<typename PositionView::memory_space> build_neighbor_list(const Exec
   NeighborList<MS> list;
   list.cutoff = cutoff;
   list.sorted = options.sort;
+  list.half = options.half;
   list.offsets = Kokkos::View<int*, MS>("nernst::NeighborList::offsets", n + 1);
   if (n == 0) {
     list.neighbors = Kokkos::View<int*, MS>("nernst::NeighborList::neighbors", 0);
@@ -328,268 +647,44 @@ NeighborList<typename PositionView::memory_space> build_neighbor_list(const Exec
     throw ValueError("neighbour list: cutoff " + std::to_string(cutoff) + " Å gives ~" + std::to_string(expected) +
                      " pairs for this cell, more than a 32-bit list can hold");
 
-  double xmax = 0;  // NaN is ignored here and caught by the binning kernel
-  Kokkos::parallel_reduce(
-      "nernst::NeighborList::xmax", Policy(exec, 0, n),
-      KOKKOS_LAMBDA(const int i, double& m) {
-        for (int d = 0; d < 3; ++d) m = math::max(m, math::fabs(x(i, d)));
-      },
-      Kokkos::Max<double>(xmax));
-  const auto geom = detail::bin_geometry(cell, cutoff, static_cast<std::size_t>(n),
-                                         std::isfinite(xmax) ? std::min(xmax, 1e12) : 0.0);
+  // Bins.
+  double xmax = detail::max_abs_coordinate(exec, x, n);
+  xmax = std::isfinite(xmax) ? std::min(xmax, 1e12) : 0.0;
+  const auto geom = detail::bin_geometry(cell, cutoff, static_cast<std::size_t>(n), xmax);
   list.bins = geom.nb;
   list.search_range = geom.range;
-  const int nb0 = geom.nb[0], nb1 = geom.nb[1], nb2 = geom.nb[2];
-  const int nbins = nb0 * nb1 * nb2;
-
-  detail::NeighborSearch<PositionView> s;
-  s.x = x;
-  s.cell = cell.to_mat3<double>();
-  s.nb0 = nb0;
-  s.nb1 = nb1;
-  s.nb2 = nb2;
-  s.r0 = geom.range[0];
-  s.r1 = geom.range[1];
-  s.r2 = geom.range[2];
-  s.rc2 = cutoff * cutoff;
-  s.origin = Kokkos::View<int* [3], MS>(
-      Kokkos::view_alloc(std::string("nernst::NeighborList::origin"), Kokkos::WithoutInitializing), n);
-  s.ibin = Kokkos::View<int* [3], MS>(
-      Kokkos::view_alloc(std::string("nernst::NeighborList::ibin"), Kokkos::WithoutInitializing), n);
-  s.bin_start = Kokkos::View<int*, MS>("nernst::NeighborList::bin_start", nbins + 1);
-  s.bin_atoms = Kokkos::View<int*, MS>(
-      Kokkos::view_alloc(std::string("nernst::NeighborList::bin_atoms"), Kokkos::WithoutInitializing), n);
-
-  // 1. Wrapped fractional coordinates -> image origin and bin of every atom.
+  const int nbins = geom.nb[0] * geom.nb[1] * geom.nb[2];
+  auto s = detail::make_search(x, cell, cutoff, geom, xmax, n);
   Mat3<double> inv;
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b) inv(a, b) = cell.inverse()(a, b);
   Kokkos::View<int*, MS> bin_count("nernst::NeighborList::bin_count", nbins);
-  {
-    const auto xs = s.x;
-    const auto origin = s.origin;
-    const auto ibin = s.ibin;
-    int bad = 0;
-    Kokkos::parallel_reduce(
-        "nernst::NeighborList::bin", Policy(exec, 0, n),
-        KOKKOS_LAMBDA(const int i, int& nbad) {
-          const Vec3<double> xi(xs(i, 0), xs(i, 1), xs(i, 2));
-          const Vec3<double> f = frac_to_cart(xi, inv);  // x · L⁻¹
-          const int nbk[3] = {nb0, nb1, nb2};
-          int bk[3] = {0, 0, 0};
-          for (int d = 0; d < 3; ++d) {
-            if (!(math::fabs(f[d]) < 1e9)) {  // also catches NaN
-              ++nbad;
-              origin(i, d) = 0;
-              ibin(i, d) = 0;
-              continue;
-            }
-            const double o = math::floor(f[d]);
-            const double w = f[d] - o;  // in [0, 1] (1 only by rounding)
-            origin(i, d) = static_cast<int>(o);
-            int b = static_cast<int>(w * nbk[d]);
-            b = b < 0 ? 0 : (b >= nbk[d] ? nbk[d] - 1 : b);
-            ibin(i, d) = b;
-            bk[d] = b;
-          }
-          Kokkos::atomic_add(&bin_count((bk[0] * nb1 + bk[1]) * nb2 + bk[2]), 1);  // integer: exact in any order
-        },
-        bad);
-    const auto len = cell.lengths();
-    const double delta = 1e-10 * (cutoff + xmax + len[0] + len[1] + len[2]) + 1e-12;
-    s.rc2_loose = (cutoff + delta) * (cutoff + delta);
-    if (bad > 0)
-      throw ValueError("neighbour list: non-finite or absurdly large positions (" + std::to_string(bad) +
-                       " coordinates)");
-  }
+  if (const int bad = detail::assign_bins(exec, s, inv, bin_count, n); bad > 0)
+    throw ValueError("neighbour list: non-finite or absurdly large positions (" + std::to_string(bad) +
+                     " coordinates)");
+  detail::fill_bins(exec, s, bin_count, n, nbins);
 
-  // 2. Bin offsets (exclusive scan) and bin fill.
-  {
-    const auto bin_start = s.bin_start;
-    Kokkos::parallel_scan(
-        "nernst::NeighborList::bin_scan", Policy(exec, 0, nbins),
-        KOKKOS_LAMBDA(const int b, int& upd, const bool final) {
-          const int c = bin_count(b);
-          if (final) {
-            bin_start(b) = upd;
-            if (b == nbins - 1) bin_start(nbins) = upd + c;
-          }
-          upd += c;
-        });
-    Kokkos::deep_copy(exec, bin_count, 0);
-    const auto ibin = s.ibin;
-    const auto bin_atoms = s.bin_atoms;
-    Kokkos::parallel_for(
-        "nernst::NeighborList::bin_fill", Policy(exec, 0, n), KOKKOS_LAMBDA(const int i) {
-          const int b = (ibin(i, 0) * nb1 + ibin(i, 1)) * nb2 + ibin(i, 2);
-          const int k = Kokkos::atomic_fetch_add(&bin_count(b), 1);
-          bin_atoms(bin_start(b) + k) = i;
-        });
-    s.bin_xw = Kokkos::View<double* [3], MS>(
-        Kokkos::view_alloc(std::string("nernst::NeighborList::bin_xw"), Kokkos::WithoutInitializing), n);
-    const auto xs = s.x;
-    const auto origin = s.origin;
-    const auto bxw = s.bin_xw;
-    const auto cm = s.cell;
-    Kokkos::parallel_for(
-        "nernst::NeighborList::bin_copy", Policy(exec, 0, n), KOKKOS_LAMBDA(const int k) {
-          const int i = bin_atoms(k);
-          const Vec3<double> w = image_vector(Vec3<double>(), Vec3<double>(xs(i, 0), xs(i, 1), xs(i, 2)),
-                                              -origin(i, 0), -origin(i, 1), -origin(i, 2), cm);
-          for (int d = 0; d < 3; ++d) bxw(k, d) = w[d];
-        });
-  }
-
-  // 3. Count, scan, fill. counts(i): pairs kept in row i; lower(i): pairs with (j, S) before
-  // (i, 0) (the half of the row a half list drops).
-  const bool half = options.half;
-  const bool sort = options.sort;
-  list.half = half;
-  Kokkos::View<int*, MS> counts(
-      Kokkos::view_alloc(std::string("nernst::NeighborList::counts"), Kokkos::WithoutInitializing), n);
-  Kokkos::View<int*, MS> lower(
-      Kokkos::view_alloc(std::string("nernst::NeighborList::lower"), Kokkos::WithoutInitializing), n);
-  // One thread and a sorted list: the mirror rows U (see below) are written during the counting
-  // visit itself, in bin order, into a buffer sized from the mean density (a second visit only
-  // when that guess was too small).
-  const bool transpose = sort && exec.concurrency() == 1;
-  Kokkos::View<int*, MS> ubeg, unb;
-  Kokkos::View<int* [3], MS> ush;
-  if (transpose) {
-    ubeg = Kokkos::View<int*, MS>(
-        Kokkos::view_alloc(std::string("nernst::NeighborList::ubeg"), Kokkos::WithoutInitializing), n);
-    std::int64_t cap = static_cast<std::int64_t>((half ? 0.6 : 1.15) * expected) + 64 * std::int64_t(n) + 1024;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      cap = std::min<std::int64_t>(cap, INT_MAX - 1);
-      unb = Kokkos::View<int*, MS>(
-          Kokkos::view_alloc(std::string("nernst::NeighborList::unb"), Kokkos::WithoutInitializing), cap);
-      ush = Kokkos::View<int* [3], MS>(
-          Kokkos::view_alloc(std::string("nernst::NeighborList::ush"), Kokkos::WithoutInitializing), cap);
-      const auto ub = ubeg;
-      const auto un = unb;
-      const auto us = ush;
-      const std::int64_t capacity = cap;
-      std::int64_t used = 0;
-      Kokkos::parallel_reduce(
-          "nernst::NeighborList::count_fill_mirror", Policy(exec, 0, 1),
-          KOKKOS_LAMBDA(const int, std::int64_t& u) {
-            std::int64_t q = 0;
-            for (int k = 0; k < n; ++k) {
-              const int i = s.bin_atoms(k);
-              ub(i) = q < capacity ? static_cast<int>(q) : 0;
-              int c = 0, up = 0;
-              s.visit(i, [&](int j, int s0, int s1, int s2) {
-                ++c;
-                const bool after = detail::pair_after(i, j, s0, s1, s2);
-                if (after) ++up;
-                if (half && after) return;
-                if (q < capacity) {
-                  un(q) = j;
-                  us(q, 0) = s0;
-                  us(q, 1) = s1;
-                  us(q, 2) = s2;
-                }
-                ++q;
-              });
-              counts(i) = half ? up : c;
-              lower(i) = c - up;
-            }
-            u += q;
-          },
-          used);
-      if (used <= cap) break;
-      if (used >= static_cast<std::int64_t>(INT_MAX))
-        throw ValueError("neighbour list: " + std::to_string(used) + " pairs do not fit in a 32-bit list");
-      cap = used;
-    }
-  } else {
-    Kokkos::parallel_for(
-        "nernst::NeighborList::count", Policy(exec, 0, n), KOKKOS_LAMBDA(const int k) {
-          const int i = s.bin_atoms(k);  // walk atoms in bin order: neighbouring bins stay in cache
-          int c = 0, up = 0;
-          s.visit(i, [&](int j, int s0, int s1, int s2) {
-            ++c;
-            if (detail::pair_after(i, j, s0, s1, s2)) ++up;
-          });
-          counts(i) = half ? up : c;
-          lower(i) = c - up;
-        });
-  }
-  std::int64_t total = 0;
-  int maxn = 0;
-  Kokkos::parallel_reduce(
-      "nernst::NeighborList::total", Policy(exec, 0, n),
-      KOKKOS_LAMBDA(const int i, std::int64_t& t) { t += counts(i); }, total);
-  Kokkos::parallel_reduce(
-      "nernst::NeighborList::max", Policy(exec, 0, n),
-      KOKKOS_LAMBDA(const int i, int& m) {
-        if (counts(i) > m) m = counts(i);
-      },
-      Kokkos::Max<int>(maxn));
-  if (total >= static_cast<std::int64_t>(INT_MAX))
-    throw ValueError("neighbour list: " + std::to_string(total) + " pairs do not fit in a 32-bit list");
+  // Count, scan, fill.
+  const bool transpose = options.sort && exec.concurrency() == 1;
+  detail::RowCounts<MS> rows(n);
+  detail::MirrorRows<MS> mirror;
+  if (transpose)
+    mirror = detail::count_and_fill_mirror(exec, s, rows, options.half, n, expected);
+  else
+    detail::count_pairs(exec, s, rows, options.half, n);
+  const auto [total, maxn] = detail::count_totals(exec, rows.counts, n);
   list.max_neighbors = maxn;
-
-  const auto offsets = list.offsets;
-  Kokkos::parallel_scan(
-      "nernst::NeighborList::scan", Policy(exec, 0, n), KOKKOS_LAMBDA(const int i, int& upd, const bool final) {
-        const int c = counts(i);
-        if (final) {
-          offsets(i) = upd;
-          if (i == n - 1) offsets(n) = upd + c;
-        }
-        upd += c;
-      });
+  detail::scan_counts(exec, rows.counts, list.offsets, n, "nernst::NeighborList::scan");
 
   const int npairs = static_cast<int>(total);
   list.neighbors = Kokkos::View<int*, MS>(
       Kokkos::view_alloc(std::string("nernst::NeighborList::neighbors"), Kokkos::WithoutInitializing), npairs);
   list.shifts = Kokkos::View<int* [3], MS>(
       Kokkos::view_alloc(std::string("nernst::NeighborList::shifts"), Kokkos::WithoutInitializing), npairs);
-  const auto nbr = list.neighbors;
-  const auto sh = list.shifts;
-
-  if (transpose) {
-    // Sorted without comparison sorts (one thread): fill the mirror rows U, then transpose.
-    // Row j of U holds the (i, S) that row i of the result receives as (j, −S) (the list is
-    // symmetric: image_vector is exactly antisymmetric); scattering the rows of U in increasing
-    // j leaves every result row ordered by j, and only runs of equal j (several images of one
-    // atom) still need ordering by S. Full list: U = the full rows; half list: U = the lower
-    // halves, since (i, S) before (j, 0) ⟺ (j, −S) after (i, 0). U was filled above.
-    const auto ucount = half ? lower : counts;
-    Kokkos::View<int*, MS> cursor(
-        Kokkos::view_alloc(std::string("nernst::NeighborList::cursor"), Kokkos::WithoutInitializing), n);
-    Kokkos::deep_copy(exec, cursor, Kokkos::subview(offsets, Kokkos::make_pair(0, n)));
-    Kokkos::parallel_for(
-        "nernst::NeighborList::transpose", Policy(exec, 0, 1), KOKKOS_LAMBDA(const int) {
-          for (int j = 0; j < n; ++j)
-            for (int q = ubeg(j); q < ubeg(j) + ucount(j); ++q) {
-              const int p = cursor(unb(q))++;
-              nbr(p) = j;
-              sh(p, 0) = -ush(q, 0);
-              sh(p, 1) = -ush(q, 1);
-              sh(p, 2) = -ush(q, 2);
-            }
-        });
-    Kokkos::parallel_for(
-        "nernst::NeighborList::sort_runs", Policy(exec, 0, n),
-        KOKKOS_LAMBDA(const int i) { detail::sort_equal_j_runs(nbr, sh, offsets(i), offsets(i + 1)); });
-  } else {
-    Kokkos::parallel_for(
-        "nernst::NeighborList::fill", Policy(exec, 0, n), KOKKOS_LAMBDA(const int k) {
-          const int i = s.bin_atoms(k);
-          int p = offsets(i);
-          s.visit(i, [&](int j, int s0, int s1, int s2) {
-            if (half && !detail::pair_after(i, j, s0, s1, s2)) return;
-            nbr(p) = j;
-            sh(p, 0) = s0;
-            sh(p, 1) = s1;
-            sh(p, 2) = s2;
-            ++p;
-          });
-          if (sort) detail::heap_sort_pairs(nbr, sh, offsets(i), p);
-        });
-  }
+  if (transpose)
+    detail::fill_by_transpose(exec, list, mirror, options.half ? rows.lower : rows.counts, n);
+  else
+    detail::fill_pairs(exec, s, list, options.half, options.sort, n);
   exec.fence();
   return list;
 }
