@@ -16,8 +16,16 @@
 #include <string>
 
 #if defined(NERNST_HAVE_RSVG) && NERNST_HAVE_RSVG
+// nvcc defines __noinline__ as a macro, which breaks glib's __has_attribute(__noinline__).
+#if defined(__CUDACC__)
+#pragma push_macro("__noinline__")
+#undef __noinline__
+#endif
 #include <cairo.h>
 #include <librsvg/rsvg.h>
+#if defined(__CUDACC__)
+#pragma pop_macro("__noinline__")
+#endif
 #endif
 
 NERNST_NAMESPACE_BEGIN
