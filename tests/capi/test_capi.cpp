@@ -218,7 +218,9 @@ void check_ghost_shell(nernst::capi::Potential& pot) {
   const auto per = pot.compute(c.z, c.x, c.L, true);
   const double gc = pot.ghost_cutoff();
   REQUIRE(gc < 25.0);  // the image loop below reaches 6 cells (> 30 Å)
-  for (const auto& [owned, range] : {std::pair<int, double>{0, gc + 0.5}, {5, gc + 0.5}, {0, gc - 1.5}}) {
+  for (const auto& entry : {std::pair<int, double>{0, gc + 0.5}, {5, gc + 0.5}, {0, gc - 1.5}}) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+    const auto& owned = entry.first;
+    const auto& range = entry.second;
     Cell one;
     one.L = c.L;
     one.z = {c.z[static_cast<std::size_t>(owned)]};

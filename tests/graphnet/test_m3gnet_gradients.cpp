@@ -42,7 +42,9 @@ TEST_CASE("M3GNet forces and stress equal finite differences of the energy (grap
   }
   cells.emplace_back("sheared small triclinic", sheared_small_cell());
   for (auto mode : {ThreeBodyMode::matgl, ThreeBodyMode::smooth})
-    for (const auto& [name, c] : cells) {
+    for (const auto& entry : cells) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+      const auto& name = entry.first;
+      const auto& c = entry.second;
       CAPTURE(name);
       CAPTURE(int(mode));
       const FdErr e = finite_difference_check(c, mode, false);

@@ -125,7 +125,9 @@ TEST_CASE("M3GNet-MatPES (PBE, r2SCAN): forces and stress equal finite differenc
   }
   for (const std::string fn : {"pbe", "r2scan"})
     for (auto mode : {ThreeBodyMode::matgl, ThreeBodyMode::smooth})
-      for (const auto& [name, c] : cells) {
+      for (const auto& entry : cells) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+        const auto& name = entry.first;
+        const auto& c = entry.second;
         CAPTURE(fn);
         CAPTURE(name);
         CAPTURE(int(mode));

@@ -88,7 +88,9 @@ TEST_CASE("M3GNet::load reads state.pt; every tensor equals the weights.json dum
   const auto js = nernst::graphnet::read_weights_json_state_dict((model_dir() / "weights.json").string());
   CHECK(sd.size() == 115);
   CHECK(sd.size() == js.size());
-  for (const auto& [key, t] : js) {
+  for (const auto& entry : js) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+    const auto& key = entry.first;
+    const auto& t = entry.second;
     CAPTURE(key);
     auto it = sd.find(key);
     REQUIRE(it != sd.end());

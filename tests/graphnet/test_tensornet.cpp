@@ -72,7 +72,9 @@ TEST_CASE("TensorNet-MatPES (PBE, r2SCAN): forces and stress equal finite differ
   }
   // r2SCAN (no reference outputs) on all cells; PBE (checked against matgl above) on one.
   for (const std::string fn : {"r2scan", "pbe"})
-    for (const auto& [name, c] : cells) {
+    for (const auto& entry : cells) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+      const auto& name = entry.first;
+      const auto& c = entry.second;
       if (fn == "pbe" && name != "li_y_cl_triclinic_rattled") continue;
       CAPTURE(fn);
       CAPTURE(name);
@@ -355,7 +357,9 @@ TEST_CASE("TensorNet parameter gradients of the energy equal finite differences,
   std::normal_distribution<double> N01;
   double worst = 0;
   std::string worst_name;
-  for (const auto& [name, gd] : grads) {
+  for (const auto& entry : grads) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+    const auto& name = entry.first;
+    const auto& gd = entry.second;
     CAPTURE(name);
     // A random unit direction in this tensor; E(θ ± hδ) by central differences.
     std::vector<double> dir(static_cast<std::size_t>(gd.second));

@@ -82,7 +82,9 @@ TEST_CASE("checkpoint: M3GNet state.pt matches weights.json bit for bit") {
   CHECK(sd.size() == 115);
   CHECK(ref.size() == 115);
   std::size_t matched = 0, n_values = 0;
-  for (const auto& [key, rec] : ref.items()) {
+  for (const auto& entry : ref.items()) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+    const auto& key = entry.key();
+    const auto& rec = entry.value();
     auto it = sd.find(key);
     CHECK_MESSAGE(it != sd.end(), "missing tensor " << key);
     if (it == sd.end()) continue;
@@ -158,7 +160,9 @@ TEST_CASE("checkpoint: CHGNet trainer checkpoints (.pth.tar)") {
     const auto& jsd = ref.at("state_dict");
     REQUIRE(sdv.size() == jsd.size());
     std::size_t i = 0, matched = 0, n_values = 0, n_params = 0;
-    for (const auto& [key, rec] : jsd.items()) {
+    for (const auto& entry : jsd.items()) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+      const auto& key = entry.key();
+      const auto& rec = entry.value();
       const auto& kv = sdv.as_dict().items[i++];
       CHECK(kv.first.as_string() == key);  // same order as the file
       const bool ok = tensor_matches(kv.second.as_tensor(), rec, n_values);

@@ -157,7 +157,9 @@ TEST_CASE("checkpoint writer: state_dict round trip and archive layout") {
 
   const nernst::io::StateDict back = nernst::io::load_state_dict(path);
   REQUIRE(back.size() == sd.size());
-  for (const auto& [k, t] : sd) {
+  for (const auto& entry : sd) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+    const auto& k = entry.first;
+    const auto& t = entry.second;
     CAPTURE(k);
     const Tensor& b = back.at(k);
     CHECK(b.dtype == t.dtype);

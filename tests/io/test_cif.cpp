@@ -31,7 +31,9 @@ std::map<int, double> parse_formula_sum(const std::string& s) {
 void check_composition(const Structure& s, const std::map<int, double>& want) {
   const auto got = s.composition();
   REQUIRE(got.size() == want.size());
-  for (const auto& [z, n] : want) {
+  for (const auto& entry : want) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+    const auto& z = entry.first;
+    const auto& n = entry.second;
     INFO(element_symbol(z));
     REQUIRE(got.count(z));
     CHECK(got.at(z) == doctest::Approx(n).epsilon(1e-9));

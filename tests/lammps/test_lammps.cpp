@@ -197,7 +197,9 @@ void check_run0_equals_library(const std::string& dir, const std::string& pair, 
   CHECK(dF < 1e-8);
   const double V = c.volume();
   const std::pair<const char*, int> comp[6] = {{"pxx", 0}, {"pyy", 4}, {"pzz", 8}, {"pxy", 1}, {"pxz", 2}, {"pyz", 5}};
-  for (const auto& [key, k] : comp) {
+  for (const auto& entry : comp) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+    const auto& key = entry.first;
+    const auto& k = entry.second;
     CAPTURE(key);
     CHECK(std::abs(r.v.at(key) * V / nktv2p - ref.virial[static_cast<std::size_t>(k)]) < 1e-7);
   }
