@@ -16,8 +16,8 @@ using namespace nernst_test;
 
 TEST_CASE("mace spherical harmonics match the reference intermediates") {
   if (!have_shared()) return;
-  for (const auto& [model, lmax] : {std::pair<std::string, int>{"mace-mp0a-medium-random", 3},
-                                    {"mace-small-random", 2}}) {
+  const std::vector<std::pair<std::string, int>> models = {{"mace-mp0a-medium-random", 3}, {"mace-small-random", 2}};
+  for (const auto& [model, lmax] : models) {
     for (const std::string structure : {"li3ycl6_ordered_40", "li_y_cl_triclinic_rattled", "near_cutoff_cluster"}) {
       const auto ref = read_json(mace_reference_file(model, structure));
       const auto& im = ref["float64"]["intermediates"];
