@@ -149,29 +149,38 @@ struct ModelScreenOptions {
   std::size_t batch = 0;
 };
 
+namespace detail {
+/// The static screen of one stream of orderings: batched (one potential copy per host thread)
+/// when the potential's copies are independent and there is more than one thread, else one
+/// ordering at a time. A function, not a generic lambda: nvcc 11 instantiates a discarded
+/// `if constexpr` branch inside a generic lambda.
+template <class Pot, class Stream>
+ScreenResult screen_stream(Stream&& stream, const Enumerator<HNF>& e, const Enumerator<HNF>::ActiveGroup& ag, Pot& pot,
+                           std::uint64_t candidates, std::uint64_t orderings, const ModelScreenOptions& o) {
+  if constexpr (has_independent_copies<Pot>::value) {
+    const int threads = nn::host_threads();
+    if (o.batch != 1 && (o.batch > 1 || threads > 1)) {
+      BatchModelRanker<Pot> batched(e, ag, pot, threads);
+      const std::size_t b = o.batch > 1 ? o.batch : batched.preferred_batch();
+      return run_static_screen_batched(stream, batched, b, candidates, orderings, o.screen);
+    }
+  }
+  ModelRanker<Pot> ranker(e, ag, pot);
+  return run_static_screen(stream, ranker, candidates, orderings, o.screen);
+}
+}  // namespace detail
+
 /// Streams the orderings of supercell `hnf` through ModelRanker into run_static_screen;
 /// `orderings`: how many the supercell has (the Burnside count), for the counters and the ETA.
 template <class Pot>
 ScreenResult model_screen(const Enumerator<HNF>& e, const IMat3& hnf, Pot& pot, std::uint64_t orderings,
                           const ModelScreenOptions& o) {
   const auto ag = e.active_group(hnf);
-  const auto screen = [&](auto&& stream, std::uint64_t candidates) {
-    if constexpr (has_independent_copies<Pot>::value) {
-      const int threads = nn::host_threads();
-      if (o.batch != 1 && (o.batch > 1 || threads > 1)) {
-        BatchModelRanker<Pot> batched(e, ag, pot, threads);
-        const std::size_t b = o.batch > 1 ? o.batch : batched.preferred_batch();
-        return run_static_screen_batched(stream, batched, b, candidates, orderings, o.screen);
-      }
-    }
-    ModelRanker<Pot> ranker(e, ag, pot);
-    return run_static_screen(stream, ranker, candidates, orderings, o.screen);
-  };
-  if (o.prefilter_ewald == 0) return screen(enumeration_stream(e, hnf), orderings);
+  if (o.prefilter_ewald == 0) return detail::screen_stream(enumeration_stream(e, hnf), e, ag, pot, orderings, orderings, o);
   const EwaldRanker ewald(e, ag.group, ag.active, o.label_charges, o.ewald);
   auto list = ewald_prefilter(e, hnf, ewald, o.prefilter_ewald);
   const std::uint64_t k = list.size();
-  return screen(candidate_stream(std::move(list)), k);
+  return detail::screen_stream(candidate_stream(std::move(list)), e, ag, pot, k, orderings, o);
 }
 
 }  // namespace enumerate
