@@ -5,11 +5,14 @@
 ///
 /// ```
 /// using E = md::Ensemble<md::NVT, md::NoseHoover>;
-/// md::Replicas<E, Potential<GraphNet<M3GNet>, float>> set;
+/// using P = Potential<GraphNet<M3GNet>, float>;
+/// const P model(M3GNet::load(model_dir));
+/// md::Replicas<E, P> set;
 /// for (double T : {600.0, 700.0, 800.0}) {
 ///   md::SimulationOptions o{1.0};
 ///   o.checkpoint = "T" + std::to_string(int(T)) + ".ckpt";
 ///   auto& sim = set.add(System<>::from_structure(s), model, E({T, 100.0}), o, "T" + std::to_string(int(T)));
+///   // (each replica gets its own System and its own copy of the model)
 ///   sim.add_observer(std::make_shared<md::ThermoLog<>>("T" + std::to_string(int(T)) + ".csv", 100));
 /// }
 /// set.run(10000);

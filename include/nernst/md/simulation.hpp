@@ -176,6 +176,7 @@ class Simulation {
   /// First half of the next step (ramp, the ensemble's before_force); returns the force
   /// evaluation the step needs.
   ComputeRequest begin_step() {
+    if (!initialized_) throw Error("Simulation::begin_step before the initial forces (initialize)");
     const long k = seg_.done + 1;
     if (seg_.ramp)
       ens_.set_temperature(seg_.T_start + (seg_.T_stop - seg_.T_start) * static_cast<double>(k) / seg_.nsteps);
