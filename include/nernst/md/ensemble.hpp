@@ -17,8 +17,11 @@
 /// static constexpr const char* name;                  // stored in checkpoints
 /// void set_temperature(double T);                      // target T (K), for ramps; no-op in NVE
 /// template <class MS> void setup(MDState<MS>&);        // once, after the first force evaluation
-/// template <class MS, class F> void step(MDState<MS>& s, F&& force);
-///     // advance one time step s.dt; call force(s, need_stress) to re-evaluate s.last / s.sys->f
+/// template <class MS> void before_force(MDState<MS>& s);
+/// template <class MS> void after_force(MDState<MS>& s);
+///     // one time step s.dt is before_force · (force evaluation: s.last and s.sys->f, with the
+///     // stress when needs_stress) · after_force. Split in two so that a driver can evaluate the
+///     // forces of several simulations at once between the halves (md::Replicas).
 /// template <class MS> double extended_energy(const MDState<MS>&) const;
 ///     // conserved quantity = E_pot + E_kin + extended_energy (thermostat/barostat/heat bath)
 /// std::vector<double> state() const;                  // thermostat/barostat state, checkpoints
@@ -151,10 +154,10 @@ class Ensemble<NVE, void> {
   void set_temperature(double) {}
   template <class MS>
   void setup(MDState<MS>&) {}
-  template <class MS, class F>
-  void step(MDState<MS>& s, F&& force) {
-    detail::velocity_verlet(s, force);
-  }
+  template <class MS>
+  void before_force(MDState<MS>& s) { detail::verlet_before_force(s); }
+  template <class MS>
+  void after_force(MDState<MS>& s) { detail::verlet_after_force(s); }
   template <class MS>
   double extended_energy(const MDState<MS>&) const { return 0.0; }
   std::vector<double> state() const { return {}; }

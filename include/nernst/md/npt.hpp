@@ -50,8 +50,8 @@ class Ensemble<NpT, NoseHoover> {
   void setup(MDState<MS>& s) {
     if (chain_.length() == 0) init(s.ndof, s.sys->size());
   }
-  template <class MS, class F>
-  void step(MDState<MS>& s, F&& force) {
+  template <class MS>
+  void before_force(MDState<MS>& s) {
     auto& sys = *s.sys;
     const double h = 0.5 * s.dt;
     barostat_thermostat(s.dt);
@@ -63,10 +63,13 @@ class Ensemble<NpT, NoseHoover> {
     detail::linear_position_update(sys, E, detail::sym_expm_integral(nu_, 1.0, s.dt));
     sys.cell = Lattice(sys.cell.matrix() * E.transpose());
     detail::wrap(sys);
-    force(s, true);
+  }
+  template <class MS>
+  void after_force(MDState<MS>& s) {
+    const double h = 0.5 * s.dt;
     velocity_stage(s, h);
     barostat_kick(s, h);
-    detail::scale_velocities(sys, chain_.half_step(2.0 * s.kinetic_energy(), s.dt));
+    detail::scale_velocities(*s.sys, chain_.half_step(2.0 * s.kinetic_energy(), s.dt));
     barostat_thermostat(s.dt);
   }
   template <class MS>
@@ -161,9 +164,11 @@ class Ensemble<NpT, Berendsen> {
   void set_pressure(double P_bar) { p_.pressure = P_bar; }
   template <class MS>
   void setup(MDState<MS>& s) { nvt_.setup(s); }
-  template <class MS, class F>
-  void step(MDState<MS>& s, F&& force) {
-    nvt_.step(s, [&](MDState<MS>& st, bool) { force(st, true); });
+  template <class MS>
+  void before_force(MDState<MS>& s) { nvt_.before_force(s); }
+  template <class MS>
+  void after_force(MDState<MS>& s) {
+    nvt_.after_force(s);
     auto& sys = *s.sys;
     const Eigen::Matrix3d P = s.pressure_tensor() * units::eV_per_A3_in_bar;
     Eigen::Vector3d mu;

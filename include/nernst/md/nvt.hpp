@@ -30,13 +30,14 @@ class Ensemble<NVT, NoseHoover> {
   void setup(MDState<MS>& s) {
     if (chain_.length() == 0) chain_ = NHChain(p_.chain, s.ndof, p_.temperature, p_.tdamp);
   }
-  template <class MS, class F>
-  void step(MDState<MS>& s, F&& force) {
+  template <class MS>
+  void before_force(MDState<MS>& s) {
     thermostat(s);
-    detail::kick(*s.sys, 0.5 * s.dt);
-    detail::drift(*s.sys, s.dt);
-    force(s, false);
-    detail::kick(*s.sys, 0.5 * s.dt);
+    detail::verlet_before_force(s);
+  }
+  template <class MS>
+  void after_force(MDState<MS>& s) {
+    detail::verlet_after_force(s);
     thermostat(s);
   }
   template <class MS>
@@ -81,9 +82,11 @@ class Ensemble<NVT, Berendsen> : public detail::BathExchange {
   void set_temperature(double T) { p_.temperature = T; }
   template <class MS>
   void setup(MDState<MS>&) {}
-  template <class MS, class F>
-  void step(MDState<MS>& s, F&& force) {
-    detail::velocity_verlet(s, force);
+  template <class MS>
+  void before_force(MDState<MS>& s) { detail::verlet_before_force(s); }
+  template <class MS>
+  void after_force(MDState<MS>& s) {
+    detail::verlet_after_force(s);
     const double ke = s.kinetic_energy();
     const double T = s.temperature();
     if (T > 0) {
@@ -117,8 +120,8 @@ class Ensemble<NVT, Langevin> : public detail::BathExchange {
   void set_temperature(double T) { p_.temperature = T; }
   template <class MS>
   void setup(MDState<MS>&) {}
-  template <class MS, class F>
-  void step(MDState<MS>& s, F&& force) {
+  template <class MS>
+  void before_force(MDState<MS>& s) {
     auto& sys = *s.sys;
     detail::kick(sys, 0.5 * s.dt);
     detail::drift(sys, 0.5 * s.dt);
@@ -130,9 +133,9 @@ class Ensemble<NVT, Langevin> : public detail::BathExchange {
     if (p_.zero_momentum && sys.size() > 1) remove_com_momentum(sys);
     exchanged_ += s.kinetic_energy() - ke0;
     detail::drift(sys, 0.5 * s.dt);
-    force(s, false);
-    detail::kick(sys, 0.5 * s.dt);
   }
+  template <class MS>
+  void after_force(MDState<MS>& s) { detail::kick(*s.sys, 0.5 * s.dt); }
  private:
   Parameters p_;
 };

@@ -21,6 +21,7 @@
 #include <nernst/neighbor/neighbor_list.hpp>
 
 #include <chrono>
+#include <exception>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -125,41 +126,105 @@ class Simulation {
   /// T_start to T_stop over the run (LAMMPS `fix nvt temp T_start T_stop`).
   void run(long nsteps, double T_start = std::numeric_limits<double>::quiet_NaN(),
            double T_stop = std::numeric_limits<double>::quiet_NaN()) {
+    start_run(nsteps, T_start, T_stop);
+    if (needs_initial_forces()) initialize(pot_.compute(sys_, initial_request()));
+    while (steps_left() > 0) end_step(evaluate(begin_step()));
+    finish_run();
+  }
+
+  /// \name Step-level API
+  /// run() in named pieces, for a driver that evaluates the forces of several simulations at once
+  /// (md::Replicas): everything but the force evaluation stays here, so a simulation advanced
+  /// piece by piece is bitwise the same as run(). run() is exactly
+  /// ```
+  /// start_run(n, T_start, T_stop);
+  /// if (needs_initial_forces()) initialize(potential().compute(system(), initial_request()));
+  /// while (steps_left() > 0) end_step(evaluate(begin_step()));   // evaluate = compute, guarded
+  /// finish_run();
+  /// ```
+  /// The force evaluation writes the forces into system().f and returns energy and stress.
+  ///@{
+
+  /// Begins a run of `nsteps` steps (the temperature ramp as in run()).
+  void start_run(long nsteps, double T_start = std::numeric_limits<double>::quiet_NaN(),
+                 double T_stop = std::numeric_limits<double>::quiet_NaN()) {
     if (nsteps < 0) throw ValueError("number of MD steps must be >= 0");
-    const bool ramp = std::isfinite(T_start) && std::isfinite(T_stop);
-    if (ramp) ens_.set_temperature(T_start);
-    if (!initialized_) {
-      force(s_, true);
-      ens_.setup(s_);
-      initialized_ = true;
-      if (opt_.min_distance > 0) check_close_pairs();
-      observe_all(true);
+    seg_ = Segment{};
+    seg_.nsteps = nsteps;
+    seg_.begin = s_.step;
+    seg_.ramp = std::isfinite(T_start) && std::isfinite(T_stop);
+    seg_.T_start = T_start;
+    seg_.T_stop = T_stop;
+    if (seg_.ramp) ens_.set_temperature(T_start);
+    restart_clock();
+  }
+  /// A fresh simulation (not restored, never run) first needs the forces of its initial state.
+  bool needs_initial_forces() const { return !initialized_; }
+  /// What the initial evaluation computes (forces and stress).
+  ComputeRequest initial_request() const { return request(true); }
+  /// Takes the initial forces: guards, the ensemble's setup, the step-0 observation.
+  void initialize(const ComputeResult& r) {
+    take_forces(r);
+    ens_.setup(s_);
+    initialized_ = true;
+    if (opt_.min_distance > 0) check_close_pairs();
+    observe_all(true);
+    restart_clock();
+  }
+  /// Steps of the current run still to do.
+  long steps_left() const { return seg_.nsteps - seg_.done; }
+  /// First half of the next step (ramp, the ensemble's before_force); returns the force
+  /// evaluation the step needs.
+  ComputeRequest begin_step() {
+    if (!initialized_) throw Error("Simulation::begin_step before the initial forces (initialize)");
+    const long k = seg_.done + 1;
+    if (seg_.ramp)
+      ens_.set_temperature(seg_.T_start + (seg_.T_stop - seg_.T_start) * static_cast<double>(k) / seg_.nsteps);
+    guarded([&] { ens_.before_force(s_); });
+    return request(false);
+  }
+  /// The force evaluation of a step: the potential's compute; what it throws stops the run as
+  /// run() stops it (abort_step).
+  ComputeResult evaluate(const ComputeRequest& req) {
+    try {
+      return pot_.compute(sys_, req);
+    } catch (...) {
+      abort_step(std::current_exception());
     }
-    const long begin = s_.step;
-    last_wall_ = clock::now();
-    last_wall_step_ = s_.step;
-    for (long k = 1; k <= nsteps; ++k) {
-      if (ramp) ens_.set_temperature(T_start + (T_stop - T_start) * static_cast<double>(k) / nsteps);
-      try {
-        ens_.step(s_, [this](MDState<MS>& st, bool need_stress) { force(st, need_stress); });
-      } catch (const SimulationError&) {
-        throw;
-      } catch (const ValueError& e) {  // e.g. a degenerate cell from the barostat
-        fail("step " + std::to_string(s_.step + 1) + ": " + e.what());
-      }
-      ++s_.step;
-      s_.time += s_.dt;
-      check_cell();
-      if (opt_.min_distance > 0 && opt_.guard_every > 0 && s_.step % opt_.guard_every == 0) check_close_pairs();
-      observe_all(false);
-      if (!opt_.checkpoint.empty() && opt_.checkpoint_every > 0 && s_.step % opt_.checkpoint_every == 0)
-        write_checkpoint(opt_.checkpoint);
-    }
+  }
+  /// A step's force evaluation threw `e` (e.g. on another thread of a batch): a ValueError (a
+  /// degenerate structure) stops the run like a guard, with the step and a final checkpoint;
+  /// anything else is rethrown as it is.
+  [[noreturn]] void abort_step(std::exception_ptr e) {
+    guarded([&] { std::rethrow_exception(e); });
+    throw Error("abort_step: no exception");  // unreachable: guarded rethrows
+  }
+  /// Second half of the step: takes the forces (guards), the ensemble's after_force, then the
+  /// step count, cell and close-pair guards, observers and periodic checkpoints.
+  void end_step(const ComputeResult& r) {
+    take_forces(r);
+    guarded([&] { ens_.after_force(s_); });
+    ++s_.step;
+    s_.time += s_.dt;
+    ++seg_.done;
+    check_cell();
+    if (opt_.min_distance > 0 && opt_.guard_every > 0 && s_.step % opt_.guard_every == 0) check_close_pairs();
+    observe_all(false);
+    if (!opt_.checkpoint.empty() && opt_.checkpoint_every > 0 && s_.step % opt_.checkpoint_every == 0)
+      write_checkpoint(opt_.checkpoint);
+  }
+  /// Ends the run: the end-of-run checkpoint (unless this step just wrote one), observers finish.
+  /// After an early stop it ends the run at the last completed step.
+  void finish_run() {
     if (!opt_.checkpoint.empty() && (opt_.checkpoint_every == 0 || s_.step % opt_.checkpoint_every != 0) &&
-        s_.step != begin)
+        s_.step != seg_.begin)
       write_checkpoint(opt_.checkpoint);
     for (auto& o : observers_) o->finish();
   }
+  ///@}
+
+  Pot& potential() { return pot_; }
+  const SimulationOptions& options() const { return opt_; }
 
   Checkpoint checkpoint() const {
     Checkpoint c;
@@ -267,13 +332,44 @@ class Simulation {
     return false;
   }
 
-  void force(MDState<MS>& st, bool need_stress) {
+  /// The evaluation for step s_.step + 1: forces, and the stress when asked, when the ensemble
+  /// needs it or when an observer samples that step.
+  ComputeRequest request(bool need_stress) const {
     ComputeRequest req;
     req.forces = true;
-    req.stress = need_stress || Ens::needs_stress || wants_sample(st.step + 1);
-    st.last = pot_.compute(sys_, req);
-    check_forces(st.step + 1, st.last.energy);
+    req.stress = need_stress || Ens::needs_stress || wants_sample(s_.step + 1);
+    return req;
   }
+
+  void take_forces(const ComputeResult& r) {
+    s_.last = r;
+    check_forces(s_.step + 1, s_.last.energy);
+  }
+
+  /// Runs f; a ValueError from it (e.g. a degenerate cell from the barostat) stops the run with
+  /// the step it happened in.
+  template <class F>
+  void guarded(F&& f) {
+    try {
+      f();
+    } catch (const SimulationError&) {
+      throw;
+    } catch (const ValueError& e) {
+      fail("step " + std::to_string(s_.step + 1) + ": " + e.what());
+    }
+  }
+
+  void restart_clock() {
+    last_wall_ = clock::now();
+    last_wall_step_ = s_.step;
+  }
+
+  /// Bookkeeping of the run in progress (run() or start_run()).
+  struct Segment {
+    long begin = 0, nsteps = 0, done = 0;
+    bool ramp = false;
+    double T_start = 0, T_stop = 0;
+  };
 
   void observe_all(bool initial) {
     if (observers_.empty()) return;
@@ -365,6 +461,7 @@ class Simulation {
   MDState<MS> s_;
   std::vector<std::shared_ptr<Observer<MS>>> observers_;
   bool initialized_ = false;
+  Segment seg_;
   double V0_ = 0;
   clock::time_point last_wall_ = clock::now();
   long last_wall_step_ = 0;

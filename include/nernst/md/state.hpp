@@ -166,13 +166,15 @@ void drift(System<MS>& sys, double dt) {
   wrap(sys);
 }
 
-/// One velocity-Verlet step: kick(dt/2) · drift(dt) · force · kick(dt/2) (`force(s, false)`:
-/// no stress needed by the integrator).
-template <class MS, class F>
-void velocity_verlet(MDState<MS>& s, F&& force) {
+/// A velocity-Verlet step is kick(dt/2) · drift(dt) · force · kick(dt/2); these are its halves
+/// before and after the force evaluation (which needs no stress).
+template <class MS>
+void verlet_before_force(MDState<MS>& s) {
   kick(*s.sys, 0.5 * s.dt);
   drift(*s.sys, s.dt);
-  force(s, false);
+}
+template <class MS>
+void verlet_after_force(MDState<MS>& s) {
   kick(*s.sys, 0.5 * s.dt);
 }
 
