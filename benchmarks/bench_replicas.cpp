@@ -115,22 +115,11 @@ void BM_ReplicaMD_Lockstep(benchmark::State& st) {
   report(st);
 }
 
-void thread_args(benchmark::internal::Benchmark* b) {
-  const int max_threads = nn::host_threads();
-  for (int t = 1; t < max_threads; t *= 2) b->Arg(t);
-  b->Arg(max_threads);
-  b->UseRealTime()->Unit(benchmark::kMillisecond);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   KokkosSession kokkos(argc, argv);
-  benchmark::RegisterBenchmark("BM_ReplicaMD_OneAfterAnother", BM_ReplicaMD_OneAfterAnother)->Apply(thread_args);
-  benchmark::RegisterBenchmark("BM_ReplicaMD_Lockstep", BM_ReplicaMD_Lockstep)->Apply(thread_args);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  benchmark::RegisterBenchmark("BM_ReplicaMD_OneAfterAnother", BM_ReplicaMD_OneAfterAnother)->Apply(nernst_bench::thread_args);
+  benchmark::RegisterBenchmark("BM_ReplicaMD_Lockstep", BM_ReplicaMD_Lockstep)->Apply(nernst_bench::thread_args);
+  return nernst_bench::run_specified(argc, argv);
 }

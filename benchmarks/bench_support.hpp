@@ -1,9 +1,10 @@
 #pragma once
 // Helpers for the benchmark drivers: locating ../shared (as tests/test_support.hpp does for tests)
-// and a main() with a Kokkos session.
+// a main() with a Kokkos session, and thread-count arguments for scaling benchmarks.
 
 #include <benchmark/benchmark.h>
 #include <nernst/core/kokkos.hpp>
+#include <nernst/nn/row_chunks.hpp>
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 namespace nernst_bench {
 
@@ -35,14 +37,35 @@ inline double peak_resident_bytes() {
   return static_cast<double>(u.ru_maxrss) * 1024.0;
 }
 
-/// main() of a benchmark binary with a Kokkos session.
-inline int run_benchmarks(int argc, char** argv) {
-  nernst::KokkosSession kokkos(argc, argv);
+/// Runs the benchmarks registered so far, as selected on the command line (after a Kokkos session
+/// has started: registration may depend on its thread count).
+inline int run_specified(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
+}
+
+/// main() of a benchmark binary with a Kokkos session.
+inline int run_benchmarks(int argc, char** argv) {
+  nernst::KokkosSession kokkos(argc, argv);
+  return run_specified(argc, argv);
+}
+
+/// Thread counts 1, 2, 4, ..., all of Kokkos' host threads (call inside a Kokkos session).
+inline std::vector<int> thread_counts() {
+  const int max_threads = nernst::nn::host_threads();
+  std::vector<int> counts;
+  for (int t = 1; t < max_threads; t *= 2) counts.push_back(t);
+  counts.push_back(max_threads);
+  return counts;
+}
+
+/// Apply()-able: one benchmark per thread count, wall-clock time in ms.
+inline void thread_args(benchmark::internal::Benchmark* b) {
+  for (int t : thread_counts()) b->Arg(t);
+  b->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace nernst_bench

@@ -77,11 +77,8 @@ void BM_TensorNetThreads(benchmark::State& st) {
 
 /// Sizes x thread counts 1, 2, 4, ..., all (registered once Kokkos knows its thread count).
 void thread_args(benchmark::internal::Benchmark* b) {
-  const int max_threads = nernst::nn::host_threads();
-  for (long atoms : {60L, 500L, 2000L, 5000L}) {
-    for (int t = 1; t < max_threads; t *= 2) b->Args({atoms, t});
-    b->Args({atoms, max_threads});
-  }
+  for (long atoms : {60L, 500L, 2000L, 5000L})
+    for (int t : nernst_bench::thread_counts()) b->Args({atoms, t});
   b->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
@@ -95,10 +92,7 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("BM_CHGNetThreads<double>", BM_CHGNetThreads<double>)->Apply(thread_args);
   benchmark::RegisterBenchmark("BM_TensorNetThreads<float>", BM_TensorNetThreads<float>)->Apply(thread_args);
   benchmark::RegisterBenchmark("BM_TensorNetThreads<double>", BM_TensorNetThreads<double>)->Apply(thread_args);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
+  const int rc = nernst_bench::run_specified(argc, argv);
   system_cache().clear();
-  return 0;
+  return rc;
 }

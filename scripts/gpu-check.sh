@@ -44,7 +44,7 @@ ctest --test-dir "$build" --output-on-failure -j1 --output-junit "$results/ctest
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 min_time=${GPU_CHECK_BENCH_MIN_TIME:-1}
-benches=${GPU_CHECK_BENCHMARKS:-"bench_neighbor_list bench_md bench_m3gnet bench_threads bench_screen bench_memory"}
+benches=${GPU_CHECK_BENCHMARKS:-"bench_neighbor_list bench_md bench_m3gnet bench_threads bench_screen bench_replicas bench_memory"}
 for b in $benches; do
   exe="$build/benchmarks/nernst_$b"
   if [ ! -x "$exe" ]; then

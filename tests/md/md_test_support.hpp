@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 
 namespace mdt {
@@ -76,3 +77,34 @@ inline nlohmann::json thermo_reference() {
 inline double sem(double std, double g_samples, double run_ps) { return std * std::sqrt(std::max(1.0, g_samples) * 0.02 / run_ps); }
 
 }  // namespace mdt
+
+namespace mdt {
+/// Tag: LJ argon that turns one force component NaN from a given call on (exercises the guards).
+struct NaNForce {};
+}  // namespace mdt
+
+NERNST_NAMESPACE_BEGIN
+/// Potential<mdt::NaNForce>(calls, atom, axis): argon LJ whose force f(atom, axis) is NaN from
+/// call `calls + 1` on (calls 1..calls are clean).
+template <>
+class Potential<mdt::NaNForce, double, DefaultMemorySpace> {
+ public:
+  using memory_space = DefaultMemorySpace;
+  Potential(long calls, int atom, int axis) : lj_(mdt::argon()), left_(calls), atom_(atom), axis_(axis) {}
+  double cutoff() const { return lj_.cutoff(); }
+  ComputeResult compute(System<>& s, const ComputeRequest& r) {
+    auto res = lj_.compute(s, r);
+    if (--left_ < 0) {
+      auto f = Kokkos::create_mirror_view_and_copy(HostSpace(), s.f);
+      f(atom_, axis_) = std::nan("");
+      Kokkos::deep_copy(s.f, f);
+    }
+    return res;
+  }
+
+ private:
+  Potential<LennardJones> lj_;
+  long left_;
+  int atom_, axis_;
+};
+NERNST_NAMESPACE_END

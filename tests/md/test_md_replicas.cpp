@@ -21,36 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// Lennard-Jones whose forces turn NaN from its `calls`-th evaluation on (a guard trips).
-struct NaNFrom {};
-
-}  // namespace
-
-NERNST_NAMESPACE_BEGIN
-template <>
-class Potential<NaNFrom, double, DefaultMemorySpace> {
- public:
-  using memory_space = DefaultMemorySpace;
-  explicit Potential(long calls) : lj_(mdt::argon()), left_(calls) {}
-  double cutoff() const { return lj_.cutoff(); }
-  ComputeResult compute(System<>& s, const ComputeRequest& r) {
-    auto res = lj_.compute(s, r);
-    if (--left_ < 0) {
-      auto f = Kokkos::create_mirror_view_and_copy(HostSpace(), s.f);
-      f(5, 2) = std::nan("");
-      Kokkos::deep_copy(s.f, f);
-    }
-    return res;
-  }
-
- private:
-  Potential<LennardJones> lj_;
-  long left_;
-};
-NERNST_NAMESPACE_END
-
-namespace {
-
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;
@@ -201,14 +171,14 @@ TEST_CASE("replicas: Lennard-Jones NpT MTK (triclinic) at three pressures equal 
 
 TEST_CASE("replicas: a failing replica is named, the others end at the last completed step and resume exactly") {
   using E = md::Ensemble<md::NVT, md::NoseHoover>;
-  using P = Potential<NaNFrom>;
+  using P = Potential<NaNForce>;
   nernst_test::TempDir dir("nernst_replicas_fail");
   const System<> base = fcc(3, 5.8215);
   const std::vector<ReplicaSpec<E>> specs = {{E({60.0, 100.0, 3}), 60.0, 41, "T60"},
                                              {E({90.0, 100.0, 3}), 90.0, 42, "T90"},
                                              {E({120.0, 100.0, 3}), 120.0, 43, "T120"}};
   // replica 1 turns NaN at its 22nd evaluation: the initial one and 20 steps pass, step 21 fails
-  const auto pot = [](const ReplicaSpec<E>& r) { return P(r.name == "T90" ? 21 : 1000000); };
+  const auto pot = [](const ReplicaSpec<E>& r) { return P(r.name == "T90" ? 21 : 1000000, 5, 2); };
   const Files ref{dir.path(), "alone"}, rep{dir.path(), "set"};
   auto set = make_set<E, P>(base, specs, pot, rep);
   std::string msg;
@@ -235,12 +205,12 @@ TEST_CASE("replicas: a failing replica is named, the others end at the last comp
     CHECK(set[k].step() == 21);
   }
   const std::vector<ReplicaSpec<E>> healthy = {specs[0], specs[2]};
-  const auto lj = [](const ReplicaSpec<E>&) { return P(1000000); };
+  const auto lj = [](const ReplicaSpec<E>&) { return P(1000000, 5, 2); };
   const auto alone = run_alone<E, P>(base, healthy, lj, {60}, ref);
   for (std::size_t i = 0; i < healthy.size(); ++i) {
     System<> s(1);
     workflow::on_one_thread([&] {
-      P p(1000000);
+      P p(1000000, 5, 2);
       md::Simulation<E, P> sim(s, p, healthy[i].ensemble, replica_options(healthy[i].seed, rep.ckpt(healthy[i].name)));
       sim.restore(rep.ckpt(healthy[i].name).string());
       sim.run(39);

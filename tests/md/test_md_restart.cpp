@@ -191,42 +191,15 @@ TEST_CASE("checkpoint files: atomic, validated, wrong ensemble rejected") {
   fs::remove_all(dir);
 }
 
-namespace {
-/// LJ that returns NaN forces from a given call on (to exercise the guard).
-struct NaNAfter {};
-}  // namespace
-NERNST_NAMESPACE_BEGIN
-template <>
-class Potential<NaNAfter, double, DefaultMemorySpace> {
- public:
-  using memory_space = DefaultMemorySpace;
-  explicit Potential(int calls) : lj_(mdt::argon()), left_(calls) {}
-  double cutoff() const { return lj_.cutoff(); }
-  ComputeResult compute(System<>& s, const ComputeRequest& r) {
-    auto res = lj_.compute(s, r);
-    if (--left_ < 0) {
-      auto f = Kokkos::create_mirror_view_and_copy(HostSpace(), s.f);
-      f(7, 1) = std::nan("");
-      Kokkos::deep_copy(s.f, f);
-    }
-    return res;
-  }
-
- private:
-  Potential<LennardJones> lj_;
-  int left_;
-};
-NERNST_NAMESPACE_END
-
 TEST_CASE("guards: non-finite force, close pair and collapsing cell stop with step, atoms and a final checkpoint") {
   const auto dir = tmpdir("guard");
   {
     System<> s = clone(liquid120());
-    Potential<NaNAfter> pot(21);
+    Potential<NaNForce> pot(21, 7, 1);
     using E = md::Ensemble<md::NVE>;
     md::SimulationOptions o = opts(2.0);
     o.checkpoint = (dir / "g.ckpt").string();
-    md::Simulation<E, Potential<NaNAfter>> sim(s, pot, E{}, o);
+    md::Simulation<E, Potential<NaNForce>> sim(s, pot, E{}, o);
     std::string msg;
     try {
       sim.run(100);

@@ -26,7 +26,7 @@
 /// ensemble's halves, guards, observers, checkpoints) is Simulation's own step-level API.
 ///
 /// Every replica is bitwise the simulation run alone on one thread (inside
-/// workflow::on_one_thread): its integrator kernels run in a one-thread OpenMP region (Kokkos runs
+/// on_one_thread): its integrator kernels run in a one-thread OpenMP region (Kokkos runs
 /// them serially) and its force evaluation on one thread (the graph networks' serial code).
 ///
 /// Errors: a replica that throws (a guard, a non-finite force, a degenerate cell) stops the set
@@ -34,6 +34,7 @@
 /// The other replicas end their run at the last completed step (end-of-run checkpoint, observers
 /// finished), so each resumes from its own checkpoint (restore_checkpoints) bit-identically.
 
+#include <nernst/core/one_thread.hpp>
 #include <nernst/md/simulation.hpp>
 #include <nernst/nn/row_chunks.hpp>
 #include <nernst/potential/potential.hpp>
@@ -76,27 +77,6 @@ struct ForceJob {
 
 namespace detail {
 
-/// Runs f() on the calling thread inside a one-thread OpenMP region: Kokkos' OpenMP back end then
-/// runs every kernel serially and the graph networks use one row chunk (nn::host_threads), i.e.
-/// the exact arithmetic of workflow::on_one_thread (which md cannot include).
-template <class F>
-void on_calling_thread_alone(F&& f) {
-#if defined(_OPENMP)
-  std::exception_ptr failed;
-#pragma omp parallel num_threads(1)
-  {
-    try {
-      f();
-    } catch (...) {
-      failed = std::current_exception();
-    }
-  }
-  if (failed) std::rethrow_exception(failed);
-#else
-  f();
-#endif
-}
-
 /// Evaluates one job, keeping what it throws in the job.
 template <class Pot>
 void run_job(ForceJob<Pot>& j) {
@@ -134,7 +114,7 @@ struct HostBatch {
     if constexpr (!std::is_same_v<ES, Kokkos::DefaultHostExecutionSpace>) {
       for (auto& j : jobs) detail::run_job(j);  // device kernels: launched from this thread
     } else if constexpr (!has_independent_copies<Pot>::value) {
-      detail::on_calling_thread_alone([&] {
+      on_one_thread([&] {
         for (auto& j : jobs) detail::run_job(j);
       });
     } else {
@@ -290,7 +270,7 @@ class Replicas {
   /// the message, and the others go on.
   template <class F>
   void on_each(const std::vector<std::size_t>& ks, F&& f) {
-    detail::on_calling_thread_alone([&] {
+    on_one_thread([&] {
       for (std::size_t i = 0; i < ks.size(); ++i) {
         const std::size_t k = ks[i];
         try {

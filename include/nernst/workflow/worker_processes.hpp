@@ -21,6 +21,7 @@
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
 #include <nernst/core/macros.hpp>
+#include <nernst/core/one_thread.hpp>
 #include <nernst/workflow/stage.hpp>
 
 #include <cerrno>
@@ -46,27 +47,8 @@
 NERNST_NAMESPACE_BEGIN
 namespace workflow {
 
-/// Runs f() on the calling thread only: inside a one-thread OpenMP region (when compiled with
-/// OpenMP), where Kokkos' OpenMP back end runs every kernel serially and the graph networks use
-/// one row chunk. What a forked worker runs in; also how to get a worker's exact result in the
-/// parent (a one-thread run: with threads, sums are split differently and agree only to rounding).
-template <class F>
-void on_one_thread(F&& f) {
-#if defined(_OPENMP)
-  std::exception_ptr failed;
-#pragma omp parallel num_threads(1)
-  {
-    try {
-      f();
-    } catch (...) {
-      failed = std::current_exception();
-    }
-  }
-  if (failed) std::rethrow_exception(failed);
-#else
-  f();
-#endif
-}
+/// Runs f() on the calling thread alone (core/one_thread.hpp): what a forked worker runs in.
+using nernst::on_one_thread;
 
 namespace detail {
 /// Exit status of a worker stopped on request (Interrupted; sysexits' EX_TEMPFAIL).
