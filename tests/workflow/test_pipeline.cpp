@@ -217,7 +217,7 @@ TEST_CASE("pipeline end to end: outputs, consistency, skip on rerun, kill + resu
   fs::remove_all(base);
 }
 
-TEST_CASE("pipeline: temperatures in worker processes (jobs = 2) give the same report and trajectories as jobs = 1") {
+TEST_CASE("pipeline: relaxations and temperatures in worker processes (jobs = 2) give the same report, cells and trajectories as jobs = 1") {
   // Workers run on one thread each; with a threaded Kokkos the jobs = 1 run is made one-thread
   // too (a threaded run splits its sums differently and agrees only to rounding).
   const fs::path base = fs::temp_directory_path() / ("nernst_pipeline_jobs_" + std::to_string(::getpid()));
@@ -226,6 +226,12 @@ TEST_CASE("pipeline: temperatures in worker processes (jobs = 2) give the same r
   auto o2 = tiny_options(base / "workers");
   o1.production_ps = o2.production_ps = 0.5;  // identity, not statistics
   o2.jobs = 2;
+  // each relaxed ordering reports which process relaxed it
+  const fs::path marks = base / "relaxed_by";
+  fs::create_directories(marks);
+  o2.on_checkpoint = [&](const std::string& w, long k) {
+    if (w.rfind("relax ", 0) == 0) std::ofstream(marks / (std::to_string(k) + "_" + std::to_string(::getpid())));
+  };
   workflow::StageCounts c1, c2;
   nlohmann::json r1, r2;
   workflow::on_one_thread([&] {
@@ -236,6 +242,16 @@ TEST_CASE("pipeline: temperatures in worker processes (jobs = 2) give the same r
   CHECK(c2.skipped == 2 * 2);
   CHECK(c1.skipped == 0);
   CHECK(r2 == r1);
+  // the three kept orderings were relaxed by worker processes, not by this one
+  std::vector<std::string> relaxed_by;
+  for (const auto& e : fs::directory_iterator(marks)) relaxed_by.push_back(e.path().filename().string());
+  CHECK(relaxed_by.size() == 3);
+  for (const auto& m : relaxed_by) CHECK(m.substr(m.find('_') + 1) != std::to_string(::getpid()));
+  for (const auto& o : r1["relax"]["ranked"]) {
+    const std::string f = "relax/" + o["file"].get<std::string>();
+    CHECK(!slurp(base / "serial" / f).empty());
+    CHECK(slurp(base / "serial" / f) == slurp(base / "workers" / f));
+  }
   for (const char* t : {"1500K", "2500K"}) {
     const std::string f = std::string("production_m0_") + t + "/trajectory.extxyz";
     CHECK(!slurp(base / "serial" / f).empty());

@@ -9,16 +9,24 @@
 /// space_group_number, cell}]}, best first, and the relaxed cells `relax/top<k>.vasp`. Resume
 /// rule: each relaxed ordering is saved as `relax/top<k>.vasp.json` when it finishes; a rerun
 /// relaxes only the ones without it.
+///
+/// With jobs > 1 the orderings still to relax go first to worker processes (one thread each,
+/// worker_processes.hpp), which save them as above; the stage's loop then finds them finished, as
+/// a resumed run would. The relaxations are independent, so this is the stage's whole work in
+/// parallel (a 60-atom graph gains little from threads; docs/threads.md).
 
 #include <nernst/enumerate/relaxed_ranking.hpp>
 #include <nernst/symmetry/symmetry_dataset.hpp>
 #include <nernst/workflow/json_file.hpp>
 #include <nernst/workflow/pipeline_run.hpp>
+#include <nernst/workflow/worker_processes.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <iostream>
 #include <string>
+#include <vector>
 
 NERNST_NAMESPACE_BEGIN
 namespace workflow {
@@ -50,6 +58,33 @@ nlohmann::json relax_ordering(PipelineRun<Factory>& run, const nlohmann::json& e
           {"cell", matrix_json(relaxed.lattice().matrix())}};
 }
 
+/// Where a kept ordering's result is saved when its relaxation finishes.
+inline std::filesystem::path relaxed_record(const std::filesystem::path& dir, const nlohmann::json& enumerated) {
+  return dir / (enumerated["file"].get<std::string>() + ".json");
+}
+
+/// Relaxes the kept orderings without a saved result in worker processes (jobs > 1 and at least
+/// two of them); each worker saves its ordering's result and relaxed cell.
+template <class Factory>
+void relax_in_workers(PipelineRun<Factory>& run, const nlohmann::json& top, const std::filesystem::path& dir) {
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < top.size(); ++i)
+    if (!std::filesystem::exists(relaxed_record(dir, top[i]))) todo.push_back(i);
+  if (run.o.jobs <= 1 || todo.size() < 2) return;
+  const auto label = [&](std::size_t k) { return "relax " + top[todo[k]]["file"].get<std::string>(); };
+  if (!run.o.quiet) std::cerr << "\n  " << todo.size() << " orderings in up to " << run.o.jobs << " worker processes\n" << std::flush;
+  run_in_worker_processes(
+      todo.size(), run.o.jobs,
+      [&](std::size_t k) {
+        run.log.set_worker(label(k));
+        const nlohmann::json& t = top[todo[k]];
+        write_file_atomic(relaxed_record(dir, t), relax_ordering(run, t, dir).dump(1));
+        run.log.update(1.0);
+        if (run.o.on_checkpoint) run.o.on_checkpoint(label(k), static_cast<long>(todo[k] + 1));
+      },
+      label);
+}
+
 }  // namespace detail
 
 /// Runs (or skips, when done) the relax stage; returns its result.
@@ -59,11 +94,12 @@ nlohmann::json relax_stage(PipelineRun<Factory>& run, const nlohmann::json& enum
   const nlohmann::json p{{"enumerate", enumerated}, {"potential", o.potential_name}, {"fmax", o.fmax}, {"max_steps", o.relax_steps}};
   const auto& top = enumerated["top"];
   return run.runner.run("relax", p, run.n_est * 300.0 * top.size(), [&](const std::filesystem::path& dir) {
+    detail::relax_in_workers(run, top, dir);
     nlohmann::json list = nlohmann::json::array();
     std::size_t i = 0;
     for (const auto& t : top) {
       const std::string name = t["file"].get<std::string>();
-      const std::filesystem::path done = dir / (name + ".json");
+      const std::filesystem::path done = detail::relaxed_record(dir, t);
       if (std::filesystem::exists(done)) {  // finished before an interruption
         list.push_back(read_json(done));
         ++i;
