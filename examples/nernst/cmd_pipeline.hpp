@@ -193,7 +193,7 @@ inline void add_pipeline_command(CLI::App& app) {
       ->capture_default_str();
   o->p.jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cmd->add_option("--jobs", o->p.jobs,
-                  "MD runs (temperatures x orderings) at once, one worker process each (default: the number of cores)")
+                  "relaxations, then MD runs (temperatures x orderings), at once, one worker process each (default: the number of cores)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--active-learning", o->al.rounds,
