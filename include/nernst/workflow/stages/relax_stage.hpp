@@ -12,8 +12,9 @@
 ///
 /// With jobs > 1 the orderings still to relax go first to worker processes (one thread each,
 /// worker_processes.hpp), which save them as above; the stage's loop then finds them finished, as
-/// a resumed run would. The relaxations are independent, so this is the stage's whole work in
-/// parallel (a 60-atom graph gains little from threads; docs/threads.md).
+/// a resumed run would. The relaxations are independent, so the stage's whole work runs in
+/// parallel, with none of the serial remainder a threaded evaluation of one small graph keeps
+/// (docs/threads.md).
 
 #include <nernst/enumerate/relaxed_ranking.hpp>
 #include <nernst/symmetry/symmetry_dataset.hpp>
