@@ -1,0 +1,287 @@
+#pragma once
+/// \file
+/// \brief Dense layers as Kokkos kernels in any execution space: Z = X Wᵀ + b with an optional
+/// activation, the input gradient dX = dZ W, the activation's reverse, and the parameter
+/// gradients dW += dZᵀ X, db += Σ_rows dZ.
+///
+/// Why these exist next to nn::Linear: the evaluators' dense layers are Eigen GEMMs on host
+/// threads, which cannot run where the System lives on a GPU. These kernels are the graph
+/// networks' dense layers for every back end (host threads and CUDA from one source), the
+/// first building block of evaluating a network in the System's execution space (docs/threads.md,
+/// "Device kernels"). On the host the evaluators keep Eigen (faster on one core); a vendor GEMM
+/// (cuBLAS) may later replace the forward kernel on CUDA where its summation order is acceptable.
+///
+/// Determinism: every output element is one dot product summed by one thread in a fixed order
+/// (over k = 0, 1, … for Z and dX; over rows in order for dW and db), starting from the bias or
+/// from the value already there. No atomics and no reduction trees, so a result is bitwise the
+/// same on every run, at any thread count, team size or row tile.
+///
+/// Shape of the work: a team takes a tile of rows, stages the tile's inputs in team scratch
+/// (≤ 32 KiB, level 0: shared memory on a GPU), and its threads compute the tile's rows × out
+/// outputs, reading W (small, cache-resident) from its memory space. Views are rank-2 LayoutRight
+/// (rows = samples: edges or atoms), weights [out, in] in PyTorch order as nn::Linear.
+
+#include <nernst/core/error.hpp>
+#include <nernst/core/kokkos.hpp>
+#include <nernst/core/macros.hpp>
+#include <nernst/nn/linear.hpp>
+
+#include <string>
+
+NERNST_NAMESPACE_BEGIN
+namespace nn {
+
+/// Activation a dense kernel applies to Z = X Wᵀ + b.
+enum class Activation { identity, silu, sigmoid };
+
+/// σ(z) = 1 / (1 + e^{-z}).
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION Scalar sigmoid_of(const Scalar z) {
+  return Scalar(1) / (Scalar(1) + math::exp(-z));
+}
+
+/// a(z) for the activation `act`.
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION Scalar activate(const Activation act, const Scalar z) {
+  switch (act) {
+    case Activation::silu: return z * sigmoid_of(z);
+    case Activation::sigmoid: return sigmoid_of(z);
+    default: return z;
+  }
+}
+
+/// a'(z) for the activation `act`.
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION Scalar activation_slope(const Activation act, const Scalar z) {
+  switch (act) {
+    case Activation::silu: {
+      const Scalar s = sigmoid_of(z);
+      return s + z * s * (Scalar(1) - s);
+    }
+    case Activation::sigmoid: {
+      const Scalar s = sigmoid_of(z);
+      return s * (Scalar(1) - s);
+    }
+    default: return Scalar(1);
+  }
+}
+
+/// A dense layer's parameters in MemorySpace: weight [out, in], bias [out] (extent 0 when the
+/// layer has none).
+template <class Scalar, class MemorySpace>
+struct DenseWeights {
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, MemorySpace> weight;
+  Kokkos::View<Scalar*, MemorySpace> bias;
+
+  DenseWeights() = default;
+  /// Copies an nn::Linear (host, Eigen) into MemorySpace.
+  explicit DenseWeights(const Linear<Scalar>& layer)
+      : weight("nernst::nn::DenseWeights::weight", layer.out_features(), layer.in_features()),
+        bias("nernst::nn::DenseWeights::bias", layer.has_bias() ? layer.out_features() : 0) {
+    auto w = Kokkos::create_mirror_view(weight);
+    auto b = Kokkos::create_mirror_view(bias);
+    for (int o = 0; o < out_features(); ++o) {
+      for (int k = 0; k < in_features(); ++k) w(o, k) = layer.weight(o, k);
+      if (has_bias()) b(o) = layer.bias(o);
+    }
+    Kokkos::deep_copy(weight, w);
+    Kokkos::deep_copy(bias, b);
+  }
+  int in_features() const { return static_cast<int>(weight.extent(1)); }
+  int out_features() const { return static_cast<int>(weight.extent(0)); }
+  bool has_bias() const { return bias.extent(0) != 0; }
+};
+
+namespace detail {
+
+/// Rows per team tile: as many as keep the staged inputs within 32 KiB (at most 32, at least 1).
+template <class Scalar>
+inline int dense_row_tile(const int width) {
+  const int by_bytes = static_cast<int>(32768 / (sizeof(Scalar) * static_cast<std::size_t>(width > 0 ? width : 1)));
+  return by_bytes < 1 ? 1 : (by_bytes > 32 ? 32 : by_bytes);
+}
+
+inline void check_dense_shapes(const char* what, const bool ok, const std::string& detail) {
+  if (!ok) throw ValueError(std::string("nn::") + what + ": " + detail);
+}
+
+/// Z = X Wᵀ + b (or Z += X Wᵀ with `accumulate`), A = a(Z) when A is allocated. One team per
+/// tile of rows; one thread per (row, output).
+template <class ES, class XV, class WV, class BV, class ZV, class AV>
+struct DenseForwardKernel {
+  using Scalar = typename ZV::non_const_value_type;
+  using Team = typename Kokkos::TeamPolicy<ES>::member_type;
+  using Tile = Kokkos::View<Scalar**, Kokkos::LayoutRight, typename ES::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  XV x;
+  WV w;
+  BV b;
+  ZV z;
+  AV a;
+  Activation act;
+  int rows, in, out, tile;
+  bool accumulate;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const Team& team) const {
+    const int r0 = team.league_rank() * tile;
+    const int nr = math::min(tile, rows - r0);
+    Tile xs(team.team_scratch(0), tile, in);
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * in), [&](const int q) { xs(q / in, q % in) = x(r0 + q / in, q % in); });
+    team.team_barrier();
+    const bool bias = b.extent(0) != 0, keep_a = a.data() != nullptr;
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * out), [&](const int q) {
+      const int r = q / out, o = q % out;
+      Scalar acc = accumulate ? z(r0 + r, o) : (bias ? b(o) : Scalar(0));
+      for (int k = 0; k < in; ++k) acc += xs(r, k) * w(o, k);
+      z(r0 + r, o) = acc;
+      if (keep_a) a(r0 + r, o) = activate(act, acc);
+    });
+  }
+};
+
+/// dX = dZ W (or dX += dZ W). One team per tile of rows; one thread per (row, input).
+template <class ES, class DZV, class WV, class DXV>
+struct DenseInputGradientKernel {
+  using Scalar = typename DXV::non_const_value_type;
+  using Team = typename Kokkos::TeamPolicy<ES>::member_type;
+  using Tile = Kokkos::View<Scalar**, Kokkos::LayoutRight, typename ES::scratch_memory_space, Kokkos::MemoryUnmanaged>;
+  DZV dz;
+  WV w;
+  DXV dx;
+  int rows, in, out, tile;
+  bool accumulate;
+
+  KOKKOS_INLINE_FUNCTION void operator()(const Team& team) const {
+    const int r0 = team.league_rank() * tile;
+    const int nr = math::min(tile, rows - r0);
+    Tile ds(team.team_scratch(0), tile, out);
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * out), [&](const int q) { ds(q / out, q % out) = dz(r0 + q / out, q % out); });
+    team.team_barrier();
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * in), [&](const int q) {
+      const int r = q / in, k = q % in;
+      Scalar acc = accumulate ? dx(r0 + r, k) : Scalar(0);
+      for (int o = 0; o < out; ++o) acc += ds(r, o) * w(o, k);
+      dx(r0 + r, k) = acc;
+    });
+  }
+};
+
+/// dZ = dA ⊙ a'(Z), element by element.
+template <class ZV, class DAV, class DZV>
+struct ActivationReverseKernel {
+  ZV z;
+  DAV da;
+  DZV dz;
+  Activation act;
+  int cols;
+  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
+    const int r = q / cols, c = q % cols;
+    dz(r, c) = da(r, c) * activation_slope(act, z(r, c));
+  }
+};
+
+/// dW(o, k) += Σ_r dZ(r, o) X(r, k), rows in order; db(o) += Σ_r dZ(r, o). One thread per
+/// weight (the last `out` threads also do the bias).
+template <class XV, class DZV, class DWV, class DBV>
+struct DenseParameterGradientKernel {
+  using Scalar = typename DWV::non_const_value_type;
+  XV x;
+  DZV dz;
+  DWV dw;
+  DBV db;
+  int rows, in, out;
+  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
+    if (q < out * in) {
+      const int o = q / in, k = q % in;
+      Scalar acc = dw(o, k);
+      for (int r = 0; r < rows; ++r) acc += dz(r, o) * x(r, k);
+      dw(o, k) = acc;
+    } else {
+      const int o = q - out * in;
+      Scalar acc = db(o);
+      for (int r = 0; r < rows; ++r) acc += dz(r, o);
+      db(o) = acc;
+    }
+  }
+};
+
+}  // namespace detail
+
+/// Z = X Wᵀ + b (Z += X Wᵀ with `accumulate`; the bias is then not added) and, when A is
+/// allocated (A.data() != nullptr), A = a(Z). X: [rows, in]; Z, A: [rows, out]. `row_tile` 0
+/// picks the tile (≤ 32 rows within 32 KiB of scratch); any tile gives the same bits.
+template <class ExecutionSpace, class XV, class Weights, class ZV, class AV>
+void dense_forward(const ExecutionSpace& space, const XV& X, const Weights& layer, const ZV& Z, const AV& A,
+                   const Activation act = Activation::identity, const bool accumulate = false, int row_tile = 0) {
+  using Scalar = typename ZV::non_const_value_type;
+  const int rows = static_cast<int>(X.extent(0)), in = layer.in_features(), out = layer.out_features();
+  detail::check_dense_shapes("dense_forward", static_cast<int>(X.extent(1)) == in,
+                             "X has " + std::to_string(X.extent(1)) + " columns, the layer " + std::to_string(in) + " inputs");
+  detail::check_dense_shapes("dense_forward", static_cast<int>(Z.extent(0)) == rows && static_cast<int>(Z.extent(1)) == out,
+                             "Z is " + std::to_string(Z.extent(0)) + " x " + std::to_string(Z.extent(1)) + ", expected " +
+                                 std::to_string(rows) + " x " + std::to_string(out));
+  detail::check_dense_shapes("dense_forward",
+                             A.data() == nullptr || (static_cast<int>(A.extent(0)) == rows && static_cast<int>(A.extent(1)) == out),
+                             "A differs in shape from Z");
+  if (rows == 0) return;
+  const int tile = row_tile > 0 ? row_tile : detail::dense_row_tile<Scalar>(in);
+  using Kernel = detail::DenseForwardKernel<ExecutionSpace, XV, decltype(layer.weight), decltype(layer.bias), ZV, AV>;
+  const std::size_t bytes = Kernel::Tile::shmem_size(tile, in);
+  Kokkos::parallel_for("nernst::nn::dense_forward",
+                       Kokkos::TeamPolicy<ExecutionSpace>(space, (rows + tile - 1) / tile, Kokkos::AUTO)
+                           .set_scratch_size(0, Kokkos::PerTeam(bytes)),
+                       Kernel{X, layer.weight, layer.bias, Z, A, act, rows, in, out, tile, accumulate});
+}
+
+/// dX = dZ W (dX += dZ W with `accumulate`). dZ: [rows, out]; dX: [rows, in].
+template <class ExecutionSpace, class DZV, class Weights, class DXV>
+void dense_input_gradient(const ExecutionSpace& space, const DZV& dZ, const Weights& layer, const DXV& dX,
+                          const bool accumulate = false, int row_tile = 0) {
+  using Scalar = typename DXV::non_const_value_type;
+  const int rows = static_cast<int>(dZ.extent(0)), in = layer.in_features(), out = layer.out_features();
+  detail::check_dense_shapes("dense_input_gradient", static_cast<int>(dZ.extent(1)) == out,
+                             "dZ has " + std::to_string(dZ.extent(1)) + " columns, the layer " + std::to_string(out) + " outputs");
+  detail::check_dense_shapes("dense_input_gradient",
+                             static_cast<int>(dX.extent(0)) == rows && static_cast<int>(dX.extent(1)) == in,
+                             "dX is " + std::to_string(dX.extent(0)) + " x " + std::to_string(dX.extent(1)) + ", expected " +
+                                 std::to_string(rows) + " x " + std::to_string(in));
+  if (rows == 0) return;
+  const int tile = row_tile > 0 ? row_tile : detail::dense_row_tile<Scalar>(out);
+  using Kernel = detail::DenseInputGradientKernel<ExecutionSpace, DZV, decltype(layer.weight), DXV>;
+  const std::size_t bytes = Kernel::Tile::shmem_size(tile, out);
+  Kokkos::parallel_for("nernst::nn::dense_input_gradient",
+                       Kokkos::TeamPolicy<ExecutionSpace>(space, (rows + tile - 1) / tile, Kokkos::AUTO)
+                           .set_scratch_size(0, Kokkos::PerTeam(bytes)),
+                       Kernel{dZ, layer.weight, dX, rows, in, out, tile, accumulate});
+}
+
+/// dZ = dA ⊙ a'(Z) (dZ may be dA itself).
+template <class ExecutionSpace, class ZV, class DAV, class DZV>
+void activation_reverse(const ExecutionSpace& space, const Activation act, const ZV& Z, const DAV& dA, const DZV& dZ) {
+  const int rows = static_cast<int>(Z.extent(0)), cols = static_cast<int>(Z.extent(1));
+  detail::check_dense_shapes("activation_reverse",
+                             static_cast<int>(dA.extent(0)) == rows && static_cast<int>(dA.extent(1)) == cols &&
+                                 static_cast<int>(dZ.extent(0)) == rows && static_cast<int>(dZ.extent(1)) == cols,
+                             "Z, dA and dZ differ in shape");
+  Kokkos::parallel_for("nernst::nn::activation_reverse", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows * cols),
+                       detail::ActivationReverseKernel<ZV, DAV, DZV>{Z, dA, dZ, act, cols});
+}
+
+/// Training: dW += dZᵀ X and db += Σ_rows dZ (db only when the layer has a bias; dW, db shaped
+/// as the layer's weight and bias).
+template <class ExecutionSpace, class XV, class DZV, class DWV, class DBV>
+void dense_parameter_gradients(const ExecutionSpace& space, const XV& X, const DZV& dZ, const DWV& dW, const DBV& dB) {
+  const int rows = static_cast<int>(X.extent(0)), in = static_cast<int>(dW.extent(1)), out = static_cast<int>(dW.extent(0));
+  detail::check_dense_shapes("dense_parameter_gradients",
+                             static_cast<int>(X.extent(1)) == in && static_cast<int>(dZ.extent(0)) == rows &&
+                                 static_cast<int>(dZ.extent(1)) == out,
+                             "X [" + std::to_string(X.extent(0)) + " x " + std::to_string(X.extent(1)) + "], dZ [" +
+                                 std::to_string(dZ.extent(0)) + " x " + std::to_string(dZ.extent(1)) + "] and dW [" +
+                                 std::to_string(out) + " x " + std::to_string(in) + "] do not match");
+  const int nb = static_cast<int>(dB.extent(0));
+  detail::check_dense_shapes("dense_parameter_gradients", nb == 0 || nb == out, "db has " + std::to_string(nb) + " entries");
+  Kokkos::parallel_for("nernst::nn::dense_parameter_gradients", Kokkos::RangePolicy<ExecutionSpace>(space, 0, out * in + nb),
+                       detail::DenseParameterGradientKernel<XV, DZV, DWV, DBV>{X, dZ, dW, dB, rows, in, out});
+}
+
+}  // namespace nn
+NERNST_NAMESPACE_END

@@ -1,0 +1,168 @@
+#pragma once
+/// \file
+/// \brief matgl's gated MLP (nn::GatedMLP) as Kokkos kernels in any execution space, forward and
+/// reverse: y = core(x) ⊙ gate(x), each branch a stack of dense layers (nn/dense_kernel.hpp).
+///
+/// The device counterpart of nn::GatedMLP for graph networks evaluated where the System lives
+/// (docs/threads.md, "Device kernels"): M3GNet's three-body, convolution and readout MLPs are
+/// gated MLPs. Same semantics: inner layers SiLU on both branches; the last layer SiLU on the core
+/// branch only with `activate_last`, σ on the gate branch. CHGNet's output LayerNorms are not
+/// here yet (construction refuses a GatedMLP that has them).
+///
+/// Memory: the forward keeps every layer's pre-activations Z and activations A ([B, 2·width]:
+/// core columns first, then gate) in views that grow with the batch and are reused; the reverse
+/// needs nothing else. Every kernel sums in a fixed order (see dense_kernel.hpp), so a result is
+/// bitwise the same on every run and at any thread count.
+
+#include <nernst/core/error.hpp>
+#include <nernst/core/kokkos.hpp>
+#include <nernst/core/macros.hpp>
+#include <nernst/nn/dense_kernel.hpp>
+#include <nernst/nn/gated_mlp.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace nn {
+
+namespace detail {
+
+/// Y(r, j) = A(r, j) · A(r, h + j): core output times gate output.
+template <class AV, class YV>
+struct GateProductKernel {
+  AV a;
+  YV y;
+  int h;
+  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
+    const int r = q / h, j = q % h;
+    y(r, j) = a(r, j) * a(r, h + j);
+  }
+};
+
+/// Reverse of the gate product: dA(r, j) = dY(r, j) · A(r, h + j), dA(r, h + j) = dY(r, j) · A(r, j).
+template <class AV, class DYV, class DAV>
+struct GateProductReverseKernel {
+  AV a;
+  DYV dy;
+  DAV da;
+  int h;
+  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
+    const int r = q / h, j = q % h;
+    da(r, j) = dy(r, j) * a(r, h + j);
+    da(r, h + j) = dy(r, j) * a(r, j);
+  }
+};
+
+}  // namespace detail
+
+template <class Scalar, class ExecutionSpace = Kokkos::DefaultExecutionSpace>
+class GatedMLPKernel {
+ public:
+  using execution_space = ExecutionSpace;
+  using memory_space = typename ExecutionSpace::memory_space;
+  using View2 = Kokkos::View<Scalar**, Kokkos::LayoutRight, memory_space>;
+
+  GatedMLPKernel() = default;
+  explicit GatedMLPKernel(const GatedMLP<Scalar>& host) : activate_last_(host.activate_last()) {
+    if (host.has_output_norms())
+      throw ValueError("nn::GatedMLPKernel: gated MLPs with output LayerNorms (CHGNet's) do not run as kernels yet");
+    for (std::size_t l = 0; l < host.depth(); ++l) {
+      core_.emplace_back(host.layer(l));
+      gate_.emplace_back(host.gate(l));
+    }
+    z_.resize(host.depth());
+    a_.resize(host.depth());
+    da_.resize(host.depth());
+  }
+
+  std::size_t depth() const { return core_.size(); }
+  int in_features() const { return core_.front().in_features(); }
+  int out_features() const { return core_.back().out_features(); }
+  int width(std::size_t l) const { return core_[l].out_features(); }
+
+  /// Y = core(X) ⊙ gate(X) for X [B, in]; Y [B, out]. Keeps what backward() needs.
+  template <class XV, class YV>
+  void forward(const ExecutionSpace& space, const XV& X, const YV& Y) {
+    const int B = static_cast<int>(X.extent(0));
+    if (static_cast<int>(Y.extent(0)) != B || static_cast<int>(Y.extent(1)) != out_features())
+      throw ValueError("nn::GatedMLPKernel: Y is " + std::to_string(Y.extent(0)) + " x " + std::to_string(Y.extent(1)) +
+                       ", expected " + std::to_string(B) + " x " + std::to_string(out_features()));
+    batch_ = B;
+    for (std::size_t l = 0; l < depth(); ++l) {
+      grow(z_[l], B, 2 * width(l));
+      grow(a_[l], B, 2 * width(l));
+      const bool last = l + 1 == depth();
+      const Activation core_act = !last || activate_last_ ? Activation::silu : Activation::identity;
+      const Activation gate_act = last ? Activation::sigmoid : Activation::silu;
+      if (l == 0) {
+        dense_forward(space, X, core_[l], half(z_[l], B, l, 0), half(a_[l], B, l, 0), core_act);
+        dense_forward(space, X, gate_[l], half(z_[l], B, l, 1), half(a_[l], B, l, 1), gate_act);
+      } else {
+        dense_forward(space, half(a_[l - 1], B, l - 1, 0), core_[l], half(z_[l], B, l, 0), half(a_[l], B, l, 0), core_act);
+        dense_forward(space, half(a_[l - 1], B, l - 1, 1), gate_[l], half(z_[l], B, l, 1), half(a_[l], B, l, 1), gate_act);
+      }
+    }
+    const int h = out_features();
+    const auto A = rows(a_.back(), B);
+    Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output", Kokkos::RangePolicy<ExecutionSpace>(space, 0, B * h),
+                         detail::GateProductKernel<decltype(A), YV>{A, Y, h});
+  }
+
+  /// dX = ∂(Σ dY ⊙ Y)/∂X for the last forward (dX += … with `accumulate`). dY [B, out], dX [B, in].
+  template <class DYV, class DXV>
+  void backward(const ExecutionSpace& space, const DYV& dY, const DXV& dX, const bool accumulate = false) {
+    const int B = batch_;
+    if (static_cast<int>(dY.extent(0)) != B || static_cast<int>(dX.extent(0)) != B ||
+        static_cast<int>(dX.extent(1)) != in_features())
+      throw ValueError("nn::GatedMLPKernel: backward for a batch of " + std::to_string(dY.extent(0)) + " rows into " +
+                       std::to_string(dX.extent(0)) + " x " + std::to_string(dX.extent(1)) + "; the last forward had " +
+                       std::to_string(B) + " rows of " + std::to_string(in_features()) + " inputs");
+    const std::size_t L = depth();
+    for (std::size_t l = 0; l < L; ++l) grow(da_[l], B, 2 * width(l));
+    {
+      const int h = out_features();
+      const auto A = rows(a_[L - 1], B);
+      const auto dA = rows(da_[L - 1], B);
+      Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output_reverse", Kokkos::RangePolicy<ExecutionSpace>(space, 0, B * h),
+                           detail::GateProductReverseKernel<decltype(A), DYV, decltype(dA)>{A, dY, dA, h});
+    }
+    for (std::size_t l = L; l-- > 0;) {
+      const bool last = l + 1 == L;
+      const Activation core_act = !last || activate_last_ ? Activation::silu : Activation::identity;
+      const Activation gate_act = last ? Activation::sigmoid : Activation::silu;
+      // dZ overwrites dA in place (the activations' reverse is element by element).
+      activation_reverse(space, core_act, half(z_[l], B, l, 0), half(da_[l], B, l, 0), half(da_[l], B, l, 0));
+      activation_reverse(space, gate_act, half(z_[l], B, l, 1), half(da_[l], B, l, 1), half(da_[l], B, l, 1));
+      if (l > 0) {
+        dense_input_gradient(space, half(da_[l], B, l, 0), core_[l], half(da_[l - 1], B, l - 1, 0));
+        dense_input_gradient(space, half(da_[l], B, l, 1), gate_[l], half(da_[l - 1], B, l - 1, 1));
+      } else {
+        dense_input_gradient(space, half(da_[0], B, 0, 0), core_[0], dX, accumulate);
+        dense_input_gradient(space, half(da_[0], B, 0, 1), gate_[0], dX, true);
+      }
+    }
+  }
+
+ private:
+  static void grow(View2& v, const int rows, const int cols) {
+    if (static_cast<int>(v.extent(0)) < rows || static_cast<int>(v.extent(1)) != cols)
+      v = View2(Kokkos::view_alloc(Kokkos::WithoutInitializing, "nernst::nn::GatedMLPKernel::activations"),
+                rows + rows / 4 + 16, cols);
+  }
+  static auto rows(const View2& v, const int B) { return Kokkos::subview(v, std::make_pair(0, B), Kokkos::ALL); }
+  /// Rows [0, B) and the core (branch 0) or gate (branch 1) columns of layer l's array.
+  auto half(const View2& v, const int B, const std::size_t l, const int branch) const {
+    const int h = width(l);
+    return Kokkos::subview(v, std::make_pair(0, B), std::make_pair(branch * h, (branch + 1) * h));
+  }
+
+  std::vector<DenseWeights<Scalar, memory_space>> core_, gate_;
+  std::vector<View2> z_, a_, da_;
+  bool activate_last_ = false;
+  int batch_ = 0;
+};
+
+}  // namespace nn
+NERNST_NAMESPACE_END

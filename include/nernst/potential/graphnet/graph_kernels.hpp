@@ -1,0 +1,223 @@
+#pragma once
+/// \file
+/// \brief The graph networks' gathers, segmented sums and force reduction as Kokkos kernels in
+/// any execution space: the device counterparts of gather_scatter.hpp.
+///
+/// With nn/dense_kernel.hpp these are the pieces a graph network is made of when it runs where
+/// the System lives (host threads or a GPU, one source): per-edge gathers of per-atom rows, sums
+/// of per-edge (or per-triplet) rows onto their atom (or edge), and the reduction of per-edge
+/// gradients ∂E/∂r_e to forces and virial (docs/threads.md, "Device kernels").
+///
+/// Determinism without atomics: a sum onto a row is computed whole by one thread, over the row's
+/// members in increasing index order (CSR `Segments`, built on the host once per graph). The
+/// results are therefore bitwise the same on every run and at any thread count, and each sum is
+/// the one the serial scatter (`scatter_add_rows`, `edge_gradients_to_forces`) computes, in the
+/// same order. The virial (nine sums over all edges) is summed per fixed block of edges and the
+/// blocks' partials are added in block order on the host: the block count depends on the edge
+/// count only, never on scheduling.
+
+#include <nernst/core/error.hpp>
+#include <nernst/core/kokkos.hpp>
+#include <nernst/core/macros.hpp>
+
+#include <Eigen/Core>
+
+#include <array>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+NERNST_NAMESPACE_BEGIN
+namespace graphnet {
+
+/// Members of each of n segments in CSR form: `member(offset(i) .. offset(i+1))` are segment i's
+/// member indices in increasing order (e.g. the edges whose destination is atom i).
+template <class MemorySpace>
+struct Segments {
+  Kokkos::View<int*, MemorySpace> offset;  ///< [n + 1]
+  Kokkos::View<int*, MemorySpace> member;  ///< [number of members]
+
+  Segments() = default;
+  /// Groups members 0, 1, … by `key[m]` ∈ [0, n): segment key[m] gets member m (in order).
+  Segments(const std::vector<int>& key, const std::size_t n) { build(key, n); }
+
+  int size() const { return offset.extent(0) > 0 ? static_cast<int>(offset.extent(0)) - 1 : 0; }
+
+ protected:
+  /// Segment key[q] gets entry q, for q = 0, 1, … in order.
+  void build(const std::vector<int>& key, const std::size_t n) {
+    auto off = std::vector<int>(n + 1, 0);
+    for (std::size_t q = 0; q < key.size(); ++q) {
+      if (key[q] < 0 || static_cast<std::size_t>(key[q]) >= n)
+        throw ValueError("graphnet::Segments: entry " + std::to_string(q) + " has key " +
+                         std::to_string(key[q]) + ", outside [0, " + std::to_string(n) + ")");
+      ++off[static_cast<std::size_t>(key[q]) + 1];
+    }
+    for (std::size_t i = 0; i < n; ++i) off[i + 1] += off[i];
+    offset = Kokkos::View<int*, MemorySpace>("nernst::graphnet::Segments::offset", n + 1);
+    member = Kokkos::View<int*, MemorySpace>("nernst::graphnet::Segments::member", key.size());
+    auto ho = Kokkos::create_mirror_view(offset);
+    auto hm = Kokkos::create_mirror_view(member);
+    for (std::size_t i = 0; i <= n; ++i) ho(i) = off[i];
+    std::vector<int> next(off.begin(), off.end() - 1);
+    for (std::size_t q = 0; q < key.size(); ++q) hm(static_cast<std::size_t>(next[static_cast<std::size_t>(key[q])]++)) = static_cast<int>(q);
+    Kokkos::deep_copy(offset, ho);
+    Kokkos::deep_copy(member, hm);
+  }
+};
+
+/// The edges incident to each atom, in increasing edge order, each as 2e (the atom is the edge's
+/// source) or 2e + 1 (its destination): what F_i = Σ_{src=i} G_e − Σ_{dst=i} G_e sums, in the
+/// order the serial loop over edges adds to atom i (for an edge from an atom to its own image,
+/// source first, then destination).
+template <class MemorySpace>
+struct IncidentEdges : Segments<MemorySpace> {
+  IncidentEdges() = default;
+  IncidentEdges(const std::vector<int>& src, const std::vector<int>& dst, const std::size_t natoms) {
+    if (src.size() != dst.size())
+      throw ValueError("graphnet::IncidentEdges: " + std::to_string(src.size()) + " sources, " + std::to_string(dst.size()) +
+                       " destinations");
+    std::vector<int> key(2 * src.size());
+    for (std::size_t e = 0; e < src.size(); ++e) {
+      for (const auto& [end, name] : {std::pair<int, const char*>{src[e], "source"}, {dst[e], "destination"}})
+        if (end < 0 || static_cast<std::size_t>(end) >= natoms)
+          throw ValueError("graphnet::IncidentEdges: edge " + std::to_string(e) + " has " + name + " " + std::to_string(end) +
+                           ", outside [0, " + std::to_string(natoms) + ")");
+      key[2 * e] = src[e];
+      key[2 * e + 1] = dst[e];
+    }
+    this->build(key, natoms);
+  }
+};
+
+namespace detail {
+
+/// Z(e, j) = P(ia(e), j) + Q(ib(e), j).
+template <class ZV, class PV, class IV, class QV>
+struct GatherSum2Kernel {
+  ZV z;
+  PV p;
+  IV ia;
+  QV q;
+  IV ib;
+  int cols;
+  KOKKOS_INLINE_FUNCTION void operator()(const int n) const {
+    const int e = n / cols, j = n % cols;
+    z(e, j) = p(ia(e), j) + q(ib(e), j);
+  }
+};
+
+/// S(i, j) += Σ_{m ∈ segment i} Y(m, j), members in order.
+template <class SV, class OV, class YV>
+struct SegmentSumKernel {
+  SV s;
+  OV offset, member;
+  YV y;
+  int cols;
+  KOKKOS_INLINE_FUNCTION void operator()(const int n) const {
+    const int i = n / cols, j = n % cols;
+    auto acc = s(i, j);
+    for (int k = offset(i); k < offset(i + 1); ++k) acc += y(member(k), j);
+    s(i, j) = acc;
+  }
+};
+
+/// F(i, c) = Σ ±G(e, c) over atom i's incident edges in edge order, in double.
+template <class FV, class OV, class GV>
+struct IncidentForceKernel {
+  FV f;
+  OV offset, member;
+  GV g;
+  KOKKOS_INLINE_FUNCTION void operator()(const int n) const {
+    const int i = n / 3, c = n % 3;
+    double acc = 0.0;
+    for (int k = offset(i); k < offset(i + 1); ++k) {
+      const int q = member(k);
+      const double gq = static_cast<double>(g(q >> 1, c));
+      if (q & 1)
+        acc -= gq;
+      else
+        acc += gq;
+    }
+    f(i, c) = acc;
+  }
+};
+
+/// W_ab of block b = Σ_{e in block b} r_ea G_eb, edges in order, in double.
+template <class WV, class RV, class GV>
+struct BlockVirialKernel {
+  WV w;
+  RV r;
+  GV g;
+  int edges, block;
+  KOKKOS_INLINE_FUNCTION void operator()(const int n) const {
+    const int blk = n / 9, a = (n % 9) / 3, c = n % 3;
+    const int e1 = math::min(edges, (blk + 1) * block);
+    double acc = 0.0;
+    for (int e = blk * block; e < e1; ++e) acc += static_cast<double>(r(e, a)) * static_cast<double>(g(e, c));
+    w(blk, a * 3 + c) = acc;
+  }
+};
+
+}  // namespace detail
+
+/// Edges per block of the virial's partial sums.
+inline constexpr int kVirialBlock = 4096;
+
+/// Z.row(e) = P.row(ia(e)) + Q.row(ib(e)) for every row e of Z (the split first layer of a
+/// convolution: node projections gathered per edge; the device form of gather_sum2).
+template <class ExecutionSpace, class ZV, class PV, class IV, class QV>
+void gather_sum2(const ExecutionSpace& space, const ZV& Z, const PV& P, const IV& ia, const QV& Q, const IV& ib) {
+  const int rows = static_cast<int>(Z.extent(0)), cols = static_cast<int>(Z.extent(1));
+  if (static_cast<int>(ia.extent(0)) < rows || static_cast<int>(ib.extent(0)) < rows || P.extent(1) != Z.extent(1) ||
+      Q.extent(1) != Z.extent(1))
+    throw ValueError("graphnet::gather_sum2: index or feature sizes do not match the " + std::to_string(rows) + " x " +
+                     std::to_string(cols) + " output");
+  Kokkos::parallel_for("nernst::graphnet::gather_sum2", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows * cols),
+                       detail::GatherSum2Kernel<ZV, PV, IV, QV>{Z, P, ia, Q, ib, cols});
+}
+
+/// S.row(i) += Σ_{m ∈ segment i} Y.row(m), members in increasing order: bitwise the serial
+/// scatter_add_rows(S, key, Y) of the key the segments were built from.
+template <class ExecutionSpace, class SV, class MemorySpace, class YV>
+void segment_sum(const ExecutionSpace& space, const SV& S, const Segments<MemorySpace>& seg, const YV& Y) {
+  static_assert(is_accessible_v<ExecutionSpace, MemorySpace>, "segments must live where the kernel runs");
+  const int rows = seg.size(), cols = static_cast<int>(S.extent(1));
+  if (static_cast<int>(S.extent(0)) != rows || Y.extent(1) != S.extent(1))
+    throw ValueError("graphnet::segment_sum: " + std::to_string(rows) + " segments, S has " + std::to_string(S.extent(0)) +
+                     " rows; S and Y have " + std::to_string(S.extent(1)) + " and " + std::to_string(Y.extent(1)) + " columns");
+  Kokkos::parallel_for("nernst::graphnet::segment_sum", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows * cols),
+                       detail::SegmentSumKernel<SV, decltype(seg.offset), YV>{S, seg.offset, seg.member, Y, cols});
+}
+
+/// Forces F_i = Σ_{src=i} G_e − Σ_{dst=i} G_e ([natoms, 3], overwritten) and the virial
+/// W_ab = Σ_e r_ea G_eb from per-edge gradients G = ∂E/∂r_e and bond vectors r ([E, 3] each),
+/// in double whatever the scalar of G and r. Forces are bitwise the serial reduction's; the
+/// virial is summed in blocks of kVirialBlock edges, added in block order (bitwise the serial
+/// sum up to kVirialBlock edges).
+template <class ExecutionSpace, class MemorySpace, class GV, class RV, class FV>
+Eigen::Matrix3d edge_gradients_to_forces(const ExecutionSpace& space, const IncidentEdges<MemorySpace>& incident,
+                                         const GV& G, const RV& rvec, const FV& F) {
+  static_assert(is_accessible_v<ExecutionSpace, MemorySpace>, "incident edges must live where the kernel runs");
+  const int natoms = incident.size(), edges = static_cast<int>(G.extent(0));
+  if (static_cast<int>(F.extent(0)) != natoms || static_cast<int>(rvec.extent(0)) != edges ||
+      2 * static_cast<std::size_t>(edges) != incident.member.extent(0))
+    throw ValueError("graphnet::edge_gradients_to_forces: " + std::to_string(edges) + " edge gradients, " +
+                     std::to_string(rvec.extent(0)) + " bond vectors, " + std::to_string(incident.member.extent(0) / 2) +
+                     " incident edges, " + std::to_string(F.extent(0)) + " force rows for " + std::to_string(natoms) + " atoms");
+  Kokkos::parallel_for("nernst::graphnet::edge_forces", Kokkos::RangePolicy<ExecutionSpace>(space, 0, 3 * natoms),
+                       detail::IncidentForceKernel<FV, decltype(incident.offset), GV>{F, incident.offset, incident.member, G});
+  const int blocks = (edges + kVirialBlock - 1) / kVirialBlock;
+  Kokkos::View<double* [9], typename ExecutionSpace::memory_space> partial("nernst::graphnet::virial_blocks", blocks);
+  Kokkos::parallel_for("nernst::graphnet::edge_virial", Kokkos::RangePolicy<ExecutionSpace>(space, 0, 9 * blocks),
+                       detail::BlockVirialKernel<decltype(partial), RV, GV>{partial, rvec, G, edges, kVirialBlock});
+  auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), partial);
+  Eigen::Matrix3d W = Eigen::Matrix3d::Zero();
+  for (int b = 0; b < blocks; ++b)
+    for (int q = 0; q < 9; ++q) W(q / 3, q % 3) += h(b, q);
+  return W;
+}
+
+}  // namespace graphnet
+NERNST_NAMESPACE_END
