@@ -25,7 +25,6 @@
 #include <array>
 #include <cstddef>
 #include <string>
-#include <utility>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -80,14 +79,19 @@ struct IncidentEdges : Segments<MemorySpace> {
                        " destinations");
     std::vector<int> key(2 * src.size());
     for (std::size_t e = 0; e < src.size(); ++e) {
-      for (const auto& [end, name] : {std::pair<int, const char*>{src[e], "source"}, {dst[e], "destination"}})
-        if (end < 0 || static_cast<std::size_t>(end) >= natoms)
-          throw ValueError("graphnet::IncidentEdges: edge " + std::to_string(e) + " has " + name + " " + std::to_string(end) +
-                           ", outside [0, " + std::to_string(natoms) + ")");
+      check_end(e, src[e], "source", natoms);
+      check_end(e, dst[e], "destination", natoms);
       key[2 * e] = src[e];
       key[2 * e + 1] = dst[e];
     }
     this->build(key, natoms);
+  }
+
+ private:
+  static void check_end(const std::size_t e, const int atom, const char* end, const std::size_t natoms) {
+    if (atom < 0 || static_cast<std::size_t>(atom) >= natoms)
+      throw ValueError("graphnet::IncidentEdges: edge " + std::to_string(e) + " has " + end + " " + std::to_string(atom) +
+                       ", outside [0, " + std::to_string(natoms) + ")");
   }
 };
 
