@@ -1,6 +1,6 @@
 #pragma once
-// Moving Eigen batches to and from views in the default execution space's memory (device memory
-// in a CUDA build), for the kernel tests.
+// Moving Eigen batches to and from views in the default execution space's memory (device memory in
+// a CUDA build), for the kernel tests.
 #include <nernst/core/kokkos.hpp>
 #include <nernst/nn/matrix.hpp>
 

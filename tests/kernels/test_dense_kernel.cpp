@@ -1,6 +1,6 @@
-// Dense layers as Kokkos kernels (nn/dense_kernel.hpp) in the default execution space (the GPU in
-// a CUDA build): against nn::Linear's Eigen GEMMs, central finite differences for the
-// activations, and bitwise equality across row tiles and repeated runs.
+// Dense layers as Kokkos kernels (nn/dense_kernel.hpp) in the default execution space (the GPU in a
+// CUDA build): against nn::Linear's Eigen GEMMs, central finite differences for the activations,
+// and bitwise equality across row tiles and repeated runs.
 #include "kernel_test_util.hpp"
 
 #include <doctest/doctest.h>
@@ -36,7 +36,9 @@ bool bitwise_equal(const RowMatrix<double>& a, const RowMatrix<double>& b) {
 
 }  // namespace
 
-TEST_CASE("dense kernel forward: X Wᵀ + b and SiLU as nn::Linear, any row tile gives the same bits") {
+TEST_CASE(
+    "dense kernel forward: X Wᵀ + b and SiLU as nn::Linear, any row tile "
+    "gives the same bits") {
   std::mt19937 rng(11);
   for (const bool bias : {true, false}) {
     const auto layer = random_linear(rng, 37, 23, bias);
@@ -72,7 +74,9 @@ TEST_CASE("dense kernel forward: X Wᵀ + b and SiLU as nn::Linear, any row tile
   }
 }
 
-TEST_CASE("dense kernel forward in float agrees with the double GEMM to float rounding") {
+TEST_CASE(
+    "dense kernel forward in float agrees with the double GEMM to float "
+    "rounding") {
   std::mt19937 rng(12);
   const auto layer = random_linear(rng, 64, 48, true);
   const auto X = random_matrix(rng, 300, 64);
@@ -86,7 +90,9 @@ TEST_CASE("dense kernel forward in float agrees with the double GEMM to float ro
   CHECK(relative_difference(to_matrix(a), S) < 2e-6);
 }
 
-TEST_CASE("dense kernel reverse: dX = dZ W as nn::Linear::backward, accumulate adds") {
+TEST_CASE(
+    "dense kernel reverse: dX = dZ W as nn::Linear::backward, accumulate "
+    "adds") {
   std::mt19937 rng(13);
   const auto layer = random_linear(rng, 29, 40, true);
   const auto dZ = random_matrix(rng, 77, 40);
@@ -146,8 +152,8 @@ TEST_CASE("dense kernels refuse mismatched shapes with a clear error") {
   std::mt19937 rng(16);
   const DenseWeights<double, MS> w(random_linear(rng, 8, 4, true));
   View2<double> x("x", 10, 7), z("z", 10, 4), a;
-  CHECK_THROWS_WITH_AS(nernst::nn::dense_forward(ES(), x, w, z, a), doctest::Contains("X has 7 columns, the layer 8 inputs"),
-                       nernst::ValueError);
+  CHECK_THROWS_WITH_AS(nernst::nn::dense_forward(ES(), x, w, z, a),
+                       doctest::Contains("X has 7 columns, the layer 8 inputs"), nernst::ValueError);
   View2<double> x8("x8", 10, 8), z5("z5", 9, 4);
   CHECK_THROWS_WITH_AS(nernst::nn::dense_forward(ES(), x8, w, z5, a), doctest::Contains("Z is 9 x 4, expected 10 x 4"),
                        nernst::ValueError);

@@ -31,7 +31,9 @@ GatedMLP<double> random_gated(std::mt19937& rng, const std::vector<long>& dims, 
 }
 }  // namespace
 
-TEST_CASE("gated MLP kernel: forward and reverse as nn::GatedMLP (M3GNet's shapes, one to three layers)") {
+TEST_CASE(
+    "gated MLP kernel: forward and reverse as nn::GatedMLP (M3GNet's "
+    "shapes, one to three layers)") {
   std::mt19937 rng(31);
   struct Case {
     std::vector<long> dims;
@@ -70,7 +72,9 @@ TEST_CASE("gated MLP kernel: forward and reverse as nn::GatedMLP (M3GNet's shape
   }
 }
 
-TEST_CASE("gated MLP kernel in float: the double network's output to float rounding") {
+TEST_CASE(
+    "gated MLP kernel in float: the double network's output to float "
+    "rounding") {
   std::mt19937 rng(32);
   const auto host = random_gated(rng, {64, 64, 64}, true);
   const auto X = random_matrix(rng, 128, 64);
@@ -88,13 +92,17 @@ TEST_CASE("gated MLP kernel in float: the double network's output to float round
   CHECK(relative_difference(to_matrix(y), Yref) < 1e-5);
 }
 
-TEST_CASE("gated MLP kernel refuses a wrong output shape and a batch it did not see") {
+TEST_CASE(
+    "gated MLP kernel refuses a wrong output shape and a batch it did "
+    "not see") {
   std::mt19937 rng(33);
   const auto host = random_gated(rng, {8, 4}, false);
   GatedMLPKernel<double> dev(host);
   View2<double> x("x", 10, 8), y("y", 10, 4), bad("bad", 10, 3);
-  CHECK_THROWS_WITH_AS(dev.forward(ES(), x, bad), doctest::Contains("Y is 10 x 3, expected 10 x 4"), nernst::ValueError);
+  CHECK_THROWS_WITH_AS(dev.forward(ES(), x, bad), doctest::Contains("Y is 10 x 3, expected 10 x 4"),
+                       nernst::ValueError);
   dev.forward(ES(), x, y);
   View2<double> dy("dy", 7, 4), dx("dx", 7, 8);
-  CHECK_THROWS_WITH_AS(dev.backward(ES(), dy, dx), doctest::Contains("the last forward had 10 rows"), nernst::ValueError);
+  CHECK_THROWS_WITH_AS(dev.backward(ES(), dy, dx), doctest::Contains("the last forward had 10 rows"),
+                       nernst::ValueError);
 }

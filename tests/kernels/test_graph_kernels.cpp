@@ -1,7 +1,7 @@
 // Gathers, segmented sums and the force reduction as Kokkos kernels
-// (potential/graphnet/graph_kernels.hpp) in the default execution space (the GPU in a CUDA
-// build), against the host's serial loops (gather_scatter.hpp), which sum in the same order:
-// the kernels' results must be the same bits.
+// (potential/graphnet/graph_kernels.hpp) in the default execution space (the GPU in a CUDA build),
+// against the host's serial loops (gather_scatter.hpp), which sum in the same order: the kernels'
+// results must be the same bits.
 #include "kernel_test_util.hpp"
 
 #include <doctest/doctest.h>
@@ -75,7 +75,9 @@ TEST_CASE("segment_sum kernel: the serial scatter onto atoms, bit for bit") {
   CHECK(bitwise_equal(to_matrix(sf), Sf.cast<double>()));
 }
 
-TEST_CASE("edge_gradients_to_forces kernel: forces bit for bit, virial as the serial sum") {
+TEST_CASE(
+    "edge_gradients_to_forces kernel: forces bit for bit, virial as the "
+    "serial sum") {
   std::mt19937 rng(23);
   for (const int edges : {2000, 3 * gn::kVirialBlock + 123}) {
     const int natoms = 60;
@@ -90,7 +92,8 @@ TEST_CASE("edge_gradients_to_forces kernel: forces bit for bit, virial as the se
     const auto F = to_matrix(f);
     bool same = true;
     for (int i = 0; i < natoms; ++i)
-      for (int c = 0; c < 3; ++c) same = same && F(i, c) == fref[static_cast<std::size_t>(i)][static_cast<std::size_t>(c)];
+      for (int c = 0; c < 3; ++c)
+        same = same && F(i, c) == fref[static_cast<std::size_t>(i)][static_cast<std::size_t>(c)];
     CHECK(same);
     if (edges <= gn::kVirialBlock)
       CHECK((w.array() == wref.array()).all());  // one block: the serial sum itself
@@ -103,15 +106,16 @@ TEST_CASE("edge_gradients_to_forces kernel: forces bit for bit, virial as the se
     const auto Ff = to_matrix(f);
     same = true;
     for (int i = 0; i < natoms; ++i)
-      for (int c = 0; c < 3; ++c) same = same && Ff(i, c) == fref[static_cast<std::size_t>(i)][static_cast<std::size_t>(c)];
+      for (int c = 0; c < 3; ++c)
+        same = same && Ff(i, c) == fref[static_cast<std::size_t>(i)][static_cast<std::size_t>(c)];
     CHECK(same);
     CHECK((wf - wref).cwiseAbs().maxCoeff() <= 1e-13 * wref.cwiseAbs().maxCoeff());
   }
 }
 
 TEST_CASE("segments refuse keys outside their range with a clear error") {
-  CHECK_THROWS_WITH_AS(gn::Segments<MS>(std::vector<int>{0, 3, 1}, 3), doctest::Contains("entry 1 has key 3, outside [0, 3)"),
-                       nernst::ValueError);
+  CHECK_THROWS_WITH_AS(gn::Segments<MS>(std::vector<int>{0, 3, 1}, 3),
+                       doctest::Contains("entry 1 has key 3, outside [0, 3)"), nernst::ValueError);
   CHECK_THROWS_WITH_AS(gn::IncidentEdges<MS>(std::vector<int>{0, 1}, std::vector<int>{1, 5}, 2),
                        doctest::Contains("edge 1 has destination 5"), nernst::ValueError);
   const gn::IncidentEdges<MS> incident(std::vector<int>{0, 1}, std::vector<int>{1, 0}, 2);

@@ -1,5 +1,5 @@
-// M3GNet's energy as Kokkos kernels (potential/graphnet/m3gnet_kernel.hpp) in the default
-// execution space (the GPU in a CUDA build): against matgl's float64 and float32 energies in
+// M3GNet's energy as Kokkos kernels (potential/graphnet/m3gnet_kernel.hpp) in the default execution
+// space (the GPU in a CUDA build): against matgl's float64 and float32 energies in
 // ../shared/reference, and against the host evaluator (M3GNetEvaluator, Eigen) on the same graph.
 #include "../graphnet/m3gnet_test_util.hpp"
 
@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using namespace m3gnet_test;
@@ -57,8 +58,10 @@ void check_model(const gn::M3GNetModel& m, const std::filesystem::path& refs, co
     gn::M3GNetOutput out;
     host.evaluate(in.x, in.L, in.types, in.g, false, out);
     const double ef = devf.energy(ES(), in.x, in.L, in.types, in.g);
-    std::printf("  %s kernel %-32s E %.10f  |dE| vs matgl float64 %.2e  vs host %.2e  float |dE| vs matgl float32 %.2e eV\n",
-                label, name, e, std::abs(e - in.e_float64), std::abs(e - out.energy), std::abs(ef - in.e_float32));
+    std::printf(
+        "  %s kernel %-32s E %.10f  |dE| vs matgl float64 %.2e  vs "
+        "host %.2e  float |dE| vs matgl float32 %.2e eV\n",
+        label, name, e, std::abs(e - in.e_float64), std::abs(e - out.energy), std::abs(ef - in.e_float32));
     CHECK(std::abs(e - in.e_float64) <= 1e-6);
     CHECK(std::abs(e - out.energy) <= 1e-12 * std::abs(out.energy) + 1e-12);
     REQUIRE(atoms.size() == in.atom_float64.size());
@@ -73,17 +76,48 @@ void check_model(const gn::M3GNetModel& m, const std::filesystem::path& refs, co
     worst_host = std::max(worst_host, std::abs(e - out.energy));
   }
   MESSAGE(std::string(label) << " kernel energies: max |dE| " << worst_matgl << " eV vs matgl float64, " << worst_host
-                << " eV vs the host evaluator");
+                             << " eV vs the host evaluator");
 }
 
 }  // namespace
 
-TEST_CASE("M3GNet-MP-2021 energy kernels match matgl and the host evaluator on all reference structures") {
+TEST_CASE(
+    "M3GNet-MP-2021 energy kernels match matgl and the host evaluator on "
+    "all reference structures") {
   NERNST_REQUIRE_SHARED_DATA();
   check_model(model(), ref_dir(), "MP-2021");
 }
 
-TEST_CASE("M3GNet-MatPES-PBE energy kernels (smooth basis) match matgl and the host evaluator") {
+TEST_CASE(
+    "M3GNet-MatPES-PBE energy kernels (smooth basis) match matgl and the "
+    "host evaluator") {
   NERNST_REQUIRE_SHARED_DATA();
   check_model(matpes_model("pbe"), matpes_ref_dir(), "MatPES-PBE");
+}
+
+TEST_CASE(
+    "Potential<GraphNet<M3GNet>>: energy-only requests through the "
+    "kernels equal the host evaluator's") {
+  NERNST_REQUIRE_SHARED_DATA();
+  nernst::Potential<nernst::GraphNet<nernst::M3GNet>, double> host(model());
+  CHECK(host.energy_kernels() == !std::is_same_v<nernst::DefaultMemorySpace, Kokkos::HostSpace>);
+  host.set_energy_kernels(false);
+  auto dev = host;  // a copy: shares the weights, not the evaluation arrays
+  dev.set_energy_kernels(true);
+  nernst::ComputeRequest energy_only;
+  energy_only.per_atom_energy = true;
+  for (const char* name : {"li3ycl6_ordered_40", "licl_conv8_rattled"}) {
+    CAPTURE(name);
+    auto sys = system_from(read_json(ref_dir() / (std::string(name) + ".json")).at("structure"));
+    const auto a = host.compute(sys, energy_only);
+    const auto b = dev.compute(sys, energy_only);
+    CHECK(std::abs(a.energy - b.energy) <= 1e-12 * std::abs(a.energy));
+    REQUIRE(a.per_atom_energy.size() == b.per_atom_energy.size());
+    for (std::size_t i = 0; i < a.per_atom_energy.size(); ++i)
+      CHECK(std::abs(a.per_atom_energy[i] - b.per_atom_energy[i]) <= 1e-12 * std::abs(a.per_atom_energy[i]) + 1e-13);
+    // Forces requested: the host evaluator, whatever the switch says.
+    nernst::ComputeRequest with_forces;
+    with_forces.forces = true;
+    CHECK(dev.compute(sys, with_forces).energy == host.compute(sys, with_forces).energy);
+  }
 }

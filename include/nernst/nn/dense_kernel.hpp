@@ -1,25 +1,25 @@
 #pragma once
 /// \file
 /// \brief Dense layers as Kokkos kernels in any execution space: Z = X Wᵀ + b with an optional
-/// activation, the input gradient dX = dZ W, the activation's reverse, and the parameter
-/// gradients dW += dZᵀ X, db += Σ_rows dZ.
+/// activation, the input gradient dX = dZ W, the activation's reverse, and the parameter gradients
+/// dW += dZᵀ X, db += Σ_rows dZ.
 ///
 /// Why these exist next to nn::Linear: the evaluators' dense layers are Eigen GEMMs on host
-/// threads, which cannot run where the System lives on a GPU. These kernels are the graph
-/// networks' dense layers for every back end (host threads and CUDA from one source), the
-/// first building block of evaluating a network in the System's execution space (docs/threads.md,
-/// "Device kernels"). On the host the evaluators keep Eigen (faster on one core); a vendor GEMM
-/// (cuBLAS) may later replace the forward kernel on CUDA where its summation order is acceptable.
+/// threads, which cannot run where the System lives on a GPU. These kernels are the graph networks'
+/// dense layers for every back end (host threads and CUDA from one source), the first building
+/// block of evaluating a network in the System's execution space (docs/threads.md, "Device
+/// kernels"). On the host the evaluators keep Eigen (faster on one core); a vendor GEMM (cuBLAS)
+/// may later replace the forward kernel on CUDA where its summation order is acceptable.
 ///
-/// Determinism: every output element is one dot product summed by one thread in a fixed order
-/// (over k = 0, 1, … for Z and dX; over rows in order for dW and db), starting from the bias or
-/// from the value already there. No atomics and no reduction trees, so a result is bitwise the
-/// same on every run, at any thread count, team size or row tile.
+/// Determinism: every output element is one dot product summed by one thread in a fixed order (over
+/// k = 0, 1, … for Z and dX; over rows in order for dW and db), starting from the bias or from the
+/// value already there. No atomics and no reduction trees, so a result is bitwise the same on every
+/// run, at any thread count, team size or row tile.
 ///
-/// Shape of the work: a team takes a tile of rows, stages the tile's inputs in team scratch
-/// (≤ 32 KiB, level 0: shared memory on a GPU), and its threads compute the tile's rows × out
-/// outputs, reading W (small, cache-resident) from its memory space. Views are rank-2 LayoutRight
-/// (rows = samples: edges or atoms), weights [out, in] in PyTorch order as nn::Linear.
+/// Shape of the work: a team takes a tile of rows, stages the tile's inputs in team scratch (≤ 32
+/// KiB, level 0: shared memory on a GPU), and its threads compute the tile's rows × out outputs,
+/// reading W (small, cache-resident) from its memory space. Views are rank-2 LayoutRight (rows =
+/// samples: edges or atoms), weights [out, in] in PyTorch order as nn::Linear.
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
@@ -27,6 +27,7 @@
 #include <nernst/nn/linear.hpp>
 
 #include <string>
+#include <type_traits>
 
 NERNST_NAMESPACE_BEGIN
 namespace nn {
@@ -44,9 +45,12 @@ KOKKOS_INLINE_FUNCTION Scalar sigmoid_of(const Scalar z) {
 template <class Scalar>
 KOKKOS_INLINE_FUNCTION Scalar activate(const Activation act, const Scalar z) {
   switch (act) {
-    case Activation::silu: return z * sigmoid_of(z);
-    case Activation::sigmoid: return sigmoid_of(z);
-    default: return z;
+    case Activation::silu:
+      return z * sigmoid_of(z);
+    case Activation::sigmoid:
+      return sigmoid_of(z);
+    default:
+      return z;
   }
 }
 
@@ -62,29 +66,36 @@ KOKKOS_INLINE_FUNCTION Scalar activation_slope(const Activation act, const Scala
       const Scalar s = sigmoid_of(z);
       return s * (Scalar(1) - s);
     }
-    default: return Scalar(1);
+    default:
+      return Scalar(1);
   }
 }
 
-/// A dense layer's parameters in MemorySpace: weight [out, in], bias [out] (extent 0 when the
-/// layer has none).
+/// A dense layer's parameters in MemorySpace: weight [out, in], bias [out] (extent 0 when the layer
+/// has none).
 template <class Scalar, class MemorySpace>
 struct DenseWeights {
-  Kokkos::View<Scalar**, Kokkos::LayoutRight, MemorySpace> weight;
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, MemorySpace> weight;    ///< [out, in]
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, MemorySpace> weight_t;  ///< [in, out]: the forward's reads
   Kokkos::View<Scalar*, MemorySpace> bias;
 
   DenseWeights() = default;
-  /// Copies an nn::Linear (host, Eigen) into MemorySpace.
+  /// Copies an nn::Linear (host, Eigen) into MemorySpace, once as stored and once transposed (the
+  /// forward kernel reads W row k across outputs: contiguous for a host thread's vector loop and
+  /// for a GPU warp's neighbouring outputs).
   explicit DenseWeights(const Linear<Scalar>& layer)
       : weight("nernst::nn::DenseWeights::weight", layer.out_features(), layer.in_features()),
+        weight_t("nernst::nn::DenseWeights::weight_t", layer.in_features(), layer.out_features()),
         bias("nernst::nn::DenseWeights::bias", layer.has_bias() ? layer.out_features() : 0) {
     auto w = Kokkos::create_mirror_view(weight);
+    auto wt = Kokkos::create_mirror_view(weight_t);
     auto b = Kokkos::create_mirror_view(bias);
     for (int o = 0; o < out_features(); ++o) {
-      for (int k = 0; k < in_features(); ++k) w(o, k) = layer.weight(o, k);
+      for (int k = 0; k < in_features(); ++k) w(o, k) = wt(k, o) = layer.weight(o, k);
       if (has_bias()) b(o) = layer.bias(o);
     }
     Kokkos::deep_copy(weight, w);
+    Kokkos::deep_copy(weight_t, wt);
     Kokkos::deep_copy(bias, b);
   }
   int in_features() const { return static_cast<int>(weight.extent(1)); }
@@ -93,6 +104,11 @@ struct DenseWeights {
 };
 
 namespace detail {
+
+/// Whether kernels of ES run on host threads (their loops are then written for the CPU's vector
+/// units: one thread per row; on a device one thread per output).
+template <class ES>
+inline constexpr bool runs_on_host_v = std::is_same_v<typename ES::memory_space, Kokkos::HostSpace>;
 
 /// Rows per team tile: as many as keep the staged inputs within 32 KiB (at most 32, at least 1).
 template <class Scalar>
@@ -105,15 +121,18 @@ inline void check_dense_shapes(const char* what, const bool ok, const std::strin
   if (!ok) throw ValueError(std::string("nn::") + what + ": " + detail);
 }
 
-/// Z = X Wᵀ + b (or Z += X Wᵀ with `accumulate`), A = a(Z) when A is allocated. One team per
-/// tile of rows; one thread per (row, output).
+/// Z = X Wᵀ + b (or Z += X Wᵀ with `accumulate`), A = a(Z) when A is allocated. One team per tile
+/// of rows. On a device one thread per (row, output); on the host one thread per row, its outputs
+/// kHostOutputs at a time in a loop the compiler vectorises. Either way each output is summed over
+/// k = 0, 1, … from the bias: the same bits.
 template <class ES, class XV, class WV, class BV, class ZV, class AV>
 struct DenseForwardKernel {
+  static constexpr int kHostOutputs = 32;
   using Scalar = typename ZV::non_const_value_type;
   using Team = typename Kokkos::TeamPolicy<ES>::member_type;
   using Tile = Kokkos::View<Scalar**, Kokkos::LayoutRight, typename ES::scratch_memory_space, Kokkos::MemoryUnmanaged>;
   XV x;
-  WV w;
+  WV wt;
   BV b;
   ZV z;
   AV a;
@@ -125,22 +144,49 @@ struct DenseForwardKernel {
     const int r0 = team.league_rank() * tile;
     const int nr = math::min(tile, rows - r0);
     Tile xs(team.team_scratch(0), tile, in);
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * in), [&](const int q) { xs(q / in, q % in) = x(r0 + q / in, q % in); });
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * in),
+                         [&](const int q) { xs(q / in, q % in) = x(r0 + q / in, q % in); });
     team.team_barrier();
-    const bool bias = b.extent(0) != 0, keep_a = a.data() != nullptr;
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * out), [&](const int q) {
-      const int r = q / out, o = q % out;
-      Scalar acc = accumulate ? z(r0 + r, o) : (bias ? b(o) : Scalar(0));
-      for (int k = 0; k < in; ++k) acc += xs(r, k) * w(o, k);
-      z(r0 + r, o) = acc;
-      if (keep_a) a(r0 + r, o) = activate(act, acc);
-    });
+    if constexpr (runs_on_host_v<ES>) {
+      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr), [&](const int r) { host_row(xs, r0, r); });
+    } else {
+      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * out), [&](const int q) {
+        const int r = q / out, o = q % out;
+        Scalar acc = start(r0 + r, o);
+        for (int k = 0; k < in; ++k) acc += xs(r, k) * wt(k, o);
+        finish(r0 + r, o, acc);
+      });
+    }
+  }
+
+  KOKKOS_INLINE_FUNCTION Scalar start(const int row, const int o) const {
+    return accumulate ? z(row, o) : (b.extent(0) != 0 ? b(o) : Scalar(0));
+  }
+  KOKKOS_INLINE_FUNCTION void finish(const int row, const int o, const Scalar acc) const {
+    z(row, o) = acc;
+    if (a.data() != nullptr) a(row, o) = activate(act, acc);
+  }
+  /// Row r of the tile, kHostOutputs outputs at a time: acc[j] += x_k · Wᵀ(k, o0 + j) over k.
+  KOKKOS_INLINE_FUNCTION void host_row(const Tile& xs, const int r0, const int r) const {
+    for (int o0 = 0; o0 < out; o0 += kHostOutputs) {
+      const int n = math::min(kHostOutputs, out - o0);
+      Scalar acc[kHostOutputs];
+      for (int j = 0; j < n; ++j) acc[j] = start(r0 + r, o0 + j);
+      for (int k = 0; k < in; ++k) {
+        const Scalar xk = xs(r, k);
+        const Scalar* wk = &wt(k, o0);
+        for (int j = 0; j < n; ++j) acc[j] += xk * wk[j];
+      }
+      for (int j = 0; j < n; ++j) finish(r0 + r, o0 + j, acc[j]);
+    }
   }
 };
 
-/// dX = dZ W (or dX += dZ W). One team per tile of rows; one thread per (row, input).
+/// dX = dZ W (or dX += dZ W). One team per tile of rows; one thread per (row, input) on a device,
+/// per row on the host (as the forward kernel); each input summed over o = 0, 1, … either way.
 template <class ES, class DZV, class WV, class DXV>
 struct DenseInputGradientKernel {
+  static constexpr int kHostInputs = 32;
   using Scalar = typename DXV::non_const_value_type;
   using Team = typename Kokkos::TeamPolicy<ES>::member_type;
   using Tile = Kokkos::View<Scalar**, Kokkos::LayoutRight, typename ES::scratch_memory_space, Kokkos::MemoryUnmanaged>;
@@ -154,14 +200,32 @@ struct DenseInputGradientKernel {
     const int r0 = team.league_rank() * tile;
     const int nr = math::min(tile, rows - r0);
     Tile ds(team.team_scratch(0), tile, out);
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * out), [&](const int q) { ds(q / out, q % out) = dz(r0 + q / out, q % out); });
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * out),
+                         [&](const int q) { ds(q / out, q % out) = dz(r0 + q / out, q % out); });
     team.team_barrier();
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * in), [&](const int q) {
-      const int r = q / in, k = q % in;
-      Scalar acc = accumulate ? dx(r0 + r, k) : Scalar(0);
-      for (int o = 0; o < out; ++o) acc += ds(r, o) * w(o, k);
-      dx(r0 + r, k) = acc;
-    });
+    if constexpr (runs_on_host_v<ES>) {
+      // One thread per row, kHostInputs inputs at a time (vectorised over k, W row o contiguous).
+      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr), [&](const int r) {
+        for (int k0 = 0; k0 < in; k0 += kHostInputs) {
+          const int n = math::min(kHostInputs, in - k0);
+          Scalar acc[kHostInputs];
+          for (int j = 0; j < n; ++j) acc[j] = accumulate ? dx(r0 + r, k0 + j) : Scalar(0);
+          for (int o = 0; o < out; ++o) {
+            const Scalar d = ds(r, o);
+            const Scalar* wo = &w(o, k0);
+            for (int j = 0; j < n; ++j) acc[j] += d * wo[j];
+          }
+          for (int j = 0; j < n; ++j) dx(r0 + r, k0 + j) = acc[j];
+        }
+      });
+    } else {
+      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * in), [&](const int q) {
+        const int r = q / in, k = q % in;
+        Scalar acc = accumulate ? dx(r0 + r, k) : Scalar(0);
+        for (int o = 0; o < out; ++o) acc += ds(r, o) * w(o, k);
+        dx(r0 + r, k) = acc;
+      });
+    }
   }
 };
 
@@ -179,8 +243,8 @@ struct ActivationReverseKernel {
   }
 };
 
-/// dW(o, k) += Σ_r dZ(r, o) X(r, k), rows in order; db(o) += Σ_r dZ(r, o). One thread per
-/// weight (the last `out` threads also do the bias).
+/// dW(o, k) += Σ_r dZ(r, o) X(r, k), rows in order; db(o) += Σ_r dZ(r, o). One thread per weight
+/// (the last `out` threads also do the bias).
 template <class XV, class DZV, class DWV, class DBV>
 struct DenseParameterGradientKernel {
   using Scalar = typename DWV::non_const_value_type;
@@ -206,30 +270,33 @@ struct DenseParameterGradientKernel {
 
 }  // namespace detail
 
-/// Z = X Wᵀ + b (Z += X Wᵀ with `accumulate`; the bias is then not added) and, when A is
-/// allocated (A.data() != nullptr), A = a(Z). X: [rows, in]; Z, A: [rows, out]. `row_tile` 0
-/// picks the tile (≤ 32 rows within 32 KiB of scratch); any tile gives the same bits.
+/// Z = X Wᵀ + b (Z += X Wᵀ with `accumulate`; the bias is then not added) and, when A is allocated
+/// (A.data() != nullptr), A = a(Z). X: [rows, in]; Z, A: [rows, out]. `row_tile` 0 picks the tile
+/// (≤ 32 rows within 32 KiB of scratch); any tile gives the same bits.
 template <class ExecutionSpace, class XV, class Weights, class ZV, class AV>
 void dense_forward(const ExecutionSpace& space, const XV& X, const Weights& layer, const ZV& Z, const AV& A,
                    const Activation act = Activation::identity, const bool accumulate = false, int row_tile = 0) {
   using Scalar = typename ZV::non_const_value_type;
   const int rows = static_cast<int>(X.extent(0)), in = layer.in_features(), out = layer.out_features();
-  detail::check_dense_shapes("dense_forward", static_cast<int>(X.extent(1)) == in,
-                             "X has " + std::to_string(X.extent(1)) + " columns, the layer " + std::to_string(in) + " inputs");
-  detail::check_dense_shapes("dense_forward", static_cast<int>(Z.extent(0)) == rows && static_cast<int>(Z.extent(1)) == out,
-                             "Z is " + std::to_string(Z.extent(0)) + " x " + std::to_string(Z.extent(1)) + ", expected " +
-                                 std::to_string(rows) + " x " + std::to_string(out));
+  detail::check_dense_shapes(
+      "dense_forward", static_cast<int>(X.extent(1)) == in,
+      "X has " + std::to_string(X.extent(1)) + " columns, the layer " + std::to_string(in) + " inputs");
   detail::check_dense_shapes("dense_forward",
-                             A.data() == nullptr || (static_cast<int>(A.extent(0)) == rows && static_cast<int>(A.extent(1)) == out),
-                             "A differs in shape from Z");
+                             static_cast<int>(Z.extent(0)) == rows && static_cast<int>(Z.extent(1)) == out,
+                             "Z is " + std::to_string(Z.extent(0)) + " x " + std::to_string(Z.extent(1)) +
+                                 ", expected " + std::to_string(rows) + " x " + std::to_string(out));
+  detail::check_dense_shapes(
+      "dense_forward",
+      A.data() == nullptr || (static_cast<int>(A.extent(0)) == rows && static_cast<int>(A.extent(1)) == out),
+      "A differs in shape from Z");
   if (rows == 0) return;
   const int tile = row_tile > 0 ? row_tile : detail::dense_row_tile<Scalar>(in);
-  using Kernel = detail::DenseForwardKernel<ExecutionSpace, XV, decltype(layer.weight), decltype(layer.bias), ZV, AV>;
+  using Kernel = detail::DenseForwardKernel<ExecutionSpace, XV, decltype(layer.weight_t), decltype(layer.bias), ZV, AV>;
   const std::size_t bytes = Kernel::Tile::shmem_size(tile, in);
   Kokkos::parallel_for("nernst::nn::dense_forward",
                        Kokkos::TeamPolicy<ExecutionSpace>(space, (rows + tile - 1) / tile, Kokkos::AUTO)
                            .set_scratch_size(0, Kokkos::PerTeam(bytes)),
-                       Kernel{X, layer.weight, layer.bias, Z, A, act, rows, in, out, tile, accumulate});
+                       Kernel{X, layer.weight_t, layer.bias, Z, A, act, rows, in, out, tile, accumulate});
 }
 
 /// dX = dZ W (dX += dZ W with `accumulate`). dZ: [rows, out]; dX: [rows, in].
@@ -238,12 +305,13 @@ void dense_input_gradient(const ExecutionSpace& space, const DZV& dZ, const Weig
                           const bool accumulate = false, int row_tile = 0) {
   using Scalar = typename DXV::non_const_value_type;
   const int rows = static_cast<int>(dZ.extent(0)), in = layer.in_features(), out = layer.out_features();
-  detail::check_dense_shapes("dense_input_gradient", static_cast<int>(dZ.extent(1)) == out,
-                             "dZ has " + std::to_string(dZ.extent(1)) + " columns, the layer " + std::to_string(out) + " outputs");
+  detail::check_dense_shapes(
+      "dense_input_gradient", static_cast<int>(dZ.extent(1)) == out,
+      "dZ has " + std::to_string(dZ.extent(1)) + " columns, the layer " + std::to_string(out) + " outputs");
   detail::check_dense_shapes("dense_input_gradient",
                              static_cast<int>(dX.extent(0)) == rows && static_cast<int>(dX.extent(1)) == in,
-                             "dX is " + std::to_string(dX.extent(0)) + " x " + std::to_string(dX.extent(1)) + ", expected " +
-                                 std::to_string(rows) + " x " + std::to_string(in));
+                             "dX is " + std::to_string(dX.extent(0)) + " x " + std::to_string(dX.extent(1)) +
+                                 ", expected " + std::to_string(rows) + " x " + std::to_string(in));
   if (rows == 0) return;
   const int tile = row_tile > 0 ? row_tile : detail::dense_row_tile<Scalar>(out);
   using Kernel = detail::DenseInputGradientKernel<ExecutionSpace, DZV, decltype(layer.weight), DXV>;
@@ -266,11 +334,12 @@ void activation_reverse(const ExecutionSpace& space, const Activation act, const
                        detail::ActivationReverseKernel<ZV, DAV, DZV>{Z, dA, dZ, act, cols});
 }
 
-/// Training: dW += dZᵀ X and db += Σ_rows dZ (db only when the layer has a bias; dW, db shaped
-/// as the layer's weight and bias).
+/// Training: dW += dZᵀ X and db += Σ_rows dZ (db only when the layer has a bias; dW, db shaped as
+/// the layer's weight and bias).
 template <class ExecutionSpace, class XV, class DZV, class DWV, class DBV>
 void dense_parameter_gradients(const ExecutionSpace& space, const XV& X, const DZV& dZ, const DWV& dW, const DBV& dB) {
-  const int rows = static_cast<int>(X.extent(0)), in = static_cast<int>(dW.extent(1)), out = static_cast<int>(dW.extent(0));
+  const int rows = static_cast<int>(X.extent(0)), in = static_cast<int>(dW.extent(1)),
+            out = static_cast<int>(dW.extent(0));
   detail::check_dense_shapes("dense_parameter_gradients",
                              static_cast<int>(X.extent(1)) == in && static_cast<int>(dZ.extent(0)) == rows &&
                                  static_cast<int>(dZ.extent(1)) == out,
@@ -278,8 +347,10 @@ void dense_parameter_gradients(const ExecutionSpace& space, const XV& X, const D
                                  std::to_string(dZ.extent(0)) + " x " + std::to_string(dZ.extent(1)) + "] and dW [" +
                                  std::to_string(out) + " x " + std::to_string(in) + "] do not match");
   const int nb = static_cast<int>(dB.extent(0));
-  detail::check_dense_shapes("dense_parameter_gradients", nb == 0 || nb == out, "db has " + std::to_string(nb) + " entries");
-  Kokkos::parallel_for("nernst::nn::dense_parameter_gradients", Kokkos::RangePolicy<ExecutionSpace>(space, 0, out * in + nb),
+  detail::check_dense_shapes("dense_parameter_gradients", nb == 0 || nb == out,
+                             "db has " + std::to_string(nb) + " entries");
+  Kokkos::parallel_for("nernst::nn::dense_parameter_gradients",
+                       Kokkos::RangePolicy<ExecutionSpace>(space, 0, out * in + nb),
                        detail::DenseParameterGradientKernel<XV, DZV, DWV, DBV>{X, dZ, dW, dB, rows, in, out});
 }
 

@@ -4,17 +4,19 @@
 /// reverse: y = core(x) ⊙ gate(x), each branch a stack of dense layers (nn/dense_kernel.hpp).
 ///
 /// The device counterpart of nn::GatedMLP for graph networks evaluated where the System lives
-/// (docs/threads.md, "Device kernels"): M3GNet's three-body, convolution and readout MLPs are
-/// gated MLPs. Same semantics: inner layers SiLU on both branches; the last layer SiLU on the core
-/// branch only with `activate_last`, σ on the gate branch. CHGNet's output LayerNorms are not
-/// here yet (construction refuses a GatedMLP that has them).
+/// (docs/threads.md, "Device kernels"): M3GNet's three-body, convolution and readout MLPs are gated
+/// MLPs. Same semantics: inner layers SiLU on both branches; the last layer SiLU on the core branch
+/// only with `activate_last`, σ on the gate branch. CHGNet's output LayerNorms are not here yet
+/// (construction refuses a GatedMLP that has them).
 ///
-/// Memory: the forward keeps every layer's pre-activations Z and activations A ([B, 2·width]:
-/// core columns first, then gate) in views that grow with the batch and are reused; the reverse
-/// needs nothing else. Every kernel sums in a fixed order (see dense_kernel.hpp), so a result is
-/// bitwise the same on every run and at any thread count.
+/// Memory: the forward keeps every layer's pre-activations Z and activations A ([B, 2·width]: core
+/// columns first, then gate) in views that grow with the batch and are reused; the reverse needs
+/// nothing else. A copy shares the weights (read only) but not these arrays. Every kernel sums in a
+/// fixed order (see dense_kernel.hpp), so a result is bitwise the same on every run and at any
+/// thread count.
 
 #include <nernst/core/error.hpp>
+#include <nernst/core/fresh_on_copy.hpp>
 #include <nernst/core/kokkos.hpp>
 #include <nernst/core/macros.hpp>
 #include <nernst/nn/dense_kernel.hpp>
@@ -41,7 +43,8 @@ struct GateProductKernel {
   }
 };
 
-/// Reverse of the gate product: dA(r, j) = dY(r, j) · A(r, h + j), dA(r, h + j) = dY(r, j) · A(r, j).
+/// Reverse of the gate product: dA(r, j) = dY(r, j) · A(r, h + j), dA(r, h + j) = dY(r, j) · A(r,
+/// j).
 template <class AV, class DYV, class DAV>
 struct GateProductReverseKernel {
   AV a;
@@ -67,14 +70,13 @@ class GatedMLPKernel {
   GatedMLPKernel() = default;
   explicit GatedMLPKernel(const GatedMLP<Scalar>& host) : activate_last_(host.activate_last()) {
     if (host.has_output_norms())
-      throw ValueError("nn::GatedMLPKernel: gated MLPs with output LayerNorms (CHGNet's) do not run as kernels yet");
+      throw ValueError(
+          "nn::GatedMLPKernel: gated MLPs with output LayerNorms "
+          "(CHGNet's) do not run as kernels yet");
     for (std::size_t l = 0; l < host.depth(); ++l) {
       core_.emplace_back(host.layer(l));
       gate_.emplace_back(host.gate(l));
     }
-    z_.resize(host.depth());
-    a_.resize(host.depth());
-    da_.resize(host.depth());
   }
 
   std::size_t depth() const { return core_.size(); }
@@ -89,23 +91,27 @@ class GatedMLPKernel {
     if (static_cast<int>(Y.extent(0)) != B || static_cast<int>(Y.extent(1)) != out_features())
       throw ValueError("nn::GatedMLPKernel: Y is " + std::to_string(Y.extent(0)) + " x " + std::to_string(Y.extent(1)) +
                        ", expected " + std::to_string(B) + " x " + std::to_string(out_features()));
-    batch_ = B;
+    auto& z = buf_->z;
+    auto& a = buf_->a;
+    buf_->batch = B;
+    z.resize(depth());
+    a.resize(depth());
     for (std::size_t l = 0; l < depth(); ++l) {
-      grow(z_[l], B, 2 * width(l));
-      grow(a_[l], B, 2 * width(l));
+      grow(z[l], B, 2 * width(l));
+      grow(a[l], B, 2 * width(l));
       const bool last = l + 1 == depth();
       const Activation core_act = !last || activate_last_ ? Activation::silu : Activation::identity;
       const Activation gate_act = last ? Activation::sigmoid : Activation::silu;
       if (l == 0) {
-        dense_forward(space, X, core_[l], half(z_[l], B, l, 0), half(a_[l], B, l, 0), core_act);
-        dense_forward(space, X, gate_[l], half(z_[l], B, l, 1), half(a_[l], B, l, 1), gate_act);
+        dense_forward(space, X, core_[l], half(z[l], B, l, 0), half(a[l], B, l, 0), core_act);
+        dense_forward(space, X, gate_[l], half(z[l], B, l, 1), half(a[l], B, l, 1), gate_act);
       } else {
-        dense_forward(space, half(a_[l - 1], B, l - 1, 0), core_[l], half(z_[l], B, l, 0), half(a_[l], B, l, 0), core_act);
-        dense_forward(space, half(a_[l - 1], B, l - 1, 1), gate_[l], half(z_[l], B, l, 1), half(a_[l], B, l, 1), gate_act);
+        dense_forward(space, half(a[l - 1], B, l - 1, 0), core_[l], half(z[l], B, l, 0), half(a[l], B, l, 0), core_act);
+        dense_forward(space, half(a[l - 1], B, l - 1, 1), gate_[l], half(z[l], B, l, 1), half(a[l], B, l, 1), gate_act);
       }
     }
     const int h = out_features();
-    const auto A = rows(a_.back(), B);
+    const auto A = rows(a.back(), B);
     Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output", Kokkos::RangePolicy<ExecutionSpace>(space, 0, B * h),
                          detail::GateProductKernel<decltype(A), YV>{A, Y, h});
   }
@@ -113,19 +119,24 @@ class GatedMLPKernel {
   /// dX = ∂(Σ dY ⊙ Y)/∂X for the last forward (dX += … with `accumulate`). dY [B, out], dX [B, in].
   template <class DYV, class DXV>
   void backward(const ExecutionSpace& space, const DYV& dY, const DXV& dX, const bool accumulate = false) {
-    const int B = batch_;
+    const int B = buf_->batch;
+    const auto& z = buf_->z;
+    const auto& a = buf_->a;
+    auto& da = buf_->da;
     if (static_cast<int>(dY.extent(0)) != B || static_cast<int>(dX.extent(0)) != B ||
         static_cast<int>(dX.extent(1)) != in_features())
       throw ValueError("nn::GatedMLPKernel: backward for a batch of " + std::to_string(dY.extent(0)) + " rows into " +
                        std::to_string(dX.extent(0)) + " x " + std::to_string(dX.extent(1)) + "; the last forward had " +
                        std::to_string(B) + " rows of " + std::to_string(in_features()) + " inputs");
     const std::size_t L = depth();
-    for (std::size_t l = 0; l < L; ++l) grow(da_[l], B, 2 * width(l));
+    da.resize(L);
+    for (std::size_t l = 0; l < L; ++l) grow(da[l], B, 2 * width(l));
     {
       const int h = out_features();
-      const auto A = rows(a_[L - 1], B);
-      const auto dA = rows(da_[L - 1], B);
-      Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output_reverse", Kokkos::RangePolicy<ExecutionSpace>(space, 0, B * h),
+      const auto A = rows(a[L - 1], B);
+      const auto dA = rows(da[L - 1], B);
+      Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output_reverse",
+                           Kokkos::RangePolicy<ExecutionSpace>(space, 0, B * h),
                            detail::GateProductReverseKernel<decltype(A), DYV, decltype(dA)>{A, dY, dA, h});
     }
     for (std::size_t l = L; l-- > 0;) {
@@ -133,14 +144,14 @@ class GatedMLPKernel {
       const Activation core_act = !last || activate_last_ ? Activation::silu : Activation::identity;
       const Activation gate_act = last ? Activation::sigmoid : Activation::silu;
       // dZ overwrites dA in place (the activations' reverse is element by element).
-      activation_reverse(space, core_act, half(z_[l], B, l, 0), half(da_[l], B, l, 0), half(da_[l], B, l, 0));
-      activation_reverse(space, gate_act, half(z_[l], B, l, 1), half(da_[l], B, l, 1), half(da_[l], B, l, 1));
+      activation_reverse(space, core_act, half(z[l], B, l, 0), half(da[l], B, l, 0), half(da[l], B, l, 0));
+      activation_reverse(space, gate_act, half(z[l], B, l, 1), half(da[l], B, l, 1), half(da[l], B, l, 1));
       if (l > 0) {
-        dense_input_gradient(space, half(da_[l], B, l, 0), core_[l], half(da_[l - 1], B, l - 1, 0));
-        dense_input_gradient(space, half(da_[l], B, l, 1), gate_[l], half(da_[l - 1], B, l - 1, 1));
+        dense_input_gradient(space, half(da[l], B, l, 0), core_[l], half(da[l - 1], B, l - 1, 0));
+        dense_input_gradient(space, half(da[l], B, l, 1), gate_[l], half(da[l - 1], B, l - 1, 1));
       } else {
-        dense_input_gradient(space, half(da_[0], B, 0, 0), core_[0], dX, accumulate);
-        dense_input_gradient(space, half(da_[0], B, 0, 1), gate_[0], dX, true);
+        dense_input_gradient(space, half(da[0], B, 0, 0), core_[0], dX, accumulate);
+        dense_input_gradient(space, half(da[0], B, 0, 1), gate_[0], dX, true);
       }
     }
   }
@@ -159,9 +170,13 @@ class GatedMLPKernel {
   }
 
   std::vector<DenseWeights<Scalar, memory_space>> core_, gate_;
-  std::vector<View2> z_, a_, da_;
+  /// Per-evaluation arrays: pre-activations, activations and their adjoints per layer.
+  struct Buffers {
+    std::vector<View2> z, a, da;
+    int batch = 0;
+  };
+  FreshOnCopy<Buffers> buf_;
   bool activate_last_ = false;
-  int batch_ = 0;
 };
 
 }  // namespace nn

@@ -1,20 +1,20 @@
 #pragma once
 /// \file
-/// \brief The graph networks' gathers, segmented sums and force reduction as Kokkos kernels in
-/// any execution space: the device counterparts of gather_scatter.hpp.
+/// \brief The graph networks' gathers, segmented sums and force reduction as Kokkos kernels in any
+/// execution space: the device counterparts of gather_scatter.hpp.
 ///
-/// With nn/dense_kernel.hpp these are the pieces a graph network is made of when it runs where
-/// the System lives (host threads or a GPU, one source): per-edge gathers of per-atom rows, sums
-/// of per-edge (or per-triplet) rows onto their atom (or edge), and the reduction of per-edge
+/// With nn/dense_kernel.hpp these are the pieces a graph network is made of when it runs where the
+/// System lives (host threads or a GPU, one source): per-edge gathers of per-atom rows, sums of
+/// per-edge (or per-triplet) rows onto their atom (or edge), and the reduction of per-edge
 /// gradients ∂E/∂r_e to forces and virial (docs/threads.md, "Device kernels").
 ///
 /// Determinism without atomics: a sum onto a row is computed whole by one thread, over the row's
 /// members in increasing index order (CSR `Segments`, built on the host once per graph). The
-/// results are therefore bitwise the same on every run and at any thread count, and each sum is
-/// the one the serial scatter (`scatter_add_rows`, `edge_gradients_to_forces`) computes, in the
-/// same order. The virial (nine sums over all edges) is summed per fixed block of edges and the
-/// blocks' partials are added in block order on the host: the block count depends on the edge
-/// count only, never on scheduling.
+/// results are therefore bitwise the same on every run and at any thread count, and each sum is the
+/// one the serial scatter (`scatter_add_rows`, `edge_gradients_to_forces`) computes, in the same
+/// order. The virial (nine sums over all edges) is summed per fixed block of edges and the blocks'
+/// partials are added in block order on the host: the block count depends on the edge count only,
+/// never on scheduling.
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
@@ -49,8 +49,8 @@ struct Segments {
     auto off = std::vector<int>(n + 1, 0);
     for (std::size_t q = 0; q < key.size(); ++q) {
       if (key[q] < 0 || static_cast<std::size_t>(key[q]) >= n)
-        throw ValueError("graphnet::Segments: entry " + std::to_string(q) + " has key " +
-                         std::to_string(key[q]) + ", outside [0, " + std::to_string(n) + ")");
+        throw ValueError("graphnet::Segments: entry " + std::to_string(q) + " has key " + std::to_string(key[q]) +
+                         ", outside [0, " + std::to_string(n) + ")");
       ++off[static_cast<std::size_t>(key[q]) + 1];
     }
     for (std::size_t i = 0; i < n; ++i) off[i + 1] += off[i];
@@ -60,23 +60,24 @@ struct Segments {
     auto hm = Kokkos::create_mirror_view(member);
     for (std::size_t i = 0; i <= n; ++i) ho(i) = off[i];
     std::vector<int> next(off.begin(), off.end() - 1);
-    for (std::size_t q = 0; q < key.size(); ++q) hm(static_cast<std::size_t>(next[static_cast<std::size_t>(key[q])]++)) = static_cast<int>(q);
+    for (std::size_t q = 0; q < key.size(); ++q)
+      hm(static_cast<std::size_t>(next[static_cast<std::size_t>(key[q])]++)) = static_cast<int>(q);
     Kokkos::deep_copy(offset, ho);
     Kokkos::deep_copy(member, hm);
   }
 };
 
 /// The edges incident to each atom, in increasing edge order, each as 2e (the atom is the edge's
-/// source) or 2e + 1 (its destination): what F_i = Σ_{src=i} G_e − Σ_{dst=i} G_e sums, in the
-/// order the serial loop over edges adds to atom i (for an edge from an atom to its own image,
-/// source first, then destination).
+/// source) or 2e + 1 (its destination): what F_i = Σ_{src=i} G_e − Σ_{dst=i} G_e sums, in the order
+/// the serial loop over edges adds to atom i (for an edge from an atom to its own image, source
+/// first, then destination).
 template <class MemorySpace>
 struct IncidentEdges : Segments<MemorySpace> {
   IncidentEdges() = default;
   IncidentEdges(const std::vector<int>& src, const std::vector<int>& dst, const std::size_t natoms) {
     if (src.size() != dst.size())
-      throw ValueError("graphnet::IncidentEdges: " + std::to_string(src.size()) + " sources, " + std::to_string(dst.size()) +
-                       " destinations");
+      throw ValueError("graphnet::IncidentEdges: " + std::to_string(src.size()) + " sources, " +
+                       std::to_string(dst.size()) + " destinations");
     std::vector<int> key(2 * src.size());
     for (std::size_t e = 0; e < src.size(); ++e) {
       check_end(e, src[e], "source", natoms);
@@ -90,8 +91,8 @@ struct IncidentEdges : Segments<MemorySpace> {
  private:
   static void check_end(const std::size_t e, const int atom, const char* end, const std::size_t natoms) {
     if (atom < 0 || static_cast<std::size_t>(atom) >= natoms)
-      throw ValueError("graphnet::IncidentEdges: edge " + std::to_string(e) + " has " + end + " " + std::to_string(atom) +
-                       ", outside [0, " + std::to_string(natoms) + ")");
+      throw ValueError("graphnet::IncidentEdges: edge " + std::to_string(e) + " has " + end + " " +
+                       std::to_string(atom) + ", outside [0, " + std::to_string(natoms) + ")");
   }
 };
 
@@ -189,17 +190,18 @@ void segment_sum(const ExecutionSpace& space, const SV& S, const Segments<Memory
   static_assert(is_accessible_v<ExecutionSpace, MemorySpace>, "segments must live where the kernel runs");
   const int rows = seg.size(), cols = static_cast<int>(S.extent(1));
   if (static_cast<int>(S.extent(0)) != rows || Y.extent(1) != S.extent(1))
-    throw ValueError("graphnet::segment_sum: " + std::to_string(rows) + " segments, S has " + std::to_string(S.extent(0)) +
-                     " rows; S and Y have " + std::to_string(S.extent(1)) + " and " + std::to_string(Y.extent(1)) + " columns");
+    throw ValueError("graphnet::segment_sum: " + std::to_string(rows) + " segments, S has " +
+                     std::to_string(S.extent(0)) + " rows; S and Y have " + std::to_string(S.extent(1)) + " and " +
+                     std::to_string(Y.extent(1)) + " columns");
   Kokkos::parallel_for("nernst::graphnet::segment_sum", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows * cols),
                        detail::SegmentSumKernel<SV, decltype(seg.offset), YV>{S, seg.offset, seg.member, Y, cols});
 }
 
-/// Forces F_i = Σ_{src=i} G_e − Σ_{dst=i} G_e ([natoms, 3], overwritten) and the virial
-/// W_ab = Σ_e r_ea G_eb from per-edge gradients G = ∂E/∂r_e and bond vectors r ([E, 3] each),
-/// in double whatever the scalar of G and r. Forces are bitwise the serial reduction's; the
-/// virial is summed in blocks of kVirialBlock edges, added in block order (bitwise the serial
-/// sum up to kVirialBlock edges).
+/// Forces F_i = Σ_{src=i} G_e − Σ_{dst=i} G_e ([natoms, 3], overwritten) and the virial W_ab = Σ_e
+/// r_ea G_eb from per-edge gradients G = ∂E/∂r_e and bond vectors r ([E, 3] each), in double
+/// whatever the scalar of G and r. Forces are bitwise the serial reduction's; the virial is summed
+/// in blocks of kVirialBlock edges, added in block order (bitwise the serial sum up to kVirialBlock
+/// edges).
 template <class ExecutionSpace, class MemorySpace, class GV, class RV, class FV>
 Eigen::Matrix3d edge_gradients_to_forces(const ExecutionSpace& space, const IncidentEdges<MemorySpace>& incident,
                                          const GV& G, const RV& rvec, const FV& F) {
@@ -208,10 +210,12 @@ Eigen::Matrix3d edge_gradients_to_forces(const ExecutionSpace& space, const Inci
   if (static_cast<int>(F.extent(0)) != natoms || static_cast<int>(rvec.extent(0)) != edges ||
       2 * static_cast<std::size_t>(edges) != incident.member.extent(0))
     throw ValueError("graphnet::edge_gradients_to_forces: " + std::to_string(edges) + " edge gradients, " +
-                     std::to_string(rvec.extent(0)) + " bond vectors, " + std::to_string(incident.member.extent(0) / 2) +
-                     " incident edges, " + std::to_string(F.extent(0)) + " force rows for " + std::to_string(natoms) + " atoms");
-  Kokkos::parallel_for("nernst::graphnet::edge_forces", Kokkos::RangePolicy<ExecutionSpace>(space, 0, 3 * natoms),
-                       detail::IncidentForceKernel<FV, decltype(incident.offset), GV>{F, incident.offset, incident.member, G});
+                     std::to_string(rvec.extent(0)) + " bond vectors, " +
+                     std::to_string(incident.member.extent(0) / 2) + " incident edges, " + std::to_string(F.extent(0)) +
+                     " force rows for " + std::to_string(natoms) + " atoms");
+  Kokkos::parallel_for(
+      "nernst::graphnet::edge_forces", Kokkos::RangePolicy<ExecutionSpace>(space, 0, 3 * natoms),
+      detail::IncidentForceKernel<FV, decltype(incident.offset), GV>{F, incident.offset, incident.member, G});
   const int blocks = (edges + kVirialBlock - 1) / kVirialBlock;
   Kokkos::View<double* [9], typename ExecutionSpace::memory_space> partial("nernst::graphnet::virial_blocks", blocks);
   Kokkos::parallel_for("nernst::graphnet::edge_virial", Kokkos::RangePolicy<ExecutionSpace>(space, 0, 9 * blocks),

@@ -11,14 +11,19 @@
 ///
 /// The graph is rebuilt at every call with pymatgen's neighbour search (edge order included),
 /// so results match matgl to floating-point precision (see docs/m3gnet.md). Positions are taken
-/// as given in `System::x` (not wrapped), as matgl does. The dense network runs on the host;
-/// positions and forces are mirrored to and from the System's memory space.
+/// as given in `System::x` (not wrapped), as matgl does. Forces and stress come from the host
+/// evaluator (Eigen on the host threads; positions and forces mirrored to and from the System's
+/// memory space). Energy-only requests run as Kokkos kernels in the System's execution space
+/// (graphnet::M3GNetKernel) when `energy_kernels()` is on: by default where the System lives in
+/// device memory (a CUDA build: screening on the GPU), off on the host, where the Eigen evaluator
+/// is faster (benchmarks/bench_m3gnet_kernel.cpp).
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/system.hpp>
 #include <nernst/potential/graphnet/compute_result.hpp>
 #include <nernst/potential/graphnet/graphnet.hpp>
 #include <nernst/potential/graphnet/m3gnet_evaluator.hpp>
+#include <nernst/potential/graphnet/m3gnet_kernel.hpp>
 #include <nernst/potential/graphnet/m3gnet_model.hpp>
 #include <nernst/potential/potential.hpp>
 
@@ -26,6 +31,7 @@
 
 #include <filesystem>
 #include <string>
+#include <type_traits>
 
 NERNST_NAMESPACE_BEGIN
 
@@ -56,7 +62,7 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   using scalar_type = Scalar;
 
   explicit Potential(const graphnet::M3GNetModel& model, graphnet::ThreeBodyMode mode = graphnet::ThreeBodyMode::matgl)
-      : eval_(model, mode) {}
+      : eval_(model, mode), kernel_(model, mode) {}
   explicit Potential(const std::string& model_dir, graphnet::ThreeBodyMode mode = graphnet::ThreeBodyMode::matgl)
       : Potential(M3GNet::load(model_dir), mode) {}
 
@@ -66,6 +72,10 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   /// The graph of the last compute() (pymatgen order).
   const graphnet::PeriodicGraph& graph() const { return graph_; }
   const graphnet::Triplets& triplets() const { return eval_.triplets(); }
+
+  /// Whether energy-only requests run as kernels in the System's execution space (see above).
+  bool energy_kernels() const { return energy_kernels_; }
+  void set_energy_kernels(bool on) { energy_kernels_ = on; }
 
   ComputeResult compute(System<MemorySpace>& sys, const ComputeRequest& req) {
     load_system(sys);
@@ -93,11 +103,18 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
 
   ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {
     const bool grad = req.forces || req.stress;
+    if (!grad && energy_kernels_) {
+      out_.energy = kernel_.energy(execution_space(), x_, sys.cell.matrix(), types_, g, &out_.atom_energy);
+      return graphnet::make_compute_result(sys, req, out_.energy, out_.atom_energy, out_.forces, out_.virial);
+    }
     eval_.evaluate(x_, sys.cell.matrix(), types_, g, grad, out_);
     return graphnet::make_compute_result(sys, req, out_.energy, out_.atom_energy, out_.forces, out_.virial);
   }
 
+  using execution_space = typename MemorySpace::execution_space;
   graphnet::M3GNetEvaluator<Scalar> eval_;
+  graphnet::M3GNetKernel<Scalar, execution_space> kernel_;
+  bool energy_kernels_ = !std::is_same_v<MemorySpace, Kokkos::HostSpace>;
   graphnet::PeriodicGraph graph_;
   graphnet::M3GNetOutput out_;
   std::vector<std::array<double, 3>> x_;

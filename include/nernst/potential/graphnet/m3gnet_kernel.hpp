@@ -3,17 +3,17 @@
 /// \brief M3GNet's energy (forward pass) as Kokkos kernels in any execution space: the first graph
 /// network that runs where the System lives, on host threads or a GPU, from one source.
 ///
-/// What it is for: static energies of many structures (ranking orderings by the model, the
-/// seed's screen) on a GPU. Forces and stress (the reverse pass) still come from the host
-/// evaluator (M3GNetEvaluator); this class computes the same energy, to rounding (the dense
-/// layers sum in another order than Eigen's GEMMs: 1e-12 relative in double).
+/// What it is for: static energies of many structures (ranking orderings by the model, the seed's
+/// screen) on a GPU. Forces and stress (the reverse pass) still come from the host evaluator
+/// (M3GNetEvaluator); this class computes the same energy, to rounding (the dense layers sum in
+/// another order than Eigen's GEMMs: 1e-12 relative in double).
 ///
-/// Where each step runs: graph construction (pymatgen order) and the triplet lists stay on the
-/// host (they are O(E) bookkeeping and define the summation order); everything with floating
-/// point runs as kernels in ExecutionSpace: bond vectors, radial bases and envelopes, triplet
-/// bases, embeddings, every block's three-body sums and gated MLPs (nn::GatedMLPKernel), the
-/// convolutions and their sums onto atoms (graphnet::segment_sum), and the readout. The per-atom
-/// energies come back to the host to be added, in atom order, as the host evaluator adds them.
+/// Where each step runs: graph construction (pymatgen order) and the triplet lists stay on the host
+/// (they are O(E) bookkeeping and define the summation order); everything with floating point runs
+/// as kernels in ExecutionSpace: bond vectors, radial bases and envelopes, triplet bases,
+/// embeddings, every block's three-body sums and gated MLPs (nn::GatedMLPKernel), the convolutions
+/// and their sums onto atoms (graphnet::segment_sum), and the readout. The per-atom energies come
+/// back to the host to be added, in atom order, as the host evaluator adds them.
 ///
 /// Differences from the host evaluator's layout: the convolutions' first layer multiplies the
 /// gathered [v_src, v_dst, e] per edge (no per-atom projections yet), and every layer keeps its
@@ -22,6 +22,7 @@
 /// (its coefficient table is copied into the functor, since device code cannot read host tables).
 
 #include <nernst/core/error.hpp>
+#include <nernst/core/fresh_on_copy.hpp>
 #include <nernst/core/kokkos.hpp>
 #include <nernst/core/macros.hpp>
 #include <nernst/nn/dense_kernel.hpp>
@@ -71,9 +72,9 @@ struct SmoothBesselValues {
   }
 };
 
-/// Bond vector r_e = x_dst + image·L − x_src (summed in double, then rounded to Scalar, as the
-/// host evaluator), its length, the radial functions of the three-body basis (whose first
-/// columns are the two-body basis) and the three-body envelope.
+/// Bond vector r_e = x_dst + image·L − x_src (summed in double, then rounded to Scalar, as the host
+/// evaluator), its length, the radial functions of the three-body basis (whose first columns are
+/// the two-body basis) and the three-body envelope.
 template <class Scalar, class MS, class Basis>
 struct EdgeGeometryKernel {
   Kokkos::View<const double* [3], MS> x;
@@ -120,7 +121,8 @@ struct TripletBasisKernel {
   }
 };
 
-/// h(e, k) = Σ_{t → e} (B(t, k) · s(gate_atom(t), k)) · w_t, triplets onto their target edge in order.
+/// h(e, k) = Σ_{t → e} (B(t, k) · s(gate_atom(t), k)) · w_t, triplets onto their target edge in
+/// order.
 template <class Scalar, class MS>
 struct ThreeBodySumKernel {
   Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> h, basis, gate;
@@ -209,8 +211,8 @@ class M3GNetKernel {
 
   const M3GNetConfig& config() const { return cfg_; }
 
-  /// Total energy (eV) on the graph `g`, and per-atom energies into `atom_energy` when given.
-  /// `x`: Cartesian positions (Å), `L`: lattice rows, `types`: model types (M3GNetConfig::type_of).
+  /// Total energy (eV) on the graph `g`, and per-atom energies into `atom_energy` when given. `x`:
+  /// Cartesian positions (Å), `L`: lattice rows, `types`: model types (M3GNetConfig::type_of).
   double energy(const ExecutionSpace& space, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L,
                 const std::vector<int>& types, const PeriodicGraph& g, std::vector<double>* atom_energy = nullptr) {
     if (types.size() != x.size()) throw ValueError("M3GNetKernel: types and positions differ in length");
@@ -224,29 +226,30 @@ class M3GNetKernel {
   }
 
  private:
-  // --- inputs and geometry ----------------------------------------------------------------
+  // --- inputs and geometry
+  // ----------------------------------------------------------------
   void upload(const std::vector<std::array<double, 3>>& x, const std::vector<int>& types, const PeriodicGraph& g) {
-    x_ = Kokkos::View<double* [3], memory_space>("nernst::M3GNetKernel::x", N_);
-    type_ = to_device(types, "type");
-    src_ = to_device(g.src, "src");
-    dst_ = to_device(g.dst, "dst");
-    image_ = Kokkos::View<int* [3], memory_space>("nernst::M3GNetKernel::image", E_);
-    auto hx = Kokkos::create_mirror_view(x_);
-    auto hi = Kokkos::create_mirror_view(image_);
+    work_->x = Kokkos::View<double* [3], memory_space>("nernst::M3GNetKernel::x", N_);
+    work_->type = to_device(types, "type");
+    work_->src = to_device(g.src, "src");
+    work_->dst = to_device(g.dst, "dst");
+    work_->image = Kokkos::View<int* [3], memory_space>("nernst::M3GNetKernel::image", E_);
+    auto hx = Kokkos::create_mirror_view(work_->x);
+    auto hi = Kokkos::create_mirror_view(work_->image);
     for (int i = 0; i < N_; ++i)
       for (int k = 0; k < 3; ++k) hx(i, k) = x[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)];
     for (int e = 0; e < E_; ++e)
       for (int k = 0; k < 3; ++k) hi(e, k) = g.image[static_cast<std::size_t>(e)][static_cast<std::size_t>(k)];
-    Kokkos::deep_copy(x_, hx);
-    Kokkos::deep_copy(image_, hi);
-    by_dst_ = Segments<memory_space>(g.dst, static_cast<std::size_t>(N_));
+    Kokkos::deep_copy(work_->x, hx);
+    Kokkos::deep_copy(work_->image, hi);
+    work_->by_dst = Segments<memory_space>(g.dst, static_cast<std::size_t>(N_));
   }
 
   void geometry(const ExecutionSpace& space, const Eigen::Matrix3d& L) {
-    rvec_ = View2("nernst::M3GNetKernel::rvec", E_, 3);
-    radial_ = View2("nernst::M3GNetKernel::radial", E_, cfg_.threebody_size());
-    dist_ = View1("nernst::M3GNetKernel::dist", E_);
-    envelope_ = View1("nernst::M3GNetKernel::envelope", E_);
+    sized(work_->rvec, "rvec", E_, 3);
+    sized(work_->radial, "radial", E_, cfg_.threebody_size());
+    sized(work_->dist, "dist", E_);
+    sized(work_->envelope, "envelope", E_);
     if (cfg_.use_smooth)
       run_geometry(space, L, detail::SmoothBesselValues<Scalar>(cfg_.threebody_size()));
     else
@@ -255,7 +258,16 @@ class M3GNetKernel {
 
   template <class Basis>
   void run_geometry(const ExecutionSpace& space, const Eigen::Matrix3d& L, const Basis& basis) {
-    detail::EdgeGeometryKernel<Scalar, memory_space, Basis> k{x_, src_, dst_, image_, rvec_, radial_, dist_, envelope_, {}, basis,
+    detail::EdgeGeometryKernel<Scalar, memory_space, Basis> k{work_->x,
+                                                              work_->src,
+                                                              work_->dst,
+                                                              work_->image,
+                                                              work_->rvec,
+                                                              work_->radial,
+                                                              work_->dist,
+                                                              work_->envelope,
+                                                              {},
+                                                              basis,
                                                               Scalar(cfg_.threebody_cutoff)};
     for (int a = 0; a < 3; ++a)
       for (int b = 0; b < 3; ++b) k.L[a][b] = L(a, b);
@@ -265,72 +277,82 @@ class M3GNetKernel {
   /// Triplet lists on the host from the kernel's bond lengths (the host evaluator's cut, in the
   /// same scalar), then their bases on the device.
   void triplets(const ExecutionSpace& space, const PeriodicGraph& g) {
-    auto hd = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), dist_);
+    auto hd = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), work_->dist);
     std::vector<Scalar> d(static_cast<std::size_t>(E_));
     for (int e = 0; e < E_; ++e) d[static_cast<std::size_t>(e)] = hd(e);
-    build_triplets(g.src, g.dst, d, static_cast<std::size_t>(N_), cfg_.threebody_cutoff, mode_, trip_, pruned_);
-    T_ = static_cast<int>(trip_.size());
-    bond_u_ = to_device(trip_.bond_u, "bond_u");
-    bond_w_ = to_device(trip_.bond_w, "bond_w");
-    env_a_ = to_device(trip_.env_a, "env_a");
-    env_b_ = to_device(trip_.env_b, "env_b");
-    gate_atom_ = to_device(trip_.gate_atom, "gate_atom");
-    by_target_ = Segments<memory_space>(trip_.target, static_cast<std::size_t>(E_));
-    tb_basis_ = View2("nernst::M3GNetKernel::tb_basis", T_, 9);
-    tb_weight_ = View1("nernst::M3GNetKernel::tb_weight", T_);
+    build_triplets(g.src, g.dst, d, static_cast<std::size_t>(N_), cfg_.threebody_cutoff, mode_, work_->trip,
+                   work_->pruned);
+    T_ = static_cast<int>(work_->trip.size());
+    work_->bond_u = to_device(work_->trip.bond_u, "bond_u");
+    work_->bond_w = to_device(work_->trip.bond_w, "bond_w");
+    work_->env_a = to_device(work_->trip.env_a, "env_a");
+    work_->env_b = to_device(work_->trip.env_b, "env_b");
+    work_->gate_atom = to_device(work_->trip.gate_atom, "gate_atom");
+    work_->by_target = Segments<memory_space>(work_->trip.target, static_cast<std::size_t>(E_));
+    sized(work_->tb_basis, "tb_basis", T_, 9);
+    sized(work_->tb_weight, "tb_weight", T_);
     Kokkos::parallel_for("nernst::M3GNetKernel::triplet_basis", Kokkos::RangePolicy<ExecutionSpace>(space, 0, T_),
-                         detail::TripletBasisKernel<Scalar, memory_space>{bond_u_, bond_w_, env_a_, env_b_, rvec_, radial_,
-                                                                           tb_basis_, dist_, envelope_, tb_weight_});
+                         detail::TripletBasisKernel<Scalar, memory_space>{
+                             work_->bond_u, work_->bond_w, work_->env_a, work_->env_b, work_->rvec, work_->radial,
+                             work_->tb_basis, work_->dist, work_->envelope, work_->tb_weight});
   }
 
-  // --- forward ----------------------------------------------------------------------------
+  // --- forward
+  // ----------------------------------------------------------------------------
   void forward(const ExecutionSpace& space) {
     const int u = cfg_.dim;
-    v_ = View2("nernst::M3GNetKernel::v", N_, u);
+    sized(work_->v, "v", N_, u);
     Kokkos::parallel_for("nernst::M3GNetKernel::embedding", Kokkos::RangePolicy<ExecutionSpace>(space, 0, N_ * u),
-                         detail::EmbeddingKernel<Scalar, memory_space>{v_, embedding_, type_, u});
-    const auto rbf = Kokkos::subview(radial_, Kokkos::ALL, std::make_pair(0, cfg_.radial_size()));
-    e_ = View2("nernst::M3GNetKernel::e", E_, u);
-    View2 z("nernst::M3GNetKernel::z", E_, u);
-    nn::dense_forward(space, rbf, edge_embedding_, z, e_, nn::Activation::silu);
-    View2 y("nernst::M3GNetKernel::y", E_, u), rw("nernst::M3GNetKernel::rw", E_, u);
-    View2 xin("nernst::M3GNetKernel::conv_input", E_, 3 * u), none;
+                         detail::EmbeddingKernel<Scalar, memory_space>{work_->v, embedding_, work_->type, u});
+    const auto rbf = Kokkos::subview(work_->radial, Kokkos::ALL, std::make_pair(0, cfg_.radial_size()));
+    sized(work_->e, "e", E_, u);
+    const View2& z = sized(work_->z, "z", E_, u);
+    nn::dense_forward(space, rbf, edge_embedding_, z, work_->e, nn::Activation::silu);
+    const View2& y = sized(work_->y, "y", E_, u);
+    const View2& rw = sized(work_->rw, "rw", E_, u);
+    const View2& xin = sized(work_->xin, "conv_input", E_, 3 * u);
+    const View2 none;
     for (std::size_t b = 0; b < conv_edge_.size(); ++b) {
       if (T_ > 0) threebody(space, b, y);
       // Edge update: e += G_e([v_src, v_dst, e]) ⊙ (rbf W_ewᵀ).
-      edge_input(space, xin, e_);
+      edge_input(space, xin, work_->e);
       conv_edge_[b].forward(space, xin, y);
       nn::dense_forward(space, rbf, edge_weight_[b], rw, none);
-      product(space, e_, y, rw, true);
+      product(space, work_->e, y, rw, true);
       // Node update: v_dst += G_n([v_src, v_dst, e']) ⊙ (rbf W_nwᵀ), summed per atom in edge order.
-      edge_input(space, xin, e_);
+      edge_input(space, xin, work_->e);
       conv_node_[b].forward(space, xin, y);
       nn::dense_forward(space, rbf, node_weight_[b], rw, none);
       product(space, y, y, rw, false);
-      segment_sum(space, v_, by_dst_, y);
+      segment_sum(space, work_->v, work_->by_dst, y);
     }
-    eps_ = View2("nernst::M3GNetKernel::eps", N_, 1);
-    readout_.forward(space, v_, eps_);
+    sized(work_->eps, "eps", N_, 1);
+    readout_.forward(space, work_->v, work_->eps);
   }
 
-  /// Three-body update of block b: h_e = Σ_{t → e} B_t ⊙ σ(v W_aᵀ + b)_{gate atom} · w_t, e += G_tb(h).
+  /// Three-body update of block b: h_e = Σ_{t → e} B_t ⊙ σ(v W_aᵀ + b)_{gate atom} · w_t, e +=
+  /// G_tb(h).
   void threebody(const ExecutionSpace& space, const std::size_t b, const View2& y) {
-    View2 zs("nernst::M3GNetKernel::gate_z", N_, 9), s("nernst::M3GNetKernel::gate", N_, 9), h("nernst::M3GNetKernel::h", E_, 9);
-    nn::dense_forward(space, v_, tb_atom_[b], zs, s, nn::Activation::sigmoid);
+    const View2& zs = sized(work_->gate_z, "gate_z", N_, 9);
+    const View2& s = sized(work_->gate, "gate", N_, 9);
+    const View2& h = sized(work_->h, "h", E_, 9);
+    nn::dense_forward(space, work_->v, tb_atom_[b], zs, s, nn::Activation::sigmoid);
     Kokkos::parallel_for("nernst::M3GNetKernel::three_body", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_ * 9),
-                         detail::ThreeBodySumKernel<Scalar, memory_space>{h, tb_basis_, s, tb_weight_, by_target_.offset,
-                                                                           by_target_.member, gate_atom_});
+                         detail::ThreeBodySumKernel<Scalar, memory_space>{h, work_->tb_basis, s, work_->tb_weight,
+                                                                          work_->by_target.offset,
+                                                                          work_->by_target.member, work_->gate_atom});
     tb_bond_[b].forward(space, h, y);
-    product(space, e_, y, View2(), true);
+    product(space, work_->e, y, View2(), true);
   }
 
   void edge_input(const ExecutionSpace& space, const View2& xin, const View2& f) const {
     const int u = cfg_.dim;
     Kokkos::parallel_for("nernst::M3GNetKernel::edge_input", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_ * 3 * u),
-                         detail::EdgeInputKernel<Scalar, memory_space>{xin, v_, f, src_, dst_, u});
+                         detail::EdgeInputKernel<Scalar, memory_space>{xin, work_->v, f, work_->src, work_->dst, u});
   }
 
-  static void product(const ExecutionSpace& space, const View2& out, const View2& a, const View2& b, const bool accumulate) {
+  static void product(const ExecutionSpace& space, const View2& out, const View2& a, const View2& b,
+                      const bool accumulate) {
     const int rows = static_cast<int>(out.extent(0)), cols = static_cast<int>(out.extent(1));
     Kokkos::parallel_for("nernst::M3GNetKernel::product", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows * cols),
                          detail::ProductKernel<View2, View2, View2>{out, a, b, cols, accumulate});
@@ -338,7 +360,7 @@ class M3GNetKernel {
 
   /// data_std·ε_i + mean/N + ref(type_i) per atom, added in atom order (the host evaluator's sum).
   double add_atom_energies(const std::vector<int>& types, std::vector<double>* atom_energy) const {
-    auto he = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), eps_);
+    auto he = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), work_->eps);
     const double mean_per_atom = N_ > 0 ? cfg_.data_mean / double(N_) : 0.0;
     double energy = 0;
     if (atom_energy) atom_energy->assign(static_cast<std::size_t>(N_), 0.0);
@@ -349,6 +371,20 @@ class M3GNetKernel {
       energy += e;
     }
     return N_ == 0 ? cfg_.data_mean : energy;
+  }
+
+  /// `v` with exactly these extents: kept when it has them, else allocated without a zero fill
+  /// (every array here is written whole before it is read).
+  static const View2& sized(View2& v, const char* label, const int rows, const int cols) {
+    if (static_cast<int>(v.extent(0)) != rows || static_cast<int>(v.extent(1)) != cols)
+      v = View2(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string("nernst::M3GNetKernel::") + label), rows,
+                cols);
+    return v;
+  }
+  static const View1& sized(View1& v, const char* label, const int rows) {
+    if (static_cast<int>(v.extent(0)) != rows)
+      v = View1(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string("nernst::M3GNetKernel::") + label), rows);
+    return v;
   }
 
   static Kokkos::View<int*, memory_space> to_device(const std::vector<int>& v, const char* label) {
@@ -368,14 +404,18 @@ class M3GNetKernel {
   nn::GatedMLPKernel<Scalar, ExecutionSpace> readout_;
 
   int N_ = 0, E_ = 0, T_ = 0;
-  Kokkos::View<double* [3], memory_space> x_;
-  Kokkos::View<int* [3], memory_space> image_;
-  Kokkos::View<int*, memory_space> type_, src_, dst_, bond_u_, bond_w_, env_a_, env_b_, gate_atom_;
-  Segments<memory_space> by_dst_, by_target_;
-  Triplets trip_;
-  std::vector<int> pruned_;
-  View2 rvec_, radial_, tb_basis_, v_, e_, eps_;
-  View1 dist_, envelope_, tb_weight_;
+  /// Per-evaluation arrays (a copy of the kernel gets its own: FreshOnCopy).
+  struct Work {
+    Kokkos::View<double* [3], memory_space> x;
+    Kokkos::View<int* [3], memory_space> image;
+    Kokkos::View<int*, memory_space> type, src, dst, bond_u, bond_w, env_a, env_b, gate_atom;
+    Segments<memory_space> by_dst, by_target;
+    Triplets trip;
+    std::vector<int> pruned;
+    View2 rvec, radial, tb_basis, v, e, eps, z, y, rw, xin, gate_z, gate, h;
+    View1 dist, envelope, tb_weight;
+  };
+  FreshOnCopy<Work> work_;
 };
 
 }  // namespace graphnet

@@ -1,0 +1,92 @@
+// M3GNet energies (forward pass only, the screening workload) by the host evaluator
+// (M3GNetEvaluator: Eigen GEMMs on the host threads) and by the Kokkos kernels (M3GNetKernel) in
+// Kokkos' default execution space: the host threads in an OpenMP build, the GPU in a CUDA build.
+// M3GNet-MP-2021, float and double, 60, 500 and 2000 atoms (the timing cells of
+// ../shared/reference/m3gnet; 2000 = 2x2x1 of 500), graph built once outside the timed loop (the
+// same for both). Wall time per evaluation; the ratio of the two rows of a size is the kernels'
+// speed-up (below 1: slower).
+#include "graphnet_bench_support.hpp"
+
+#include <nernst/potential/graphnet/m3gnet.hpp>
+#include <nernst/potential/graphnet/m3gnet_kernel.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace {
+
+namespace gn = nernst::graphnet;
+
+/// One timing cell as the evaluators' inputs (built once per size).
+struct Inputs {
+  std::vector<std::array<double, 3>> x;
+  Eigen::Matrix3d L;
+  std::vector<int> types;
+  gn::PeriodicGraph g;
+};
+
+const gn::M3GNetModel& model() {
+  static const auto m =
+      nernst::M3GNet::load((nernst_bench::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes").string());
+  return m;
+}
+
+const Inputs& inputs_of(long atoms) {
+  static std::map<long, Inputs> cache;
+  auto it = cache.find(atoms);
+  if (it != cache.end()) return it->second;
+  const auto json = nernst_bench::shared_dir() / "reference" / "m3gnet" / "timing_structures.json";
+  const auto sys = atoms <= 500 ? nernst_bench::timing_system(json, std::to_string(atoms))
+                                : nernst_bench::replicate(nernst_bench::timing_system(json, "500"), 2, 2, 1);
+  Inputs in;
+  in.L = sys.cell.matrix();
+  auto hx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.x);
+  auto ht = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.type);
+  for (std::size_t i = 0; i < sys.size(); ++i) {
+    in.x.push_back({hx(i, 0), hx(i, 1), hx(i, 2)});
+    in.types.push_back(model().config.type_of(sys.species[static_cast<std::size_t>(ht(i))]));
+  }
+  gn::build_pymatgen_graph(in.x, in.L, model().config.cutoff, in.g);
+  return cache.emplace(atoms, std::move(in)).first->second;
+}
+
+template <class Scalar>
+void BM_HostEvaluatorEnergy(benchmark::State& st) {
+  const Inputs& in = inputs_of(st.range(0));
+  gn::M3GNetEvaluator<Scalar> eval(model());
+  gn::M3GNetOutput out;
+  for (auto _ : st) {
+    eval.evaluate(in.x, in.L, in.types, in.g, false, out);
+    benchmark::DoNotOptimize(out.energy);
+  }
+  st.counters["atoms"] = static_cast<double>(in.x.size());
+  st.counters["energy_eV"] = out.energy;
+}
+
+template <class Scalar>
+void BM_KernelEnergy(benchmark::State& st) {
+  const Inputs& in = inputs_of(st.range(0));
+  gn::M3GNetKernel<Scalar> kernel(model());
+  double e = 0;
+  for (auto _ : st) {
+    e = kernel.energy(Kokkos::DefaultExecutionSpace(), in.x, in.L, in.types, in.g);
+    benchmark::DoNotOptimize(e);
+  }
+  st.counters["atoms"] = static_cast<double>(in.x.size());
+  st.counters["energy_eV"] = e;
+}
+
+void sizes(benchmark::internal::Benchmark* b) {
+  for (long atoms : {60L, 500L, 2000L}) b->Arg(atoms);
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK_TEMPLATE(BM_HostEvaluatorEnergy, float)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_KernelEnergy, float)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_HostEvaluatorEnergy, double)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_KernelEnergy, double)->Apply(sizes);
+
+}  // namespace
+
+int main(int argc, char** argv) { return nernst_bench::run_benchmarks(argc, argv); }
