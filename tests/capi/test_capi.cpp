@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -218,7 +219,10 @@ void check_ghost_shell(nernst::capi::Potential& pot) {
   const auto per = pot.compute(c.z, c.x, c.L, true);
   const double gc = pot.ghost_cutoff();
   REQUIRE(gc < 25.0);  // the image loop below reaches 6 cells (> 30 Å)
-  for (const auto& entry : {std::pair<int, double>{0, gc + 0.5}, {5, gc + 0.5}, {0, gc - 1.5}}) {  // no structured binding: doctest's INFO/CAPTURE capture it (nvcc refuses)
+  // A named array, not a braced list in the loop header (nvcc 11 cannot deduce that range), and no
+  // structured binding (doctest's INFO/CAPTURE capture the names; nvcc refuses).
+  const std::array<std::pair<int, double>, 3> cases{{{0, gc + 0.5}, {5, gc + 0.5}, {0, gc - 1.5}}};
+  for (const auto& entry : cases) {
     const auto& owned = entry.first;
     const auto& range = entry.second;
     Cell one;
