@@ -30,6 +30,8 @@
 #include <nernst/io/checkpoint/torch_load.hpp>
 
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -62,7 +64,7 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   using scalar_type = Scalar;
 
   explicit Potential(const graphnet::M3GNetModel& model, graphnet::ThreeBodyMode mode = graphnet::ThreeBodyMode::matgl)
-      : eval_(model, mode), kernel_(model, mode) {}
+      : eval_(model, mode), model_(std::make_shared<const graphnet::M3GNetModel>(model)), mode_(mode) {}
   explicit Potential(const std::string& model_dir, graphnet::ThreeBodyMode mode = graphnet::ThreeBodyMode::matgl)
       : Potential(M3GNet::load(model_dir), mode) {}
 
@@ -104,7 +106,9 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {
     const bool grad = req.forces || req.stress;
     if (!grad && energy_kernels_) {
-      out_.energy = kernel_.energy(execution_space(), x_, sys.cell.matrix(), types_, g, &out_.atom_energy);
+      // Built on first use: its views need a running Kokkos, which a host-only user may not have.
+      if (!kernel_) kernel_.emplace(*model_, mode_);
+      out_.energy = kernel_->energy(execution_space(), x_, sys.cell.matrix(), types_, g, &out_.atom_energy);
       return graphnet::make_compute_result(sys, req, out_.energy, out_.atom_energy, out_.forces, out_.virial);
     }
     eval_.evaluate(x_, sys.cell.matrix(), types_, g, grad, out_);
@@ -113,7 +117,9 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
 
   using execution_space = typename MemorySpace::execution_space;
   graphnet::M3GNetEvaluator<Scalar> eval_;
-  graphnet::M3GNetKernel<Scalar, execution_space> kernel_;
+  std::shared_ptr<const graphnet::M3GNetModel> model_;  // for kernel_, read only (copies share it)
+  graphnet::ThreeBodyMode mode_;
+  std::optional<graphnet::M3GNetKernel<Scalar, execution_space>> kernel_;
   bool energy_kernels_ = !std::is_same_v<MemorySpace, Kokkos::HostSpace>;
   graphnet::PeriodicGraph graph_;
   graphnet::M3GNetOutput out_;
