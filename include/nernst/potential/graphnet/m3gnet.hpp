@@ -31,6 +31,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -108,6 +109,12 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
     if (!grad && energy_kernels_) {
       // Built on first use: its views need a running Kokkos, which a host-only user may not have.
       if (!kernel_) kernel_.emplace(*model_, mode_);
+      // One kernel evaluation at a time in the process: copies of this potential on several host
+      // threads (BatchModelRanker, one copy per thread) would otherwise launch into the same
+      // execution space instance (and its team scratch) at once. The host work around it (graph
+      // construction) still runs concurrently.
+      static std::mutex launch;
+      const std::lock_guard<std::mutex> lock(launch);
       out_.energy = kernel_->energy(execution_space(), x_, sys.cell.matrix(), types_, g, &out_.atom_energy);
       return graphnet::make_compute_result(sys, req, out_.energy, out_.atom_energy, out_.forces, out_.virial);
     }
