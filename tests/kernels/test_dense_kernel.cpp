@@ -36,9 +36,7 @@ bool bitwise_equal(const RowMatrix<double>& a, const RowMatrix<double>& b) {
 
 }  // namespace
 
-TEST_CASE(
-    "dense kernel forward: X Wᵀ + b and SiLU as nn::Linear, any row tile "
-    "gives the same bits") {
+TEST_CASE("dense kernel forward: X Wᵀ + b and SiLU as nn::Linear, any row tile gives the same bits") {
   std::mt19937 rng(11);
   for (const bool bias : {true, false}) {
     const auto layer = random_linear(rng, 37, 23, bias);
@@ -74,9 +72,7 @@ TEST_CASE(
   }
 }
 
-TEST_CASE(
-    "dense kernel forward in float agrees with the double GEMM to float "
-    "rounding") {
+TEST_CASE("dense kernel forward in float agrees with the double GEMM to float rounding") {
   std::mt19937 rng(12);
   const auto layer = random_linear(rng, 64, 48, true);
   const auto X = random_matrix(rng, 300, 64);
@@ -90,9 +86,7 @@ TEST_CASE(
   CHECK(relative_difference(to_matrix(a), S) < 2e-6);
 }
 
-TEST_CASE(
-    "dense kernel reverse: dX = dZ W as nn::Linear::backward, accumulate "
-    "adds") {
+TEST_CASE("dense kernel reverse: dX = dZ W as nn::Linear::backward, accumulate adds") {
   std::mt19937 rng(13);
   const auto layer = random_linear(rng, 29, 40, true);
   const auto dZ = random_matrix(rng, 77, 40);

@@ -31,9 +31,7 @@ GatedMLP<double> random_gated(std::mt19937& rng, const std::vector<long>& dims, 
 }
 }  // namespace
 
-TEST_CASE(
-    "gated MLP kernel: forward and reverse as nn::GatedMLP (M3GNet's "
-    "shapes, one to three layers)") {
+TEST_CASE("gated MLP kernel: forward and reverse as nn::GatedMLP (M3GNet's shapes, one to three layers)") {
   std::mt19937 rng(31);
   struct Case {
     std::vector<long> dims;
@@ -72,9 +70,7 @@ TEST_CASE(
   }
 }
 
-TEST_CASE(
-    "gated MLP kernel in float: the double network's output to float "
-    "rounding") {
+TEST_CASE("gated MLP kernel in float: the double network's output to float rounding") {
   std::mt19937 rng(32);
   const auto host = random_gated(rng, {64, 64, 64}, true);
   const auto X = random_matrix(rng, 128, 64);
@@ -92,9 +88,7 @@ TEST_CASE(
   CHECK(relative_difference(to_matrix(y), Yref) < 1e-5);
 }
 
-TEST_CASE(
-    "gated MLP kernel refuses a wrong output shape and a batch it did "
-    "not see") {
+TEST_CASE("gated MLP kernel refuses a wrong output shape and a batch it did not see") {
   std::mt19937 rng(33);
   const auto host = random_gated(rng, {8, 4}, false);
   GatedMLPKernel<double> dev(host);

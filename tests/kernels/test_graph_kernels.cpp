@@ -75,9 +75,7 @@ TEST_CASE("segment_sum kernel: the serial scatter onto atoms, bit for bit") {
   CHECK(bitwise_equal(to_matrix(sf), Sf.cast<double>()));
 }
 
-TEST_CASE(
-    "edge_gradients_to_forces kernel: forces bit for bit, virial as the "
-    "serial sum") {
+TEST_CASE("edge_gradients_to_forces kernel: forces bit for bit, virial as the serial sum") {
   std::mt19937 rng(23);
   for (const int edges : {2000, 3 * gn::kVirialBlock + 123}) {
     const int natoms = 60;

@@ -59,8 +59,7 @@ void check_model(const gn::M3GNetModel& m, const std::filesystem::path& refs, co
     host.evaluate(in.x, in.L, in.types, in.g, false, out);
     const double ef = devf.energy(ES(), in.x, in.L, in.types, in.g);
     std::printf(
-        "  %s kernel %-32s E %.10f  |dE| vs matgl float64 %.2e  vs "
-        "host %.2e  float |dE| vs matgl float32 %.2e eV\n",
+        "  %s kernel %-32s E %.10f  |dE| vs matgl float64 %.2e  vs host %.2e  float |dE| vs matgl float32 %.2e eV\n",
         label, name, e, std::abs(e - in.e_float64), std::abs(e - out.energy), std::abs(ef - in.e_float32));
     CHECK(std::abs(e - in.e_float64) <= 1e-6);
     CHECK(std::abs(e - out.energy) <= 1e-12 * std::abs(out.energy) + 1e-12);
@@ -81,23 +80,17 @@ void check_model(const gn::M3GNetModel& m, const std::filesystem::path& refs, co
 
 }  // namespace
 
-TEST_CASE(
-    "M3GNet-MP-2021 energy kernels match matgl and the host evaluator on "
-    "all reference structures") {
+TEST_CASE("M3GNet-MP-2021 energy kernels match matgl and the host evaluator on all reference structures") {
   NERNST_REQUIRE_SHARED_DATA();
   check_model(model(), ref_dir(), "MP-2021");
 }
 
-TEST_CASE(
-    "M3GNet-MatPES-PBE energy kernels (smooth basis) match matgl and the "
-    "host evaluator") {
+TEST_CASE("M3GNet-MatPES-PBE energy kernels (smooth basis) match matgl and the host evaluator") {
   NERNST_REQUIRE_SHARED_DATA();
   check_model(matpes_model("pbe"), matpes_ref_dir(), "MatPES-PBE");
 }
 
-TEST_CASE(
-    "Potential<GraphNet<M3GNet>>: energy-only requests through the "
-    "kernels equal the host evaluator's") {
+TEST_CASE("Potential<GraphNet<M3GNet>>: energy-only requests through the kernels equal the host evaluator's") {
   NERNST_REQUIRE_SHARED_DATA();
   nernst::Potential<nernst::GraphNet<nernst::M3GNet>, double> host(model());
   CHECK(host.energy_kernels() == !std::is_same_v<nernst::DefaultMemorySpace, Kokkos::HostSpace>);

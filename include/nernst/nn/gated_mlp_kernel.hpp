@@ -43,8 +43,8 @@ struct GateProductKernel {
   }
 };
 
-/// Reverse of the gate product: dA(r, j) = dY(r, j) · A(r, h + j), dA(r, h + j) = dY(r, j) · A(r,
-/// j).
+/// Reverse of the gate product: dA(r, j) = dY(r, j) · A(r, h + j),
+/// dA(r, h + j) = dY(r, j) · A(r, j).
 template <class AV, class DYV, class DAV>
 struct GateProductReverseKernel {
   AV a;
@@ -70,9 +70,7 @@ class GatedMLPKernel {
   GatedMLPKernel() = default;
   explicit GatedMLPKernel(const GatedMLP<Scalar>& host) : activate_last_(host.activate_last()) {
     if (host.has_output_norms())
-      throw ValueError(
-          "nn::GatedMLPKernel: gated MLPs with output LayerNorms "
-          "(CHGNet's) do not run as kernels yet");
+      throw ValueError("nn::GatedMLPKernel: gated MLPs with output LayerNorms (CHGNet's) do not run as kernels yet");
     for (std::size_t l = 0; l < host.depth(); ++l) {
       core_.emplace_back(host.layer(l));
       gate_.emplace_back(host.gate(l));
