@@ -24,6 +24,7 @@
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
 #include <nernst/core/macros.hpp>
+#include <nernst/nn/activation.hpp>
 #include <nernst/nn/linear.hpp>
 
 #include <string>
@@ -35,20 +36,14 @@ namespace nn {
 /// Activation a dense kernel applies to Z = X Wᵀ + b.
 enum class Activation { identity, silu, sigmoid };
 
-/// σ(z) = 1 / (1 + e^{-z}).
-template <class Scalar>
-KOKKOS_INLINE_FUNCTION Scalar sigmoid_of(const Scalar z) {
-  return Scalar(1) / (Scalar(1) + math::exp(-z));
-}
-
-/// a(z) for the activation `act`.
+/// a(z) for the activation `act` (nn/activation.hpp's scalar forms).
 template <class Scalar>
 KOKKOS_INLINE_FUNCTION Scalar activate(const Activation act, const Scalar z) {
   switch (act) {
     case Activation::silu:
-      return z * sigmoid_of(z);
+      return silu(z);
     case Activation::sigmoid:
-      return sigmoid_of(z);
+      return sigmoid(z);
     default:
       return z;
   }
@@ -58,12 +53,10 @@ KOKKOS_INLINE_FUNCTION Scalar activate(const Activation act, const Scalar z) {
 template <class Scalar>
 KOKKOS_INLINE_FUNCTION Scalar activation_slope(const Activation act, const Scalar z) {
   switch (act) {
-    case Activation::silu: {
-      const Scalar s = sigmoid_of(z);
-      return s + z * s * (Scalar(1) - s);
-    }
+    case Activation::silu:
+      return silu_derivative(z);
     case Activation::sigmoid: {
-      const Scalar s = sigmoid_of(z);
+      const Scalar s = sigmoid(z);
       return s * (Scalar(1) - s);
     }
     default:

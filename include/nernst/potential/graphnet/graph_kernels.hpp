@@ -19,6 +19,7 @@
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
 #include <nernst/core/macros.hpp>
+#include <nernst/potential/graphnet/gather_scatter.hpp>
 
 #include <Eigen/Core>
 
@@ -44,26 +45,24 @@ struct Segments {
   int size() const { return offset.extent(0) > 0 ? static_cast<int>(offset.extent(0)) - 1 : 0; }
 
  protected:
-  /// Segment key[q] gets entry q, for q = 0, 1, … in order.
+  /// Segment key[q] gets entry q, for q = 0, 1, … in order: the host's EdgeGroups (gather_scatter.hpp),
+  /// checked and copied into MemorySpace.
   void build(const std::vector<int>& key, const std::size_t n) {
-    auto off = std::vector<int>(n + 1, 0);
-    for (std::size_t q = 0; q < key.size(); ++q) {
+    for (std::size_t q = 0; q < key.size(); ++q)
       if (key[q] < 0 || static_cast<std::size_t>(key[q]) >= n)
         throw ValueError("graphnet::Segments: entry " + std::to_string(q) + " has key " + std::to_string(key[q]) +
                          ", outside [0, " + std::to_string(n) + ")");
-      ++off[static_cast<std::size_t>(key[q]) + 1];
-    }
-    for (std::size_t i = 0; i < n; ++i) off[i + 1] += off[i];
-    offset = Kokkos::View<int*, MemorySpace>("nernst::graphnet::Segments::offset", n + 1);
-    member = Kokkos::View<int*, MemorySpace>("nernst::graphnet::Segments::member", key.size());
-    auto ho = Kokkos::create_mirror_view(offset);
-    auto hm = Kokkos::create_mirror_view(member);
-    for (std::size_t i = 0; i <= n; ++i) ho(i) = off[i];
-    std::vector<int> next(off.begin(), off.end() - 1);
-    for (std::size_t q = 0; q < key.size(); ++q)
-      hm(static_cast<std::size_t>(next[static_cast<std::size_t>(key[q])]++)) = static_cast<int>(q);
-    Kokkos::deep_copy(offset, ho);
-    Kokkos::deep_copy(member, hm);
+    EdgeGroups groups;
+    groups.build(key, n);
+    offset = to_view("nernst::graphnet::Segments::offset", groups.offset);
+    member = to_view("nernst::graphnet::Segments::member", groups.edge);
+  }
+
+ private:
+  static Kokkos::View<int*, MemorySpace> to_view(const char* label, const std::vector<int>& v) {
+    Kokkos::View<int*, MemorySpace> d(std::string(label), v.size());
+    Kokkos::deep_copy(d, Kokkos::View<const int*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(v.data(), v.size()));
+    return d;
   }
 };
 

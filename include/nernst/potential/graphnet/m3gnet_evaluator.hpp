@@ -86,16 +86,8 @@ class M3GNetEvaluator {
     recompute_ = nn::BlockedGatedMLP<Scalar>::recompute_plan(conv_activation_bytes());
     triplet_basis();
     forward(types, g);
-    out.energy = 0;
-    out.atom_energy.assign(x.size(), 0.0);
-    const double mean_per_atom = N_ > 0 ? cfg_.data_mean / double(N_) : 0.0;
-    for (Eigen::Index i = 0; i < N_; ++i) {
-      const double e = cfg_.data_std * static_cast<double>(eps_(i, 0)) + mean_per_atom +
-                       cfg_.element_refs[static_cast<std::size_t>(types[static_cast<std::size_t>(i)])];
-      out.atom_energy[static_cast<std::size_t>(i)] = e;
-      out.energy += e;
-    }
-    if (N_ == 0) out.energy = cfg_.data_mean;
+    out.energy = cfg_.atom_energies([this](std::size_t i) { return eps_(static_cast<Eigen::Index>(i), 0); }, types,
+                                    out.atom_energy);
     if (!gradients) return;
     backward(g);
     forces_and_virial(g, out);

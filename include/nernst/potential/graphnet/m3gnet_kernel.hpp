@@ -226,8 +226,7 @@ class M3GNetKernel {
   }
 
  private:
-  // --- inputs and geometry
-  // ----------------------------------------------------------------
+  // --- inputs and geometry ---------------------------------------------------------------
   void upload(const std::vector<std::array<double, 3>>& x, const std::vector<int>& types, const PeriodicGraph& g) {
     work_->x = Kokkos::View<double* [3], memory_space>("nernst::M3GNetKernel::x", N_);
     work_->type = to_device(types, "type");
@@ -297,8 +296,7 @@ class M3GNetKernel {
                              work_->tb_basis, work_->dist, work_->envelope, work_->tb_weight});
   }
 
-  // --- forward
-  // ----------------------------------------------------------------------------
+  // --- forward ---------------------------------------------------------------------------
   void forward(const ExecutionSpace& space) {
     const int u = cfg_.dim;
     sized(work_->v, "v", N_, u);
@@ -358,19 +356,12 @@ class M3GNetKernel {
                          detail::ProductKernel<View2, View2, View2>{out, a, b, cols, accumulate});
   }
 
-  /// data_std·ε_i + mean/N + ref(type_i) per atom, added in atom order (the host evaluator's sum).
-  double add_atom_energies(const std::vector<int>& types, std::vector<double>* atom_energy) const {
-    auto he = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), work_->eps);
-    const double mean_per_atom = N_ > 0 ? cfg_.data_mean / double(N_) : 0.0;
-    double energy = 0;
-    if (atom_energy) atom_energy->assign(static_cast<std::size_t>(N_), 0.0);
-    for (int i = 0; i < N_; ++i) {
-      const double e = cfg_.data_std * static_cast<double>(he(i, 0)) + mean_per_atom +
-                       cfg_.element_refs[static_cast<std::size_t>(types[static_cast<std::size_t>(i)])];
-      if (atom_energy) (*atom_energy)[static_cast<std::size_t>(i)] = e;
-      energy += e;
-    }
-    return N_ == 0 ? cfg_.data_mean : energy;
+  /// The per-atom energies and their sum from the readout's outputs (M3GNetConfig::atom_energies,
+  /// as the host evaluator).
+  double add_atom_energies(const std::vector<int>& types, std::vector<double>* atom_energy) {
+    const auto eps = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), work_->eps);
+    std::vector<double>& out = atom_energy ? *atom_energy : work_->atom_energy;
+    return cfg_.atom_energies([&eps](std::size_t i) { return eps(i, 0); }, types, out);
   }
 
   /// `v` with exactly these extents: kept when it has them, else allocated without a zero fill
@@ -412,6 +403,7 @@ class M3GNetKernel {
     Segments<memory_space> by_dst, by_target;
     Triplets trip;
     std::vector<int> pruned;
+    std::vector<double> atom_energy;  // when the caller asks for none
     View2 rvec, radial, tb_basis, v, e, eps, z, y, rw, xin, gate_z, gate, h;
     View1 dist, envelope, tb_weight;
   };

@@ -39,6 +39,24 @@ struct M3GNetConfig {
   double data_mean = 0.0, data_std = 1.0;  ///< energy scale (eV)
   std::vector<double> element_refs;        ///< eV per atom of each element type
 
+  /// Per-atom energies e_i = data_std·ε_i + data_mean/N + ref(type_i) from the network's outputs
+  /// `eps(i)` (any scalar), into `atom_energy`, and their sum in atom order (data_mean when there
+  /// are no atoms): what every M3GNet evaluation (host or kernels) reports.
+  template <class Eps>
+  double atom_energies(const Eps& eps, const std::vector<int>& types, std::vector<double>& atom_energy) const {
+    const std::size_t n = types.size();
+    const double mean_per_atom = n > 0 ? data_mean / double(n) : 0.0;
+    atom_energy.assign(n, 0.0);
+    double energy = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double e =
+          data_std * static_cast<double>(eps(i)) + mean_per_atom + element_refs[static_cast<std::size_t>(types[i])];
+      atom_energy[i] = e;
+      energy += e;
+    }
+    return n == 0 ? data_mean : energy;
+  }
+
   /// Width of the two-body radial basis: max_n smooth functions, or max_n·max_l j_l functions.
   int radial_size() const { return use_smooth ? max_n : max_n * max_l; }
   /// Width of the three-body basis (max_n·max_l in both modes).
