@@ -11,12 +11,12 @@
 ///
 /// The graph is rebuilt at every call with pymatgen's neighbour search (edge order included),
 /// so results match matgl to floating-point precision (see docs/m3gnet.md). Positions are taken
-/// as given in `System::x` (not wrapped), as matgl does. Forces and stress come from the host
-/// evaluator (Eigen on the host threads; positions and forces mirrored to and from the System's
-/// memory space). Energy-only requests run as Kokkos kernels in the System's execution space
-/// (graphnet::M3GNetKernel) when `energy_kernels()` is on: by default where the System lives in
-/// device memory (a CUDA build: screening on the GPU), off on the host, where the Eigen evaluator
-/// is faster (benchmarks/bench_m3gnet_kernel.cpp).
+/// as given in `System::x` (not wrapped), as matgl does. Two evaluators compute the same numbers
+/// (to 1e-12 relative in double): the host evaluator (graphnet::M3GNetEvaluator, Eigen on the host
+/// threads; positions and forces mirrored to and from the System's memory space) and Kokkos kernels
+/// in the System's execution space (graphnet::M3GNetKernel: energy, forces and stress). The kernels
+/// run when `kernels()` is on: by default where the System lives in device memory (a CUDA build),
+/// off on the host, where the Eigen evaluator is faster (benchmarks/bench_m3gnet_kernel.cpp).
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/system.hpp>
@@ -76,9 +76,9 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   const graphnet::PeriodicGraph& graph() const { return graph_; }
   const graphnet::Triplets& triplets() const { return eval_.triplets(); }
 
-  /// Whether energy-only requests run as kernels in the System's execution space (see above).
-  bool energy_kernels() const { return energy_kernels_; }
-  void set_energy_kernels(bool on) { energy_kernels_ = on; }
+  /// Whether evaluations run as kernels in the System's execution space (see above).
+  bool kernels() const { return kernels_; }
+  void set_kernels(bool on) { kernels_ = on; }
 
   ComputeResult compute(System<MemorySpace>& sys, const ComputeRequest& req) {
     load_system(sys);
@@ -106,7 +106,7 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
 
   ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {
     const bool grad = req.forces || req.stress;
-    if (!grad && energy_kernels_) {
+    if (kernels_) {
       // Built on first use: its views need a running Kokkos, which a host-only user may not have.
       if (!kernel_) kernel_.emplace(*model_, mode_);
       // One kernel evaluation at a time in the process: copies of this potential on several host
@@ -115,7 +115,7 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
       // construction) still runs concurrently.
       static std::mutex launch;
       const std::lock_guard<std::mutex> lock(launch);
-      out_.energy = kernel_->energy(execution_space(), x_, sys.cell.matrix(), types_, g, &out_.atom_energy);
+      kernel_->evaluate(execution_space(), x_, sys.cell.matrix(), types_, g, grad, out_);
       return graphnet::make_compute_result(sys, req, out_.energy, out_.atom_energy, out_.forces, out_.virial);
     }
     eval_.evaluate(x_, sys.cell.matrix(), types_, g, grad, out_);
@@ -127,7 +127,7 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   std::shared_ptr<const graphnet::M3GNetModel> model_;  // for kernel_, read only (copies share it)
   graphnet::ThreeBodyMode mode_;
   std::optional<graphnet::M3GNetKernel<Scalar, execution_space>> kernel_;
-  bool energy_kernels_ = !std::is_same_v<MemorySpace, Kokkos::HostSpace>;
+  bool kernels_ = !std::is_same_v<MemorySpace, Kokkos::HostSpace>;
   graphnet::PeriodicGraph graph_;
   graphnet::M3GNetOutput out_;
   std::vector<std::array<double, 3>> x_;

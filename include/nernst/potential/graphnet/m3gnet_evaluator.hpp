@@ -44,14 +44,6 @@
 NERNST_NAMESPACE_BEGIN
 namespace graphnet {
 
-/// What one evaluation returns (double regardless of the evaluation scalar).
-struct M3GNetOutput {
-  double energy = 0;                            ///< eV
-  std::vector<double> atom_energy;              ///< eV, data_std·ε_i + mean/N + ref(type_i)
-  std::vector<std::array<double, 3>> forces;    ///< eV/Å (when gradients were requested)
-  Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< ∂E/∂ε_ab = Σ_e r_ea g_eb (eV)
-};
-
 template <class Scalar>
 class M3GNetEvaluator {
  public:

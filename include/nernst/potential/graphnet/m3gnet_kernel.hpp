@@ -31,6 +31,7 @@
 #include <nernst/potential/graphnet/graph.hpp>
 #include <nernst/potential/graphnet/graph_kernels.hpp>
 #include <nernst/potential/graphnet/m3gnet_model.hpp>
+#include <nernst/potential/graphnet/m3gnet_reverse_kernels.hpp>
 #include <nernst/potential/graphnet/three_body.hpp>
 
 #include <Eigen/Core>
@@ -45,8 +46,9 @@ namespace graphnet {
 
 namespace detail {
 
-/// MatPES's smooth basis g_0..g_{size−1} (values only) with SmoothBesselTable's coefficients held
-/// by value, so that the functor can be copied to a device. Same arithmetic as SmoothBesselBasis.
+/// MatPES's smooth basis g_0..g_{size−1} and, when asked, its derivatives, with SmoothBesselTable's
+/// coefficients held by value, so that the functor can be copied to a device. Same arithmetic as
+/// SmoothBesselBasis.
 template <class Scalar>
 struct SmoothBesselValues {
   static constexpr int kTerms = SmoothBesselTable::max_terms;
@@ -61,27 +63,37 @@ struct SmoothBesselValues {
     for (int m = 0; m < kFunctions; ++m)
       for (int k = 0; k < kTerms; ++k) c[m][k] = SmoothBesselTable::c[m][k];
   }
-  KOKKOS_INLINE_FUNCTION void operator()(const Scalar& r, Scalar* val) const {
-    Scalar sn[kTerms];
-    for (int k = 0; k < size + 1; ++k) sn[k] = math::sin(Scalar(w[k]) * r);
+  KOKKOS_INLINE_FUNCTION void operator()(const Scalar& r, Scalar* val, Scalar* deriv = nullptr) const {
+    Scalar sn[kTerms], cs[kTerms];
+    for (int k = 0; k < size + 1; ++k) {
+      const Scalar x = Scalar(w[k]) * r;
+      sn[k] = math::sin(x);
+      cs[k] = deriv ? math::cos(x) : Scalar(0);
+    }
+    const Scalar inv_r = Scalar(1) / r;
     for (int m = 0; m < size; ++m) {
-      Scalar s(0);
-      for (int k = 0; k < m + 2; ++k) s += Scalar(c[m][k]) * sn[k];
+      Scalar s(0), ds(0);
+      for (int k = 0; k < m + 2; ++k) {
+        s += Scalar(c[m][k]) * sn[k];
+        if (deriv) ds += Scalar(c[m][k] * w[k]) * cs[k];
+      }
       val[m] = s / r;
+      if (deriv) deriv[m] = (ds - val[m]) * inv_r;
     }
   }
 };
 
 /// Bond vector r_e = x_dst + image·L − x_src (summed in double, then rounded to Scalar, as the host
 /// evaluator), its length, the radial functions of the three-body basis (whose first columns are
-/// the two-body basis) and the three-body envelope.
+/// the two-body basis) and the three-body envelope; with `radial_d` allocated (a reverse pass
+/// follows), their derivatives with respect to the length as well.
 template <class Scalar, class MS, class Basis>
 struct EdgeGeometryKernel {
   Kokkos::View<const double* [3], MS> x;
   Kokkos::View<const int*, MS> src, dst;
   Kokkos::View<const int* [3], MS> image;
-  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> rvec, radial;
-  Kokkos::View<Scalar*, MS> dist, envelope;
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> rvec, radial, radial_d;
+  Kokkos::View<Scalar*, MS> dist, envelope, envelope_d;
   double L[3][3];
   Basis basis;
   Scalar rc3;
@@ -95,8 +107,9 @@ struct EdgeGeometryKernel {
     }
     const Scalar de = math::sqrt(r2);
     dist(e) = de;
-    basis(de, &radial(e, 0));
-    envelope(e) = polynomial_envelope(de, rc3);
+    const bool derivatives = radial_d.data() != nullptr;
+    basis(de, &radial(e, 0), derivatives ? &radial_d(e, 0) : nullptr);
+    envelope(e) = polynomial_envelope(de, rc3, derivatives ? &envelope_d(e) : nullptr);
   }
 };
 
@@ -178,7 +191,7 @@ struct EmbeddingKernel {
 
 }  // namespace detail
 
-/// M3GNet energies in ExecutionSpace (see the file comment).
+/// M3GNet energies, forces and virial in ExecutionSpace (see the file comment).
 template <class Scalar, class ExecutionSpace = Kokkos::DefaultExecutionSpace>
 class M3GNetKernel {
  public:
@@ -211,23 +224,41 @@ class M3GNetKernel {
 
   const M3GNetConfig& config() const { return cfg_; }
 
-  /// Total energy (eV) on the graph `g`, and per-atom energies into `atom_energy` when given. `x`:
+  /// Per-atom weights w_i of the energy the reverse pass differentiates (forces and virial of
+  /// Σ_i w_i e_i), as M3GNetEvaluator::set_energy_weights; empty (the default): every w_i = 1.
+  void set_energy_weights(std::vector<double> w) { energy_weights_ = std::move(w); }
+
+  /// Evaluates on the graph `g`: energy and per-atom energies, and with `gradients` the forces and
+  /// the virial ∂E/∂ε as well (into `out`'s host arrays, as M3GNetEvaluator::evaluate). `x`:
   /// Cartesian positions (Å), `L`: lattice rows, `types`: model types (M3GNetConfig::type_of).
-  double energy(const ExecutionSpace& space, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L,
-                const std::vector<int>& types, const PeriodicGraph& g, std::vector<double>* atom_energy = nullptr) {
+  void evaluate(const ExecutionSpace& space, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L,
+                const std::vector<int>& types, const PeriodicGraph& g, const bool gradients, M3GNetOutput& out) {
     if (types.size() != x.size()) throw ValueError("M3GNetKernel: types and positions differ in length");
     N_ = static_cast<int>(x.size());
     E_ = static_cast<int>(g.size());
-    upload(x, types, g);
-    geometry(space, L);
-    triplets(space, g);
+    upload(x, types, g, gradients);
+    geometry(space, L, gradients);
+    triplets(space, g, gradients);
     forward(space);
-    return add_atom_energies(types, atom_energy);
+    out.energy = add_atom_energies(types, out.atom_energy);
+    if (!gradients) return;
+    reverse(space);
+    forces_and_virial(space, out);
+  }
+
+  /// Total energy (eV) on the graph `g`, and per-atom energies into `atom_energy` when given.
+  double energy(const ExecutionSpace& space, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L,
+                const std::vector<int>& types, const PeriodicGraph& g, std::vector<double>* atom_energy = nullptr) {
+    M3GNetOutput& out = work_->out;
+    evaluate(space, x, L, types, g, false, out);
+    if (atom_energy) *atom_energy = out.atom_energy;
+    return out.energy;
   }
 
  private:
   // --- inputs and geometry ---------------------------------------------------------------
-  void upload(const std::vector<std::array<double, 3>>& x, const std::vector<int>& types, const PeriodicGraph& g) {
+  void upload(const std::vector<std::array<double, 3>>& x, const std::vector<int>& types, const PeriodicGraph& g,
+              const bool gradients) {
     work_->x = Kokkos::View<double* [3], memory_space>("nernst::M3GNetKernel::x", N_);
     work_->type = to_device(types, "type");
     work_->src = to_device(g.src, "src");
@@ -242,29 +273,38 @@ class M3GNetKernel {
     Kokkos::deep_copy(work_->x, hx);
     Kokkos::deep_copy(work_->image, hi);
     work_->by_dst = Segments<memory_space>(g.dst, static_cast<std::size_t>(N_));
+    if (!gradients) return;
+    work_->by_src = Segments<memory_space>(g.src, static_cast<std::size_t>(N_));
+    work_->incident = IncidentEdges<memory_space>(g.src, g.dst, static_cast<std::size_t>(N_));
   }
 
-  void geometry(const ExecutionSpace& space, const Eigen::Matrix3d& L) {
+  void geometry(const ExecutionSpace& space, const Eigen::Matrix3d& L, const bool gradients) {
     sized(work_->rvec, "rvec", E_, 3);
     sized(work_->radial, "radial", E_, cfg_.threebody_size());
     sized(work_->dist, "dist", E_);
     sized(work_->envelope, "envelope", E_);
+    if (gradients) {
+      sized(work_->radial_d, "radial_d", E_, cfg_.threebody_size());
+      sized(work_->envelope_d, "envelope_d", E_);
+    }
     if (cfg_.use_smooth)
-      run_geometry(space, L, detail::SmoothBesselValues<Scalar>(cfg_.threebody_size()));
+      run_geometry(space, L, gradients, detail::SmoothBesselValues<Scalar>(cfg_.threebody_size()));
     else
-      run_geometry(space, L, SphericalBesselBasis<Scalar>(cfg_.cutoff));
+      run_geometry(space, L, gradients, SphericalBesselBasis<Scalar>(cfg_.cutoff));
   }
 
   template <class Basis>
-  void run_geometry(const ExecutionSpace& space, const Eigen::Matrix3d& L, const Basis& basis) {
+  void run_geometry(const ExecutionSpace& space, const Eigen::Matrix3d& L, const bool gradients, const Basis& basis) {
     detail::EdgeGeometryKernel<Scalar, memory_space, Basis> k{work_->x,
                                                               work_->src,
                                                               work_->dst,
                                                               work_->image,
                                                               work_->rvec,
                                                               work_->radial,
+                                                              gradients ? work_->radial_d : View2(),
                                                               work_->dist,
                                                               work_->envelope,
+                                                              gradients ? work_->envelope_d : View1(),
                                                               {},
                                                               basis,
                                                               Scalar(cfg_.threebody_cutoff)};
@@ -274,20 +314,30 @@ class M3GNetKernel {
   }
 
   /// Triplet lists on the host from the kernel's bond lengths (the host evaluator's cut, in the
-  /// same scalar), then their bases on the device.
-  void triplets(const ExecutionSpace& space, const PeriodicGraph& g) {
+  /// same scalar), then their bases on the device. With `gradients`, also the triplets grouped by
+  /// gate atom and by each of their edges: the sums of the reverse pass.
+  void triplets(const ExecutionSpace& space, const PeriodicGraph& g, const bool gradients) {
     auto hd = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), work_->dist);
     std::vector<Scalar> d(static_cast<std::size_t>(E_));
     for (int e = 0; e < E_; ++e) d[static_cast<std::size_t>(e)] = hd(e);
-    build_triplets(g.src, g.dst, d, static_cast<std::size_t>(N_), cfg_.threebody_cutoff, mode_, work_->trip,
-                   work_->pruned);
-    T_ = static_cast<int>(work_->trip.size());
-    work_->bond_u = to_device(work_->trip.bond_u, "bond_u");
-    work_->bond_w = to_device(work_->trip.bond_w, "bond_w");
-    work_->env_a = to_device(work_->trip.env_a, "env_a");
-    work_->env_b = to_device(work_->trip.env_b, "env_b");
-    work_->gate_atom = to_device(work_->trip.gate_atom, "gate_atom");
-    work_->by_target = Segments<memory_space>(work_->trip.target, static_cast<std::size_t>(E_));
+    Triplets& trip = work_->trip;
+    build_triplets(g.src, g.dst, d, static_cast<std::size_t>(N_), cfg_.threebody_cutoff, mode_, trip, work_->pruned);
+    T_ = static_cast<int>(trip.size());
+    work_->bond_u = to_device(trip.bond_u, "bond_u");
+    work_->bond_w = to_device(trip.bond_w, "bond_w");
+    work_->env_a = to_device(trip.env_a, "env_a");
+    work_->env_b = to_device(trip.env_b, "env_b");
+    work_->gate_atom = to_device(trip.gate_atom, "gate_atom");
+    const auto edges = static_cast<std::size_t>(E_);
+    work_->by_target = Segments<memory_space>(trip.target, edges);
+    if (gradients) {
+      work_->target = to_device(trip.target, "target");
+      work_->by_gate = Segments<memory_space>(trip.gate_atom, static_cast<std::size_t>(N_));
+      work_->by_env_a = Segments<memory_space>(trip.env_a, edges);
+      work_->by_env_b = Segments<memory_space>(trip.env_b, edges);
+      work_->by_u = Segments<memory_space>(trip.bond_u, edges);
+      work_->by_w = Segments<memory_space>(trip.bond_w, edges);
+    }
     sized(work_->tb_basis, "tb_basis", T_, 9);
     sized(work_->tb_weight, "tb_weight", T_);
     Kokkos::parallel_for("nernst::M3GNetKernel::triplet_basis", Kokkos::RangePolicy<ExecutionSpace>(space, 0, T_),
@@ -297,32 +347,39 @@ class M3GNetKernel {
   }
 
   // --- forward ---------------------------------------------------------------------------
+  /// What block b keeps for the reverse pass (its gated MLPs keep their own activations).
+  struct BlockState {
+    View2 gate_z, gate;    // [N, 9] three-body gates: pre-activations and σ of them
+    View2 y_edge, y_node;  // [E, u] the convolution MLPs' outputs, before the radial weights
+  };
+
   void forward(const ExecutionSpace& space) {
     const int u = cfg_.dim;
     sized(work_->v, "v", N_, u);
     Kokkos::parallel_for("nernst::M3GNetKernel::embedding", Kokkos::RangePolicy<ExecutionSpace>(space, 0, N_ * u),
                          detail::EmbeddingKernel<Scalar, memory_space>{work_->v, embedding_, work_->type, u});
-    const auto rbf = Kokkos::subview(work_->radial, Kokkos::ALL, std::make_pair(0, cfg_.radial_size()));
+    const auto rbf = radial_basis();
     sized(work_->e, "e", E_, u);
-    const View2& z = sized(work_->z, "z", E_, u);
-    nn::dense_forward(space, rbf, edge_embedding_, z, work_->e, nn::Activation::silu);
-    const View2& y = sized(work_->y, "y", E_, u);
+    nn::dense_forward(space, rbf, edge_embedding_, sized(work_->z, "z", E_, u), work_->e, nn::Activation::silu);
     const View2& rw = sized(work_->rw, "rw", E_, u);
+    const View2& msg = sized(work_->msg, "msg", E_, u);
     const View2& xin = sized(work_->xin, "conv_input", E_, 3 * u);
     const View2 none;
+    work_->blocks.resize(conv_edge_.size());
     for (std::size_t b = 0; b < conv_edge_.size(); ++b) {
-      if (T_ > 0) threebody(space, b, y);
+      BlockState& s = work_->blocks[b];
+      if (T_ > 0) threebody(space, b, s);
       // Edge update: e += G_e([v_src, v_dst, e]) ⊙ (rbf W_ewᵀ).
       edge_input(space, xin, work_->e);
-      conv_edge_[b].forward(space, xin, y);
+      conv_edge_[b].forward(space, xin, sized(s.y_edge, "y_edge", E_, u));
       nn::dense_forward(space, rbf, edge_weight_[b], rw, none);
-      product(space, work_->e, y, rw, true);
+      product(space, work_->e, s.y_edge, rw, true);
       // Node update: v_dst += G_n([v_src, v_dst, e']) ⊙ (rbf W_nwᵀ), summed per atom in edge order.
       edge_input(space, xin, work_->e);
-      conv_node_[b].forward(space, xin, y);
+      conv_node_[b].forward(space, xin, sized(s.y_node, "y_node", E_, u));
       nn::dense_forward(space, rbf, node_weight_[b], rw, none);
-      product(space, y, y, rw, false);
-      segment_sum(space, work_->v, work_->by_dst, y);
+      product(space, msg, s.y_node, rw, false);
+      segment_sum(space, work_->v, work_->by_dst, msg);
     }
     sized(work_->eps, "eps", N_, 1);
     readout_.forward(space, work_->v, work_->eps);
@@ -330,13 +387,13 @@ class M3GNetKernel {
 
   /// Three-body update of block b: h_e = Σ_{t → e} B_t ⊙ σ(v W_aᵀ + b)_{gate atom} · w_t, e +=
   /// G_tb(h).
-  void threebody(const ExecutionSpace& space, const std::size_t b, const View2& y) {
-    const View2& zs = sized(work_->gate_z, "gate_z", N_, 9);
-    const View2& s = sized(work_->gate, "gate", N_, 9);
+  void threebody(const ExecutionSpace& space, const std::size_t b, BlockState& s) {
     const View2& h = sized(work_->h, "h", E_, 9);
-    nn::dense_forward(space, work_->v, tb_atom_[b], zs, s, nn::Activation::sigmoid);
+    const View2& y = sized(work_->y, "y", E_, cfg_.dim);
+    nn::dense_forward(space, work_->v, tb_atom_[b], sized(s.gate_z, "gate_z", N_, 9), sized(s.gate, "gate", N_, 9),
+                      nn::Activation::sigmoid);
     Kokkos::parallel_for("nernst::M3GNetKernel::three_body", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_ * 9),
-                         detail::ThreeBodySumKernel<Scalar, memory_space>{h, work_->tb_basis, s, work_->tb_weight,
+                         detail::ThreeBodySumKernel<Scalar, memory_space>{h, work_->tb_basis, s.gate, work_->tb_weight,
                                                                           work_->by_target.offset,
                                                                           work_->by_target.member, work_->gate_atom});
     tb_bond_[b].forward(space, h, y);
@@ -349,20 +406,135 @@ class M3GNetKernel {
                          detail::EdgeInputKernel<Scalar, memory_space>{xin, work_->v, f, work_->src, work_->dst, u});
   }
 
-  static void product(const ExecutionSpace& space, const View2& out, const View2& a, const View2& b,
+  /// out = a ⊙ b (out += a ⊙ b with `accumulate`); with b unallocated, out (+)= a.
+  template <class AV = View2>
+  static void product(const ExecutionSpace& space, const View2& out, const AV& a, const View2& b,
                       const bool accumulate) {
     const int rows = static_cast<int>(out.extent(0)), cols = static_cast<int>(out.extent(1));
     Kokkos::parallel_for("nernst::M3GNetKernel::product", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows * cols),
-                         detail::ProductKernel<View2, View2, View2>{out, a, b, cols, accumulate});
+                         detail::ProductKernel<View2, AV, View2>{out, a, b, cols, accumulate});
+  }
+
+  /// The two-body radial basis: the first radial_size() columns of the three-body radial functions.
+  auto radial_basis() const {
+    return Kokkos::subview(work_->radial, Kokkos::ALL, std::make_pair(0, cfg_.radial_size()));
   }
 
   /// The per-atom energies and their sum from the readout's outputs (M3GNetConfig::atom_energies,
   /// as the host evaluator).
-  double add_atom_energies(const std::vector<int>& types, std::vector<double>* atom_energy) {
+  double add_atom_energies(const std::vector<int>& types, std::vector<double>& out) {
     const auto eps = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), work_->eps);
-    std::vector<double>& out = atom_energy ? *atom_energy : work_->atom_energy;
     return cfg_.atom_energies([&eps](std::size_t i) { return eps(i, 0); }, types, out);
   }
+
+  // --- reverse ---------------------------------------------------------------------------
+  /// ∂E/∂v, ∂E/∂e back through the readout, the blocks (last first) and the edge embedding, into
+  /// the gradients of the radial basis (drbf), of the triplet bases (dbasis) and of the triplets'
+  /// envelope weights (dweight): M3GNetEvaluator::backward's steps, as kernels.
+  void reverse(const ExecutionSpace& space) {
+    const int u = cfg_.dim;
+    seed_readout(space);
+    readout_.backward(space, work_->deps, sized(work_->dv, "dv", N_, u));
+    zero(space, sized(work_->de, "de", E_, u));
+    zero(space, sized(work_->drbf, "drbf", E_, cfg_.radial_size()));
+    zero(space, sized(work_->dbasis, "dbasis", T_, 9));
+    zero(space, sized(work_->dweight, "dweight", T_));
+    sized(work_->dy, "dy", E_, u);
+    sized(work_->dm, "dm", E_, u);
+    for (std::size_t b = conv_edge_.size(); b-- > 0;) {
+      conv_reverse(space, b, /*node=*/true);
+      conv_reverse(space, b, /*node=*/false);
+      if (T_ > 0) threebody_reverse(space, b);
+    }
+    // Edge embedding: e = SiLU(rbf Wᵀ + b).
+    nn::activation_reverse(space, nn::Activation::silu, work_->z, work_->de, work_->de);
+    nn::dense_input_gradient(space, work_->de, edge_embedding_, work_->drbf, /*accumulate=*/true);
+  }
+
+  /// ∂E/∂ε_i = data_std · w_i (seed_energy_gradient, the host evaluator's seed).
+  void seed_readout(const ExecutionSpace& space) {
+    Eigen::Matrix<Scalar, Eigen::Dynamic, 1> seed(N_);
+    seed_energy_gradient(seed, cfg_.data_std, energy_weights_, "M3GNetKernel");
+    const View2& deps = sized(work_->deps, "deps", N_, 1);
+    auto h = Kokkos::create_mirror_view(deps);
+    for (int i = 0; i < N_; ++i) h(i, 0) = seed(i);
+    Kokkos::deep_copy(space, deps, h);
+  }
+
+  /// Reverse of block b's node update (`node`: v_dst += Y ⊙ (rbf W_nwᵀ)) or edge update (e += Y ⊙
+  /// (rbf W_ewᵀ)), Y = G([v_src, v_dst, e]): adds to dv, de and drbf.
+  void conv_reverse(const ExecutionSpace& space, const std::size_t b, const bool node) {
+    const BlockState& s = work_->blocks[b];
+    const int u = cfg_.dim;
+    // ∂E/∂(the update): of an edge's message, ∂E/∂v of its destination; of an edge, ∂E/∂e.
+    if (node)
+      Kokkos::parallel_for("nernst::M3GNetKernel::gather_dst", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_ * u),
+                           detail::GatherRowsKernel<Scalar, memory_space>{work_->dm, work_->dv, work_->dst, u});
+    const View2& dupdate = node ? work_->dm : work_->de;
+    const auto& radial_weight = node ? node_weight_[b] : edge_weight_[b];
+    const View2& rw = work_->rw;
+    nn::dense_forward(space, radial_basis(), radial_weight, rw, View2());  // rbf W_wᵀ again (cheap)
+    product(space, work_->dy, dupdate, rw, false);                          // ∂E/∂Y
+    product(space, work_->dm, dupdate, node ? s.y_node : s.y_edge, false);  // ∂E/∂(rbf W_wᵀ)
+    nn::dense_input_gradient(space, work_->dm, radial_weight, work_->drbf, /*accumulate=*/true);
+    const View2& dx = work_->xin;  // ∂E/∂[v_src, v_dst, e] (the input itself is no longer needed)
+    (node ? conv_node_ : conv_edge_)[b].backward(space, work_->dy, dx);
+    Kokkos::parallel_for("nernst::M3GNetKernel::edge_input_reverse",
+                         Kokkos::RangePolicy<ExecutionSpace>(space, 0, N_ * u),
+                         detail::EdgeInputReverseKernel<Scalar, memory_space>{
+                             work_->dv, dx, work_->by_src.offset, work_->by_src.member, work_->by_dst.offset,
+                             work_->by_dst.member, u});
+    product(space, work_->de, Kokkos::subview(dx, Kokkos::ALL, std::make_pair(2 * u, 3 * u)), View2(), true);
+  }
+
+  /// Reverse of block b's three-body update: de passes through (e += G_tb(h)) and also back through
+  /// G_tb into h, then into the triplet bases, envelope weights and the gates σ(v W_aᵀ + b).
+  void threebody_reverse(const ExecutionSpace& space, const std::size_t b) {
+    const BlockState& s = work_->blocks[b];
+    const View2& dh = work_->h;  // ∂E/∂h (h itself is not needed again)
+    tb_bond_[b].backward(space, work_->de, dh);
+    Kokkos::parallel_for("nernst::M3GNetKernel::triplet_reverse", Kokkos::RangePolicy<ExecutionSpace>(space, 0, T_),
+                         detail::TripletReverseKernel<Scalar, memory_space>{dh, s.gate, work_->tb_basis,
+                                                                            work_->dbasis, work_->tb_weight,
+                                                                            work_->dweight, work_->target,
+                                                                            work_->gate_atom});
+    const View2& ds = sized(work_->ds, "ds", N_, 9);
+    Kokkos::parallel_for("nernst::M3GNetKernel::gate_reverse", Kokkos::RangePolicy<ExecutionSpace>(space, 0, N_ * 9),
+                         detail::GateReverseKernel<Scalar, memory_space>{ds, dh, work_->tb_basis, work_->tb_weight,
+                                                                         work_->by_gate.offset, work_->by_gate.member,
+                                                                         work_->target});
+    nn::activation_reverse(space, nn::Activation::sigmoid, s.gate_z, ds, ds);
+    nn::dense_input_gradient(space, ds, tb_atom_[b], work_->dv, /*accumulate=*/true);
+  }
+
+  /// ∂E/∂r_e per edge from the reverse pass' basis gradients, then forces and virial
+  /// (edge_gradients_to_forces); copied into `out`'s host arrays.
+  void forces_and_virial(const ExecutionSpace& space, M3GNetOutput& out) {
+    const View2& gu = sized(work_->gu, "gu", T_, 3);
+    const View2& gw = sized(work_->gw, "gw", T_, 3);
+    Kokkos::parallel_for("nernst::M3GNetKernel::triplet_geometry_reverse",
+                         Kokkos::RangePolicy<ExecutionSpace>(space, 0, T_),
+                         detail::TripletGeometryReverseKernel<Scalar, memory_space>{
+                             work_->bond_u, work_->bond_w, work_->rvec, work_->radial, work_->radial_d, work_->dbasis,
+                             gu, gw, work_->dist});
+    const View2& G = sized(work_->grad, "bond_gradient", E_, 3);
+    Kokkos::parallel_for("nernst::M3GNetKernel::edge_gradient", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_),
+                         detail::EdgeGradientKernel<Scalar, memory_space>{
+                             G, work_->rvec, work_->radial_d, work_->drbf, gu, gw, work_->dist, work_->envelope,
+                             work_->envelope_d, work_->dweight, work_->env_a, work_->env_b, work_->by_env_a,
+                             work_->by_env_b, work_->by_u, work_->by_w, cfg_.radial_size()});
+    auto& F = work_->forces;
+    if (static_cast<int>(F.extent(0)) != N_)
+      F = Kokkos::View<double**, Kokkos::LayoutRight, memory_space>("nernst::M3GNetKernel::forces", N_, 3);
+    out.virial = edge_gradients_to_forces(space, work_->incident, G, work_->rvec, F);
+    const auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), F);
+    out.forces.resize(static_cast<std::size_t>(N_));
+    for (int i = 0; i < N_; ++i)
+      for (int k = 0; k < 3; ++k) out.forces[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)] = hf(i, k);
+  }
+
+  static void zero(const ExecutionSpace& space, const View2& v) { Kokkos::deep_copy(space, v, Scalar(0)); }
+  static void zero(const ExecutionSpace& space, const View1& v) { Kokkos::deep_copy(space, v, Scalar(0)); }
 
   /// `v` with exactly these extents: kept when it has them, else allocated without a zero fill
   /// (every array here is written whole before it is read).
@@ -393,19 +565,26 @@ class M3GNetKernel {
   std::vector<nn::DenseWeights<Scalar, memory_space>> tb_atom_, edge_weight_, node_weight_;
   std::vector<nn::GatedMLPKernel<Scalar, ExecutionSpace>> tb_bond_, conv_edge_, conv_node_;
   nn::GatedMLPKernel<Scalar, ExecutionSpace> readout_;
+  std::vector<double> energy_weights_;
 
   int N_ = 0, E_ = 0, T_ = 0;
   /// Per-evaluation arrays (a copy of the kernel gets its own: FreshOnCopy).
   struct Work {
     Kokkos::View<double* [3], memory_space> x;
     Kokkos::View<int* [3], memory_space> image;
-    Kokkos::View<int*, memory_space> type, src, dst, bond_u, bond_w, env_a, env_b, gate_atom;
+    Kokkos::View<int*, memory_space> type, src, dst, bond_u, bond_w, env_a, env_b, gate_atom, target;
     Segments<memory_space> by_dst, by_target;
+    Segments<memory_space> by_src, by_gate, by_env_a, by_env_b, by_u, by_w;  // the reverse pass' sums
+    IncidentEdges<memory_space> incident;
     Triplets trip;
     std::vector<int> pruned;
-    std::vector<double> atom_energy;  // when the caller asks for none
-    View2 rvec, radial, tb_basis, v, e, eps, z, y, rw, xin, gate_z, gate, h;
-    View1 dist, envelope, tb_weight;
+    M3GNetOutput out;  // energy(): the result before it is handed over
+    View2 rvec, radial, radial_d, tb_basis, v, e, eps, z, y, rw, msg, xin, h;
+    View1 dist, envelope, envelope_d, tb_weight;
+    std::vector<BlockState> blocks;
+    View2 deps, dv, de, drbf, dbasis, dy, dm, ds, gu, gw, grad;  // reverse pass
+    View1 dweight;
+    Kokkos::View<double**, Kokkos::LayoutRight, memory_space> forces;
   };
   FreshOnCopy<Work> work_;
 };

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <array>
 #include <cstdint>
 #include <fstream>
 #include <string>
@@ -26,6 +27,15 @@
 
 NERNST_NAMESPACE_BEGIN
 namespace graphnet {
+
+/// What one evaluation returns (M3GNetEvaluator on the host, M3GNetKernel in any execution
+/// space; double regardless of the evaluation scalar).
+struct M3GNetOutput {
+  double energy = 0;                            ///< eV
+  std::vector<double> atom_energy;              ///< eV, data_std·ε_i + mean/N + ref(type_i)
+  std::vector<std::array<double, 3>> forces;    ///< eV/Å (when gradients were requested)
+  Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< ∂E/∂ε_ab = Σ_e r_ea g_eb (eV)
+};
 
 /// Hyper-parameters and per-element data of an M3GNet potential (matgl `Potential(M3GNet)`).
 struct M3GNetConfig {
