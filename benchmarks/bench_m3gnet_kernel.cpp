@@ -1,10 +1,11 @@
-// M3GNet energies (forward pass only, the screening workload) by the host evaluator
-// (M3GNetEvaluator: Eigen GEMMs on the host threads) and by the Kokkos kernels (M3GNetKernel) in
-// Kokkos' default execution space: the host threads in an OpenMP build, the GPU in a CUDA build.
-// M3GNet-MP-2021, float and double, 60, 500 and 2000 atoms (the timing cells of
-// ../shared/reference/m3gnet; 2000 = 2x2x1 of 500), graph built once outside the timed loop (the
-// same for both). Wall time per evaluation; the ratio of the two rows of a size is the kernels'
-// speed-up (below 1: slower).
+// M3GNet by the host evaluator (M3GNetEvaluator: Eigen GEMMs on the host threads) and by the Kokkos
+// kernels (M3GNetKernel) in Kokkos' default execution space: the host threads in an OpenMP build,
+// the GPU in a CUDA build. Two workloads: energy only (screening) and energy + forces + stress (one
+// MD step's evaluation). M3GNet-MP-2021, float and double, 60, 500 and 2000 atoms (the timing cells
+// of ../shared/reference/m3gnet; 2000 = 2x2x1 of 500) and, where the kernels run on a device, 10^4
+// atoms (2x2x5 of 500). The graph is built once outside the timed loop (the same for both). Wall
+// time per evaluation; the ratio of the two rows of a size is the kernels' speed-up (below 1:
+// slower); the counter ns_per_atom is the time per atom.
 #include "graphnet_bench_support.hpp"
 
 #include <nernst/potential/graphnet/m3gnet.hpp>
@@ -37,8 +38,9 @@ const Inputs& inputs_of(long atoms) {
   auto it = cache.find(atoms);
   if (it != cache.end()) return it->second;
   const auto json = nernst_bench::shared_dir() / "reference" / "m3gnet" / "timing_structures.json";
+  const int layers = static_cast<int>(atoms / 2000);  // 2000 → 2x2x1, 10000 → 2x2x5 of the 500-atom cell
   const auto sys = atoms <= 500 ? nernst_bench::timing_system(json, std::to_string(atoms))
-                                : nernst_bench::replicate(nernst_bench::timing_system(json, "500"), 2, 2, 1);
+                                : nernst_bench::replicate(nernst_bench::timing_system(json, "500"), 2, 2, layers);
   Inputs in;
   in.L = sys.cell.matrix();
   auto hx = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.x);
@@ -51,41 +53,62 @@ const Inputs& inputs_of(long atoms) {
   return cache.emplace(atoms, std::move(in)).first->second;
 }
 
-template <class Scalar>
-void BM_HostEvaluatorEnergy(benchmark::State& st) {
+/// What one evaluation computes.
+struct EnergyOnly {
+  static constexpr bool gradients = false;
+};
+struct EnergyForcesStress {
+  static constexpr bool gradients = true;
+};
+
+void counters(benchmark::State& st, const Inputs& in, const gn::M3GNetOutput& out) {
+  const auto atoms = static_cast<double>(in.x.size());
+  st.counters["atoms"] = atoms;
+  st.counters["energy_eV"] = out.energy;
+  st.counters["ns_per_atom"] = benchmark::Counter(atoms * 1e-9, benchmark::Counter::kIsIterationInvariantRate |
+                                                                     benchmark::Counter::kInvert);
+}
+
+template <class Scalar, class Work>
+void BM_HostEvaluator(benchmark::State& st) {
   const Inputs& in = inputs_of(st.range(0));
   gn::M3GNetEvaluator<Scalar> eval(model());
   gn::M3GNetOutput out;
   for (auto _ : st) {
-    eval.evaluate(in.x, in.L, in.types, in.g, false, out);
+    eval.evaluate(in.x, in.L, in.types, in.g, Work::gradients, out);
     benchmark::DoNotOptimize(out.energy);
   }
-  st.counters["atoms"] = static_cast<double>(in.x.size());
-  st.counters["energy_eV"] = out.energy;
+  counters(st, in, out);
 }
 
-template <class Scalar>
-void BM_KernelEnergy(benchmark::State& st) {
+template <class Scalar, class Work>
+void BM_Kernel(benchmark::State& st) {
   const Inputs& in = inputs_of(st.range(0));
   gn::M3GNetKernel<Scalar> kernel(model());
-  double e = 0;
+  gn::M3GNetOutput out;
   for (auto _ : st) {
-    e = kernel.energy(Kokkos::DefaultExecutionSpace(), in.x, in.L, in.types, in.g);
-    benchmark::DoNotOptimize(e);
+    kernel.evaluate(Kokkos::DefaultExecutionSpace(), in.x, in.L, in.types, in.g, Work::gradients, out);
+    benchmark::DoNotOptimize(out.energy);
   }
-  st.counters["atoms"] = static_cast<double>(in.x.size());
-  st.counters["energy_eV"] = e;
+  counters(st, in, out);
 }
 
+/// 60, 500, 2000 atoms; 10^4 as well where the kernels run on a device (on a CPU an evaluation of
+/// that size takes tens of seconds).
 void sizes(benchmark::internal::Benchmark* b) {
   for (long atoms : {60L, 500L, 2000L}) b->Arg(atoms);
+  if (!nernst::nn::detail::runs_on_host_v<Kokkos::DefaultExecutionSpace>) b->Arg(10000);
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
-BENCHMARK_TEMPLATE(BM_HostEvaluatorEnergy, float)->Apply(sizes);
-BENCHMARK_TEMPLATE(BM_KernelEnergy, float)->Apply(sizes);
-BENCHMARK_TEMPLATE(BM_HostEvaluatorEnergy, double)->Apply(sizes);
-BENCHMARK_TEMPLATE(BM_KernelEnergy, double)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_HostEvaluator, float, EnergyOnly)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_Kernel, float, EnergyOnly)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_HostEvaluator, double, EnergyOnly)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_Kernel, double, EnergyOnly)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_HostEvaluator, float, EnergyForcesStress)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_Kernel, float, EnergyForcesStress)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_HostEvaluator, double, EnergyForcesStress)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_Kernel, double, EnergyForcesStress)->Apply(sizes);
 
 }  // namespace
 
