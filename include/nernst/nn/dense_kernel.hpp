@@ -8,18 +8,26 @@
 /// threads, which cannot run where the System lives on a GPU. These kernels are the graph networks'
 /// dense layers for every back end (host threads and CUDA from one source), the first building
 /// block of evaluating a network in the System's execution space (docs/threads.md, "Device
-/// kernels"). On the host the evaluators keep Eigen (faster on one core); a vendor GEMM (cuBLAS)
-/// may later replace the forward kernel on CUDA where its summation order is acceptable.
+/// kernels"). A vendor GEMM (cuBLAS) may later replace the device path on CUDA.
 ///
-/// Determinism: every output element is one dot product summed by one thread in a fixed order (over
-/// k = 0, 1, … for Z and dX; over rows in order for dW and db), starting from the bias or from the
-/// value already there. No atomics and no reduction trees, so a result is bitwise the same on every
-/// run, at any thread count, team size or row tile.
+/// Two shapes of the same kernel, chosen by where the execution space runs:
+/// - on a device, a team takes a tile of rows, stages the tile's inputs in team scratch (≤ 32 KiB,
+///   level 0: shared memory on a GPU), and its threads compute the tile's rows × out outputs, one
+///   thread per output, reading W (small, cache-resident) from its memory space;
+/// - on host threads (OpenMP, Threads, Serial), the rows are cut into tiles of a fixed number of
+///   rows (kHostGemmRows) and each tile is one Eigen GEMM on one thread: the single-core speed of
+///   the Eigen evaluators, on every thread of the back end.
 ///
-/// Shape of the work: a team takes a tile of rows, stages the tile's inputs in team scratch (≤ 32
-/// KiB, level 0: shared memory on a GPU), and its threads compute the tile's rows × out outputs,
-/// reading W (small, cache-resident) from its memory space. Views are rank-2 LayoutRight (rows =
-/// samples: edges or atoms), weights [out, in] in PyTorch order as nn::Linear.
+/// Determinism: no atomics and no reduction trees. On a device every output element is one dot
+/// product summed by one thread in a fixed order (over k = 0, 1, … for Z and dX; over rows in order
+/// for dW and db), starting from the bias or from the value already there, so a result is bitwise
+/// the same on every run, at any thread count, team size or row tile. On the host the tiles are
+/// fixed by the row count alone, never by the thread count, so each row's result is bitwise the same
+/// on every run and at any thread count (another tile size may round differently: Eigen's kernels
+/// treat a tile's remainder rows in other code paths).
+///
+/// Views are rank-2 (rows = samples: edges or atoms; LayoutRight or column ranges of it), weights
+/// [out, in] in PyTorch order as nn::Linear.
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
@@ -27,6 +35,9 @@
 #include <nernst/nn/activation.hpp>
 #include <nernst/nn/linear.hpp>
 
+#include <Eigen/Core>
+
+#include <algorithm>
 #include <string>
 #include <type_traits>
 
@@ -98,8 +109,7 @@ struct DenseWeights {
 
 namespace detail {
 
-/// Whether kernels of ES run on host threads (their loops are then written for the CPU's vector
-/// units: one thread per row; on a device one thread per output).
+/// Whether kernels of ES run on host threads (dense layers are then Eigen GEMMs on row tiles).
 template <class ES>
 inline constexpr bool runs_on_host_v = std::is_same_v<typename ES::memory_space, Kokkos::HostSpace>;
 
@@ -114,13 +124,11 @@ inline void check_dense_shapes(const char* what, const bool ok, const std::strin
   if (!ok) throw ValueError(std::string("nn::") + what + ": " + detail);
 }
 
-/// Z = X Wᵀ + b (or Z += X Wᵀ with `accumulate`), A = a(Z) when A is allocated. One team per tile
-/// of rows. On a device one thread per (row, output); on the host one thread per row, its outputs
-/// kHostOutputs at a time in a loop the compiler vectorises. Either way each output is summed over
-/// k = 0, 1, … from the bias: the same bits.
+/// Device path of dense_forward: Z = X Wᵀ + b (or Z += X Wᵀ with `accumulate`), A = a(Z) when A is
+/// allocated. One team per tile of rows, one thread per (row, output), each output summed over k =
+/// 0, 1, … from the bias.
 template <class ES, class XV, class WV, class BV, class ZV, class AV>
 struct DenseForwardKernel {
-  static constexpr int kHostOutputs = 32;
   using Scalar = typename ZV::non_const_value_type;
   using Team = typename Kokkos::TeamPolicy<ES>::member_type;
   using Tile = Kokkos::View<Scalar**, Kokkos::LayoutRight, typename ES::scratch_memory_space, Kokkos::MemoryUnmanaged>;
@@ -140,16 +148,12 @@ struct DenseForwardKernel {
     Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * in),
                          [&](const int q) { xs(q / in, q % in) = x(r0 + q / in, q % in); });
     team.team_barrier();
-    if constexpr (runs_on_host_v<ES>) {
-      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr), [&](const int r) { host_row(xs, r0, r); });
-    } else {
-      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * out), [&](const int q) {
-        const int r = q / out, o = q % out;
-        Scalar acc = start(r0 + r, o);
-        for (int k = 0; k < in; ++k) acc += xs(r, k) * wt(k, o);
-        finish(r0 + r, o, acc);
-      });
-    }
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * out), [&](const int q) {
+      const int r = q / out, o = q % out;
+      Scalar acc = start(r0 + r, o);
+      for (int k = 0; k < in; ++k) acc += xs(r, k) * wt(k, o);
+      finish(r0 + r, o, acc);
+    });
   }
 
   KOKKOS_INLINE_FUNCTION Scalar start(const int row, const int o) const {
@@ -159,27 +163,12 @@ struct DenseForwardKernel {
     z(row, o) = acc;
     if (a.data() != nullptr) a(row, o) = activate(act, acc);
   }
-  /// Row r of the tile, kHostOutputs outputs at a time: acc[j] += x_k · Wᵀ(k, o0 + j) over k.
-  KOKKOS_INLINE_FUNCTION void host_row(const Tile& xs, const int r0, const int r) const {
-    for (int o0 = 0; o0 < out; o0 += kHostOutputs) {
-      const int n = math::min(kHostOutputs, out - o0);
-      Scalar acc[kHostOutputs];
-      for (int j = 0; j < n; ++j) acc[j] = start(r0 + r, o0 + j);
-      for (int k = 0; k < in; ++k) {
-        const Scalar xk = xs(r, k);
-        const Scalar* wk = &wt(k, o0);
-        for (int j = 0; j < n; ++j) acc[j] += xk * wk[j];
-      }
-      for (int j = 0; j < n; ++j) finish(r0 + r, o0 + j, acc[j]);
-    }
-  }
 };
 
-/// dX = dZ W (or dX += dZ W). One team per tile of rows; one thread per (row, input) on a device,
-/// per row on the host (as the forward kernel); each input summed over o = 0, 1, … either way.
+/// Device path of dense_input_gradient: dX = dZ W (or dX += dZ W). One team per tile of rows, one
+/// thread per (row, input), each input summed over o = 0, 1, ….
 template <class ES, class DZV, class WV, class DXV>
 struct DenseInputGradientKernel {
-  static constexpr int kHostInputs = 32;
   using Scalar = typename DXV::non_const_value_type;
   using Team = typename Kokkos::TeamPolicy<ES>::member_type;
   using Tile = Kokkos::View<Scalar**, Kokkos::LayoutRight, typename ES::scratch_memory_space, Kokkos::MemoryUnmanaged>;
@@ -196,29 +185,79 @@ struct DenseInputGradientKernel {
     Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * out),
                          [&](const int q) { ds(q / out, q % out) = dz(r0 + q / out, q % out); });
     team.team_barrier();
-    if constexpr (runs_on_host_v<ES>) {
-      // One thread per row, kHostInputs inputs at a time (vectorised over k, W row o contiguous).
-      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr), [&](const int r) {
-        for (int k0 = 0; k0 < in; k0 += kHostInputs) {
-          const int n = math::min(kHostInputs, in - k0);
-          Scalar acc[kHostInputs];
-          for (int j = 0; j < n; ++j) acc[j] = accumulate ? dx(r0 + r, k0 + j) : Scalar(0);
-          for (int o = 0; o < out; ++o) {
-            const Scalar d = ds(r, o);
-            const Scalar* wo = &w(o, k0);
-            for (int j = 0; j < n; ++j) acc[j] += d * wo[j];
-          }
-          for (int j = 0; j < n; ++j) dx(r0 + r, k0 + j) = acc[j];
-        }
-      });
-    } else {
-      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * in), [&](const int q) {
-        const int r = q / in, k = q % in;
-        Scalar acc = accumulate ? dx(r0 + r, k) : Scalar(0);
-        for (int o = 0; o < out; ++o) acc += ds(r, o) * w(o, k);
-        dx(r0 + r, k) = acc;
-      });
-    }
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, nr * in), [&](const int q) {
+      const int r = q / in, k = q % in;
+      Scalar acc = accumulate ? dx(r0 + r, k) : Scalar(0);
+      for (int o = 0; o < out; ++o) acc += ds(r, o) * w(o, k);
+      dx(r0 + r, k) = acc;
+    });
+  }
+};
+
+/// Rows per GEMM tile of the host path. Fixed (never derived from the thread count), so that a row
+/// always goes through the same GEMM.
+inline constexpr int kHostGemmRows = 128;
+
+/// Rows [r0, r0 + n) of a rank-2 host view as an Eigen row-major map with the view's strides.
+template <class V>
+auto eigen_rows(const V& v, const int r0, const int n) {
+  using Value = typename V::value_type;
+  using Matrix = Eigen::Matrix<std::remove_const_t<Value>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Map = Eigen::Map<std::conditional_t<std::is_const_v<Value>, const Matrix, Matrix>, Eigen::Unaligned,
+                         Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
+  const auto outer = static_cast<Eigen::Index>(v.stride(0)), inner = static_cast<Eigen::Index>(v.stride(1));
+  return Map(v.data() + static_cast<std::ptrdiff_t>(r0) * outer, n, static_cast<Eigen::Index>(v.extent(1)),
+             Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner));
+}
+
+/// Host path of dense_forward: one Eigen GEMM Z = X Wᵀ (+= with `accumulate`) per tile of rows, then
+/// the bias and the activation row by row. Host code only (called by host execution spaces).
+template <class XV, class WV, class BV, class ZV, class AV>
+struct DenseForwardHostTiles {
+  XV x;
+  WV w;
+  BV b;
+  ZV z;
+  AV a;
+  Activation act;
+  int rows, tile;
+  bool accumulate;
+  void operator()(const int t) const {
+    const int r0 = t * tile, n = std::min(tile, rows - r0);
+    const auto X = eigen_rows(x, r0, n);
+    const auto W = eigen_rows(w, 0, static_cast<int>(w.extent(0)));
+    auto Z = eigen_rows(z, r0, n);
+    if (accumulate)
+      Z.noalias() += X * W.transpose();
+    else
+      Z.noalias() = X * W.transpose();
+    const bool bias = !accumulate && b.extent(0) != 0, activated = a.data() != nullptr;
+    if (!bias && !activated) return;
+    for (int r = 0; r < n; ++r)
+      for (Eigen::Index o = 0; o < Z.cols(); ++o) {
+        if (bias) Z(r, o) += b(o);
+        if (activated) a(r0 + r, o) = activate(act, Z(r, o));
+      }
+  }
+};
+
+/// Host path of dense_input_gradient: one Eigen GEMM dX = dZ W (+= with `accumulate`) per tile.
+template <class DZV, class WV, class DXV>
+struct DenseInputGradientHostTiles {
+  DZV dz;
+  WV w;
+  DXV dx;
+  int rows, tile;
+  bool accumulate;
+  void operator()(const int t) const {
+    const int r0 = t * tile, n = std::min(tile, rows - r0);
+    const auto dZ = eigen_rows(dz, r0, n);
+    const auto W = eigen_rows(w, 0, static_cast<int>(w.extent(0)));
+    auto dX = eigen_rows(dx, r0, n);
+    if (accumulate)
+      dX.noalias() += dZ * W;
+    else
+      dX.noalias() = dZ * W;
   }
 };
 
@@ -264,8 +303,9 @@ struct DenseParameterGradientKernel {
 }  // namespace detail
 
 /// Z = X Wᵀ + b (Z += X Wᵀ with `accumulate`; the bias is then not added) and, when A is allocated
-/// (A.data() != nullptr), A = a(Z). X: [rows, in]; Z, A: [rows, out]. `row_tile` 0 picks the tile
-/// (≤ 32 rows within 32 KiB of scratch); any tile gives the same bits.
+/// (A.data() != nullptr), A = a(Z). X: [rows, in]; Z, A: [rows, out]. `row_tile` 0 picks the tile:
+/// on a device ≤ 32 rows within 32 KiB of scratch (any tile gives the same bits), on the host
+/// kHostGemmRows rows per GEMM.
 template <class ExecutionSpace, class XV, class Weights, class ZV, class AV>
 void dense_forward(const ExecutionSpace& space, const XV& X, const Weights& layer, const ZV& Z, const AV& A,
                    const Activation act = Activation::identity, const bool accumulate = false, int row_tile = 0) {
@@ -283,13 +323,20 @@ void dense_forward(const ExecutionSpace& space, const XV& X, const Weights& laye
       A.data() == nullptr || (static_cast<int>(A.extent(0)) == rows && static_cast<int>(A.extent(1)) == out),
       "A differs in shape from Z");
   if (rows == 0) return;
-  const int tile = row_tile > 0 ? row_tile : detail::dense_row_tile<Scalar>(in);
-  using Kernel = detail::DenseForwardKernel<ExecutionSpace, XV, decltype(layer.weight_t), decltype(layer.bias), ZV, AV>;
+  if constexpr (detail::runs_on_host_v<ExecutionSpace>) {
+    const int tile = row_tile > 0 ? row_tile : detail::kHostGemmRows;
+    Kokkos::parallel_for("nernst::nn::dense_forward", Kokkos::RangePolicy<ExecutionSpace>(space, 0, (rows + tile - 1) / tile),
+                         detail::DenseForwardHostTiles<XV, decltype(layer.weight), decltype(layer.bias), ZV, AV>{
+                             X, layer.weight, layer.bias, Z, A, act, rows, tile, accumulate});
+  } else {
+    const int tile = row_tile > 0 ? row_tile : detail::dense_row_tile<Scalar>(in);
+    using Kernel = detail::DenseForwardKernel<ExecutionSpace, XV, decltype(layer.weight_t), decltype(layer.bias), ZV, AV>;
   const std::size_t bytes = Kernel::Tile::shmem_size(tile, in);
   Kokkos::parallel_for("nernst::nn::dense_forward",
                        Kokkos::TeamPolicy<ExecutionSpace>(space, (rows + tile - 1) / tile, Kokkos::AUTO)
                            .set_scratch_size(0, Kokkos::PerTeam(bytes)),
-                       Kernel{X, layer.weight_t, layer.bias, Z, A, act, rows, in, out, tile, accumulate});
+                         Kernel{X, layer.weight_t, layer.bias, Z, A, act, rows, in, out, tile, accumulate});
+  }
 }
 
 /// dX = dZ W (dX += dZ W with `accumulate`). dZ: [rows, out]; dX: [rows, in].
@@ -306,13 +353,21 @@ void dense_input_gradient(const ExecutionSpace& space, const DZV& dZ, const Weig
                              "dX is " + std::to_string(dX.extent(0)) + " x " + std::to_string(dX.extent(1)) +
                                  ", expected " + std::to_string(rows) + " x " + std::to_string(in));
   if (rows == 0) return;
-  const int tile = row_tile > 0 ? row_tile : detail::dense_row_tile<Scalar>(out);
-  using Kernel = detail::DenseInputGradientKernel<ExecutionSpace, DZV, decltype(layer.weight), DXV>;
+  if constexpr (detail::runs_on_host_v<ExecutionSpace>) {
+    const int tile = row_tile > 0 ? row_tile : detail::kHostGemmRows;
+    Kokkos::parallel_for("nernst::nn::dense_input_gradient",
+                         Kokkos::RangePolicy<ExecutionSpace>(space, 0, (rows + tile - 1) / tile),
+                         detail::DenseInputGradientHostTiles<DZV, decltype(layer.weight), DXV>{dZ, layer.weight, dX,
+                                                                                               rows, tile, accumulate});
+  } else {
+    const int tile = row_tile > 0 ? row_tile : detail::dense_row_tile<Scalar>(out);
+    using Kernel = detail::DenseInputGradientKernel<ExecutionSpace, DZV, decltype(layer.weight), DXV>;
   const std::size_t bytes = Kernel::Tile::shmem_size(tile, out);
   Kokkos::parallel_for("nernst::nn::dense_input_gradient",
                        Kokkos::TeamPolicy<ExecutionSpace>(space, (rows + tile - 1) / tile, Kokkos::AUTO)
                            .set_scratch_size(0, Kokkos::PerTeam(bytes)),
-                       Kernel{dZ, layer.weight, dX, rows, in, out, tile, accumulate});
+                         Kernel{dZ, layer.weight, dX, rows, in, out, tile, accumulate});
+  }
 }
 
 /// dZ = dA ⊙ a'(Z) (dZ may be dA itself).
