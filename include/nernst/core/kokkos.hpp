@@ -63,6 +63,15 @@ using DefaultExecutionSpace = Kokkos::DefaultExecutionSpace;
 using DefaultMemorySpace = Kokkos::DefaultExecutionSpace::memory_space;
 using HostSpace = Kokkos::HostSpace;
 
+/// The (row, column) index space of a rows × cols array as a Kokkos policy: kernels over every
+/// element of a batch of rows take operator()(int row, int col), and no index is split by a
+/// division (one per element, the largest cost of a light element-wise kernel on a CPU).
+template <class ExecutionSpace>
+Kokkos::MDRangePolicy<ExecutionSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>> matrix_policy(
+    const ExecutionSpace& space, const int rows, const int cols) {
+  return Kokkos::MDRangePolicy<ExecutionSpace, Kokkos::Rank<2>, Kokkos::IndexType<int>>(space, {0, 0}, {rows, cols});
+}
+
 /// Readable check that data living in MemorySpace can be touched by ExecutionSpace kernels.
 template <class ExecutionSpace, class MemorySpace>
 inline constexpr bool is_accessible_v =

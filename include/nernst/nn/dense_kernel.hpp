@@ -198,16 +198,44 @@ struct DenseInputGradientKernel {
 /// always goes through the same GEMM.
 inline constexpr int kHostGemmRows = 128;
 
-/// Rows [r0, r0 + n) of a rank-2 host view as an Eigen row-major map with the view's strides.
+/// Rows [r0, r0 + n) of a rank-2 host view as an Eigen row-major map (rows `stride(0)` apart; the
+/// columns of a row contiguous, checked by check_host_gemm_view before a launch).
 template <class V>
 auto eigen_rows(const V& v, const int r0, const int n) {
   using Value = typename V::value_type;
   using Matrix = Eigen::Matrix<std::remove_const_t<Value>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Map = Eigen::Map<std::conditional_t<std::is_const_v<Value>, const Matrix, Matrix>, Eigen::Unaligned,
-                         Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
-  const auto outer = static_cast<Eigen::Index>(v.stride(0)), inner = static_cast<Eigen::Index>(v.stride(1));
+                         Eigen::OuterStride<>>;
+  const auto outer = static_cast<Eigen::Index>(v.stride(0));
   return Map(v.data() + static_cast<std::ptrdiff_t>(r0) * outer, n, static_cast<Eigen::Index>(v.extent(1)),
-             Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner));
+             Eigen::OuterStride<>(outer));
+}
+
+template <class V>
+void check_host_gemm_view(const char* what, const char* name, const V& v) {
+  check_dense_shapes(what, v.data() == nullptr || v.extent(1) <= 1 || v.stride(1) == 1,
+                     std::string(name) + "'s rows are not contiguous (column stride " + std::to_string(v.stride(1)) +
+                         ")");
+}
+
+/// Row of n pre-activations z (bias added when b != nullptr) and their activations into a (when
+/// a != nullptr): flat loops the compiler vectorises, e^x by exp_poly (nn/activation.hpp).
+template <class Scalar>
+void host_bias_activation(Scalar* __restrict z, const Scalar* __restrict b, Scalar* __restrict a, const int n,
+                          const Activation act) {
+  if (b)
+    for (int o = 0; o < n; ++o) z[o] += b[o];
+  if (!a) return;
+  switch (act) {
+    case Activation::silu:
+      for (int o = 0; o < n; ++o) a[o] = z[o] * (Scalar(1) / (Scalar(1) + exp_poly<Scalar>(-z[o])));
+      break;
+    case Activation::sigmoid:
+      for (int o = 0; o < n; ++o) a[o] = Scalar(1) / (Scalar(1) + exp_poly<Scalar>(-z[o]));
+      break;
+    default:
+      for (int o = 0; o < n; ++o) a[o] = z[o];
+  }
 }
 
 /// Host path of dense_forward: one Eigen GEMM Z = X Wᵀ (+= with `accumulate`) per tile of rows, then
@@ -231,13 +259,11 @@ struct DenseForwardHostTiles {
       Z.noalias() += X * W.transpose();
     else
       Z.noalias() = X * W.transpose();
-    const bool bias = !accumulate && b.extent(0) != 0, activated = a.data() != nullptr;
-    if (!bias && !activated) return;
+    const auto* bias = !accumulate && b.extent(0) != 0 ? b.data() : nullptr;
+    if (!bias && a.data() == nullptr) return;
     for (int r = 0; r < n; ++r)
-      for (Eigen::Index o = 0; o < Z.cols(); ++o) {
-        if (bias) Z(r, o) += b(o);
-        if (activated) a(r0 + r, o) = activate(act, Z(r, o));
-      }
+      host_bias_activation(&Z(r, 0), bias, a.data() != nullptr ? &a(r0 + r, 0) : nullptr, static_cast<int>(Z.cols()),
+                           act);
   }
 };
 
@@ -268,9 +294,7 @@ struct ActivationReverseKernel {
   DAV da;
   DZV dz;
   Activation act;
-  int cols;
-  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
-    const int r = q / cols, c = q % cols;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int c) const {
     dz(r, c) = da(r, c) * activation_slope(act, z(r, c));
   }
 };
@@ -324,6 +348,9 @@ void dense_forward(const ExecutionSpace& space, const XV& X, const Weights& laye
       "A differs in shape from Z");
   if (rows == 0) return;
   if constexpr (detail::runs_on_host_v<ExecutionSpace>) {
+    detail::check_host_gemm_view("dense_forward", "X", X);
+    detail::check_host_gemm_view("dense_forward", "Z", Z);
+    detail::check_host_gemm_view("dense_forward", "A", A);
     const int tile = row_tile > 0 ? row_tile : detail::kHostGemmRows;
     Kokkos::parallel_for("nernst::nn::dense_forward", Kokkos::RangePolicy<ExecutionSpace>(space, 0, (rows + tile - 1) / tile),
                          detail::DenseForwardHostTiles<XV, decltype(layer.weight), decltype(layer.bias), ZV, AV>{
@@ -354,6 +381,8 @@ void dense_input_gradient(const ExecutionSpace& space, const DZV& dZ, const Weig
                                  ", expected " + std::to_string(rows) + " x " + std::to_string(in));
   if (rows == 0) return;
   if constexpr (detail::runs_on_host_v<ExecutionSpace>) {
+    detail::check_host_gemm_view("dense_input_gradient", "dZ", dZ);
+    detail::check_host_gemm_view("dense_input_gradient", "dX", dX);
     const int tile = row_tile > 0 ? row_tile : detail::kHostGemmRows;
     Kokkos::parallel_for("nernst::nn::dense_input_gradient",
                          Kokkos::RangePolicy<ExecutionSpace>(space, 0, (rows + tile - 1) / tile),
@@ -378,8 +407,8 @@ void activation_reverse(const ExecutionSpace& space, const Activation act, const
                              static_cast<int>(dA.extent(0)) == rows && static_cast<int>(dA.extent(1)) == cols &&
                                  static_cast<int>(dZ.extent(0)) == rows && static_cast<int>(dZ.extent(1)) == cols,
                              "Z, dA and dZ differ in shape");
-  Kokkos::parallel_for("nernst::nn::activation_reverse", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows * cols),
-                       detail::ActivationReverseKernel<ZV, DAV, DZV>{Z, dA, dZ, act, cols});
+  Kokkos::parallel_for("nernst::nn::activation_reverse", matrix_policy(space, rows, cols),
+                       detail::ActivationReverseKernel<ZV, DAV, DZV>{Z, dA, dZ, act});
 }
 
 /// Training: dW += dZᵀ X and db += Σ_rows dZ (db only when the layer has a bias; dW, db shaped as

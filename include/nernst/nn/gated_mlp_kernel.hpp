@@ -37,10 +37,7 @@ struct GateProductKernel {
   AV a;
   YV y;
   int h;
-  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
-    const int r = q / h, j = q % h;
-    y(r, j) = a(r, j) * a(r, h + j);
-  }
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int j) const { y(r, j) = a(r, j) * a(r, h + j); }
 };
 
 /// Reverse of the gate product: dA(r, j) = dY(r, j) · A(r, h + j),
@@ -51,8 +48,7 @@ struct GateProductReverseKernel {
   DYV dy;
   DAV da;
   int h;
-  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
-    const int r = q / h, j = q % h;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int j) const {
     da(r, j) = dy(r, j) * a(r, h + j);
     da(r, h + j) = dy(r, j) * a(r, j);
   }
@@ -110,7 +106,7 @@ class GatedMLPKernel {
     }
     const int h = out_features();
     const auto A = rows(a.back(), B);
-    Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output", Kokkos::RangePolicy<ExecutionSpace>(space, 0, B * h),
+    Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output", matrix_policy(space, B, h),
                          detail::GateProductKernel<decltype(A), YV>{A, Y, h});
   }
 
@@ -134,7 +130,7 @@ class GatedMLPKernel {
       const auto A = rows(a[L - 1], B);
       const auto dA = rows(da[L - 1], B);
       Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output_reverse",
-                           Kokkos::RangePolicy<ExecutionSpace>(space, 0, B * h),
+                           matrix_policy(space, B, h),
                            detail::GateProductReverseKernel<decltype(A), DYV, decltype(dA)>{A, dY, dA, h});
     }
     for (std::size_t l = L; l-- > 0;) {

@@ -105,11 +105,7 @@ struct GatherSum2Kernel {
   IV ia;
   QV q;
   IV ib;
-  int cols;
-  KOKKOS_INLINE_FUNCTION void operator()(const int n) const {
-    const int e = n / cols, j = n % cols;
-    z(e, j) = p(ia(e), j) + q(ib(e), j);
-  }
+  KOKKOS_INLINE_FUNCTION void operator()(const int e, const int j) const { z(e, j) = p(ia(e), j) + q(ib(e), j); }
 };
 
 /// S(i, j) += Σ_{m ∈ segment i} Y(m, j), members in order.
@@ -118,9 +114,7 @@ struct SegmentSumKernel {
   SV s;
   OV offset, member;
   YV y;
-  int cols;
-  KOKKOS_INLINE_FUNCTION void operator()(const int n) const {
-    const int i = n / cols, j = n % cols;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i, const int j) const {
     auto acc = s(i, j);
     for (int k = offset(i); k < offset(i + 1); ++k) acc += y(member(k), j);
     s(i, j) = acc;
@@ -178,8 +172,8 @@ void gather_sum2(const ExecutionSpace& space, const ZV& Z, const PV& P, const IV
       Q.extent(1) != Z.extent(1))
     throw ValueError("graphnet::gather_sum2: index or feature sizes do not match the " + std::to_string(rows) + " x " +
                      std::to_string(cols) + " output");
-  Kokkos::parallel_for("nernst::graphnet::gather_sum2", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows * cols),
-                       detail::GatherSum2Kernel<ZV, PV, IV, QV>{Z, P, ia, Q, ib, cols});
+  Kokkos::parallel_for("nernst::graphnet::gather_sum2", matrix_policy(space, rows, cols),
+                       detail::GatherSum2Kernel<ZV, PV, IV, QV>{Z, P, ia, Q, ib});
 }
 
 /// S.row(i) += Σ_{m ∈ segment i} Y.row(m), members in increasing order: bitwise the serial
@@ -192,8 +186,8 @@ void segment_sum(const ExecutionSpace& space, const SV& S, const Segments<Memory
     throw ValueError("graphnet::segment_sum: " + std::to_string(rows) + " segments, S has " +
                      std::to_string(S.extent(0)) + " rows; S and Y have " + std::to_string(S.extent(1)) + " and " +
                      std::to_string(Y.extent(1)) + " columns");
-  Kokkos::parallel_for("nernst::graphnet::segment_sum", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows * cols),
-                       detail::SegmentSumKernel<SV, decltype(seg.offset), YV>{S, seg.offset, seg.member, Y, cols});
+  Kokkos::parallel_for("nernst::graphnet::segment_sum", matrix_policy(space, rows, cols),
+                       detail::SegmentSumKernel<SV, decltype(seg.offset), YV>{S, seg.offset, seg.member, Y});
 }
 
 /// Forces F_i = Σ_{src=i} G_e − Σ_{dst=i} G_e ([natoms, 3], overwritten) and the virial W_ab = Σ_e

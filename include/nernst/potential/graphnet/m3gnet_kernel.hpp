@@ -142,8 +142,7 @@ struct ThreeBodySumKernel {
   Kokkos::View<Scalar*, MS> weight;
   Kokkos::View<int*, MS> offset, member;
   Kokkos::View<const int*, MS> gate_atom;
-  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
-    const int e = q / 9, k = q % 9;
+  KOKKOS_INLINE_FUNCTION void operator()(const int e, const int k) const {
     Scalar acc(0);
     for (int m = offset(e); m < offset(e + 1); ++m) {
       const int t = member(m);
@@ -159,8 +158,7 @@ struct EdgeInputKernel {
   Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> x, v, f;
   Kokkos::View<const int*, MS> src, dst;
   int u;
-  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
-    const int e = q / (3 * u), j = q % (3 * u);
+  KOKKOS_INLINE_FUNCTION void operator()(const int e, const int j) const {
     x(e, j) = j < u ? v(src(e), j) : (j < 2 * u ? v(dst(e), j - u) : f(e, j - 2 * u));
   }
 };
@@ -171,10 +169,8 @@ struct ProductKernel {
   OV out;
   AV a;
   BV b;
-  int cols;
   bool accumulate;
-  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
-    const int r = q / cols, j = q % cols;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int j) const {
     const auto p = b.data() != nullptr ? a(r, j) * b(r, j) : a(r, j);
     out(r, j) = accumulate ? out(r, j) + p : p;
   }
@@ -185,8 +181,7 @@ template <class Scalar, class MS>
 struct EmbeddingKernel {
   Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> v, table;
   Kokkos::View<const int*, MS> type;
-  int u;
-  KOKKOS_INLINE_FUNCTION void operator()(const int q) const { v(q / u, q % u) = table(type(q / u), q % u); }
+  KOKKOS_INLINE_FUNCTION void operator()(const int i, const int j) const { v(i, j) = table(type(i), j); }
 };
 
 }  // namespace detail
@@ -356,8 +351,8 @@ class M3GNetKernel {
   void forward(const ExecutionSpace& space) {
     const int u = cfg_.dim;
     sized(work_->v, "v", N_, u);
-    Kokkos::parallel_for("nernst::M3GNetKernel::embedding", Kokkos::RangePolicy<ExecutionSpace>(space, 0, N_ * u),
-                         detail::EmbeddingKernel<Scalar, memory_space>{work_->v, embedding_, work_->type, u});
+    Kokkos::parallel_for("nernst::M3GNetKernel::embedding", matrix_policy(space, N_, u),
+                         detail::EmbeddingKernel<Scalar, memory_space>{work_->v, embedding_, work_->type});
     const auto rbf = radial_basis();
     sized(work_->e, "e", E_, u);
     nn::dense_forward(space, rbf, edge_embedding_, sized(work_->z, "z", E_, u), work_->e, nn::Activation::silu);
@@ -392,7 +387,7 @@ class M3GNetKernel {
     const View2& y = sized(work_->y, "y", E_, cfg_.dim);
     nn::dense_forward(space, work_->v, tb_atom_[b], sized(s.gate_z, "gate_z", N_, 9), sized(s.gate, "gate", N_, 9),
                       nn::Activation::sigmoid);
-    Kokkos::parallel_for("nernst::M3GNetKernel::three_body", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_ * 9),
+    Kokkos::parallel_for("nernst::M3GNetKernel::three_body", matrix_policy(space, E_, 9),
                          detail::ThreeBodySumKernel<Scalar, memory_space>{h, work_->tb_basis, s.gate, work_->tb_weight,
                                                                           work_->by_target.offset,
                                                                           work_->by_target.member, work_->gate_atom});
@@ -402,7 +397,7 @@ class M3GNetKernel {
 
   void edge_input(const ExecutionSpace& space, const View2& xin, const View2& f) const {
     const int u = cfg_.dim;
-    Kokkos::parallel_for("nernst::M3GNetKernel::edge_input", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_ * 3 * u),
+    Kokkos::parallel_for("nernst::M3GNetKernel::edge_input", matrix_policy(space, E_, 3 * u),
                          detail::EdgeInputKernel<Scalar, memory_space>{xin, work_->v, f, work_->src, work_->dst, u});
   }
 
@@ -411,8 +406,8 @@ class M3GNetKernel {
   static void product(const ExecutionSpace& space, const View2& out, const AV& a, const View2& b,
                       const bool accumulate) {
     const int rows = static_cast<int>(out.extent(0)), cols = static_cast<int>(out.extent(1));
-    Kokkos::parallel_for("nernst::M3GNetKernel::product", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows * cols),
-                         detail::ProductKernel<View2, AV, View2>{out, a, b, cols, accumulate});
+    Kokkos::parallel_for("nernst::M3GNetKernel::product", matrix_policy(space, rows, cols),
+                         detail::ProductKernel<View2, AV, View2>{out, a, b, accumulate});
   }
 
   /// The two-body radial basis: the first radial_size() columns of the three-body radial functions.
@@ -468,8 +463,8 @@ class M3GNetKernel {
     const int u = cfg_.dim;
     // ∂E/∂(the update): of an edge's message, ∂E/∂v of its destination; of an edge, ∂E/∂e.
     if (node)
-      Kokkos::parallel_for("nernst::M3GNetKernel::gather_dst", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_ * u),
-                           detail::GatherRowsKernel<Scalar, memory_space>{work_->dm, work_->dv, work_->dst, u});
+      Kokkos::parallel_for("nernst::M3GNetKernel::gather_dst", matrix_policy(space, E_, u),
+                           detail::GatherRowsKernel<Scalar, memory_space>{work_->dm, work_->dv, work_->dst});
     const View2& dupdate = node ? work_->dm : work_->de;
     const auto& radial_weight = node ? node_weight_[b] : edge_weight_[b];
     const View2& rw = work_->rw;
@@ -480,7 +475,7 @@ class M3GNetKernel {
     const View2& dx = work_->xin;  // ∂E/∂[v_src, v_dst, e] (the input itself is no longer needed)
     (node ? conv_node_ : conv_edge_)[b].backward(space, work_->dy, dx);
     Kokkos::parallel_for("nernst::M3GNetKernel::edge_input_reverse",
-                         Kokkos::RangePolicy<ExecutionSpace>(space, 0, N_ * u),
+                         matrix_policy(space, N_, u),
                          detail::EdgeInputReverseKernel<Scalar, memory_space>{
                              work_->dv, dx, work_->by_src.offset, work_->by_src.member, work_->by_dst.offset,
                              work_->by_dst.member, u});
@@ -499,7 +494,7 @@ class M3GNetKernel {
                                                                             work_->dweight, work_->target,
                                                                             work_->gate_atom});
     const View2& ds = sized(work_->ds, "ds", N_, 9);
-    Kokkos::parallel_for("nernst::M3GNetKernel::gate_reverse", Kokkos::RangePolicy<ExecutionSpace>(space, 0, N_ * 9),
+    Kokkos::parallel_for("nernst::M3GNetKernel::gate_reverse", matrix_policy(space, N_, 9),
                          detail::GateReverseKernel<Scalar, memory_space>{ds, dh, work_->tb_basis, work_->tb_weight,
                                                                          work_->by_gate.offset, work_->by_gate.member,
                                                                          work_->target});

@@ -49,8 +49,7 @@ struct GateReverseKernel {
   Kokkos::View<Scalar*, MS> weight;
   Kokkos::View<int*, MS> offset, member;
   Kokkos::View<const int*, MS> target;
-  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
-    const int i = q / 9, k = q % 9;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i, const int k) const {
     Scalar acc(0);
     for (int m = offset(i); m < offset(i + 1); ++m) {
       const int t = member(m);
@@ -138,8 +137,7 @@ struct EdgeInputReverseKernel {
   Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> dv, dx;
   Kokkos::View<int*, MS> src_offset, src_member, dst_offset, dst_member;
   int u;
-  KOKKOS_INLINE_FUNCTION void operator()(const int q) const {
-    const int i = q / u, j = q % u;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i, const int j) const {
     Scalar acc = dv(i, j);
     for (int m = src_offset(i); m < src_offset(i + 1); ++m) acc += dx(src_member(m), j);
     for (int m = dst_offset(i); m < dst_offset(i + 1); ++m) acc += dx(dst_member(m), u + j);
@@ -152,8 +150,7 @@ template <class Scalar, class MS>
 struct GatherRowsKernel {
   Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> out, v;
   Kokkos::View<const int*, MS> idx;
-  int cols;
-  KOKKOS_INLINE_FUNCTION void operator()(const int q) const { out(q / cols, q % cols) = v(idx(q / cols), q % cols); }
+  KOKKOS_INLINE_FUNCTION void operator()(const int e, const int j) const { out(e, j) = v(idx(e), j); }
 };
 
 }  // namespace detail
