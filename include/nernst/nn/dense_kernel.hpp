@@ -218,14 +218,10 @@ void check_host_gemm_view(const char* what, const char* name, const V& v) {
                          ")");
 }
 
-/// Row of n pre-activations z (bias added when b != nullptr) and their activations into a (when
-/// a != nullptr): flat loops the compiler vectorises, e^x by exp_poly (nn/activation.hpp).
+/// a = act(z) over a row of n values (a may be z): flat loops the compiler vectorises, e^x by
+/// exp_poly (nn/activation.hpp).
 template <class Scalar>
-void host_bias_activation(Scalar* __restrict z, const Scalar* __restrict b, Scalar* __restrict a, const int n,
-                          const Activation act) {
-  if (b)
-    for (int o = 0; o < n; ++o) z[o] += b[o];
-  if (!a) return;
+void host_activation(const Scalar* z, Scalar* a, const int n, const Activation act) {
   switch (act) {
     case Activation::silu:
       for (int o = 0; o < n; ++o) a[o] = z[o] * (Scalar(1) / (Scalar(1) + exp_poly<Scalar>(-z[o])));
@@ -255,16 +251,26 @@ struct DenseForwardHostTiles {
     const auto X = eigen_rows(x, r0, n);
     const auto W = eigen_rows(w, 0, static_cast<int>(w.extent(0)));
     auto Z = eigen_rows(z, r0, n);
-    if (accumulate)
+    // The bias first, then the GEMM adds onto it (Eigen's "=" would zero Z first: one pass fewer).
+    if (!accumulate && b.extent(0) != 0)
+      Z.rowwise() = Eigen::Map<const Eigen::Matrix<typename ZV::non_const_value_type, 1, Eigen::Dynamic>>(b.data(),
+                                                                                                      Z.cols());
+    if (accumulate || b.extent(0) != 0)
       Z.noalias() += X * W.transpose();
     else
       Z.noalias() = X * W.transpose();
-    const auto* bias = !accumulate && b.extent(0) != 0 ? b.data() : nullptr;
-    if (!bias && a.data() == nullptr) return;
-    for (int r = 0; r < n; ++r)
-      host_bias_activation(&Z(r, 0), bias, a.data() != nullptr ? &a(r0 + r, 0) : nullptr, static_cast<int>(Z.cols()),
-                           act);
+    if (a.data() == nullptr) return;
+    for (int r = 0; r < n; ++r) host_activation(&Z(r, 0), &a(r0 + r, 0), static_cast<int>(Z.cols()), act);
   }
+};
+
+/// Host path of activation_forward: A = a(Z) row by row.
+template <class ZV, class AV>
+struct ActivationForwardHostRows {
+  ZV z;
+  AV a;
+  Activation act;
+  void operator()(const int r) const { host_activation(&z(r, 0), &a(r, 0), static_cast<int>(z.extent(1)), act); }
 };
 
 /// Host path of dense_input_gradient: one Eigen GEMM dX = dZ W (+= with `accumulate`) per tile.
@@ -285,6 +291,15 @@ struct DenseInputGradientHostTiles {
     else
       dX.noalias() = dZ * W;
   }
+};
+
+/// A = a(Z), element by element.
+template <class ZV, class AV>
+struct ActivationForwardKernel {
+  ZV z;
+  AV a;
+  Activation act;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int c) const { a(r, c) = activate(act, z(r, c)); }
 };
 
 /// dZ = dA ⊙ a'(Z), element by element.
@@ -396,6 +411,24 @@ void dense_input_gradient(const ExecutionSpace& space, const DZV& dZ, const Weig
                        Kokkos::TeamPolicy<ExecutionSpace>(space, (rows + tile - 1) / tile, Kokkos::AUTO)
                            .set_scratch_size(0, Kokkos::PerTeam(bytes)),
                          Kernel{dZ, layer.weight, dX, rows, in, out, tile, accumulate});
+  }
+}
+
+/// A = a(Z) (A may be Z itself): a layer's activation where its pre-activations came from elsewhere.
+template <class ExecutionSpace, class ZV, class AV>
+void activation_forward(const ExecutionSpace& space, const Activation act, const ZV& Z, const AV& A) {
+  const int rows = static_cast<int>(Z.extent(0)), cols = static_cast<int>(Z.extent(1));
+  detail::check_dense_shapes("activation_forward",
+                             static_cast<int>(A.extent(0)) == rows && static_cast<int>(A.extent(1)) == cols,
+                             "Z and A differ in shape");
+  if constexpr (detail::runs_on_host_v<ExecutionSpace>) {
+    detail::check_host_gemm_view("activation_forward", "Z", Z);
+    detail::check_host_gemm_view("activation_forward", "A", A);
+    Kokkos::parallel_for("nernst::nn::activation_forward", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows),
+                         detail::ActivationForwardHostRows<ZV, AV>{Z, A, act});
+  } else {
+    Kokkos::parallel_for("nernst::nn::activation_forward", matrix_policy(space, rows, cols),
+                         detail::ActivationForwardKernel<ZV, AV>{Z, A, act});
   }
 }
 

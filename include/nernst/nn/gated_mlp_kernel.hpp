@@ -82,9 +82,91 @@ class GatedMLPKernel {
   template <class XV, class YV>
   void forward(const ExecutionSpace& space, const XV& X, const YV& Y) {
     const int B = static_cast<int>(X.extent(0));
-    if (static_cast<int>(Y.extent(0)) != B || static_cast<int>(Y.extent(1)) != out_features())
-      throw ValueError("nn::GatedMLPKernel: Y is " + std::to_string(Y.extent(0)) + " x " + std::to_string(Y.extent(1)) +
-                       ", expected " + std::to_string(B) + " x " + std::to_string(out_features()));
+    size_batch(B);
+    const auto& z = buf_->z;
+    const auto& a = buf_->a;
+    dense_forward(space, X, core_[0], half(z[0], B, 0, 0), half(a[0], B, 0, 0), activation(0, 0));
+    dense_forward(space, X, gate_[0], half(z[0], B, 0, 1), half(a[0], B, 0, 1), activation(0, 1));
+    layers_after_first(space, Y);
+  }
+
+  /// For a caller that computes the first layer's pre-activations itself (M3GNet's convolutions:
+  /// per-atom projections gathered per edge, as nn::GatedMLP::first_preactivation): sizes the
+  /// buffers for a batch of B rows and returns where they go ([B, 2·width(0)]: the core branch's
+  /// columns, then the gate's). Fill it, then call forward_tail().
+  auto first_preactivation(const int B) {
+    size_batch(B);
+    return rows(buf_->z[0], B);
+  }
+
+  /// Continues forward() from the first-layer pre-activations in first_preactivation().
+  template <class YV>
+  void forward_tail(const ExecutionSpace& space, const YV& Y) {
+    const int B = buf_->batch;
+    const auto& z = buf_->z;
+    const auto& a = buf_->a;
+    activation_forward(space, activation(0, 0), half(z[0], B, 0, 0), half(a[0], B, 0, 0));
+    activation_forward(space, activation(0, 1), half(z[0], B, 0, 1), half(a[0], B, 0, 1));
+    layers_after_first(space, Y);
+  }
+
+  /// dX = ∂(Σ dY ⊙ Y)/∂X for the last forward (dX += … with `accumulate`). dY [B, out], dX [B, in].
+  template <class DYV, class DXV>
+  void backward(const ExecutionSpace& space, const DYV& dY, const DXV& dX, const bool accumulate = false) {
+    const int B = buf_->batch;
+    if (static_cast<int>(dX.extent(0)) != B || static_cast<int>(dX.extent(1)) != in_features())
+      throw ValueError("nn::GatedMLPKernel: backward into " + std::to_string(dX.extent(0)) + " x " +
+                       std::to_string(dX.extent(1)) + "; the last forward had " + std::to_string(B) + " rows of " +
+                       std::to_string(in_features()) + " inputs");
+    backward_tail(space, dY);
+    const auto& da = buf_->da;
+    dense_input_gradient(space, half(da[0], B, 0, 0), core_[0], dX, accumulate);
+    dense_input_gradient(space, half(da[0], B, 0, 1), gate_[0], dX, true);
+  }
+
+  /// Reverse pass to the first layer's pre-activations: returns dZ1 ([B, 2·width(0)], core columns
+  /// then gate; valid until the next backward), as nn::GatedMLP::backward_tail.
+  template <class DYV>
+  auto backward_tail(const ExecutionSpace& space, const DYV& dY) {
+    const int B = buf_->batch;
+    const auto& z = buf_->z;
+    const auto& a = buf_->a;
+    auto& da = buf_->da;
+    if (static_cast<int>(dY.extent(0)) != B || static_cast<int>(dY.extent(1)) != out_features())
+      throw ValueError("nn::GatedMLPKernel: backward for " + std::to_string(dY.extent(0)) + " x " +
+                       std::to_string(dY.extent(1)) + " output gradients; the last forward had " + std::to_string(B) +
+                       " rows of " + std::to_string(out_features()) + " outputs");
+    const std::size_t L = depth();
+    da.resize(L);
+    for (std::size_t l = 0; l < L; ++l) grow(da[l], B, 2 * width(l));
+    {
+      const int h = out_features();
+      const auto A = rows(a[L - 1], B);
+      const auto dA = rows(da[L - 1], B);
+      Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output_reverse", matrix_policy(space, B, h),
+                           detail::GateProductReverseKernel<decltype(A), DYV, decltype(dA)>{A, dY, dA, h});
+    }
+    for (std::size_t l = L; l-- > 0;) {
+      // dZ overwrites dA in place (the activations' reverse is element by element).
+      activation_reverse(space, activation(l, 0), half(z[l], B, l, 0), half(da[l], B, l, 0), half(da[l], B, l, 0));
+      activation_reverse(space, activation(l, 1), half(z[l], B, l, 1), half(da[l], B, l, 1), half(da[l], B, l, 1));
+      if (l == 0) break;
+      dense_input_gradient(space, half(da[l], B, l, 0), core_[l], half(da[l - 1], B, l - 1, 0));
+      dense_input_gradient(space, half(da[l], B, l, 1), gate_[l], half(da[l - 1], B, l - 1, 1));
+    }
+    return rows(da[0], B);
+  }
+
+ private:
+  /// Activation of layer l's core (branch 0) or gate (branch 1): SiLU inside; on the last layer SiLU
+  /// on the core only with activate_last, σ on the gate.
+  Activation activation(const std::size_t l, const int branch) const {
+    const bool last = l + 1 == depth();
+    if (branch == 1) return last ? Activation::sigmoid : Activation::silu;
+    return !last || activate_last_ ? Activation::silu : Activation::identity;
+  }
+
+  void size_batch(const int B) {
     auto& z = buf_->z;
     auto& a = buf_->a;
     buf_->batch = B;
@@ -93,16 +175,23 @@ class GatedMLPKernel {
     for (std::size_t l = 0; l < depth(); ++l) {
       grow(z[l], B, 2 * width(l));
       grow(a[l], B, 2 * width(l));
-      const bool last = l + 1 == depth();
-      const Activation core_act = !last || activate_last_ ? Activation::silu : Activation::identity;
-      const Activation gate_act = last ? Activation::sigmoid : Activation::silu;
-      if (l == 0) {
-        dense_forward(space, X, core_[l], half(z[l], B, l, 0), half(a[l], B, l, 0), core_act);
-        dense_forward(space, X, gate_[l], half(z[l], B, l, 1), half(a[l], B, l, 1), gate_act);
-      } else {
-        dense_forward(space, half(a[l - 1], B, l - 1, 0), core_[l], half(z[l], B, l, 0), half(a[l], B, l, 0), core_act);
-        dense_forward(space, half(a[l - 1], B, l - 1, 1), gate_[l], half(z[l], B, l, 1), half(a[l], B, l, 1), gate_act);
-      }
+    }
+  }
+
+  /// Layers 1, 2, … from layer 0's activations, then Y = core ⊙ gate.
+  template <class YV>
+  void layers_after_first(const ExecutionSpace& space, const YV& Y) {
+    const int B = buf_->batch;
+    if (static_cast<int>(Y.extent(0)) != B || static_cast<int>(Y.extent(1)) != out_features())
+      throw ValueError("nn::GatedMLPKernel: Y is " + std::to_string(Y.extent(0)) + " x " + std::to_string(Y.extent(1)) +
+                       ", expected " + std::to_string(B) + " x " + std::to_string(out_features()));
+    const auto& z = buf_->z;
+    const auto& a = buf_->a;
+    for (std::size_t l = 1; l < depth(); ++l) {
+      dense_forward(space, half(a[l - 1], B, l - 1, 0), core_[l], half(z[l], B, l, 0), half(a[l], B, l, 0),
+                    activation(l, 0));
+      dense_forward(space, half(a[l - 1], B, l - 1, 1), gate_[l], half(z[l], B, l, 1), half(a[l], B, l, 1),
+                    activation(l, 1));
     }
     const int h = out_features();
     const auto A = rows(a.back(), B);
@@ -110,47 +199,6 @@ class GatedMLPKernel {
                          detail::GateProductKernel<decltype(A), YV>{A, Y, h});
   }
 
-  /// dX = ∂(Σ dY ⊙ Y)/∂X for the last forward (dX += … with `accumulate`). dY [B, out], dX [B, in].
-  template <class DYV, class DXV>
-  void backward(const ExecutionSpace& space, const DYV& dY, const DXV& dX, const bool accumulate = false) {
-    const int B = buf_->batch;
-    const auto& z = buf_->z;
-    const auto& a = buf_->a;
-    auto& da = buf_->da;
-    if (static_cast<int>(dY.extent(0)) != B || static_cast<int>(dX.extent(0)) != B ||
-        static_cast<int>(dX.extent(1)) != in_features())
-      throw ValueError("nn::GatedMLPKernel: backward for a batch of " + std::to_string(dY.extent(0)) + " rows into " +
-                       std::to_string(dX.extent(0)) + " x " + std::to_string(dX.extent(1)) + "; the last forward had " +
-                       std::to_string(B) + " rows of " + std::to_string(in_features()) + " inputs");
-    const std::size_t L = depth();
-    da.resize(L);
-    for (std::size_t l = 0; l < L; ++l) grow(da[l], B, 2 * width(l));
-    {
-      const int h = out_features();
-      const auto A = rows(a[L - 1], B);
-      const auto dA = rows(da[L - 1], B);
-      Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output_reverse",
-                           matrix_policy(space, B, h),
-                           detail::GateProductReverseKernel<decltype(A), DYV, decltype(dA)>{A, dY, dA, h});
-    }
-    for (std::size_t l = L; l-- > 0;) {
-      const bool last = l + 1 == L;
-      const Activation core_act = !last || activate_last_ ? Activation::silu : Activation::identity;
-      const Activation gate_act = last ? Activation::sigmoid : Activation::silu;
-      // dZ overwrites dA in place (the activations' reverse is element by element).
-      activation_reverse(space, core_act, half(z[l], B, l, 0), half(da[l], B, l, 0), half(da[l], B, l, 0));
-      activation_reverse(space, gate_act, half(z[l], B, l, 1), half(da[l], B, l, 1), half(da[l], B, l, 1));
-      if (l > 0) {
-        dense_input_gradient(space, half(da[l], B, l, 0), core_[l], half(da[l - 1], B, l - 1, 0));
-        dense_input_gradient(space, half(da[l], B, l, 1), gate_[l], half(da[l - 1], B, l - 1, 1));
-      } else {
-        dense_input_gradient(space, half(da[0], B, 0, 0), core_[0], dX, accumulate);
-        dense_input_gradient(space, half(da[0], B, 0, 1), gate_[0], dX, true);
-      }
-    }
-  }
-
- private:
   static void grow(View2& v, const int rows, const int cols) {
     if (static_cast<int>(v.extent(0)) < rows || static_cast<int>(v.extent(1)) != cols)
       v = View2(Kokkos::view_alloc(Kokkos::WithoutInitializing, "nernst::nn::GatedMLPKernel::activations"),

@@ -135,31 +135,21 @@ struct TripletBasisKernel {
 };
 
 /// h(e, k) = Σ_{t → e} (B(t, k) · s(gate_atom(t), k)) · w_t, triplets onto their target edge in
-/// order.
+/// order. One thread per edge (its nine sums at once: one pass over its triplets).
 template <class Scalar, class MS>
 struct ThreeBodySumKernel {
   Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> h, basis, gate;
   Kokkos::View<Scalar*, MS> weight;
   Kokkos::View<int*, MS> offset, member;
   Kokkos::View<const int*, MS> gate_atom;
-  KOKKOS_INLINE_FUNCTION void operator()(const int e, const int k) const {
-    Scalar acc(0);
+  KOKKOS_INLINE_FUNCTION void operator()(const int e) const {
+    Scalar acc[9] = {};
     for (int m = offset(e); m < offset(e + 1); ++m) {
-      const int t = member(m);
-      acc += (basis(t, k) * gate(gate_atom(t), k)) * weight(t);
+      const int t = member(m), a = gate_atom(t);
+      const Scalar wt = weight(t);
+      for (int k = 0; k < 9; ++k) acc[k] += (basis(t, k) * gate(a, k)) * wt;
     }
-    h(e, k) = acc;
-  }
-};
-
-/// X(e, ·) = [V(src(e), ·), V(dst(e), ·), F(e, ·)]: a convolution's per-edge input.
-template <class Scalar, class MS>
-struct EdgeInputKernel {
-  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> x, v, f;
-  Kokkos::View<const int*, MS> src, dst;
-  int u;
-  KOKKOS_INLINE_FUNCTION void operator()(const int e, const int j) const {
-    x(e, j) = j < u ? v(src(e), j) : (j < 2 * u ? v(dst(e), j - u) : f(e, j - 2 * u));
+    for (int k = 0; k < 9; ++k) h(e, k) = acc[k];
   }
 };
 
@@ -211,6 +201,8 @@ class M3GNetKernel {
       tb_bond_.emplace_back(w.tb_bond[b]);
       conv_edge_.emplace_back(w.conv_edge[b]);
       conv_node_.emplace_back(w.conv_node[b]);
+      first_edge_.push_back(split_first_layer(w.conv_edge[b], u));
+      first_node_.push_back(split_first_layer(w.conv_node[b], u));
       edge_weight_.emplace_back(nn::Linear<Scalar>(w.edge_weight[b]));
       node_weight_.emplace_back(nn::Linear<Scalar>(w.node_weight[b]));
     }
@@ -251,6 +243,19 @@ class M3GNetKernel {
   }
 
  private:
+  /// A convolution MLP's first layer (both branches' rows stacked, as nn::GatedMLP::first_layer)
+  /// split by input block: Z1 = v_src W_sᵀ + b + v_dst W_dᵀ + e W_eᵀ.
+  struct SplitFirstLayer {
+    nn::DenseWeights<Scalar, memory_space> src, dst, edge;
+  };
+  static SplitFirstLayer split_first_layer(const nn::GatedMLP<Scalar>& G, const int u) {
+    using Matrix = nn::RowMatrix<Scalar>;
+    const auto& F = G.first_layer();  // [2·width, 3u]
+    return {nn::DenseWeights<Scalar, memory_space>(nn::Linear<Scalar>(Matrix(F.weight.leftCols(u)), F.bias)),
+            nn::DenseWeights<Scalar, memory_space>(nn::Linear<Scalar>(Matrix(F.weight.middleCols(u, u)))),
+            nn::DenseWeights<Scalar, memory_space>(nn::Linear<Scalar>(Matrix(F.weight.rightCols(u))))};
+  }
+
   // --- inputs and geometry ---------------------------------------------------------------
   void upload(const std::vector<std::array<double, 3>>& x, const std::vector<int>& types, const PeriodicGraph& g,
               const bool gradients) {
@@ -358,20 +363,17 @@ class M3GNetKernel {
     nn::dense_forward(space, rbf, edge_embedding_, sized(work_->z, "z", E_, u), work_->e, nn::Activation::silu);
     const View2& rw = sized(work_->rw, "rw", E_, u);
     const View2& msg = sized(work_->msg, "msg", E_, u);
-    const View2& xin = sized(work_->xin, "conv_input", E_, 3 * u);
     const View2 none;
     work_->blocks.resize(conv_edge_.size());
     for (std::size_t b = 0; b < conv_edge_.size(); ++b) {
       BlockState& s = work_->blocks[b];
       if (T_ > 0) threebody(space, b, s);
       // Edge update: e += G_e([v_src, v_dst, e]) ⊙ (rbf W_ewᵀ).
-      edge_input(space, xin, work_->e);
-      conv_edge_[b].forward(space, xin, sized(s.y_edge, "y_edge", E_, u));
+      conv_forward(space, conv_edge_[b], first_edge_[b], sized(s.y_edge, "y_edge", E_, u));
       nn::dense_forward(space, rbf, edge_weight_[b], rw, none);
       product(space, work_->e, s.y_edge, rw, true);
       // Node update: v_dst += G_n([v_src, v_dst, e']) ⊙ (rbf W_nwᵀ), summed per atom in edge order.
-      edge_input(space, xin, work_->e);
-      conv_node_[b].forward(space, xin, sized(s.y_node, "y_node", E_, u));
+      conv_forward(space, conv_node_[b], first_node_[b], sized(s.y_node, "y_node", E_, u));
       nn::dense_forward(space, rbf, node_weight_[b], rw, none);
       product(space, msg, s.y_node, rw, false);
       segment_sum(space, work_->v, work_->by_dst, msg);
@@ -387,7 +389,7 @@ class M3GNetKernel {
     const View2& y = sized(work_->y, "y", E_, cfg_.dim);
     nn::dense_forward(space, work_->v, tb_atom_[b], sized(s.gate_z, "gate_z", N_, 9), sized(s.gate, "gate", N_, 9),
                       nn::Activation::sigmoid);
-    Kokkos::parallel_for("nernst::M3GNetKernel::three_body", matrix_policy(space, E_, 9),
+    Kokkos::parallel_for("nernst::M3GNetKernel::three_body", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_),
                          detail::ThreeBodySumKernel<Scalar, memory_space>{h, work_->tb_basis, s.gate, work_->tb_weight,
                                                                           work_->by_target.offset,
                                                                           work_->by_target.member, work_->gate_atom});
@@ -395,10 +397,21 @@ class M3GNetKernel {
     product(space, work_->e, y, View2(), true);
   }
 
-  void edge_input(const ExecutionSpace& space, const View2& xin, const View2& f) const {
-    const int u = cfg_.dim;
-    Kokkos::parallel_for("nernst::M3GNetKernel::edge_input", matrix_policy(space, E_, 3 * u),
-                         detail::EdgeInputKernel<Scalar, memory_space>{xin, work_->v, f, work_->src, work_->dst, u});
+  /// A convolution MLP over the edges, y = G([v_src, v_dst, e]), without forming the per-edge input:
+  /// its first layer is split by input block, the atom blocks projected once per atom (P_s = v W_sᵀ
+  /// + b, P_d = v W_dᵀ) and gathered per edge, Z1 = P_s[src] + P_d[dst] + e W_eᵀ (the host
+  /// evaluator's node projections).
+  void conv_forward(const ExecutionSpace& space, nn::GatedMLPKernel<Scalar, ExecutionSpace>& mlp,
+                    const SplitFirstLayer& first, const View2& y) {
+    const int h2 = first.src.out_features();
+    const View2& ps = sized(work_->ps, "ps", N_, h2);
+    const View2& pd = sized(work_->pd, "pd", N_, h2);
+    nn::dense_forward(space, work_->v, first.src, ps, View2());
+    nn::dense_forward(space, work_->v, first.dst, pd, View2());
+    const auto z1 = mlp.first_preactivation(E_);
+    gather_sum2(space, z1, ps, work_->src, pd, work_->dst);
+    nn::dense_forward(space, work_->e, first.edge, z1, View2(), nn::Activation::identity, /*accumulate=*/true);
+    mlp.forward_tail(space, y);
   }
 
   /// out = a ⊙ b (out += a ⊙ b with `accumulate`); with b unallocated, out (+)= a.
@@ -472,14 +485,19 @@ class M3GNetKernel {
     product(space, work_->dy, dupdate, rw, false);                          // ∂E/∂Y
     product(space, work_->dm, dupdate, node ? s.y_node : s.y_edge, false);  // ∂E/∂(rbf W_wᵀ)
     nn::dense_input_gradient(space, work_->dm, radial_weight, work_->drbf, /*accumulate=*/true);
-    const View2& dx = work_->xin;  // ∂E/∂[v_src, v_dst, e] (the input itself is no longer needed)
-    (node ? conv_node_ : conv_edge_)[b].backward(space, work_->dy, dx);
-    Kokkos::parallel_for("nernst::M3GNetKernel::edge_input_reverse",
-                         matrix_policy(space, N_, u),
-                         detail::EdgeInputReverseKernel<Scalar, memory_space>{
-                             work_->dv, dx, work_->by_src.offset, work_->by_src.member, work_->by_dst.offset,
-                             work_->by_dst.member, u});
-    product(space, work_->de, Kokkos::subview(dx, Kokkos::ALL, std::make_pair(2 * u, 3 * u)), View2(), true);
+    // Through the MLP to its first layer's pre-activations, then back through the split first layer:
+    // onto the edges directly, onto the atoms through the projections' per-atom sums.
+    const SplitFirstLayer& first = (node ? first_node_ : first_edge_)[b];
+    const auto dz1 = (node ? conv_node_ : conv_edge_)[b].backward_tail(space, work_->dy);
+    nn::dense_input_gradient(space, dz1, first.edge, work_->de, /*accumulate=*/true);
+    const View2& dps = work_->ps;  // ∂E/∂P_s, ∂E/∂P_d (the projections are not needed again)
+    const View2& dpd = work_->pd;
+    zero(space, dps);
+    zero(space, dpd);
+    segment_sum(space, dps, work_->by_src, dz1);
+    segment_sum(space, dpd, work_->by_dst, dz1);
+    nn::dense_input_gradient(space, dps, first.src, work_->dv, /*accumulate=*/true);
+    nn::dense_input_gradient(space, dpd, first.dst, work_->dv, /*accumulate=*/true);
   }
 
   /// Reverse of block b's three-body update: de passes through (e += G_tb(h)) and also back through
@@ -559,6 +577,7 @@ class M3GNetKernel {
   nn::DenseWeights<Scalar, memory_space> edge_embedding_;
   std::vector<nn::DenseWeights<Scalar, memory_space>> tb_atom_, edge_weight_, node_weight_;
   std::vector<nn::GatedMLPKernel<Scalar, ExecutionSpace>> tb_bond_, conv_edge_, conv_node_;
+  std::vector<SplitFirstLayer> first_edge_, first_node_;  // the convolutions' first layers, split
   nn::GatedMLPKernel<Scalar, ExecutionSpace> readout_;
   std::vector<double> energy_weights_;
 
@@ -574,7 +593,7 @@ class M3GNetKernel {
     Triplets trip;
     std::vector<int> pruned;
     M3GNetOutput out;  // energy(): the result before it is handed over
-    View2 rvec, radial, radial_d, tb_basis, v, e, eps, z, y, rw, msg, xin, h;
+    View2 rvec, radial, radial_d, tb_basis, v, e, eps, z, y, rw, msg, ps, pd, h;
     View1 dist, envelope, envelope_d, tb_weight;
     std::vector<BlockState> blocks;
     View2 deps, dv, de, drbf, dbasis, dy, dm, ds, gu, gw, grad;  // reverse pass

@@ -130,21 +130,6 @@ struct EdgeGradientKernel {
   }
 };
 
-/// dV(i, j) += Σ_{e: src(e) = i} dX(e, j) + Σ_{e: dst(e) = i} dX(e, u + j), edges in order: the
-/// reverse of a convolution's per-edge input [v_src, v_dst, e] onto the atoms.
-template <class Scalar, class MS>
-struct EdgeInputReverseKernel {
-  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> dv, dx;
-  Kokkos::View<int*, MS> src_offset, src_member, dst_offset, dst_member;
-  int u;
-  KOKKOS_INLINE_FUNCTION void operator()(const int i, const int j) const {
-    Scalar acc = dv(i, j);
-    for (int m = src_offset(i); m < src_offset(i + 1); ++m) acc += dx(src_member(m), j);
-    for (int m = dst_offset(i); m < dst_offset(i + 1); ++m) acc += dx(dst_member(m), u + j);
-    dv(i, j) = acc;
-  }
-};
-
 /// out(e, j) = v(idx(e), j): per-edge copies of per-atom rows.
 template <class Scalar, class MS>
 struct GatherRowsKernel {
