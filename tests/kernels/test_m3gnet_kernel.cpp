@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <nernst/core/error.hpp>
 #include <nernst/potential/graphnet/m3gnet_kernel.hpp>
 
 #include <cmath>
@@ -159,6 +160,89 @@ TEST_CASE("M3GNet kernels in the smooth three-body mode equal the host evaluator
     CHECK(df <= 1e-12);
     CHECK(ds / kGPa <= 1e-12);
   }
+}
+
+/// Largest |a − b| over the components of two force lists and of two virials.
+double largest_difference(const gn::M3GNetOutput& a, const gn::M3GNetOutput& b) {
+  double d = (a.virial - b.virial).cwiseAbs().maxCoeff();
+  for (std::size_t i = 0; i < a.forces.size(); ++i)
+    for (std::size_t c = 0; c < 3; ++c) d = std::max(d, std::abs(a.forces[i][c] - b.forces[i][c]));
+  return d;
+}
+
+template <class Scalar>
+void check_batch(const gn::M3GNetModel& m, const std::filesystem::path& refs, const ThreeBodyMode mode) {
+  gn::M3GNetKernel<Scalar> kernel(m, mode);
+  // Different sizes and cells, one structure twice, one without three-body triplets.
+  const std::vector<std::string> names = {"li3ycl6_ordered_40", "licl_conv8_rattled", "li_single_atom_small_cell",
+                                          "near_cutoff_cluster", "li3ycl6_ordered_40", "li_y_cl_triclinic_rattled"};
+  std::vector<Inputs> in;
+  for (const auto& n : names) in.push_back(inputs(m, refs, n));
+  std::vector<typename gn::M3GNetKernel<Scalar>::Structure> batch;
+  for (const auto& s : in) batch.push_back({s.x, s.L, s.types, s.g});
+  for (const bool gradients : {false, true}) {
+    CAPTURE(gradients);
+    std::vector<gn::M3GNetOutput> together(batch.size());
+    kernel.evaluate_batch(ES(), batch.data(), batch.data() + batch.size(), gradients, together.data());
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      CAPTURE(names[k]);
+      gn::M3GNetOutput alone;
+      kernel.evaluate(ES(), in[k].x, in[k].L, in[k].types, in[k].g, gradients, alone);
+      REQUIRE(together[k].atom_energy.size() == in[k].x.size());
+      if (!nernst::nn::detail::runs_on_host_v<ES>) {
+        // On a device every sum is over the structure's own rows: the same bits.
+        CHECK(together[k].energy == alone.energy);
+        CHECK(together[k].atom_energy == alone.atom_energy);
+        if (gradients) CHECK(largest_difference(together[k], alone) == 0.0);
+      } else {
+        const double eps = std::is_same_v<Scalar, float> ? 1e-6 : 1e-12;
+        CHECK(std::abs(together[k].energy - alone.energy) <= eps * std::abs(alone.energy));
+        if (gradients) CHECK(largest_difference(together[k], alone) <= eps * 10);
+      }
+      if (std::is_same_v<Scalar, double> && mode == ThreeBodyMode::matgl)
+        CHECK(std::abs(together[k].energy - in[k].e_float64) <= 1e-6);
+      if (gradients) REQUIRE(together[k].forces.size() == in[k].x.size());
+    }
+  }
+}
+
+TEST_CASE("M3GNet kernels: a batch of structures evaluated together gives each structure's result alone") {
+  NERNST_REQUIRE_SHARED_DATA();
+  check_batch<double>(model(), ref_dir(), ThreeBodyMode::matgl);
+  check_batch<float>(model(), ref_dir(), ThreeBodyMode::matgl);
+  check_batch<double>(model(), ref_dir(), ThreeBodyMode::smooth);
+  check_batch<double>(matpes_model("pbe"), matpes_ref_dir(), ThreeBodyMode::matgl);
+}
+
+TEST_CASE("M3GNet kernels: clear errors for inconsistent inputs") {
+  NERNST_REQUIRE_SHARED_DATA();
+  gn::M3GNetKernel<double> kernel(model());
+  const Inputs in = inputs(model(), ref_dir(), "licl_conv8_rattled");
+  std::vector<int> short_types(in.types.begin(), in.types.end() - 1);
+  gn::M3GNetOutput out;
+  CHECK_THROWS_WITH_AS(kernel.evaluate(ES(), in.x, in.L, short_types, in.g, true, out),
+                       doctest::Contains("structure 0"), nernst::ValueError);
+  std::vector<gn::M3GNetKernel<double>::Structure> two = {{in.x, in.L, in.types, in.g}, {in.x, in.L, in.types, in.g}};
+  std::vector<gn::M3GNetOutput> outs(2);
+  kernel.set_energy_weights(std::vector<double>(in.x.size(), 1.0));
+  CHECK_THROWS_AS(kernel.evaluate_batch(ES(), two.data(), two.data() + 2, true, outs.data()), nernst::ValueError);
+  // Weights of one per atom give the unweighted forces.
+  kernel.evaluate(ES(), in.x, in.L, in.types, in.g, true, out);
+  kernel.set_energy_weights({});
+  gn::M3GNetOutput plain;
+  kernel.evaluate(ES(), in.x, in.L, in.types, in.g, true, plain);
+  CHECK(largest_difference(out, plain) == 0.0);
+  // Other weights (the first half of the atoms counted): the host evaluator's weighted gradients.
+  std::vector<double> half(in.x.size(), 0.0);
+  for (std::size_t i = 0; i < half.size() / 2; ++i) half[i] = 1.0;
+  gn::M3GNetEvaluator<double> host(model());
+  host.set_energy_weights(half);
+  kernel.set_energy_weights(half);
+  gn::M3GNetOutput a, b;
+  host.evaluate(in.x, in.L, in.types, in.g, true, a);
+  kernel.evaluate(ES(), in.x, in.L, in.types, in.g, true, b);
+  CHECK(largest_difference(a, b) <= 1e-12);
+  CHECK(largest_difference(b, plain) > 1e-3);  // the weights changed the gradients
 }
 
 TEST_CASE("Potential<GraphNet<M3GNet>>: evaluations through the kernels equal the host evaluator's") {

@@ -23,6 +23,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <string>
@@ -142,19 +143,18 @@ struct IncidentForceKernel {
   }
 };
 
-/// W_ab of block b = Σ_{e in block b} r_ea G_eb, edges in order, in double.
-template <class WV, class RV, class GV>
+/// W_ab of block b = Σ_{e in block b} r_ea G_eb, edges [start(b), start(b + 1)) in order, in double.
+template <class WV, class SV, class RV, class GV>
 struct BlockVirialKernel {
   WV w;
+  SV start;
   RV r;
   GV g;
-  int edges, block;
-  KOKKOS_INLINE_FUNCTION void operator()(const int n) const {
-    const int blk = n / 9, a = (n % 9) / 3, c = n % 3;
-    const int e1 = math::min(edges, (blk + 1) * block);
+  KOKKOS_INLINE_FUNCTION void operator()(const int blk, const int q) const {
+    const int a = q / 3, c = q % 3;
     double acc = 0.0;
-    for (int e = blk * block; e < e1; ++e) acc += static_cast<double>(r(e, a)) * static_cast<double>(g(e, c));
-    w(blk, a * 3 + c) = acc;
+    for (int e = start(blk); e < start(blk + 1); ++e) acc += static_cast<double>(r(e, a)) * static_cast<double>(g(e, c));
+    w(blk, q) = acc;
   }
 };
 
@@ -190,14 +190,16 @@ void segment_sum(const ExecutionSpace& space, const SV& S, const Segments<Memory
                        detail::SegmentSumKernel<SV, decltype(seg.offset), YV>{S, seg.offset, seg.member, Y});
 }
 
-/// Forces F_i = Σ_{src=i} G_e − Σ_{dst=i} G_e ([natoms, 3], overwritten) and the virial W_ab = Σ_e
-/// r_ea G_eb from per-edge gradients G = ∂E/∂r_e and bond vectors r ([E, 3] each), in double
-/// whatever the scalar of G and r. Forces are bitwise the serial reduction's; the virial is summed
-/// in blocks of kVirialBlock edges, added in block order (bitwise the serial sum up to kVirialBlock
-/// edges).
+/// Forces F_i = Σ_{src=i} G_e − Σ_{dst=i} G_e ([natoms, 3], overwritten) and one virial W_ab = Σ_e
+/// r_ea G_eb per structure of a batch (structure k's edges: [edge_offset[k], edge_offset[k + 1]))
+/// from per-edge gradients G = ∂E/∂r_e and bond vectors r ([E, 3] each), in double whatever the
+/// scalar of G and r. Forces are bitwise the serial reduction's; a virial is summed in blocks of
+/// kVirialBlock of its structure's edges, added in block order (bitwise the serial sum up to
+/// kVirialBlock edges, and for each structure the same as for that structure alone).
 template <class ExecutionSpace, class MemorySpace, class GV, class RV, class FV>
-Eigen::Matrix3d edge_gradients_to_forces(const ExecutionSpace& space, const IncidentEdges<MemorySpace>& incident,
-                                         const GV& G, const RV& rvec, const FV& F) {
+std::vector<Eigen::Matrix3d> edge_gradients_to_forces(const ExecutionSpace& space,
+                                                      const IncidentEdges<MemorySpace>& incident, const GV& G,
+                                                      const RV& rvec, const FV& F, const std::vector<int>& edge_offset) {
   static_assert(is_accessible_v<ExecutionSpace, MemorySpace>, "incident edges must live where the kernel runs");
   const int natoms = incident.size(), edges = static_cast<int>(G.extent(0));
   if (static_cast<int>(F.extent(0)) != natoms || static_cast<int>(rvec.extent(0)) != edges ||
@@ -206,18 +208,40 @@ Eigen::Matrix3d edge_gradients_to_forces(const ExecutionSpace& space, const Inci
                      std::to_string(rvec.extent(0)) + " bond vectors, " +
                      std::to_string(incident.member.extent(0) / 2) + " incident edges, " + std::to_string(F.extent(0)) +
                      " force rows for " + std::to_string(natoms) + " atoms");
+  if (edge_offset.size() < 2 || edge_offset.front() != 0 || edge_offset.back() != edges ||
+      !std::is_sorted(edge_offset.begin(), edge_offset.end()))
+    throw ValueError("graphnet::edge_gradients_to_forces: structure edge offsets do not partition the " +
+                     std::to_string(edges) + " edges");
   Kokkos::parallel_for(
       "nernst::graphnet::edge_forces", Kokkos::RangePolicy<ExecutionSpace>(space, 0, 3 * natoms),
       detail::IncidentForceKernel<FV, decltype(incident.offset), GV>{F, incident.offset, incident.member, G});
-  const int blocks = (edges + kVirialBlock - 1) / kVirialBlock;
-  Kokkos::View<double* [9], typename ExecutionSpace::memory_space> partial("nernst::graphnet::virial_blocks", blocks);
-  Kokkos::parallel_for("nernst::graphnet::edge_virial", Kokkos::RangePolicy<ExecutionSpace>(space, 0, 9 * blocks),
-                       detail::BlockVirialKernel<decltype(partial), RV, GV>{partial, rvec, G, edges, kVirialBlock});
+  // Blocks of at most kVirialBlock edges, never across structures; owner[b] = its structure.
+  std::vector<int> start, owner;
+  for (std::size_t k = 0; k + 1 < edge_offset.size(); ++k)
+    for (int e = edge_offset[k]; e < edge_offset[k + 1]; e += kVirialBlock) {
+      start.push_back(e);
+      owner.push_back(static_cast<int>(k));
+    }
+  start.push_back(edges);
+  const int blocks = static_cast<int>(owner.size());
+  using MS = typename ExecutionSpace::memory_space;
+  Kokkos::View<int*, MS> starts("nernst::graphnet::virial_block_start", start.size());
+  Kokkos::deep_copy(space, starts, Kokkos::View<const int*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(start.data(), start.size()));
+  Kokkos::View<double* [9], MS> partial("nernst::graphnet::virial_blocks", blocks);
+  Kokkos::parallel_for("nernst::graphnet::edge_virial", matrix_policy(space, blocks, 9),
+                       detail::BlockVirialKernel<decltype(partial), decltype(starts), RV, GV>{partial, starts, rvec, G});
   auto h = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), partial);
-  Eigen::Matrix3d W = Eigen::Matrix3d::Zero();
+  std::vector<Eigen::Matrix3d> W(edge_offset.size() - 1, Eigen::Matrix3d::Zero());
   for (int b = 0; b < blocks; ++b)
-    for (int q = 0; q < 9; ++q) W(q / 3, q % 3) += h(b, q);
+    for (int q = 0; q < 9; ++q) W[static_cast<std::size_t>(owner[static_cast<std::size_t>(b)])](q / 3, q % 3) += h(b, q);
   return W;
+}
+
+/// The same for one structure: forces and its virial.
+template <class ExecutionSpace, class MemorySpace, class GV, class RV, class FV>
+Eigen::Matrix3d edge_gradients_to_forces(const ExecutionSpace& space, const IncidentEdges<MemorySpace>& incident,
+                                         const GV& G, const RV& rvec, const FV& F) {
+  return edge_gradients_to_forces(space, incident, G, rvec, F, {0, static_cast<int>(G.extent(0))}).front();
 }
 
 }  // namespace graphnet

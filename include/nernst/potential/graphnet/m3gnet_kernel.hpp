@@ -83,25 +83,24 @@ struct SmoothBesselValues {
   }
 };
 
-/// Bond vector r_e = x_dst + image·L − x_src (summed in double, then rounded to Scalar, as the host
-/// evaluator), its length, the radial functions of the three-body basis (whose first columns are
+/// Bond vector r_e = x_dst + shift_e − x_src, shift_e = image_e·L of the edge's structure (summed in
+/// double, then rounded to Scalar, as the host evaluator), its length, the radial functions of the three-body basis (whose first columns are
 /// the two-body basis) and the three-body envelope; with `radial_d` allocated (a reverse pass
 /// follows), their derivatives with respect to the length as well.
 template <class Scalar, class MS, class Basis>
 struct EdgeGeometryKernel {
   Kokkos::View<const double* [3], MS> x;
   Kokkos::View<const int*, MS> src, dst;
-  Kokkos::View<const int* [3], MS> image;
+  Kokkos::View<const double* [3], MS> shift;
   Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> rvec, radial, radial_d;
   Kokkos::View<Scalar*, MS> dist, envelope, envelope_d;
-  double L[3][3];
   Basis basis;
   Scalar rc3;
   KOKKOS_INLINE_FUNCTION void operator()(const int e) const {
     const int s = src(e), d = dst(e);
     Scalar r2(0);
     for (int k = 0; k < 3; ++k) {
-      const double v = x(d, k) + (image(e, 0) * L[0][k] + image(e, 1) * L[1][k] + image(e, 2) * L[2][k]) - x(s, k);
+      const double v = x(d, k) + shift(e, k) - x(s, k);
       rvec(e, k) = Scalar(v);
       r2 += rvec(e, k) * rvec(e, k);
     }
@@ -215,19 +214,39 @@ class M3GNetKernel {
   /// Σ_i w_i e_i), as M3GNetEvaluator::set_energy_weights; empty (the default): every w_i = 1.
   void set_energy_weights(std::vector<double> w) { energy_weights_ = std::move(w); }
 
+  /// One structure of a batch, as evaluate() takes it (referenced, not copied): Cartesian positions
+  /// (Å), lattice rows, model types (M3GNetConfig::type_of) and its graph.
+  struct Structure {
+    const std::vector<std::array<double, 3>>& x;
+    const Eigen::Matrix3d& L;
+    const std::vector<int>& types;
+    const PeriodicGraph& g;
+  };
+
   /// Evaluates on the graph `g`: energy and per-atom energies, and with `gradients` the forces and
-  /// the virial ∂E/∂ε as well (into `out`'s host arrays, as M3GNetEvaluator::evaluate). `x`:
-  /// Cartesian positions (Å), `L`: lattice rows, `types`: model types (M3GNetConfig::type_of).
+  /// the virial ∂E/∂ε as well (into `out`'s host arrays, as M3GNetEvaluator::evaluate).
   void evaluate(const ExecutionSpace& space, const std::vector<std::array<double, 3>>& x, const Eigen::Matrix3d& L,
                 const std::vector<int>& types, const PeriodicGraph& g, const bool gradients, M3GNetOutput& out) {
-    if (types.size() != x.size()) throw ValueError("M3GNetKernel: types and positions differ in length");
-    N_ = static_cast<int>(x.size());
-    E_ = static_cast<int>(g.size());
-    upload(x, types, g, gradients);
-    geometry(space, L, gradients);
-    triplets(space, g, gradients);
+    const Structure one{x, L, types, g};
+    evaluate_batch(space, &one, &one + 1, gradients, &out);
+  }
+
+  /// Evaluates the structures [first, last) together, as one block-diagonal graph: every kernel runs
+  /// once over all their atoms, edges and triplets (what fills a GPU with small cells), and out[k]
+  /// receives structure k's energy, per-atom energies and, with `gradients`, its forces and virial.
+  /// On a device each structure's result is bitwise what evaluate() gives for it alone (every sum is
+  /// over that structure's own rows, in the same order); on host threads it agrees to rounding (a
+  /// dense layer's GEMM tiles then span structures). Energy weights need a batch of one.
+  void evaluate_batch(const ExecutionSpace& space, const Structure* first, const Structure* last, const bool gradients,
+                      M3GNetOutput* out) {
+    if (!energy_weights_.empty() && last - first != 1)
+      throw ValueError("M3GNetKernel: energy weights are for one structure at a time, not a batch of " +
+                       std::to_string(last - first));
+    upload(first, last, gradients);
+    geometry(space, gradients);
+    triplets(space, first, last, gradients);
     forward(space);
-    out.energy = add_atom_energies(types, out.atom_energy);
+    add_atom_energies(first, last, out);
     if (!gradients) return;
     reverse(space);
     forces_and_virial(space, out);
@@ -257,28 +276,58 @@ class M3GNetKernel {
   }
 
   // --- inputs and geometry ---------------------------------------------------------------
-  void upload(const std::vector<std::array<double, 3>>& x, const std::vector<int>& types, const PeriodicGraph& g,
-              const bool gradients) {
-    work_->x = Kokkos::View<double* [3], memory_space>("nernst::M3GNetKernel::x", N_);
-    work_->type = to_device(types, "type");
-    work_->src = to_device(g.src, "src");
-    work_->dst = to_device(g.dst, "dst");
-    work_->image = Kokkos::View<int* [3], memory_space>("nernst::M3GNetKernel::image", E_);
-    auto hx = Kokkos::create_mirror_view(work_->x);
-    auto hi = Kokkos::create_mirror_view(work_->image);
-    for (int i = 0; i < N_; ++i)
-      for (int k = 0; k < 3; ++k) hx(i, k) = x[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)];
-    for (int e = 0; e < E_; ++e)
-      for (int k = 0; k < 3; ++k) hi(e, k) = g.image[static_cast<std::size_t>(e)][static_cast<std::size_t>(k)];
-    Kokkos::deep_copy(work_->x, hx);
-    Kokkos::deep_copy(work_->image, hi);
-    work_->by_dst = Segments<memory_space>(g.dst, static_cast<std::size_t>(N_));
+  /// The batch as one graph on the device: atoms and edges concatenated in batch order (structure
+  /// k's atoms from atom_offset[k], its edges from edge_offset[k]), edge ends renumbered, and each
+  /// edge's lattice shift image·L computed with its own structure's cell.
+  void upload(const Structure* first, const Structure* last, const bool gradients) {
+    Work& w = *work_;
+    w.atom_offset.assign(1, 0);
+    w.edge_offset.assign(1, 0);
+    for (const Structure* s = first; s != last; ++s) {
+      if (s->types.size() != s->x.size())
+        throw ValueError("M3GNetKernel: structure " + std::to_string(s - first) + ": " + std::to_string(s->types.size()) +
+                         " types for " + std::to_string(s->x.size()) + " positions");
+      w.atom_offset.push_back(w.atom_offset.back() + static_cast<int>(s->x.size()));
+      w.edge_offset.push_back(w.edge_offset.back() + static_cast<int>(s->g.size()));
+    }
+    N_ = w.atom_offset.back();
+    E_ = w.edge_offset.back();
+    w.x = Kokkos::View<double* [3], memory_space>("nernst::M3GNetKernel::x", N_);
+    w.shift = Kokkos::View<double* [3], memory_space>("nernst::M3GNetKernel::shift", E_);
+    auto hx = Kokkos::create_mirror_view(w.x);
+    auto hs = Kokkos::create_mirror_view(w.shift);
+    w.type_h.resize(static_cast<std::size_t>(N_));
+    w.src_h.resize(static_cast<std::size_t>(E_));
+    w.dst_h.resize(static_cast<std::size_t>(E_));
+    for (const Structure* s = first; s != last; ++s) {
+      const auto k = static_cast<std::size_t>(s - first);
+      const int a0 = w.atom_offset[k], e0 = w.edge_offset[k];
+      for (std::size_t i = 0; i < s->x.size(); ++i) {
+        const auto a = static_cast<std::size_t>(a0) + i;
+        for (int c = 0; c < 3; ++c) hx(a, c) = s->x[i][static_cast<std::size_t>(c)];
+        w.type_h[a] = s->types[i];
+      }
+      const PeriodicGraph& g = s->g;
+      for (std::size_t e = 0; e < g.size(); ++e) {
+        const auto q = static_cast<std::size_t>(e0) + e;
+        w.src_h[q] = g.src[e] + a0;
+        w.dst_h[q] = g.dst[e] + a0;
+        const auto& t = g.image[e];
+        for (int c = 0; c < 3; ++c) hs(q, c) = t[0] * s->L(0, c) + t[1] * s->L(1, c) + t[2] * s->L(2, c);
+      }
+    }
+    Kokkos::deep_copy(w.x, hx);
+    Kokkos::deep_copy(w.shift, hs);
+    w.type = to_device(w.type_h, "type");
+    w.src = to_device(w.src_h, "src");
+    w.dst = to_device(w.dst_h, "dst");
+    w.by_dst = Segments<memory_space>(w.dst_h, static_cast<std::size_t>(N_));
     if (!gradients) return;
-    work_->by_src = Segments<memory_space>(g.src, static_cast<std::size_t>(N_));
-    work_->incident = IncidentEdges<memory_space>(g.src, g.dst, static_cast<std::size_t>(N_));
+    w.by_src = Segments<memory_space>(w.src_h, static_cast<std::size_t>(N_));
+    w.incident = IncidentEdges<memory_space>(w.src_h, w.dst_h, static_cast<std::size_t>(N_));
   }
 
-  void geometry(const ExecutionSpace& space, const Eigen::Matrix3d& L, const bool gradients) {
+  void geometry(const ExecutionSpace& space, const bool gradients) {
     sized(work_->rvec, "rvec", E_, 3);
     sized(work_->radial, "radial", E_, cfg_.threebody_size());
     sized(work_->dist, "dist", E_);
@@ -288,62 +337,70 @@ class M3GNetKernel {
       sized(work_->envelope_d, "envelope_d", E_);
     }
     if (cfg_.use_smooth)
-      run_geometry(space, L, gradients, detail::SmoothBesselValues<Scalar>(cfg_.threebody_size()));
+      run_geometry(space, gradients, detail::SmoothBesselValues<Scalar>(cfg_.threebody_size()));
     else
-      run_geometry(space, L, gradients, SphericalBesselBasis<Scalar>(cfg_.cutoff));
+      run_geometry(space, gradients, SphericalBesselBasis<Scalar>(cfg_.cutoff));
   }
 
   template <class Basis>
-  void run_geometry(const ExecutionSpace& space, const Eigen::Matrix3d& L, const bool gradients, const Basis& basis) {
-    detail::EdgeGeometryKernel<Scalar, memory_space, Basis> k{work_->x,
-                                                              work_->src,
-                                                              work_->dst,
-                                                              work_->image,
-                                                              work_->rvec,
-                                                              work_->radial,
-                                                              gradients ? work_->radial_d : View2(),
-                                                              work_->dist,
-                                                              work_->envelope,
-                                                              gradients ? work_->envelope_d : View1(),
-                                                              {},
-                                                              basis,
-                                                              Scalar(cfg_.threebody_cutoff)};
-    for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b) k.L[a][b] = L(a, b);
-    Kokkos::parallel_for("nernst::M3GNetKernel::geometry", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_), k);
+  void run_geometry(const ExecutionSpace& space, const bool gradients, const Basis& basis) {
+    const Work& w = *work_;
+    Kokkos::parallel_for("nernst::M3GNetKernel::geometry", Kokkos::RangePolicy<ExecutionSpace>(space, 0, E_),
+                         detail::EdgeGeometryKernel<Scalar, memory_space, Basis>{
+                             w.x, w.src, w.dst, w.shift, w.rvec, w.radial, gradients ? w.radial_d : View2(), w.dist,
+                             w.envelope, gradients ? w.envelope_d : View1(), basis, Scalar(cfg_.threebody_cutoff)});
   }
 
-  /// Triplet lists on the host from the kernel's bond lengths (the host evaluator's cut, in the
-  /// same scalar), then their bases on the device. With `gradients`, also the triplets grouped by
-  /// gate atom and by each of their edges: the sums of the reverse pass.
-  void triplets(const ExecutionSpace& space, const PeriodicGraph& g, const bool gradients) {
-    auto hd = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), work_->dist);
-    std::vector<Scalar> d(static_cast<std::size_t>(E_));
-    for (int e = 0; e < E_; ++e) d[static_cast<std::size_t>(e)] = hd(e);
-    Triplets& trip = work_->trip;
-    build_triplets(g.src, g.dst, d, static_cast<std::size_t>(N_), cfg_.threebody_cutoff, mode_, trip, work_->pruned);
-    T_ = static_cast<int>(trip.size());
-    work_->bond_u = to_device(trip.bond_u, "bond_u");
-    work_->bond_w = to_device(trip.bond_w, "bond_w");
-    work_->env_a = to_device(trip.env_a, "env_a");
-    work_->env_b = to_device(trip.env_b, "env_b");
-    work_->gate_atom = to_device(trip.gate_atom, "gate_atom");
-    const auto edges = static_cast<std::size_t>(E_);
-    work_->by_target = Segments<memory_space>(trip.target, edges);
-    if (gradients) {
-      work_->target = to_device(trip.target, "target");
-      work_->by_gate = Segments<memory_space>(trip.gate_atom, static_cast<std::size_t>(N_));
-      work_->by_env_a = Segments<memory_space>(trip.env_a, edges);
-      work_->by_env_b = Segments<memory_space>(trip.env_b, edges);
-      work_->by_u = Segments<memory_space>(trip.bond_u, edges);
-      work_->by_w = Segments<memory_space>(trip.bond_w, edges);
+  /// Triplet lists on the host, structure by structure (matgl's index handling is per graph), from
+  /// the kernel's bond lengths (the host evaluator's cut, in the same scalar), renumbered into the
+  /// batch; then their bases on the device. With `gradients`, also the triplets grouped by gate atom
+  /// and by each of their edges: the sums of the reverse pass.
+  void triplets(const ExecutionSpace& space, const Structure* first, const Structure* last, const bool gradients) {
+    Work& w = *work_;
+    const auto hd = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), w.dist);
+    Triplets& trip = w.trip;
+    trip.clear();
+    for (const Structure* s = first; s != last; ++s) {
+      const auto k = static_cast<std::size_t>(s - first);
+      const int a0 = w.atom_offset[k], e0 = w.edge_offset[k];
+      w.dist_h.assign(hd.data() + e0, hd.data() + w.edge_offset[k + 1]);
+      build_triplets(s->g.src, s->g.dst, w.dist_h, s->x.size(), cfg_.threebody_cutoff, mode_, w.part, w.pruned);
+      append_triplets(trip, w.part, e0, a0);
     }
-    sized(work_->tb_basis, "tb_basis", T_, 9);
-    sized(work_->tb_weight, "tb_weight", T_);
+    T_ = static_cast<int>(trip.size());
+    w.bond_u = to_device(trip.bond_u, "bond_u");
+    w.bond_w = to_device(trip.bond_w, "bond_w");
+    w.env_a = to_device(trip.env_a, "env_a");
+    w.env_b = to_device(trip.env_b, "env_b");
+    w.gate_atom = to_device(trip.gate_atom, "gate_atom");
+    const auto edges = static_cast<std::size_t>(E_);
+    w.by_target = Segments<memory_space>(trip.target, edges);
+    if (gradients) {
+      w.target = to_device(trip.target, "target");
+      w.by_gate = Segments<memory_space>(trip.gate_atom, static_cast<std::size_t>(N_));
+      w.by_env_a = Segments<memory_space>(trip.env_a, edges);
+      w.by_env_b = Segments<memory_space>(trip.env_b, edges);
+      w.by_u = Segments<memory_space>(trip.bond_u, edges);
+      w.by_w = Segments<memory_space>(trip.bond_w, edges);
+    }
+    sized(w.tb_basis, "tb_basis", T_, 9);
+    sized(w.tb_weight, "tb_weight", T_);
     Kokkos::parallel_for("nernst::M3GNetKernel::triplet_basis", Kokkos::RangePolicy<ExecutionSpace>(space, 0, T_),
-                         detail::TripletBasisKernel<Scalar, memory_space>{
-                             work_->bond_u, work_->bond_w, work_->env_a, work_->env_b, work_->rvec, work_->radial,
-                             work_->tb_basis, work_->dist, work_->envelope, work_->tb_weight});
+                         detail::TripletBasisKernel<Scalar, memory_space>{w.bond_u, w.bond_w, w.env_a, w.env_b, w.rvec,
+                                                                          w.radial, w.tb_basis, w.dist, w.envelope,
+                                                                          w.tb_weight});
+  }
+
+  /// Appends one structure's triplets to the batch's: edge indices shifted by e0, atoms by a0.
+  static void append_triplets(Triplets& all, const Triplets& part, const int e0, const int a0) {
+    for (std::size_t t = 0; t < part.size(); ++t) {
+      all.bond_u.push_back(part.bond_u[t] + e0);
+      all.bond_w.push_back(part.bond_w[t] + e0);
+      all.env_a.push_back(part.env_a[t] + e0);
+      all.env_b.push_back(part.env_b[t] + e0);
+      all.gate_atom.push_back(part.gate_atom[t] + a0);
+      all.target.push_back(part.target[t] + e0);
+    }
   }
 
   // --- forward ---------------------------------------------------------------------------
@@ -428,11 +485,16 @@ class M3GNetKernel {
     return Kokkos::subview(work_->radial, Kokkos::ALL, std::make_pair(0, cfg_.radial_size()));
   }
 
-  /// The per-atom energies and their sum from the readout's outputs (M3GNetConfig::atom_energies,
-  /// as the host evaluator).
-  double add_atom_energies(const std::vector<int>& types, std::vector<double>& out) {
+  /// Each structure's per-atom energies and their sum from the readout's outputs
+  /// (M3GNetConfig::atom_energies, as the host evaluator: in atom order).
+  void add_atom_energies(const Structure* first, const Structure* last, M3GNetOutput* out) const {
     const auto eps = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), work_->eps);
-    return cfg_.atom_energies([&eps](std::size_t i) { return eps(i, 0); }, types, out);
+    for (const Structure* s = first; s != last; ++s) {
+      const auto k = static_cast<std::size_t>(s - first);
+      const auto a0 = static_cast<std::size_t>(work_->atom_offset[k]);
+      out[k].energy =
+          cfg_.atom_energies([&eps, a0](std::size_t i) { return eps(a0 + i, 0); }, s->types, out[k].atom_energy);
+    }
   }
 
   // --- reverse ---------------------------------------------------------------------------
@@ -520,9 +582,9 @@ class M3GNetKernel {
     nn::dense_input_gradient(space, ds, tb_atom_[b], work_->dv, /*accumulate=*/true);
   }
 
-  /// ∂E/∂r_e per edge from the reverse pass' basis gradients, then forces and virial
-  /// (edge_gradients_to_forces); copied into `out`'s host arrays.
-  void forces_and_virial(const ExecutionSpace& space, M3GNetOutput& out) {
+  /// ∂E/∂r_e per edge from the reverse pass' basis gradients, then forces and each structure's
+  /// virial (edge_gradients_to_forces); copied into out[k]'s host arrays.
+  void forces_and_virial(const ExecutionSpace& space, M3GNetOutput* out) {
     const View2& gu = sized(work_->gu, "gu", T_, 3);
     const View2& gw = sized(work_->gw, "gw", T_, 3);
     Kokkos::parallel_for("nernst::M3GNetKernel::triplet_geometry_reverse",
@@ -539,11 +601,15 @@ class M3GNetKernel {
     auto& F = work_->forces;
     if (static_cast<int>(F.extent(0)) != N_)
       F = Kokkos::View<double**, Kokkos::LayoutRight, memory_space>("nernst::M3GNetKernel::forces", N_, 3);
-    out.virial = edge_gradients_to_forces(space, work_->incident, G, work_->rvec, F);
+    const auto virials = edge_gradients_to_forces(space, work_->incident, G, work_->rvec, F, work_->edge_offset);
     const auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), F);
-    out.forces.resize(static_cast<std::size_t>(N_));
-    for (int i = 0; i < N_; ++i)
-      for (int k = 0; k < 3; ++k) out.forces[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)] = hf(i, k);
+    for (std::size_t k = 0; k + 1 < work_->atom_offset.size(); ++k) {
+      const int a0 = work_->atom_offset[k], n = work_->atom_offset[k + 1] - a0;
+      out[k].virial = virials[k];
+      out[k].forces.resize(static_cast<std::size_t>(n));
+      for (int i = 0; i < n; ++i)
+        for (int c = 0; c < 3; ++c) out[k].forces[static_cast<std::size_t>(i)][static_cast<std::size_t>(c)] = hf(a0 + i, c);
+    }
   }
 
   static void zero(const ExecutionSpace& space, const View2& v) { Kokkos::deep_copy(space, v, Scalar(0)); }
@@ -584,8 +650,11 @@ class M3GNetKernel {
   int N_ = 0, E_ = 0, T_ = 0;
   /// Per-evaluation arrays (a copy of the kernel gets its own: FreshOnCopy).
   struct Work {
-    Kokkos::View<double* [3], memory_space> x;
-    Kokkos::View<int* [3], memory_space> image;
+    Kokkos::View<double* [3], memory_space> x, shift;
+    std::vector<int> atom_offset, edge_offset;  // structure k: atoms [atom_offset[k], atom_offset[k + 1]), edges alike
+    std::vector<int> type_h, src_h, dst_h;      // the batch's types and renumbered edge ends, on the host
+    std::vector<Scalar> dist_h;                 // one structure's bond lengths (for its triplets)
+    Triplets part;                              // one structure's triplets
     Kokkos::View<int*, memory_space> type, src, dst, bond_u, bond_w, env_a, env_b, gate_atom, target;
     Segments<memory_space> by_dst, by_target;
     Segments<memory_space> by_src, by_gate, by_env_a, by_env_b, by_u, by_w;  // the reverse pass' sums
