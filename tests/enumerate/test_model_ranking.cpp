@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <thread>
 
 using namespace nernst;
@@ -346,4 +347,38 @@ TEST_CASE("model ranking: batches on the host threads give the one-thread screen
   CHECK(resumed.resumed_from == 30);
   CHECK(resumed.evaluated_this_run == 124 - 30);
   check_same(resumed, serial);
+}
+
+TEST_CASE("model ranking: one evaluation per batch (M3GNet's kernels, compute_batch) ranks as one at a time") {
+  NERNST_REQUIRE_SHARED_DATA();
+  const auto dir = nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes";
+  const Case c = lyc111();
+  Potential<GraphNet<M3GNet>, double> host(M3GNet::load(dir.string()));
+  static_assert(has_batch_compute<decltype(host)>::value);
+  static_assert(!has_batch_compute<decltype(make_rigid_ion<>())>::value);
+  host.set_kernels(false);
+  CHECK(!host.batched());
+  auto merged = host;
+  merged.set_kernels(true);
+  CHECK(merged.batched());
+  // Reference: every ordering alone through the host evaluator (batch 1).
+  auto o = screen_options(124);
+  o.batch = 1;
+  const auto alone = model_screen(c.e, c.hnf, host, c.orderings, o);
+  // Batches of 17 orderings (124 = 7 x 17 + 5), each one block-diagonal graph through the kernels.
+  o.batch = 17;
+  const auto together = model_screen(c.e, c.hnf, merged, c.orderings, o);
+  CHECK(together.counters.evaluated == 124);
+  REQUIRE(together.best.size() == alone.best.size());
+  // The same energies to rounding (the kernels sum in another order than the host evaluator), so
+  // the same set of orderings; compare by ordering.
+  std::map<std::uint64_t, double> want;
+  for (const auto& b : alone.best) want[b.ordering] = b.energy;
+  for (const auto& b : together.best) {
+    CAPTURE(b.ordering);
+    REQUIRE(want.count(b.ordering) == 1);
+    CHECK(std::abs(b.energy - want[b.ordering]) <= 1e-10 * std::abs(want[b.ordering]));
+  }
+  for (std::size_t i = 1; i < together.best.size(); ++i)
+    CHECK(together.best[i - 1].energy_per_atom <= together.best[i].energy_per_atom);
 }

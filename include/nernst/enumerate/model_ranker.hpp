@@ -136,6 +136,46 @@ class BatchModelRanker {
   int threads_;
 };
 
+/// Static energies of many orderings in one evaluation: the batch's structures go to the
+/// potential's compute_batch together (potential.hpp's batch evaluation; M3GNet's kernels: one
+/// block-diagonal graph). The screen on a GPU: a 60-atom cell alone leaves the device nearly idle,
+/// a few hundred of them fill it. Energies are each ordering's own (bitwise on a device).
+template <class Pot>
+class GraphBatchModelRanker {
+  static_assert(has_batch_compute<Pot>::value, "GraphBatchModelRanker: the potential has no compute_batch");
+
+ public:
+  using memory_space = typename Pot::memory_space;
+
+  GraphBatchModelRanker(const Enumerator<HNF>& e, const Enumerator<HNF>::ActiveGroup& ag, Pot& pot)
+      : ranker_(e, ag, pot), pot_(pot) {}
+
+  /// Orderings per evaluation: 256 cells of a few dozen atoms, ~10⁴ atoms, where one H100 is busy.
+  static constexpr std::size_t preferred_batch() { return 256; }
+
+  std::vector<StaticEnergy> operator()(const OrderingBatch& batch) {
+    std::vector<System<memory_space>> systems;
+    std::vector<System<memory_space>*> pointers;
+    std::vector<StaticEnergy> out(batch.size());
+    systems.reserve(batch.size());
+    for (std::size_t r = 0; r < batch.size(); ++r) {
+      const Structure s = ranker_.structure(batch.labels[r].data());
+      systems.push_back(System<memory_space>::from_structure(s));
+      out[r].atoms = static_cast<int>(s.size());
+    }
+    for (auto& s : systems) pointers.push_back(&s);
+    ComputeRequest req;
+    req.forces = false;
+    const auto results = pot_.compute_batch(pointers, req);
+    for (std::size_t r = 0; r < batch.size(); ++r) out[r].energy = results[r].energy;
+    return out;
+  }
+
+ private:
+  ModelRanker<Pot> ranker_;
+  Pot& pot_;
+};
+
 /// The screen by the model over one supercell: every ordering, or only the `prefilter_ewald`
 /// lowest by Ewald energy (the cheap pre-filter; 0 = none, the default).
 struct ModelScreenOptions {
@@ -143,20 +183,29 @@ struct ModelScreenOptions {
   std::vector<double> label_charges;  ///< per label, for the pre-filter (OrderingModel::label_charges)
   EwaldParameters ewald;
   ScreenOptions screen;
-  /// Orderings per batch evaluated together on the host threads (BatchModelRanker): 0 picks
-  /// one when there are several threads and the potential allows it (graph networks), 1 ranks
-  /// one at a time (the potential's own threading splits each structure).
+  /// Orderings per batch: evaluated together on the host threads (BatchModelRanker), or in one
+  /// evaluation by a potential whose compute_batch merges them (GraphBatchModelRanker: M3GNet with
+  /// its kernels, the default on a GPU). 0 picks one when there are several threads or such a
+  /// potential, 1 ranks one at a time (the potential's own threading splits each structure).
   std::size_t batch = 0;
 };
 
 namespace detail {
-/// The static screen of one stream of orderings: batched (one potential copy per host thread)
-/// when the potential's copies are independent and there is more than one thread, else one
-/// ordering at a time. A function, not a generic lambda: nvcc 11 instantiates a discarded
-/// `if constexpr` branch inside a generic lambda.
+/// The static screen of one stream of orderings: in one evaluation per batch when the potential
+/// merges batches (batched()), else batched over host threads (one potential copy per thread) when
+/// the potential's copies are independent and there is more than one thread, else one ordering at
+/// a time. A function, not a generic lambda: nvcc 11 instantiates a discarded `if constexpr`
+/// branch inside a generic lambda.
 template <class Pot, class Stream>
 ScreenResult screen_stream(Stream&& stream, const Enumerator<HNF>& e, const Enumerator<HNF>::ActiveGroup& ag, Pot& pot,
                            std::uint64_t candidates, std::uint64_t orderings, const ModelScreenOptions& o) {
+  if constexpr (has_batch_compute<Pot>::value) {
+    if (o.batch != 1 && pot.batched()) {
+      GraphBatchModelRanker<Pot> merged(e, ag, pot);
+      const std::size_t b = o.batch > 1 ? o.batch : merged.preferred_batch();
+      return run_static_screen_batched(stream, merged, b, candidates, orderings, o.screen);
+    }
+  }
   if constexpr (has_independent_copies<Pot>::value) {
     const int threads = nn::host_threads();
     if (o.batch != 1 && (o.batch > 1 || threads > 1)) {

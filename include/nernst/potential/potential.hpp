@@ -74,6 +74,24 @@ struct is_potential<P, std::void_t<decltype(std::declval<const P&>().cutoff()),
 template <class P>
 inline constexpr bool is_potential_v = detail::is_potential<P>::value;
 
+/// **Batch evaluation** (optional, on top of the concept): a potential that can evaluate many
+/// Systems in one call has
+/// ```
+/// std::vector<ComputeResult> compute_batch(const std::vector<System<memory_space>*>&, const ComputeRequest&);
+/// bool batched() const;  // whether compute_batch merges the Systems into one evaluation
+/// ```
+/// where result k is what compute(*systems[k], request) gives (forces into systems[k]->f). Users
+/// of many independent structures (enumerate::GraphBatchModelRanker, md::GraphBatch) use it when
+/// batched() says so: on a GPU one evaluation of many small cells fills the device where one cell
+/// cannot. Potential<GraphNet<M3GNet>> has it (its kernels: one block-diagonal graph).
+template <class P, class = void>
+struct has_batch_compute : std::false_type {};
+template <class P>
+struct has_batch_compute<P, std::void_t<decltype(std::declval<P&>().compute_batch(
+                                            std::declval<const std::vector<System<typename P::memory_space>*>&>(),
+                                            std::declval<const ComputeRequest&>())),
+                                        decltype(std::declval<const P&>().batched())>> : std::true_type {};
+
 /// Use in templates that take a potential, for a readable error instead of a template backtrace.
 #define NERNST_STATIC_ASSERT_POTENTIAL(P)                                                     \
   static_assert(::nernst::is_potential_v<P>,                                                  \

@@ -80,8 +80,41 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   bool kernels() const { return kernels_; }
   void set_kernels(bool on) { kernels_ = on; }
 
+  /// Whether compute_batch evaluates its Systems together (with the kernels: one block-diagonal
+  /// graph); otherwise it evaluates them one after another.
+  bool batched() const { return kernels_; }
+
+  /// Result k is what compute(*systems[k], req) gives, forces into systems[k]->f (potential.hpp's
+  /// batch evaluation). With the kernels all Systems are one evaluation (M3GNetKernel::
+  /// evaluate_batch: bitwise each System alone on a device, to rounding on host threads).
+  std::vector<ComputeResult> compute_batch(const std::vector<System<MemorySpace>*>& systems, const ComputeRequest& req) {
+    std::vector<ComputeResult> results;
+    if (!kernels_) {
+      for (System<MemorySpace>* sys : systems) results.push_back(compute(*sys, req));
+      return results;
+    }
+    batch_.resize(systems.size());
+    std::vector<typename Kernel::Structure> structures;
+    for (std::size_t k = 0; k < systems.size(); ++k) {
+      Entry& b = batch_[k];
+      load_system(*systems[k], b.x, b.types);
+      graphnet::build_pymatgen_graph(b.x, systems[k]->cell.matrix(), cutoff(), b.graph);
+      b.L = systems[k]->cell.matrix();
+      structures.push_back({b.x, b.L, b.types, b.graph});
+    }
+    std::vector<graphnet::M3GNetOutput> out(systems.size());
+    with_kernel([&](Kernel& k) {
+      k.evaluate_batch(execution_space(), structures.data(), structures.data() + structures.size(),
+                       req.forces || req.stress, out.data());
+    });
+    for (std::size_t k = 0; k < systems.size(); ++k)
+      results.push_back(graphnet::make_compute_result(*systems[k], req, out[k].energy, out[k].atom_energy,
+                                                      out[k].forces, out[k].virial));
+    return results;
+  }
+
   ComputeResult compute(System<MemorySpace>& sys, const ComputeRequest& req) {
-    load_system(sys);
+    load_system(sys, x_, types_);
     graphnet::build_pymatgen_graph(x_, sys.cell.matrix(), cutoff(), graph_);
     return run(sys, req, graph_);
   }
@@ -89,33 +122,41 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   /// Same as compute() on a given graph (held fixed: no neighbour search). Used for finite
   /// differences across positions where the pymatgen edge order would change.
   ComputeResult compute_with_graph(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {
-    load_system(sys);
+    load_system(sys, x_, types_);
     return run(sys, req, g);
   }
 
  private:
-  void load_system(const System<MemorySpace>& sys) {
+  using Kernel = graphnet::M3GNetKernel<Scalar, typename MemorySpace::execution_space>;
+
+  /// Positions and model types of a System, on the host.
+  void load_system(const System<MemorySpace>& sys, std::vector<std::array<double, 3>>& x, std::vector<int>& types) {
     if (type_map_species_ != sys.species) {
       type_map_.clear();
       for (int z : sys.species) type_map_.push_back(eval_.config().type_of(z));
       type_map_species_ = sys.species;
     }
-    types_.resize(sys.size());
-    graphnet::load_host_atoms(sys, "M3GNet", x_, [&](std::size_t i, std::size_t t) { types_[i] = type_map_[t]; });
+    types.resize(sys.size());
+    graphnet::load_host_atoms(sys, "M3GNet", x, [&](std::size_t i, std::size_t t) { types[i] = type_map_[t]; });
+  }
+
+  /// Runs f(kernel) with the kernel built (on first use: its views need a running Kokkos, which a
+  /// host-only user may not have), one kernel evaluation at a time in the process: copies of this
+  /// potential on several host threads (BatchModelRanker, one copy per thread) would otherwise
+  /// launch into the same execution space instance (and its team scratch) at once. The host work
+  /// around it (graph construction) still runs concurrently.
+  template <class F>
+  void with_kernel(F&& f) {
+    if (!kernel_) kernel_.emplace(*model_, mode_);
+    static std::mutex launch;
+    const std::lock_guard<std::mutex> lock(launch);
+    f(*kernel_);
   }
 
   ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {
     const bool grad = req.forces || req.stress;
     if (kernels_) {
-      // Built on first use: its views need a running Kokkos, which a host-only user may not have.
-      if (!kernel_) kernel_.emplace(*model_, mode_);
-      // One kernel evaluation at a time in the process: copies of this potential on several host
-      // threads (BatchModelRanker, one copy per thread) would otherwise launch into the same
-      // execution space instance (and its team scratch) at once. The host work around it (graph
-      // construction) still runs concurrently.
-      static std::mutex launch;
-      const std::lock_guard<std::mutex> lock(launch);
-      kernel_->evaluate(execution_space(), x_, sys.cell.matrix(), types_, g, grad, out_);
+      with_kernel([&](Kernel& k) { k.evaluate(execution_space(), x_, sys.cell.matrix(), types_, g, grad, out_); });
       return graphnet::make_compute_result(sys, req, out_.energy, out_.atom_energy, out_.forces, out_.virial);
     }
     eval_.evaluate(x_, sys.cell.matrix(), types_, g, grad, out_);
@@ -126,7 +167,15 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   graphnet::M3GNetEvaluator<Scalar> eval_;
   std::shared_ptr<const graphnet::M3GNetModel> model_;  // for kernel_, read only (copies share it)
   graphnet::ThreeBodyMode mode_;
-  std::optional<graphnet::M3GNetKernel<Scalar, execution_space>> kernel_;
+  std::optional<Kernel> kernel_;
+  /// One System of compute_batch, on the host.
+  struct Entry {
+    std::vector<std::array<double, 3>> x;
+    std::vector<int> types;
+    Eigen::Matrix3d L;
+    graphnet::PeriodicGraph graph;
+  };
+  std::vector<Entry> batch_;
   bool kernels_ = !std::is_same_v<MemorySpace, Kokkos::HostSpace>;
   graphnet::PeriodicGraph graph_;
   graphnet::M3GNetOutput out_;
