@@ -138,6 +138,39 @@ struct HostBatch {
   }
 };
 
+/// The device's batch evaluator: every step's K force evaluations are ONE call of a potential's
+/// compute_batch (potential.hpp's batch evaluation; M3GNet's kernels: one block-diagonal graph of
+/// the K Systems), which is how small cells fill a GPU. `potential` evaluates every replica, so the
+/// replicas must run the same model (their own potential objects serve only a step that fails: the
+/// jobs are then evaluated one by one with them, so that the error names its replica). On a device
+/// each replica gets bitwise its own evaluation (Replicas' guarantee holds); on host threads with
+/// M3GNet's kernels, the same to rounding (use HostBatch there: it is the host's default).
+template <class Pot>
+struct GraphBatch {
+  static_assert(has_batch_compute<Pot>::value, "md::GraphBatch: the potential has no compute_batch");
+  std::shared_ptr<Pot> potential;
+
+  void operator()(std::vector<ForceJob<Pot>>& jobs) const {
+    if (!potential) throw ValueError("md::GraphBatch: no potential");
+    if (jobs.empty()) return;
+    std::vector<System<typename Pot::memory_space>*> systems;
+    bool same_request = true;
+    for (const auto& j : jobs) {
+      systems.push_back(j.system);
+      same_request = same_request && j.request.forces == jobs[0].request.forces &&
+                     j.request.stress == jobs[0].request.stress &&
+                     j.request.per_atom_energy == jobs[0].request.per_atom_energy;
+    }
+    if (!same_request) throw ValueError("md::GraphBatch: replicas with different requests cannot share an evaluation");
+    try {
+      auto results = potential->compute_batch(systems, jobs[0].request);
+      for (std::size_t k = 0; k < jobs.size(); ++k) jobs[k].result = std::move(results[k]);
+    } catch (...) {
+      for (auto& j : jobs) detail::run_job(j);  // find which replica fails, each with its own potential
+    }
+  }
+};
+
 /// K independent simulations (each its own System, potential, ensemble state, options: seed,
 /// checkpoint file; observers via operator[]) advanced in lockstep with one batched force
 /// evaluation per step (`Batch`, the concept above).
