@@ -5,7 +5,8 @@
 // of ../shared/reference/m3gnet; 2000 = 2x2x1 of 500) and, where the kernels run on a device, 10^4
 // atoms (2x2x5 of 500). The graph is built once outside the timed loop (the same for both). Wall
 // time per evaluation; the ratio of the two rows of a size is the kernels' speed-up (below 1:
-// slower); the counter ns_per_atom is the time per atom.
+// slower); the counter ns_per_atom is the time per atom. BM_KernelBatchScreen: many 60-atom cells
+// in one batched evaluation (the model screen on a GPU).
 #include "graphnet_bench_support.hpp"
 
 #include <nernst/potential/graphnet/m3gnet.hpp>
@@ -93,6 +94,26 @@ void BM_Kernel(benchmark::State& st) {
   counters(st, in, out);
 }
 
+/// Screening throughput: `range(0)` copies of the 60-atom cell in one evaluate_batch (energy only),
+/// as GraphBatchModelRanker evaluates orderings; the counter is atom-evaluations per second (the
+/// ≥ 10⁶ target of a GPU). Compare with BM_HostEvaluator / BM_Kernel <…, EnergyOnly>/60 (one at a
+/// time).
+template <class Scalar>
+void BM_KernelBatchScreen(benchmark::State& st) {
+  const Inputs& in = inputs_of(60);
+  const auto copies = static_cast<std::size_t>(st.range(0));
+  gn::M3GNetKernel<Scalar> kernel(model());
+  const std::vector<typename gn::M3GNetKernel<Scalar>::Structure> batch(copies, {in.x, in.L, in.types, in.g});
+  std::vector<gn::M3GNetOutput> out(copies);
+  for (auto _ : st) {
+    kernel.evaluate_batch(Kokkos::DefaultExecutionSpace(), batch.data(), batch.data() + copies, false, out.data());
+    benchmark::DoNotOptimize(out.back().energy);
+  }
+  const double atoms = static_cast<double>(copies * in.x.size());
+  st.counters["atoms"] = atoms;
+  st.counters["atom_evaluations_per_s"] = benchmark::Counter(atoms, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 /// 60, 500, 2000 atoms; 10^4 as well where the kernels run on a device (on a CPU an evaluation of
 /// that size takes tens of seconds).
 void sizes(benchmark::internal::Benchmark* b) {
@@ -105,6 +126,7 @@ BENCHMARK_TEMPLATE(BM_HostEvaluator, float, EnergyOnly)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_Kernel, float, EnergyOnly)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_HostEvaluator, double, EnergyOnly)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_Kernel, double, EnergyOnly)->Apply(sizes);
+BENCHMARK_TEMPLATE(BM_KernelBatchScreen, float)->Arg(16)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_HostEvaluator, float, EnergyForcesStress)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_Kernel, float, EnergyForcesStress)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_HostEvaluator, double, EnergyForcesStress)->Apply(sizes);

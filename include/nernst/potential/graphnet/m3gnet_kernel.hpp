@@ -1,25 +1,32 @@
 #pragma once
 /// \file
-/// \brief M3GNet's energy (forward pass) as Kokkos kernels in any execution space: the first graph
-/// network that runs where the System lives, on host threads or a GPU, from one source.
+/// \brief M3GNet as Kokkos kernels in any execution space, forward and reverse (energy, per-atom
+/// energies, forces, virial), for one structure or a batch: the graph network that runs where the
+/// System lives, on host threads or a GPU, from one source.
 ///
-/// What it is for: static energies of many structures (ranking orderings by the model, the seed's
-/// screen) on a GPU. Forces and stress (the reverse pass) still come from the host evaluator
-/// (M3GNetEvaluator); this class computes the same energy, to rounding (the dense layers sum in
-/// another order than Eigen's GEMMs: 1e-12 relative in double).
+/// What it is for: everything a GPU build evaluates (MD forces, relaxations, static screening). It
+/// computes the host evaluator's (M3GNetEvaluator's) numbers to rounding: the dense layers sum in
+/// another order than its GEMMs (1e-12 relative in double; tests/kernels).
 ///
 /// Where each step runs: graph construction (pymatgen order) and the triplet lists stay on the host
 /// (they are O(E) bookkeeping and define the summation order); everything with floating point runs
-/// as kernels in ExecutionSpace: bond vectors, radial bases and envelopes, triplet bases,
-/// embeddings, every block's three-body sums and gated MLPs (nn::GatedMLPKernel), the convolutions
-/// and their sums onto atoms (graphnet::segment_sum), and the readout. The per-atom energies come
-/// back to the host to be added, in atom order, as the host evaluator adds them.
+/// as kernels in ExecutionSpace: bond vectors, radial bases and envelopes (with their derivatives
+/// for a reverse pass), triplet bases, embeddings, every block's three-body sums and gated MLPs
+/// (nn::GatedMLPKernel), the convolutions (from per-atom projections of their split first layer, as
+/// the host evaluator) and their sums onto atoms (graphnet::segment_sum), the readout; then the
+/// reverse of all of it (m3gnet_reverse_kernels.hpp for the M3GNet-specific steps) down to ∂E/∂r_e
+/// per edge, and forces and virial from those (graph_kernels.hpp). The per-atom energies come back to
+/// the host to be added in atom order, as the host evaluator adds them; forces and virials come back
+/// in double.
 ///
-/// Differences from the host evaluator's layout: the convolutions' first layer multiplies the
-/// gathered [v_src, v_dst, e] per edge (no per-atom projections yet), and every layer keeps its
-/// activations (no recomputation: energy only needs none kept, a later version will drop them).
-/// Both M3GNet bases run here: MP-2021's clamped spherical Bessel basis and MatPES's smooth one
-/// (its coefficient table is copied into the functor, since device code cannot read host tables).
+/// Batches: evaluate_batch() takes many structures as one block-diagonal graph (atoms and edges
+/// concatenated, triplets built per structure and renumbered, virials summed per structure), so one
+/// launch of each kernel covers them all: what fills a GPU with small cells.
+///
+/// Memory: the forward keeps what the reverse needs (each gated MLP its activations, each block its
+/// gates and convolution outputs); nothing is recomputed. Both M3GNet bases run here: MP-2021's
+/// clamped spherical Bessel basis and MatPES's smooth one (its coefficient table is copied into the
+/// functor, since device code cannot read host tables).
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/fresh_on_copy.hpp>
