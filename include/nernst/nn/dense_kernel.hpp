@@ -273,6 +273,40 @@ struct ActivationForwardHostRows {
   void operator()(const int r) const { host_activation(&z(r, 0), &a(r, 0), static_cast<int>(z.extent(1)), act); }
 };
 
+/// dz = da ⊙ act'(z) over a row of n values (dz may be da; z distinct): vectorised, e^x by exp_poly.
+template <class Scalar>
+void host_activation_reverse(const Scalar* __restrict z, const Scalar* da, Scalar* dz, const int n,
+                             const Activation act) {
+  switch (act) {
+    case Activation::silu:
+      for (int o = 0; o < n; ++o) {
+        const Scalar s = Scalar(1) / (Scalar(1) + exp_poly<Scalar>(-z[o]));
+        dz[o] = da[o] * (s * (Scalar(1) + z[o] * (Scalar(1) - s)));
+      }
+      break;
+    case Activation::sigmoid:
+      for (int o = 0; o < n; ++o) {
+        const Scalar s = Scalar(1) / (Scalar(1) + exp_poly<Scalar>(-z[o]));
+        dz[o] = da[o] * (s * (Scalar(1) - s));
+      }
+      break;
+    default:
+      for (int o = 0; o < n; ++o) dz[o] = da[o];
+  }
+}
+
+/// Host path of activation_reverse: dZ = dA ⊙ a'(Z) row by row.
+template <class ZV, class DAV, class DZV>
+struct ActivationReverseHostRows {
+  ZV z;
+  DAV da;
+  DZV dz;
+  Activation act;
+  void operator()(const int r) const {
+    host_activation_reverse(&z(r, 0), &da(r, 0), &dz(r, 0), static_cast<int>(z.extent(1)), act);
+  }
+};
+
 /// Host path of dense_input_gradient: one Eigen GEMM dX = dZ W (+= with `accumulate`) per tile.
 template <class DZV, class WV, class DXV>
 struct DenseInputGradientHostTiles {
@@ -441,8 +475,16 @@ void activation_reverse(const ExecutionSpace& space, const Activation act, const
                              static_cast<int>(dA.extent(0)) == rows && static_cast<int>(dA.extent(1)) == cols &&
                                  static_cast<int>(dZ.extent(0)) == rows && static_cast<int>(dZ.extent(1)) == cols,
                              "Z, dA and dZ differ in shape");
-  Kokkos::parallel_for("nernst::nn::activation_reverse", matrix_policy(space, rows, cols),
-                       detail::ActivationReverseKernel<ZV, DAV, DZV>{Z, dA, dZ, act});
+  if constexpr (detail::runs_on_host_v<ExecutionSpace>) {
+    detail::check_host_gemm_view("activation_reverse", "Z", Z);
+    detail::check_host_gemm_view("activation_reverse", "dA", dA);
+    detail::check_host_gemm_view("activation_reverse", "dZ", dZ);
+    Kokkos::parallel_for("nernst::nn::activation_reverse", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows),
+                         detail::ActivationReverseHostRows<ZV, DAV, DZV>{Z, dA, dZ, act});
+  } else {
+    Kokkos::parallel_for("nernst::nn::activation_reverse", matrix_policy(space, rows, cols),
+                         detail::ActivationReverseKernel<ZV, DAV, DZV>{Z, dA, dZ, act});
+  }
 }
 
 /// Training: dW += dZᵀ X and db += Σ_rows dZ (db only when the layer has a bias; dW, db shaped as

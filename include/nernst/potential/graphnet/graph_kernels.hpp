@@ -27,6 +27,7 @@
 #include <array>
 #include <cstddef>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -122,6 +123,22 @@ struct SegmentSumKernel {
   }
 };
 
+/// Host path of segment_sum: one thread per segment, its members in order, each member's row added
+/// whole (a vectorised loop over columns): per element the same sum in the same order.
+template <class SV, class OV, class YV>
+struct SegmentSumHostRows {
+  SV s;
+  OV offset, member;
+  YV y;
+  void operator()(const int i) const {
+    const int cols = static_cast<int>(s.extent(1));
+    for (int k = offset(i); k < offset(i + 1); ++k) {
+      const int m = member(k);
+      for (int j = 0; j < cols; ++j) s(i, j) += y(m, j);
+    }
+  }
+};
+
 /// F(i, c) = Σ ±G(e, c) over atom i's incident edges in edge order, in double.
 template <class FV, class OV, class GV>
 struct IncidentForceKernel {
@@ -186,8 +203,12 @@ void segment_sum(const ExecutionSpace& space, const SV& S, const Segments<Memory
     throw ValueError("graphnet::segment_sum: " + std::to_string(rows) + " segments, S has " +
                      std::to_string(S.extent(0)) + " rows; S and Y have " + std::to_string(S.extent(1)) + " and " +
                      std::to_string(Y.extent(1)) + " columns");
-  Kokkos::parallel_for("nernst::graphnet::segment_sum", matrix_policy(space, rows, cols),
-                       detail::SegmentSumKernel<SV, decltype(seg.offset), YV>{S, seg.offset, seg.member, Y});
+  if constexpr (std::is_same_v<typename ExecutionSpace::memory_space, Kokkos::HostSpace>)
+    Kokkos::parallel_for("nernst::graphnet::segment_sum", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows),
+                         detail::SegmentSumHostRows<SV, decltype(seg.offset), YV>{S, seg.offset, seg.member, Y});
+  else
+    Kokkos::parallel_for("nernst::graphnet::segment_sum", matrix_policy(space, rows, cols),
+                         detail::SegmentSumKernel<SV, decltype(seg.offset), YV>{S, seg.offset, seg.member, Y});
 }
 
 /// Forces F_i = Σ_{src=i} G_e − Σ_{dst=i} G_e ([natoms, 3], overwritten) and one virial W_ab = Σ_e

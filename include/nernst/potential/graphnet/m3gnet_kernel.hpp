@@ -581,7 +581,7 @@ class M3GNetKernel {
                                                                             work_->dweight, work_->target,
                                                                             work_->gate_atom});
     const View2& ds = sized(work_->ds, "ds", N_, 9);
-    Kokkos::parallel_for("nernst::M3GNetKernel::gate_reverse", matrix_policy(space, N_, 9),
+    Kokkos::parallel_for("nernst::M3GNetKernel::gate_reverse", Kokkos::RangePolicy<ExecutionSpace>(space, 0, N_),
                          detail::GateReverseKernel<Scalar, memory_space>{ds, dh, work_->tb_basis, work_->tb_weight,
                                                                          work_->by_gate.offset, work_->by_gate.member,
                                                                          work_->target});
