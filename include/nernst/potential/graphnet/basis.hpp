@@ -206,6 +206,26 @@ KOKKOS_INLINE_FUNCTION void spherical_harmonics_m0(const Scalar& c, Scalar* y, S
   }
 }
 
+/// cos θ between bond vectors u and w of lengths du, dw (three contiguous components each), clamped
+/// to ±(1 − 1e-7) as matgl does; with dcdu and dcdw given, ∂cos/∂u and ∂cos/∂w (zero where the
+/// cosine was clamped). The three-body basis' angle, for the host evaluator and the kernels alike.
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION Scalar triplet_cosine(const Scalar* u, const Scalar* w, const Scalar& du, const Scalar& dw,
+                                             Scalar* dcdu = nullptr, Scalar* dcdw = nullptr) {
+  Scalar dot(0);
+  for (int k = 0; k < 3; ++k) dot += u[k] * w[k];
+  const Scalar inv = Scalar(1) / (du * dw);
+  const Scalar c = dot * inv;
+  const Scalar lo = Scalar(-1) + Scalar(1e-7), hi = Scalar(1) - Scalar(1e-7);
+  const bool clamped = c < lo || c > hi;
+  if (dcdu && dcdw)
+    for (int k = 0; k < 3; ++k) {
+      dcdu[k] = clamped ? Scalar(0) : w[k] * inv - c * u[k] / (du * du);
+      dcdw[k] = clamped ? Scalar(0) : u[k] * inv - c * w[k] / (dw * dw);
+    }
+  return c < lo ? lo : (c > hi ? hi : c);
+}
+
 /// Polynomial envelope of exponent 3: f(d) = 1 − 10u³ + 15u⁴ − 6u⁵, u = d/rc, for d < rc, else 0:
 /// the p = 3 case of GemNet's envelope (one implementation, gemnet_envelope). `deriv` gets df/dd.
 template <class Scalar>

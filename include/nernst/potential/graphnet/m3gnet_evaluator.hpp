@@ -220,7 +220,7 @@ class M3GNetEvaluator {
   void triplet_basis_row(Eigen::Index t, Block& B, Block& Bdr, Block& Bdc) {
     const auto ts = static_cast<std::size_t>(t);
     Scalar cosv, rho;
-    triplet_geometry(ts, cosv, rho, nullptr, nullptr, nullptr);
+    triplet_geometry(ts, cosv, rho, nullptr, nullptr);
     // ρ is the length of bond w, whose radial basis geometry() already has: no sin/cos again.
     const auto w = static_cast<Eigen::Index>(trip_.bond_w[ts]);
     const Scalar* R = cfg_.use_smooth ? &tbr_(w, 0) : &rbfv_(w, 0);
@@ -240,23 +240,10 @@ class M3GNetEvaluator {
   }
 
   /// cos θ (clamped) and ρ = |w| of triplet t; optionally ∂cos/∂u, ∂cos/∂w (zero when clamped).
-  void triplet_geometry(std::size_t t, Scalar& cosv, Scalar& rho, Scalar* dcdu, Scalar* dcdw, bool* clamped) const {
+  void triplet_geometry(std::size_t t, Scalar& cosv, Scalar& rho, Scalar* dcdu, Scalar* dcdw) const {
     const auto a = static_cast<Eigen::Index>(trip_.bond_u[t]), b = static_cast<Eigen::Index>(trip_.bond_w[t]);
-    const Scalar du = dist_[static_cast<std::size_t>(a)], dw = dist_[static_cast<std::size_t>(b)];
-    Scalar dot(0);
-    for (int k = 0; k < 3; ++k) dot += rvec_(a, k) * rvec_(b, k);
-    const Scalar inv = Scalar(1) / (du * dw);
-    const Scalar c = dot * inv;
-    const Scalar lo = Scalar(-1) + Scalar(1e-7), hi = Scalar(1) - Scalar(1e-7);
-    const bool cl = c < lo || c > hi;
-    cosv = c < lo ? lo : (c > hi ? hi : c);
-    rho = dw;
-    if (clamped) *clamped = cl;
-    if (dcdu && dcdw)
-      for (int k = 0; k < 3; ++k) {
-        dcdu[k] = cl ? Scalar(0) : rvec_(b, k) * inv - c * rvec_(a, k) / (du * du);
-        dcdw[k] = cl ? Scalar(0) : rvec_(a, k) * inv - c * rvec_(b, k) / (dw * dw);
-      }
+    rho = dist_[static_cast<std::size_t>(b)];
+    cosv = triplet_cosine(&rvec_(a, 0), &rvec_(b, 0), dist_[static_cast<std::size_t>(a)], rho, dcdu, dcdw);
   }
 
   // --- forward ----------------------------------------------------------------------------
@@ -587,7 +574,7 @@ class M3GNetEvaluator {
       for (Eigen::Index t = t0; t < t1; ++t) {
         const auto ts = static_cast<std::size_t>(t);
         Scalar cosv, rho, dcdu[3], dcdw[3];
-        triplet_geometry(ts, cosv, rho, dcdu, dcdw, nullptr);
+        triplet_geometry(ts, cosv, rho, dcdu, dcdw);
         Scalar drho(0), dcos(0);
         for (int k = 0; k < 9; ++k) {
           const Scalar gb = dtb_basis_(t, k);

@@ -127,11 +127,7 @@ struct TripletBasisKernel {
   Kokkos::View<Scalar*, MS> dist, envelope, weight;
   KOKKOS_INLINE_FUNCTION void operator()(const int t) const {
     const int a = bond_u(t), b = bond_w(t);
-    Scalar dot(0);
-    for (int k = 0; k < 3; ++k) dot += rvec(a, k) * rvec(b, k);
-    const Scalar c = dot * (Scalar(1) / (dist(a) * dist(b)));
-    const Scalar lo = Scalar(-1) + Scalar(1e-7), hi = Scalar(1) - Scalar(1e-7);
-    const Scalar cosv = c < lo ? lo : (c > hi ? hi : c);
+    const Scalar cosv = triplet_cosine(&rvec(a, 0), &rvec(b, 0), dist(a), dist(b));
     Scalar Y[3];
     spherical_harmonics_m0(cosv, Y);
     for (int l = 0; l < 3; ++l)

@@ -71,14 +71,9 @@ struct TripletGeometryReverseKernel {
   Kokkos::View<Scalar*, MS> dist;
   KOKKOS_INLINE_FUNCTION void operator()(const int t) const {
     const int a = bond_u(t), b = bond_w(t);
-    const Scalar du = dist(a), dw = dist(b);
-    Scalar dot(0);
-    for (int k = 0; k < 3; ++k) dot += rvec(a, k) * rvec(b, k);
-    const Scalar inv = Scalar(1) / (du * dw);
-    const Scalar c = dot * inv;
-    const Scalar lo = Scalar(-1) + Scalar(1e-7), hi = Scalar(1) - Scalar(1e-7);
-    const bool clamped = c < lo || c > hi;
-    const Scalar cosv = c < lo ? lo : (c > hi ? hi : c);
+    const Scalar dw = dist(b);
+    Scalar dcdu[3], dcdw[3];
+    const Scalar cosv = triplet_cosine(&rvec(a, 0), &rvec(b, 0), dist(a), dw, dcdu, dcdw);
     Scalar Y[3], dY[3];
     spherical_harmonics_m0(cosv, Y, dY);
     Scalar drho(0), dcos(0);
@@ -91,10 +86,8 @@ struct TripletGeometryReverseKernel {
       }
     const Scalar fr = drho / dw;
     for (int k = 0; k < 3; ++k) {
-      const Scalar dcdu = clamped ? Scalar(0) : rvec(b, k) * inv - c * rvec(a, k) / (du * du);
-      const Scalar dcdw = clamped ? Scalar(0) : rvec(a, k) * inv - c * rvec(b, k) / (dw * dw);
-      gu(t, k) = dcos * dcdu;
-      gw(t, k) = dcos * dcdw + fr * rvec(b, k);
+      gu(t, k) = dcos * dcdu[k];
+      gw(t, k) = dcos * dcdw[k] + fr * rvec(b, k);
     }
   }
 };
