@@ -118,7 +118,7 @@ void BM_KernelBatchScreen(benchmark::State& st) {
 /// that size takes tens of seconds).
 void sizes(benchmark::internal::Benchmark* b) {
   for (long atoms : {60L, 500L, 2000L}) b->Arg(atoms);
-  if (!nernst::nn::detail::runs_on_host_v<Kokkos::DefaultExecutionSpace>) b->Arg(10000);
+  if (!nernst::runs_on_host_v<Kokkos::DefaultExecutionSpace>) b->Arg(10000);
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 

@@ -39,7 +39,7 @@ bool bitwise_equal(const RowMatrix<double>& a, const RowMatrix<double>& b) {
 /// Results of two row tiles: the same bits on a device (one thread per output, summed in order),
 /// equal to rounding on the host (Eigen GEMMs of other shapes).
 bool same_across_tiles(const RowMatrix<double>& a, const RowMatrix<double>& b) {
-  if (!nernst::nn::detail::runs_on_host_v<ES>) return bitwise_equal(a, b);
+  if (!nernst::runs_on_host_v<ES>) return bitwise_equal(a, b);
   return a.rows() == b.rows() && a.cols() == b.cols() && relative_difference(a, b) < 1e-15;
 }
 

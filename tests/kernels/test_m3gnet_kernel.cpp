@@ -189,7 +189,7 @@ void check_batch(const gn::M3GNetModel& m, const std::filesystem::path& refs, co
       gn::M3GNetOutput alone;
       kernel.evaluate(ES(), in[k].x, in[k].L, in[k].types, in[k].g, gradients, alone);
       REQUIRE(together[k].atom_energy.size() == in[k].x.size());
-      if (!nernst::nn::detail::runs_on_host_v<ES>) {
+      if (!nernst::runs_on_host_v<ES>) {
         // On a device every sum is over the structure's own rows: the same bits.
         CHECK(together[k].energy == alone.energy);
         CHECK(together[k].atom_energy == alone.atom_energy);

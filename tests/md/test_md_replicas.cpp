@@ -324,7 +324,7 @@ TEST_CASE("replicas: GraphBatch evaluates every replica in one compute_batch, ea
     P alone = kernels;
     const auto r = alone.compute(again, req);
     const auto want = flat_copy(again.f);
-    const bool device = !std::is_same_v<DefaultMemorySpace, HostSpace>;
+    const bool device = !runs_on_host_v<DefaultExecutionSpace>;
     double df = 0;
     for (std::size_t i = 0; i < forces.size(); ++i) df = std::max(df, std::abs(forces[i] - want[i]));
     if (device) {  // one block-diagonal graph on a device: bitwise each alone

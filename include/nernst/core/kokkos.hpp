@@ -11,6 +11,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <cstdlib>
+#include <type_traits>
 
 #if KOKKOS_VERSION >= 40000
 #define NERNST_KOKKOS_MATH_NS Kokkos
@@ -62,6 +63,11 @@ KOKKOS_INLINE_FUNCTION constexpr T max(T a, T b) { return a < b ? b : a; }
 using DefaultExecutionSpace = Kokkos::DefaultExecutionSpace;
 using DefaultMemorySpace = Kokkos::DefaultExecutionSpace::memory_space;
 using HostSpace = Kokkos::HostSpace;
+
+/// Whether kernels of ExecutionSpace run on host threads (OpenMP, Threads, Serial): the graph-network
+/// kernels then take their host paths (Eigen GEMM tiles, row loops), on a device their device paths.
+template <class ExecutionSpace>
+inline constexpr bool runs_on_host_v = std::is_same_v<typename ExecutionSpace::memory_space, Kokkos::HostSpace>;
 
 /// The (row, column) index space of a rows × cols array as a Kokkos policy: kernels over every
 /// element of a batch of rows take operator()(int row, int col), and no index is split by a

@@ -109,9 +109,6 @@ struct DenseWeights {
 
 namespace detail {
 
-/// Whether kernels of ES run on host threads (dense layers are then Eigen GEMMs on row tiles).
-template <class ES>
-inline constexpr bool runs_on_host_v = std::is_same_v<typename ES::memory_space, Kokkos::HostSpace>;
 
 /// Rows per team tile: as many as keep the staged inputs within 32 KiB (at most 32, at least 1).
 template <class Scalar>
@@ -396,7 +393,7 @@ void dense_forward(const ExecutionSpace& space, const XV& X, const Weights& laye
       A.data() == nullptr || (static_cast<int>(A.extent(0)) == rows && static_cast<int>(A.extent(1)) == out),
       "A differs in shape from Z");
   if (rows == 0) return;
-  if constexpr (detail::runs_on_host_v<ExecutionSpace>) {
+  if constexpr (runs_on_host_v<ExecutionSpace>) {
     detail::check_host_gemm_view("dense_forward", "X", X);
     detail::check_host_gemm_view("dense_forward", "Z", Z);
     detail::check_host_gemm_view("dense_forward", "A", A);
@@ -429,7 +426,7 @@ void dense_input_gradient(const ExecutionSpace& space, const DZV& dZ, const Weig
                              "dX is " + std::to_string(dX.extent(0)) + " x " + std::to_string(dX.extent(1)) +
                                  ", expected " + std::to_string(rows) + " x " + std::to_string(in));
   if (rows == 0) return;
-  if constexpr (detail::runs_on_host_v<ExecutionSpace>) {
+  if constexpr (runs_on_host_v<ExecutionSpace>) {
     detail::check_host_gemm_view("dense_input_gradient", "dZ", dZ);
     detail::check_host_gemm_view("dense_input_gradient", "dX", dX);
     const int tile = row_tile > 0 ? row_tile : detail::kHostGemmRows;
@@ -456,7 +453,7 @@ void activation_forward(const ExecutionSpace& space, const Activation act, const
   detail::check_dense_shapes("activation_forward",
                              static_cast<int>(A.extent(0)) == rows && static_cast<int>(A.extent(1)) == cols,
                              "Z and A differ in shape");
-  if constexpr (detail::runs_on_host_v<ExecutionSpace>) {
+  if constexpr (runs_on_host_v<ExecutionSpace>) {
     detail::check_host_gemm_view("activation_forward", "Z", Z);
     detail::check_host_gemm_view("activation_forward", "A", A);
     Kokkos::parallel_for("nernst::nn::activation_forward", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows),
@@ -475,7 +472,7 @@ void activation_reverse(const ExecutionSpace& space, const Activation act, const
                              static_cast<int>(dA.extent(0)) == rows && static_cast<int>(dA.extent(1)) == cols &&
                                  static_cast<int>(dZ.extent(0)) == rows && static_cast<int>(dZ.extent(1)) == cols,
                              "Z, dA and dZ differ in shape");
-  if constexpr (detail::runs_on_host_v<ExecutionSpace>) {
+  if constexpr (runs_on_host_v<ExecutionSpace>) {
     detail::check_host_gemm_view("activation_reverse", "Z", Z);
     detail::check_host_gemm_view("activation_reverse", "dA", dA);
     detail::check_host_gemm_view("activation_reverse", "dZ", dZ);

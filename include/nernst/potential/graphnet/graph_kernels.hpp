@@ -203,7 +203,7 @@ void segment_sum(const ExecutionSpace& space, const SV& S, const Segments<Memory
     throw ValueError("graphnet::segment_sum: " + std::to_string(rows) + " segments, S has " +
                      std::to_string(S.extent(0)) + " rows; S and Y have " + std::to_string(S.extent(1)) + " and " +
                      std::to_string(Y.extent(1)) + " columns");
-  if constexpr (std::is_same_v<typename ExecutionSpace::memory_space, Kokkos::HostSpace>)
+  if constexpr (runs_on_host_v<ExecutionSpace>)
     Kokkos::parallel_for("nernst::graphnet::segment_sum", Kokkos::RangePolicy<ExecutionSpace>(space, 0, rows),
                          detail::SegmentSumHostRows<SV, decltype(seg.offset), YV>{S, seg.offset, seg.member, Y});
   else

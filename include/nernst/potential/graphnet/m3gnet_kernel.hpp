@@ -475,12 +475,11 @@ class M3GNetKernel {
   }
 
   /// out = a ⊙ b (out += a ⊙ b with `accumulate`); with b unallocated, out (+)= a.
-  template <class AV = View2>
-  static void product(const ExecutionSpace& space, const View2& out, const AV& a, const View2& b,
+  static void product(const ExecutionSpace& space, const View2& out, const View2& a, const View2& b,
                       const bool accumulate) {
     const int rows = static_cast<int>(out.extent(0)), cols = static_cast<int>(out.extent(1));
     Kokkos::parallel_for("nernst::M3GNetKernel::product", matrix_policy(space, rows, cols),
-                         detail::ProductKernel<View2, AV, View2>{out, a, b, accumulate});
+                         detail::ProductKernel<View2, View2, View2>{out, a, b, accumulate});
   }
 
   /// The two-body radial basis: the first radial_size() columns of the three-body radial functions.
