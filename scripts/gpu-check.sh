@@ -15,9 +15,9 @@
 #
 # What runs where in a CUDA build (docs/threads.md): neighbour lists, pair potentials and the MD
 # integrators and thermostats are Kokkos kernels on the GPU (Kokkos' default execution space), and so
-# are M3GNet's energy-only evaluations (tests/kernels; bench_m3gnet_kernel compares them with the host
-# evaluator); forces and stress of the graph networks come from the host threads (OpenMP) with
-# positions and forces mirrored.
+# are M3GNet's and CHGNet's energies, forces and stress (tests/kernels; bench_m3gnet_kernel and
+# bench_chgnet_kernel compare them with the host evaluators); TensorNet and MACE run on the host
+# threads (OpenMP) with positions and forces mirrored.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build-cuda}
@@ -46,7 +46,7 @@ ctest --test-dir "$build" --output-on-failure -j1 --output-junit "$results/ctest
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 min_time=${GPU_CHECK_BENCH_MIN_TIME:-1}
-benches=${GPU_CHECK_BENCHMARKS:-"bench_neighbor_list bench_md bench_m3gnet bench_m3gnet_kernel bench_threads bench_screen bench_replicas bench_memory"}
+benches=${GPU_CHECK_BENCHMARKS:-"bench_neighbor_list bench_md bench_m3gnet bench_m3gnet_kernel bench_chgnet_kernel bench_threads bench_screen bench_replicas bench_memory"}
 for b in $benches; do
   exe="$build/benchmarks/nernst_$b"
   if [ ! -x "$exe" ]; then

@@ -44,6 +44,32 @@ KOKKOS_INLINE_FUNCTION Scalar gemnet_envelope(const Scalar& s, int p, Scalar* de
   return Scalar(1) - a * sp + b * sp * s - c * sp * s * s;
 }
 
+/// φ_k(r) for k < R into val and, when given, dφ_k/dr into deriv: the one arithmetic of the basis,
+/// called by SineBesselBasis (host loops) and by kernels holding the frequencies by value
+/// (CHGNetKernel), so both compute the same bits.
+template <class Scalar>
+KOKKOS_INLINE_FUNCTION void sine_bessel_values(const Scalar& r, const Scalar& cutoff, const Scalar& prefactor,
+                                               const int envelope_exponent, const Scalar* frequency, const int R,
+                                               Scalar* val, Scalar* deriv = nullptr) {
+  using math::cos;
+  using math::sin;
+  const Scalar inv_rc = Scalar(1) / cutoff;
+  const Scalar s = r * inv_rc;
+  Scalar dE;
+  const Scalar E = gemnet_envelope(s, envelope_exponent, &dE);
+  const Scalar inv_r = Scalar(1) / r;
+  for (int k = 0; k < R; ++k) {
+    const Scalar x = frequency[k] * s;
+    const Scalar sn = sin(x);
+    const Scalar f = prefactor * sn * inv_r;
+    val[k] = f * E;
+    if (deriv) {
+      const Scalar df = prefactor * (frequency[k] * inv_rc * cos(x) - sn * inv_r) * inv_r;
+      deriv[k] = df * E + f * dE * inv_rc;
+    }
+  }
+}
+
 /// R sine-Bessel functions of cutoff rc with frequencies ω (host data, used from host loops).
 template <class Scalar>
 struct SineBesselBasis {
@@ -71,24 +97,7 @@ struct SineBesselBasis {
 
   /// Values at distance r (Å) into val[0..R); d/dr into deriv when given.
   void operator()(const Scalar& r, Scalar* val, Scalar* deriv = nullptr) const {
-    using math::cos;
-    using math::sin;
-    const Scalar inv_rc = Scalar(1) / cutoff;
-    const Scalar s = r * inv_rc;
-    Scalar dE;
-    const Scalar E = gemnet_envelope(s, envelope_exponent, &dE);
-    const Scalar inv_r = Scalar(1) / r;
-    const int R = size();
-    for (int k = 0; k < R; ++k) {
-      const Scalar x = frequency[static_cast<std::size_t>(k)] * s;
-      const Scalar sn = sin(x);
-      const Scalar f = prefactor * sn * inv_r;
-      val[k] = f * E;
-      if (deriv) {
-        const Scalar df = prefactor * (frequency[static_cast<std::size_t>(k)] * inv_rc * cos(x) - sn * inv_r) * inv_r;
-        deriv[k] = df * E + f * dE * inv_rc;
-      }
-    }
+    sine_bessel_values(r, cutoff, prefactor, envelope_exponent, frequency.data(), size(), val, deriv);
   }
 };
 

@@ -53,15 +53,6 @@
 NERNST_NAMESPACE_BEGIN
 namespace graphnet {
 
-/// What one evaluation returns (double regardless of the evaluation scalar).
-struct CHGNetOutput {
-  double energy = 0;                          ///< eV, model energy + AtomRef (CHGNet's e · N)
-  double model_energy = 0;                    ///< eV, readout sum only (what forces derive from)
-  std::vector<double> site_energy;            ///< eV, readout output + AtomRef of the element
-  std::vector<double> magmom;                 ///< μ_B, |site_wise(a before the last conv)|
-  std::vector<std::array<double, 3>> forces;  ///< eV/Å (when gradients were requested)
-  Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< ∂E/∂ε_ab = Σ_e r_ea g_eb (eV)
-};
 
 
 template <class Scalar>

@@ -22,7 +22,10 @@
 #include <nernst/nn/linear.hpp>
 #include <nernst/nn/mlp.hpp>
 
+#include <Eigen/Core>
+
 #include <algorithm>
+#include <array>
 #include <map>
 #include <set>
 #include <string>
@@ -89,6 +92,16 @@ struct CHGNetWeights {
     w.readout = readout.template cast<Other>();
     return w;
   }
+};
+
+/// What one evaluation returns (double regardless of the evaluation scalar).
+struct CHGNetOutput {
+  double energy = 0;                          ///< eV, model energy + AtomRef (CHGNet's e · N)
+  double model_energy = 0;                    ///< eV, readout sum only (what forces derive from)
+  std::vector<double> site_energy;            ///< eV, readout output + AtomRef of the element
+  std::vector<double> magmom;                 ///< μ_B, |site_wise(a before the last conv)|
+  std::vector<std::array<double, 3>> forces;  ///< eV/Å (when gradients were requested)
+  Eigen::Matrix3d virial = Eigen::Matrix3d::Zero();  ///< ∂E/∂ε_ab = Σ_e r_ea g_eb (eV)
 };
 
 /// A loaded CHGNet model (double-precision master copy of the weights).

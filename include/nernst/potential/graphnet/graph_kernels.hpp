@@ -33,6 +33,14 @@
 NERNST_NAMESPACE_BEGIN
 namespace graphnet {
 
+/// A host index array copied into MemorySpace.
+template <class MemorySpace>
+Kokkos::View<int*, MemorySpace> index_view(const std::vector<int>& v, const std::string& label) {
+  Kokkos::View<int*, MemorySpace> d(label, v.size());
+  Kokkos::deep_copy(d, Kokkos::View<const int*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(v.data(), v.size()));
+  return d;
+}
+
 /// Members of each of n segments in CSR form: `member(offset(i) .. offset(i+1))` are segment i's
 /// member indices in increasing order (e.g. the edges whose destination is atom i).
 template <class MemorySpace>
@@ -56,15 +64,8 @@ struct Segments {
                          ", outside [0, " + std::to_string(n) + ")");
     EdgeGroups groups;
     groups.build(key, n);
-    offset = to_view("nernst::graphnet::Segments::offset", groups.offset);
-    member = to_view("nernst::graphnet::Segments::member", groups.edge);
-  }
-
- private:
-  static Kokkos::View<int*, MemorySpace> to_view(const char* label, const std::vector<int>& v) {
-    Kokkos::View<int*, MemorySpace> d(std::string(label), v.size());
-    Kokkos::deep_copy(d, Kokkos::View<const int*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(v.data(), v.size()));
-    return d;
+    offset = index_view<MemorySpace>(groups.offset, "nernst::graphnet::Segments::offset");
+    member = index_view<MemorySpace>(groups.edge, "nernst::graphnet::Segments::member");
   }
 };
 
@@ -108,6 +109,80 @@ struct GatherSum2Kernel {
   QV q;
   IV ib;
   KOKKOS_INLINE_FUNCTION void operator()(const int e, const int j) const { z(e, j) = p(ia(e), j) + q(ib(e), j); }
+};
+
+/// Z(e, j) = P(ia(e), j) + Q(ib(e), j) + R(ic(e), j), summed left to right (gather_sum3).
+template <class ZV, class PV, class IV, class QV, class RV>
+struct GatherSum3Kernel {
+  ZV z;
+  PV p;
+  IV ia;
+  QV q;
+  IV ib;
+  RV r;
+  IV ic;
+  KOKKOS_INLINE_FUNCTION void operator()(const int e, const int j) const {
+    z(e, j) = p(ia(e), j) + q(ib(e), j) + r(ic(e), j);
+  }
+};
+
+/// out(e, j) = v(idx(e), j): per-edge copies of per-atom rows.
+template <class Scalar, class MS>
+struct GatherRowsKernel {
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> out, v;
+  Kokkos::View<const int*, MS> idx;
+  KOKKOS_INLINE_FUNCTION void operator()(const int e, const int j) const { out(e, j) = v(idx(e), j); }
+};
+
+/// V(i, ·) = table(type(i), ·).
+template <class Scalar, class MS>
+struct EmbeddingKernel {
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> v, table;
+  Kokkos::View<const int*, MS> type;
+  KOKKOS_INLINE_FUNCTION void operator()(const int i, const int j) const { v(i, j) = table(type(i), j); }
+};
+
+/// out(r, j) = (x(ix(r), j) · w1(i1(r), j)) · w2(i2(r), j): a message or its adjoint from gathered
+/// rows. An unallocated index view stands for the row itself; an unallocated w2 drops the second
+/// factor.
+template <class Scalar, class MS>
+struct GatherProductKernel {
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> out, x, w1, w2;
+  Kokkos::View<const int*, MS> ix, i1, i2;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int j) const {
+    Scalar p = x(ix.data() ? ix(r) : r, j) * w1(i1.data() ? i1(r) : r, j);
+    if (w2.data()) p = p * w2(i2.data() ? i2(r) : r, j);
+    out(r, j) = p;
+  }
+};
+
+/// out(idx(r), j) += v(r, j) where idx takes each value at most once (one writer per row).
+template <class Scalar, class MS>
+struct ScatterDistinctAddKernel {
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> out, v;
+  Kokkos::View<const int*, MS> idx;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int j) const { out(idx(r), j) += v(r, j); }
+};
+
+/// out = a ⊙ b (out += a ⊙ b with `accumulate`); with b unallocated, out (+)= a.
+template <class OV, class AV, class BV>
+struct ProductKernel {
+  OV out;
+  AV a;
+  BV b;
+  bool accumulate;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int j) const {
+    const auto p = b.data() != nullptr ? a(r, j) * b(r, j) : a(r, j);
+    out(r, j) = accumulate ? out(r, j) + p : p;
+  }
+};
+
+/// out(r, j) += bias(j).
+template <class Scalar, class MS>
+struct AddBiasKernel {
+  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> out;
+  Kokkos::View<Scalar*, MS> bias;
+  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int j) const { out(r, j) += bias(j); }
 };
 
 /// S(i, j) += Σ_{m ∈ segment i} Y(m, j), members in order.
@@ -192,6 +267,36 @@ void gather_sum2(const ExecutionSpace& space, const ZV& Z, const PV& P, const IV
   Kokkos::parallel_for("nernst::graphnet::gather_sum2", matrix_policy(space, rows, cols),
                        detail::GatherSum2Kernel<ZV, PV, IV, QV>{Z, P, ia, Q, ib});
 }
+
+/// Z.row(e) = P.row(ia(e)) + Q.row(ib(e)) + R.row(ic(e)) for every row e of Z (the device form of
+/// gather_sum3: CHGNet's split first layers).
+template <class ExecutionSpace, class ZV, class PV, class IV, class QV, class RV>
+void gather_sum3(const ExecutionSpace& space, const ZV& Z, const PV& P, const IV& ia, const QV& Q, const IV& ib,
+                 const RV& R, const IV& ic) {
+  const int rows = static_cast<int>(Z.extent(0)), cols = static_cast<int>(Z.extent(1));
+  if (static_cast<int>(ia.extent(0)) < rows || static_cast<int>(ib.extent(0)) < rows ||
+      static_cast<int>(ic.extent(0)) < rows || P.extent(1) != Z.extent(1) || Q.extent(1) != Z.extent(1) ||
+      R.extent(1) != Z.extent(1))
+    throw ValueError("graphnet::gather_sum3: index or feature sizes do not match the " + std::to_string(rows) + " x " +
+                     std::to_string(cols) + " output");
+  Kokkos::parallel_for("nernst::graphnet::gather_sum3", matrix_policy(space, rows, cols),
+                       detail::GatherSum3Kernel<ZV, PV, IV, QV, RV>{Z, P, ia, Q, ib, R, ic});
+}
+
+/// `v` with exactly these extents: kept when it has them, else allocated without a zero fill (for
+/// the kernels' per-evaluation arrays, each written whole before it is read).
+template <class V>
+const V& exact_view(V& v, const std::string& label, const int rows, const int cols) {
+  if (static_cast<int>(v.extent(0)) != rows || static_cast<int>(v.extent(1)) != cols)
+    v = V(Kokkos::view_alloc(Kokkos::WithoutInitializing, label), rows, cols);
+  return v;
+}
+template <class V>
+const V& exact_view(V& v, const std::string& label, const int rows) {
+  if (static_cast<int>(v.extent(0)) != rows) v = V(Kokkos::view_alloc(Kokkos::WithoutInitializing, label), rows);
+  return v;
+}
+
 
 /// S.row(i) += Σ_{m ∈ segment i} Y.row(m), members in increasing order: bitwise the serial
 /// scatter_add_rows(S, key, Y) of the key the segments were built from.

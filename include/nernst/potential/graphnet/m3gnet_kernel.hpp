@@ -155,26 +155,7 @@ struct ThreeBodySumKernel {
   }
 };
 
-/// out = a ⊙ b (out += a ⊙ b with `accumulate`); with b unallocated, out (+)= a.
-template <class OV, class AV, class BV>
-struct ProductKernel {
-  OV out;
-  AV a;
-  BV b;
-  bool accumulate;
-  KOKKOS_INLINE_FUNCTION void operator()(const int r, const int j) const {
-    const auto p = b.data() != nullptr ? a(r, j) * b(r, j) : a(r, j);
-    out(r, j) = accumulate ? out(r, j) + p : p;
-  }
-};
 
-/// V(i, ·) = table(type(i), ·).
-template <class Scalar, class MS>
-struct EmbeddingKernel {
-  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> v, table;
-  Kokkos::View<const int*, MS> type;
-  KOKKOS_INLINE_FUNCTION void operator()(const int i, const int j) const { v(i, j) = table(type(i), j); }
-};
 
 }  // namespace detail
 
@@ -617,26 +598,14 @@ class M3GNetKernel {
   static void zero(const ExecutionSpace& space, const View2& v) { Kokkos::deep_copy(space, v, Scalar(0)); }
   static void zero(const ExecutionSpace& space, const View1& v) { Kokkos::deep_copy(space, v, Scalar(0)); }
 
-  /// `v` with exactly these extents: kept when it has them, else allocated without a zero fill
-  /// (every array here is written whole before it is read).
   static const View2& sized(View2& v, const char* label, const int rows, const int cols) {
-    if (static_cast<int>(v.extent(0)) != rows || static_cast<int>(v.extent(1)) != cols)
-      v = View2(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string("nernst::M3GNetKernel::") + label), rows,
-                cols);
-    return v;
+    return exact_view(v, std::string("nernst::M3GNetKernel::") + label, rows, cols);
   }
   static const View1& sized(View1& v, const char* label, const int rows) {
-    if (static_cast<int>(v.extent(0)) != rows)
-      v = View1(Kokkos::view_alloc(Kokkos::WithoutInitializing, std::string("nernst::M3GNetKernel::") + label), rows);
-    return v;
+    return exact_view(v, std::string("nernst::M3GNetKernel::") + label, rows);
   }
-
   static Kokkos::View<int*, memory_space> to_device(const std::vector<int>& v, const char* label) {
-    Kokkos::View<int*, memory_space> d(std::string("nernst::M3GNetKernel::") + label, v.size());
-    auto h = Kokkos::create_mirror_view(d);
-    for (std::size_t i = 0; i < v.size(); ++i) h(i) = v[i];
-    Kokkos::deep_copy(d, h);
-    return d;
+    return index_view<memory_space>(v, std::string("nernst::M3GNetKernel::") + label);
   }
 
   M3GNetConfig cfg_;

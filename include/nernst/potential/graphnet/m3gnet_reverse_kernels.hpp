@@ -124,13 +124,6 @@ struct EdgeGradientKernel {
   }
 };
 
-/// out(e, j) = v(idx(e), j): per-edge copies of per-atom rows.
-template <class Scalar, class MS>
-struct GatherRowsKernel {
-  Kokkos::View<Scalar**, Kokkos::LayoutRight, MS> out, v;
-  Kokkos::View<const int*, MS> idx;
-  KOKKOS_INLINE_FUNCTION void operator()(const int e, const int j) const { out(e, j) = v(idx(e), j); }
-};
 
 }  // namespace detail
 }  // namespace graphnet
