@@ -6,12 +6,15 @@
 /// The device counterpart of nn::GatedMLP for graph networks evaluated where the System lives
 /// (docs/threads.md, "Device kernels"): M3GNet's three-body, convolution and readout MLPs are gated
 /// MLPs. Same semantics: inner layers SiLU on both branches; the last layer SiLU on the core branch
-/// only with `activate_last`, σ on the gate branch. CHGNet's output LayerNorms are not here yet
-/// (construction refuses a GatedMLP that has them).
+/// only with `activate_last`, σ on the gate branch. CHGNet's output norms (gMLP_norm) as in
+/// nn::GatedMLP: a LayerNorm (nn/layer_norm_kernel.hpp) on each branch's last pre-activation,
+/// before that branch's activation, y = act(N1(core)) ⊙ σ(N2(gate)).
 ///
 /// Memory: the forward keeps every layer's pre-activations Z and activations A ([B, 2·width]: core
-/// columns first, then gate) in views that grow with the batch and are reused; the reverse needs
-/// nothing else. A copy shares the weights (read only) but not these arrays. Every kernel sums in a
+/// columns first, then gate) in views that grow with the batch and are reused; with output norms
+/// the last layer's Z is normalised in place (it is then the activation's input, which is what the
+/// activation's reverse needs) and the norms keep their x̂ and 1/σ. The reverse needs nothing else.
+/// A copy shares the weights (read only) but not these arrays. Every kernel sums in a
 /// fixed order (see dense_kernel.hpp), so a result is bitwise the same on every run and at any
 /// thread count.
 
@@ -21,6 +24,7 @@
 #include <nernst/core/macros.hpp>
 #include <nernst/nn/dense_kernel.hpp>
 #include <nernst/nn/gated_mlp.hpp>
+#include <nernst/nn/layer_norm_kernel.hpp>
 
 #include <string>
 #include <utility>
@@ -65,8 +69,10 @@ class GatedMLPKernel {
 
   GatedMLPKernel() = default;
   explicit GatedMLPKernel(const GatedMLP<Scalar>& host) : activate_last_(host.activate_last()) {
-    if (host.has_output_norms())
-      throw ValueError("nn::GatedMLPKernel: gated MLPs with output LayerNorms (CHGNet's) do not run as kernels yet");
+    if (host.has_output_norms()) {
+      norm_core_ = LayerNormKernel<Scalar, ExecutionSpace>(host.norm_core());
+      norm_gate_ = LayerNormKernel<Scalar, ExecutionSpace>(host.norm_gate());
+    }
     for (std::size_t l = 0; l < host.depth(); ++l) {
       core_.emplace_back(host.layer(l));
       gate_.emplace_back(host.gate(l));
@@ -77,16 +83,15 @@ class GatedMLPKernel {
   int in_features() const { return core_.front().in_features(); }
   int out_features() const { return core_.back().out_features(); }
   int width(std::size_t l) const { return core_[l].out_features(); }
+  /// Whether the last layer's pre-activations pass through LayerNorms (CHGNet's gMLP_norm).
+  bool has_output_norms() const { return !norm_core_.empty(); }
 
   /// Y = core(X) ⊙ gate(X) for X [B, in]; Y [B, out]. Keeps what backward() needs.
   template <class XV, class YV>
   void forward(const ExecutionSpace& space, const XV& X, const YV& Y) {
     const int B = static_cast<int>(X.extent(0));
     size_batch(B);
-    const auto& z = buf_->z;
-    const auto& a = buf_->a;
-    dense_forward(space, X, core_[0], half(z[0], B, 0, 0), half(a[0], B, 0, 0), activation(0, 0));
-    dense_forward(space, X, gate_[0], half(z[0], B, 0, 1), half(a[0], B, 0, 1), activation(0, 1));
+    layer_forward(space, 0, X, X);
     layers_after_first(space, Y);
   }
 
@@ -102,11 +107,7 @@ class GatedMLPKernel {
   /// Continues forward() from the first-layer pre-activations in first_preactivation().
   template <class YV>
   void forward_tail(const ExecutionSpace& space, const YV& Y) {
-    const int B = buf_->batch;
-    const auto& z = buf_->z;
-    const auto& a = buf_->a;
-    activation_forward(space, activation(0, 0), half(z[0], B, 0, 0), half(a[0], B, 0, 0));
-    activation_forward(space, activation(0, 1), half(z[0], B, 0, 1), half(a[0], B, 0, 1));
+    activate(space, 0);
     layers_after_first(space, Y);
   }
 
@@ -147,9 +148,14 @@ class GatedMLPKernel {
                            detail::GateProductReverseKernel<decltype(A), DYV, decltype(dA)>{A, dY, dA, h});
     }
     for (std::size_t l = L; l-- > 0;) {
-      // dZ overwrites dA in place (the activations' reverse is element by element).
+      // dZ overwrites dA in place (the activations' reverse is element by element; z holds the
+      // activations' inputs, after the norms where there are norms).
       activation_reverse(space, activation(l, 0), half(z[l], B, l, 0), half(da[l], B, l, 0), half(da[l], B, l, 0));
       activation_reverse(space, activation(l, 1), half(z[l], B, l, 1), half(da[l], B, l, 1), half(da[l], B, l, 1));
+      if (normed(l)) {  // through the norms to the dense layer's pre-activations, in place
+        norm_core_.backward(space, half(da[l], B, l, 0));
+        norm_gate_.backward(space, half(da[l], B, l, 1));
+      }
       if (l == 0) break;
       dense_input_gradient(space, half(da[l], B, l, 0), core_[l], half(da[l - 1], B, l - 1, 0));
       dense_input_gradient(space, half(da[l], B, l, 1), gate_[l], half(da[l - 1], B, l - 1, 1));
@@ -164,6 +170,39 @@ class GatedMLPKernel {
     const bool last = l + 1 == depth();
     if (branch == 1) return last ? Activation::sigmoid : Activation::silu;
     return !last || activate_last_ ? Activation::silu : Activation::identity;
+  }
+
+  /// Whether layer l's pre-activations are normalised (the last layer's, with output norms).
+  bool normed(const std::size_t l) const { return has_output_norms() && l + 1 == depth(); }
+
+  /// Layer l from its inputs (core branch, gate branch): Z = dense, then the norms and the
+  /// activation. Without norms the dense kernel applies the activation itself (one pass fewer).
+  template <class XCV, class XGV>
+  void layer_forward(const ExecutionSpace& space, const std::size_t l, const XCV& Xc, const XGV& Xg) {
+    const int B = buf_->batch;
+    const auto& z = buf_->z;
+    const auto& a = buf_->a;
+    if (normed(l)) {
+      dense_forward(space, Xc, core_[l], half(z[l], B, l, 0), View2(), Activation::identity);
+      dense_forward(space, Xg, gate_[l], half(z[l], B, l, 1), View2(), Activation::identity);
+      activate(space, l);
+    } else {
+      dense_forward(space, Xc, core_[l], half(z[l], B, l, 0), half(a[l], B, l, 0), activation(l, 0));
+      dense_forward(space, Xg, gate_[l], half(z[l], B, l, 1), half(a[l], B, l, 1), activation(l, 1));
+    }
+  }
+
+  /// A = act(Z) for layer l whose Z is in place, normalising Z first (in place) on a normed layer.
+  void activate(const ExecutionSpace& space, const std::size_t l) {
+    const int B = buf_->batch;
+    const auto& z = buf_->z;
+    const auto& a = buf_->a;
+    if (normed(l)) {
+      norm_core_.forward(space, half(z[l], B, l, 0));
+      norm_gate_.forward(space, half(z[l], B, l, 1));
+    }
+    activation_forward(space, activation(l, 0), half(z[l], B, l, 0), half(a[l], B, l, 0));
+    activation_forward(space, activation(l, 1), half(z[l], B, l, 1), half(a[l], B, l, 1));
   }
 
   void size_batch(const int B) {
@@ -185,14 +224,9 @@ class GatedMLPKernel {
     if (static_cast<int>(Y.extent(0)) != B || static_cast<int>(Y.extent(1)) != out_features())
       throw ValueError("nn::GatedMLPKernel: Y is " + std::to_string(Y.extent(0)) + " x " + std::to_string(Y.extent(1)) +
                        ", expected " + std::to_string(B) + " x " + std::to_string(out_features()));
-    const auto& z = buf_->z;
     const auto& a = buf_->a;
-    for (std::size_t l = 1; l < depth(); ++l) {
-      dense_forward(space, half(a[l - 1], B, l - 1, 0), core_[l], half(z[l], B, l, 0), half(a[l], B, l, 0),
-                    activation(l, 0));
-      dense_forward(space, half(a[l - 1], B, l - 1, 1), gate_[l], half(z[l], B, l, 1), half(a[l], B, l, 1),
-                    activation(l, 1));
-    }
+    for (std::size_t l = 1; l < depth(); ++l)
+      layer_forward(space, l, half(a[l - 1], B, l - 1, 0), half(a[l - 1], B, l - 1, 1));
     const int h = out_features();
     const auto A = rows(a.back(), B);
     Kokkos::parallel_for("nernst::nn::GatedMLPKernel::output", matrix_policy(space, B, h),
@@ -212,6 +246,8 @@ class GatedMLPKernel {
   }
 
   std::vector<DenseWeights<Scalar, memory_space>> core_, gate_;
+  /// Output norms of the core and gate branches (empty: none). Each keeps its own x̂, 1/σ.
+  LayerNormKernel<Scalar, ExecutionSpace> norm_core_, norm_gate_;
   /// Per-evaluation arrays: pre-activations, activations and their adjoints per layer.
   struct Buffers {
     std::vector<View2> z, a, da;

@@ -8,6 +8,10 @@
 /// x̂ = (x − mean) / σ and 1/σ per row, which is all the reverse pass needs:
 ///
 ///     dx = (1/σ) (g − mean(g) − x̂ mean(g ⊙ x̂)),   g = dy ⊙ γ.
+///
+/// The per-row arithmetic lives in detail::layer_norm_row_forward/backward (KOKKOS_INLINE_FUNCTION):
+/// this host LayerNorm and the Kokkos kernel nn::LayerNormKernel (nn/layer_norm_kernel.hpp) both
+/// call it, so the two round alike (bitwise on host threads).
 
 #include <nernst/core/error.hpp>
 #include <nernst/core/kokkos.hpp>
@@ -17,6 +21,76 @@
 
 NERNST_NAMESPACE_BEGIN
 namespace nn {
+
+namespace detail {
+
+/// Σ_k f(k) over k < D in eight interleaved partial sums: on host threads the compiler turns them
+/// into one vector accumulator (a single running sum is a serial chain of dependent adds). The host
+/// LayerNorm and the LayerNorm kernels (nn/layer_norm_kernel.hpp) both sum through here, so both
+/// add in the same order and round the same.
+template <class Scalar, class F>
+KOKKOS_INLINE_FUNCTION Scalar lane_sum(const int D, const F& f) {
+  Scalar acc[8] = {Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0)};
+  int k = 0;
+  for (; k + 8 <= D; k += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += f(k + l);
+  Scalar s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; k < D; ++k) s += f(k);
+  return s;
+}
+
+/// The summands of the row sums below, as named functors (a lambda inside a device function is
+/// not something every nvcc version accepts). A row is anything with operator[](int): a raw
+/// pointer (the host LayerNorm) or a view row (the kernels).
+template <class R>
+struct LaneValue {
+  const R& r;
+  KOKKOS_INLINE_FUNCTION auto operator()(const int k) const { return r[k]; }
+};
+template <class R>
+struct LaneSquare {
+  const R& r;
+  KOKKOS_INLINE_FUNCTION auto operator()(const int k) const { return r[k] * r[k]; }
+};
+template <class R1, class R2>
+struct LaneProduct {
+  const R1& a;
+  const R2& b;
+  KOKKOS_INLINE_FUNCTION auto operator()(const int k) const { return a[k] * b[k]; }
+};
+
+/// One row of the LayerNorm forward, in place: x (D features) becomes x̂ ⊙ γ + β, xh receives
+/// x̂ = (x − mean)/σ; returns 1/σ. The one arithmetic source of nn::LayerNorm and
+/// nn::LayerNormKernel: a kernel's result is bitwise the host's wherever the compiler contracts
+/// the same way.
+template <class Scalar, class XR, class XHR, class GR, class BR>
+KOKKOS_INLINE_FUNCTION Scalar layer_norm_row_forward(const int D, const XR& x, const XHR& xh, const GR& g,
+                                                     const BR& be, const Scalar eps) {
+  using math::sqrt;  // a Dual scalar finds its own sqrt by argument-dependent lookup
+  const Scalar invD = Scalar(1) / Scalar(D);
+  const Scalar mean = lane_sum<Scalar>(D, LaneValue<XR>{x}) * invD;
+  for (int k = 0; k < D; ++k) xh[k] = x[k] - mean;
+  const Scalar r = Scalar(1) / sqrt(lane_sum<Scalar>(D, LaneSquare<XHR>{xh}) * invD + eps);
+  for (int k = 0; k < D; ++k) {
+    xh[k] *= r;
+    x[k] = xh[k] * g[k] + be[k];
+  }
+  return r;
+}
+
+/// One row of the LayerNorm reverse, in place: d (∂/∂output) becomes ∂/∂input,
+/// dx = r (g − mean(g) − x̂ mean(g ⊙ x̂)) with g = d ⊙ γ and r = 1/σ of the forward.
+template <class Scalar, class DR, class XHR, class GR>
+KOKKOS_INLINE_FUNCTION void layer_norm_row_backward(const int D, const DR& d, const XHR& xh, const GR& g,
+                                                    const Scalar r) {
+  const Scalar invD = Scalar(1) / Scalar(D);
+  for (int k = 0; k < D; ++k) d[k] *= g[k];
+  const Scalar mg = lane_sum<Scalar>(D, LaneValue<DR>{d}) * invD;
+  const Scalar mgx = lane_sum<Scalar>(D, LaneProduct<DR, XHR>{d, xh}) * invD;
+  for (int k = 0; k < D; ++k) d[k] = (d[k] - mg - xh[k] * mgx) * r;
+}
+
+}  // namespace detail
 
 template <class Scalar>
 struct LayerNorm {
@@ -41,39 +115,26 @@ struct LayerNorm {
   /// x̂ and 1/σ for the reverse pass.
   template <class RstdRef>
   void forward(StridedMatRef<Scalar> X, StridedMatRef<Scalar> xhat, RstdRef&& rstd) const {
-    using math::sqrt;
-    const Eigen::Index D = X.cols();
-    const Scalar invD = Scalar(1) / Scalar(D);
+    const int D = static_cast<int>(X.cols());
     const Scalar* g = weight.data();
     const Scalar* be = bias.data();
     for (Eigen::Index i = 0; i < X.rows(); ++i) {
       Scalar* x = X.data() + i * X.outerStride();  // rows are contiguous (inner stride 1)
       Scalar* xh = xhat.data() + i * xhat.outerStride();
-      const Scalar mean = lane_sum(D, [x](Eigen::Index k) { return x[k]; }) * invD;
-      for (Eigen::Index k = 0; k < D; ++k) xh[k] = x[k] - mean;
-      const Scalar r = Scalar(1) / sqrt(lane_sum(D, [xh](Eigen::Index k) { return xh[k] * xh[k]; }) * invD + eps);
-      rstd(i) = r;
-      for (Eigen::Index k = 0; k < D; ++k) {
-        xh[k] *= r;
-        x[k] = xh[k] * g[k] + be[k];
-      }
+      rstd(i) = detail::layer_norm_row_forward(D, x, xh, g, be, eps);
     }
   }
 
   /// In place: dY (gradient w.r.t. the output) becomes dX.
   template <class RstdRef>
   void backward(StridedMatRef<Scalar> dY, const ConstMatRef<Scalar>& xhat, const RstdRef& rstd) const {
-    const Eigen::Index D = dY.cols();
-    const Scalar invD = Scalar(1) / Scalar(D);
+    const int D = static_cast<int>(dY.cols());
     const Scalar* g = weight.data();
     for (Eigen::Index i = 0; i < dY.rows(); ++i) {
       Scalar* d = dY.data() + i * dY.outerStride();
       const Scalar* xh = xhat.data() + i * xhat.outerStride();
-      for (Eigen::Index k = 0; k < D; ++k) d[k] *= g[k];
-      const Scalar mg = lane_sum(D, [d](Eigen::Index k) { return d[k]; }) * invD;
-      const Scalar mgx = lane_sum(D, [d, xh](Eigen::Index k) { return d[k] * xh[k]; }) * invD;
       const Scalar r = rstd(i);
-      for (Eigen::Index k = 0; k < D; ++k) d[k] = (d[k] - mg - xh[k] * mgx) * r;
+      detail::layer_norm_row_backward(D, d, xh, g, r);
     }
   }
 
@@ -83,19 +144,6 @@ struct LayerNorm {
                                       LayerNorm& grad) const {
     grad.weight += dY.cwiseProduct(xhat).colwise().sum();
     grad.bias += dY.colwise().sum();
-  }
-
-  /// Σ_k f(k) over k < D in eight interleaved partial sums: the compiler turns them into one
-  /// vector accumulator (a single running sum is a serial chain of dependent adds).
-  template <class F>
-  static Scalar lane_sum(Eigen::Index D, F&& f) {
-    Scalar acc[8] = {Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0)};
-    Eigen::Index k = 0;
-    for (; k + 8 <= D; k += 8)
-      for (int l = 0; l < 8; ++l) acc[l] += f(k + l);
-    Scalar s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; k < D; ++k) s += f(k);
-    return s;
   }
 
   template <class Other>
