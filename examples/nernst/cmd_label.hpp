@@ -17,6 +17,7 @@
 
 #include "model_choice.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -28,6 +29,7 @@ namespace nernst::cli {
 inline void add_label_command(CLI::App& app) {
   struct Options {
     std::string frames, model = "default", precision = "double", out;
+    std::size_t batch = workflow::kLabelBatch;
     bool quiet = false;
   };
   auto opt = std::make_shared<Options>();
@@ -39,6 +41,11 @@ inline void add_label_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--precision", opt->precision, "float or double")->check(CLI::IsMember({"float", "double"}))->capture_default_str();
   cmd->add_option("--out", opt->out, "output: extended XYZ with energy, forces and stress per frame")->required();
+  cmd->add_option("--batch", opt->batch,
+                  "frames per evaluation: one batched evaluation where the model evaluates batches together (M3GNet "
+                  "and CHGNet on a GPU), else one frame after another")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_flag("--quiet", opt->quiet, "no progress lines");
   cmd->callback([opt]() {
     const std::vector<io::Frame> frames = io::read_frames(opt->frames);
@@ -49,12 +56,17 @@ inline void add_label_command(CLI::App& app) {
     const ModelChoice choice = resolve_model(opt->model);
     std::ostringstream xyz;
     nlohmann::json energies = nlohmann::json::array();
+    std::vector<Structure> structures;
+    for (const auto& f : frames) structures.push_back(f.structure);
     with_potential(choice, opt->precision, graphnet::ThreeBodyMode::matgl, [&](auto& pot) {
-      for (std::size_t k = 0; k < frames.size(); ++k) {
-        const io::Frame f = workflow::label_with_potential(pot, frames[k].structure);
-        io::write_extxyz_frame(xyz, f);
-        energies.push_back(*f.energy);
-        if (!opt->quiet) std::cerr << "label: " << (k + 1) << "/" << frames.size() << " E = " << *f.energy << " eV\n" << std::flush;
+      for (std::size_t k = 0; k < structures.size(); k += opt->batch) {
+        const std::size_t end = std::min(structures.size(), k + opt->batch);
+        for (const io::Frame& f : workflow::label_batch_with_potential(pot, structures.data() + k, structures.data() + end)) {
+          io::write_extxyz_frame(xyz, f);
+          energies.push_back(*f.energy);
+        }
+        if (!opt->quiet)
+          std::cerr << "label: " << end << "/" << structures.size() << " E = " << energies.back() << " eV\n" << std::flush;
       }
     });
     workflow::write_file_atomic(opt->out, xyz.str());  // all or nothing: a killed run leaves no half-labelled file

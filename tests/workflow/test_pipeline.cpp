@@ -9,8 +9,12 @@
 #include <nernst/potential/rigid_ion.hpp>
 #include <nernst/workflow/pipeline.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
 
 using namespace nernst;
 using workflow_test::slurp;
@@ -286,5 +290,66 @@ TEST_CASE("pipeline --pressure: the NpT equilibration runs at the given pressure
   const auto natoms = r_hi["relax"]["ranked"][0]["atoms"].get<double>();
   CHECK(v_atom == doctest::Approx(r_hi["md"][0]["temperatures"][0]["mean_volume_A3"].get<double>() / natoms).epsilon(1e-12));
   CHECK(v_atom * natoms == doctest::Approx(v_hi).epsilon(0.05));  // the NVT cell is the mean NpT cell
+  fs::remove_all(base);
+}
+
+TEST_CASE("pipeline --replicas: the productions in lockstep give the report and trajectories of one run after another; a kill inside them resumes to the same") {
+  // Replicas (md::HostBatch) evaluate each replica on one thread: the jobs = 1 run is made
+  // one-thread too, as in the worker-process test above.
+  struct Kill {};
+  const fs::path base = fs::temp_directory_path() / ("nernst_pipeline_replicas_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  auto o1 = tiny_options(base / "serial");
+  auto o2 = tiny_options(base / "replicas");
+  auto o3 = tiny_options(base / "killed");
+  o1.production_ps = o2.production_ps = o3.production_ps = 0.5;  // identity, not statistics
+  o2.replicas = o3.replicas = true;
+  int kills = 0;
+  std::vector<std::string> after_kill;  // checkpoints of the rerun
+  o3.on_checkpoint = [&](const std::string& w, long step) {
+    if (kills == 1) after_kill.push_back(w + " " + std::to_string(step));
+    if (w.rfind("production", 0) == 0 && step == 200 && kills == 0) {
+      ++kills;
+      throw Kill{};
+    }
+  };
+  workflow::StageCounts c2;
+  nlohmann::json r1, r2, r3;
+  workflow::on_one_thread([&] {
+    r1 = workflow::run_pipeline(o1, factory);
+    r2 = workflow::run_pipeline(o2, factory, &c2);
+    CHECK_THROWS_AS(workflow::run_pipeline(o3, factory), Kill);
+    r3 = workflow::run_pipeline(o3, factory);
+  });
+  CHECK(kills == 1);
+  CHECK(c2.executed == 1 + 1 + 2 * 3 + 1 + 1);  // every stage ran once (the productions finish at their last checkpoint)
+  CHECK(r2 == r1);
+  CHECK(r3 == r1);
+  // The rerun resumed both productions at step 200 (no production checkpoint at or before it again).
+  for (const char* t : {"1500K", "2500K"}) {
+    const std::string what = std::string("production m0_") + t + " ";
+    long first = 0;
+    for (const auto& c : after_kill)
+      if (c.rfind(what, 0) == 0 && first == 0) first = std::stol(c.substr(what.size()));
+    CAPTURE(what);
+    CHECK(first > 200);
+  }
+  // thermo.csv without its last column (steps per second: a timing)
+  const auto thermo = [](const fs::path& p) {
+    std::istringstream in(slurp(p));
+    std::string line, out;
+    while (std::getline(in, line)) out += line.substr(0, line.rfind(',')) + "\n";
+    return out;
+  };
+  for (const char* t : {"1500K", "2500K"}) {
+    const std::string dir = std::string("production_m0_") + t;
+    CAPTURE(dir);
+    const std::string traj = dir + "/trajectory.extxyz";
+    CHECK(!slurp(base / "serial" / traj).empty());
+    CHECK(slurp(base / "serial" / traj) == slurp(base / "replicas" / traj));
+    CHECK(slurp(base / "serial" / traj) == slurp(base / "killed" / traj));
+    CHECK(thermo(base / "serial" / dir / "thermo.csv") == thermo(base / "replicas" / dir / "thermo.csv"));
+    CHECK(thermo(base / "serial" / dir / "thermo.csv") == thermo(base / "killed" / dir / "thermo.csv"));
+  }
   fs::remove_all(base);
 }

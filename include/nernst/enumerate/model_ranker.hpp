@@ -184,8 +184,8 @@ struct ModelScreenOptions {
   EwaldParameters ewald;
   ScreenOptions screen;
   /// Orderings per batch: evaluated together on the host threads (BatchModelRanker), or in one
-  /// evaluation by a potential whose compute_batch merges them (GraphBatchModelRanker: M3GNet with
-  /// its kernels, the default on a GPU). 0 picks one when there are several threads or such a
+  /// evaluation by a potential whose compute_batch merges them (GraphBatchModelRanker: M3GNet or
+  /// CHGNet with their kernels, the default on a GPU). 0 picks one when there are several threads or such a
   /// potential, 1 ranks one at a time (the potential's own threading splits each structure).
   std::size_t batch = 0;
 };

@@ -22,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
 
 NERNST_NAMESPACE_BEGIN
@@ -129,28 +130,43 @@ class StageRunner {
     const auto sdir = dir_ / stage;
     const auto done = sdir / "done.json";
     if (log_) log_->begin(stage, cost);
-    if (std::filesystem::exists(done)) {
-      const auto j = read_json(done);
-      if (j.value("parameters", nlohmann::json()) == parameters) {
-        ++skipped_;
-        if (log_) log_->end(true);
-        return j.at("result");
-      }
-      std::filesystem::remove(done);  // parameters changed: redo
+    if (const auto stored = finished(stage, parameters)) {
+      ++skipped_;
+      if (log_) log_->end(true);
+      return *stored;
     }
-    // Partial outputs of an interrupted run are reused by the stage only when they were made
-    // with the same parameters; otherwise the stage directory starts empty.
-    const auto pfile = sdir / "parameters.json";
-    if (std::filesystem::exists(sdir) && (!std::filesystem::exists(pfile) || read_json(pfile) != parameters))
-      std::filesystem::remove_all(sdir);
-    std::filesystem::create_directories(sdir);
-    if (!std::filesystem::exists(pfile)) write_file_atomic(pfile, parameters.dump(1));
+    open(stage, parameters);
     record_stage_execution(sdir);  // which threads ran (or resumed) it: execution_record.hpp
     nlohmann::json result = run_body(stage, sdir, body);
     write_file_atomic(done, nlohmann::json{{"stage", stage}, {"parameters", parameters}, {"result", result}}.dump(1));
     ++executed_;
     if (log_) log_->end(false);
     return result;
+  }
+
+  /// The stored result of `stage` when it finished with these parameters (a done.json with other
+  /// parameters is removed: the stage will run again).
+  std::optional<nlohmann::json> finished(const std::string& stage, const nlohmann::json& parameters) {
+    const auto done = dir_ / stage / "done.json";
+    if (!std::filesystem::exists(done)) return std::nullopt;
+    const auto j = read_json(done);
+    if (j.value("parameters", nlohmann::json()) == parameters) return j.at("result");
+    std::filesystem::remove(done);  // parameters changed: redo
+    return std::nullopt;
+  }
+
+  /// The directory of an unfinished stage, ready for its body: partial outputs of an interrupted run
+  /// are kept only when they were made with the same parameters, otherwise it starts empty. For work
+  /// done ahead of run() (the pipeline's lockstep production replicas): run() then finds the same
+  /// directory and the stage's body resumes from what was left there.
+  std::filesystem::path open(const std::string& stage, const nlohmann::json& parameters) {
+    const auto sdir = dir_ / stage;
+    const auto pfile = sdir / "parameters.json";
+    if (std::filesystem::exists(sdir) && (!std::filesystem::exists(pfile) || read_json(pfile) != parameters))
+      std::filesystem::remove_all(sdir);
+    std::filesystem::create_directories(sdir);
+    if (!std::filesystem::exists(pfile)) write_file_atomic(pfile, parameters.dump(1));
+    return sdir;
   }
 
  private:
