@@ -72,7 +72,11 @@ void layer_norm_against_host(std::mt19937& rng, const long B, const long D) {
 
 TEST_CASE("LayerNorm kernel: forward and reverse as nn::LayerNorm (bitwise on host threads), double and float") {
   std::mt19937 rng(41);
-  for (const auto& [B, D] : {std::pair<long, long>{97, 64}, {33, 13}, {5, 3}, {1, 8}}) {
+  // (a named array and no structured bindings: nvcc 11 deduces neither an initializer list of
+  // pairs nor a captured binding)
+  const std::vector<std::pair<long, long>> shapes{{97, 64}, {33, 13}, {5, 3}, {1, 8}};
+  for (const auto& shape : shapes) {
+    const long B = shape.first, D = shape.second;
     CAPTURE(B);
     CAPTURE(D);
     layer_norm_against_host<double>(rng, B, D);
