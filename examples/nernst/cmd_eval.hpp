@@ -35,6 +35,27 @@ namespace nernst::cli {
 
 namespace detail {
 
+/// The JSON of a labelled frame common to every eval output: natoms, energy (and per atom), forces,
+/// stress in Voigt order (eV/Å³ and GPa).
+inline nlohmann::json labelled_json(const io::Frame& f) {
+  const std::size_t n = f.structure.size();
+  nlohmann::json j;
+  j["natoms"] = n;
+  j["energy"] = *f.energy;
+  j["energy_per_atom"] = n ? *f.energy / double(n) : 0.0;
+  nlohmann::json forces = nlohmann::json::array();
+  for (const auto& v : f.forces) forces.push_back({v(0), v(1), v(2)});
+  j["forces"] = forces;
+  ComputeResult r;  // its voigt(): ASE's order, defined once
+  r.stress = *f.stress;
+  const auto v = r.voigt();
+  j["stress"] = std::vector<double>(v.begin(), v.end());
+  std::vector<double> gpa;
+  for (double x : v) gpa.push_back(x * units::eV_per_A3_in_GPa);
+  j["stress_GPa"] = gpa;
+  return j;
+}
+
 /// Evaluates any Potential on a structure (median time over `repeat` calls) and returns the JSON
 /// common to all graph networks: energies, forces, stress (eV/Å³ and GPa), per-atom energies
 /// (add_architecture_facts adds the architecture's own).
@@ -53,20 +74,7 @@ nlohmann::json eval_potential(Pot& pot, const Structure& s, int repeat) {
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());
-  auto hf = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), sys.f);
-  nlohmann::json j;
-  const std::size_t n = sys.size();
-  j["natoms"] = n;
-  j["energy"] = r.energy;
-  j["energy_per_atom"] = n ? r.energy / double(n) : 0.0;
-  nlohmann::json f = nlohmann::json::array();
-  for (std::size_t i = 0; i < n; ++i) f.push_back({hf(i, 0), hf(i, 1), hf(i, 2)});
-  j["forces"] = f;
-  const auto v = r.voigt();
-  j["stress"] = std::vector<double>(v.begin(), v.end());
-  std::vector<double> gpa;
-  for (double x : v) gpa.push_back(x * units::eV_per_A3_in_GPa);
-  j["stress_GPa"] = gpa;
+  nlohmann::json j = labelled_json(workflow::detail::labelled_frame(s, sys, r));
   j["per_atom_energy"] = r.per_atom_energy;
   j["seconds_per_eval"] = times[times.size() / 2];
   return j;
@@ -129,21 +137,7 @@ nlohmann::json eval_frames(Pot& pot, const std::vector<Structure>& frames, const
   for (std::size_t k = 0; k < frames.size(); k += batch) {
     const std::size_t end = std::min(frames.size(), k + batch);
     for (const io::Frame& f : workflow::label_batch_with_potential(pot, frames.data() + k, frames.data() + end)) {
-      const std::size_t n = f.structure.size();
-      nlohmann::json j;
-      j["natoms"] = n;
-      j["energy"] = *f.energy;
-      j["energy_per_atom"] = n ? *f.energy / double(n) : 0.0;
-      nlohmann::json forces = nlohmann::json::array();
-      for (const auto& v : f.forces) forces.push_back({v(0), v(1), v(2)});
-      j["forces"] = forces;
-      const Eigen::Matrix3d& st = *f.stress;
-      const std::vector<double> voigt{st(0, 0), st(1, 1), st(2, 2), st(1, 2), st(0, 2), st(0, 1)};
-      j["stress"] = voigt;
-      std::vector<double> gpa;
-      for (double x : voigt) gpa.push_back(x * units::eV_per_A3_in_GPa);
-      j["stress_GPa"] = gpa;
-      list.push_back(std::move(j));
+      list.push_back(labelled_json(f));
     }
     if (!quiet) std::cerr << "eval: " << end << "/" << frames.size() << " frames\n" << std::flush;
   }
