@@ -197,9 +197,10 @@ inline void add_pipeline_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_flag("--replicas", o->p.replicas,
-                "run the production MD of all temperatures x orderings together in lockstep, one batched force "
-                "evaluation per step (on a GPU: M3GNet and CHGNet evaluate all replicas at once); each trajectory is "
-                "the one a worker process writes");
+                "run the top-K relaxations, then the equilibration and production MD of all temperatures x "
+                "orderings, together in lockstep in this process (instead of --jobs workers): one batched force "
+                "evaluation per step (on a GPU: M3GNet and CHGNet evaluate all of them at once; on CPUs one per "
+                "thread); each relaxation and trajectory is the one a one-thread worker process writes");
   cmd->add_option("--active-learning", o->al.rounds,
                   "active-learning rounds before the MD (M3GNet, TensorNet, CHGNet or MACE --model): MD, furthest-point sampling, labels, "
                   "fine-tuning")

@@ -5,6 +5,8 @@
 #include "../test_support.hpp"
 #include "workflow_test_support.hpp"
 
+#include <nernst/core/one_thread.hpp>
+#include <nernst/potential/graphnet/m3gnet.hpp>
 #include <nernst/potential/rigid_ion.hpp>
 #include <nernst/workflow/equilibration.hpp>
 
@@ -159,4 +161,74 @@ TEST_CASE("a damaged first NpT checkpoint (no previous generation) restarts NpT 
     CHECK(std::string(e.what()).find("the NpT checkpoints cannot be read back") != std::string::npos);
   }
   fs::remove_all(dir);
+}
+
+namespace {
+
+/// Equilibrations of three LiCl cells (500, 700, 900 K, their own seeds) in lockstep
+/// (run_resumable_protocols with HostBatch) equal each run alone on one thread, bit for bit; also
+/// when they resume from checkpoints at different points (one killed in NVT, one in NpT, one not
+/// started).
+template <class MakePot>
+void check_lockstep(const MakePot& make_pot, const fs::path& base) {
+  using Pot = decltype(make_pot());
+  const Structure s = licl_rock_salt(5.2);
+  std::vector<md::ProtocolParameters> ps;
+  for (int k = 0; k < 3; ++k) {
+    auto p = tiny_protocol();
+    p.temperature = 500 + 200 * k;
+    p.seed = 7 + static_cast<std::uint64_t>(k);
+    ps.push_back(p);
+  }
+  std::vector<Final> alone;
+  for (int k = 0; k < 3; ++k) {
+    auto sys = System<>::from_structure(s);
+    auto pot = make_pot();
+    on_one_thread([&] {
+      alone.push_back(snapshot(workflow::run_resumable_protocol(sys, pot, ps[k], base / ("alone" + std::to_string(k)), 7), sys));
+    });
+  }
+  const auto lockstep = [&](const std::string& tag) {
+    std::vector<System<>> systems;
+    std::vector<Pot> pots;
+    for (int k = 0; k < 3; ++k) systems.push_back(System<>::from_structure(s)), pots.push_back(make_pot());
+    std::vector<workflow::ProtocolJob<Pot>> jobs;
+    for (int k = 0; k < 3; ++k) jobs.push_back({&systems[k], &pots[k], ps[k], base / (tag + std::to_string(k)), {}, {}});
+    const auto r = workflow::run_resumable_protocols(jobs, 7, HostBatch{});
+    for (int k = 0; k < 3; ++k) {
+      CAPTURE(k);
+      check_identical(snapshot(r[k], systems[k]), alone[k]);
+    }
+  };
+  lockstep("together");
+  // Job 0 killed at NVT step 21, job 1 at NpT step 14 (alone), job 2 not started: the lockstep
+  // run advances them from there.
+  const std::vector<std::pair<std::string, long>> kills{{"equilibrate NVT", 21}, {"equilibrate NpT", 14}};
+  for (int k = 0; k < 2; ++k) {
+    auto sys = System<>::from_structure(s);
+    auto pot = make_pot();
+    auto hook = [&](const std::string& w, long st) {
+      if (w == kills[k].first && st == kills[k].second) throw Kill{};
+    };
+    on_one_thread([&] {
+      CHECK_THROWS_AS(workflow::run_resumable_protocol(sys, pot, ps[k], base / ("resumed" + std::to_string(k)), 7, hook), Kill);
+    });
+  }
+  lockstep("resumed");
+}
+
+}  // namespace
+
+TEST_CASE("equilibrations in lockstep (run_resumable_protocols) equal each alone on one thread, also resumed from different points") {
+  const fs::path base = fs::temp_directory_path() / ("nernst_equil_lockstep_" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  SUBCASE("rigid ion (copies share arrays: the batch evaluates one after another)") {
+    check_lockstep([] { return make_rigid_ion<>(); }, base / "rigid");
+  }
+  SUBCASE("M3GNet (one replica per host thread)") {
+    NERNST_REQUIRE_SHARED_DATA();
+    const auto model = M3GNet::load((nernst_test::shared_dir() / "models" / "m3gnet-mp-2021.2.8-pes").string());
+    check_lockstep([&] { return Potential<GraphNet<M3GNet>, double>(model); }, base / "m3gnet");
+  }
+  fs::remove_all(base);
 }

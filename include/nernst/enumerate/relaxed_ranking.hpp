@@ -17,6 +17,7 @@
 #include <nernst/enumerate/screen_state.hpp>
 #include <nernst/io/read.hpp>
 #include <nernst/optimize/fire.hpp>
+#include <nernst/optimize/relax_together.hpp>
 #include <nernst/symmetry/symmetry_dataset.hpp>
 #include <nernst/workflow/stage.hpp>
 
@@ -24,6 +25,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -73,6 +75,36 @@ RelaxedStructure relax_positions_and_cell(const Structure& s, Pot& pot, double f
   return {sys.to_structure(), rr};
 }
 
+/// Structures evaluated together by the batched (GraphBatch) relaxations: one compute_batch of
+/// up to this many cells per FIRE step.
+inline constexpr std::size_t kRelaxBatch = 64;
+
+/// Relaxes structures 0 … count−1 (`structure(k)`) as relax_positions_and_cell does, together
+/// (relax_together): all in one compute_batch per FIRE step (up to kRelaxBatch at once) where the
+/// potential evaluates batches together (batched(): the graph networks' kernels, a GPU build),
+/// otherwise one relaxation per host thread (HostBatch), each bitwise its relaxation alone on one
+/// thread (a pair potential, whose copies share arrays: one after another). `finished(k, RelaxedStructure)` is called as relaxation k ends; ValueError at the end
+/// names the ones that failed (relax_together).
+template <class Pot, class MakeStructure, class Finished>
+void relax_positions_and_cell_together(const Pot& pot, std::size_t count, double fmax, long max_steps,
+                                       MakeStructure&& structure, Finished&& finished) {
+  using MS = typename Pot::memory_space;
+  RelaxOptions ro;
+  ro.fmax = fmax;
+  ro.max_steps = max_steps;
+  ro.cell = CellFilter{};
+  const auto make = [&](std::size_t k) { return System<MS>::from_structure(structure(k)); };
+  const auto done = [&](std::size_t k, System<MS>& sys, const RelaxResult& rr) { finished(k, RelaxedStructure{sys.to_structure(), rr}); };
+  if constexpr (has_batch_compute<Pot>::value) {
+    if (pot.batched()) {
+      relax_together(pot, count, kRelaxBatch, GraphBatch<Pot>{std::make_shared<Pot>(pot)}, ro, make, done);
+      return;
+    }
+  }
+  const std::size_t slots = has_independent_copies<Pot>::value ? static_cast<std::size_t>(nn::host_threads()) : 1;
+  relax_together(pot, count, slots, HostBatch{}, ro, make, done);
+}
+
 /// Sorts a list of JSON objects by the number `key` (stable: equal energies keep their order)
 /// and numbers them with `rank` from 0.
 inline void rank_by(nlohmann::json& list, const char* key) {
@@ -88,11 +120,12 @@ inline nlohmann::json relax_parameters(const RelaxRankingOptions& o) {
           {"cell", "UnitCellFilter p=0"}, {"out_dir", std::filesystem::absolute(o.out_dir).string()}};
 }
 
-/// Relaxes one screened ordering; the JSON of the `top` list (without the final rank).
-template <class Pot>
-nlohmann::json relax_one(const ScreenEntry& e, std::size_t static_rank, const Structure& ideal, Pot& pot,
-                         const RelaxRankingOptions& o) {
-  const auto [relaxed, rr] = relax_positions_and_cell(ideal, pot, o.fmax, o.max_steps);
+/// A relaxed screened ordering (`ideal`: its unrelaxed cell); the JSON of the `top` list (without
+/// the final rank). Writes the relaxed cell to out_dir.
+inline nlohmann::json relaxed_entry(const ScreenEntry& e, std::size_t static_rank, const Structure& ideal,
+                                    const RelaxedStructure& r, const RelaxRankingOptions& o) {
+  const Structure& relaxed = r.structure;
+  const RelaxResult& rr = r.result;
   const std::string name = "ordering_" + std::to_string(e.ordering) + ".cif";
   std::filesystem::create_directories(o.out_dir);
   io::write_structure((o.out_dir / name).string(), relaxed, io::Format::Cif);
@@ -125,27 +158,40 @@ nlohmann::json relax_and_rank(const std::vector<ScreenEntry>& best, ToStructure&
                               const RelaxRankingOptions& o) {
   const nlohmann::json params = detail::relax_parameters(o);
   const std::size_t n = std::min(o.relax_top, best.size());
-  nlohmann::json list = nlohmann::json::array();
+  const auto record = [&](std::size_t i) -> std::filesystem::path {
+    return o.state_dir.empty() ? std::filesystem::path()
+                               : o.state_dir / "relaxed" / ("ordering_" + std::to_string(best[i].ordering) + ".json");
+  };
+  std::vector<nlohmann::json> results(n);  // null: still to relax
+  std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < n; ++i) {
-    const auto& e = best[i];
-    const auto done = o.state_dir.empty() ? std::filesystem::path()
-                                          : o.state_dir / "relaxed" / ("ordering_" + std::to_string(e.ordering) + ".json");
+    const std::filesystem::path done = record(i);
     if (!done.empty() && std::filesystem::exists(done)) {
-      const auto j = workflow::read_json(done);
+      const nlohmann::json j = workflow::read_json(done);
       if (j.value("parameters", nlohmann::json()) == params && std::filesystem::exists(j.at("result").at("file").get<std::string>())) {
-        auto r = j.at("result");
-        r["static_rank"] = i;
-        list.push_back(r);
+        results[i] = j.at("result");
+        results[i]["static_rank"] = i;
         continue;
       }
     }
-    nlohmann::json r = detail::relax_one(e, i, structure(e.labels.data()), pot, o);
-    if (!done.empty()) workflow::write_file_atomic(done, nlohmann::json{{"parameters", params}, {"result", r}}.dump(1));
-    if (o.progress)
-      *o.progress << "relax: " << (i + 1) << "/" << n << " ordering " << e.ordering << ": " << r["energy_per_atom_eV"].get<double>()
-                  << " eV/atom after " << r["steps"].get<long>() << " steps\n" << std::flush;
-    list.push_back(std::move(r));
+    todo.push_back(i);
   }
+  std::size_t relaxed = n - todo.size();
+  relax_positions_and_cell_together(
+      pot, todo.size(), o.fmax, o.max_steps, [&](std::size_t k) { return structure(best[todo[k]].labels.data()); },
+      [&](std::size_t k, const RelaxedStructure& rs) {
+        const std::size_t i = todo[k];
+        const auto& e = best[i];
+        nlohmann::json r = detail::relaxed_entry(e, i, structure(e.labels.data()), rs, o);
+        if (!record(i).empty()) workflow::write_file_atomic(record(i), nlohmann::json{{"parameters", params}, {"result", r}}.dump(1));
+        if (o.progress)
+          *o.progress << "relax: " << ++relaxed << "/" << n << " ordering " << e.ordering << ": "
+                      << r["energy_per_atom_eV"].get<double>() << " eV/atom after " << r["steps"].get<long>() << " steps\n"
+                      << std::flush;
+        results[i] = std::move(r);
+      });
+  nlohmann::json list = nlohmann::json::array();
+  for (auto& r : results) list.push_back(std::move(r));
   rank_by(list, "energy_per_atom_eV");
   return list;
 }

@@ -36,8 +36,7 @@
 
 #include <nernst/core/one_thread.hpp>
 #include <nernst/md/simulation.hpp>
-#include <nernst/nn/row_chunks.hpp>
-#include <nernst/potential/potential.hpp>
+#include <nernst/potential/batch_evaluation.hpp>
 
 #include <algorithm>
 #include <exception>
@@ -45,10 +44,6 @@
 #include <string>
 #include <type_traits>
 #include <vector>
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 NERNST_NAMESPACE_BEGIN
 namespace md {
@@ -64,116 +59,15 @@ class ReplicaError : public SimulationError {
   std::size_t replica_;
 };
 
-/// One force evaluation of a batch: `potential->compute(*system, request)`, its result, or what
-/// it threw.
-template <class Pot>
-struct ForceJob {
-  Pot* potential = nullptr;
-  System<typename Pot::memory_space>* system = nullptr;
-  ComputeRequest request;
-  ComputeResult result;
-  std::exception_ptr error;
-};
-
-namespace detail {
-
-/// Evaluates one job, keeping what it throws in the job.
-template <class Pot>
-void run_job(ForceJob<Pot>& j) {
-  try {
-    j.result = j.potential->compute(*j.system, j.request);
-  } catch (...) {
-    j.error = std::current_exception();
-  }
-}
-
-}  // namespace detail
-
-/// **Batch evaluation concept** (what Replicas calls once per step, with one job per replica):
-/// ```
-/// template <class Pot> void operator()(std::vector<ForceJob<Pot>>& jobs) const;
-/// ```
-/// fills every job's result (the potential writes the forces into job.system->f) or its error.
-/// Each result must be bitwise what `compute` gives for that job alone on one thread: Replicas'
-/// guarantee (each replica equals its simulation run alone) rests on it.
-///
-/// HostBatch, the host's: one job per host thread at a time (plain OpenMP threads, not a Kokkos
-/// kernel: an evaluation allocates Views, and a View allocation inside a Kokkos dispatch waits
-/// for that dispatch forever; see enumerate::BatchModelRanker). Inside the OpenMP region Kokkos
-/// runs a job's kernels serially and a graph network its serial code. Jobs run concurrently only
-/// when copies of the potential share nothing (has_independent_copies: the graph networks);
-/// otherwise, and for potentials on a device memory space, one after another. A device batch
-/// evaluator would instead merge the jobs into one block-diagonal graph in this same call.
-struct HostBatch {
-  int threads = 0;  ///< host threads; 0: nn::host_threads() (OMP_NUM_THREADS, set_host_thread_limit)
-
-  template <class Pot>
-  void operator()(std::vector<ForceJob<Pot>>& jobs) const {
-    using ES = typename Pot::memory_space::execution_space;
-    const int n = static_cast<int>(jobs.size());
-    if constexpr (!std::is_same_v<ES, Kokkos::DefaultHostExecutionSpace>) {
-      for (auto& j : jobs) detail::run_job(j);  // device kernels: launched from this thread
-    } else if constexpr (!has_independent_copies<Pot>::value) {
-      on_one_thread([&] {
-        for (auto& j : jobs) detail::run_job(j);
-      });
-    } else {
-      const int t = std::max(1, std::min(threads > 0 ? threads : nn::host_threads(), n));
-      run_concurrently(jobs, t);
-    }
-  }
-
- private:
-  template <class Pot>
-  static void run_concurrently(std::vector<ForceJob<Pot>>& jobs, int t) {
-    const int n = static_cast<int>(jobs.size());
-#if defined(_OPENMP)
-    // One region even with t = 1: its thread runs the jobs serially, as on_one_thread does.
-#pragma omp parallel for num_threads(t) schedule(static, 1)
-    for (int k = 0; k < n; ++k) detail::run_job(jobs[static_cast<std::size_t>(k)]);
-#else
-    (void)t;
-    for (int k = 0; k < n; ++k) detail::run_job(jobs[static_cast<std::size_t>(k)]);
-#endif
-  }
-};
-
-/// The device's batch evaluator: every step's K force evaluations are ONE call of a potential's
-/// compute_batch (potential.hpp's batch evaluation; M3GNet's kernels: one block-diagonal graph of
-/// the K Systems), which is how small cells fill a GPU. `potential` evaluates every replica, so the
-/// replicas must run the same model (their own potential objects serve only a step that fails: the
-/// jobs are then evaluated one by one with them, so that the error names its replica). On a device
-/// each replica gets bitwise its own evaluation (Replicas' guarantee holds); on host threads with
-/// M3GNet's kernels, the same to rounding (use HostBatch there: it is the host's default).
-template <class Pot>
-struct GraphBatch {
-  static_assert(has_batch_compute<Pot>::value, "md::GraphBatch: the potential has no compute_batch");
-  std::shared_ptr<Pot> potential;
-
-  void operator()(std::vector<ForceJob<Pot>>& jobs) const {
-    if (!potential) throw ValueError("md::GraphBatch: no potential");
-    if (jobs.empty()) return;
-    std::vector<System<typename Pot::memory_space>*> systems;
-    bool same_request = true;
-    for (const auto& j : jobs) {
-      systems.push_back(j.system);
-      same_request = same_request && j.request.forces == jobs[0].request.forces &&
-                     j.request.stress == jobs[0].request.stress &&
-                     j.request.per_atom_energy == jobs[0].request.per_atom_energy;
-    }
-    if (!same_request) throw ValueError("md::GraphBatch: replicas with different requests cannot share an evaluation");
-    try {
-      auto results = potential->compute_batch(systems, jobs[0].request);
-      for (std::size_t k = 0; k < jobs.size(); ++k) jobs[k].result = std::move(results[k]);
-    } catch (...) {
-      for (auto& j : jobs) detail::run_job(j);  // find which replica fails, each with its own potential
-    }
-  }
-};
+/// The batch evaluators (what Replicas calls once per step) live in potential/batch_evaluation.hpp;
+/// md keeps their names.
+using nernst::ForceJob;
+using nernst::GraphBatch;
+using nernst::HostBatch;
 
 /// K independent simulations (each its own System, potential, ensemble state, options: seed,
 /// checkpoint file; observers via operator[]) advanced in lockstep with one batched force
-/// evaluation per step (`Batch`, the concept above).
+/// evaluation per step (`Batch`: the batch evaluation concept of potential/batch_evaluation.hpp).
 template <class Ens, class Pot, class Batch = HostBatch>
 class Replicas {
  public:

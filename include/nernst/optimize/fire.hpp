@@ -28,6 +28,7 @@
 /// one potential evaluation.
 
 #include <nernst/core/error.hpp>
+#include <nernst/core/system.hpp>
 #include <nernst/core/units.hpp>
 #include <nernst/potential/potential.hpp>
 
@@ -40,6 +41,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -93,6 +95,177 @@ struct RelaxResult {
   double volume = 0;         ///< Å³
 };
 
+/// One FIRE relaxation driven step by step: the state Optimizer<FIRE>::run loops over, and what
+/// relax_together (optimize/relax_together.hpp) advances for many structures with one batched
+/// evaluation per step. A step is
+///
+///   prepare()        the current positions (and cell) into the System
+///   <evaluate>       the caller's: pot.compute(system(), request()), alone or in a batch
+///   take(result)     energy, forces, stress → generalised forces; true when finished
+///                    (converged, or max_steps reached): result() is then final
+///   advance()        ASE's FIRE step: new velocities, generalised coordinates, positions, cell
+///
+/// The System is referenced, not owned: it must outlive the relaxation and not move.
+template <class MemorySpace>
+class FireRelaxation {
+ public:
+  FireRelaxation(System<MemorySpace>& sys, const FIRE& p, const RelaxOptions& o,
+                 std::function<void(const RelaxStep&)> callback = {})
+      : sys_(sys), p_(p), o_(o), callback_(std::move(callback)), n_(sys.size()), cell_(o.cell.has_value()),
+        H0_(sys.cell.matrix()), dt_(p.dt), a_(p.astart) {
+    if (!(o.fmax > 0)) throw ValueError("relax: fmax must be positive (eV/Å)");
+    if (o.max_steps < 0) throw ValueError("relax: max_steps must be >= 0");
+    cf_ = cell_ ? (o.cell->cell_factor ? *o.cell->cell_factor : static_cast<double>(n_)) : 1.0;
+    pressure_ = cell_ ? o.cell->pressure : 0.0;
+    if (cell_ && !(cf_ > 0)) throw ValueError("relax: cell_factor must be positive");
+    if (cell_) {
+      const auto& m = o.cell->mask;
+      mask_ << m[0], m[5], m[4], m[5], m[1], m[3], m[4], m[3], m[2];
+    }
+    hx_ = Kokkos::create_mirror_view_and_copy(HostSpace(), sys.x);
+    pos_.resize(static_cast<Eigen::Index>(n_), 3);
+    for (std::size_t i = 0; i < n_; ++i)
+      for (int d = 0; d < 3; ++d) pos_(static_cast<Eigen::Index>(i), d) = hx_(i, d);
+    req_.forces = true;
+    req_.stress = cell_ || o.stress_tol > 0;
+  }
+
+  System<MemorySpace>& system() { return sys_; }
+  /// What every evaluation must compute: forces, and the stress with a cell filter or stress_tol.
+  const ComputeRequest& request() const { return req_; }
+  /// The result so far; final once take() returned true.
+  const RelaxResult& result() const { return res_; }
+
+  /// Writes the current positions into the System (the cell is already there).
+  void prepare() {
+    for (std::size_t i = 0; i < n_; ++i)
+      for (int d = 0; d < 3; ++d) hx_(i, d) = pos_(static_cast<Eigen::Index>(i), d);
+    Kokkos::deep_copy(sys_.x, hx_);
+  }
+
+  /// Takes the evaluation of the prepared System (its forces in system().f); true when the
+  /// relaxation has finished (converged, or the step limit reached).
+  bool take(const ComputeResult& r) {
+    ++res_.evaluations;
+    generalised_forces(r);
+    const double fm = std::sqrt(gf_.rowwise().squaredNorm().maxCoeff());
+    const double sm = cell_ || o_.stress_tol > 0 ? (sigma_ + pressure_ * Eigen::Matrix3d::Identity()).cwiseAbs().maxCoeff() : 0.0;
+    const double V = sys_.cell.volume();
+    if (callback_) callback_(RelaxStep{step_, energy_, energy_ + pressure_ * V, fm, sm, V});
+    res_.steps = step_;
+    res_.energy = energy_;
+    res_.enthalpy = energy_ + pressure_ * V;
+    res_.fmax = fm;
+    res_.smax = sm;
+    res_.stress = sigma_;
+    res_.volume = V;
+    if (fm < o_.fmax && (o_.stress_tol <= 0 || sm < o_.stress_tol)) {
+      res_.converged = true;
+      return true;
+    }
+    return step_ >= o_.max_steps;
+  }
+
+  /// ASE 3.22 `FIRE.step` from the last taken generalised forces.
+  void advance() {
+    if (v_.size() == 0) {  // the first step (ASE: v is None)
+      v_ = Eigen::MatrixXd::Zero(gf_.rows(), 3);
+    } else {
+      const double vf = (gf_.array() * v_.array()).sum();
+      if (vf > 0.0) {
+        v_ = (1.0 - a_) * v_ + a_ * gf_ / gf_.norm() * v_.norm();
+        if (nsteps_up_ > p_.Nmin) {
+          dt_ = std::min(dt_ * p_.finc, p_.dtmax);
+          a_ *= p_.fa;
+        }
+        ++nsteps_up_;
+      } else {
+        v_.setZero();
+        a_ = p_.astart;
+        dt_ *= p_.fdec;
+        nsteps_up_ = 0;
+      }
+    }
+    v_ += dt_ * gf_;
+    Eigen::MatrixXd dr = dt_ * v_;
+    const double normdr = dr.norm();
+    if (normdr > p_.maxstep) dr *= p_.maxstep / normdr;
+    set_generalised(generalised() + dr);
+    ++step_;
+  }
+
+ private:
+  /// Energy, stress and the generalised forces (ASE UnitCellFilter) of an evaluation.
+  void generalised_forces(const ComputeResult& r) {
+    energy_ = r.energy;
+    if (!std::isfinite(energy_)) throw ValueError("relax: the potential returned a non-finite energy");
+    if (req_.stress) {
+      if (!r.has_stress) throw NotSupported("relax: the potential did not return a stress");
+      sigma_ = r.stress;
+    }
+    auto hf = Kokkos::create_mirror_view_and_copy(HostSpace(), sys_.f);
+    Eigen::MatrixXd f(static_cast<Eigen::Index>(n_), 3);
+    for (std::size_t i = 0; i < n_; ++i)
+      for (int d = 0; d < 3; ++d) f(static_cast<Eigen::Index>(i), d) = hf(i, d);
+    if (!f.allFinite()) throw ValueError("relax: the potential returned non-finite forces");
+    if (!cell_) {
+      gf_ = f;
+      return;
+    }
+    gf_.resize(static_cast<Eigen::Index>(n_ + 3), 3);
+    const double V = sys_.cell.volume();
+    Eigen::Matrix3d virial = -V * (sigma_ + pressure_ * Eigen::Matrix3d::Identity());
+    gf_.topRows(static_cast<Eigen::Index>(n_)) = f * F_;
+    virial = F_.transpose().partialPivLu().solve(virial.transpose()).transpose();  // virial F⁻ᵀ
+    if (o_.cell->hydrostatic_strain) virial = Eigen::Matrix3d::Identity() * (virial.trace() / 3.0);
+    virial = virial.cwiseProduct(mask_);
+    gf_.bottomRows(3) = virial / cf_;
+  }
+
+  /// The generalised coordinates: positions (undeformed frame) and cell_factor·F.
+  Eigen::MatrixXd generalised() const {
+    if (!cell_) return pos_;
+    Eigen::MatrixXd g(static_cast<Eigen::Index>(n_ + 3), 3);
+    g.topRows(static_cast<Eigen::Index>(n_)) = F_.partialPivLu().solve(pos_.transpose()).transpose();
+    g.bottomRows(3) = cf_ * F_;
+    return g;
+  }
+
+  void set_generalised(const Eigen::MatrixXd& g) {
+    if (!cell_) {
+      pos_ = g;
+      return;
+    }
+    F_ = g.bottomRows(3) / cf_;
+    const Eigen::Matrix3d H = H0_ * F_.transpose();
+    sys_.cell = Lattice(H);  // throws ValueError for a degenerate cell
+    pos_ = g.topRows(static_cast<Eigen::Index>(n_)) * F_.transpose();
+  }
+
+  System<MemorySpace>& sys_;
+  FIRE p_;
+  RelaxOptions o_;
+  std::function<void(const RelaxStep&)> callback_;
+  std::size_t n_;
+  bool cell_;
+  Eigen::Matrix3d H0_;  // rows a, b, c of the initial cell
+  double cf_ = 1.0, pressure_ = 0.0;
+  Eigen::Matrix3d mask_ = Eigen::Matrix3d::Ones();
+  using HostPositions = decltype(Kokkos::create_mirror_view_and_copy(HostSpace(), std::declval<typename System<MemorySpace>::vec_view>()));
+  HostPositions hx_;  // host copy of the positions
+  Eigen::MatrixXd pos_;                               // current Cartesian positions (rows)
+  Eigen::Matrix3d F_ = Eigen::Matrix3d::Identity();  // deformation gradient: H = H0 Fᵀ
+  ComputeRequest req_;
+  RelaxResult res_;
+  Eigen::MatrixXd gf_;  // generalised forces
+  Eigen::Matrix3d sigma_ = Eigen::Matrix3d::Zero();
+  double energy_ = 0;
+  double dt_, a_;
+  int nsteps_up_ = 0;
+  long step_ = 0;
+  Eigen::MatrixXd v_;  // empty until the first step
+};
+
 template <class Policy>
 class Optimizer;
 
@@ -108,138 +281,18 @@ class Optimizer<FIRE> {
   const FIRE& parameters() const { return p_; }
 
   /// Relaxes `sys` in place with `pot`. `callback` (optional) sees every step before it is
-  /// taken, including the final converged state.
+  /// taken, including the final converged state. The System is left as last evaluated (its
+  /// forces and the result's energy belong to its positions).
   template <class Pot>
   RelaxResult run(System<typename Pot::memory_space>& sys, Pot& pot, const RelaxOptions& o = {},
                   const std::function<void(const RelaxStep&)>& callback = {}) const {
     NERNST_STATIC_ASSERT_POTENTIAL(Pot);
-    if (!(o.fmax > 0)) throw ValueError("relax: fmax must be positive (eV/Å)");
-    if (o.max_steps < 0) throw ValueError("relax: max_steps must be >= 0");
-    const std::size_t n = sys.size();
-    const bool cell = o.cell.has_value();
-    const std::size_t rows = n + (cell ? 3 : 0);
-    const Eigen::Matrix3d H0 = sys.cell.matrix();  // rows a, b, c
-    const double cf = cell ? (o.cell->cell_factor ? *o.cell->cell_factor : static_cast<double>(n)) : 1.0;
-    const double p = cell ? o.cell->pressure : 0.0;
-    if (cell && !(cf > 0)) throw ValueError("relax: cell_factor must be positive");
-    Eigen::Matrix3d mask = Eigen::Matrix3d::Ones();
-    if (cell) {
-      const auto& m = o.cell->mask;
-      mask << m[0], m[5], m[4], m[5], m[1], m[3], m[4], m[3], m[2];
+    FireRelaxation<typename Pot::memory_space> r(sys, p_, o, callback);
+    for (;;) {
+      r.prepare();
+      if (r.take(pot.compute(sys, r.request()))) return r.result();
+      r.advance();
     }
-
-    auto hx = Kokkos::create_mirror_view_and_copy(HostSpace(), sys.x);
-    Eigen::MatrixXd pos(static_cast<Eigen::Index>(n), 3);  // current Cartesian positions (rows)
-    for (std::size_t i = 0; i < n; ++i)
-      for (int d = 0; d < 3; ++d) pos(static_cast<Eigen::Index>(i), d) = hx(i, d);
-    Eigen::Matrix3d F = Eigen::Matrix3d::Identity();  // deformation gradient: H = H0 Fᵀ
-
-    RelaxResult res;
-    ComputeRequest req;
-    req.forces = true;
-    req.stress = cell || o.stress_tol > 0;
-    Eigen::MatrixXd gf(static_cast<Eigen::Index>(rows), 3);  // generalised forces
-    Eigen::Matrix3d sigma = Eigen::Matrix3d::Zero();
-    double energy = 0;
-
-    auto evaluate = [&]() {
-      for (std::size_t i = 0; i < n; ++i)
-        for (int d = 0; d < 3; ++d) hx(i, d) = pos(static_cast<Eigen::Index>(i), d);
-      Kokkos::deep_copy(sys.x, hx);
-      const ComputeResult r = pot.compute(sys, req);
-      ++res.evaluations;
-      energy = r.energy;
-      if (!std::isfinite(energy)) throw ValueError("relax: the potential returned a non-finite energy");
-      if (req.stress) {
-        if (!r.has_stress) throw NotSupported("relax: the potential did not return a stress");
-        sigma = r.stress;
-      }
-      auto hf = Kokkos::create_mirror_view_and_copy(HostSpace(), sys.f);
-      Eigen::MatrixXd f(static_cast<Eigen::Index>(n), 3);
-      for (std::size_t i = 0; i < n; ++i)
-        for (int d = 0; d < 3; ++d) f(static_cast<Eigen::Index>(i), d) = hf(i, d);
-      if (!f.allFinite()) throw ValueError("relax: the potential returned non-finite forces");
-      if (!cell) {
-        gf = f;
-        return;
-      }
-      const double V = sys.cell.volume();
-      Eigen::Matrix3d virial = -V * (sigma + p * Eigen::Matrix3d::Identity());
-      gf.topRows(static_cast<Eigen::Index>(n)) = f * F;
-      virial = F.transpose().partialPivLu().solve(virial.transpose()).transpose();  // virial F⁻ᵀ
-      if (o.cell->hydrostatic_strain) virial = Eigen::Matrix3d::Identity() * (virial.trace() / 3.0);
-      virial = virial.cwiseProduct(mask);
-      gf.bottomRows(3) = virial / cf;
-    };
-    auto set_generalised = [&](const Eigen::MatrixXd& g) {
-      if (!cell) {
-        pos = g;
-        return;
-      }
-      F = g.bottomRows(3) / cf;
-      const Eigen::Matrix3d H = H0 * F.transpose();
-      sys.cell = Lattice(H);  // throws ValueError for a degenerate cell
-      pos = g.topRows(static_cast<Eigen::Index>(n)) * F.transpose();
-    };
-    auto generalised = [&]() {
-      if (!cell) return Eigen::MatrixXd(pos);
-      Eigen::MatrixXd g(static_cast<Eigen::Index>(rows), 3);
-      g.topRows(static_cast<Eigen::Index>(n)) = F.partialPivLu().solve(pos.transpose()).transpose();
-      g.bottomRows(3) = cf * F;
-      return g;
-    };
-    auto smax_of = [&]() {
-      return (sigma + p * Eigen::Matrix3d::Identity()).cwiseAbs().maxCoeff();
-    };
-
-    double dt = p_.dt, a = p_.astart;
-    int nsteps_up = 0;
-    Eigen::MatrixXd v;  // empty until the first step (ASE: v is None)
-    for (long step = 0;; ++step) {
-      evaluate();
-      const double fm = std::sqrt(gf.rowwise().squaredNorm().maxCoeff());
-      const double sm = cell || o.stress_tol > 0 ? smax_of() : 0.0;
-      const double V = sys.cell.volume();
-      if (callback) callback(RelaxStep{step, energy, energy + p * V, fm, sm, V});
-      res.steps = step;
-      res.energy = energy;
-      res.enthalpy = energy + p * V;
-      res.fmax = fm;
-      res.smax = sm;
-      res.stress = sigma;
-      res.volume = V;
-      if (fm < o.fmax && (o.stress_tol <= 0 || sm < o.stress_tol)) {
-        res.converged = true;
-        break;
-      }
-      if (step >= o.max_steps) break;
-      // ASE FIRE.step
-      if (v.size() == 0) {
-        v = Eigen::MatrixXd::Zero(gf.rows(), 3);
-      } else {
-        const double vf = (gf.array() * v.array()).sum();
-        if (vf > 0.0) {
-          v = (1.0 - a) * v + a * gf / gf.norm() * v.norm();
-          if (nsteps_up > p_.Nmin) {
-            dt = std::min(dt * p_.finc, p_.dtmax);
-            a *= p_.fa;
-          }
-          ++nsteps_up;
-        } else {
-          v.setZero();
-          a = p_.astart;
-          dt *= p_.fdec;
-          nsteps_up = 0;
-        }
-      }
-      v += dt * gf;
-      Eigen::MatrixXd dr = dt * v;
-      const double normdr = dr.norm();
-      if (normdr > p_.maxstep) dr *= p_.maxstep / normdr;
-      set_generalised(generalised() + dr);
-    }
-    // Leave the positions in the System as evaluated (forces/energy consistent with them).
-    return res;
   }
 
  private:

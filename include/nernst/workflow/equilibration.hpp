@@ -17,15 +17,20 @@
 /// Files in `dir`: `eq_nvt.chk`, `eq_npt.chk`, `eq_npt_samples.json` (cell samples up to the
 /// NpT checkpoint; written before it, so samples after the checkpoint step are dropped on resume).
 
+#include <nernst/core/one_thread.hpp>
 #include <nernst/md/protocol.hpp>
+#include <nernst/potential/batch_evaluation.hpp>
 #include <nernst/workflow/stage.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <algorithm>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -121,87 +126,259 @@ inline bool npt_resumable(const std::string& npt_chk, const std::filesystem::pat
 }
 }  // namespace detail
 
+/// One equilibration of run_resumable_protocols: a System (equilibrated in place: the mean NpT
+/// cell, the last velocities), its potential, md::Protocol's parameters (production = 0), the
+/// directory of its checkpoints, and what it reports (both optional).
+template <class Pot>
+struct ProtocolJob {
+  System<typename Pot::memory_space>* system = nullptr;
+  Pot* potential = nullptr;
+  md::ProtocolParameters parameters;
+  std::filesystem::path dir;
+  CheckpointHook hook;                     ///< (what, step) after every checkpoint
+  std::function<void(double)> progress;    ///< fraction done after every checkpoint
+};
+
+/// The batch evaluation (potential/batch_evaluation.hpp's concept) of a job run alone: its force
+/// evaluation on the calling thread with every thread of the back end, as Simulation::run makes it.
+struct InlineBatch {
+  template <class Pot>
+  void operator()(std::vector<ForceJob<Pot>>& jobs) const {
+    for (auto& j : jobs) nernst::detail::run_job(j);
+  }
+};
+
+namespace detail {
+
+/// The simulations of one part of the protocol (NVT: heating + NVT; NpT) of several jobs, advanced
+/// in lockstep: every step's force evaluations are one `batch` call. With a batch other than
+/// InlineBatch (HostBatch: one job per host thread, each with the serial code) the rest of a step
+/// runs on the calling thread alone (on_one_thread), so that each job is bitwise its run alone on
+/// one thread, as md::Replicas does.
+template <class Sim, class Pot, class Batch>
+class ProtocolPart {
+ public:
+  ProtocolPart(const Batch& batch) : batch_(batch) {}
+  void add(std::unique_ptr<Sim> sim, ProtocolJob<Pot>* job) { members_.push_back({std::move(sim), job}); }
+  std::size_t size() const { return members_.size(); }
+  Sim& sim(std::size_t k) { return *members_[k].sim; }
+  ProtocolJob<Pot>& job(std::size_t k) { return *members_[k].job; }
+
+  /// Runs f on this thread: alone (one OpenMP thread) with a real batch, else as it is.
+  template <class F>
+  void serial(F&& f) const {
+    if constexpr (std::is_same_v<Batch, InlineBatch>) f();
+    else on_one_thread(f);
+  }
+
+  /// Advances the members `ks` (all at the same step) by n steps, member k with the thermostat
+  /// target `target(k)` (NaN: the ensemble's own), as Simulation::run(n, T, T) would one by one.
+  template <class Target>
+  void run(const std::vector<std::size_t>& ks, const long n, Target&& target) {
+    serial([&] {
+      for (std::size_t k : ks) sim(k).start_run(n, target(k), target(k));
+    });
+    std::vector<std::size_t> fresh;
+    for (std::size_t k : ks)
+      if (sim(k).needs_initial_forces()) fresh.push_back(k);
+    if (!fresh.empty()) {
+      auto jobs = make_jobs(fresh, [&](std::size_t k) { return sim(k).initial_request(); });
+      batch_(jobs);
+      serial([&] {
+        for (std::size_t i = 0; i < fresh.size(); ++i) {
+          if (jobs[i].error) std::rethrow_exception(jobs[i].error);  // as Simulation::run's first evaluation
+          sim(fresh[i]).initialize(jobs[i].result);
+        }
+      });
+    }
+    for (long step = 0; step < n; ++step) {
+      std::vector<ComputeRequest> req(members_.size());
+      serial([&] {
+        for (std::size_t k : ks) req[k] = sim(k).begin_step();
+      });
+      auto jobs = make_jobs(ks, [&](std::size_t k) { return req[k]; });
+      batch_(jobs);
+      serial([&] {
+        for (std::size_t i = 0; i < ks.size(); ++i) sim(ks[i]).end_step(result(jobs[i], ks[i]));
+      });
+    }
+    serial([&] {
+      for (std::size_t k : ks) sim(k).finish_run();
+    });
+  }
+
+  /// The members at the lowest step below `end` (the next to advance); empty when all reached it.
+  std::vector<std::size_t> behind(const long end) {
+    long low = end;
+    for (std::size_t k = 0; k < size(); ++k) low = std::min(low, sim(k).step());
+    std::vector<std::size_t> ks;
+    if (low < end)
+      for (std::size_t k = 0; k < size(); ++k)
+        if (sim(k).step() == low) ks.push_back(k);
+    return ks;
+  }
+
+ private:
+  struct Member {
+    std::unique_ptr<Sim> sim;
+    ProtocolJob<Pot>* job;
+  };
+  template <class R>
+  std::vector<ForceJob<Pot>> make_jobs(const std::vector<std::size_t>& ks, R&& request) {
+    std::vector<ForceJob<Pot>> jobs(ks.size());
+    for (std::size_t i = 0; i < ks.size(); ++i)
+      jobs[i] = {members_[ks[i]].job->potential, members_[ks[i]].job->system, request(ks[i]), {}, nullptr};
+    return jobs;
+  }
+  /// A step's result, or its error through the simulation (a guard's message, a final checkpoint).
+  ComputeResult result(ForceJob<Pot>& j, std::size_t k) {
+    if (j.error) sim(k).abort_step(j.error);
+    return std::move(j.result);
+  }
+  Batch batch_;
+  std::vector<Member> members_;
+};
+
+}  // namespace detail
+
+/// Runs (or resumes) md::Protocol's equilibration of every job, in lockstep: each step's force
+/// evaluations of all jobs are one `batch` call (HostBatch: one job per host thread; GraphBatch:
+/// one compute_batch; InlineBatch: run_resumable_protocol's one job alone), checkpointing each
+/// job into its directory every `checkpoint_every` steps as run_resumable_protocol does. Each job
+/// is bitwise run_resumable_protocol of that job alone (on one thread, with a batch other than
+/// InlineBatch), also when the jobs resume from checkpoints at different steps: the jobs behind
+/// advance first, by the chunks the job alone would take. The jobs must have the same numbers of
+/// heating, NVT and NpT steps (their temperatures, pressures and seeds may differ).
+template <class Pot, class Batch>
+std::vector<md::ProtocolResult> run_resumable_protocols(std::vector<ProtocolJob<Pot>>& jobs, const long checkpoint_every,
+                                                        const Batch& batch) {
+  using MS = typename Pot::memory_space;
+  using NVT = md::Ensemble<md::NVT, md::NoseHoover>;
+  using NPT = md::Ensemble<md::NpT, md::NoseHoover>;
+  namespace fs = std::filesystem;
+  if (checkpoint_every < 1) throw ValueError("run_resumable_protocol: checkpoint interval must be >= 1 step");
+  if (jobs.empty()) return {};
+  const auto nsteps = [](double fs_, const md::ProtocolParameters& p) { return static_cast<long>(std::llround(fs_ / p.timestep)); };
+  const md::ProtocolParameters& p0 = jobs.front().parameters;
+  const long nh = nsteps(p0.heating, p0), nA = nh + nsteps(p0.nvt, p0), nB = nsteps(p0.npt, p0);
+  const double total = static_cast<double>(nA + nB);
+  for (auto& j : jobs) {
+    const md::ProtocolParameters& p = j.parameters;
+    (void)md::Protocol(p);  // validates the parameters
+    if (p.production > 0) throw ValueError("run_resumable_protocol: production is run separately (set production = 0)");
+    if (nsteps(p.heating, p) != nh || nh + nsteps(p.nvt, p) != nA || nsteps(p.npt, p) != nB)
+      throw ValueError("run_resumable_protocols: the jobs need the same numbers of heating, NVT and NpT steps");
+    fs::create_directories(j.dir);
+  }
+  const auto base = [](const md::ProtocolParameters& p) {
+    md::SimulationOptions o;
+    o.timestep = p.timestep;
+    o.seed = p.seed;
+    return o;
+  };
+  const auto nvt_chk = [](const ProtocolJob<Pot>& j) { return (j.dir / "eq_nvt.chk").string(); };
+  const auto npt_chk = [](const ProtocolJob<Pot>& j) { return (j.dir / "eq_npt.chk").string(); };
+  const auto samples_file = [](const ProtocolJob<Pot>& j) { return j.dir / "eq_npt_samples.json"; };
+  const auto notify = [&](ProtocolJob<Pot>& j, const char* what, long step, double done) {
+    if (j.hook) j.hook(what, step);
+    if (j.progress) j.progress(done / total);
+  };
+  std::vector<char> npt_started(jobs.size());
+  for (std::size_t k = 0; k < jobs.size(); ++k)
+    npt_started[k] = md::checkpoint_exists(npt_chk(jobs[k])) &&
+                     detail::npt_resumable(npt_chk(jobs[k]), samples_file(jobs[k]), nvt_chk(jobs[k]), nA);
+
+  // Heating + NVT of the jobs whose NpT part has no checkpoint yet.
+  {
+    detail::ProtocolPart<md::Simulation<NVT, Pot>, Pot, Batch> part(batch);
+    for (std::size_t k = 0; k < jobs.size(); ++k) {
+      if (npt_started[k]) continue;
+      ProtocolJob<Pot>& j = jobs[k];
+      const double T0 = j.parameters.initial_temperature;
+      part.add(std::make_unique<md::Simulation<NVT, Pot>>(*j.system, *j.potential, NVT({T0, j.parameters.tdamp, 3}), base(j.parameters)), &j);
+    }
+    std::vector<std::size_t> fresh;
+    for (std::size_t k = 0; k < part.size(); ++k) {
+      if (md::checkpoint_exists(nvt_chk(part.job(k)))) part.sim(k).restore(nvt_chk(part.job(k)));
+      else fresh.push_back(k);
+    }
+    part.serial([&] {
+      for (std::size_t k : fresh) md::maxwell_boltzmann(*part.job(k).system, part.job(k).parameters.initial_temperature, part.job(k).parameters.seed);
+    });
+    // the thermostat set up at T0, as md::Protocol's first run does
+    part.run(fresh, 0, [&](std::size_t k) { return part.job(k).parameters.initial_temperature; });
+    for (auto ks = part.behind(nA); !ks.empty(); ks = part.behind(nA)) {
+      const long s = part.sim(ks.front()).step();
+      const auto T = [&](std::size_t k) {
+        const double T0 = part.job(k).parameters.initial_temperature, T1 = part.job(k).parameters.temperature;
+        // heating one step at a time: the ramp's target depends on the global step only
+        return s < nh ? T0 + (T1 - T0) * static_cast<double>(s + 1) / nh : T1;
+      };
+      part.run(ks, s < nh ? 1 : std::min(checkpoint_every - s % checkpoint_every, nA - s), T);
+      for (std::size_t k : ks) {
+        const long now = part.sim(k).step();
+        if (now % checkpoint_every == 0 || now == nA) {
+          part.serial([&] { part.sim(k).write_checkpoint(nvt_chk(part.job(k))); });
+          notify(part.job(k), "equilibrate NVT", now, static_cast<double>(now));
+        }
+      }
+    }
+  }
+
+  // NpT, the cell samples of its last `average_last`.
+  std::vector<md::ProtocolResult> res(jobs.size());
+  {
+    detail::ProtocolPart<md::Simulation<NPT, Pot>, Pot, Batch> part(batch);
+    std::vector<std::shared_ptr<detail::CellSamples<MS>>> samples;
+    for (std::size_t k = 0; k < jobs.size(); ++k) {
+      ProtocolJob<Pot>& j = jobs[k];
+      const md::ProtocolParameters& p = j.parameters;
+      typename NPT::Parameters q;
+      q.temperature = p.temperature;
+      q.pressure = p.pressure;
+      q.tdamp = p.tdamp;
+      q.pdamp = p.pdamp;
+      q.coupling = p.coupling;
+      part.add(std::make_unique<md::Simulation<NPT, Pot>>(*j.system, *j.potential, NPT(q), base(p)), &j);
+      samples.push_back(std::make_shared<detail::CellSamples<MS>>(p.sample_every, nB - nsteps(p.average_last, p)));
+      part.sim(k).add_observer(samples.back());
+      if (npt_started[k]) {
+        samples.back()->from_json(read_json(samples_file(j)));
+        part.sim(k).restore(npt_chk(j));  // drops samples taken after the checkpoint step
+      }
+    }
+    for (auto ks = part.behind(nB); !ks.empty(); ks = part.behind(nB)) {
+      const long s = part.sim(ks.front()).step();
+      part.run(ks, std::min(checkpoint_every - s % checkpoint_every, nB - s),
+               [](std::size_t) { return std::numeric_limits<double>::quiet_NaN(); });
+      for (std::size_t k : ks) {
+        write_file_atomic(samples_file(part.job(k)), samples[k]->to_json().dump());
+        part.serial([&] { part.sim(k).write_checkpoint(npt_chk(part.job(k))); });
+        notify(part.job(k), "equilibrate NpT", part.sim(k).step(), static_cast<double>(nA + part.sim(k).step()));
+      }
+    }
+    for (std::size_t k = 0; k < jobs.size(); ++k) {
+      res[k].steps = nA + nB;
+      res[k].mean_cell = samples[k]->mean_cell();
+      res[k].mean_volume = md::Statistics<MS>::mean(samples[k]->V);
+      res[k].volume_std = md::Statistics<MS>::stddev(samples[k]->V);
+      res[k].npt_temperature = md::Statistics<MS>::mean(samples[k]->T);
+    }
+  }
+  for (std::size_t k = 0; k < jobs.size(); ++k) md::Protocol::set_cell(*jobs[k].system, res[k].mean_cell);
+  return res;
+}
+
 /// Runs (or resumes) md::Protocol's equilibration of `sys` with `pot` (production = 0 only),
 /// checkpointing into `dir` every `checkpoint_every` steps. `progress(fraction)` is called after
-/// each chunk when given.
+/// each chunk when given. (run_resumable_protocols with this one job, evaluated inline.)
 template <class Pot>
 md::ProtocolResult run_resumable_protocol(System<typename Pot::memory_space>& sys, Pot& pot, const md::ProtocolParameters& p,
                                           const std::filesystem::path& dir, long checkpoint_every,
                                           const CheckpointHook& hook = {},
                                           const std::function<void(double)>& progress = {}) {
-  using MS = typename Pot::memory_space;
-  namespace fs = std::filesystem;
-  (void)md::Protocol(p);  // validates the parameters
-  if (p.production > 0) throw ValueError("run_resumable_protocol: production is run separately (set production = 0)");
-  if (checkpoint_every < 1) throw ValueError("run_resumable_protocol: checkpoint interval must be >= 1 step");
-  fs::create_directories(dir);
-  auto nsteps = [&](double fs_) { return static_cast<long>(std::llround(fs_ / p.timestep)); };
-  const long nh = nsteps(p.heating), nA = nh + nsteps(p.nvt), nB = nsteps(p.npt);
-  const double total = static_cast<double>(nA + nB);
-  const std::string nvt_chk = (dir / "eq_nvt.chk").string(), npt_chk = (dir / "eq_npt.chk").string();
-  const fs::path samples_file = dir / "eq_npt_samples.json";
-  md::SimulationOptions base;
-  base.timestep = p.timestep;
-  base.seed = p.seed;
-  auto notify = [&](const char* what, long step, double done) {
-    if (hook) hook(what, step);
-    if (progress) progress(done / total);
-  };
-  md::ProtocolResult res;
-  const bool npt_started = md::checkpoint_exists(npt_chk) && detail::npt_resumable(npt_chk, samples_file, nvt_chk, nA);
-  if (!npt_started) {  // heating + NVT (skipped entirely once the NpT part has a checkpoint)
-    const double T0 = p.initial_temperature, T1 = p.temperature;
-    md::Simulation<md::Ensemble<md::NVT, md::NoseHoover>, Pot> sim(sys, pot, md::Ensemble<md::NVT, md::NoseHoover>({T0, p.tdamp, 3}), base);
-    if (md::checkpoint_exists(nvt_chk)) {
-      sim.restore(nvt_chk);
-    } else {
-      md::maxwell_boltzmann(sys, T0, p.seed);
-      sim.run(0, T0, T0);  // thermostat set up at T0, as md::Protocol's first run does
-    }
-    while (sim.step() < nA) {
-      const long s = sim.step();
-      if (s < nh) {  // one step at a time: the ramp's target depends on the global step only
-        const double Tk = T0 + (T1 - T0) * static_cast<double>(s + 1) / nh;
-        sim.run(1, Tk, Tk);
-      } else {
-        sim.run(std::min(checkpoint_every - s % checkpoint_every, nA - s), T1, T1);
-      }
-      if (sim.step() % checkpoint_every == 0 || sim.step() == nA) {
-        sim.write_checkpoint(nvt_chk);
-        notify("equilibrate NVT", sim.step(), static_cast<double>(sim.step()));
-      }
-    }
-  }
-  res.steps += nA;
-  {
-    typename md::Ensemble<md::NpT, md::NoseHoover>::Parameters q;
-    q.temperature = p.temperature;
-    q.pressure = p.pressure;
-    q.tdamp = p.tdamp;
-    q.pdamp = p.pdamp;
-    q.coupling = p.coupling;
-    md::Simulation<md::Ensemble<md::NpT, md::NoseHoover>, Pot> sim(sys, pot, md::Ensemble<md::NpT, md::NoseHoover>(q), base);
-    auto samples = std::make_shared<detail::CellSamples<MS>>(p.sample_every, nB - nsteps(p.average_last));
-    sim.add_observer(samples);
-    if (npt_started) {
-      samples->from_json(read_json(samples_file));
-      sim.restore(npt_chk);  // drops samples taken after the checkpoint step
-    }
-    while (sim.step() < nB) {
-      const long s = sim.step();
-      sim.run(std::min(checkpoint_every - s % checkpoint_every, nB - s));
-      write_file_atomic(samples_file, samples->to_json().dump());
-      sim.write_checkpoint(npt_chk);
-      notify("equilibrate NpT", sim.step(), static_cast<double>(nA + sim.step()));
-    }
-    res.steps += nB;
-    res.mean_cell = samples->mean_cell();
-    res.mean_volume = md::Statistics<MS>::mean(samples->V);
-    res.volume_std = md::Statistics<MS>::stddev(samples->V);
-    res.npt_temperature = md::Statistics<MS>::mean(samples->T);
-  }
-  md::Protocol::set_cell(sys, res.mean_cell);
-  return res;
+  std::vector<ProtocolJob<Pot>> one{{&sys, &pot, p, dir, hook, progress}};
+  return run_resumable_protocols(one, checkpoint_every, InlineBatch{}).front();
 }
 
 }  // namespace workflow

@@ -49,9 +49,9 @@ struct StageCounts {
 
 namespace detail {
 
-/// With jobs > 1 the (ordering, T) MD runs go first to worker processes (worker_processes.hpp);
-/// the serial loop of run_pipeline then finds their stages done, as a resumed run would. With
-/// replicas the workers run the equilibrations only (the productions then run as replicas).
+/// With jobs > 1 (and no replicas) the (ordering, T) MD runs go first to worker processes
+/// (worker_processes.hpp); the serial loop of run_pipeline then finds their stages done, as a
+/// resumed run would.
 template <class Factory>
 void md_in_workers(PipelineRun<Factory>& run, const nlohmann::json& ranked, std::size_t n_md, const nlohmann::json& potential_id) {
   const auto& temps = run.o.temperatures;
@@ -62,10 +62,7 @@ void md_in_workers(PipelineRun<Factory>& run, const nlohmann::json& ranked, std:
       n_md * nT, run.o.jobs,
       [&](std::size_t k) {
         run.log.set_worker(label(k));
-        if (run.o.replicas)
-          equilibration_stage(run, k / nT, ranked[k / nT], potential_id, temps[k % nT]);
-        else
-          md_stages(run, k / nT, ranked[k / nT], potential_id, temps[k % nT]);
+        md_stages(run, k / nT, ranked[k / nT], potential_id, temps[k % nT]);
       },
       label);
 }
@@ -75,8 +72,12 @@ void md_in_workers(PipelineRun<Factory>& run, const nlohmann::json& ranked, std:
 template <class Factory>
 nlohmann::json md_and_transport(PipelineRun<Factory>& run, const nlohmann::json& ranked, const nlohmann::json& potential_id) {
   const std::size_t n_md = std::min<std::size_t>(run.o.top_m, ranked.size());
-  if (run.o.jobs > 1) md_in_workers(run, ranked, n_md, potential_id);
-  if (run.o.replicas) production_replicas(run, ranked, n_md, potential_id);
+  if (run.o.replicas) {
+    equilibration_replicas(run, ranked, n_md, potential_id);
+    production_replicas(run, ranked, n_md, potential_id);
+  } else if (run.o.jobs > 1) {
+    md_in_workers(run, ranked, n_md, potential_id);
+  }
   nlohmann::json orderings = nlohmann::json::array();
   for (std::size_t mi = 0; mi < n_md; ++mi) {
     const nlohmann::json& ordering = ranked[mi];

@@ -72,12 +72,13 @@ struct PipelineOptions {
   /// (worker_processes.hpp); results are identical to jobs = 1. The driver's default is the
   /// number of cores.
   int jobs = 1;
-  /// Production runs of all orderings × temperatures advanced together in lockstep (md::Replicas):
-  /// one batched force evaluation per step, where a potential evaluates batches together (M3GNet
-  /// and CHGNet with their kernels: a GPU build) one evaluation of all the replicas' Systems,
-  /// otherwise one replica per host thread. Each replica's trajectory is bitwise the production of
-  /// a worker process (jobs > 1). The equilibrations before them run as without it (in worker
-  /// processes with jobs > 1).
+  /// The top-K relaxations, then the equilibrations and the production runs of all orderings ×
+  /// temperatures, advanced together in lockstep in this process (relax_together,
+  /// run_resumable_protocols, md::Replicas; `jobs` is then not used): one batched force
+  /// evaluation per step, where a potential evaluates batches together (M3GNet and CHGNet with
+  /// their kernels: a GPU build) one evaluation of all their Systems, otherwise one relaxation or
+  /// replica per host thread. Each relaxation and each trajectory is bitwise that of a one-thread
+  /// worker process (jobs > 1).
   bool replicas = false;
   /// Stop (throw Interrupted) after this many production MD steps of this call, at a checkpoint;
   /// 0 = never. The driver's --stop-after-steps (batch-queue slots); tests use it as a kill.

@@ -30,13 +30,13 @@
 #include <nernst/potential/graphnet/compute_result.hpp>
 #include <nernst/potential/graphnet/graph.hpp>
 #include <nernst/potential/graphnet/graphnet.hpp>
+#include <nernst/potential/graphnet/kernel_launch.hpp>
 #include <nernst/potential/potential.hpp>
 
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 NERNST_NAMESPACE_BEGIN
@@ -54,7 +54,9 @@ class Potential<GraphNet<CHGNet>, Scalar, MemorySpace> {
   using scalar_type = Scalar;
 
   explicit Potential(const graphnet::CHGNetModel& model)
-      : eval_(model), model_(std::make_shared<const graphnet::CHGNetModel>(model)) {}
+      : eval_(model),
+        // the model for kernel_, read only: copies of this potential share it
+        kernel_([m = std::make_shared<const graphnet::CHGNetModel>(model)] { return Kernel(*m); }) {}
   explicit Potential(const std::string& checkpoint) : Potential(CHGNet::load(checkpoint)) {}
 
   /// Atom-graph cutoff r_a (Å).
@@ -83,31 +85,19 @@ class Potential<GraphNet<CHGNet>, Scalar, MemorySpace> {
   /// batch evaluation). With the kernels all Systems are one evaluation (CHGNetKernel::
   /// evaluate_batch). magmoms() and site_energies() then hold those of the last System.
   std::vector<ComputeResult> compute_batch(const std::vector<System<MemorySpace>*>& systems, const ComputeRequest& req) {
-    std::vector<ComputeResult> results;
-    if (!kernels_) {
-      for (System<MemorySpace>* sys : systems) results.push_back(compute(*sys, req));
-      return results;
-    }
-    batch_.resize(systems.size());
-    std::vector<typename Kernel::Structure> structures;
-    for (std::size_t k = 0; k < systems.size(); ++k) {
-      Entry& b = batch_[k];
-      load_system(*systems[k], b.x, b.z);
-      b.L = systems[k]->cell.matrix();
-      graphnet::build_pymatgen_graph(b.x, b.L, cutoff(), b.graph);
-      check_isolated(b.graph, b.x.size());
-      graphnet::build_bond_graph(b.graph, b.x.size(), eval_.config().bond_graph_cutoff, b.bonds);
-      structures.push_back({b.x, b.L, b.z, b.graph, b.bonds});
-    }
-    std::vector<graphnet::CHGNetOutput> out(systems.size());
-    with_kernel([&](Kernel& k) {
-      k.evaluate_batch(execution_space(), structures.data(), structures.data() + structures.size(),
-                       req.forces || req.stress, out.data());
-    });
-    for (std::size_t k = 0; k < systems.size(); ++k)
-      results.push_back(graphnet::make_compute_result(*systems[k], req, out[k].energy, out[k].site_energy,
-                                                      out[k].forces, out[k].virial));
-    if (!out.empty()) out_ = out.back();
+    if (!kernels_) return graphnet::compute_each(*this, systems, req);
+    std::vector<graphnet::CHGNetOutput> out;
+    auto results = graphnet::evaluate_batch_with(
+        kernel_, batch_, systems, req, out, &graphnet::CHGNetOutput::site_energy,
+        [&](System<MemorySpace>& sys, Entry& b) -> typename Kernel::Structure {
+          load_system(sys, b.x, b.z);
+          b.L = sys.cell.matrix();
+          graphnet::build_pymatgen_graph(b.x, b.L, cutoff(), b.graph);
+          check_isolated(b.graph, b.x.size());
+          graphnet::build_bond_graph(b.graph, b.x.size(), eval_.config().bond_graph_cutoff, b.bonds);
+          return {b.x, b.L, b.z, b.graph, b.bonds};
+        });
+    if (!out.empty()) out_ = std::move(out.back());
     return results;
   }
 
@@ -148,29 +138,19 @@ class Potential<GraphNet<CHGNet>, Scalar, MemorySpace> {
                          " Å atom-graph cutoff (isolated atom)");
   }
 
-  /// Runs f(kernel) with the kernel built on first use, one kernel evaluation at a time in the
-  /// process (as Potential<GraphNet<M3GNet>>::with_kernel: copies on several host threads would
-  /// otherwise launch into one execution space instance at once).
-  template <class F>
-  void with_kernel(F&& f) {
-    if (!kernel_) kernel_.emplace(*model_);
-    static std::mutex launch;
-    const std::lock_guard<std::mutex> lock(launch);
-    f(*kernel_);
-  }
-
   ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req) {
     const bool grad = req.forces || req.stress;
     if (kernels_)
-      with_kernel([&](Kernel& k) { k.evaluate(execution_space(), x_, sys.cell.matrix(), z_, graph_, bond_graph_, grad, out_); });
+      kernel_.run([&](Kernel& k) { k.evaluate(execution_space(), x_, sys.cell.matrix(), z_, graph_, bond_graph_, grad, out_); });
     else
       eval_.evaluate(x_, sys.cell.matrix(), z_, graph_, bond_graph_, grad, out_);
     return graphnet::make_compute_result(sys, req, out_.energy, out_.site_energy, out_.forces, out_.virial);
   }
 
   graphnet::CHGNetEvaluator<Scalar> eval_;
-  std::shared_ptr<const graphnet::CHGNetModel> model_;  // for kernel_, read only (copies share it)
-  std::optional<Kernel> kernel_;
+  /// Built on first use; kernel_.run: one kernel evaluation at a time in the process, the host
+  /// work around it (graph construction) concurrent (graphnet::LazyKernel says why).
+  graphnet::LazyKernel<Kernel> kernel_;
   /// One System of compute_batch, on the host.
   struct Entry {
     std::vector<std::array<double, 3>> x;

@@ -357,19 +357,19 @@ class CHGNetKernel {
     }
     Kokkos::deep_copy(w.x, hx);
     Kokkos::deep_copy(w.shift, hs);
-    w.type = to_device(h.type, "type");
-    w.src = to_device(h.src, "src");
-    w.dst = to_device(h.dst, "dst");
-    w.edge_bond = to_device(h.edge_bond, "edge_bond");
-    w.bond_edge = to_device(h.bond_edge, "bond_edge");
-    w.bond_node = to_device(h.bond_node, "bond_node");
-    w.node_bond = to_device(h.node_bond, "node_bond");
-    w.node_edge = to_device(h.node_edge, "node_edge");
-    w.center = to_device(h.center, "angle_center");
-    w.edge1 = to_device(h.edge1, "angle_edge1");
-    w.edge2 = to_device(h.edge2, "angle_edge2");
-    w.node1 = to_device(h.node1, "angle_node1");
-    w.node2 = to_device(h.node2, "angle_node2");
+    w.type = to_device<memory_space>(h.type, "type");
+    w.src = to_device<memory_space>(h.src, "src");
+    w.dst = to_device<memory_space>(h.dst, "dst");
+    w.edge_bond = to_device<memory_space>(h.edge_bond, "edge_bond");
+    w.bond_edge = to_device<memory_space>(h.bond_edge, "bond_edge");
+    w.bond_node = to_device<memory_space>(h.bond_node, "bond_node");
+    w.node_bond = to_device<memory_space>(h.node_bond, "node_bond");
+    w.node_edge = to_device<memory_space>(h.node_edge, "node_edge");
+    w.center = to_device<memory_space>(h.center, "angle_center");
+    w.edge1 = to_device<memory_space>(h.edge1, "angle_edge1");
+    w.edge2 = to_device<memory_space>(h.edge2, "angle_edge2");
+    w.node1 = to_device<memory_space>(h.node1, "angle_node1");
+    w.node2 = to_device<memory_space>(h.node2, "angle_node2");
     w.by_src = Segments<memory_space>(h.src, static_cast<std::size_t>(N_));
     w.by_node1 = Segments<memory_space>(h.node1, static_cast<std::size_t>(Ub_));
     if (!gradients) return;
@@ -677,30 +677,13 @@ class CHGNetKernel {
                          matrix_policy(space, static_cast<int>(out.extent(0)), static_cast<int>(out.extent(1))),
                          detail::GatherProductKernel<Scalar, memory_space>{out, x, w1, w2, ix, i1, i2});
   }
-  /// out (+)= a ⊙ b; with b unallocated, out (+)= a.
-  static void product(const ExecutionSpace& space, const View2& out, const View2& a, const View2& b,
-                      const bool accumulate) {
-    Kokkos::parallel_for("nernst::CHGNetKernel::product",
-                         matrix_policy(space, static_cast<int>(out.extent(0)), static_cast<int>(out.extent(1))),
-                         detail::ProductKernel<View2, View2, View2>{out, a, b, accumulate});
-  }
   static void add_bias(const ExecutionSpace& space, const View2& out, const Dense& layer) {
     if (!layer.has_bias()) return;
     Kokkos::parallel_for("nernst::CHGNetKernel::add_bias",
                          matrix_policy(space, static_cast<int>(out.extent(0)), static_cast<int>(out.extent(1))),
                          detail::AddBiasKernel<Scalar, memory_space>{out, layer.bias});
   }
-  static void zero(const ExecutionSpace& space, const View2& v) { Kokkos::deep_copy(space, v, Scalar(0)); }
-
-  static const View2& sized(View2& v, const char* label, const int rows, const int cols) {
-    return exact_view(v, std::string("nernst::CHGNetKernel::") + label, rows, cols);
-  }
-  static const View1& sized(View1& v, const char* label, const int rows) {
-    return exact_view(v, std::string("nernst::CHGNetKernel::") + label, rows);
-  }
-  static IndexView to_device(const std::vector<int>& v, const char* label) {
-    return index_view<memory_space>(v, std::string("nernst::CHGNetKernel::") + label);
-  }
+  // product, zero, sized, to_device: graph_kernels.hpp (shared with M3GNetKernel).
 
   CHGNetConfig cfg_;
   std::vector<double> atom_ref_;

@@ -297,6 +297,40 @@ const V& exact_view(V& v, const std::string& label, const int rows) {
   return v;
 }
 
+// The graph-network kernels' (M3GNetKernel, CHGNetKernel) small helpers, shared: labels are
+// "nernst::graphnet::<label>".
+
+/// exact_view of a kernel's per-evaluation array [rows, cols], labelled "nernst::graphnet::<label>".
+template <class V>
+const V& sized(V& v, const char* label, const int rows, const int cols) {
+  return exact_view(v, std::string("nernst::graphnet::") + label, rows, cols);
+}
+/// exact_view of a kernel's per-evaluation array [rows], labelled "nernst::graphnet::<label>".
+template <class V>
+const V& sized(V& v, const char* label, const int rows) {
+  return exact_view(v, std::string("nernst::graphnet::") + label, rows);
+}
+
+/// index_view labelled "nernst::graphnet::<label>".
+template <class MemorySpace>
+Kokkos::View<int*, MemorySpace> to_device(const std::vector<int>& v, const char* label) {
+  return index_view<MemorySpace>(v, std::string("nernst::graphnet::") + label);
+}
+
+/// v = 0 (enqueued on `space`).
+template <class ExecutionSpace, class V>
+void zero(const ExecutionSpace& space, const V& v) {
+  Kokkos::deep_copy(space, v, typename V::non_const_value_type(0));
+}
+
+/// out = a ⊙ b (out += a ⊙ b with `accumulate`); with b unallocated, out (+)= a
+/// (detail::ProductKernel, one thread per element).
+template <class ExecutionSpace, class V>
+void product(const ExecutionSpace& space, const V& out, const V& a, const V& b, const bool accumulate) {
+  Kokkos::parallel_for("nernst::graphnet::product",
+                       matrix_policy(space, static_cast<int>(out.extent(0)), static_cast<int>(out.extent(1))),
+                       detail::ProductKernel<V, V, V>{out, a, b, accumulate});
+}
 
 /// S.row(i) += Σ_{m ∈ segment i} Y.row(m), members in increasing order: bitwise the serial
 /// scatter_add_rows(S, key, Y) of the key the segments were built from.

@@ -22,6 +22,7 @@
 #include <nernst/core/system.hpp>
 #include <nernst/potential/graphnet/compute_result.hpp>
 #include <nernst/potential/graphnet/graphnet.hpp>
+#include <nernst/potential/graphnet/kernel_launch.hpp>
 #include <nernst/potential/graphnet/m3gnet_evaluator.hpp>
 #include <nernst/potential/graphnet/m3gnet_kernel.hpp>
 #include <nernst/potential/graphnet/m3gnet_model.hpp>
@@ -31,10 +32,9 @@
 
 #include <filesystem>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 NERNST_NAMESPACE_BEGIN
 
@@ -65,7 +65,9 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   using scalar_type = Scalar;
 
   explicit Potential(const graphnet::M3GNetModel& model, graphnet::ThreeBodyMode mode = graphnet::ThreeBodyMode::matgl)
-      : eval_(model, mode), model_(std::make_shared<const graphnet::M3GNetModel>(model)), mode_(mode) {}
+      : eval_(model, mode),
+        // the model for kernel_, read only: copies of this potential share it
+        kernel_([m = std::make_shared<const graphnet::M3GNetModel>(model), mode] { return Kernel(*m, mode); }) {}
   explicit Potential(const std::string& model_dir, graphnet::ThreeBodyMode mode = graphnet::ThreeBodyMode::matgl)
       : Potential(M3GNet::load(model_dir), mode) {}
 
@@ -88,29 +90,15 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
   /// batch evaluation). With the kernels all Systems are one evaluation (M3GNetKernel::
   /// evaluate_batch: bitwise each System alone on a device, to rounding on host threads).
   std::vector<ComputeResult> compute_batch(const std::vector<System<MemorySpace>*>& systems, const ComputeRequest& req) {
-    std::vector<ComputeResult> results;
-    if (!kernels_) {
-      for (System<MemorySpace>* sys : systems) results.push_back(compute(*sys, req));
-      return results;
-    }
-    batch_.resize(systems.size());
-    std::vector<typename Kernel::Structure> structures;
-    for (std::size_t k = 0; k < systems.size(); ++k) {
-      Entry& b = batch_[k];
-      load_system(*systems[k], b.x, b.types);
-      graphnet::build_pymatgen_graph(b.x, systems[k]->cell.matrix(), cutoff(), b.graph);
-      b.L = systems[k]->cell.matrix();
-      structures.push_back({b.x, b.L, b.types, b.graph});
-    }
-    std::vector<graphnet::M3GNetOutput> out(systems.size());
-    with_kernel([&](Kernel& k) {
-      k.evaluate_batch(execution_space(), structures.data(), structures.data() + structures.size(),
-                       req.forces || req.stress, out.data());
-    });
-    for (std::size_t k = 0; k < systems.size(); ++k)
-      results.push_back(graphnet::make_compute_result(*systems[k], req, out[k].energy, out[k].atom_energy,
-                                                      out[k].forces, out[k].virial));
-    return results;
+    if (!kernels_) return graphnet::compute_each(*this, systems, req);
+    std::vector<graphnet::M3GNetOutput> out;
+    return graphnet::evaluate_batch_with(kernel_, batch_, systems, req, out, &graphnet::M3GNetOutput::atom_energy,
+                                         [&](System<MemorySpace>& sys, Entry& b) -> typename Kernel::Structure {
+                                           load_system(sys, b.x, b.types);
+                                           b.L = sys.cell.matrix();
+                                           graphnet::build_pymatgen_graph(b.x, b.L, cutoff(), b.graph);
+                                           return {b.x, b.L, b.types, b.graph};
+                                         });
   }
 
   ComputeResult compute(System<MemorySpace>& sys, const ComputeRequest& req) {
@@ -140,23 +128,10 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
     graphnet::load_host_atoms(sys, "M3GNet", x, [&](std::size_t i, std::size_t t) { types[i] = type_map_[t]; });
   }
 
-  /// Runs f(kernel) with the kernel built (on first use: its views need a running Kokkos, which a
-  /// host-only user may not have), one kernel evaluation at a time in the process: copies of this
-  /// potential on several host threads (BatchModelRanker, one copy per thread) would otherwise
-  /// launch into the same execution space instance (and its team scratch) at once. The host work
-  /// around it (graph construction) still runs concurrently.
-  template <class F>
-  void with_kernel(F&& f) {
-    if (!kernel_) kernel_.emplace(*model_, mode_);
-    static std::mutex launch;
-    const std::lock_guard<std::mutex> lock(launch);
-    f(*kernel_);
-  }
-
   ComputeResult run(System<MemorySpace>& sys, const ComputeRequest& req, const graphnet::PeriodicGraph& g) {
     const bool grad = req.forces || req.stress;
     if (kernels_) {
-      with_kernel([&](Kernel& k) { k.evaluate(execution_space(), x_, sys.cell.matrix(), types_, g, grad, out_); });
+      kernel_.run([&](Kernel& k) { k.evaluate(execution_space(), x_, sys.cell.matrix(), types_, g, grad, out_); });
       return graphnet::make_compute_result(sys, req, out_.energy, out_.atom_energy, out_.forces, out_.virial);
     }
     eval_.evaluate(x_, sys.cell.matrix(), types_, g, grad, out_);
@@ -165,9 +140,9 @@ class Potential<GraphNet<M3GNet>, Scalar, MemorySpace> {
 
   using execution_space = typename MemorySpace::execution_space;
   graphnet::M3GNetEvaluator<Scalar> eval_;
-  std::shared_ptr<const graphnet::M3GNetModel> model_;  // for kernel_, read only (copies share it)
-  graphnet::ThreeBodyMode mode_;
-  std::optional<Kernel> kernel_;
+  /// Built on first use; kernel_.run: one kernel evaluation at a time in the process, the host
+  /// work around it (graph construction) concurrent (graphnet::LazyKernel says why).
+  graphnet::LazyKernel<Kernel> kernel_;
   /// One System of compute_batch, on the host.
   struct Entry {
     std::vector<std::array<double, 3>> x;

@@ -302,9 +302,9 @@ class M3GNetKernel {
     }
     Kokkos::deep_copy(w.x, hx);
     Kokkos::deep_copy(w.shift, hs);
-    w.type = to_device(w.type_h, "type");
-    w.src = to_device(w.src_h, "src");
-    w.dst = to_device(w.dst_h, "dst");
+    w.type = to_device<memory_space>(w.type_h, "type");
+    w.src = to_device<memory_space>(w.src_h, "src");
+    w.dst = to_device<memory_space>(w.dst_h, "dst");
     w.by_dst = Segments<memory_space>(w.dst_h, static_cast<std::size_t>(N_));
     if (!gradients) return;
     w.by_src = Segments<memory_space>(w.src_h, static_cast<std::size_t>(N_));
@@ -352,15 +352,15 @@ class M3GNetKernel {
       append_triplets(trip, w.part, e0, a0);
     }
     T_ = static_cast<int>(trip.size());
-    w.bond_u = to_device(trip.bond_u, "bond_u");
-    w.bond_w = to_device(trip.bond_w, "bond_w");
-    w.env_a = to_device(trip.env_a, "env_a");
-    w.env_b = to_device(trip.env_b, "env_b");
-    w.gate_atom = to_device(trip.gate_atom, "gate_atom");
+    w.bond_u = to_device<memory_space>(trip.bond_u, "bond_u");
+    w.bond_w = to_device<memory_space>(trip.bond_w, "bond_w");
+    w.env_a = to_device<memory_space>(trip.env_a, "env_a");
+    w.env_b = to_device<memory_space>(trip.env_b, "env_b");
+    w.gate_atom = to_device<memory_space>(trip.gate_atom, "gate_atom");
     const auto edges = static_cast<std::size_t>(E_);
     w.by_target = Segments<memory_space>(trip.target, edges);
     if (gradients) {
-      w.target = to_device(trip.target, "target");
+      w.target = to_device<memory_space>(trip.target, "target");
       w.by_gate = Segments<memory_space>(trip.gate_atom, static_cast<std::size_t>(N_));
       w.by_env_a = Segments<memory_space>(trip.env_a, edges);
       w.by_env_b = Segments<memory_space>(trip.env_b, edges);
@@ -453,14 +453,6 @@ class M3GNetKernel {
     gather_sum2(space, z1, ps, work_->src, pd, work_->dst);
     nn::dense_forward(space, work_->e, first.edge, z1, View2(), nn::Activation::identity, /*accumulate=*/true);
     mlp.forward_tail(space, y);
-  }
-
-  /// out = a ⊙ b (out += a ⊙ b with `accumulate`); with b unallocated, out (+)= a.
-  static void product(const ExecutionSpace& space, const View2& out, const View2& a, const View2& b,
-                      const bool accumulate) {
-    const int rows = static_cast<int>(out.extent(0)), cols = static_cast<int>(out.extent(1));
-    Kokkos::parallel_for("nernst::M3GNetKernel::product", matrix_policy(space, rows, cols),
-                         detail::ProductKernel<View2, View2, View2>{out, a, b, accumulate});
   }
 
   /// The two-body radial basis: the first radial_size() columns of the three-body radial functions.
@@ -593,19 +585,6 @@ class M3GNetKernel {
       for (int i = 0; i < n; ++i)
         for (int c = 0; c < 3; ++c) out[k].forces[static_cast<std::size_t>(i)][static_cast<std::size_t>(c)] = hf(a0 + i, c);
     }
-  }
-
-  static void zero(const ExecutionSpace& space, const View2& v) { Kokkos::deep_copy(space, v, Scalar(0)); }
-  static void zero(const ExecutionSpace& space, const View1& v) { Kokkos::deep_copy(space, v, Scalar(0)); }
-
-  static const View2& sized(View2& v, const char* label, const int rows, const int cols) {
-    return exact_view(v, std::string("nernst::M3GNetKernel::") + label, rows, cols);
-  }
-  static const View1& sized(View1& v, const char* label, const int rows) {
-    return exact_view(v, std::string("nernst::M3GNetKernel::") + label, rows);
-  }
-  static Kokkos::View<int*, memory_space> to_device(const std::vector<int>& v, const char* label) {
-    return index_view<memory_space>(v, std::string("nernst::M3GNetKernel::") + label);
   }
 
   M3GNetConfig cfg_;

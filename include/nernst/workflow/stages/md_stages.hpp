@@ -14,9 +14,10 @@
 /// Inputs of both: the relaxed ordering's entry, the potential's identity (its name, or the
 /// name with the active-learning result), the MD options.
 ///
-/// With PipelineOptions::replicas the productions of all orderings and temperatures run together
-/// (production_replicas: md::Replicas, one batched force evaluation per step), leaving the same
-/// checkpoints and outputs in the same stage directories.
+/// With PipelineOptions::replicas the equilibrations, then the productions, of all orderings and
+/// temperatures run together (equilibration_replicas: run_resumable_protocols; production_replicas:
+/// md::Replicas; one batched force evaluation per step), leaving the same checkpoints and outputs
+/// in the same stage directories.
 
 #include <nernst/io/read.hpp>
 #include <nernst/md/md.hpp>
@@ -57,12 +58,25 @@ inline md::ProtocolParameters protocol_parameters(const PipelineOptions& o, doub
   return pp;
 }
 
+/// The equilibration stage's parameters (what its done.json must match).
+inline nlohmann::json equilibration_parameters(const PipelineOptions& o, const nlohmann::json& ordering,
+                                               const nlohmann::json& potential_id, double T) {
+  return {{"ordering", ordering}, {"potential", potential_id}, {"T", T}, {"dt", o.timestep},
+          {"heating", o.heating}, {"nvt", o.nvt}, {"npt", o.npt}, {"average_last", o.average_last}, {"seed", o.seed},
+          {"pressure_bar", o.pressure_bar}};
+}
+
+/// The relaxed ordering `file` as the equilibration starts from it.
+template <class Factory>
+auto relaxed_system(PipelineRun<Factory>& run, const std::string& file) {
+  using MS = typename PipelineRun<Factory>::MS;
+  return System<MS>::from_structure(io::read_structure((run.out / "relax" / file).string()));
+}
+
 /// The equilibration stage's body: the relaxed ordering `file`, heated, NVT, NpT.
 template <class Factory>
 nlohmann::json equilibrate(PipelineRun<Factory>& run, const std::string& file, double T, const std::filesystem::path& dir) {
-  using MS = typename PipelineRun<Factory>::MS;
-  const Structure s = io::read_structure((run.out / "relax" / file).string());
-  auto sys = System<MS>::from_structure(s);
+  auto sys = relaxed_system(run, file);
   auto pot = run.make_potential();
   // checkpoints inside heating/NVT/NpT: a killed run resumes there, bit-identically
   const auto pr = run_resumable_protocol(sys, pot, protocol_parameters(run.o, T), dir, run.o.checkpoint_every, run.o.on_checkpoint,
@@ -159,15 +173,18 @@ struct PendingProduction {
 /// The pending productions advanced together in lockstep (md::Replicas with `batch`), in the
 /// same checkpointed chunks as produce(): their checkpoints are what produce() leaves, so each
 /// stage then finishes in run_pipeline's loop at once (or, after a kill, every replica resumes from
-/// its own checkpoint).
+/// its own checkpoint). `first` is the first replica's potential (the others' are made here).
 template <class Factory, class Batch>
-void run_production_replicas(PipelineRun<Factory>& run, const std::vector<PendingProduction>& pending, Batch batch) {
+void run_production_replicas(PipelineRun<Factory>& run, const std::vector<PendingProduction>& pending,
+                             typename PipelineRun<Factory>::Pot first, Batch batch) {
   using Pot = typename PipelineRun<Factory>::Pot;
   md::Replicas<ProductionEnsemble, Pot, Batch> set(std::move(batch));
-  for (const PendingProduction& p : pending) {
-    auto& sim = set.add(production_system(run, p.tt, p.eq), run.make_potential(), production_ensemble(p.T),
+  for (std::size_t k = 0; k < pending.size(); ++k) {
+    const PendingProduction& p = pending[k];
+    Pot pot = k == 0 ? std::move(first) : run.make_potential();
+    auto& sim = set.add(production_system(run, p.tt, p.eq), std::move(pot), production_ensemble(p.T),
                         production_options(run.o, p.dir), p.tt);
-    add_production_observers(sim, run, p.dir, &p == &pending.front());
+    add_production_observers(sim, run, p.dir, k == 0);
   }
   set.restore_checkpoints();
   const long step = set[0].step();
@@ -196,9 +213,7 @@ MdRun equilibration_stage(PipelineRun<Factory>& run, std::size_t mi, const nlohm
   const PipelineOptions& o = run.o;
   const std::string tt = detail::run_tag(mi, T);
   MdRun r;
-  r.p_eq = nlohmann::json{{"ordering", ordering}, {"potential", potential_id}, {"T", T}, {"dt", o.timestep},
-                          {"heating", o.heating}, {"nvt", o.nvt}, {"npt", o.npt}, {"average_last", o.average_last}, {"seed", o.seed},
-                          {"pressure_bar", o.pressure_bar}};
+  r.p_eq = detail::equilibration_parameters(o, ordering, potential_id, T);
   r.eq = run.runner.run("equilibrate_" + tt, r.p_eq, run.n_est * run.eq_steps, [&](const std::filesystem::path& dir) {
     return detail::equilibrate(run, ordering["file"].get<std::string>(), T, dir);
   });
@@ -217,8 +232,50 @@ MdRun md_stages(PipelineRun<Factory>& run, std::size_t mi, const nlohmann::json&
   return r;
 }
 
-/// PipelineOptions::replicas: the equilibrations of the best `n_md` orderings at every temperature
-/// (as md_stages), then every unfinished production of them advanced together as md::Replicas —
+/// PipelineOptions::replicas, first part: every unfinished equilibration of the best `n_md`
+/// orderings at every temperature advanced together (run_resumable_protocols: one batched force
+/// evaluation per step, GraphBatch where the potential batches, else HostBatch), each into its
+/// stage directory with the checkpoints its stage body leaves; the stages (equilibration_stage)
+/// then finish at once from their last checkpoints, or after a kill every one resumes from its own.
+template <class Factory>
+void equilibration_replicas(PipelineRun<Factory>& run, const nlohmann::json& ranked, const std::size_t n_md,
+                            const nlohmann::json& potential_id) {
+  using Pot = typename PipelineRun<Factory>::Pot;
+  using MS = typename PipelineRun<Factory>::MS;
+  struct Pending {
+    Pending(System<MS> s, Pot p) : system(std::move(s)), potential(std::move(p)) {}
+    System<MS> system;
+    Pot potential;
+  };
+  std::vector<std::unique_ptr<Pending>> pending;  // the jobs refer to them: they never move
+  std::vector<ProtocolJob<Pot>> jobs;
+  double cost = 0;
+  for (std::size_t mi = 0; mi < n_md; ++mi)
+    for (double T : run.o.temperatures) {
+      const nlohmann::json p_eq = detail::equilibration_parameters(run.o, ranked[mi], potential_id, T);
+      const std::string stage = "equilibrate_" + detail::run_tag(mi, T);
+      if (run.runner.finished(stage, p_eq)) continue;
+      const auto dir = run.runner.open(stage, p_eq);
+      pending.push_back(std::make_unique<Pending>(detail::relaxed_system(run, ranked[mi]["file"].get<std::string>()), run.make_potential()));
+      jobs.push_back({&pending.back()->system, &pending.back()->potential, detail::protocol_parameters(run.o, T), dir,
+                      run.o.on_checkpoint, {}});
+      cost += run.n_est * run.eq_steps;
+    }
+  if (jobs.empty()) return;
+  jobs.front().progress = [&](double f) { run.log.update(f); };
+  run.log.begin("equilibration: " + std::to_string(jobs.size()) + " replicas in lockstep", cost);
+  bool batched = false;
+  if constexpr (has_batch_compute<Pot>::value) batched = jobs.front().potential->batched();
+  if (!batched) {
+    run_resumable_protocols(jobs, run.o.checkpoint_every, HostBatch{});
+  } else if constexpr (has_batch_compute<Pot>::value) {
+    run_resumable_protocols(jobs, run.o.checkpoint_every, GraphBatch<Pot>{});  // the first job's potential evaluates
+  }
+  run.log.end(false);
+}
+
+/// PipelineOptions::replicas, second part: the equilibrations of the best `n_md` orderings at every temperature
+/// (as md_stages; after equilibration_replicas they finish at once), then every unfinished production of them advanced together as md::Replicas —
 /// one compute_batch per step where the potential evaluates batches together (batched(): M3GNet
 /// or CHGNet with their kernels), otherwise one replica per host thread (md::HostBatch: each
 /// replica bitwise the run of a one-thread worker process). run_pipeline's loop then finds the
@@ -239,15 +296,16 @@ void production_replicas(PipelineRun<Factory>& run, const nlohmann::json& ranked
     }
   if (pending.empty()) return;
   run.log.begin("production: " + std::to_string(pending.size()) + " replicas in lockstep", cost);
-  bool done = false;
-  if constexpr (has_batch_compute<Pot>::value) {
-    auto shared = std::make_shared<Pot>(run.make_potential());
-    if (shared->batched()) {
-      detail::run_production_replicas(run, pending, md::GraphBatch<Pot>{shared});
-      done = true;
-    }
+  // The first replica's potential; where it batches, it evaluates the batches too (GraphBatch
+  // without a potential of its own): no potential is made for the batch alone.
+  Pot first = run.make_potential();
+  bool batched = false;
+  if constexpr (has_batch_compute<Pot>::value) batched = first.batched();
+  if (!batched) {
+    detail::run_production_replicas(run, pending, std::move(first), md::HostBatch{});
+  } else if constexpr (has_batch_compute<Pot>::value) {
+    detail::run_production_replicas(run, pending, std::move(first), md::GraphBatch<Pot>{});
   }
-  if (!done) detail::run_production_replicas(run, pending, md::HostBatch{});
   run.log.end(false);
 }
 
