@@ -11,11 +11,10 @@
 // Threads 1..N in one run (nn::set_host_thread_limit, HostBatch::threads); the speed-up of a
 // variant is its 1-thread time over its N-thread time.
 #include "bench_support.hpp"
+#include "lyc_orderings.hpp"
 
 #include <benchmark/benchmark.h>
 
-#include <nernst/enumerate/occupancy.hpp>
-#include <nernst/io/cif.hpp>
 #include <nernst/nn/row_chunks.hpp>
 #include <nernst/optimize/relax_together.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
@@ -25,7 +24,6 @@
 namespace {
 
 using namespace nernst;
-using namespace nernst::enumerate;
 
 using Pot = Potential<GraphNet<M3GNet>, float>;
 
@@ -34,26 +32,7 @@ constexpr std::size_t kCount = 4;   ///< orderings relaxed per iteration
 
 /// The first kCount orderings of LYC 1x1x2 per element (60 atoms), built once.
 const std::vector<Structure>& orderings() {
-  static const std::vector<Structure> s = [] {
-    const Structure parent =
-        io::read_cif((nernst_bench::shared_dir() / "structures" / "Li3YCl6_P-3m1_Schlem2021_obelix-ei3.cif").string());
-    OrderingOptions o;
-    o.mode = OccupancyMode::PerElement;
-    const OrderingModel model(parent, o);
-    Enumerator<HNF> e(model.multilattice(), model.derivative_options(false));
-    IMat3 hnf = IMat3::Identity();
-    hnf(2, 2) = 2;
-    std::vector<Structure> out;
-    struct Enough {};
-    try {
-      e.run_supercell(hnf, [&](const Derivative& d) {
-        out.push_back(e.to_structure(d));
-        if (out.size() == kCount) throw Enough{};
-      });
-    } catch (const Enough&) {
-    }
-    return out;
-  }();
+  static const std::vector<Structure> s = nernst_bench::lyc112_orderings(kCount);
   return s;
 }
 

@@ -9,24 +9,21 @@
 // variant is its 1-thread time over its N-thread time. The replicas are set up (initial forces)
 // once per benchmark and every iteration continues their MD.
 #include "bench_support.hpp"
+#include "lyc_orderings.hpp"
 
 #include <benchmark/benchmark.h>
 
-#include <nernst/enumerate/occupancy.hpp>
-#include <nernst/io/cif.hpp>
 #include <nernst/md/md.hpp>
 #include <nernst/md/replicas.hpp>
 #include <nernst/nn/row_chunks.hpp>
 #include <nernst/potential/graphnet/m3gnet.hpp>
 
 #include <memory>
-#include <optional>
 #include <vector>
 
 namespace {
 
 using namespace nernst;
-using namespace nernst::enumerate;
 
 using Pot = Potential<GraphNet<M3GNet>, float>;
 using Ens = md::Ensemble<md::NVT, md::NoseHoover>;
@@ -36,26 +33,7 @@ const std::vector<double> kTemperatures = {500.0, 600.0, 700.0, 800.0};
 
 /// The first ordering of LYC 1x1x2 per element (60 atoms), built once.
 const Structure& lyc60() {
-  static const Structure s = [] {
-    const Structure parent =
-        io::read_cif((nernst_bench::shared_dir() / "structures" / "Li3YCl6_P-3m1_Schlem2021_obelix-ei3.cif").string());
-    OrderingOptions o;
-    o.mode = OccupancyMode::PerElement;
-    const OrderingModel model(parent, o);
-    Enumerator<HNF> e(model.multilattice(), model.derivative_options(false));
-    IMat3 hnf = IMat3::Identity();
-    hnf(2, 2) = 2;
-    std::optional<Structure> first;
-    struct Enough {};
-    try {
-      e.run_supercell(hnf, [&](const Derivative& d) {
-        first = e.to_structure(d);
-        throw Enough{};
-      });
-    } catch (const Enough&) {
-    }
-    return *first;
-  }();
+  static const Structure s = nernst_bench::lyc112_orderings(1).front();
   return s;
 }
 

@@ -47,16 +47,21 @@ NERNST_NAMESPACE_BEGIN
 
 namespace detail {
 
-/// One active relaxation of relax_together: structure `task`, its System and potential (the
-/// relaxation refers to the System, so a slot never moves: it is held by unique_ptr).
+/// One slot of relax_together: its own copy of the potential (kept from one structure to the
+/// next: its work arrays stay allocated) and the active relaxation — structure `task`, its System
+/// (the relaxation refers to it, so the relaxation is held by unique_ptr and never moves).
 template <class Pot>
 struct RelaxSlot {
-  RelaxSlot(std::size_t k, System<typename Pot::memory_space> s, const Pot& p, const FIRE& fire, const RelaxOptions& o)
-      : task(k), system(std::move(s)), potential(p), relaxation(system, fire, o) {}
-  std::size_t task;
-  System<typename Pot::memory_space> system;
+  struct Active {
+    Active(std::size_t k, System<typename Pot::memory_space> s, const FIRE& fire, const RelaxOptions& o)
+        : task(k), system(std::move(s)), relaxation(system, fire, o) {}
+    std::size_t task;
+    System<typename Pot::memory_space> system;
+    FireRelaxation<typename Pot::memory_space> relaxation;
+  };
+  explicit RelaxSlot(const Pot& p) : potential(p) {}
   Pot potential;
-  FireRelaxation<typename Pot::memory_space> relaxation;
+  std::unique_ptr<Active> active;  // empty: no structure left for this slot
 };
 
 /// The message of an exception_ptr.
@@ -76,8 +81,8 @@ inline std::string what_of(const std::exception_ptr& e) {
 /// `batch` call per step (see the file comment). `make_system(k)` gives structure k's System
 /// when a slot opens for it; `finished(k, system, result)` is called as relaxation k ends (in the
 /// order they end, on the calling thread), with the System as last evaluated. Each slot holds
-/// its own copy of `pot` (HostBatch runs copies on different threads; GraphBatch evaluates with
-/// its own potential and uses them only to name a failing relaxation).
+/// its own copy of `pot` for all its structures (HostBatch runs copies on different threads;
+/// GraphBatch evaluates with its own potential and uses them only to name a failing relaxation).
 template <class Pot, class Batch, class MakeSystem, class Finished>
 void relax_together(const Pot& pot, std::size_t count, std::size_t slots, const Batch& batch, const RelaxOptions& o,
                     MakeSystem&& make_system, Finished&& finished, const FIRE& fire = {}) {
@@ -87,34 +92,37 @@ void relax_together(const Pot& pot, std::size_t count, std::size_t slots, const 
     throw ValueError("relax_together: copies of this potential share their arrays (a pair potential's neighbour list); "
                      "relax with one slot");
   (void)Optimizer<FIRE>(fire);  // validates the FIRE parameters
-  std::vector<std::unique_ptr<detail::RelaxSlot<Pot>>> active(std::min(slots, count));
+  using Slot = detail::RelaxSlot<Pot>;
+  std::vector<Slot> slot;  // never reallocated: the jobs point at its potentials
+  slot.reserve(std::min(slots, count));
+  while (slot.size() < std::min(slots, count)) slot.emplace_back(pot);
   std::vector<std::pair<std::size_t, std::string>> failed;
   std::size_t next = 0;
   // Gives slot i the next structure that starts (one whose System or options are refused fails
   // at once), or empties it when none is left.
   const auto refill = [&](std::size_t i) {
-    active[i].reset();
+    slot[i].active.reset();
     while (next < count) {
       const std::size_t k = next++;
       try {
-        active[i] = std::make_unique<detail::RelaxSlot<Pot>>(k, make_system(k), pot, fire, o);
+        slot[i].active = std::make_unique<typename Slot::Active>(k, make_system(k), fire, o);
         return;
       } catch (const std::exception& e) {
         failed.emplace_back(k, e.what());
       }
     }
   };
-  for (std::size_t i = 0; i < active.size(); ++i) refill(i);
+  for (std::size_t i = 0; i < slot.size(); ++i) refill(i);
 
   for (;;) {
     std::vector<std::size_t> live;
     std::vector<ForceJob<Pot>> jobs;
-    for (std::size_t i = 0; i < active.size(); ++i) {
-      if (!active[i]) continue;
-      detail::RelaxSlot<Pot>& s = *active[i];
-      s.relaxation.prepare();
+    for (std::size_t i = 0; i < slot.size(); ++i) {
+      if (!slot[i].active) continue;
+      typename Slot::Active& a = *slot[i].active;
+      a.relaxation.prepare();
       live.push_back(i);
-      jobs.push_back({&s.potential, &s.system, s.relaxation.request(), {}, nullptr});
+      jobs.push_back({&slot[i].potential, &a.system, a.relaxation.request(), {}, nullptr});
     }
     if (live.empty()) break;
     batch(jobs);
@@ -122,16 +130,16 @@ void relax_together(const Pot& pot, std::size_t count, std::size_t slots, const 
     on_one_thread([&] {
       for (std::size_t j = 0; j < live.size(); ++j) {
         const std::size_t i = live[j];
-        detail::RelaxSlot<Pot>& s = *active[i];
+        typename Slot::Active& a = *slot[i].active;
         try {
           if (jobs[j].error) std::rethrow_exception(jobs[j].error);
-          if (!s.relaxation.take(jobs[j].result)) {
-            s.relaxation.advance();
+          if (!a.relaxation.take(jobs[j].result)) {
+            a.relaxation.advance();
             continue;
           }
-          finished(s.task, s.system, s.relaxation.result());
+          finished(a.task, a.system, a.relaxation.result());
         } catch (...) {
-          failed.emplace_back(s.task, detail::what_of(std::current_exception()));
+          failed.emplace_back(a.task, detail::what_of(std::current_exception()));
         }
         refill(i);
       }
