@@ -24,8 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -158,7 +158,7 @@ namespace detail {
 template <class Sim, class Pot, class Batch>
 class ProtocolPart {
  public:
-  ProtocolPart(const Batch& batch) : batch_(batch) {}
+  explicit ProtocolPart(const Batch& batch) : batch_(batch) {}
   void add(std::unique_ptr<Sim> sim, ProtocolJob<Pot>* job) { members_.push_back({std::move(sim), job}); }
   std::size_t size() const { return members_.size(); }
   Sim& sim(std::size_t k) { return *members_[k].sim; }
@@ -241,6 +241,122 @@ class ProtocolPart {
 
 }  // namespace detail
 
+namespace detail {
+
+/// The step counts every job of run_resumable_protocols shares, and its files.
+struct ProtocolSchedule {
+  long nh = 0, nA = 0, nB = 0;  ///< heating steps; end of heating + NVT; NpT steps
+  long every = 1;               ///< checkpoint interval
+  double total() const { return static_cast<double>(nA + nB); }
+  static long steps(double fs, const md::ProtocolParameters& p) { return static_cast<long>(std::llround(fs / p.timestep)); }
+};
+
+inline std::string nvt_checkpoint(const std::filesystem::path& dir) { return (dir / "eq_nvt.chk").string(); }
+inline std::string npt_checkpoint(const std::filesystem::path& dir) { return (dir / "eq_npt.chk").string(); }
+inline std::filesystem::path npt_samples(const std::filesystem::path& dir) { return dir / "eq_npt_samples.json"; }
+
+inline md::SimulationOptions protocol_options(const md::ProtocolParameters& p) {
+  md::SimulationOptions o;
+  o.timestep = p.timestep;
+  o.seed = p.seed;
+  return o;
+}
+
+template <class Pot>
+void notify(ProtocolJob<Pot>& j, const ProtocolSchedule& sc, const char* what, long step, double done) {
+  if (j.hook) j.hook(what, step);
+  if (j.progress) j.progress(done / sc.total());
+}
+
+/// Heating (one step at a time: the ramp's target depends on the global step only) and NVT of the
+/// jobs whose NpT part has no checkpoint yet (`started[k]`), from Maxwell–Boltzmann velocities at
+/// T0 or their NVT checkpoint; a checkpoint every `every` steps and at the end.
+template <class Pot, class Batch>
+void heat_and_nvt(std::vector<ProtocolJob<Pot>>& jobs, const std::vector<char>& started, const ProtocolSchedule& sc,
+                  const Batch& batch) {
+  using NVT = md::Ensemble<md::NVT, md::NoseHoover>;
+  ProtocolPart<md::Simulation<NVT, Pot>, Pot, Batch> part(batch);
+  for (std::size_t k = 0; k < jobs.size(); ++k) {
+    if (started[k]) continue;
+    ProtocolJob<Pot>& j = jobs[k];
+    const NVT ens({j.parameters.initial_temperature, j.parameters.tdamp, 3});
+    part.add(std::make_unique<md::Simulation<NVT, Pot>>(*j.system, *j.potential, ens, protocol_options(j.parameters)), &j);
+  }
+  std::vector<std::size_t> fresh;
+  for (std::size_t k = 0; k < part.size(); ++k) {
+    if (md::checkpoint_exists(nvt_checkpoint(part.job(k).dir))) part.sim(k).restore(nvt_checkpoint(part.job(k).dir));
+    else fresh.push_back(k);
+  }
+  const auto T0 = [&](std::size_t k) { return part.job(k).parameters.initial_temperature; };
+  part.serial([&] {
+    for (std::size_t k : fresh) md::maxwell_boltzmann(*part.job(k).system, T0(k), part.job(k).parameters.seed);
+  });
+  part.run(fresh, 0, T0);  // the thermostat set up at T0, as md::Protocol's first run does
+  for (auto ks = part.behind(sc.nA); !ks.empty(); ks = part.behind(sc.nA)) {
+    const long s = part.sim(ks.front()).step();
+    const auto target = [&](std::size_t k) {
+      const double T1 = part.job(k).parameters.temperature;
+      return s < sc.nh ? T0(k) + (T1 - T0(k)) * static_cast<double>(s + 1) / sc.nh : T1;
+    };
+    part.run(ks, s < sc.nh ? 1 : std::min(sc.every - s % sc.every, sc.nA - s), target);
+    for (std::size_t k : ks) {
+      const long now = part.sim(k).step();
+      if (now % sc.every != 0 && now != sc.nA) continue;
+      part.serial([&] { part.sim(k).write_checkpoint(nvt_checkpoint(part.job(k).dir)); });
+      notify(part.job(k), sc, "equilibrate NVT", now, static_cast<double>(now));
+    }
+  }
+}
+
+/// NpT of every job (from the end of NVT or its NpT checkpoint and saved samples), sampling the
+/// cell over its last `average_last`; a checkpoint (samples first) every `every` steps and at the
+/// end. Returns the protocol results (mean cell, volume, its spread, temperature).
+template <class Pot, class Batch>
+std::vector<md::ProtocolResult> npt_and_average(std::vector<ProtocolJob<Pot>>& jobs, const std::vector<char>& started,
+                                                const ProtocolSchedule& sc, const Batch& batch) {
+  using MS = typename Pot::memory_space;
+  using NPT = md::Ensemble<md::NpT, md::NoseHoover>;
+  ProtocolPart<md::Simulation<NPT, Pot>, Pot, Batch> part(batch);
+  std::vector<std::shared_ptr<CellSamples<MS>>> samples;
+  for (std::size_t k = 0; k < jobs.size(); ++k) {
+    ProtocolJob<Pot>& j = jobs[k];
+    const md::ProtocolParameters& p = j.parameters;
+    typename NPT::Parameters q;
+    q.temperature = p.temperature;
+    q.pressure = p.pressure;
+    q.tdamp = p.tdamp;
+    q.pdamp = p.pdamp;
+    q.coupling = p.coupling;
+    part.add(std::make_unique<md::Simulation<NPT, Pot>>(*j.system, *j.potential, NPT(q), protocol_options(p)), &j);
+    samples.push_back(std::make_shared<CellSamples<MS>>(p.sample_every, sc.nB - ProtocolSchedule::steps(p.average_last, p)));
+    part.sim(k).add_observer(samples.back());
+    if (started[k]) {
+      samples.back()->from_json(read_json(npt_samples(j.dir)));
+      part.sim(k).restore(npt_checkpoint(j.dir));  // drops samples taken after the checkpoint step
+    }
+  }
+  for (auto ks = part.behind(sc.nB); !ks.empty(); ks = part.behind(sc.nB)) {
+    const long s = part.sim(ks.front()).step();
+    part.run(ks, std::min(sc.every - s % sc.every, sc.nB - s), [](std::size_t) { return std::numeric_limits<double>::quiet_NaN(); });
+    for (std::size_t k : ks) {
+      write_file_atomic(npt_samples(part.job(k).dir), samples[k]->to_json().dump());
+      part.serial([&] { part.sim(k).write_checkpoint(npt_checkpoint(part.job(k).dir)); });
+      notify(part.job(k), sc, "equilibrate NpT", part.sim(k).step(), static_cast<double>(sc.nA + part.sim(k).step()));
+    }
+  }
+  std::vector<md::ProtocolResult> res(jobs.size());
+  for (std::size_t k = 0; k < jobs.size(); ++k) {
+    res[k].steps = sc.nA + sc.nB;
+    res[k].mean_cell = samples[k]->mean_cell();
+    res[k].mean_volume = md::Statistics<MS>::mean(samples[k]->V);
+    res[k].volume_std = md::Statistics<MS>::stddev(samples[k]->V);
+    res[k].npt_temperature = md::Statistics<MS>::mean(samples[k]->T);
+  }
+  return res;
+}
+
+}  // namespace detail
+
 /// Runs (or resumes) md::Protocol's equilibration of every job, in lockstep: each step's force
 /// evaluations of all jobs are one `batch` call (HostBatch: one job per host thread; GraphBatch:
 /// one compute_batch; InlineBatch: run_resumable_protocol's one job alone), checkpointing each
@@ -252,119 +368,33 @@ class ProtocolPart {
 template <class Pot, class Batch>
 std::vector<md::ProtocolResult> run_resumable_protocols(std::vector<ProtocolJob<Pot>>& jobs, const long checkpoint_every,
                                                         const Batch& batch) {
-  using MS = typename Pot::memory_space;
-  using NVT = md::Ensemble<md::NVT, md::NoseHoover>;
-  using NPT = md::Ensemble<md::NpT, md::NoseHoover>;
-  namespace fs = std::filesystem;
+  using detail::ProtocolSchedule;
   if (checkpoint_every < 1) throw ValueError("run_resumable_protocol: checkpoint interval must be >= 1 step");
   if (jobs.empty()) return {};
-  const auto nsteps = [](double fs_, const md::ProtocolParameters& p) { return static_cast<long>(std::llround(fs_ / p.timestep)); };
+  ProtocolSchedule sc;
   const md::ProtocolParameters& p0 = jobs.front().parameters;
-  const long nh = nsteps(p0.heating, p0), nA = nh + nsteps(p0.nvt, p0), nB = nsteps(p0.npt, p0);
-  const double total = static_cast<double>(nA + nB);
-  for (auto& j : jobs) {
+  sc.nh = ProtocolSchedule::steps(p0.heating, p0);
+  sc.nA = sc.nh + ProtocolSchedule::steps(p0.nvt, p0);
+  sc.nB = ProtocolSchedule::steps(p0.npt, p0);
+  sc.every = checkpoint_every;
+  for (const ProtocolJob<Pot>& j : jobs) {
     const md::ProtocolParameters& p = j.parameters;
     (void)md::Protocol(p);  // validates the parameters
     if (p.production > 0) throw ValueError("run_resumable_protocol: production is run separately (set production = 0)");
-    if (nsteps(p.heating, p) != nh || nh + nsteps(p.nvt, p) != nA || nsteps(p.npt, p) != nB)
+    if (ProtocolSchedule::steps(p.heating, p) != sc.nh || sc.nh + ProtocolSchedule::steps(p.nvt, p) != sc.nA ||
+        ProtocolSchedule::steps(p.npt, p) != sc.nB)
       throw ValueError("run_resumable_protocols: the jobs need the same numbers of heating, NVT and NpT steps");
-    fs::create_directories(j.dir);
+    std::filesystem::create_directories(j.dir);
   }
-  const auto base = [](const md::ProtocolParameters& p) {
-    md::SimulationOptions o;
-    o.timestep = p.timestep;
-    o.seed = p.seed;
-    return o;
-  };
-  const auto nvt_chk = [](const ProtocolJob<Pot>& j) { return (j.dir / "eq_nvt.chk").string(); };
-  const auto npt_chk = [](const ProtocolJob<Pot>& j) { return (j.dir / "eq_npt.chk").string(); };
-  const auto samples_file = [](const ProtocolJob<Pot>& j) { return j.dir / "eq_npt_samples.json"; };
-  const auto notify = [&](ProtocolJob<Pot>& j, const char* what, long step, double done) {
-    if (j.hook) j.hook(what, step);
-    if (j.progress) j.progress(done / total);
-  };
   std::vector<char> npt_started(jobs.size());
-  for (std::size_t k = 0; k < jobs.size(); ++k)
-    npt_started[k] = md::checkpoint_exists(npt_chk(jobs[k])) &&
-                     detail::npt_resumable(npt_chk(jobs[k]), samples_file(jobs[k]), nvt_chk(jobs[k]), nA);
-
-  // Heating + NVT of the jobs whose NpT part has no checkpoint yet.
-  {
-    detail::ProtocolPart<md::Simulation<NVT, Pot>, Pot, Batch> part(batch);
-    for (std::size_t k = 0; k < jobs.size(); ++k) {
-      if (npt_started[k]) continue;
-      ProtocolJob<Pot>& j = jobs[k];
-      const double T0 = j.parameters.initial_temperature;
-      part.add(std::make_unique<md::Simulation<NVT, Pot>>(*j.system, *j.potential, NVT({T0, j.parameters.tdamp, 3}), base(j.parameters)), &j);
-    }
-    std::vector<std::size_t> fresh;
-    for (std::size_t k = 0; k < part.size(); ++k) {
-      if (md::checkpoint_exists(nvt_chk(part.job(k)))) part.sim(k).restore(nvt_chk(part.job(k)));
-      else fresh.push_back(k);
-    }
-    part.serial([&] {
-      for (std::size_t k : fresh) md::maxwell_boltzmann(*part.job(k).system, part.job(k).parameters.initial_temperature, part.job(k).parameters.seed);
-    });
-    // the thermostat set up at T0, as md::Protocol's first run does
-    part.run(fresh, 0, [&](std::size_t k) { return part.job(k).parameters.initial_temperature; });
-    for (auto ks = part.behind(nA); !ks.empty(); ks = part.behind(nA)) {
-      const long s = part.sim(ks.front()).step();
-      const auto T = [&](std::size_t k) {
-        const double T0 = part.job(k).parameters.initial_temperature, T1 = part.job(k).parameters.temperature;
-        // heating one step at a time: the ramp's target depends on the global step only
-        return s < nh ? T0 + (T1 - T0) * static_cast<double>(s + 1) / nh : T1;
-      };
-      part.run(ks, s < nh ? 1 : std::min(checkpoint_every - s % checkpoint_every, nA - s), T);
-      for (std::size_t k : ks) {
-        const long now = part.sim(k).step();
-        if (now % checkpoint_every == 0 || now == nA) {
-          part.serial([&] { part.sim(k).write_checkpoint(nvt_chk(part.job(k))); });
-          notify(part.job(k), "equilibrate NVT", now, static_cast<double>(now));
-        }
-      }
-    }
+  for (std::size_t k = 0; k < jobs.size(); ++k) {
+    const std::filesystem::path& dir = jobs[k].dir;
+    const std::string npt = detail::npt_checkpoint(dir);
+    npt_started[k] = md::checkpoint_exists(npt) &&
+                     detail::npt_resumable(npt, detail::npt_samples(dir), detail::nvt_checkpoint(dir), sc.nA);
   }
-
-  // NpT, the cell samples of its last `average_last`.
-  std::vector<md::ProtocolResult> res(jobs.size());
-  {
-    detail::ProtocolPart<md::Simulation<NPT, Pot>, Pot, Batch> part(batch);
-    std::vector<std::shared_ptr<detail::CellSamples<MS>>> samples;
-    for (std::size_t k = 0; k < jobs.size(); ++k) {
-      ProtocolJob<Pot>& j = jobs[k];
-      const md::ProtocolParameters& p = j.parameters;
-      typename NPT::Parameters q;
-      q.temperature = p.temperature;
-      q.pressure = p.pressure;
-      q.tdamp = p.tdamp;
-      q.pdamp = p.pdamp;
-      q.coupling = p.coupling;
-      part.add(std::make_unique<md::Simulation<NPT, Pot>>(*j.system, *j.potential, NPT(q), base(p)), &j);
-      samples.push_back(std::make_shared<detail::CellSamples<MS>>(p.sample_every, nB - nsteps(p.average_last, p)));
-      part.sim(k).add_observer(samples.back());
-      if (npt_started[k]) {
-        samples.back()->from_json(read_json(samples_file(j)));
-        part.sim(k).restore(npt_chk(j));  // drops samples taken after the checkpoint step
-      }
-    }
-    for (auto ks = part.behind(nB); !ks.empty(); ks = part.behind(nB)) {
-      const long s = part.sim(ks.front()).step();
-      part.run(ks, std::min(checkpoint_every - s % checkpoint_every, nB - s),
-               [](std::size_t) { return std::numeric_limits<double>::quiet_NaN(); });
-      for (std::size_t k : ks) {
-        write_file_atomic(samples_file(part.job(k)), samples[k]->to_json().dump());
-        part.serial([&] { part.sim(k).write_checkpoint(npt_chk(part.job(k))); });
-        notify(part.job(k), "equilibrate NpT", part.sim(k).step(), static_cast<double>(nA + part.sim(k).step()));
-      }
-    }
-    for (std::size_t k = 0; k < jobs.size(); ++k) {
-      res[k].steps = nA + nB;
-      res[k].mean_cell = samples[k]->mean_cell();
-      res[k].mean_volume = md::Statistics<MS>::mean(samples[k]->V);
-      res[k].volume_std = md::Statistics<MS>::stddev(samples[k]->V);
-      res[k].npt_temperature = md::Statistics<MS>::mean(samples[k]->T);
-    }
-  }
+  detail::heat_and_nvt(jobs, npt_started, sc, batch);  // skipped by a job whose NpT part has a checkpoint
+  const auto res = detail::npt_and_average(jobs, npt_started, sc, batch);
   for (std::size_t k = 0; k < jobs.size(); ++k) md::Protocol::set_cell(*jobs[k].system, res[k].mean_cell);
   return res;
 }

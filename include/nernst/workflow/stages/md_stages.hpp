@@ -192,8 +192,9 @@ void run_production_replicas(PipelineRun<Factory>& run, const std::vector<Pendin
     if (set[k].step() != step)
       throw ValueError("pipeline --replicas: the unfinished productions were checkpointed at different steps (" +
                        pending[0].tt + " at " + std::to_string(step) + ", " + pending[k].tt + " at " +
-                       std::to_string(set[k].step()) + ") by an earlier run without --replicas; finish them the way "
-                       "they were started (the same command without --replicas)");
+                       std::to_string(set[k].step()) + "): by an earlier run without --replicas, or by a kill between "
+                       "the replicas' checkpoint writes; finish them with the same command without --replicas (each "
+                       "production then resumes alone from its own checkpoint, with the same result)");
   while (set[0].step() < run.prod_steps) {
     const long chunk = production_chunk(run, set[0].step());
     set.run(chunk);
