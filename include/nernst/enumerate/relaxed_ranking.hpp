@@ -83,7 +83,7 @@ inline constexpr std::size_t kRelaxBatch = 64;
 /// (relax_together): all in one compute_batch per FIRE step (up to kRelaxBatch at once) where the
 /// potential evaluates batches together (batched(): the graph networks' kernels, a GPU build),
 /// otherwise one relaxation per host thread (HostBatch), each bitwise its relaxation alone on one
-/// thread (a pair potential, whose copies share arrays: one after another). `finished(k, RelaxedStructure)` is called as relaxation k ends; ValueError at the end
+/// thread (a pair potential, whose copies share arrays: one after another, on all threads). `finished(k, RelaxedStructure)` is called as relaxation k ends; ValueError at the end
 /// names the ones that failed (relax_together).
 template <class Pot, class MakeStructure, class Finished>
 void relax_positions_and_cell_together(const Pot& pot, std::size_t count, double fmax, long max_steps,
@@ -101,8 +101,10 @@ void relax_positions_and_cell_together(const Pot& pot, std::size_t count, double
       return;
     }
   }
-  const std::size_t slots = has_independent_copies<Pot>::value ? static_cast<std::size_t>(nn::host_threads()) : 1;
-  relax_together(pot, count, slots, HostBatch{}, ro, make, done);
+  if constexpr (has_independent_copies<Pot>::value)
+    relax_together(pot, count, static_cast<std::size_t>(nn::host_threads()), HostBatch{}, ro, make, done);
+  else  // a pair potential: one relaxation after another, each evaluation on all threads (as alone)
+    relax_together(pot, count, 1, InlineBatch{}, ro, make, done);
 }
 
 /// Sorts a list of JSON objects by the number `key` (stable: equal energies keep their order)

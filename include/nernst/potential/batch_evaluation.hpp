@@ -103,6 +103,16 @@ struct HostBatch {
   }
 };
 
+/// The jobs one after another on the calling thread, each with every thread of the back end (as
+/// `compute` alone): a single job's evaluation (run_resumable_protocol), and the evaluator of
+/// potentials whose copies share arrays, where HostBatch would run them on one thread.
+struct InlineBatch {
+  template <class Pot>
+  void operator()(std::vector<ForceJob<Pot>>& jobs) const {
+    for (auto& j : jobs) detail::run_job(j);
+  }
+};
+
 /// The device's batch evaluator: every step's K force evaluations are ONE call of a potential's
 /// compute_batch (potential.hpp's batch evaluation; M3GNet's kernels: one block-diagonal graph of
 /// the K Systems), which is how small cells fill a GPU. `potential` evaluates every job — when it

@@ -139,15 +139,6 @@ struct ProtocolJob {
   std::function<void(double)> progress;    ///< fraction done after every checkpoint
 };
 
-/// The batch evaluation (potential/batch_evaluation.hpp's concept) of a job run alone: its force
-/// evaluation on the calling thread with every thread of the back end, as Simulation::run makes it.
-struct InlineBatch {
-  template <class Pot>
-  void operator()(std::vector<ForceJob<Pot>>& jobs) const {
-    for (auto& j : jobs) nernst::detail::run_job(j);
-  }
-};
-
 namespace detail {
 
 /// The simulations of one part of the protocol (NVT: heating + NVT; NpT) of several jobs, advanced
