@@ -22,6 +22,8 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -136,22 +138,35 @@ inline std::vector<std::array<double, 3>> force_tangent(const Sample& s, const s
 
 /// Graphs of training structures, built once per sample (parameters never change a graph).
 /// Keyed by the sample's address; call clear() when samples move or change.
+///
+/// Copies of a cache share one table (ThreadModels: the per-thread copies of a trainable model
+/// build each graph once between them, not once each), and a lookup is safe from several threads:
+/// it holds the table's lock while it finds or builds, and the graph it returns stays where it
+/// is while other samples are added (unordered_map keeps its elements in place).
 template <class Graph>
 class GraphCache {
  public:
   template <class Build>
   const Graph& get(const Sample& s, Build&& build) {
-    auto it = cache_.find(&s);
-    if (it != cache_.end() && it->second.first == s.x.size()) return it->second.second;
-    auto& slot = cache_[&s];
+    std::lock_guard<std::mutex> lock(table_->mutex);
+    auto it = table_->graphs.find(&s);
+    if (it != table_->graphs.end() && it->second.first == s.x.size()) return it->second.second;
+    auto& slot = table_->graphs[&s];
     slot.first = s.x.size();
     build(s, slot.second);
     return slot.second;
   }
-  void clear() { cache_.clear(); }
+  void clear() {
+    std::lock_guard<std::mutex> lock(table_->mutex);
+    table_->graphs.clear();
+  }
 
  private:
-  std::unordered_map<const Sample*, std::pair<std::size_t, Graph>> cache_;
+  struct Table {
+    std::mutex mutex;
+    std::unordered_map<const Sample*, std::pair<std::size_t, Graph>> graphs;
+  };
+  std::shared_ptr<Table> table_ = std::make_shared<Table>();
 };
 
 /// Saved tensors: with `float64` every floating tensor is stored in float64 (the reload is

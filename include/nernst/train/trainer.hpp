@@ -19,10 +19,12 @@
 #include <nernst/train/chgnet_trainable.hpp>
 #include <nernst/train/m3gnet_trainable.hpp>
 #include <nernst/train/tensornet_trainable.hpp>
+#include <nernst/train/thread_models.hpp>
 
 #include <Eigen/Dense>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -88,63 +90,116 @@ struct MetricsAccumulator {
   }
 };
 
-/// Loss (loss.hpp) of the structures `idx` of `d`; with `grad` (flat, same length as the
-/// parameters) also adds dL/dθ. Predictions are added to `acc` when given.
-template <class Model>
-double loss_and_gradient(Model& model, const Dataset& d, const std::vector<std::size_t>& idx, const Loss& loss,
-                         const LossWeights& w, std::vector<double>* grad, MetricsAccumulator* acc = nullptr) {
-  std::vector<Prediction> pred(idx.size());
-  double we = 0, wf = 0, ws = 0;  // normalisers
-  for (std::size_t k = 0; k < idx.size(); ++k) {
-    const Sample& s = d.samples[idx[k]];
-    pred[k] = model.predict(s);
-    if (acc) acc->add(s, pred[k]);
-    if (s.energy) we += s.weight;
-    if (!s.forces.empty()) wf += s.weight * 3.0 * double(s.size());
-    if (s.stress) ws += s.weight * 9.0;
+/// The normalisers of a batch's loss terms: the summed weights of its energy, force-component and
+/// stress terms (each term's loss is divided by its kind's total, so that batches of any size
+/// and make-up weigh alike).
+struct LossNormalisers {
+  double energy = 0, forces = 0, stress = 0;
+
+  LossNormalisers(const Dataset& d, const std::vector<std::size_t>& idx) {
+    for (std::size_t i : idx) {
+      const Sample& s = d.samples[i];
+      if (s.energy) energy += s.weight;
+      if (!s.forces.empty()) forces += s.weight * 3.0 * double(s.size());
+      if (s.stress) stress += s.weight * 9.0;
+    }
   }
+};
+
+/// ∂L/∂(this structure's outputs): per eV of energy, per eV/Å of each force component (empty
+/// without a force term), per eV/Å³ of each stress component.
+struct OutputDerivatives {
+  double energy = 0;
+  std::vector<std::array<double, 3>> forces;
+  Eigen::Matrix3d stress = Eigen::Matrix3d::Zero();
+};
+
+/// Structure `s`'s part of the batch loss for prediction `p`, and its derivatives `dL`.
+inline double structure_loss(const Sample& s, const Prediction& p, const LossNormalisers& norm, const Loss& loss,
+                             const LossWeights& w, OutputDerivatives& dL) {
   const double gpa = units::eV_per_A3_in_GPa;
+  const double n = double(s.size());
+  double L = 0;
+  if (s.energy && norm.energy > 0 && w.energy != 0) {
+    const double r = (p.energy - *s.energy) / n;
+    L += w.energy * s.weight * loss.value(r) / norm.energy;
+    dL.energy = w.energy * s.weight * loss.derivative(r) / (norm.energy * n);
+  }
+  if (!s.forces.empty() && norm.forces > 0 && w.forces != 0) {
+    dL.forces.assign(s.size(), {0.0, 0.0, 0.0});
+    for (std::size_t i = 0; i < s.size(); ++i)
+      for (std::size_t c = 0; c < 3; ++c) {
+        const double r = p.forces[i][c] - s.forces[i][c];
+        L += w.forces * s.weight * loss.value(r) / norm.forces;
+        dL.forces[i][c] = w.forces * s.weight * loss.derivative(r) / norm.forces;
+      }
+  }
+  if (s.stress && norm.stress > 0 && w.stress != 0)
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) {
+        const double r = (p.stress(a, b) - (*s.stress)(a, b)) * gpa;
+        L += w.stress * s.weight * loss.value(r) / norm.stress;
+        dL.stress(a, b) = w.stress * s.weight * loss.derivative(r) * gpa / norm.stress;
+      }
+  return L;
+}
+
+/// Loss (loss.hpp) of the structures `idx` of `d`; with `grad` (flat, same length as the
+/// parameters) also adds dL/dθ. Predictions are added to `acc` when given. The structures are
+/// predicted and differentiated one per model of `models` (thread_models.hpp: bitwise the same
+/// result at every thread count).
+template <class Model>
+double loss_and_gradient(ThreadModels<Model>& models, const Dataset& d, const std::vector<std::size_t>& idx,
+                         const Loss& loss, const LossWeights& w, std::vector<double>* grad,
+                         MetricsAccumulator* acc = nullptr) {
+  std::vector<Prediction> pred(idx.size());
+  models.for_each(idx.size(), [&](Model& m, std::size_t k) { pred[k] = m.predict(d.samples[idx[k]]); });
+  const LossNormalisers norm(d, idx);
+  std::vector<OutputDerivatives> dL(idx.size());
   double L = 0;
   for (std::size_t k = 0; k < idx.size(); ++k) {
     const Sample& s = d.samples[idx[k]];
-    const Prediction& p = pred[k];
-    const double n = double(s.size());
-    double dLdE = 0;
-    std::vector<std::array<double, 3>> dLdF;
-    Eigen::Matrix3d dLdS = Eigen::Matrix3d::Zero();
-    if (s.energy && we > 0 && w.energy != 0) {
-      const double r = (p.energy - *s.energy) / n;
-      L += w.energy * s.weight * loss.value(r) / we;
-      dLdE = w.energy * s.weight * loss.derivative(r) / (we * n);
-    }
-    if (!s.forces.empty() && wf > 0 && w.forces != 0) {
-      dLdF.assign(s.size(), {0.0, 0.0, 0.0});
-      for (std::size_t i = 0; i < s.size(); ++i)
-        for (std::size_t c = 0; c < 3; ++c) {
-          const double r = p.forces[i][c] - s.forces[i][c];
-          L += w.forces * s.weight * loss.value(r) / wf;
-          dLdF[i][c] = w.forces * s.weight * loss.derivative(r) / wf;
-        }
-    }
-    if (s.stress && ws > 0 && w.stress != 0)
-      for (int a = 0; a < 3; ++a)
-        for (int b = 0; b < 3; ++b) {
-          const double r = (p.stress(a, b) - (*s.stress)(a, b)) * gpa;
-          L += w.stress * s.weight * loss.value(r) / ws;
-          dLdS(a, b) = w.stress * s.weight * loss.derivative(r) * gpa / ws;
-        }
-    if (grad) model.accumulate_gradient(s, dLdE, dLdF, dLdS, *grad);
+    if (acc) acc->add(s, pred[k]);
+    L += structure_loss(s, pred[k], norm, loss, w, dL[k]);
   }
+  if (grad)
+    models.for_each_gradient(idx.size(), *grad, [&](Model& m, std::size_t k, std::vector<double>& g) {
+      m.accumulate_gradient(d.samples[idx[k]], dL[k].energy, dL[k].forces, dL[k].stress, g);
+    });
   if (acc) acc->loss_sum += L * double(idx.size()), acc->loss_n += idx.size();
   return L;
 }
 
-/// Metrics of a whole dataset (loss included, evaluated in one batch per structure group).
+/// loss_and_gradient with `model` alone (its own threads inside each structure).
+template <class Model>
+double loss_and_gradient(Model& model, const Dataset& d, const std::vector<std::size_t>& idx, const Loss& loss,
+                         const LossWeights& w, std::vector<double>* grad, MetricsAccumulator* acc = nullptr) {
+  ThreadModels<Model> alone(model, 1);
+  return loss_and_gradient(alone, d, idx, loss, w, grad, acc);
+}
+
+/// Metrics of a whole dataset (the loss of each structure as a batch of its own), the structures
+/// predicted one per model of `models`.
+template <class Model>
+Metrics evaluate_metrics(ThreadModels<Model>& models, const Dataset& d, const Loss& loss, const LossWeights& w) {
+  std::vector<Prediction> pred(d.size());
+  models.for_each(d.size(), [&](Model& m, std::size_t i) { pred[i] = m.predict(d.samples[i]); });
+  MetricsAccumulator acc;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    const Sample& s = d.samples[i];
+    OutputDerivatives unused;
+    acc.add(s, pred[i]);
+    acc.loss_sum += structure_loss(s, pred[i], LossNormalisers(d, {i}), loss, w, unused);
+    ++acc.loss_n;
+  }
+  return acc.result();
+}
+
+/// evaluate_metrics with one model per host thread (copies of `model`).
 template <class Model>
 Metrics evaluate_metrics(Model& model, const Dataset& d, const Loss& loss, const LossWeights& w) {
-  MetricsAccumulator acc;
-  for (std::size_t i = 0; i < d.size(); ++i) loss_and_gradient(model, d, {i}, loss, w, nullptr, &acc);
-  return acc.result();
+  ThreadModels<Model> models(model);
+  return evaluate_metrics(models, d, loss, w);
 }
 
 /// Refits the element reference energies by linear least squares on `d`: the change Δref that
@@ -205,6 +260,7 @@ struct TrainOptions {
   int patience = 0;                      ///< early stopping: epochs without validation improvement (0 = off)
   bool restore_best = true;              ///< with a validation set: end with the best epoch's parameters
   std::uint64_t seed = 0;
+  int threads = 0;                       ///< structures differentiated at once, one per thread (0: all host threads)
   bool progress = true;                  ///< progress bar on stderr
   std::string log_csv, log_json;         ///< per-epoch logs (empty: none)
 };
@@ -263,8 +319,9 @@ class Trainer {
     const std::vector<char> mask = trainable_mask(model_, opt_, &res.trainable);
     res.frozen = model_.num_parameters() - res.trainable;
     if (opt_.refit_atomref) res.atomref_rms_after_refit = refit_atomref(model_, train);
-    res.initial_train = evaluate_metrics(model_, train, opt_.loss, opt_.weights);
-    if (!valid.empty()) res.initial_valid = evaluate_metrics(model_, valid, opt_.loss, opt_.weights);
+    ThreadModels<Model> models(model_, opt_.threads);  // after the refit: the copies start from it
+    res.initial_train = evaluate_metrics(models, train, opt_.loss, opt_.weights);
+    if (!valid.empty()) res.initial_valid = evaluate_metrics(models, valid, opt_.loss, opt_.weights);
     nn::LRSchedule sched;
     sched.kind = opt_.schedule;
     sched.lr0 = opt_.adam.lr;
@@ -297,10 +354,10 @@ class Trainer {
       double gnorm = 0;
       for (std::size_t b = 0; b < batches.size(); ++b) {
         std::fill(grad.begin(), grad.end(), 0.0);
-        loss_and_gradient(model_, train, batches[b], opt_.loss, opt_.weights, &grad, &acc);
+        loss_and_gradient(models, train, batches[b], opt_.loss, opt_.weights, &grad, &acc);
         gnorm = nn::clip_grad_norm(grad, opt_.clip_norm, mask);
         adam.step(theta, grad, mask);
-        model_.set_parameters(theta);
+        models.set_parameters(theta);
         if (opt_.progress) progress(ep, b + 1, batches.size(), acc.result().loss);
       }
       EpochRecord rec;
@@ -308,7 +365,7 @@ class Trainer {
       rec.lr = lr;
       rec.grad_norm = gnorm;
       rec.train = acc.result();
-      if (!valid.empty()) rec.valid = evaluate_metrics(model_, valid, opt_.loss, opt_.weights);
+      if (!valid.empty()) rec.valid = evaluate_metrics(models, valid, opt_.loss, opt_.weights);
       rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       total_seconds += rec.seconds;
       res.history.push_back(rec);
@@ -326,11 +383,11 @@ class Trainer {
         }
       }
     }
-    if (!valid.empty() && opt_.restore_best && res.best_epoch != int(res.history.size())) model_.set_parameters(best);
+    if (!valid.empty() && opt_.restore_best && res.best_epoch != int(res.history.size())) models.set_parameters(best);
     if (valid.empty()) res.best_epoch = int(res.history.size());
     res.seconds_per_epoch = res.history.empty() ? 0 : total_seconds / double(res.history.size());
-    res.final_train = evaluate_metrics(model_, train, opt_.loss, opt_.weights);
-    if (!valid.empty()) res.final_valid = evaluate_metrics(model_, valid, opt_.loss, opt_.weights);
+    res.final_train = evaluate_metrics(models, train, opt_.loss, opt_.weights);
+    if (!valid.empty()) res.final_valid = evaluate_metrics(models, valid, opt_.loss, opt_.weights);
     if (!opt_.log_json.empty()) write_json(opt_.log_json, res);
     return res;
   }
