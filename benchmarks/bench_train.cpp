@@ -3,11 +3,18 @@
 // exact parameter gradient of an E+F+S loss (Dual<double> forward + reverse). An epoch over
 // 300 such structures costs 300 x (predict + gradient) plus the optimiser steps (see
 // docs/training.md).
-#include <benchmark/benchmark.h>
+//
+// BM_*_batch: the loss and parameter gradient of a fine-tuning batch of 8 rattled 60-atom cells
+// (train::loss_and_gradient) three ways, in one run: `alone` (the model by itself with all host
+// threads: the code before train::ThreadModels), `1` (one thread) and `2` (two model copies, one
+// structure per thread).
+#include "bench_support.hpp"
 
 #include <nernst/train/chgnet_trainable.hpp>
 #include <nernst/train/m3gnet_trainable.hpp>
 #include <nernst/train/tensornet_trainable.hpp>
+#include <nernst/train/trainer.hpp>
+#include <nernst/nn/row_chunks.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -15,13 +22,12 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <numeric>
+#include <random>
 
 namespace {
 
-std::filesystem::path shared_dir() {
-  if (const char* e = std::getenv("NERNST_SHARED_DIR"); e && *e) return e;
-  return NERNST_SHARED_DIR_DEFAULT;
-}
+using nernst_bench::shared_dir;
 
 nernst::train::M3GNetTrainable& m3gnet() {
   static auto m = std::make_unique<nernst::train::M3GNetTrainable>(
@@ -66,12 +72,55 @@ void loss_gradient(benchmark::State& st, Model& m) {
   }
 }
 
+// Eight rattled copies of the 60-atom cell, labelled with offsets (every residual non-zero).
+nernst::train::Dataset batch_of_eight() {
+  nernst::train::Dataset d;
+  std::mt19937 rng(17);
+  std::normal_distribution<double> n(0.0, 0.05);
+  for (int k = 0; k < 8; ++k) {
+    nernst::train::Sample s = sample(60);
+    for (auto& x : s.x)
+      for (auto& c : x) c += n(rng);
+    s.energy = -250.0 + n(rng);
+    s.forces.assign(s.size(), {n(rng), n(rng), n(rng)});
+    Eigen::Matrix3d st = Eigen::Matrix3d::Zero();
+    st(0, 0) = st(1, 1) = st(2, 2) = 0.001;
+    s.stress = st;
+    d.samples.push_back(std::move(s));
+  }
+  return d;
+}
+
+// range(0): 0 = the model alone with all host threads, else that many threads, one model copy each.
+template <class Model>
+void batch_gradient(benchmark::State& st, Model& m) {
+  static const nernst::train::Dataset d = batch_of_eight();
+  std::vector<std::size_t> idx(d.size());
+  std::iota(idx.begin(), idx.end(), std::size_t(0));
+  const int threads = int(st.range(0));
+  nernst::nn::set_host_thread_limit(threads);
+  {
+    nernst::train::ThreadModels<Model> models(m, threads == 0 ? 1 : threads);
+    std::vector<double> grad(m.num_parameters());
+    for (auto _ : st) {
+      std::fill(grad.begin(), grad.end(), 0.0);
+      benchmark::DoNotOptimize(nernst::train::loss_and_gradient(models, d, idx, nernst::train::Loss{}, {}, &grad));
+      benchmark::ClobberMemory();
+    }
+  }
+  nernst::nn::set_host_thread_limit(0);
+  st.counters["structures/s"] = benchmark::Counter(double(d.size()) * double(st.iterations()), benchmark::Counter::kIsRate);
+}
+
 void BM_predict(benchmark::State& st) { predict(st, m3gnet()); }
 void BM_loss_gradient(benchmark::State& st) { loss_gradient(st, m3gnet()); }
 void BM_chgnet_predict(benchmark::State& st) { predict(st, chgnet()); }
 void BM_chgnet_loss_gradient(benchmark::State& st) { loss_gradient(st, chgnet()); }
 void BM_tensornet_predict(benchmark::State& st) { predict(st, tensornet()); }
 void BM_tensornet_loss_gradient(benchmark::State& st) { loss_gradient(st, tensornet()); }
+void BM_m3gnet_batch(benchmark::State& st) { batch_gradient(st, m3gnet()); }
+void BM_chgnet_batch(benchmark::State& st) { batch_gradient(st, chgnet()); }
+void BM_tensornet_batch(benchmark::State& st) { batch_gradient(st, tensornet()); }
 
 }  // namespace
 
@@ -81,4 +130,16 @@ BENCHMARK(BM_chgnet_predict)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_chgnet_loss_gradient)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_tensornet_predict)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_tensornet_loss_gradient)->Arg(20)->Arg(60)->Unit(benchmark::kMillisecond);
-BENCHMARK_MAIN();
+
+int main(int argc, char** argv) {
+  nernst::KokkosSession kokkos(argc, argv);
+  auto batch_args = [](benchmark::internal::Benchmark* b) {
+    b->ArgName("threads")->Arg(0);
+    for (int t : nernst_bench::thread_counts()) b->Arg(t);
+    b->UseRealTime()->Unit(benchmark::kMillisecond);
+  };
+  benchmark::RegisterBenchmark("BM_m3gnet_batch", BM_m3gnet_batch)->Apply(batch_args);
+  benchmark::RegisterBenchmark("BM_chgnet_batch", BM_chgnet_batch)->Apply(batch_args);
+  benchmark::RegisterBenchmark("BM_tensornet_batch", BM_tensornet_batch)->Apply(batch_args);
+  return nernst_bench::run_specified(argc, argv);
+}

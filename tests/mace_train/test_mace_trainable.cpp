@@ -7,6 +7,7 @@
 #include "../train/save_check.hpp"
 
 #include <nernst/core/elements.hpp>
+#include <nernst/core/one_thread.hpp>
 #include <nernst/potential/graphnet/mace.hpp>
 #include <nernst/train/mace_trainable.hpp>
 #include <nernst/train/trainer.hpp>
@@ -138,4 +139,30 @@ TEST_CASE("MACETrainable: Trainer steps toward a perturbed copy lower the loss; 
   std::filesystem::remove(sd);
   std::filesystem::remove(js);
   std::filesystem::remove(mf);
+}
+
+TEST_CASE("MACETrainable: a batch's loss and gradient on 2 and 3 model copies (ThreadModels) are bitwise the serial ones") {
+  if (!nernst_test::have_shared()) return;
+  const std::string name = "mace-small-random";
+  train::MACETrainable target(perturbed(source(name), 0.1, 5, 0.05));
+  train::MACETrainable m(source(name));
+  const auto d = labelled(target, name, {"licl_conv8_rattled", "li_y_cl_triclinic_rattled", "licl_rocksalt_prim"});
+  const std::vector<std::size_t> idx = {0, 1, 2};
+  auto run = [&](train::ThreadModels<train::MACETrainable>& models, std::vector<double>& g) {
+    g.assign(m.num_parameters(), 0.0);
+    return train::loss_and_gradient(models, d, idx, train::Loss{}, {1.0, 1.0, 0.1}, &g);
+  };
+  std::vector<double> g_serial;
+  double l_serial = 0;
+  nernst::on_one_thread([&] {
+    train::ThreadModels<train::MACETrainable> alone(m, 1);
+    l_serial = run(alone, g_serial);
+  });
+  for (int t : {2, 3}) {
+    CAPTURE(t);
+    train::ThreadModels<train::MACETrainable> models(m, t);
+    std::vector<double> g;
+    CHECK(run(models, g) == l_serial);
+    CHECK(g == g_serial);
+  }
 }
