@@ -115,7 +115,7 @@ TEST_CASE("ThreadModels: a CHGNet batch's loss and gradient are bitwise the seri
   check_pools(m);
 }
 
-TEST_CASE("ThreadModels: a Trainer run with 3 threads is bitwise the one-thread run") {
+TEST_CASE("ThreadModels: a Trainer run (element references refitted first) with 3 threads is bitwise the one-thread run") {
   NERNST_REQUIRE_SHARED_DATA();
   train::M3GNetTrainable a(train_test::model()), b(train_test::model());
   auto d = five_structures(a);
@@ -130,6 +130,7 @@ TEST_CASE("ThreadModels: a Trainer run with 3 threads is bitwise the one-thread 
   o.progress = false;
   o.seed = 3;
   o.restore_best = false;  // keep the last epoch: the parameters must have moved
+  o.refit_atomref = true;  // its predictions run on the pool too
   train::TrainResult serial, threaded;
   on_one_thread([&] {
     o.threads = 1;
@@ -145,6 +146,7 @@ TEST_CASE("ThreadModels: a Trainer run with 3 threads is bitwise the one-thread 
   }
   CHECK(serial.final_train.loss == threaded.final_train.loss);
   CHECK(serial.final_train.loss < serial.initial_train.loss);
+  CHECK(serial.atomref_rms_after_refit == threaded.atomref_rms_after_refit);
   CHECK(a.get_parameters() == b.get_parameters());
 }
 

@@ -206,8 +206,11 @@ Metrics evaluate_metrics(Model& model, const Dataset& d, const Loss& loss, const
 /// best explains the energy residuals, E_label − E_model ≈ Σ_t n_t Δref_t (minimum-norm Δref
 /// when the compositions do not determine it, e.g. one fixed stoichiometry). Element types
 /// absent from `d` are left unchanged. Returns the RMS energy residual per atom after the refit.
+/// The energies are predicted one structure per model of `models`, and every model gets the
+/// refitted parameters.
 template <class Model>
-double refit_atomref(Model& model, const Dataset& d) {
+double refit_atomref(ThreadModels<Model>& models, const Dataset& d) {
+  Model& model = models[0];
   const auto& info = model.parameters();
   const ParameterInfo* ar = nullptr;
   for (const auto& p : info)
@@ -220,11 +223,12 @@ double refit_atomref(Model& model, const Dataset& d) {
   if (rows.empty()) throw ValueError("refit_atomref: no structure has an energy label");
   Eigen::MatrixXd A = Eigen::MatrixXd::Zero(Eigen::Index(rows.size()), Eigen::Index(nt));
   Eigen::VectorXd y(Eigen::Index(rows.size()));
-  for (std::size_t r = 0; r < rows.size(); ++r) {
+  models.for_each(rows.size(), [&](Model& m, std::size_t r) {
     const Sample& s = d.samples[rows[r]];
-    for (int t : model.types_of(s)) A(Eigen::Index(r), t) += 1.0;
-    y[Eigen::Index(r)] = *s.energy - model.predict(s).energy;
-  }
+    y[Eigen::Index(r)] = *s.energy - m.predict(s).energy;
+  });
+  for (std::size_t r = 0; r < rows.size(); ++r)
+    for (int t : model.types_of(d.samples[rows[r]])) A(Eigen::Index(r), t) += 1.0;
   std::vector<Eigen::Index> used;
   for (Eigen::Index t = 0; t < A.cols(); ++t)
     if (A.col(t).any()) used.push_back(t);
@@ -233,7 +237,7 @@ double refit_atomref(Model& model, const Dataset& d) {
   const Eigen::VectorXd delta = Au.completeOrthogonalDecomposition().solve(y);
   auto p = model.get_parameters();
   for (std::size_t j = 0; j < used.size(); ++j) p[ar->offset + std::size_t(used[j])] += delta[Eigen::Index(j)];
-  model.set_parameters(p);
+  models.set_parameters(p);
   const Eigen::VectorXd res = y - Au * delta;
   double s = 0;
   for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -241,6 +245,13 @@ double refit_atomref(Model& model, const Dataset& d) {
     s += pa * pa;
   }
   return std::sqrt(s / double(rows.size()));
+}
+
+/// refit_atomref with one model per host thread (copies of `model`).
+template <class Model>
+double refit_atomref(Model& model, const Dataset& d) {
+  ThreadModels<Model> models(model);
+  return refit_atomref(models, d);
 }
 
 struct TrainOptions {
@@ -318,8 +329,8 @@ class Trainer {
     TrainResult res;
     const std::vector<char> mask = trainable_mask(model_, opt_, &res.trainable);
     res.frozen = model_.num_parameters() - res.trainable;
-    if (opt_.refit_atomref) res.atomref_rms_after_refit = refit_atomref(model_, train);
-    ThreadModels<Model> models(model_, opt_.threads);  // after the refit: the copies start from it
+    ThreadModels<Model> models(model_, opt_.threads);
+    if (opt_.refit_atomref) res.atomref_rms_after_refit = refit_atomref(models, train);
     res.initial_train = evaluate_metrics(models, train, opt_.loss, opt_.weights);
     if (!valid.empty()) res.initial_valid = evaluate_metrics(models, valid, opt_.loss, opt_.weights);
     nn::LRSchedule sched;
