@@ -13,12 +13,11 @@
 #include <nernst/train/chgnet_trainable.hpp>
 #include <nernst/train/m3gnet_trainable.hpp>
 #include <nernst/train/tensornet_trainable.hpp>
-#include <nernst/train/trainer.hpp>
 #include <nernst/nn/row_chunks.hpp>
+#include <nernst/train/trainer.hpp>
 
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>

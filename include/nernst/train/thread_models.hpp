@@ -20,7 +20,6 @@
 /// The copies are made once (the model's copy constructor: the copies share the graph cache,
 /// trainable.hpp) and kept in step by set_parameters. Copy 0 is the caller's model itself.
 
-#include <nernst/core/error.hpp>
 #include <nernst/nn/row_chunks.hpp>
 
 #include <algorithm>
@@ -61,16 +60,39 @@ class ThreadModels {
 
   /// f(model, i) for every i in [0, n), each by one model of the pool (i in any order, several at
   /// once); rethrows the error of the lowest i that failed, after all have run.
+  ///
+  /// Item i goes to model i % t (t = min(size(), n)): the models work in one OpenMP region, thread
+  /// k taking the items k, k + t, ... with model k. A pool of one calls its model on this thread
+  /// (with the model's own threads); a larger pool always runs in a region, even for one item, so
+  /// that every item runs the serial code whatever the batch.
   template <class F>
   void for_each(std::size_t n, F&& f) {
     std::vector<std::exception_ptr> errors(n);
-    run(n, [&](Model& m, std::size_t i) {
+    auto item = [&](Model& m, std::size_t i) {
       try {
         f(m, i);
       } catch (...) {
         errors[i] = std::current_exception();
       }
-    });
+    };
+    const std::size_t t = std::max<std::size_t>(1, std::min(size(), n));
+    if (size() == 1) {
+      for (std::size_t i = 0; i < n; ++i) item((*this)[0], i);
+    } else {
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(static_cast<int>(t))
+      {
+        const auto k = static_cast<std::size_t>(omp_get_thread_num());
+        // A region may get fewer threads than asked (OMP_THREAD_LIMIT, nesting): a thread then
+        // also takes the items of the threads it lacks, with their models.
+        const auto got = static_cast<std::size_t>(omp_get_num_threads());
+        for (std::size_t w = k; w < t; w += got)
+          for (std::size_t i = w; i < n; i += t) item((*this)[w], i);
+      }
+#else
+      for (std::size_t i = 0; i < n; ++i) item((*this)[i % t], i);
+#endif
+    }
     for (auto& e : errors)
       if (e) std::rethrow_exception(e);
   }
@@ -78,54 +100,20 @@ class ThreadModels {
   /// Gradients of n structures summed into `grad` (length `params`) in the order 0..n-1:
   /// f(model, i, g) adds structure i's gradient to g, which starts at zero. The structures run in
   /// waves of size() (one gradient buffer per model: memory size() × params, not n × params), and
-  /// each wave's buffers are added to `grad` in structure order.
+  /// each wave's buffers are added to `grad` in structure order. A failing structure's error is
+  /// rethrown after its wave.
   template <class F>
   void for_each_gradient(std::size_t n, std::vector<double>& grad, F&& f) {
     buffers_.resize(size());
     for (std::size_t first = 0; first < n; first += size()) {
       const std::size_t m = std::min(size(), n - first);
       for (std::size_t k = 0; k < m; ++k) buffers_[k].assign(grad.size(), 0.0);
-      std::vector<std::exception_ptr> errors(m);
-      run(m, [&](Model& model, std::size_t k) {
-        try {
-          f(model, first + k, buffers_[k]);
-        } catch (...) {
-          errors[k] = std::current_exception();
-        }
-      });
-      for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
+      for_each(m, [&](Model& model, std::size_t k) { f(model, first + k, buffers_[k]); });
       add_in_order(m, grad);
     }
   }
 
  private:
-  // Item i by model i % t (t = min(size(), n)): the models in one OpenMP region, thread k taking
-  // the items k, k + t, ... with model k. A pool of one calls its model on this thread (with the
-  // model's own threads); a larger pool always runs in a region, even for one item, so that every
-  // item runs the serial code whatever the batch.
-  template <class F>
-  void run(std::size_t n, F&& f) {
-    const std::size_t t = std::max<std::size_t>(1, std::min(size(), n));
-    if (size() == 1) {
-      for (std::size_t i = 0; i < n; ++i) f((*this)[0], i);
-      return;
-    }
-#if defined(_OPENMP)
-#pragma omp parallel num_threads(static_cast<int>(t))
-    {
-      const auto k = static_cast<std::size_t>(omp_get_thread_num());
-      // A region may get fewer threads than asked (OMP_THREAD_LIMIT, nesting): the first thread
-      // then also takes the items of the threads it lacks, with their models.
-      const auto got = static_cast<std::size_t>(omp_get_num_threads());
-      for (std::size_t w = k; w < t; w += got)
-        for (std::size_t i = w; i < n; i += t) f((*this)[w], i);
-    }
-#else
-    for (std::size_t i = 0; i < n; ++i) f((*this)[i % t], i);
-#endif
-  }
-
   // grad += buffers_[0] + ... in that order, element by element (split over threads by element:
   // each element's sum keeps its order).
   void add_in_order(std::size_t m, std::vector<double>& grad) {
